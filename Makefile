@@ -1,0 +1,52 @@
+# The README names these targets. `make demo` and `make test` are the two that matter.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .stamps
+
+.PHONY: help setup assets demo test lint typecheck pytest migrate clean
+
+help:
+	@echo "make demo       install, build assets, migrate, seed and run the demo on http://127.0.0.1:5000"
+	@echo "make test       install, then lint (ruff) and run the whole test suite (pytest)"
+	@echo "make setup      install Python dependencies (hash-locked) into .venv and build GOV.UK assets"
+	@echo "make typecheck  mypy over the portal package"
+	@echo "make clean      remove .venv, node_modules, built assets and the demo instance"
+
+$(STAMPS)/venv: requirements/dev.txt pyproject.toml
+	@mkdir -p $(STAMPS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+$(STAMPS)/assets: package.json package-lock.json scripts/build-assets.sh portal/assets/portal.css
+	@mkdir -p $(STAMPS)
+	bash scripts/build-assets.sh
+	@touch $@
+
+setup: $(STAMPS)/venv $(STAMPS)/assets
+
+assets: $(STAMPS)/assets
+
+demo: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+lint: $(STAMPS)/venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMPS)/venv
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+migrate: $(STAMPS)/venv
+	$(BIN)/portal db upgrade
+
+clean:
+	rm -rf $(VENV) node_modules portal/static/govuk instance/demo $(STAMPS)
