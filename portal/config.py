@@ -1,0 +1,246 @@
+"""Settings: a TOML file from config/ plus PORTAL_* environment overrides, production by default.
+
+Anything missing or unsafe stops start-up with a `ConfigError` whose message is one sentence
+saying what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT_ROOT / "config"
+ENV_PREFIX = "PORTAL_"
+ENVIRONMENTS = ("production", "demo", "test")
+Environment = Literal["production", "demo", "test"]
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says what to change."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceSettings(_Section):
+    name: str = "Share information with children's services"
+    council_name: str = "Northmoor County Council"
+
+
+class DatabaseSettings(_Section):
+    url: str = Field(min_length=1)
+
+
+class KeyringSettings(_Section):
+    path: Path
+
+
+class SecuritySettings(_Section):
+    secret_key: str | None = Field(default=None, repr=False)
+    secret_key_file: Path | None = None
+    session_cookie_secure: bool = True
+
+
+class AuthSettings(_Section):
+    demo_sign_in: bool = False
+
+
+class Settings(_Section):
+    environment: Environment
+    source: str
+    service: ServiceSettings = ServiceSettings()
+    database: DatabaseSettings
+    keyring: KeyringSettings
+    security: SecuritySettings = SecuritySettings()
+    auth: AuthSettings = AuthSettings()
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+# Hints for the settings a newcomer is most likely to be missing.
+_MISSING_HINTS = {
+    ("database",): "No database is configured",
+    ("database", "url"): "No database URL is configured",
+    ("keyring",): "No keyring is configured",
+    ("keyring", "path"): "No keyring file is configured",
+}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Read the settings for the environment named by PORTAL_ENV (production when unset)."""
+    environ = os.environ if environ is None else environ
+    environment = _environment(environ)
+    path = _config_path(environment, environ)
+    data = _read_toml(path) if path is not None else {}
+    data = _merge(data, _environment_overrides(environ))
+    data = _merge(data, dict(overrides or {}))
+    data["environment"] = environment
+    data["source"] = str(path) if path else "environment variables"
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_explain(error, data["source"])) from None
+    settings = _resolve_paths(settings)
+    _refuse_unsafe(settings)
+    return settings
+
+
+def read_secret_key(settings: Settings) -> str:
+    """Return the session-signing secret from the environment or its file, or stop start-up."""
+    security = settings.security
+    if security.secret_key:
+        secret = security.secret_key
+    elif security.secret_key_file is not None:
+        try:
+            secret = security.secret_key_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise ConfigError(
+                f"The secret key file {security.secret_key_file} does not exist: create it with "
+                f"`portal secret-key create --path {security.secret_key_file}`."
+            ) from None
+        except OSError as error:
+            raise ConfigError(
+                f"The secret key file {security.secret_key_file} cannot be read "
+                f"({error.strerror}): check its owner and permissions."
+            ) from None
+    else:
+        raise ConfigError(
+            "No secret key is configured: set PORTAL_SECURITY__SECRET_KEY or point "
+            "[security] secret_key_file at a file made by `portal secret-key create`."
+        )
+    if len(secret) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(
+            f"The secret key is shorter than {MIN_SECRET_KEY_LENGTH} characters: generate a new "
+            "one with `portal secret-key create`."
+        )
+    return secret
+
+
+def _environment(environ: Mapping[str, str]) -> Environment:
+    name = environ.get(f"{ENV_PREFIX}ENV", "production").strip().lower() or "production"
+    if name not in ENVIRONMENTS:
+        raise ConfigError(
+            f"PORTAL_ENV is {name!r}, which is not an environment this portal knows: "
+            f"use one of {', '.join(ENVIRONMENTS)}."
+        )
+    return name  # type: ignore[return-value]
+
+
+def _config_path(environment: Environment, environ: Mapping[str, str]) -> Path | None:
+    explicit = environ.get(f"{ENV_PREFIX}CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(
+                f"PORTAL_CONFIG names {path}, which is not a file: correct the path or unset it."
+            )
+        return path
+    path = CONFIG_DIR / f"{environment}.toml"
+    if path.is_file():
+        return path
+    if environment == "production":
+        # Production may be configured by environment variables alone.
+        return None
+    raise ConfigError(f"The configuration file {path} is missing: restore it from git.")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"The configuration file {path} is not valid TOML: {error}.") from None
+
+
+def _environment_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """PORTAL_SECTION__KEY=value becomes {"section": {"key": value}}."""
+    overrides: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if section and key:
+            overrides.setdefault(section, {})[key] = value
+    return overrides
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _explain(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    location = tuple(str(part) for part in first["loc"])
+    dotted = ".".join(location)
+    variable = ENV_PREFIX + "__".join(part.upper() for part in location)
+    if first["type"] == "missing":
+        what = _MISSING_HINTS.get(location, f"The setting {dotted} is missing")
+        return f"{what}: set {dotted} in {source} or the {variable} environment variable."
+    if first["type"] == "extra_forbidden":
+        return (
+            f"The setting {dotted} in {source} is not one this portal knows: remove or correct it."
+        )
+    return (
+        f"The setting {dotted} is invalid ({first['msg']}): correct it in {source} or {variable}."
+    )
+
+
+def _resolve_paths(settings: Settings) -> Settings:
+    """Relative paths in the settings are relative to the project root, not the working dir."""
+
+    def absolute(path: Path) -> Path:
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    keyring = settings.keyring.model_copy(update={"path": absolute(settings.keyring.path)})
+    security = settings.security
+    if security.secret_key_file is not None:
+        security = security.model_copy(
+            update={"secret_key_file": absolute(security.secret_key_file)}
+        )
+    url = settings.database.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        relative = url.removeprefix("sqlite:///")
+        if relative and relative != ":memory:":
+            url = f"sqlite:///{absolute(Path(relative))}"
+    database = settings.database.model_copy(update={"url": url})
+    return settings.model_copy(
+        update={"keyring": keyring, "security": security, "database": database}
+    )
+
+
+def _refuse_unsafe(settings: Settings) -> None:
+    if not settings.is_production:
+        return
+    if settings.auth.demo_sign_in:
+        raise ConfigError(
+            "The demo sign-in is enabled in production, which would let anyone choose who they "
+            "are: set [auth] demo_sign_in = false."
+        )
+    if not settings.security.session_cookie_secure:
+        raise ConfigError(
+            "Production must send cookies over HTTPS only: set [security] "
+            "session_cookie_secure = true."
+        )
+    if settings.database.url.startswith("sqlite"):
+        raise ConfigError(
+            "Production needs PostgreSQL, not SQLite: set [database] url to a "
+            "postgresql+psycopg:// URL."
+        )
