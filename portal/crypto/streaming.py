@@ -1,0 +1,210 @@
+"""Chunked streaming AEAD for files: encrypt and decrypt in bounded memory, refusing tampering."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from portal.crypto.envelope import DataKey
+from portal.crypto.errors import CryptoError, DecryptionError
+
+MAGIC = b"PDSF"
+STREAM_VERSION = 1
+DEFAULT_CHUNK_SIZE = 64 * 1024
+TAG_SIZE = 16
+MAX_CHUNK_SIZE = 16 * 1024 * 1024
+MAX_CHUNKS = 2**32 - 1
+_SALT_SIZE = 32
+_NONCE_PREFIX_SIZE = 7
+_HEADER_SIZE = 4 + 1 + 4 + 16 + 16 + _SALT_SIZE + _NONCE_PREFIX_SIZE
+_KDF_LABEL = b"portal/stream/v1"
+
+
+def _derive_file_key(data_key: DataKey, file_id: uuid.UUID, salt: bytes) -> AESGCM:
+    # A fresh key per file (random salt, file id in info) means the 7-byte random nonce prefix
+    # never has to be unique across files that share one data key.
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=salt,
+        info=_KDF_LABEL + file_id.bytes + data_key.id.bytes,
+    )
+    return AESGCM(hkdf.derive(data_key.key))
+
+
+def _chunk_nonce_and_ad(header: bytes, index: int, final: bool) -> tuple[bytes, bytes]:
+    flag = b"\x01" if final else b"\x00"
+    nonce = header[-_NONCE_PREFIX_SIZE:] + index.to_bytes(4, "big") + flag
+    return nonce, header + index.to_bytes(8, "big") + flag
+
+
+def _check_chunk_size(chunk_size: int) -> None:
+    if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        raise ValueError(f"chunk_size must be between 1 and {MAX_CHUNK_SIZE} bytes.")
+
+
+class StreamEncryptor:
+    """Incremental encryptor: ``header()`` once, ``update()`` any number of times, ``finalize()``.
+
+    Holds back at most one chunk so that the final flag lands on the real last chunk.
+    """
+
+    def __init__(
+        self, data_key: DataKey, file_id: uuid.UUID, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> None:
+        _check_chunk_size(chunk_size)
+        salt = os.urandom(_SALT_SIZE)
+        self._chunk_size = chunk_size
+        self._header = b"".join(
+            [
+                MAGIC,
+                bytes([STREAM_VERSION]),
+                chunk_size.to_bytes(4, "big"),
+                file_id.bytes,
+                data_key.id.bytes,
+                salt,
+                os.urandom(_NONCE_PREFIX_SIZE),
+            ]
+        )
+        self._aead = _derive_file_key(data_key, file_id, salt)
+        self._buffer = bytearray()
+        self._index = 0
+        self._header_taken = False
+        self._finished = False
+
+    def header(self) -> bytes:
+        """Return the stream header; call exactly once, before anything else."""
+        if self._header_taken:
+            raise CryptoError("The stream header has already been taken.")
+        self._header_taken = True
+        return self._header
+
+    def update(self, data: bytes) -> bytes:
+        """Buffer ``data``; return ciphertext for every chunk now known not to be the last."""
+        self._check_usable()
+        self._buffer += data
+        # Keep at least one byte buffered: a full chunk is only non-final once more data exists.
+        ready = (len(self._buffer) - 1) // self._chunk_size if self._buffer else 0
+        if ready == 0:
+            return b""
+        size = self._chunk_size
+        with memoryview(self._buffer) as view:
+            pieces = [self._seal(view[i * size : (i + 1) * size], False) for i in range(ready)]
+        del self._buffer[: ready * size]
+        return b"".join(pieces)
+
+    def finalize(self) -> bytes:
+        """Return the final chunk (0 to chunk_size plaintext bytes); the encryptor is then spent."""
+        self._check_usable()
+        last = self._seal(self._buffer, True)
+        self._finished = True
+        self._buffer = bytearray()
+        return last
+
+    def _check_usable(self) -> None:
+        if self._finished:
+            raise CryptoError("The stream encryptor has already been finalized.")
+        if not self._header_taken:
+            raise CryptoError("Call header() and write its result before any chunk.")
+
+    def _seal(self, chunk: bytes | bytearray | memoryview, final: bool) -> bytes:
+        if self._index >= MAX_CHUNKS:
+            raise CryptoError(f"A stream cannot hold more than {MAX_CHUNKS} chunks.")
+        nonce, associated_data = _chunk_nonce_and_ad(self._header, self._index, final)
+        self._index += 1
+        return self._aead.encrypt(nonce, chunk, associated_data)
+
+
+def encrypt_stream(
+    data_key: DataKey,
+    file_id: uuid.UUID,
+    source: BinaryIO,
+    sink: BinaryIO,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> int:
+    """Encrypt ``source`` into ``sink`` (header then chunks); return the plaintext byte count."""
+    encryptor = StreamEncryptor(data_key, file_id, chunk_size)
+    sink.write(encryptor.header())
+    total = 0
+    while data := source.read(chunk_size):
+        total += len(data)
+        sink.write(encryptor.update(data))
+    sink.write(encryptor.finalize())
+    return total
+
+
+def decrypt_stream(data_key: DataKey, file_id: uuid.UUID, source: BinaryIO) -> Iterator[bytes]:
+    """Decrypt a stream from ``encrypt_stream``, yielding each chunk once it authenticates.
+
+    The header is read and checked at call time; chunks are read one ahead, so memory stays at
+    about two chunks. Each chunk is genuine, but truncation, reordering or appended data is only
+    detected when the iterator reaches the end: treat the output as untrusted until the iterator
+    finishes without DecryptionError (a streamed HTTP download must be aborted on error, not
+    completed, so the client sees a failed transfer).
+    """
+    header = _read_exact(source, _HEADER_SIZE)
+    refused = f"Encrypted file {file_id} refused"
+    if len(header) < _HEADER_SIZE:
+        raise DecryptionError(f"{refused}: the header is missing or short.")
+    if header[:4] != MAGIC or header[4] != STREAM_VERSION:
+        raise DecryptionError(f"{refused}: not a version {STREAM_VERSION} encrypted file.")
+    chunk_size = int.from_bytes(header[5:9], "big")
+    if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        raise DecryptionError(f"{refused}: the header has an impossible chunk size.")
+    if header[9:25] != file_id.bytes:
+        raise DecryptionError(f"{refused}: it belongs to another file.")
+    if header[25:41] != data_key.id.bytes:
+        raise DecryptionError(f"{refused}: it was encrypted under a different data key.")
+    aead = _derive_file_key(data_key, file_id, header[41 : 41 + _SALT_SIZE])
+    return _decrypt_chunks(aead, header, chunk_size, source, refused)
+
+
+def _decrypt_chunks(
+    aead: AESGCM, header: bytes, chunk_size: int, source: BinaryIO, refused: str
+) -> Iterator[bytes]:
+    frame_size = chunk_size + TAG_SIZE
+    current = _read_exact(source, frame_size)
+    if not current:
+        raise DecryptionError(f"{refused}: it has no chunks.")
+    index = 0
+    while True:
+        if index >= MAX_CHUNKS:
+            raise DecryptionError(f"{refused}: it has too many chunks.")
+        # A short frame can only be the last; otherwise peek one frame ahead to find out.
+        following = _read_exact(source, frame_size) if len(current) == frame_size else b""
+        final = not following
+        nonce, associated_data = _chunk_nonce_and_ad(header, index, final)
+        try:
+            plaintext = aead.decrypt(nonce, current, associated_data)
+        except InvalidTag:
+            raise DecryptionError(
+                f"{refused}: chunk {index} failed authentication (wrong key, tampered, "
+                "truncated, reordered or extended)."
+            ) from None
+        if plaintext:
+            yield plaintext
+        if final:
+            return
+        current = following
+        index += 1
+
+
+def _read_exact(source: BinaryIO, size: int) -> bytes:
+    # Raw streams and sockets may return fewer bytes than asked; keep reading until size or EOF.
+    data = source.read(size)
+    if len(data) == size or not data:
+        return data
+    parts = [data]
+    remaining = size - len(data)
+    while remaining:
+        more = source.read(remaining)
+        if not more:
+            break
+        parts.append(more)
+        remaining -= len(more)
+    return b"".join(parts)
