@@ -1,0 +1,52 @@
+"""The data model. Capabilities reach it through their own service and data functions."""
+
+from portal.models.audit import AuditEvent, AuditOutcome
+from portal.models.base import Base
+from portal.models.cases import Case, Child
+from portal.models.contributions import (
+    Attachment,
+    Contribution,
+    Review,
+    ReviewDecision,
+    ScanStatus,
+)
+from portal.models.keys import DataKey, KeyCheck
+from portal.models.organisations import (
+    ClientAuthMethod,
+    IdentityProvider,
+    Organisation,
+    OrganisationKind,
+    OrganisationStatus,
+    Team,
+)
+from portal.models.outbox import OutboxMessage
+from portal.models.requests import DelegationRequest, request_children
+from portal.models.users import Role, RoleAssignment, User, UserStatus
+
+__all__ = [
+    "Attachment",
+    "AuditEvent",
+    "AuditOutcome",
+    "Base",
+    "Case",
+    "Child",
+    "ClientAuthMethod",
+    "Contribution",
+    "DataKey",
+    "DelegationRequest",
+    "IdentityProvider",
+    "KeyCheck",
+    "Organisation",
+    "OrganisationKind",
+    "OrganisationStatus",
+    "OutboxMessage",
+    "Review",
+    "ReviewDecision",
+    "Role",
+    "RoleAssignment",
+    "ScanStatus",
+    "Team",
+    "User",
+    "UserStatus",
+    "request_children",
+]

@@ -1,0 +1,47 @@
+"""Audit events: the hash-chained, append-only trail (written through portal.audit only)."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.models.base import Base, enum_type
+
+
+class AuditOutcome(enum.StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        sa.Index(None, "case_reference", "seq"),
+        sa.Index(None, "actor_user_id", "seq"),
+        sa.Index(None, "occurred_at"),
+    )
+
+    # Gapless, assigned under the append lock; not a database sequence (those leave gaps).
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    occurred_at: Mapped[datetime]
+    # Plain ids, not foreign keys: the trail outlives the rows it speaks of.
+    actor_user_id: Mapped[uuid.UUID | None]
+    actor_organisation_id: Mapped[uuid.UUID | None]
+    actor_role: Mapped[str | None] = mapped_column(sa.String(32))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    object_type: Mapped[str | None] = mapped_column(sa.String(64))
+    object_id: Mapped[str | None] = mapped_column(sa.String(64))
+    case_reference: Mapped[str | None] = mapped_column(sa.String(64))
+    outcome: Mapped[AuditOutcome] = mapped_column(enum_type(AuditOutcome))
+    request_id: Mapped[str | None] = mapped_column(sa.String(64))
+    client_address: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(300))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32), unique=True)

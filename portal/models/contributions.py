@@ -1,0 +1,87 @@
+"""A partner's answer to a request: versioned submissions, their attachments and reviews."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.lifecycle import ContributionStatus
+from portal.models.base import Base, HasTimestamps, Sealed, enum_type, utcnow
+from portal.models.requests import DelegationRequest
+
+
+class Contribution(Sealed, HasTimestamps, Base):
+    """One version of a partner's answer. Once submitted its content never changes."""
+
+    __tablename__ = "contributions"
+    __table_args__ = (sa.UniqueConstraint("request_id", "version"),)
+
+    request_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("delegation_requests.id"))
+    version: Mapped[int]
+    status: Mapped[ContributionStatus] = mapped_column(
+        enum_type(ContributionStatus), default=ContributionStatus.DRAFT
+    )
+    answers_enc: Mapped[bytes | None]
+    created_by_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
+    submitted_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    submitted_at: Mapped[datetime | None]
+    cms_record_id: Mapped[str | None] = mapped_column(sa.String(100))
+    delivered_at: Mapped[datetime | None]
+    row_version: Mapped[int] = mapped_column(default=1)
+
+    request: Mapped[DelegationRequest] = relationship()
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="contribution")
+
+    __mapper_args__ = {"version_id_col": row_version}
+
+
+class ScanStatus(enum.StrEnum):
+    PENDING = "pending"
+    CLEAN = "clean"
+    REFUSED = "refused"  # infected, or the scanner could not give a clean verdict
+
+
+class Attachment(Sealed, Base):
+    """A file's metadata. Its content is in the file store, in the streaming encrypted format."""
+
+    __tablename__ = "attachments"
+
+    contribution_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("contributions.id"), index=True
+    )
+    filename_enc: Mapped[bytes]
+    content_type: Mapped[str] = mapped_column(sa.String(100))  # detected from content
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    scan_status: Mapped[ScanStatus] = mapped_column(
+        enum_type(ScanStatus), default=ScanStatus.PENDING
+    )
+    uploaded_by_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    contribution: Mapped[Contribution] = relationship(back_populates="attachments")
+
+
+class ReviewDecision(enum.StrEnum):
+    ACCEPTED = "accepted"
+    RETURNED = "returned"
+    REJECTED = "rejected"
+
+
+class Review(Sealed, Base):
+    """The social worker's decision on one contribution version; one decision per version."""
+
+    __tablename__ = "reviews"
+
+    contribution_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("contributions.id"), unique=True
+    )
+    reviewer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
+    decision: Mapped[ReviewDecision] = mapped_column(enum_type(ReviewDecision))
+    reason_enc: Mapped[bytes | None]
+    sections_to_revisit: Mapped[list[str]] = mapped_column(default=list)
+    new_due_on: Mapped[date | None]
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)

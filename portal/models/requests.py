@@ -1,0 +1,56 @@
+"""Delegation requests: a social worker's precise request on a case to one partner."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.lifecycle import RequestStatus
+from portal.models.base import Base, HasTimestamps, Sealed, enum_type
+from portal.models.cases import Case, Child
+from portal.models.organisations import Organisation
+
+request_children = sa.Table(
+    "request_children",
+    Base.metadata,
+    sa.Column("request_id", sa.ForeignKey("delegation_requests.id"), primary_key=True),
+    sa.Column("child_id", sa.ForeignKey("children.id"), primary_key=True),
+)
+
+
+class DelegationRequest(Sealed, HasTimestamps, Base):
+    __tablename__ = "delegation_requests"
+    __table_args__ = (sa.Index(None, "partner_organisation_id", "status"),)
+
+    # What people quote on the phone: short, unguessable, not a sequence.
+    reference: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    partner_organisation_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("organisations.id"))
+    named_recipient_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("users.id"), index=True
+    )
+    requested_by_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    form_template: Mapped[str] = mapped_column(sa.String(100))
+    form_template_version: Mapped[int]
+    lawful_basis: Mapped[str] = mapped_column(sa.String(100))
+    purpose_enc: Mapped[bytes]
+    message_enc: Mapped[bytes | None]
+    status: Mapped[RequestStatus] = mapped_column(
+        enum_type(RequestStatus), default=RequestStatus.ISSUED
+    )
+    due_on: Mapped[date]
+    expires_at: Mapped[datetime]
+    issued_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    closing_reason_enc: Mapped[bytes | None]  # why it was revoked or rejected
+    # Optimistic locking: of two concurrent decisions, the second fails instead of overwriting.
+    row_version: Mapped[int] = mapped_column(default=1)
+
+    case: Mapped[Case] = relationship()
+    partner_organisation: Mapped[Organisation] = relationship()
+    children: Mapped[list[Child]] = relationship(secondary=request_children)
+
+    __mapper_args__ = {"version_id_col": row_version}
