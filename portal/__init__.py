@@ -1,0 +1,80 @@
+"""The partner delegation portal: the Flask application factory."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+
+from portal.config import ConfigError, Settings, load_settings, read_secret_key
+
+__all__ = ["ConfigError", "create_app"]
+
+
+def create_app(settings: Settings | None = None, *, check_database: bool = True) -> Flask:
+    """Build the app: config, extensions, templates, security hooks, blueprints, error pages.
+
+    With `check_database` (every serving process) start-up also proves the schema is current
+    and the keyring belongs to the database; the CLI skips that so it can migrate and register.
+    """
+    from portal import db, errors, http_headers, startup, templating
+    from portal.auth import login, policy
+    from portal.crypto import FileKeyring, KeyringError, runtime
+    from portal.extensions import csrf
+
+    settings = settings or load_settings()
+    app = Flask(__name__, static_folder="static/govuk", static_url_path="/assets")
+    _configure(app, settings)
+
+    db.init_app(app, settings.database.url)
+    try:
+        runtime.init_app(app, FileKeyring.load(settings.keyring.path))
+    except KeyringError as error:
+        raise ConfigError(str(error)) from None
+    csrf.init_app(app)
+    login.init_app(app)
+
+    templating.init_app(app)
+    http_headers.init_app(app)
+    policy.init_app(app)
+    _register_blueprints(app, settings)
+    errors.init_app(app)
+
+    if check_database:
+        startup.check_ready_to_serve(app)
+    return app
+
+
+def _configure(app: Flask, settings: Settings) -> None:
+    secure = settings.security.session_cookie_secure
+    app.config.update(
+        PORTAL_SETTINGS=settings,
+        SECRET_KEY=read_secret_key(settings),
+        DEBUG=False,
+        PROPAGATE_EXCEPTIONS=False,
+        TRAP_HTTP_EXCEPTIONS=False,
+        # Ordinary forms are small; attachments (a later capability) stream on their own limit.
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        # __Host- binds the cookie to this exact host over HTTPS; plain-HTTP demo cannot use it.
+        SESSION_COOKIE_NAME="__Host-portal-session" if secure else "portal-session",
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_PATH="/",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=10),
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead, which expires on its own
+        WTF_CSRF_SSL_STRICT=secure,
+    )
+
+
+def _register_blueprints(app: Flask, settings: Settings) -> None:
+    from portal.auth.demo_sign_in import blueprint as demo_sign_in
+    from portal.auth.routes import blueprint as auth
+    from portal.health import blueprint as health
+    from portal.pages import blueprint as pages
+
+    app.register_blueprint(health)
+    app.register_blueprint(pages)
+    app.register_blueprint(auth)
+    if settings.auth.demo_sign_in and not settings.is_production:
+        app.register_blueprint(demo_sign_in)

@@ -1,0 +1,131 @@
+"""Appending an event to the hash-chained audit trail, inside the caller's transaction.
+
+Appends are serialised: on PostgreSQL by a transaction-scoped advisory lock, on SQLite by its
+single writer. Each event's hash covers the previous event's hash and a canonical encoding of
+its own fields, so a changed, removed or reordered event breaks the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import g, has_request_context, request
+from sqlalchemy.orm import Session
+
+from portal.audit.actions import AuditAction
+from portal.models.audit import AuditEvent, AuditOutcome
+from portal.models.base import utcnow
+
+GENESIS_HASH = bytes(32)
+_APPEND_LOCK_ID = 7_200_002
+DetailValue = str | int | bool | None
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: uuid.UUID | None
+    organisation_id: uuid.UUID | None
+    role: str | None
+
+
+SYSTEM = Actor(user_id=None, organisation_id=None, role="system")
+
+
+def record_event(
+    db_session: Session,
+    action: AuditAction,
+    *,
+    actor: Actor = SYSTEM,
+    outcome: AuditOutcome = AuditOutcome.SUCCESS,
+    object_type: str | None = None,
+    object_id: str | uuid.UUID | None = None,
+    case_reference: str | None = None,
+    details: dict[str, DetailValue] | None = None,
+) -> AuditEvent:
+    """Add an event to the session's transaction. Details are identifiers and codes only:
+    never contribution content, child details or token content."""
+    details = dict(details or {})
+    _check_details(details)
+    _lock_chain(db_session)
+    last = db_session.execute(
+        sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    event = AuditEvent(
+        seq=(last.seq + 1) if last else 1,
+        occurred_at=utcnow(),
+        actor_user_id=actor.user_id,
+        actor_organisation_id=actor.organisation_id,
+        actor_role=actor.role,
+        action=action.value,
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+        case_reference=case_reference,
+        outcome=outcome,
+        details=details,
+        prev_hash=last.hash if last else GENESIS_HASH,
+        **_request_fields(),
+    )
+    event.hash = event_hash(event)
+    db_session.add(event)
+    db_session.flush([event])
+    return event
+
+
+def event_hash(event: AuditEvent) -> bytes:
+    return hashlib.sha256(event.prev_hash + canonical_encoding(event)).digest()
+
+
+def canonical_encoding(event: AuditEvent) -> bytes:
+    fields: dict[str, Any] = {
+        "seq": event.seq,
+        "occurred_at": _timestamp(event.occurred_at),
+        "actor_user_id": _text(event.actor_user_id),
+        "actor_organisation_id": _text(event.actor_organisation_id),
+        "actor_role": event.actor_role,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "case_reference": event.case_reference,
+        "outcome": AuditOutcome(event.outcome).value,
+        "request_id": event.request_id,
+        "client_address": event.client_address,
+        "user_agent": event.user_agent,
+        "details": event.details,
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+def _text(value: object | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _check_details(details: dict[str, DetailValue]) -> None:
+    for key, value in details.items():
+        if not isinstance(key, str) or not isinstance(value, str | int | bool | type(None)):
+            raise TypeError("audit details hold flat identifiers and codes only")
+
+
+def _lock_chain(db_session: Session) -> None:
+    if db_session.get_bind().dialect.name == "postgresql":
+        db_session.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _APPEND_LOCK_ID})
+
+
+def _request_fields() -> dict[str, str | None]:
+    if not has_request_context():
+        return {"request_id": None, "client_address": None, "user_agent": None}
+    agent = request.user_agent.string or None
+    return {
+        "request_id": g.get("request_id"),
+        "client_address": request.remote_addr,
+        "user_agent": agent[:300] if agent else None,
+    }

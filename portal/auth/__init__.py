@@ -1,0 +1,1 @@
+"""Sign-in, sessions, roles and the policy that says who may do what."""

@@ -1,0 +1,91 @@
+"""Who may use each route. Default deny: a route that states no rule answers 403 to everyone.
+
+Every view declares its rule with `@access(...)`; `tests/test_route_access.py` fails when one
+does not, and the permission-matrix test checks each rule for every role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from portal.models.users import Role, User
+
+F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    description: str
+    needs_sign_in: bool
+    roles: frozenset[Role] = frozenset()  # empty: any signed-in person
+
+    def allows(self, user: User | None) -> bool:
+        if not self.needs_sign_in:
+            return True
+        if user is None or not user.is_active:
+            return False
+        return not self.roles or user.has_role(*self.roles)
+
+
+PUBLIC = AccessRule("anyone, signed in or not", needs_sign_in=False)
+SIGNED_IN = AccessRule("any signed-in person", needs_sign_in=True)
+
+
+def roles(*allowed: Role) -> AccessRule:
+    names = ", ".join(sorted(role.value for role in allowed))
+    return AccessRule(f"signed in with a role in: {names}", True, frozenset(allowed))
+
+
+def access(rule: AccessRule) -> Callable[[F], F]:
+    """Declare who may use a view."""
+
+    def decorate(view: F) -> F:
+        view.access_rule = rule  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+# Endpoints Flask itself registers.
+_BUILT_IN_RULES = {"static": PUBLIC}
+
+
+def rule_for(app: Flask, endpoint: str) -> AccessRule | None:
+    view = app.view_functions.get(endpoint)
+    rule: AccessRule | None = getattr(view, "access_rule", None)
+    return rule or _BUILT_IN_RULES.get(endpoint)
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def enforce_access_rule() -> ResponseReturnValue | None:
+        if request.endpoint is None:
+            return None  # no such route: routing answers 404
+        rule = rule_for(app, request.endpoint)
+        if rule is None:
+            app.logger.error("route %s has no access rule; refused", request.endpoint)
+            abort(403)
+        if not rule.needs_sign_in:
+            return None
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+        if not rule.allows(current_user):
+            abort(403)
+        return None
+
+
+def safe_next_path(target: str | None) -> str | None:
+    """`target` if it is a path on this site, else None: never an open redirect."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target or any(ord(c) < 32 for c in target):
+        return None
+    return target

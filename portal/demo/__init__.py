@@ -1,0 +1,1 @@
+"""Fictional demo data. Every name here is invented."""

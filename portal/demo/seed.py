@@ -1,0 +1,150 @@
+"""Seeds a fictional council, its pilot partners, children, cases and one person per role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.audit import AuditAction, record_event
+from portal.auth.demo_sign_in import DEMO_ISSUER
+from portal.crypto import runtime
+from portal.crypto.records import RecordCipher
+from portal.models import (
+    Case,
+    Child,
+    Organisation,
+    OrganisationKind,
+    Role,
+    RoleAssignment,
+    Team,
+    User,
+    UserStatus,
+)
+
+COUNCIL = "Northmoor County Council"
+SCHOOLS = (
+    "Ashby Lane Primary School",
+    "Brookfield Academy",
+    "Castlegate Church of England Primary School",
+    "Dunmore High School",
+    "Elmwood Community Primary School",
+)
+POLICE = "Northmoor Constabulary"
+HEALTH = "Northmoor Community Health NHS Trust"
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    subject: str
+    name: str
+    organisation: str
+    roles: tuple[Role, ...]
+    team: str | None = None
+
+
+PEOPLE = (
+    DemoPerson("sw-1", "Sam Okafor", COUNCIL, (Role.SOCIAL_WORKER,), "Children in Need Team East"),
+    DemoPerson("tm-1", "Priya Raman", COUNCIL, (Role.TEAM_MANAGER,), "Children in Need Team East"),
+    DemoPerson("ig-1", "Gareth Lloyd", COUNCIL, (Role.IG_OFFICER,), "Information Governance"),
+    DemoPerson("admin-1", "Hannah Byrne", COUNCIL, (Role.PORTAL_ADMIN,), "Digital Services"),
+    DemoPerson("dsl-1", "Joanne Mercer", SCHOOLS[0], (Role.PARTNER_LEAD,)),
+    DemoPerson("school-1", "Tom Ashworth", SCHOOLS[0], (Role.PARTNER_CONTRIBUTOR,)),
+    DemoPerson("school-2", "Aisha Khan", SCHOOLS[1], (Role.PARTNER_CONTRIBUTOR,)),
+    DemoPerson("police-1", "DC Mark Fielding", POLICE, (Role.PARTNER_CONTRIBUTOR,)),
+    DemoPerson("health-1", "Claire Dunn", HEALTH, (Role.PARTNER_CONTRIBUTOR,)),
+)
+
+# (CMS case reference, children as (name, date of birth)).
+CASES = (
+    ("NCC-100234", (("Amelia Hart", date(2015, 3, 14)), ("Oliver Hart", date(2017, 9, 2)))),
+    ("NCC-100871", (("Leo Barnes", date(2012, 11, 23)),)),
+    ("NCC-101402", (("Maya Patel", date(2016, 6, 5)),)),
+    ("NCC-101955", (("Noah Williams", date(2010, 1, 30)), ("Isla Williams", date(2013, 4, 18)))),
+    ("NCC-102310", (("Ruby Chen", date(2018, 8, 9)),)),
+)
+
+
+def seed_demo_data(db_session: Session) -> str:
+    """Add the demo data once; a second run changes nothing."""
+    if db_session.scalar(sa.select(Organisation).where(Organisation.name == COUNCIL)):
+        return "The demo data is already there; nothing changed."
+    organisations = _organisations(db_session)
+    teams = _teams(db_session, organisations[COUNCIL])
+    users = [_person(db_session, person, organisations, teams) for person in PEOPLE]
+    db_session.flush()
+    worker = next(user for user in users if user.subject == "sw-1")
+    cipher = RecordCipher(runtime.keyring(), db_session)
+    for reference, children in CASES:
+        _case(db_session, cipher, reference, children, teams["Children in Need Team East"], worker)
+    record_event(db_session, AuditAction.DEMO_DATA_SEEDED, details={"cases": len(CASES)})
+    return (
+        f"Seeded {len(organisations)} organisations, {len(users)} people and "
+        f"{len(CASES)} cases with fictional children."
+    )
+
+
+def _organisations(db_session: Session) -> dict[str, Organisation]:
+    kinds = {COUNCIL: OrganisationKind.COUNCIL, POLICE: OrganisationKind.POLICE}
+    kinds[HEALTH] = OrganisationKind.HEALTH
+    kinds.update(dict.fromkeys(SCHOOLS, OrganisationKind.SCHOOL))
+    organisations = {}
+    for number, (name, kind) in enumerate(kinds.items(), start=1):
+        is_partner = kind != OrganisationKind.COUNCIL
+        organisation = Organisation(
+            name=name,
+            kind=kind,
+            sharing_agreement_reference=f"NCC-ISA-{number:03d}" if is_partner else None,
+            sharing_agreement_expires_on=date(2027, 8, 31) if is_partner else None,
+        )
+        db_session.add(organisation)
+        organisations[name] = organisation
+    db_session.flush()
+    return organisations
+
+
+def _teams(db_session: Session, council: Organisation) -> dict[str, Team]:
+    names = ("Children in Need Team East", "Information Governance", "Digital Services")
+    teams = {name: Team(organisation=council, name=name) for name in names}
+    teams["Children in Need Team East"].contact_email = "cin-east@northmoor.example"
+    db_session.add_all(teams.values())
+    return teams
+
+
+def _person(
+    db_session: Session,
+    person: DemoPerson,
+    organisations: dict[str, Organisation],
+    teams: dict[str, Team],
+) -> User:
+    user = User(
+        issuer=DEMO_ISSUER,
+        subject=person.subject,
+        organisation=organisations[person.organisation],
+        team=teams[person.team] if person.team else None,
+        email=f"{person.subject}@demo.example",
+        display_name=person.name,
+        status=UserStatus.ACTIVE,
+    )
+    user.role_assignments = [RoleAssignment(role=role) for role in person.roles]
+    db_session.add(user)
+    return user
+
+
+def _case(
+    db_session: Session,
+    cipher: RecordCipher,
+    reference: str,
+    children: tuple[tuple[str, date], ...],
+    team: Team,
+    worker: User,
+) -> None:
+    case = Case(cms_reference=reference, team=team, allocated_worker_id=worker.id)
+    db_session.add(case)
+    for position, (name, born) in enumerate(children):
+        child = Child(case=case, position=position)
+        cipher.seal_text(child, "name_enc", name)
+        cipher.seal_text(child, "date_of_birth_enc", born.isoformat())
+        db_session.add(child)

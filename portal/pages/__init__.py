@@ -1,0 +1,37 @@
+"""The start page, the signed-in home page, and the service's information pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from portal.auth.policy import PUBLIC, access
+
+blueprint = Blueprint("pages", __name__)
+
+
+@blueprint.get("/")
+@access(PUBLIC)
+def start() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        return render_template("pages/home.html")
+    return render_template("pages/start.html")
+
+
+@blueprint.get("/accessibility")
+@access(PUBLIC)
+def accessibility() -> ResponseReturnValue:
+    return render_template("pages/accessibility.html")
+
+
+@blueprint.get("/privacy")
+@access(PUBLIC)
+def privacy() -> ResponseReturnValue:
+    return render_template("pages/privacy.html")
+
+
+@blueprint.get("/cookies")
+@access(PUBLIC)
+def cookies() -> ResponseReturnValue:
+    return render_template("pages/cookies.html")

@@ -1,0 +1,56 @@
+"""Checks a serving process makes before it accepts requests."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from portal import db, schema
+from portal.config import ConfigError
+from portal.crypto import KeyringError, runtime
+from portal.crypto.keycheck import verify_keyring
+
+
+def check_ready_to_serve(app: Flask) -> None:
+    """Refuse to start, in one sentence, unless the database is reachable and migrated and
+    the keyring belongs to it."""
+    database = db.database(app)
+    try:
+        with database.engine.connect() as connection:
+            current = schema.current_revision(connection)
+    except DBAPIError:
+        url = make_url(str(database.engine.url)).render_as_string(hide_password=True)
+        raise ConfigError(
+            f"Cannot connect to the database at {url}: check that it is running and that "
+            "[database] url is right."
+        ) from None
+    head = schema.head_revision()
+    if current != head:
+        raise ConfigError(
+            f"The database schema is at revision {current or 'none'} but this code needs {head}: "
+            "run `portal db upgrade`."
+        )
+    with database.sessions() as db_session:
+        try:
+            verify_keyring(db_session, runtime.keyring(app))
+        except KeyringError as error:
+            raise ConfigError(str(error)) from None
+
+
+def readiness(app: Flask) -> dict[str, bool]:
+    """What /readyz reports: each dependency up or not, nothing more."""
+    checks = {"database": False, "migrations": False, "keyring": False}
+    database = db.database(app)
+    try:
+        with database.engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+            checks["database"] = True
+            checks["migrations"] = schema.current_revision(connection) == schema.head_revision()
+        with database.sessions() as db_session:
+            verify_keyring(db_session, runtime.keyring(app))
+            checks["keyring"] = True
+    except (DBAPIError, KeyringError):
+        pass
+    return checks

@@ -1,0 +1,36 @@
+"""Template loading: the app's own templates, then GOV.UK Frontend's Jinja macros."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app
+from govuk_frontend_wtf.main import WTFormsHelpers
+from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_loader = ChoiceLoader(
+        [
+            PackageLoader("portal"),
+            PrefixLoader(
+                {
+                    "govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja"),
+                    "govuk_frontend_wtf": PackageLoader("govuk_frontend_wtf"),
+                }
+            ),
+        ]
+    )
+    WTFormsHelpers(app)
+    app.jinja_env.autoescape = True
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    @app.context_processor
+    def service() -> dict[str, Any]:
+        settings = current_app.config["PORTAL_SETTINGS"]
+        return {
+            "service_name": settings.service.name,
+            "council_name": settings.service.council_name,
+            "demo_sign_in": "demo_sign_in.choose" in current_app.view_functions,
+        }
