@@ -1,0 +1,175 @@
+"""Shared fixtures: real PostgreSQL (and SQLite where behaviour differs), each test isolated.
+
+A run creates its own PostgreSQL database on the server named by PORTAL_TEST_DATABASE_URL
+(default postgresql://postgres@127.0.0.1:5432/test), migrates it with Alembic, and drops it
+at the end. Each test runs inside a transaction that is rolled back, so tests never see each
+other's rows. With CI=true an unreachable PostgreSQL fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal import create_app, db, schema
+from portal.config import Settings, load_settings
+from portal.crypto import FileKeyring
+from portal.crypto.keycheck import register_keyring
+
+POSTGRES_SERVER_URL = os.environ.get(
+    "PORTAL_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
+BACKENDS = ("postgresql", "sqlite")
+both_backends = pytest.mark.parametrize("backend", BACKENDS)
+
+
+def psycopg_url(url: str) -> str:
+    return str(make_url(url).set(drivername="postgresql+psycopg").render_as_string(False))
+
+
+def test_settings(database_url: str, keyring_path: Path, **sections: Any) -> Settings:
+    overrides: dict[str, Any] = {
+        "database": {"url": database_url},
+        "keyring": {"path": str(keyring_path)},
+        "security": {"secret_key": TEST_SECRET_KEY, "session_cookie_secure": False},
+    }
+    for name, values in sections.items():
+        overrides[name] = {**overrides.get(name, {}), **values}
+    return load_settings(environ={"PORTAL_ENV": "test"}, overrides=overrides)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.fixture(scope="session")
+def keyring_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "keyring.json"
+    FileKeyring.create(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def keyring(keyring_path: Path) -> FileKeyring:
+    return FileKeyring.load(keyring_path)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    """An AUTOCOMMIT connection to the PostgreSQL server, for creating databases."""
+    engine = sa.create_engine(psycopg_url(POSTGRES_SERVER_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as error:
+        engine.dispose()
+        message = f"PostgreSQL at {POSTGRES_SERVER_URL} is unreachable ({type(error).__name__})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+        pytest.skip(message)
+    yield engine
+    engine.dispose()
+
+
+def create_database(admin: Engine, purpose: str) -> str:
+    """A new, empty PostgreSQL database; returns its URL."""
+    name = f"portal_{purpose}_{uuid.uuid4().hex[:10]}"
+    assert re.fullmatch(r"[a-z0-9_]+", name)
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    return psycopg_url(str(make_url(POSTGRES_SERVER_URL).set(database=name)))
+
+
+def drop_database(admin: Engine, url: str) -> None:
+    name = make_url(url).database
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def migrated_engine(url: str, keyring: FileKeyring) -> Engine:
+    engine = db.make_engine(url)
+    schema.upgrade(engine)
+    with Session(engine) as session, session.begin():
+        register_keyring(session, keyring)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def postgresql_engine(postgres_admin: Engine, keyring: FileKeyring) -> Iterator[Engine]:
+    url = create_database(postgres_admin, "test")
+    engine = migrated_engine(url, keyring)
+    yield engine
+    engine.dispose()
+    drop_database(postgres_admin, url)
+
+
+@pytest.fixture(scope="session")
+def sqlite_engine(
+    tmp_path_factory: pytest.TempPathFactory, keyring: FileKeyring
+) -> Iterator[Engine]:
+    path = tmp_path_factory.mktemp("sqlite") / "portal.db"
+    engine = migrated_engine(f"sqlite:///{path}", keyring)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def backend() -> str:
+    """PostgreSQL unless a test is parametrised with `both_backends`."""
+    return "postgresql"
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest, backend: str) -> Engine:
+    selected: Engine = request.getfixturevalue(f"{backend}_engine")
+    return selected
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside an outer transaction that the test's end rolls back."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        yield conn
+        outer.rollback()
+
+
+@pytest.fixture
+def db_session(connection: Connection) -> Iterator[Session]:
+    """A session whose commits are savepoints inside the test's transaction."""
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def settings(engine: Engine, keyring_path: Path) -> Settings:
+    return test_settings(engine.url.render_as_string(False), keyring_path)
+
+
+@pytest.fixture
+def app(settings: Settings, connection: Connection) -> Iterator[Flask]:
+    """The real app, its requests bound to the test's transaction."""
+    application = create_app(settings, check_database=False)
+    database = db.database(application)
+    database.sessions = sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    yield application
+    database.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -1,0 +1,139 @@
+"""The GOV.UK layout, the information pages, error pages and security headers."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from portal import _configure
+from portal.auth.policy import PUBLIC, access
+from portal.models import OrganisationKind, Role
+from tests.factories import csrf_token, make_organisation, make_user, sign_in
+
+SECRET_MARKER = "Amelia-Hart-2015-03-14"
+
+
+@pytest.fixture
+def failing_app(app: Flask) -> Flask:
+    """The app plus a route that fails with sensitive-looking text in its exception."""
+
+    @app.get("/test-only/explode")
+    @access(PUBLIC)
+    def explode() -> str:
+        raise RuntimeError(f"could not process {SECRET_MARKER}")
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("path", "heading"),
+    [
+        ("/", "Share information with children"),
+        ("/accessibility", "Accessibility statement"),
+        ("/privacy", "Privacy notice"),
+        ("/cookies", "Cookies"),
+    ],
+)
+def test_information_pages_use_the_service_layout(
+    client: FlaskClient, path: str, heading: str
+) -> None:
+    response = client.get(path)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert heading in html
+    assert 'class="govuk-tag' in html and "Pilot" in html  # phase banner
+    for link in ("/accessibility", "/privacy", "/cookies"):
+        assert f'href="{link}"' in html
+    assert re.search(r"<title>[^<]+ – Share information with children", html)
+    assert 'lang="en-GB"' in html
+
+
+def test_signed_in_pages_offer_sign_out(client: FlaskClient, db_session: Session) -> None:
+    school = make_organisation(db_session, OrganisationKind.SCHOOL, "Ashby Lane Primary")
+    user = make_user(db_session, school, Role.PARTNER_CONTRIBUTOR)
+    sign_in(client, user)
+
+    html = client.get("/").get_data(as_text=True)
+    assert 'action="/sign-out"' in html
+    assert f"Signed in as {user.display_name}, Ashby Lane Primary" in html
+
+
+def test_assets_are_served(client: FlaskClient) -> None:
+    for name, marker in (("govuk-frontend.min.css", b".govuk-"), ("govuk-frontend.min.js", b"")):
+        with client.get(f"/assets/{name}") as response:  # closes the streamed file
+            assert response.status_code == 200
+            assert marker in response.data
+
+
+def test_not_found_page(client: FlaskClient) -> None:
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert "Page not found" in response.get_data(as_text=True)
+
+
+def test_server_error_page_has_no_stack_trace_or_detail(failing_app: Flask) -> None:
+    response = failing_app.test_client().get("/test-only/explode")
+    html = response.get_data(as_text=True)
+
+    assert response.status_code == 500
+    assert "Sorry, there is a problem with the service" in html
+    for leak in ("Traceback", "RuntimeError", SECRET_MARKER, 'File "', "werkzeug"):
+        assert leak not in html
+
+
+def test_bad_request_page_for_a_missing_csrf_token(client: FlaskClient) -> None:
+    response = client.post("/demo/sign-in", data={"user": "x"})
+    assert response.status_code == 400
+    assert "Sorry, there is a problem with your request" in response.get_data(as_text=True)
+
+
+def test_security_headers_and_a_fresh_nonce_per_request(client: FlaskClient) -> None:
+    first = client.get("/")
+    second = client.get("/")
+    policy = first.headers["Content-Security-Policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy)
+    assert nonce
+    assert f'nonce="{nonce.group(1)}"' in first.get_data(as_text=True)
+    assert nonce.group(1) not in second.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert first.headers["X-Content-Type-Options"] == "nosniff"
+    assert first.headers["X-Frame-Options"] == "DENY"
+    assert first.headers["Cache-Control"] == "no-store"
+    assert re.fullmatch(r"[0-9a-f]{32}", first.headers["X-Request-Id"])
+
+
+def test_every_inline_script_carries_the_nonce(client: FlaskClient) -> None:
+    html = client.get("/").get_data(as_text=True)
+    for tag in re.findall(r"<script[^>]*>", html):
+        assert "src=" in tag or "nonce=" in tag, tag
+
+
+def test_session_cookie_is_http_only_and_same_site(
+    client: FlaskClient, db_session: Session
+) -> None:
+    user = make_user(db_session, make_organisation(db_session), Role.PARTNER_CONTRIBUTOR)
+    page = client.get("/demo/sign-in")
+    assert page.status_code == 200
+    response = client.post(
+        "/demo/sign-in",
+        data={"csrf_token": csrf_token(page.get_data(as_text=True)), "user": str(user.id)},
+    )
+    cookie = next(h for h in response.headers.getlist("Set-Cookie") if "session" in h)
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_production_cookie_settings(app: Flask) -> None:
+    # The test app runs over HTTP like the demo; production's choice is made from the setting.
+    settings = app.config["PORTAL_SETTINGS"]
+    secure = settings.model_copy(
+        update={"security": settings.security.model_copy(update={"session_cookie_secure": True})}
+    )
+    production_like = Flask("production_like")
+    _configure(production_like, secure)
+    assert production_like.config["SESSION_COOKIE_NAME"].startswith("__Host-")
+    assert production_like.config["SESSION_COOKIE_SECURE"] is True

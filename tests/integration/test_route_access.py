@@ -1,0 +1,158 @@
+"""Default deny, and the permission matrix: every route × every role, checked for real.
+
+Adding a route without an access rule fails `test_every_route_declares_an_access_rule`;
+adding one without a row in MATRIX fails `test_every_route_is_in_the_matrix`.
+"""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from portal.auth.policy import rule_for
+from portal.models import OrganisationKind, Role, UserStatus
+from tests.factories import csrf_token, make_organisation, make_user, sign_in
+
+ANONYMOUS = "anonymous"
+PEOPLE = (ANONYMOUS, *(role.value for role in Role))
+EVERYONE = frozenset(PEOPLE)
+SIGNED_IN = EVERYONE - {ANONYMOUS}
+
+# (method, path) -> who gets through the guard. Everyone else is sent to sign in (anonymous)
+# or refused with 403 (signed in).
+MATRIX: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/"): EVERYONE,
+    ("GET", "/accessibility"): EVERYONE,
+    ("GET", "/privacy"): EVERYONE,
+    ("GET", "/cookies"): EVERYONE,
+    ("GET", "/healthz"): EVERYONE,
+    ("GET", "/readyz"): EVERYONE,
+    ("GET", "/sign-in"): EVERYONE,
+    ("GET", "/signed-out"): EVERYONE,
+    ("GET", "/demo/sign-in"): EVERYONE,
+    ("POST", "/demo/sign-in"): EVERYONE,
+    ("POST", "/sign-out"): SIGNED_IN,
+    ("GET", "/assets/govuk-frontend.min.css"): EVERYONE,
+}
+# Routes whose path has parameters are listed by their rule, and by a concrete path above.
+RULE_EXAMPLES = {"/assets/<path:filename>": "/assets/govuk-frontend.min.css"}
+ORGANISATION_FOR = {
+    Role.PARTNER_CONTRIBUTOR: OrganisationKind.SCHOOL,
+    Role.PARTNER_LEAD: OrganisationKind.SCHOOL,
+}
+
+
+def routes(app: Flask) -> set[tuple[str, str]]:
+    found = set()
+    for rule in app.url_map.iter_rules():
+        path = RULE_EXAMPLES.get(rule.rule, rule.rule)
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
+            found.add((method, path))
+    return found
+
+
+def test_every_route_declares_an_access_rule(app: Flask) -> None:
+    unguarded = [rule.rule for rule in app.url_map.iter_rules() if not rule_for(app, rule.endpoint)]
+    assert unguarded == []
+
+
+def test_every_route_is_in_the_matrix(app: Flask) -> None:
+    assert routes(app) == set(MATRIX)
+
+
+def test_a_route_without_a_rule_is_refused_to_everyone(app: Flask, db_session: Session) -> None:
+    @app.get("/test-only/forgotten")
+    def forgotten() -> str:
+        return "should never be seen"
+
+    client = app.test_client()
+    assert client.get("/test-only/forgotten").status_code == 403
+    admin = make_user(db_session, make_organisation(db_session), Role.PORTAL_ADMIN)
+    sign_in(client, admin)
+    response = client.get("/test-only/forgotten")
+    assert response.status_code == 403
+    assert "should never be seen" not in response.get_data(as_text=True)
+
+
+def client_for(app: Flask, db_session: Session, person: str) -> FlaskClient:
+    client = app.test_client()
+    if person != ANONYMOUS:
+        role = Role(person)
+        kind = ORGANISATION_FOR.get(role, OrganisationKind.COUNCIL)
+        sign_in(client, make_user(db_session, make_organisation(db_session, kind), role))
+    return client
+
+
+def call(client: FlaskClient, method: str, path: str) -> tuple[int, str]:
+    if method == "GET":
+        response = client.get(path)
+    else:
+        token = csrf_token(client.get("/demo/sign-in").get_data(as_text=True))
+        response = client.open(path, method=method, data={"csrf_token": token})
+    with response:  # static files stream from disk; close them
+        return response.status_code, response.headers.get("Location", "")
+
+
+@pytest.mark.parametrize("person", PEOPLE)
+def test_permission_matrix(app: Flask, db_session: Session, person: str) -> None:
+    client = client_for(app, db_session, person)
+    for (method, path), allowed in sorted(MATRIX.items()):
+        status, location = call(client, method, path)
+        if person in allowed:
+            # Through the guard: not refused, not sent to sign in, not broken. (A form posted
+            # empty may answer 400 with its error summary: that is the form, not the guard.)
+            through = status in (200, 302, 400) and not location.startswith("/sign-in")
+            assert through, (method, path, status, location)
+        elif person == ANONYMOUS:
+            assert status == 302 and location.startswith("/sign-in?next="), (method, path)
+        else:
+            assert status == 403, (method, path, status)
+
+
+def test_a_suspended_person_loses_their_session_at_the_next_request(
+    app: Flask, db_session: Session
+) -> None:
+    client = app.test_client()
+    user = make_user(db_session, make_organisation(db_session), Role.PARTNER_CONTRIBUTOR)
+    sign_in(client, user)
+    assert "Your account" in client.get("/").get_data(as_text=True)
+
+    user.status = UserStatus.SUSPENDED
+    db_session.commit()
+
+    page = client.get("/").get_data(as_text=True)
+    assert "Your account" not in page and "Sign in" in page
+    token = csrf_token(client.get("/demo/sign-in").get_data(as_text=True))
+    response = client.post("/sign-out", data={"csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"].startswith("/sign-in")
+
+
+@pytest.mark.parametrize(
+    "next_path", ["https://evil.example/", "//evil.example/x", "/\\evil.example"]
+)
+def test_sign_in_never_redirects_off_site(app: Flask, db_session: Session, next_path: str) -> None:
+    client = app.test_client()
+    user = make_user(db_session, make_organisation(db_session), Role.SOCIAL_WORKER)
+    page = client.get("/demo/sign-in", query_string={"next": next_path})
+    response = client.post(
+        "/demo/sign-in",
+        query_string={"next": next_path},
+        data={"csrf_token": csrf_token(page.get_data(as_text=True)), "user": str(user.id)},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+def test_sign_in_returns_to_the_page_asked_for(app: Flask, db_session: Session) -> None:
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    user = make_user(db_session, make_organisation(db_session), Role.SOCIAL_WORKER)
+    page = client.get("/demo/sign-in", query_string={"next": "/cookies"})
+    response = client.post(
+        "/demo/sign-in",
+        query_string={"next": "/cookies"},
+        data={"csrf_token": csrf_token(page.get_data(as_text=True)), "user": str(user.id)},
+    )
+    assert response.headers["Location"] == "/cookies"
