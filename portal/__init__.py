@@ -41,7 +41,11 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     errors.init_app(app)
 
     if check_database:
-        startup.check_ready_to_serve(app)
+        try:
+            startup.check_ready_to_serve(app)
+        except ConfigError:
+            db.database(app).engine.dispose()
+            raise
     return app
 
 

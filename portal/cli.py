@@ -192,6 +192,15 @@ def demo_seed() -> None:
     click.echo(summary)
 
 
+@demo.command("people", help="List the demo's people: one for every role.")
+def demo_people() -> None:
+    from portal.demo.seed import PEOPLE
+
+    for person in PEOPLE:
+        roles = ", ".join(role.label for role in person.roles)
+        click.echo(f"  {person.name:<20} {roles:<32} {person.organisation}")
+
+
 # -- inspection ---------------------------------------------------------------------------------
 
 

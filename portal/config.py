@@ -67,12 +67,15 @@ class Settings(_Section):
         return self.environment == "production"
 
 
-# Hints for the settings a newcomer is most likely to be missing.
-_MISSING_HINTS = {
-    ("database",): "No database is configured",
+# Hints for the settings a newcomer is most likely to be missing. A missing section is
+# reported as its required setting.
+_MISSING_HINTS: dict[tuple[str, ...], str] = {
     ("database", "url"): "No database URL is configured",
-    ("keyring",): "No keyring is configured",
     ("keyring", "path"): "No keyring file is configured",
+}
+_REQUIRED_IN_SECTION: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("database",): ("database", "url"),
+    ("keyring",): ("keyring", "path"),
 }
 
 
@@ -189,18 +192,23 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
 def _explain(error: ValidationError, source: str) -> str:
     first = error.errors()[0]
     location = tuple(str(part) for part in first["loc"])
-    dotted = ".".join(location)
+    location = _REQUIRED_IN_SECTION.get(location, location)
     variable = ENV_PREFIX + "__".join(part.upper() for part in location)
+    setting = f"[{location[0]}] {'.'.join(location[1:])}" if len(location) > 1 else location[0]
+    where = (
+        f"set {setting} in {source} or the {variable} environment variable"
+        if source.endswith(".toml")
+        else f"set the {variable} environment variable (or name a settings file in PORTAL_CONFIG)"
+    )
     if first["type"] == "missing":
-        what = _MISSING_HINTS.get(location, f"The setting {dotted} is missing")
-        return f"{what}: set {dotted} in {source} or the {variable} environment variable."
+        what = _MISSING_HINTS.get(location, f"The setting {setting} is missing")
+        return f"{what}: {where}."
     if first["type"] == "extra_forbidden":
         return (
-            f"The setting {dotted} in {source} is not one this portal knows: remove or correct it."
+            f"The setting {setting} (from {source} or the {variable} environment variable) is "
+            "not one this portal knows: remove it."
         )
-    return (
-        f"The setting {dotted} is invalid ({first['msg']}): correct it in {source} or {variable}."
-    )
+    return f"The setting {setting} is invalid ({first['msg']}): {where}."
 
 
 def _resolve_paths(settings: Settings) -> Settings:

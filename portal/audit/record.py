@@ -73,7 +73,7 @@ def record_event(
     )
     event.hash = event_hash(event)
     db_session.add(event)
-    db_session.flush([event])
+    db_session.flush()
     return event
 
 

@@ -22,6 +22,8 @@ from portal.models.users import User, UserStatus
 
 DEMO_ISSUER = "urn:portal:demo-sign-in"
 
+CHOOSE_SOMEONE = "Select who you want to sign in as"
+
 blueprint = Blueprint("demo_sign_in", __name__, url_prefix="/demo")
 
 
@@ -29,7 +31,9 @@ class DemoSignInForm(FlaskForm):
     user = RadioField(
         "Who do you want to sign in as?",
         widget=GovRadioInput(),
-        validators=[InputRequired(message="Select who you want to sign in as")],
+        # The view checks the choice itself, so the error reads as GOV.UK's pattern says.
+        validate_choice=False,
+        validators=[InputRequired(message=CHOOSE_SOMEONE)],
     )
     submit = SubmitField("Sign in", widget=GovSubmitInput())
 
@@ -50,9 +54,9 @@ def choose() -> ResponseReturnValue:
     form = DemoSignInForm()
     form.user.choices = [(str(user.id), _label(user)) for user in users]
     if form.validate_on_submit():
-        user = db.session().get(User, uuid.UUID(form.user.data))
-        if user is None or user.issuer != DEMO_ISSUER or not user.is_active:
-            form.user.errors = ["Select who you want to sign in as"]
+        user = _chosen(form.user.data)
+        if user is None:
+            form.user.errors = [CHOOSE_SOMEONE]
         else:
             user.last_signed_in_at = utcnow()
             record_event(
@@ -66,6 +70,16 @@ def choose() -> ResponseReturnValue:
             return redirect(next_path or url_for("pages.start"))
     status = 400 if form.errors else 200
     return render_template("auth/demo_sign_in.html", form=form), status
+
+
+def _chosen(choice: str | None) -> User | None:
+    try:
+        user = db.session().get(User, uuid.UUID(choice or ""))
+    except ValueError:
+        return None
+    if user is None or user.issuer != DEMO_ISSUER or not user.is_active:
+        return None
+    return user
 
 
 def _label(user: User) -> str:
