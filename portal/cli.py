@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from flask import Flask
+from sqlalchemy.engine import Engine
 
 from portal import create_app, schema
 from portal.config import ConfigError, load_settings
@@ -29,7 +30,7 @@ def _app_context() -> Iterator[Flask]:
         yield app
 
 
-def _engine(app: Flask):  # type: ignore[no-untyped-def]
+def _engine(app: Flask) -> Engine:
     from portal import db
 
     return db.database(app).engine

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from portal.auth.demo_sign_in import DEMO_ISSUER
 from portal.crypto.records import RecordCipher
@@ -99,9 +100,10 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
-def sign_in(client: FlaskClient, user: User) -> None:
+def sign_in(client: FlaskClient, user: User) -> TestResponse:
     """Sign in through the demo sign-in form, as a person would."""
     page = client.get("/demo/sign-in")
     token = csrf_token(page.get_data(as_text=True))
     response = client.post("/demo/sign-in", data={"csrf_token": token, "user": str(user.id)})
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return response

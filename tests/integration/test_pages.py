@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from portal import _configure
 from portal.auth.policy import PUBLIC, access
 from portal.models import OrganisationKind, Role
-from tests.factories import csrf_token, make_organisation, make_user, sign_in
+from tests.factories import make_organisation, make_user, sign_in
 
 SECRET_MARKER = "Amelia-Hart-2015-03-14"
 
@@ -117,12 +117,7 @@ def test_session_cookie_is_http_only_and_same_site(
     client: FlaskClient, db_session: Session
 ) -> None:
     user = make_user(db_session, make_organisation(db_session), Role.PARTNER_CONTRIBUTOR)
-    page = client.get("/demo/sign-in")
-    assert page.status_code == 200
-    response = client.post(
-        "/demo/sign-in",
-        data={"csrf_token": csrf_token(page.get_data(as_text=True)), "user": str(user.id)},
-    )
+    response = sign_in(client, user)
     cookie = next(h for h in response.headers.getlist("Set-Cookie") if "session" in h)
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
