@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from portal import create_app, schema
 from portal.config import ConfigError, load_settings
+from portal.private_files import write_new_private_file
 
 MAX_LINE = 100
 
@@ -137,23 +138,17 @@ def secret_key() -> None:
 @secret_key.command("create", help="Write a new random secret key to PATH (mode 600).")
 @click.option("--path", type=click.Path(path_type=Path), required=True)
 def secret_key_create(path: Path) -> None:
-    write_private_file(path, secrets.token_urlsafe(48) + "\n")
+    write_secret_key(path)
     click.echo(f"Created secret key {path}.")
 
 
-def write_private_file(path: Path, content: str) -> None:
-    """Create `path` readable by its owner only; refuse to overwrite."""
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+def write_secret_key(path: Path) -> None:
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_new_private_file(path, (secrets.token_urlsafe(48) + "\n").encode("ascii"))
     except FileExistsError:
         raise ConfigError(
             f"{path} already exists: remove it first if you mean to replace it."
         ) from None
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(content)
 
 
 # -- demo ---------------------------------------------------------------------------------------
@@ -173,7 +168,7 @@ def demo_prepare() -> None:
         raise ConfigError("`portal demo prepare` is for the demo only: set PORTAL_ENV=demo.")
     secret_file = settings.security.secret_key_file
     if secret_file is not None and not secret_file.exists():
-        write_private_file(secret_file, secrets.token_urlsafe(48) + "\n")
+        write_secret_key(secret_file)
         click.echo(f"Created secret key {secret_file}.")
     if not settings.keyring.path.exists():
         FileKeyring.create(settings.keyring.path)

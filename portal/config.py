@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from portal.private_files import PrivateFileError, read_private_file
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "config"
 ENV_PREFIX = "PORTAL_"
@@ -106,18 +108,14 @@ def read_secret_key(settings: Settings) -> str:
     if security.secret_key:
         secret = security.secret_key
     elif security.secret_key_file is not None:
+        path = security.secret_key_file
         try:
-            secret = security.secret_key_file.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            raise ConfigError(
-                f"The secret key file {security.secret_key_file} does not exist: create it with "
-                f"`portal secret-key create --path {security.secret_key_file}`."
-            ) from None
-        except OSError as error:
-            raise ConfigError(
-                f"The secret key file {security.secret_key_file} cannot be read "
-                f"({error.strerror}): check its owner and permissions."
-            ) from None
+            data = read_private_file(
+                path, "Secret key file", f"portal secret-key create --path {path}", 4096
+            )
+        except PrivateFileError as error:
+            raise ConfigError(str(error)) from None
+        secret = data.decode("utf-8", errors="replace").strip()
     else:
         raise ConfigError(
             "No secret key is configured: set PORTAL_SECURITY__SECRET_KEY or point "

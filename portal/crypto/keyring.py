@@ -4,7 +4,6 @@ import base64
 import json
 import os
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from portal.crypto.errors import DecryptionError, KeyringError
+from portal.private_files import PrivateFileError, read_private_file, write_new_private_file
 
 KEYRING_FORMAT = "portal-keyring-v1"
 KEY_SIZE = 32
@@ -120,14 +120,18 @@ class FileKeyring:
     @classmethod
     def load(cls, path: Path) -> Self:
         """Load a keyring file, refusing one that is missing, exposed or malformed."""
-        keys, active = _parse_keyring(path, _read_private_file(path))
+        try:
+            data = read_private_file(
+                path, "Keyring file", f"portal keys create --path {path}", _MAX_FILE_SIZE
+            )
+        except PrivateFileError as error:
+            raise KeyringError(str(error)) from None
+        keys, active = _parse_keyring(path, data)
         return cls(keys, active)
 
     @classmethod
     def create(cls, path: Path) -> Self:
         """Write a new keyring holding one fresh KEK (version 1); never overwrite a file."""
-        if path.exists() or path.is_symlink():
-            raise KeyringError(_exists_message(path))
         key = os.urandom(KEY_SIZE)
         document = {
             "format": KEYRING_FORMAT,
@@ -135,8 +139,9 @@ class FileKeyring:
             "keys": {"1": base64.b64encode(key).decode("ascii")},
         }
         try:
-            _make_private_dirs(path.parent)
-            _write_new_file(path, (json.dumps(document, indent=2) + "\n").encode("ascii"))
+            write_new_private_file(path, (json.dumps(document, indent=2) + "\n").encode("ascii"))
+        except FileExistsError:
+            raise KeyringError(_exists_message(path)) from None
         except OSError as exc:
             raise KeyringError(
                 f"Cannot create keyring file {path} ({exc.strerror}): make sure its directory "
@@ -166,51 +171,6 @@ def _check_keys(keys: Mapping[int, bytes], active: int, source: str) -> None:
             f"{source} has no key for its active version {active!r}: set `active` to a version "
             "listed under `keys`, or restore the keyring from your backup."
         )
-
-
-def _open_keyring(path: Path) -> int:
-    try:
-        return os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise KeyringError(
-            f"No keyring file at {path}: create one with `portal keys create --path {path}` "
-            "and keep it outside the database."
-        ) from None
-    except PermissionError:
-        raise KeyringError(
-            f"Cannot read keyring file {path}: run the portal as the file's owner and keep it "
-            f"private with `chmod 600 {path}`."
-        ) from None
-    except OSError as exc:
-        raise KeyringError(
-            f"Cannot open keyring file {path} ({exc.strerror}): check the configured path."
-        ) from None
-
-
-def _read_private_file(path: Path) -> bytes:
-    fd = _open_keyring(path)
-    try:
-        # Checked on the open descriptor, so the file cannot be swapped between check and read.
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise KeyringError(
-                f"Keyring path {path} is not a regular file: point it at the keyring JSON file."
-            )
-        if os.name == "posix" and mode & 0o077:
-            raise KeyringError(
-                f"Keyring file {path} is accessible to group or others (mode "
-                f"{stat.S_IMODE(mode):04o}): run `chmod 600 {path}` so only its owner can read it."
-            )
-        with os.fdopen(fd, "rb", closefd=False) as file:
-            data = file.read(_MAX_FILE_SIZE + 1)
-    finally:
-        os.close(fd)
-    if len(data) > _MAX_FILE_SIZE:
-        raise KeyringError(
-            f"Keyring file {path} is larger than {_MAX_FILE_SIZE} bytes: check the configured "
-            "path points at the keyring."
-        )
-    return data
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -275,33 +235,3 @@ def _exists_message(path: Path) -> str:
         f"Keyring file {path} already exists: refusing to overwrite it because records "
         "encrypted under it would become unreadable; move it aside yourself if you mean to."
     )
-
-
-def _make_private_dirs(directory: Path) -> None:
-    for new_dir in [*reversed(directory.parents), directory]:
-        if not new_dir.exists():
-            new_dir.mkdir(mode=0o700, exist_ok=True)
-
-
-def _write_new_file(path: Path, data: bytes) -> None:
-    # Write a private temporary file, then hard-link it into place: readers never see a
-    # half-written keyring, and link() fails rather than overwriting an existing file.
-    temporary = path.with_name(f".{path.name}.{os.urandom(8).hex()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            raise KeyringError(_exists_message(path)) from None
-    finally:
-        temporary.unlink(missing_ok=True)
-    if os.name == "posix":
-        directory_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory_fd)
-        finally:
-            os.close(directory_fd)

@@ -311,10 +311,25 @@ def test_secret_key_from_environment() -> None:
 def test_secret_key_from_file(tmp_path: Path) -> None:
     secret_file = tmp_path / "secret_key"
     secret_file.write_text(SECRET + "\n", encoding="utf-8")
+    secret_file.chmod(0o600)
     settings = load_settings(
         environ={"PORTAL_ENV": "test", "PORTAL_SECURITY__SECRET_KEY_FILE": str(secret_file)}
     )
     assert read_secret_key(settings) == SECRET
+
+
+def test_secret_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret_key"
+    secret_file.write_text(SECRET + "\n", encoding="utf-8")
+    secret_file.chmod(0o640)
+    settings = load_settings(
+        environ={"PORTAL_ENV": "test", "PORTAL_SECURITY__SECRET_KEY_FILE": str(secret_file)}
+    )
+    with pytest.raises(ConfigError) as caught:
+        read_secret_key(settings)
+    message = str(caught.value)
+    assert f"chmod 600 {secret_file}" in message
+    assert SECRET not in message and "\n" not in message
 
 
 def test_secret_key_in_environment_beats_file(tmp_path: Path) -> None:
@@ -358,6 +373,7 @@ def test_no_secret_key_at_all_is_refused() -> None:
 def test_short_secret_key_is_refused_without_echoing_it(tmp_path: Path, secret: str) -> None:
     secret_file = tmp_path / "secret_key"
     secret_file.write_text(secret, encoding="utf-8")
+    secret_file.chmod(0o600)
     settings = load_settings(
         environ={"PORTAL_ENV": "test", "PORTAL_SECURITY__SECRET_KEY_FILE": str(secret_file)}
     )
