@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import make_url
@@ -11,6 +13,13 @@ from portal import db, schema
 from portal.config import ConfigError
 from portal.crypto import KeyringError, runtime
 from portal.crypto.keycheck import verify_keyring
+
+
+@functools.cache
+def _code_head() -> str:
+    """The migration head this code needs; the scripts cannot change under a running process,
+    so they are read once, not on every readiness probe."""
+    return schema.head_revision()
 
 
 def check_ready_to_serve(app: Flask) -> None:
@@ -26,7 +35,7 @@ def check_ready_to_serve(app: Flask) -> None:
             f"Cannot connect to the database at {url}: check that it is running and that "
             "[database] url is right."
         ) from None
-    head = schema.head_revision()
+    head = _code_head()
     if current != head:
         raise ConfigError(
             f"The database schema is at revision {current or 'none'} but this code needs {head}: "
@@ -47,7 +56,7 @@ def readiness(app: Flask) -> dict[str, bool]:
         with database.engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
             checks["database"] = True
-            checks["migrations"] = schema.current_revision(connection) == schema.head_revision()
+            checks["migrations"] = schema.current_revision(connection) == _code_head()
         with database.sessions() as db_session:
             verify_keyring(db_session, runtime.keyring(app))
             checks["keyring"] = True

@@ -32,5 +32,4 @@ def init_app(app: Flask) -> None:
         return {
             "service_name": settings.service.name,
             "council_name": settings.service.council_name,
-            "demo_sign_in": "demo_sign_in.choose" in current_app.view_functions,
         }

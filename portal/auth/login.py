@@ -10,7 +10,7 @@ from flask_login import login_user, logout_user
 from portal import db
 from portal.audit import Actor
 from portal.extensions import login_manager
-from portal.models.users import User, UserStatus
+from portal.models.users import User
 
 
 def init_app(app: Flask) -> None:
@@ -28,7 +28,7 @@ def load_user(user_id: str) -> User | None:
         return None
     user = db.session().get(User, key)
     # A suspended or pending person's session ends at their next request.
-    if user is None or user.status != UserStatus.ACTIVE:
+    if user is None or not user.is_active:
         return None
     return user
 
