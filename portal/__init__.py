@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     from portal.extensions import csrf
 
     settings = settings or load_settings()
-    app = Flask(__name__, static_folder="static/govuk", static_url_path="/assets")
+    app = errors.PortalFlask(__name__, static_folder="static/govuk", static_url_path="/assets")
     _configure(app, settings)
 
     db.init_app(app, settings.database.url)

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+import traceback
+from types import TracebackType
+
+from flask import Flask, render_template, request
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
+
+
+class PortalFlask(Flask):
+    """Flask, except that an unhandled exception is logged by its type and code frames only.
+
+    An exception's message can carry what the code was handling (a child's name, an answer),
+    so neither it nor the query string reaches the log.
+    """
+
+    def log_exception(self, exc_info: ExcInfo) -> None:
+        kind, _error, trace = exc_info
+        frames = "".join(traceback.format_tb(trace)) if trace else ""
+        name = kind.__name__ if kind else "exception"
+        self.logger.error("unhandled %s on %s %s\n%s", name, request.method, request.path, frames)
+
 
 _PAGES = {
     400: ("Sorry, there is a problem with your request", "Go back and try again."),
@@ -50,10 +70,3 @@ def init_app(app: Flask) -> None:
         # Logged without parameters (the engine hides them); the page says only "unavailable".
         app.logger.error("database error: %s", type(error.orig).__name__)
         return render_error(503)
-
-    @app.errorhandler(InternalServerError)
-    def internal_error(error: InternalServerError) -> tuple[str, int]:
-        original = error.original_exception
-        if original is not None:
-            app.logger.error("unhandled %s", type(original).__name__, exc_info=original)
-        return render_error(500)

@@ -85,6 +85,17 @@ def test_server_error_page_has_no_stack_trace_or_detail(failing_app: Flask) -> N
         assert leak not in html
 
 
+def test_server_error_log_names_the_failure_without_its_message(
+    failing_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An exception's message can carry content; the log gets its type and where it happened.
+    failing_app.test_client().get("/test-only/explode?child=Amelia")
+    logged = caplog.text  # as a handler writes it, tracebacks included
+    assert "RuntimeError" in logged and "explode" in logged
+    assert SECRET_MARKER not in logged
+    assert "child=Amelia" not in logged
+
+
 def test_bad_request_page_for_a_missing_csrf_token(client: FlaskClient) -> None:
     response = client.post("/demo/sign-in", data={"user": "x"})
     assert response.status_code == 400
