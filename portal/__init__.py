@@ -18,7 +18,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     and the keyring belongs to the database; the CLI skips that so it can migrate and register.
     """
     from portal import db, errors, http_headers, startup, templating
-    from portal.auth import login, policy
+    from portal.auth import login, oidc, policy, rate_limits, sessions
     from portal.crypto import FileKeyring, KeyringError, runtime
     from portal.extensions import csrf
 
@@ -31,13 +31,16 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         runtime.init_app(app, FileKeyring.load(settings.keyring.path))
     except KeyringError as error:
         raise ConfigError(str(error)) from None
+    sessions.init_app(app, settings)
     csrf.init_app(app)
     login.init_app(app)
+    oidc.init_app(app, settings)
 
     templating.init_app(app)
     http_headers.init_app(app)
     policy.init_app(app)
     _register_blueprints(app, settings)
+    rate_limits.init_app(app, settings)
     errors.init_app(app)
 
     if check_database:
@@ -65,20 +68,21 @@ def _configure(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_PATH="/",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=10),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.auth.absolute_timeout_hours),
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead, which expires on its own
         WTF_CSRF_SSL_STRICT=secure,
     )
 
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:
-    from portal.auth.demo_sign_in import blueprint as demo_sign_in
+    from portal.admin import blueprint as admin
     from portal.auth.routes import blueprint as auth
     from portal.health import blueprint as health
     from portal.pages import blueprint as pages
+    from portal.people import blueprint as people
 
     app.register_blueprint(health)
     app.register_blueprint(pages)
     app.register_blueprint(auth)
-    if settings.auth.demo_sign_in and not settings.is_production:
-        app.register_blueprint(demo_sign_in)
+    app.register_blueprint(people)
+    app.register_blueprint(admin)

@@ -35,6 +35,8 @@ class _Section(BaseModel):
 class ServiceSettings(_Section):
     name: str = "Share information with children's services"
     council_name: str = "Northmoor County Council"
+    # The address people reach the portal at: identity providers send them back to it.
+    base_url: str = Field(default="http://127.0.0.1:5000", pattern=r"^https?://[^/?#]+$")
 
 
 class DatabaseSettings(_Section):
@@ -49,10 +51,20 @@ class SecuritySettings(_Section):
     secret_key: str | None = Field(default=None, repr=False)
     secret_key_file: Path | None = None
     session_cookie_secure: bool = True
+    # Where rate-limit counters live: redis://… shared by every web process, or memory://
+    # (one process only, for the demo).
+    rate_limit_storage: str = "memory://"
+    rate_limit_key_prefix: str = "portal"
+    sign_in_rate_limit: str = "30 per minute; 300 per hour"
 
 
 class AuthSettings(_Section):
-    demo_sign_in: bool = False
+    idle_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    absolute_timeout_hours: int = Field(default=10, ge=1, le=24 * 7)
+    # Clock skew allowed on identity providers' `iat`: at most a minute.
+    clock_skew_seconds: int = Field(default=60, ge=0, le=60)
+    # How long to wait for an identity provider's discovery, keys, token or userinfo answer.
+    provider_timeout_seconds: float = Field(default=10, gt=0, le=60)
 
 
 class Settings(_Section):
@@ -235,10 +247,9 @@ def _resolve_paths(settings: Settings) -> Settings:
 def _refuse_unsafe(settings: Settings) -> None:
     if not settings.is_production:
         return
-    if settings.auth.demo_sign_in:
+    if not settings.service.base_url.startswith("https://"):
         raise ConfigError(
-            "The demo sign-in is enabled in production, which would let anyone choose who they "
-            "are: set [auth] demo_sign_in = false."
+            "Production must be reached over HTTPS: set [service] base_url to an https:// address."
         )
     if not settings.security.session_cookie_secure:
         raise ConfigError(

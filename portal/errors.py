@@ -43,6 +43,10 @@ _PAGES = {
         "What you sent is too large",
         "Go back and send something smaller.",
     ),
+    429: (
+        "There have been too many attempts",
+        "Wait a few minutes, then try again.",
+    ),
     500: (
         "Sorry, there is a problem with the service",
         "Try again later. Anything you saved before this happened is safe.",

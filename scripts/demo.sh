@@ -1,29 +1,50 @@
 #!/usr/bin/env bash
-# Run the demo: embedded SQLite, fictional data, every role able to sign in.
+# Run the demo: embedded SQLite, fictional data, every role signing in through real OIDC
+# against a development OpenID provider on loopback.
 # Called by `make demo`, which has already installed dependencies and built the assets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PORTAL_ENV=demo
+OIDC_CONFIG=instance/demo/oidc/providers.json
+OIDC_LOG=instance/demo/oidc/provider.log
 
-echo "==> Preparing the demo's secret key and keyring (instance/demo, git-ignored)"
+echo "==> Preparing the demo's secret key, keyring and client secrets (instance/demo, git-ignored)"
 portal demo prepare
 echo "==> Migrating the demo database"
 portal db upgrade
 echo "==> Registering the keyring with the database"
 portal keys register
-echo "==> Adding the fictional demo data"
+echo "==> Adding the fictional demo data and its identity providers"
 portal demo seed
+portal demo oidc-config --output "$OIDC_CONFIG"
+
+echo "==> Starting the development OpenID provider (log: $OIDC_LOG)"
+node infra/dev-oidc/server.mjs "$OIDC_CONFIG" >"$OIDC_LOG" 2>&1 &
+OIDC_PID=$!
+trap 'kill "$OIDC_PID" 2>/dev/null || true' EXIT INT TERM
+for _ in $(seq 1 100); do
+  if grep -q '^all-ready' "$OIDC_LOG"; then break; fi
+  if ! kill -0 "$OIDC_PID" 2>/dev/null; then
+    echo "The development OpenID provider stopped:" >&2
+    tail -n 20 "$OIDC_LOG" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+grep -q '^all-ready' "$OIDC_LOG" || { echo "The development OpenID provider did not start in time." >&2; exit 1; }
 
 cat <<MSG
 
 The portal is starting on http://127.0.0.1:5000
 
-Sign in: open http://127.0.0.1:5000, choose "Sign in" and pick one of these people
-(the demo's role picker; the real service signs people in through their own organisation):
+Sign in: open http://127.0.0.1:5000, choose "Sign in", then type a work email address
+(for example sw-1@northmoor.example) or choose the organisation from the list. Each
+organisation's development sign-in page lets you pick one of its people:
 $(portal demo people)
 
 Everything is fictional. Stop the demo with Ctrl+C. Start again from scratch with
   rm -rf instance/demo && make demo
 
 MSG
-exec gunicorn -c infra/gunicorn.conf.py
+# Not exec: the trap must stop the OpenID provider when gunicorn ends.
+gunicorn -c infra/gunicorn.conf.py

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
-from werkzeug.test import TestResponse
 
-from portal.auth.demo_sign_in import DEMO_ISSUER
+from portal import db
+from portal.auth.sessions import token_hash
 from portal.crypto.records import RecordCipher
 from portal.lifecycle import RequestStatus
 from portal.models import (
@@ -24,6 +26,7 @@ from portal.models import (
     Team,
     User,
     UserStatus,
+    WebSession,
 )
 
 
@@ -36,6 +39,10 @@ def make_organisation(
     return organisation
 
 
+# The issuer of people made directly in tests; OIDC tests use their providers' real issuers.
+TEST_ISSUER = "https://idp.test.invalid"
+
+
 def make_user(
     session: Session,
     organisation: Organisation,
@@ -45,7 +52,7 @@ def make_user(
 ) -> User:
     subject = uuid.uuid4().hex
     user = User(
-        issuer=DEMO_ISSUER,
+        issuer=TEST_ISSUER,
         subject=subject,
         organisation=organisation,
         team=team,
@@ -100,10 +107,27 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
-def sign_in(client: FlaskClient, user: User) -> TestResponse:
-    """Sign in through the demo sign-in form, as a person would."""
-    page = client.get("/demo/sign-in")
-    token = csrf_token(page.get_data(as_text=True))
-    response = client.post("/demo/sign-in", data={"csrf_token": token, "user": str(user.id)})
-    assert response.status_code == 302, response.get_data(as_text=True)[:500]
-    return response
+def sign_in(app: Flask, client: FlaskClient, user: User) -> str:
+    """Give `client` a server-side session signed in as `user`; returns the cookie token.
+
+    This stands in for the OIDC round trip, which tests/integration/test_oidc_*.py prove
+    against real providers; the session itself is the real server-side kind.
+    """
+    token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    with app.app_context():
+        store = db.database(app).sessions()
+        store.add(
+            WebSession(
+                token_hash=token_hash(token),
+                user_id=user.id,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + timedelta(hours=10),
+                data={"_user_id": str(user.id), "_fresh": True},
+            )
+        )
+        store.commit()
+        store.close()
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], token)
+    return token

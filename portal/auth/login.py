@@ -5,17 +5,19 @@ from __future__ import annotations
 import uuid
 
 from flask import Flask, session
-from flask_login import login_user, logout_user
 
 from portal import db
 from portal.audit import Actor
+from portal.auth import sessions
 from portal.extensions import login_manager
 from portal.models.users import User
 
 
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
-    login_manager.session_protection = "strong"
+    # Server-side sessions end on sign-out and timeouts; Flask-Login's address-and-browser
+    # check would also end them when a phone changes network, for no security gain here.
+    login_manager.session_protection = None
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = None
 
@@ -29,20 +31,9 @@ def load_user(user_id: str) -> User | None:
     user = db.session().get(User, key)
     # A suspended or pending person's session ends at their next request.
     if user is None or not user.is_active:
+        sessions.discard(session, db.session())  # type: ignore[arg-type]
         return None
     return user
-
-
-def start_session(user: User) -> None:
-    """Sign `user` in with a fresh session: nothing from before sign-in carries over."""
-    session.clear()
-    login_user(user)
-    session.permanent = True
-
-
-def end_session() -> None:
-    logout_user()
-    session.clear()
 
 
 def actor_for(user: User) -> Actor:

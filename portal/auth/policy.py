@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, redirect, request, url_for
+from flask import Flask, abort, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -75,7 +75,11 @@ def init_app(app: Flask) -> None:
         if not rule.needs_sign_in:
             return None
         if not current_user.is_authenticated:
-            return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+            # Say why, when the person's session has just timed out.
+            ended = getattr(session, "ended", None)
+            return redirect(
+                url_for("auth.sign_in", next=request.full_path.rstrip("?"), ended=ended)
+            )
         if not rule.allows(current_user):
             abort(403)
         return None

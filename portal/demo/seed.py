@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_event
-from portal.auth.demo_sign_in import DEMO_ISSUER
+from portal.auth.oidc.registry import ProviderSpec, save_provider
 from portal.crypto import runtime
 from portal.crypto.records import RecordCipher
 from portal.models import (
@@ -36,6 +36,22 @@ POLICE = "Northmoor Constabulary"
 HEALTH = "Northmoor Community Health NHS Trust"
 
 
+# Each organisation's e-mail domain, as its identity provider asserts addresses.
+EMAIL_DOMAINS = {
+    COUNCIL: "northmoor.example",
+    SCHOOLS[0]: "ashbylane.sch.example",
+    SCHOOLS[1]: "brookfield.sch.example",
+    SCHOOLS[2]: "castlegate.sch.example",
+    SCHOOLS[3]: "dunmore.sch.example",
+    SCHOOLS[4]: "elmwood.sch.example",
+    POLICE: "northmoor.police.example",
+    HEALTH: "nhs.example",
+}
+# Ashby Lane approves new people by hand (its partner lead does); the others let anyone their
+# provider vouches for, at their own domain, in as a contributor.
+APPROVES_NEW_PEOPLE = frozenset({SCHOOLS[0]})
+
+
 @dataclass(frozen=True)
 class DemoPerson:
     subject: str
@@ -43,6 +59,10 @@ class DemoPerson:
     organisation: str
     roles: tuple[Role, ...]
     team: str | None = None
+
+    @property
+    def email(self) -> str:
+        return f"{self.subject}@{EMAIL_DOMAINS[self.organisation]}"
 
 
 PEOPLE = (
@@ -56,6 +76,9 @@ PEOPLE = (
     DemoPerson("police-1", "DC Mark Fielding", POLICE, (Role.PARTNER_CONTRIBUTOR,)),
     DemoPerson("health-1", "Claire Dunn", HEALTH, (Role.PARTNER_CONTRIBUTOR,)),
 )
+# People the providers know but the portal does not yet: their first sign-in shows the
+# approval and refusal paths.
+NEWCOMERS = (DemoPerson("new-1", "Ben Carter", SCHOOLS[0], ()),)
 
 # (CMS case reference, children as (name, date of birth)).
 CASES = (
@@ -67,22 +90,25 @@ CASES = (
 )
 
 
-def seed_demo_data(db_session: Session) -> str:
-    """Add the demo data once; a second run changes nothing."""
+def seed_demo_data(db_session: Session, providers: list[tuple[ProviderSpec, str | None]]) -> str:
+    """Add the demo data and its identity providers once; a second run changes nothing."""
     if db_session.scalar(sa.select(Organisation).where(Organisation.name == COUNCIL)):
         return "The demo data is already there; nothing changed."
+    cipher = RecordCipher(runtime.keyring(), db_session)
     organisations = _organisations(db_session)
+    for spec, secret in providers:
+        save_provider(db_session, cipher, spec, client_secret=secret)
+    issuers = {spec.organisation: spec.issuer for spec, _secret in providers}
     teams = _teams(db_session, organisations[COUNCIL])
-    users = [_person(db_session, person, organisations, teams) for person in PEOPLE]
+    users = [_person(db_session, person, organisations, teams, issuers) for person in PEOPLE]
     db_session.flush()
     worker = next(user for user in users if user.subject == "sw-1")
-    cipher = RecordCipher(runtime.keyring(), db_session)
     for reference, children in CASES:
         _case(db_session, cipher, reference, children, teams["Children in Need Team East"], worker)
     record_event(db_session, AuditAction.DEMO_DATA_SEEDED, details={"cases": len(CASES)})
     return (
-        f"Seeded {len(organisations)} organisations, {len(users)} people and "
-        f"{len(CASES)} cases with fictional children."
+        f"Seeded {len(organisations)} organisations, {len(providers)} identity providers, "
+        f"{len(users)} people and {len(CASES)} cases with fictional children."
     )
 
 
@@ -98,6 +124,7 @@ def _organisations(db_session: Session) -> dict[str, Organisation]:
             kind=kind,
             sharing_agreement_reference=f"NCC-ISA-{number:03d}" if is_partner else None,
             sharing_agreement_expires_on=date(2027, 8, 31) if is_partner else None,
+            self_provisioning=is_partner and name not in APPROVES_NEW_PEOPLE,
         )
         db_session.add(organisation)
         organisations[name] = organisation
@@ -118,13 +145,14 @@ def _person(
     person: DemoPerson,
     organisations: dict[str, Organisation],
     teams: dict[str, Team],
+    issuers: dict[str, str],
 ) -> User:
     user = User(
-        issuer=DEMO_ISSUER,
+        issuer=issuers[person.organisation],
         subject=person.subject,
         organisation=organisations[person.organisation],
         team=teams[person.team] if person.team else None,
-        email=f"{person.subject}@demo.example",
+        email=person.email,
         display_name=person.name,
         status=UserStatus.ACTIVE,
     )

@@ -21,7 +21,8 @@ from portal.models.organisations import (
 )
 from portal.models.outbox import OutboxMessage
 from portal.models.requests import DelegationRequest, request_children
-from portal.models.users import Role, RoleAssignment, User, UserStatus
+from portal.models.sessions import WebSession
+from portal.models.users import Role, RoleAssignment, RoleSource, User, UserStatus
 
 __all__ = [
     "Attachment",
@@ -44,9 +45,11 @@ __all__ = [
     "ReviewDecision",
     "Role",
     "RoleAssignment",
+    "RoleSource",
     "ScanStatus",
     "Team",
     "User",
     "UserStatus",
+    "WebSession",
     "request_children",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -36,6 +37,9 @@ class Organisation(HasId, HasTimestamps, Base):
     # The information-sharing agreement under which the council shares with this partner.
     sharing_agreement_reference: Mapped[str | None] = mapped_column(sa.String(100))
     sharing_agreement_expires_on: Mapped[date | None]
+    # Whether someone this organisation's provider vouches for (at an allowed e-mail domain)
+    # gets an account at first sign-in; otherwise they wait for a partner lead's approval.
+    self_provisioning: Mapped[bool] = mapped_column(default=False)
 
     teams: Mapped[list[Team]] = relationship(back_populates="organisation")
     identity_providers: Mapped[list[IdentityProvider]] = relationship(back_populates="organisation")
@@ -63,6 +67,10 @@ class ClientAuthMethod(enum.StrEnum):
     PRIVATE_KEY_JWT = "private_key_jwt"
 
 
+def default_claim_mapping() -> dict[str, Any]:
+    return {"email": "email", "name": "name", "groups": "groups"}
+
+
 class IdentityProvider(Sealed, HasTimestamps, Base):
     """An organisation's OIDC provider. The issuer decides which organisation a person is in."""
 
@@ -71,15 +79,33 @@ class IdentityProvider(Sealed, HasTimestamps, Base):
     organisation_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("organisations.id"), index=True
     )
+    # Names the provider's own callback URL, /sign-in/callback/<slug>: a code from one
+    # provider can never be played into a sign-in started with another (mix-up).
+    slug: Mapped[str] = mapped_column(sa.String(60), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(200))
     issuer: Mapped[str] = mapped_column(sa.String(500), unique=True)
     client_id: Mapped[str] = mapped_column(sa.String(255))
     client_auth_method: Mapped[ClientAuthMethod] = mapped_column(enum_type(ClientAuthMethod))
     client_secret_enc: Mapped[bytes | None]
+    # private_key_jwt: the portal's own signing key for this provider (a private JWK, sealed)
+    # and its public half, published at /.well-known/jwks.json.
+    client_key_enc: Mapped[bytes | None]
+    client_public_jwk: Mapped[dict[str, Any] | None]
     scopes: Mapped[str] = mapped_column(sa.String(500), default="openid email profile")
     # Pinned here, never taken from the provider's discovery document.
     signing_algorithms: Mapped[list[str]] = mapped_column(default=lambda: ["RS256"])
+    # Which claims carry e-mail, display name and groups.
+    claim_mapping: Mapped[dict[str, Any]] = mapped_column(default=default_claim_mapping)
+    # Group claim value -> role name, for roles the provider decides; empty: roles are local.
+    group_roles: Mapped[dict[str, Any]] = mapped_column(default=dict)
     allowed_email_domains: Mapped[list[str]] = mapped_column(default=list)
+    # Microsoft Entra: the tenant ids (`tid`) allowed. Google Workspace: the `hd` domains.
+    allowed_tenants: Mapped[list[str]] = mapped_column(default=list)
+    allowed_hosted_domains: Mapped[list[str]] = mapped_column(default=list)
+    # MFA: `acr` must be one of these (e.g. NHS CIS2 AAL2/AAL3), and/or `amr` must name a
+    # strong method.
+    required_acr_values: Mapped[list[str]] = mapped_column(default=list)
+    require_strong_amr: Mapped[bool] = mapped_column(default=False)
     enabled: Mapped[bool] = mapped_column(default=True)
 
     organisation: Mapped[Organisation] = relationship(back_populates="identity_providers")

@@ -81,6 +81,11 @@ class User(HasId, UserMixin, Base):
         return self.status == UserStatus.ACTIVE
 
 
+class RoleSource(enum.StrEnum):
+    LOCAL = "local"  # given in the portal by a partner lead or an admin
+    IDENTITY_PROVIDER = "identity_provider"  # from a mapped group claim, renewed at each sign-in
+
+
 class RoleAssignment(Base):
     __tablename__ = "role_assignments"
 
@@ -90,5 +95,6 @@ class RoleAssignment(Base):
     role: Mapped[Role] = mapped_column(enum_type(Role), primary_key=True)
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
     granted_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    source: Mapped[RoleSource] = mapped_column(enum_type(RoleSource), default=RoleSource.LOCAL)
 
     user: Mapped[User] = relationship(back_populates="role_assignments", foreign_keys=[user_id])

@@ -1,26 +1,69 @@
-"""The demo data: every role can sign in, children are stored only encrypted, seeding is
-idempotent, and sign-in and sign-out are audited."""
+"""The demo data: every role signs in through the development OpenID provider, children are
+stored only encrypted, seeding is idempotent, and sign-in and sign-out are audited."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from portal import create_app, db
+from portal import db
 from portal.audit import AuditAction
-from portal.crypto import FileKeyring
+from portal.auth.oidc.registry import ProviderSpec
+from portal.crypto import FileKeyring, runtime
 from portal.crypto.records import RecordCipher
-from portal.demo.seed import CASES, PEOPLE, SCHOOLS, seed_demo_data
-from portal.models import AuditEvent, Child, Organisation, OrganisationKind, Role, User
-from tests.conftest import both_backends, test_settings
-from tests.factories import csrf_token, sign_in
+from portal.demo.identity import (
+    REGISTRY_FILE,
+    demo_providers,
+    dev_provider_config,
+    prepare_client_secrets,
+)
+from portal.demo.seed import CASES, NEWCOMERS, PEOPLE, SCHOOLS, DemoPerson, seed_demo_data
+from portal.models import (
+    AuditEvent,
+    Child,
+    IdentityProvider,
+    Organisation,
+    OrganisationKind,
+    Role,
+    User,
+    UserStatus,
+)
+from tests.conftest import both_backends
+from tests.support.dev_oidc import DevOidcProvider, free_port, sign_out_at_provider
+from tests.support.live_portal import Browser, LiveStack, live_portal
+
+TEST_SECRET = "demo-client-secret-for-tests"  # noqa: S105 - a test provider's client secret
+
+
+def providers_on(ports: dict[str, int] | None = None) -> list[tuple[ProviderSpec, str | None]]:
+    """The demo's registry file, with test secrets and (optionally) other loopback ports."""
+    import tomllib
+
+    from portal.demo.identity import REGISTRY_FILE
+
+    with REGISTRY_FILE.open("rb") as handle:
+        entries = tomllib.load(handle)["provider"]
+    providers = []
+    for entry in entries:
+        entry = {k: v for k, v in entry.items() if k != "client_secret_file"}
+        if ports:
+            entry["issuer"] = f"http://127.0.0.1:{ports[entry['slug']]}"
+        spec = ProviderSpec.model_validate(entry)
+        private = spec.client_auth_method.value == "private_key_jwt"
+        providers.append((spec, None if private else TEST_SECRET))
+    return providers
 
 
 def seed(app: Flask) -> str:
     with app.app_context():
         session = db.session()
-        summary = seed_demo_data(session)
+        summary = seed_demo_data(session, providers_on())
         session.commit()
     return summary
 
@@ -48,60 +91,104 @@ def test_seed_makes_the_pilot_and_one_person_for_every_role(
     assert db_session.scalar(sa.select(sa.func.count()).select_from(User)) == len(PEOPLE)
 
 
-def test_every_demo_person_can_sign_in_and_out_with_audit_events(
-    app: Flask, db_session: Session
+@pytest.fixture(scope="module")
+def demo_stack(
+    postgres_admin: Engine, keyring: FileKeyring, keyring_path: Path
+) -> Iterator[tuple[LiveStack, DevOidcProvider]]:
+    """The demo as `make demo` runs it, on free ports: the portal seeded with the demo data and
+    providers, and the development OpenID provider configured from the same registry file."""
+    ports = {spec.slug: free_port() for spec, _secret in providers_on()}
+    providers = providers_on(ports)
+    with live_portal(postgres_admin, keyring, keyring_path) as live:
+        with live.session() as session, session.begin():
+            with runtime_keyring(keyring):
+                seed_demo_data(session, providers)
+        config = dev_provider_config(providers, live.portal_url)
+        with DevOidcProvider(config["providers"]) as provider:
+            yield live, provider
+
+
+class runtime_keyring:  # noqa: N801 - a context manager
+    """The seed seals with the app's keyring; outside an app, lend it the test keyring."""
+
+    def __init__(self, keyring: FileKeyring) -> None:
+        self.app = Flask("seed")
+        runtime.init_app(self.app, keyring)
+        self.context = self.app.app_context()
+
+    def __enter__(self) -> None:
+        self.context.push()
+
+    def __exit__(self, *exc: object) -> None:
+        self.context.pop()
+
+
+@pytest.mark.parametrize("person", PEOPLE, ids=lambda person: person.subject)
+def test_every_demo_person_signs_in_and_out_through_their_provider(
+    demo_stack: tuple[LiveStack, DevOidcProvider], person: DemoPerson
 ) -> None:
-    seed(app)
-    for person in PEOPLE:
-        user = db_session.scalar(sa.select(User).where(User.subject == person.subject))
-        assert user is not None
-        client = app.test_client()
-        sign_in(client, user)
-        assert person.name in client.get("/").get_data(as_text=True)
-        token = csrf_token(client.get("/").get_data(as_text=True))
-        assert client.post("/sign-out", data={"csrf_token": token}).status_code == 302
-        assert "Your account" not in client.get("/").get_data(as_text=True)
+    live, _provider = demo_stack
+    with live.session() as session:
+        organisation = session.scalar(
+            sa.select(Organisation).where(Organisation.name == person.organisation)
+        )
+        provider = session.scalar(
+            sa.select(IdentityProvider).where(IdentityProvider.organisation == organisation)
+        )
+        assert provider is not None
+        slug = provider.slug
+    browser = Browser(live)
+    answer = browser.sign_in(slug, person.subject)
+    assert answer.status_code == 302, answer.text
+    assert browser.signed_in_as() == person.name
 
-    actions = list(db_session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.seq)))
-    assert actions.count(AuditAction.SIGN_IN.value) == len(PEOPLE)
-    assert actions.count(AuditAction.SIGN_OUT.value) == len(PEOPLE)
-
-
-def test_demo_sign_in_lists_people_without_child_details(app: Flask) -> None:
-    seed(app)
-    html = app.test_client().get("/demo/sign-in").get_data(as_text=True)
-    assert "Sam Okafor" in html and "Social worker" in html
-    assert "Amelia" not in html
-
-
-def test_an_unknown_choice_signs_nobody_in(app: Flask) -> None:
-    seed(app)
-    client = app.test_client()
-    token = csrf_token(client.get("/demo/sign-in").get_data(as_text=True))
-    response = client.post(
-        "/demo/sign-in",
-        data={"csrf_token": token, "user": "00000000-0000-0000-0000-000000000000"},
+    signed_out = browser.sign_out()
+    assert sign_out_at_provider(browser.http, signed_out.headers["Location"]).endswith(
+        "/signed-out"
     )
-    assert response.status_code == 400
-    html = response.get_data(as_text=True)
-    assert "govuk-error-summary" in html and "Select who you want to sign in as" in html
-    assert "Your account" not in client.get("/").get_data(as_text=True)
+    assert browser.signed_in_as() is None
+    with live.session() as session:
+        actions = list(session.scalars(sa.select(AuditEvent.action)))
+    assert AuditAction.SIGN_IN.value in actions and AuditAction.SIGN_OUT.value in actions
 
 
-def test_without_the_demo_setting_there_is_no_role_picker(
-    postgresql_engine,
-    keyring_path,  # type: ignore[no-untyped-def]
+def test_a_newcomer_waits_for_their_partner_lead(
+    demo_stack: tuple[LiveStack, DevOidcProvider],
 ) -> None:
-    settings = test_settings(
-        postgresql_engine.url.render_as_string(False), keyring_path, auth={"demo_sign_in": False}
+    live, _provider = demo_stack
+    newcomer = NEWCOMERS[0]
+    answer = Browser(live).sign_in("ashby-lane", newcomer.subject)
+    assert answer.headers["Location"] == "/sign-in/waiting-for-approval"
+    with live.session() as session:
+        user = session.scalar(sa.select(User).where(User.subject == newcomer.subject))
+        assert user is not None and user.status == UserStatus.PENDING
+
+
+def test_a_personal_microsoft_account_is_refused(
+    demo_stack: tuple[LiveStack, DevOidcProvider],
+) -> None:
+    live, _provider = demo_stack
+    answer = Browser(live).sign_in("ashby-lane", "personal-1")
+    assert answer.status_code == 403 and "consumer_tenant" in answer.text
+
+
+def test_demo_prepare_makes_owner_only_secrets_the_registry_file_reads(tmp_path: Path) -> None:
+    registry = tmp_path / "providers.toml"
+    text = REGISTRY_FILE.read_text(encoding="utf-8")
+    registry.write_text(text.replace('"instance/demo/oidc/', f'"{tmp_path}/oidc/'), "utf-8")
+
+    made = prepare_client_secrets(registry)
+    assert len(made) == 7  # every provider but the private_key_jwt one
+    assert all(path.stat().st_mode & 0o077 == 0 for path in made)
+    assert prepare_client_secrets(registry) == []  # a second run keeps them
+
+    loaded = demo_providers(registry)
+    assert {spec.organisation for spec, _ in loaded} == {p.organisation for p in PEOPLE} | set(
+        SCHOOLS
     )
-    app = create_app(settings)
-    client = app.test_client()
-    assert client.get("/demo/sign-in").status_code == 404
-    page = client.get("/sign-in")
-    assert page.status_code == 200
-    assert "not switched on" in page.get_data(as_text=True)
-    db.database(app).engine.dispose()
+    for spec, secret in loaded:
+        private = spec.client_auth_method.value == "private_key_jwt"
+        assert (secret is None) if private else (secret and len(secret) >= 32)
 
 
 def test_council_people_have_teams(app: Flask, db_session: Session) -> None:

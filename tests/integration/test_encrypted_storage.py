@@ -40,6 +40,7 @@ REQUIRED_SEALED = {
     ("attachments", "filename_enc"),
     ("reviews", "reason_enc"),
     ("identity_providers", "client_secret_enc"),
+    ("identity_providers", "client_key_enc"),
 }
 
 
@@ -91,12 +92,14 @@ def fill_every_sealed_column(session: Session, cipher: RecordCipher) -> list[Sea
     cipher.seal_text(review, "reason_enc", SENTENCE)
     provider = IdentityProvider(
         organisation=school,
+        slug="school",
         display_name="School IdP",
         issuer="https://idp.example/school",
         client_id="portal",
         client_auth_method=ClientAuthMethod.CLIENT_SECRET_BASIC,
     )
     cipher.seal_text(provider, "client_secret_enc", SENTENCE)
+    cipher.seal_json(provider, "client_key_enc", {"d": SENTENCE})
     session.add_all([attachment, review, provider])
     session.commit()
     return [child, request, contribution, attachment, review, provider]

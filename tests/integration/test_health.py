@@ -116,7 +116,7 @@ def test_readyz_fails_while_the_database_is_down_and_recovers(
     body = down.get_data(as_text=True)
     assert str(proxy.port) not in body and "postgres" not in body.lower()
     # A page that needs the database gets the "unavailable" page, not a stack trace.
-    page = client.get("/demo/sign-in")
+    page = client.get("/sign-in/organisations")
     assert page.status_code == 503
     assert "Sorry, the service is unavailable" in page.get_data(as_text=True)
     assert "Traceback" not in page.get_data(as_text=True)

@@ -52,10 +52,12 @@ def test_information_pages_use_the_service_layout(
     assert 'lang="en-GB"' in html
 
 
-def test_signed_in_pages_offer_sign_out(client: FlaskClient, db_session: Session) -> None:
+def test_signed_in_pages_offer_sign_out(
+    app: Flask, client: FlaskClient, db_session: Session
+) -> None:
     school = make_organisation(db_session, OrganisationKind.SCHOOL, "Ashby Lane Primary")
     user = make_user(db_session, school, Role.PARTNER_CONTRIBUTOR)
-    sign_in(client, user)
+    sign_in(app, client, user)
 
     html = client.get("/").get_data(as_text=True)
     assert 'action="/sign-out"' in html
@@ -97,7 +99,7 @@ def test_server_error_log_names_the_failure_without_its_message(
 
 
 def test_bad_request_page_for_a_missing_csrf_token(client: FlaskClient) -> None:
-    response = client.post("/demo/sign-in", data={"user": "x"})
+    response = client.post("/sign-in", data={"email": "x@example.org"})
     assert response.status_code == 400
     assert "Sorry, there is a problem with your request" in response.get_data(as_text=True)
 
@@ -124,11 +126,8 @@ def test_every_inline_script_carries_the_nonce(client: FlaskClient) -> None:
         assert "src=" in tag or "nonce=" in tag, tag
 
 
-def test_session_cookie_is_http_only_and_same_site(
-    client: FlaskClient, db_session: Session
-) -> None:
-    user = make_user(db_session, make_organisation(db_session), Role.PARTNER_CONTRIBUTOR)
-    response = sign_in(client, user)
+def test_session_cookie_is_http_only_and_same_site(client: FlaskClient) -> None:
+    response = client.get("/sign-in")  # the form's CSRF token starts a session
     cookie = next(h for h in response.headers.getlist("Set-Cookie") if "session" in h)
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 

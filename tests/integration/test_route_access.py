@@ -30,9 +30,14 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/healthz"): EVERYONE,
     ("GET", "/readyz"): EVERYONE,
     ("GET", "/sign-in"): EVERYONE,
+    ("POST", "/sign-in"): EVERYONE,
+    ("GET", "/sign-in/organisations"): EVERYONE,
+    ("GET", "/sign-in/start/<slug>"): EVERYONE,
+    ("GET", "/sign-in/callback/<slug>"): EVERYONE,
+    ("POST", "/sign-in/back-channel-logout/<slug>"): EVERYONE,
+    ("GET", "/sign-in/waiting-for-approval"): EVERYONE,
+    ("GET", "/.well-known/jwks.json"): EVERYONE,
     ("GET", "/signed-out"): EVERYONE,
-    ("GET", "/demo/sign-in"): EVERYONE,
-    ("POST", "/demo/sign-in"): EVERYONE,
     ("POST", "/sign-out"): SIGNED_IN,
     ("GET", "/assets/govuk-frontend.min.css"): EVERYONE,
 }
@@ -70,7 +75,7 @@ def test_a_route_without_a_rule_is_refused_to_everyone(app: Flask, db_session: S
     client = app.test_client()
     assert client.get("/test-only/forgotten").status_code == 403
     admin = make_user(db_session, make_organisation(db_session), Role.PORTAL_ADMIN)
-    sign_in(client, admin)
+    sign_in(app, client, admin)
     response = client.get("/test-only/forgotten")
     assert response.status_code == 403
     assert "should never be seen" not in response.get_data(as_text=True)
@@ -81,7 +86,7 @@ def client_for(app: Flask, db_session: Session, person: str) -> FlaskClient:
     if person != ANONYMOUS:
         role = Role(person)
         kind = ORGANISATION_FOR.get(role, OrganisationKind.COUNCIL)
-        sign_in(client, make_user(db_session, make_organisation(db_session, kind), role))
+        sign_in(app, client, make_user(db_session, make_organisation(db_session, kind), role))
     return client
 
 
@@ -89,7 +94,7 @@ def call(client: FlaskClient, method: str, path: str) -> tuple[int, str]:
     if method == "GET":
         response = client.get(path)
     else:
-        token = csrf_token(client.get("/demo/sign-in").get_data(as_text=True))
+        token = csrf_token(client.get("/sign-in").get_data(as_text=True))
         response = client.open(path, method=method, data={"csrf_token": token})
     with response:  # static files stream from disk; close them
         return response.status_code, response.headers.get("Location", "")
@@ -103,7 +108,9 @@ def test_permission_matrix(app: Flask, db_session: Session, person: str) -> None
         if person in allowed:
             # Through the guard: not refused, not sent to sign in, not broken. (A form posted
             # empty may answer 400 with its error summary: that is the form, not the guard.)
-            through = status in (200, 302, 400) and not location.startswith("/sign-in")
+            # A path with a placeholder names no real object: 404 is past the guard.
+            answered = (200, 302, 400, 404) if "<" in path else (200, 302, 400)
+            through = status in answered and not location.startswith("/sign-in?")
             assert through, (method, path, status, location)
         elif person == ANONYMOUS:
             assert status == 302 and location.startswith("/sign-in?next="), (method, path)
@@ -116,7 +123,7 @@ def test_a_suspended_person_loses_their_session_at_the_next_request(
 ) -> None:
     client = app.test_client()
     user = make_user(db_session, make_organisation(db_session), Role.PARTNER_CONTRIBUTOR)
-    sign_in(client, user)
+    sign_in(app, client, user)
     assert "Your account" in client.get("/").get_data(as_text=True)
 
     user.status = UserStatus.SUSPENDED
@@ -124,35 +131,6 @@ def test_a_suspended_person_loses_their_session_at_the_next_request(
 
     page = client.get("/").get_data(as_text=True)
     assert "Your account" not in page and "Sign in" in page
-    token = csrf_token(client.get("/demo/sign-in").get_data(as_text=True))
+    token = csrf_token(client.get("/sign-in").get_data(as_text=True))
     response = client.post("/sign-out", data={"csrf_token": token})
     assert response.status_code == 302 and response.headers["Location"].startswith("/sign-in")
-
-
-@pytest.mark.parametrize(
-    "next_path", ["https://evil.example/", "//evil.example/x", "/\\evil.example"]
-)
-def test_sign_in_never_redirects_off_site(app: Flask, db_session: Session, next_path: str) -> None:
-    client = app.test_client()
-    user = make_user(db_session, make_organisation(db_session), Role.SOCIAL_WORKER)
-    page = client.get("/demo/sign-in", query_string={"next": next_path})
-    response = client.post(
-        "/demo/sign-in",
-        query_string={"next": next_path},
-        data={"csrf_token": csrf_token(page.get_data(as_text=True)), "user": str(user.id)},
-    )
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/"
-
-
-def test_sign_in_returns_to_the_page_asked_for(app: Flask, db_session: Session) -> None:
-    client = app.test_client()
-    assert client.get("/readyz").status_code == 200
-    user = make_user(db_session, make_organisation(db_session), Role.SOCIAL_WORKER)
-    page = client.get("/demo/sign-in", query_string={"next": "/cookies"})
-    response = client.post(
-        "/demo/sign-in",
-        query_string={"next": "/cookies"},
-        data={"csrf_token": csrf_token(page.get_data(as_text=True)), "user": str(user.id)},
-    )
-    assert response.headers["Location"] == "/cookies"

@@ -42,15 +42,18 @@ def production_environment(keyring_path: Path, database_url: str) -> dict[str, s
         "PORTAL_DATABASE__URL": database_url,
         "PORTAL_KEYRING__PATH": str(keyring_path),
         "PORTAL_SECURITY__SECRET_KEY": TEST_SECRET_KEY,
+        "PORTAL_SERVICE__BASE_URL": "https://portal.northmoor.example",
     }
 
 
-def test_production_refuses_the_demo_sign_in(
+def test_production_refuses_plain_http(
     tmp_path: Path, keyring_path: Path, postgresql_engine: Engine
 ) -> None:
     url = postgresql_engine.url.render_as_string(False)
-    env = production_environment(keyring_path, url) | {"PORTAL_AUTH__DEMO_SIGN_IN": "true"}
-    assert_refused(start_web_process(tmp_path, **env), "demo sign-in", "demo_sign_in = false")
+    env = production_environment(keyring_path, url) | {
+        "PORTAL_SERVICE__BASE_URL": "http://portal.northmoor.example"
+    }
+    assert_refused(start_web_process(tmp_path, **env), "HTTPS", "base_url")
 
 
 def test_production_is_the_default_environment(tmp_path: Path, keyring_path: Path) -> None:

@@ -34,6 +34,7 @@ def production_environ(tmp_path: Path) -> dict[str, str]:
         "PORTAL_CONFIG": str(empty),
         "PORTAL_DATABASE__URL": POSTGRES_URL,
         "PORTAL_KEYRING__PATH": "/etc/portal/keyring.json",
+        "PORTAL_SERVICE__BASE_URL": "https://portal.northmoor.example",
     }
 
 
@@ -55,6 +56,7 @@ def test_no_portal_env_means_production_from_environment_variables_alone() -> No
         environ={
             "PORTAL_DATABASE__URL": POSTGRES_URL,
             "PORTAL_KEYRING__PATH": "/etc/portal/keyring.json",
+            "PORTAL_SERVICE__BASE_URL": "https://portal.northmoor.example",
         }
     )
     assert settings.environment == "production"
@@ -62,7 +64,8 @@ def test_no_portal_env_means_production_from_environment_variables_alone() -> No
     assert settings.source == "environment variables"
     assert settings.database.url == POSTGRES_URL
     assert settings.keyring.path == Path("/etc/portal/keyring.json")
-    assert settings.auth.demo_sign_in is False
+    assert settings.auth.idle_timeout_minutes == 30
+    assert settings.auth.absolute_timeout_hours == 10
     assert settings.security.session_cookie_secure is True
 
 
@@ -88,9 +91,9 @@ def test_committed_config_files_load(name: str) -> None:
     assert settings.source == str(CONFIG_DIR / f"{name}.toml")
 
 
-def test_demo_config_has_demo_sign_in_and_is_not_production() -> None:
+def test_demo_config_is_plain_http_on_loopback_and_not_production() -> None:
     settings = load_settings(environ={"PORTAL_ENV": "demo"})
-    assert settings.auth.demo_sign_in is True
+    assert settings.service.base_url == "http://127.0.0.1:5000"
     assert settings.security.session_cookie_secure is False
     assert not settings.is_production
 
@@ -101,11 +104,11 @@ def test_demo_config_has_demo_sign_in_and_is_not_production() -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "must_mention"),
     [
-        ("PORTAL_AUTH__DEMO_SIGN_IN", "true", "demo_sign_in = false"),
+        ("PORTAL_SERVICE__BASE_URL", "http://portal.example", "https://"),
         ("PORTAL_SECURITY__SESSION_COOKIE_SECURE", "false", "session_cookie_secure = true"),
         ("PORTAL_DATABASE__URL", "sqlite:////var/lib/portal/portal.db", "[database] url"),
     ],
-    ids=["demo-sign-in", "insecure-cookie", "sqlite"],
+    ids=["plain-http", "insecure-cookie", "sqlite"],
 )
 def test_production_refuses_unsafe_settings(
     production_environ: dict[str, str], variable: str, value: str, must_mention: str
@@ -126,7 +129,10 @@ def test_production_accepts_safe_settings(production_environ: dict[str, str]) ->
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("PORTAL_AUTH__DEMO_SIGN_IN", "true"), ("PORTAL_SECURITY__SESSION_COOKIE_SECURE", "false")],
+    [
+        ("PORTAL_SERVICE__BASE_URL", "http://127.0.0.1:5000"),
+        ("PORTAL_SECURITY__SESSION_COOKIE_SECURE", "false"),
+    ],
 )
 def test_demo_environment_allows_what_production_refuses(variable: str, value: str) -> None:
     settings = load_settings(environ={"PORTAL_ENV": "demo", variable: value})
@@ -244,16 +250,16 @@ def test_environment_overrides_beat_the_file(tmp_path: Path) -> None:
     assert settings.database.url == f"sqlite:///{database}"
     # The rest of the file still applies.
     assert settings.keyring.path == PROJECT_ROOT / "instance/demo/keyring.json"
-    assert settings.auth.demo_sign_in is True
+    assert settings.security.session_cookie_secure is False
 
 
 def test_overrides_argument_beats_environment_and_file() -> None:
     settings = load_settings(
         environ={"PORTAL_ENV": "demo", "PORTAL_DATABASE__URL": "sqlite:///from-env.db"},
-        overrides={"database": {"url": "sqlite://"}, "auth": {"demo_sign_in": False}},
+        overrides={"database": {"url": "sqlite://"}, "auth": {"idle_timeout_minutes": 5}},
     )
     assert settings.database.url == "sqlite://"
-    assert settings.auth.demo_sign_in is False
+    assert settings.auth.idle_timeout_minutes == 5
     assert settings.keyring.path == PROJECT_ROOT / "instance/demo/keyring.json"
 
 
@@ -474,3 +480,18 @@ def test_secret_scan_finds_planted_secrets(text: str, found: str) -> None:
 
 def test_secret_scan_allows_a_secret_key_file_setting() -> None:
     assert secrets_in('[security]\nsecret_key_file = "/etc/portal/secret_key"\n') == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PORTAL_AUTH__CLOCK_SKEW_SECONDS", "120"),  # more than a minute is refused
+        ("PORTAL_AUTH__IDLE_TIMEOUT_MINUTES", "0"),
+        ("PORTAL_SERVICE__BASE_URL", "https://portal.example/path"),
+    ],
+)
+def test_sign_in_settings_are_bounded(
+    production_environ: dict[str, str], variable: str, value: str
+) -> None:
+    with pytest.raises(ConfigError):
+        load_settings(environ={**production_environ, variable: value})

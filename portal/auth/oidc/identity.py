@@ -1,0 +1,169 @@
+"""Who a verified sign-in is: a user is (issuer, subject), in the provider's organisation.
+
+The provider that authenticated a person decides their organisation; nothing in the token
+(an e-mail address at another organisation's domain, say) can move them into another one.
+First sign-in provisions an active account only when the organisation allows it and the
+e-mail domain is one the provider's entry allows; otherwise the account waits for approval.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.auth.oidc.errors import SignInFailure
+from portal.models import (
+    IdentityProvider,
+    OrganisationKind,
+    OrganisationStatus,
+    Role,
+    RoleAssignment,
+    RoleSource,
+    User,
+    UserStatus,
+)
+
+# Microsoft's tenant for personal accounts (outlook.com and the like): never a workplace.
+ENTRA_CONSUMER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
+# `amr` values (RFC 8176) that mean more than a password was used.
+STRONG_AMR = frozenset(
+    {"mfa", "otp", "hwk", "swk", "sc", "fpt", "face", "iris", "retina", "vbm", "pop"}
+)
+PARTNER_ROLES = frozenset({Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD})
+
+
+class Outcome(enum.Enum):
+    SIGNED_IN = "signed_in"
+    PROVISIONED = "provisioned"  # a new, active account
+    AWAITING_APPROVAL = "awaiting_approval"  # new or still pending: no session
+
+
+@dataclass(frozen=True)
+class Resolution:
+    user: User
+    outcome: Outcome
+    roles_changed: bool = False
+
+
+def check_assurance(provider: IdentityProvider, claims: dict[str, Any]) -> None:
+    """Tenant, hosted domain and MFA rules, from the ID token's own claims only."""
+    tid = claims.get("tid")
+    if tid == ENTRA_CONSUMER_TENANT:
+        raise SignInFailure("consumer_tenant", status=403)
+    if provider.allowed_tenants and tid not in provider.allowed_tenants:
+        raise SignInFailure("tenant_not_allowed", status=403)
+    if provider.allowed_hosted_domains and claims.get("hd") not in provider.allowed_hosted_domains:
+        raise SignInFailure("hosted_domain_not_allowed", status=403)
+    if provider.required_acr_values and claims.get("acr") not in provider.required_acr_values:
+        raise SignInFailure("mfa_required", status=403)
+    if provider.require_strong_amr:
+        amr = claims.get("amr")
+        if not isinstance(amr, list) or STRONG_AMR.isdisjoint(amr):
+            raise SignInFailure("mfa_required", status=403)
+
+
+def resolve_user(
+    session: Session,
+    provider: IdentityProvider,
+    id_token_claims: dict[str, Any],
+    userinfo: dict[str, Any],
+) -> Resolution:
+    check_assurance(provider, id_token_claims)
+    organisation = provider.organisation
+    if organisation.status != OrganisationStatus.ACTIVE:
+        raise SignInFailure("organisation_suspended", status=403)
+    # The ID token is authoritative; userinfo only adds claims the token left out.
+    claims = {**userinfo, **id_token_claims}
+    email = _email(provider, claims)
+    name = (
+        _claim_text(claims, provider.claim_mapping.get("name", "name")) or email or "Unnamed person"
+    )
+    group_roles = _group_roles(provider, claims)
+
+    user = session.scalar(
+        sa.select(User).where(
+            User.issuer == provider.issuer, User.subject == id_token_claims["sub"]
+        )
+    )
+    if user is not None:
+        if user.organisation_id != organisation.id:
+            # Only possible if a provider's issuer were re-registered for another organisation,
+            # which the registry refuses; never follow it.
+            raise SignInFailure("wrong_issuer", status=403)
+        if user.status == UserStatus.SUSPENDED:
+            raise SignInFailure("suspended", status=403)
+        user.email = email
+        user.display_name = name[:200]
+        changed = _apply_group_roles(user, group_roles) if provider.group_roles else False
+        if user.status == UserStatus.PENDING:
+            return Resolution(user, Outcome.AWAITING_APPROVAL, changed)
+        user.last_signed_in_at = datetime.now(UTC)
+        return Resolution(user, Outcome.SIGNED_IN, changed)
+
+    roles = set(group_roles)
+    if not roles and organisation.kind != OrganisationKind.COUNCIL:
+        roles = {Role.PARTNER_CONTRIBUTOR}
+    domain_allowed = email is not None and _domain(email) in provider.allowed_email_domains
+    active = organisation.self_provisioning and domain_allowed and bool(roles)
+    user = User(
+        issuer=provider.issuer,
+        subject=id_token_claims["sub"],
+        organisation=organisation,
+        email=email,
+        display_name=name[:200],
+        status=UserStatus.ACTIVE if active else UserStatus.PENDING,
+        last_signed_in_at=datetime.now(UTC) if active else None,
+    )
+    source = RoleSource.IDENTITY_PROVIDER if group_roles else RoleSource.LOCAL
+    user.role_assignments = [RoleAssignment(role=role, source=source) for role in sorted(roles)]
+    session.add(user)
+    session.flush()
+    return Resolution(user, Outcome.PROVISIONED if active else Outcome.AWAITING_APPROVAL)
+
+
+def _email(provider: IdentityProvider, claims: dict[str, Any]) -> str | None:
+    if claims.get("email_verified") is False:
+        return None  # an address the provider has not checked is not evidence of anything
+    email = _claim_text(claims, provider.claim_mapping.get("email", "email"))
+    if not email or "@" not in email or len(email) > 320:
+        return None
+    return email.strip().lower()
+
+
+def _domain(email: str) -> str:
+    return email.rsplit("@", 1)[1]
+
+
+def _claim_text(claims: dict[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _group_roles(provider: IdentityProvider, claims: dict[str, Any]) -> set[Role]:
+    groups = claims.get(provider.claim_mapping.get("groups", "groups"))
+    if not isinstance(groups, list):
+        return set()
+    roles = {
+        Role(provider.group_roles[g])
+        for g in groups
+        if isinstance(g, str) and g in provider.group_roles
+    }
+    if provider.organisation.kind != OrganisationKind.COUNCIL:
+        roles &= PARTNER_ROLES  # a partner's provider can never grant council roles
+    return roles
+
+
+def _apply_group_roles(user: User, roles: set[Role]) -> bool:
+    """Make the provider-sourced roles exactly `roles`; local assignments stay."""
+    before = {(a.role, a.source) for a in user.role_assignments}
+    kept = [a for a in user.role_assignments if a.source == RoleSource.LOCAL or a.role in roles]
+    held = {a.role for a in kept}
+    for role in sorted(roles - held):
+        kept.append(RoleAssignment(role=role, source=RoleSource.IDENTITY_PROVIDER))
+    user.role_assignments = kept
+    return before != {(a.role, a.source) for a in user.role_assignments}

@@ -1,0 +1,281 @@
+"""Server-side sessions: the cookie carries a random token, the database holds the session.
+
+Signing out, a provider's back-channel logout, suspension or a timeout deletes the row, so a
+cookie captured earlier is worth nothing afterwards. The row is keyed by the SHA-256 of the
+token. Sign-in always starts a new row (a new session id); nothing from before carries over.
+
+Timeouts: a session ends after `idle_timeout_minutes` without a request, and in any case
+`absolute_timeout_hours` after sign-in. `last_seen_at` is written at most once a minute, so
+a busy page costs no extra write per request; the idle timeout is therefore exact to a minute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Flask, Request, Response
+from flask import session as flask_session
+from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import CallbackDict
+
+from portal import db
+from portal.config import Settings
+from portal.models.sessions import WebSession
+
+# How often an active session's last-seen time is written.
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+class ServerSession(CallbackDict[str, Any], SessionMixin):
+    """The session data of one browser, with what the store needs to know about its row."""
+
+    def __init__(
+        self,
+        data: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        row: WebSession | None = None,
+        ended: str | None = None,
+    ) -> None:
+        def on_update(_self: CallbackDict[str, Any]) -> None:
+            self.modified = True
+
+        super().__init__(data or {}, on_update)
+        self.token = token
+        self.user_id: uuid.UUID | None = row.user_id if row else None
+        self.created_at: datetime | None = row.created_at if row else None
+        self.last_seen_at: datetime | None = row.last_seen_at if row else None
+        self.expires_at: datetime | None = row.expires_at if row else None
+        self.identity_provider_id: uuid.UUID | None = row.identity_provider_id if row else None
+        # Why the browser's previous session ended on this request: "idle" or "absolute".
+        self.ended = ended
+        self.modified = False
+        # Set by `rotate` at sign-in: the new row is already written in the request's
+        # transaction; the cookie must carry the new token.
+        self.rotated = False
+        self.discarded = False
+
+
+def absolute_lifetime(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.auth.absolute_timeout_hours)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+class DatabaseSessionInterface(SessionInterface):
+    def __init__(self, settings: Settings) -> None:
+        self.idle = timedelta(minutes=settings.auth.idle_timeout_minutes)
+        self.absolute = timedelta(hours=settings.auth.absolute_timeout_hours)
+
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        token = request.cookies.get(self.get_cookie_name(app))
+        if not token or len(token) > 100:
+            return ServerSession()
+        with _store_session(app) as store:
+            row = store.get(WebSession, token_hash(token))
+            if row is None:
+                return ServerSession()
+            now = datetime.now(UTC)
+            ended = self._ended(row, now)
+            if ended:
+                store.delete(row)
+                store.commit()
+                return ServerSession(ended=ended)
+            if now - row.last_seen_at >= TOUCH_INTERVAL:
+                row.last_seen_at = now
+                store.commit()
+            return ServerSession(dict(row.data), token=token, row=row)
+
+    def _ended(self, row: WebSession, now: datetime) -> str | None:
+        if now >= row.expires_at:
+            return "absolute"
+        if now - row.last_seen_at >= self.idle:
+            return "idle"
+        return None
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not isinstance(session, ServerSession):
+            raise TypeError("the session interface saves only its own sessions")
+        name = self.get_cookie_name(app)
+        domain, path = self.get_cookie_domain(app), self.get_cookie_path(app)
+        secure, samesite = self.get_cookie_secure(app), self.get_cookie_samesite(app)
+        httponly = self.get_cookie_httponly(app)
+        if session.discarded or (session.ended and not session.modified):
+            response.delete_cookie(
+                name,
+                domain=domain,
+                path=path,
+                secure=secure,
+                httponly=httponly,
+                samesite=samesite,
+            )
+        if session.discarded:
+            return
+        if not (session.modified or session.rotated):
+            return
+        with _store_session(app) as store:
+            if session.token is None:
+                # A first visit that stored something (a CSRF token, a sign-in transaction).
+                session.token = _new_token()
+                now = datetime.now(UTC)
+                _purge_expired(store, now, self.idle)
+                store.add(
+                    WebSession(
+                        token_hash=token_hash(session.token),
+                        last_seen_at=now,
+                        created_at=now,
+                        expires_at=now + self.absolute,
+                        data=dict(session),
+                    )
+                )
+            elif session.modified:
+                store.execute(
+                    sa.update(WebSession)
+                    .where(WebSession.token_hash == token_hash(session.token))
+                    .values(data=dict(session))
+                )
+            store.commit()
+        response.set_cookie(
+            name,
+            session.token,
+            domain=domain,
+            path=path,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
+        response.vary.add("Cookie")
+
+    def is_null_session(self, obj: object) -> bool:
+        return False
+
+
+def rotate(
+    session: ServerSession,
+    store: Session,
+    *,
+    user_id: uuid.UUID,
+    identity_provider_id: uuid.UUID,
+    provider_session_id: str | None,
+    absolute: timedelta,
+) -> None:
+    """Replace the browser's session by a new, signed-in one, in the request's transaction.
+
+    The old row (holding the sign-in transaction) is deleted; the new token is sent when the
+    response is saved. Runs in the same transaction as the sign-in's audit event.
+    """
+    if session.token is not None:
+        store.execute(
+            sa.delete(WebSession).where(WebSession.token_hash == token_hash(session.token))
+        )
+    now = datetime.now(UTC)
+    session.clear()
+    session.token = _new_token()
+    session.user_id = user_id
+    session.created_at = now
+    session.last_seen_at = now
+    session.expires_at = now + absolute
+    session.identity_provider_id = identity_provider_id
+    session.rotated = True
+    session.modified = False
+    store.add(
+        WebSession(
+            token_hash=token_hash(session.token),
+            user_id=user_id,
+            identity_provider_id=identity_provider_id,
+            provider_session_id=provider_session_id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=session.expires_at,
+            data={},
+        )
+    )
+
+
+def discard(session: ServerSession, store: Session) -> None:
+    """End the browser's session in the request's transaction (sign-out)."""
+    if session.token is not None:
+        store.execute(
+            sa.delete(WebSession).where(WebSession.token_hash == token_hash(session.token))
+        )
+    session.clear()
+    session.token = None
+    session.modified = False
+    session.discarded = True
+
+
+def end_sessions(
+    store: Session,
+    *,
+    user_id: uuid.UUID | None = None,
+    identity_provider_id: uuid.UUID | None = None,
+    provider_session_id: str | None = None,
+) -> int:
+    """Delete every session of a person, or of one provider session; returns how many."""
+    statement = sa.delete(WebSession)
+    if user_id is not None:
+        statement = statement.where(WebSession.user_id == user_id)
+    if identity_provider_id is not None:
+        statement = statement.where(WebSession.identity_provider_id == identity_provider_id)
+    if provider_session_id is not None:
+        statement = statement.where(WebSession.provider_session_id == provider_session_id)
+    if statement.whereclause is None:
+        raise ValueError("refusing to end every session")
+    result = store.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _purge_expired(store: Session, now: datetime, idle: timedelta) -> None:
+    store.execute(
+        sa.delete(WebSession).where(
+            sa.or_(WebSession.expires_at <= now, WebSession.last_seen_at <= now - idle)
+        )
+    )
+
+
+class _store_session:  # noqa: N801 - used as a context manager, reads like one
+    """A short transaction of the session store's own, apart from the request's."""
+
+    def __init__(self, app: Flask) -> None:
+        self.session = db.database(app).sessions()
+
+    def __enter__(self) -> Session:
+        return self.session
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.rollback()
+        self.session.close()
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.session_interface = DatabaseSessionInterface(settings)
+
+    @app.context_processor
+    def timeout_notice() -> dict[str, Any]:
+        return {"session_timeout": lambda: session_timeout(settings)}
+
+
+def session_timeout(settings: Settings) -> dict[str, Any] | None:
+    """The timeouts to tell a signed-in person about, in UK time."""
+    current = flask_session._get_current_object()  # type: ignore[attr-defined]
+    if not isinstance(current, ServerSession) or current.expires_at is None:
+        return None
+    ends = current.expires_at.astimezone(ZoneInfo("Europe/London"))
+    return {
+        "idle_minutes": settings.auth.idle_timeout_minutes,
+        "ends_at": ends.strftime("%-I:%M%p").lower()
+        + ("" if ends.date() == datetime.now(ends.tzinfo).date() else ends.strftime(" on %-d %B")),
+    }
