@@ -108,6 +108,9 @@ def upgrade() -> None:
             batch_op.alter_column(column, existing_type=sa.JSON(), server_default=None)
         batch_op.alter_column("require_strong_amr", existing_type=sa.Boolean(), server_default=None)
         batch_op.create_unique_constraint(batch_op.f("uq_identity_providers_slug"), ["slug"])
+        # Google Workspace schools share one issuer, told apart by `hd` (see the registry).
+        batch_op.drop_constraint("uq_identity_providers_issuer", type_="unique")
+        batch_op.create_index(batch_op.f("ix_identity_providers_issuer"), ["issuer"], unique=False)
 
     with op.batch_alter_table("organisations", schema=None) as batch_op:
         batch_op.add_column(
@@ -149,6 +152,8 @@ def downgrade() -> None:
 
     with op.batch_alter_table("identity_providers", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_identity_providers_slug"), type_="unique")
+        batch_op.drop_index(batch_op.f("ix_identity_providers_issuer"))
+        batch_op.create_unique_constraint("uq_identity_providers_issuer", ["issuer"])
         batch_op.drop_column("require_strong_amr")
         batch_op.drop_column("required_acr_values")
         batch_op.drop_column("allowed_hosted_domains")

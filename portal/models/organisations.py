@@ -83,7 +83,8 @@ class IdentityProvider(Sealed, HasTimestamps, Base):
     # provider can never be played into a sign-in started with another (mix-up).
     slug: Mapped[str] = mapped_column(sa.String(60), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(200))
-    issuer: Mapped[str] = mapped_column(sa.String(500), unique=True)
+    # Unique unless entries pin distinct tenants or hosted domains (see the registry).
+    issuer: Mapped[str] = mapped_column(sa.String(500), index=True)
     client_id: Mapped[str] = mapped_column(sa.String(255))
     client_auth_method: Mapped[ClientAuthMethod] = mapped_column(enum_type(ClientAuthMethod))
     client_secret_enc: Mapped[bytes | None]

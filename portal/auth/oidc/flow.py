@@ -103,7 +103,8 @@ def take_transaction(session: MutableMapping[str, Any], state: str | None) -> di
     """Remove and return the transaction `state` names; refuse unknown or stale ones."""
     transactions = dict(session.get(TRANSACTIONS_KEY, {}))
     transaction = transactions.pop(state, None) if state else None
-    session[TRANSACTIONS_KEY] = transactions
+    if transaction is not None:
+        session[TRANSACTIONS_KEY] = transactions
     if transaction is None or time.time() - transaction["started"] >= TRANSACTION_LIFETIME_SECONDS:
         raise SignInFailure("no_transaction")
     return dict(transaction)

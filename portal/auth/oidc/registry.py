@@ -23,24 +23,14 @@ from sqlalchemy.orm import Session
 from portal.audit import Actor, AuditAction, record_event
 from portal.audit.record import SYSTEM
 from portal.auth.oidc.identity import PARTNER_ROLES
+from portal.auth.oidc.tokens import ASYMMETRIC_ALGORITHMS
 from portal.auth.sessions import end_sessions
 from portal.crypto.records import RecordCipher
 from portal.models import ClientAuthMethod, IdentityProvider, Organisation, OrganisationKind, Role
 
 # Asymmetric signature algorithms only: HMAC would let anyone holding the provider's public
 # key (everyone) forge tokens, and `none` is no signature at all.
-ALLOWED_SIGNING_ALGORITHMS = (
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "ES512",
-    "EdDSA",
-)
+ALLOWED_SIGNING_ALGORITHMS = tuple(sorted(ASYMMETRIC_ALGORITHMS))
 CLIENT_KEY_ALGORITHM = "RS256"
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?$"
 # /admin/identity-providers/new is the page that adds a provider, so no provider may be "new".
@@ -201,15 +191,7 @@ def save_provider(
                 field="group_roles",
             )
     provider = session.scalar(sa.select(IdentityProvider).where(IdentityProvider.slug == spec.slug))
-    clash = session.scalar(
-        sa.select(IdentityProvider).where(
-            IdentityProvider.issuer == spec.issuer, IdentityProvider.slug != spec.slug
-        )
-    )
-    if clash is not None:
-        raise RegistryError(
-            f"The issuer {spec.issuer} is already registered as {clash.slug!r}.", field="issuer"
-        )
+    _check_shared_issuer(session, spec)
     created = provider is None
     was_enabled = provider is not None and provider.enabled
     if provider is None:
@@ -264,6 +246,31 @@ def save_provider(
         },
     )
     return provider
+
+
+def _check_shared_issuer(session: Session, spec: ProviderSpec) -> None:
+    """One issuer may serve several organisations only when each entry pins its own
+    directory: Google Workspace schools share https://accounts.google.com and are told apart
+    by `hd`; Entra ID's multi-tenant issuers by `tid`. Without such pins, the provider alone
+    could not decide which organisation a person is in."""
+    others = session.scalars(
+        sa.select(IdentityProvider).where(
+            IdentityProvider.issuer == spec.issuer, IdentityProvider.slug != spec.slug
+        )
+    ).all()
+    mine = {("tid", t) for t in spec.allowed_tenants} | {
+        ("hd", d) for d in spec.allowed_hosted_domains
+    }
+    for other in others:
+        theirs = {("tid", t) for t in other.allowed_tenants} | {
+            ("hd", d) for d in other.allowed_hosted_domains
+        }
+        if not mine or not theirs or mine & theirs:
+            raise RegistryError(
+                f"The issuer {spec.issuer} is already registered as {other.slug!r}: a shared "
+                "issuer needs each entry to allow its own tenants or hosted domains.",
+                field="issuer",
+            )
 
 
 def _set_credentials(

@@ -19,6 +19,10 @@ from joserfc.jwk import KeySet
 
 from portal.auth.oidc.errors import SignInFailure
 
+ASYMMETRIC_ALGORITHMS = frozenset(
+    ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+)
+LOGOUT_TOKEN_MAX_AGE_SECONDS = 120
 BACK_CHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 KeySource = Callable[[bool], KeySet]  # refresh -> keys
 
@@ -36,7 +40,9 @@ def verify_signature(raw: str, *, algorithms: Sequence[str], keys: KeySource) ->
         raise SignInFailure("malformed_token") from None
     if not isinstance(claims, dict):
         raise SignInFailure("malformed_token")
-    # Pinned per provider: `none` and HMAC are never among them (see registry).
+    # Pinned per provider, and whatever a stored entry says, only asymmetric algorithms:
+    # never `none`, never HMAC (whose key would be the provider's public key).
+    algorithms = [alg for alg in algorithms if alg in ASYMMETRIC_ALGORITHMS]
     if header.get("alg") not in algorithms:
         raise SignInFailure("algorithm_not_allowed")
     if "jku" in header or "jwk" in header or "x5u" in header:
@@ -98,6 +104,9 @@ def check_logout_token_claims(
     now = time.time() if now is None else now
     _check_issuer_and_audience(claims, issuer=issuer, client_id=client_id)
     _check_issued_at(claims, now=now, skew=skew)
+    # A logout token is delivered at once; an old one is a replay.
+    if claims["iat"] < now - LOGOUT_TOKEN_MAX_AGE_SECONDS - skew:
+        raise SignInFailure("expired")
     exp = claims.get("exp")
     if exp is not None and (not _is_number(exp) or exp + skew <= now):
         raise SignInFailure("expired")
