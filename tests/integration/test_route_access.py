@@ -40,6 +40,21 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/signed-out"): EVERYONE,
     ("POST", "/sign-out"): SIGNED_IN,
     ("GET", "/assets/govuk-frontend.min.css"): EVERYONE,
+    ("GET", "/people"): frozenset({"partner_lead", "portal_admin"}),
+    ("GET", "/people/<user_id>"): frozenset({"partner_lead", "portal_admin"}),
+    ("POST", "/people/<user_id>/approve"): frozenset({"partner_lead", "portal_admin"}),
+    ("POST", "/people/<user_id>/roles"): frozenset({"partner_lead", "portal_admin"}),
+    ("POST", "/people/<user_id>/suspend"): frozenset({"partner_lead", "portal_admin"}),
+    ("POST", "/people/<user_id>/reinstate"): frozenset({"partner_lead", "portal_admin"}),
+    ("GET", "/admin/identity-providers"): frozenset({"portal_admin"}),
+    ("GET", "/admin/identity-providers/new"): frozenset({"portal_admin"}),
+    ("POST", "/admin/identity-providers/new"): frozenset({"portal_admin"}),
+    ("GET", "/admin/identity-providers/<slug>"): frozenset({"portal_admin"}),
+    ("POST", "/admin/identity-providers/<slug>"): frozenset({"portal_admin"}),
+    ("GET", "/admin/organisations"): frozenset({"portal_admin"}),
+    ("POST", "/admin/organisations/<organisation_id>/self-provisioning"): frozenset(
+        {"portal_admin"}
+    ),
 }
 # Routes whose path has parameters are listed by their rule, and by a concrete path above.
 RULE_EXAMPLES = {"/assets/<path:filename>": "/assets/govuk-frontend.min.css"}

@@ -1,0 +1,5 @@
+"""The portal administrator's pages: organisations and their identity providers."""
+
+from portal.admin.routes import blueprint
+
+__all__ = ["blueprint"]

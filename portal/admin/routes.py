@@ -1,0 +1,142 @@
+"""The portal administrator's pages: identity providers and organisations."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from portal import db
+from portal.admin import services
+from portal.admin.forms import (
+    ProviderForm,
+    SelfProvisioningForm,
+    form_data,
+    new_form_data,
+)
+from portal.admin.navigation import navigation_context
+from portal.auth.login import actor_for
+from portal.auth.oidc.registry import spec_of
+from portal.auth.policy import access, roles
+from portal.crypto.records import RecordCipher
+from portal.crypto.runtime import keyring
+from portal.models import ClientAuthMethod, IdentityProvider, Role
+
+blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+blueprint.app_context_processor(navigation_context)
+
+ADMINS = roles(Role.PORTAL_ADMIN)
+
+
+@blueprint.get("/identity-providers")
+@access(ADMINS)
+def identity_providers() -> ResponseReturnValue:
+    found = services.providers(db.session())
+    return render_template(
+        "admin/identity_providers.html",
+        providers=found,
+        rules={provider.id: services.rules_summary(provider) for provider in found},
+        addresses=services.registration_addresses(current_app),
+    )
+
+
+@blueprint.route("/identity-providers/new", methods=["GET", "POST"])
+@access(ADMINS)
+def new_identity_provider() -> ResponseReturnValue:
+    form = ProviderForm(data=new_form_data())
+    _offer_organisations(form)
+    if form.validate_on_submit():
+        saved = _save(form, form.slug.data.strip())
+        if saved is not None:
+            flash(f"{saved.display_name} was added.", "success")
+            return redirect(url_for("admin.identity_providers"))
+    return _provider_page(form, None)
+
+
+@blueprint.route("/identity-providers/<slug>", methods=["GET", "POST"])
+@access(ADMINS)
+def identity_provider(slug: str) -> ResponseReturnValue:
+    found = services.provider(db.session(), slug)
+    if found is None:
+        abort(404)
+    form = ProviderForm(data=form_data(spec_of(found)))
+    del form["slug"]  # a provider's slug is in its callback address: it never changes
+    _offer_organisations(form)
+    if form.validate_on_submit():
+        saved = _save(form, slug)
+        if saved is not None:
+            flash(f"{saved.display_name} was changed.", "success")
+            return redirect(url_for("admin.identity_providers"))
+        found = services.provider(db.session(), slug)  # as stored: the change was rolled back
+        if found is None:
+            abort(404)
+    return _provider_page(form, found)
+
+
+@blueprint.get("/organisations")
+@access(ADMINS)
+def organisations() -> ResponseReturnValue:
+    return render_template(
+        "admin/organisations.html", organisations=services.organisations(db.session())
+    )
+
+
+@blueprint.post("/organisations/<organisation_id>/self-provisioning")
+@access(ADMINS)
+def self_provisioning(organisation_id: str) -> ResponseReturnValue:
+    form = SelfProvisioningForm()
+    if not form.validate_on_submit():
+        abort(400)  # only the page's own buttons post here; anything else is malformed
+    try:
+        found = services.organisation(db.session(), uuid.UUID(organisation_id))
+    except ValueError:
+        found = None
+    if found is None:
+        abort(404)
+    enabled = form.self_provisioning.data == "on"
+    services.set_self_provisioning(db.session(), found, enabled, actor=actor_for(current_user))
+    state = "can now get an account at first sign-in" if enabled else "now wait for approval"
+    flash(f"People at {found.name} {state}.", "success")
+    return redirect(url_for("admin.organisations"))
+
+
+def _save(form: ProviderForm, slug: str) -> IdentityProvider | None:
+    store = db.session()
+    result = services.save(
+        store,
+        RecordCipher(keyring(), store),
+        form.spec_data(slug),
+        client_secret=form.client_secret_given(),
+        actor=actor_for(current_user),
+    )
+    if isinstance(result, IdentityProvider):
+        return result
+    for problem in result:
+        form.add_error(problem.field, problem.message)
+    return None
+
+
+def _offer_organisations(form: ProviderForm) -> None:
+    names = [organisation.name for organisation in services.organisations(db.session())]
+    form.organisation.choices = [
+        SelectChoice("", "Select an organisation"),
+        *(SelectChoice(name) for name in names),
+    ]
+
+
+def _provider_page(form: ProviderForm, provider: IdentityProvider | None) -> ResponseReturnValue:
+    key_id = None
+    if provider is not None and provider.client_auth_method == ClientAuthMethod.PRIVATE_KEY_JWT:
+        key_id = (provider.client_public_jwk or {}).get("kid")
+    return render_template(
+        "admin/identity_provider.html",
+        form=form,
+        provider=provider,
+        key_id=key_id,
+        addresses=services.registration_addresses(
+            current_app, provider.slug if provider else "<slug>"
+        ),
+    ), (400 if form.errors else 200)

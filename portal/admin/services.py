@@ -1,0 +1,158 @@
+"""What the admin pages read and change: organisations and their identity providers.
+
+Providers are saved through the registry (`portal.auth.oidc.registry`), the one place that
+decides what a provider may be; this module adds the admin's view of them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import Flask
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, selectinload
+
+from portal.audit import Actor, AuditAction, record_event
+from portal.auth.oidc.registry import (
+    ProviderSpec,
+    RegistryError,
+    problems,
+    save_provider,
+    spec_of,
+)
+from portal.config import Settings
+from portal.crypto.records import RecordCipher
+from portal.models import IdentityProvider, Organisation
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a provider could not be saved: a ProviderSpec field (or client_secret) and why."""
+
+    field: str
+    message: str
+
+
+def organisations(session: Session) -> list[Organisation]:
+    return list(
+        session.scalars(
+            sa.select(Organisation)
+            .options(selectinload(Organisation.identity_providers))
+            .order_by(Organisation.name)
+        )
+    )
+
+
+def organisation(session: Session, organisation_id: uuid.UUID) -> Organisation | None:
+    return session.get(Organisation, organisation_id)
+
+
+def providers(session: Session) -> list[IdentityProvider]:
+    return list(
+        session.scalars(
+            sa.select(IdentityProvider)
+            .join(Organisation)
+            .order_by(Organisation.name, IdentityProvider.display_name)
+        )
+    )
+
+
+def provider(session: Session, slug: str) -> IdentityProvider | None:
+    return session.scalar(sa.select(IdentityProvider).where(IdentityProvider.slug == slug))
+
+
+def save(
+    session: Session,
+    cipher: RecordCipher,
+    data: dict[str, object],
+    *,
+    client_secret: str | None,
+    actor: Actor,
+) -> IdentityProvider | list[Problem]:
+    """Validate and save a provider; the problems if it cannot be, with nothing changed.
+
+    A refusal part-way through saving (a missing secret, say) rolls the session's transaction
+    back, so no half-changed provider is left in it to be flushed by a later query.
+    """
+    try:
+        spec = ProviderSpec.model_validate(data)
+    except ValidationError as error:
+        return [Problem(field, message) for field, message in problems(error)]
+    try:
+        return save_provider(session, cipher, spec, client_secret=client_secret, actor=actor)
+    except RegistryError as error:
+        session.rollback()
+        return [Problem(error.field or "", _sentence(str(error)))]
+
+
+def set_enabled(
+    session: Session, cipher: RecordCipher, provider: IdentityProvider, enabled: bool
+) -> bool:
+    """Switch a provider on or off through the registry (audited; off ends its sessions)."""
+    if provider.enabled == enabled:
+        return False
+    spec = spec_of(provider).model_copy(update={"enabled": enabled})
+    save_provider(session, cipher, spec)
+    return True
+
+
+def registration_addresses(app: Flask, slug: str = "<slug>") -> dict[str, str]:
+    """What an organisation's IT team registers at their provider for the portal."""
+    settings: Settings = app.config["PORTAL_SETTINGS"]
+    urls = app.url_map.bind("portal.invalid")  # paths only: no request is needed
+    # Routing escapes "<" and ">", so a pattern's placeholder is put in afterwards.
+    placeholder = "slug-placeholder"
+
+    def address(endpoint: str, **values: str) -> str:
+        path = urls.build(endpoint, values or None)
+        return settings.service.base_url + path.replace(placeholder, slug)
+
+    return {
+        "callback": address("auth.callback", slug=placeholder),
+        "back_channel_logout": address("auth.back_channel_logout", slug=placeholder),
+        "signed_out": address("auth.signed_out"),
+        "jwks": address("auth.jwks"),
+    }
+
+
+def set_self_provisioning(
+    session: Session, organisation: Organisation, enabled: bool, *, actor: Actor
+) -> bool:
+    """Turn self-provisioning on or off, audited; whether anything changed."""
+    if organisation.self_provisioning == enabled:
+        return False
+    organisation.self_provisioning = enabled
+    record_event(
+        session,
+        AuditAction.ORGANISATION_CHANGED,
+        actor=actor,
+        object_type="organisation",
+        object_id=organisation.id,
+        details={"self_provisioning": enabled},
+    )
+    return True
+
+
+def rules_summary(provider: IdentityProvider) -> list[str]:
+    """The provider's sign-in rules in a few words each, for the list of providers."""
+    rules = []
+    if provider.required_acr_values:
+        rules.append("MFA: acr " + " or ".join(provider.required_acr_values))
+    if provider.require_strong_amr:
+        rules.append("MFA: amr")
+    if provider.allowed_tenants:
+        rules.append(f"Entra tenants: {len(provider.allowed_tenants)}")
+    if provider.allowed_hosted_domains:
+        rules.append("Workspace domains: " + ", ".join(provider.allowed_hosted_domains))
+    if provider.allowed_email_domains:
+        rules.append("Email domains: " + ", ".join(provider.allowed_email_domains))
+    if provider.group_roles:
+        rules.append(f"Roles from {len(provider.group_roles)} groups")
+    return rules or ["None"]
+
+
+def _sentence(message: str) -> str:
+    # GOV.UK error messages carry no full stop.
+    return message.removesuffix(".")

@@ -1,0 +1,343 @@
+"""The admin pages for identity providers and organisations: through the real app and forms."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from portal.auth.oidc.registry import ProviderSpec, save_provider
+from portal.auth.sessions import token_hash
+from portal.crypto import FileKeyring
+from portal.crypto.records import RecordCipher
+from portal.models import (
+    AuditEvent,
+    IdentityProvider,
+    Organisation,
+    OrganisationKind,
+    Role,
+    User,
+    WebSession,
+)
+from tests.factories import csrf_token, make_organisation, make_user, sign_in
+
+SECRET = "a-client-secret-nobody-should-see"  # noqa: S105 - a test value
+
+
+@pytest.fixture
+def admin(db_session: Session) -> User:
+    return make_user(
+        db_session, make_organisation(db_session, OrganisationKind.COUNCIL), Role.PORTAL_ADMIN
+    )
+
+
+@pytest.fixture
+def school(db_session: Session) -> Organisation:
+    return make_organisation(db_session, OrganisationKind.SCHOOL)
+
+
+@pytest.fixture
+def admin_client(app: Flask, admin: User) -> FlaskClient:
+    client = app.test_client()
+    sign_in(app, client, admin)
+    return client
+
+
+def form_fields(owner: Organisation, slug: str, /, **overrides: Any) -> dict[str, Any]:
+    """What an admin would fill in; `overrides` change fields, None leaves one out."""
+    fields: dict[str, Any] = {
+        "organisation": owner.name,
+        "slug": slug,
+        "display_name": f"{owner.name} sign-in",
+        "issuer": f"https://{slug}.idp.test",
+        "client_id": "partner-portal",
+        "client_auth_method": "client_secret_basic",
+        "client_secret": SECRET,
+        "scopes": "openid email profile",
+        "signing_algorithms": ["RS256"],
+        "allowed_email_domains": "School.example\n\n  other.example ",
+        "allowed_tenants": "",
+        "allowed_hosted_domains": "",
+        "required_acr_values": "AAL2\nAAL3",
+        "require_strong_amr": "y",
+        "group_roles": "leads = partner_lead",
+        "claim_email": "email",
+        "claim_name": "name",
+        "claim_groups": "groups",
+        "enabled": "y",
+    }
+    fields.update(overrides)
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def post_form(client: FlaskClient, path: str, fields: dict[str, Any]) -> Any:
+    page = client.get(path)
+    assert page.status_code == 200
+    return client.post(path, data={**fields, "csrf_token": csrf_token(page.get_data(as_text=True))})
+
+
+def provider(db_session: Session, slug: str) -> IdentityProvider | None:
+    db_session.expire_all()
+    return db_session.scalar(sa.select(IdentityProvider).where(IdentityProvider.slug == slug))
+
+
+def events(db_session: Session, action: str) -> list[AuditEvent]:
+    return list(db_session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
+
+
+def test_an_admin_adds_a_provider_whose_secret_is_stored_encrypted(
+    admin_client: FlaskClient,
+    db_session: Session,
+    keyring: FileKeyring,
+    school: Organisation,
+    admin: User,
+) -> None:
+    response = post_form(
+        admin_client, "/admin/identity-providers/new", form_fields(school, "ashby")
+    )
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/identity-providers"
+    saved = provider(db_session, "ashby")
+    assert saved is not None and saved.organisation_id == school.id
+    assert saved.allowed_email_domains == ["school.example", "other.example"]
+    assert saved.required_acr_values == ["AAL2", "AAL3"] and saved.require_strong_amr
+    assert saved.group_roles == {"leads": "partner_lead"}
+    raw = db_session.execute(
+        sa.text("SELECT client_secret_enc FROM identity_providers WHERE slug = 'ashby'")
+    ).scalar_one()
+    assert SECRET.encode() not in bytes(raw)
+    assert RecordCipher(keyring, db_session).open_text(saved, "client_secret_enc") == SECRET
+
+    [event] = events(db_session, "identity_provider_added")
+    assert event.actor_user_id == admin.id and event.object_id == str(saved.id)
+    assert SECRET not in str(event.details)
+
+    listing = admin_client.get("/admin/identity-providers").get_data(as_text=True)
+    assert "govuk-notification-banner--success" in listing
+    assert "ashby" in listing and "MFA: acr AAL2 or AAL3" in listing
+
+
+def test_a_private_key_jwt_provider_gets_a_key_pair_whose_public_half_is_published(
+    admin_client: FlaskClient, db_session: Session, school: Organisation
+) -> None:
+    fields = form_fields(school, "cis2", client_auth_method="private_key_jwt", client_secret=None)
+    response = post_form(admin_client, "/admin/identity-providers/new", fields)
+
+    assert response.status_code == 302
+    saved = provider(db_session, "cis2")
+    assert saved is not None and saved.client_key_enc is not None
+    assert saved.client_secret_enc is None
+    kid = (saved.client_public_jwk or {})["kid"]
+
+    published = admin_client.get("/.well-known/jwks.json").get_json()
+    [key] = [key for key in published["keys"] if key["kid"] == kid]
+    assert key["kty"] == "RSA" and {"d", "p", "q", "dp", "dq", "qi"}.isdisjoint(key)
+
+    page = admin_client.get("/admin/identity-providers/cis2").get_data(as_text=True)
+    assert kid in page
+    assert "http://127.0.0.1:5000/sign-in/callback/cis2" in page
+    assert "http://127.0.0.1:5000/.well-known/jwks.json" in page
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"signing_algorithms": ["HS256"]}, "signing_algorithms", "HS256 cannot be pinned"),
+        ({"issuer": "http://idp.example"}, "issuer", "must use https"),
+        ({"client_secret": None}, "client_secret", "client_secret_basic needs a client secret"),
+        ({"client_secret": "short"}, "client_secret", "shorter than 16 characters"),
+        ({"slug": "Not A Slug"}, "slug", "lower-case letters, digits and hyphens"),
+        ({"slug": "new"}, "slug", "reserved"),
+        ({"scopes": "email"}, "scopes", "must include openid"),
+        ({"allowed_email_domains": "not a domain"}, "allowed_email_domains", "not a domain"),
+        ({"group_roles": "leads partner_lead"}, "group_roles", "as group = role"),
+        ({"group_roles": "g = superuser"}, "group_roles", "&#39;superuser&#39; is not one of"),
+        ({"group_roles": "g = social_worker"}, "group_roles", "can only give partner roles"),
+        ({"display_name": ""}, "display_name", "Enter a display name"),
+        ({"organisation": ""}, "organisation", "Select the organisation"),
+    ],
+)
+def test_a_refused_provider_is_explained_against_its_field_and_nothing_is_saved(
+    admin_client: FlaskClient,
+    db_session: Session,
+    school: Organisation,
+    overrides: dict[str, Any],
+    field: str,
+    message: str,
+) -> None:
+    fields = form_fields(school, "refused", **overrides)
+    response = post_form(admin_client, "/admin/identity-providers/new", fields)
+
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "<title>Error:" in page
+    assert "govuk-error-summary" in page and f'href="#{field}"' in page
+    assert message in page
+    assert SECRET not in page  # the secret is never sent back, not even after an error
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(IdentityProvider)) == 0
+    assert events(db_session, "identity_provider_added") == []
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == 0
+
+
+def saved_provider(
+    db_session: Session, keyring: FileKeyring, school: Organisation
+) -> IdentityProvider:
+    spec = ProviderSpec(
+        organisation=school.name,
+        slug="brook",
+        display_name="Brookfield",
+        issuer="https://brook.idp.test",
+        client_id="portal",
+    )
+    return save_provider(db_session, RecordCipher(keyring, db_session), spec, client_secret=SECRET)
+
+
+def test_editing_a_provider_keeps_the_stored_secret_when_the_box_is_left_empty(
+    admin_client: FlaskClient, db_session: Session, keyring: FileKeyring, school: Organisation
+) -> None:
+    existing = saved_provider(db_session, keyring, school)
+    page = admin_client.get("/admin/identity-providers/brook").get_data(as_text=True)
+    assert SECRET not in page and 'name="slug"' not in page
+
+    fields = form_fields(
+        school,
+        "ignored",
+        display_name="Brookfield Academy",
+        issuer=existing.issuer,
+        client_secret="",
+    )
+    response = post_form(admin_client, "/admin/identity-providers/brook", fields)
+
+    assert response.status_code == 302
+    changed = provider(db_session, "brook")
+    assert changed is not None and changed.display_name == "Brookfield Academy"
+    assert RecordCipher(keyring, db_session).open_text(changed, "client_secret_enc") == SECRET
+    assert provider(db_session, "ignored") is None  # the slug never changes
+    [event] = events(db_session, "identity_provider_changed")
+    assert event.details["secret_changed"] is False
+
+
+def test_a_refused_edit_changes_nothing(
+    admin_client: FlaskClient, db_session: Session, keyring: FileKeyring, school: Organisation
+) -> None:
+    saved_provider(db_session, keyring, school)
+    other = make_organisation(db_session)
+    fields = form_fields(other, "brook", display_name="Moved", issuer="https://brook.idp.test")
+    response = post_form(admin_client, "/admin/identity-providers/brook", fields)
+
+    assert response.status_code == 400
+    assert "belongs to another organisation" in response.get_data(as_text=True)
+    unchanged = provider(db_session, "brook")
+    assert unchanged is not None and unchanged.display_name == "Brookfield"
+    assert unchanged.organisation_id == school.id
+    assert events(db_session, "identity_provider_changed") == []
+
+
+def test_switching_a_provider_off_ends_the_sessions_it_started(
+    app: Flask,
+    admin_client: FlaskClient,
+    db_session: Session,
+    keyring: FileKeyring,
+    school: Organisation,
+) -> None:
+    existing = saved_provider(db_session, keyring, school)
+    person = make_user(db_session, school, Role.PARTNER_CONTRIBUTOR)
+    now = datetime.now(UTC)
+    db_session.add(
+        WebSession(
+            token_hash=token_hash("a-session-token"),
+            user_id=person.id,
+            identity_provider_id=existing.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(hours=1),
+            data={},
+        )
+    )
+    db_session.flush()
+
+    fields = form_fields(school, "brook", issuer=existing.issuer, client_secret="", enabled=None)
+    assert post_form(admin_client, "/admin/identity-providers/brook", fields).status_code == 302
+
+    assert (
+        db_session.scalar(
+            sa.select(sa.func.count())
+            .select_from(WebSession)
+            .where(WebSession.identity_provider_id == existing.id)
+        )
+        == 0
+    )
+    [event] = events(db_session, "identity_provider_changed")
+    assert event.details["enabled"] is False and event.details["sessions_ended"] == 1
+
+
+def test_the_list_tells_an_admin_what_to_register_at_a_provider(
+    admin_client: FlaskClient, db_session: Session, keyring: FileKeyring, school: Organisation
+) -> None:
+    saved_provider(db_session, keyring, school)
+    page = admin_client.get("/admin/identity-providers").get_data(as_text=True)
+
+    assert "http://127.0.0.1:5000/sign-in/callback/&lt;slug&gt;" in page
+    assert "http://127.0.0.1:5000/sign-in/back-channel-logout/&lt;slug&gt;" in page
+    assert "http://127.0.0.1:5000/.well-known/jwks.json" in page
+    assert school.name in page and "/admin/identity-providers/brook" in page
+
+
+def test_posting_without_a_csrf_token_is_refused(
+    admin_client: FlaskClient, db_session: Session, school: Organisation
+) -> None:
+    response = admin_client.post(
+        "/admin/identity-providers/new", data=form_fields(school, "forged")
+    )
+    assert response.status_code == 400
+    assert provider(db_session, "forged") is None
+
+
+def test_only_admins_reach_the_admin_pages(
+    app: Flask, db_session: Session, school: Organisation
+) -> None:
+    client = app.test_client()
+    sign_in(app, client, make_user(db_session, school, Role.PARTNER_LEAD))
+    assert client.get("/admin/identity-providers").status_code == 403
+    assert "Identity providers" not in client.get("/people").get_data(as_text=True)
+
+
+def test_the_navigation_offers_admins_their_pages(admin_client: FlaskClient) -> None:
+    page = admin_client.get("/admin/identity-providers").get_data(as_text=True)
+    assert 'href="/admin/identity-providers"' in page and 'href="/people"' in page
+    assert 'aria-current="true"' in page
+
+
+def test_an_admin_turns_self_provisioning_on_and_off(
+    admin_client: FlaskClient, db_session: Session, school: Organisation, admin: User
+) -> None:
+    path = f"/admin/organisations/{school.id}/self-provisioning"
+    page = admin_client.get("/admin/organisations")
+    assert page.status_code == 200 and school.name in page.get_data(as_text=True)
+    token = csrf_token(page.get_data(as_text=True))
+
+    response = admin_client.post(path, data={"csrf_token": token, "self_provisioning": "on"})
+    assert response.status_code == 302
+    db_session.refresh(school)
+    assert school.self_provisioning is True
+    [event] = events(db_session, "organisation_changed")
+    assert event.actor_user_id == admin.id and event.object_id == str(school.id)
+    assert event.details == {"self_provisioning": True}
+
+    admin_client.post(path, data={"csrf_token": token, "self_provisioning": "off"})
+    db_session.refresh(school)
+    assert school.self_provisioning is False
+
+    bad = admin_client.post(path, data={"csrf_token": token, "self_provisioning": "maybe"})
+    assert bad.status_code == 400
+    forged = admin_client.post(path, data={"self_provisioning": "on"})
+    assert forged.status_code == 400
+    db_session.refresh(school)
+    assert school.self_provisioning is False
+    assert len(events(db_session, "organisation_changed")) == 2
