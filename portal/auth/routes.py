@@ -146,47 +146,30 @@ def callback(slug: str) -> ResponseReturnValue:
         return _refused(provider, failure)
 
     user = resolution.user
-    actor = actor_for(user)
-    provider_details: dict[str, DetailValue] = {
-        "provider": provider.slug,
-        "acr": _text(verified.id_token_claims.get("acr")),
-    }
+
+    def record(action: AuditAction, **extra: DetailValue) -> None:
+        details: dict[str, DetailValue] = {
+            "provider": provider.slug,
+            "acr": _text(verified.id_token_claims.get("acr")),
+            **extra,
+        }
+        record_event(
+            store,
+            action,
+            actor=actor_for(user),
+            object_type="user",
+            object_id=user.id,
+            details=details,
+        )
+
     if resolution.roles_changed:
-        record_event(
-            store,
-            AuditAction.ROLES_CHANGED,
-            actor=actor,
-            object_type="user",
-            object_id=user.id,
-            details={"source": "identity_provider", "roles": _roles(user)},
-        )
+        record(AuditAction.ROLES_CHANGED, source="identity_provider", roles=_roles(user))
     if resolution.outcome == identity.Outcome.AWAITING_APPROVAL:
-        record_event(
-            store,
-            AuditAction.USER_AWAITING_APPROVAL,
-            actor=actor,
-            object_type="user",
-            object_id=user.id,
-            details=provider_details,
-        )
+        record(AuditAction.USER_AWAITING_APPROVAL)
         return redirect(url_for("auth.awaiting_approval"))
     if resolution.outcome == identity.Outcome.PROVISIONED:
-        record_event(
-            store,
-            AuditAction.USER_PROVISIONED,
-            actor=actor,
-            object_type="user",
-            object_id=user.id,
-            details={**provider_details, "roles": _roles(user)},
-        )
-    record_event(
-        store,
-        AuditAction.SIGN_IN,
-        actor=actor,
-        object_type="user",
-        object_id=user.id,
-        details=provider_details,
-    )
+        record(AuditAction.USER_PROVISIONED, roles=_roles(user))
+    record(AuditAction.SIGN_IN)
     sessions.rotate(
         session,  # type: ignore[arg-type]
         store,

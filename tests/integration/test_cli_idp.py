@@ -24,7 +24,7 @@ SECRET = "a-command-line-client-secret"  # noqa: S105 - a test value
 @pytest.fixture
 def portal(app: Flask, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     """The `portal` command, run against the test's app (and so its rolled-back transaction)."""
-    monkeypatch.setattr(cli, "create_app", lambda **_options: app)
+    monkeypatch.setattr(cli.base, "create_app", lambda **_options: app)
     return CliRunner()
 
 

@@ -1,0 +1,85 @@
+"""The demo: `portal demo …` (never for production)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from portal.cli.base import app_context, cli
+from portal.cli.keys import write_secret_key
+from portal.config import ConfigError, load_settings
+from portal.private_files import write_new_private_file
+
+
+@cli.group(help="The demo: fictional data, never for production.")
+def demo() -> None:
+    pass
+
+
+@demo.command(
+    "prepare", help="Create the demo's secret key, keyring and client secrets if missing."
+)
+def demo_prepare() -> None:
+    from portal.crypto import FileKeyring
+    from portal.demo.identity import prepare_client_secrets
+
+    settings = load_settings()
+    if settings.environment != "demo":
+        raise ConfigError("`portal demo prepare` is for the demo only: set PORTAL_ENV=demo.")
+    secret_file = settings.security.secret_key_file
+    if secret_file is not None and not secret_file.exists():
+        write_secret_key(secret_file)
+        click.echo(f"Created secret key {secret_file}.")
+    if not settings.keyring.path.exists():
+        FileKeyring.create(settings.keyring.path)
+        click.echo(f"Created keyring {settings.keyring.path}.")
+    made = prepare_client_secrets()
+    if made:
+        click.echo(f"Created {len(made)} client secrets for the demo's identity providers.")
+
+
+@demo.command("seed", help="Add the fictional council, partners, children and users.")
+def demo_seed() -> None:
+    from portal import db
+    from portal.auth.oidc.registry import RegistryError
+    from portal.demo.identity import demo_providers
+    from portal.demo.seed import seed_demo_data
+
+    with app_context() as app:
+        if app.config["PORTAL_SETTINGS"].is_production:
+            raise ConfigError("Demo data is never added in production.")
+        try:
+            providers = demo_providers()
+        except RegistryError as error:
+            raise ConfigError(f"{error} Run `portal demo prepare` first.") from None
+        with db.database(app).sessions.begin() as db_session:
+            summary = seed_demo_data(db_session, providers)
+    click.echo(summary)
+
+
+@demo.command(
+    "oidc-config", help="Write the development OpenID provider's configuration (owner-only)."
+)
+@click.option("--output", type=click.Path(path_type=Path), required=True)
+def demo_oidc_config(output: Path) -> None:
+    import json
+
+    from portal.demo.identity import demo_providers, dev_provider_config
+
+    settings = load_settings()
+    if settings.environment != "demo":
+        raise ConfigError("`portal demo oidc-config` is for the demo only: set PORTAL_ENV=demo.")
+    config = dev_provider_config(demo_providers(), settings.service.base_url)
+    output.unlink(missing_ok=True)
+    write_new_private_file(output, json.dumps(config, indent=2).encode("utf-8"))
+    click.echo(f"Wrote {output} for {len(config['providers'])} identity providers.")
+
+
+@demo.command("people", help="List the demo's people: one for every role.")
+def demo_people() -> None:
+    from portal.demo.seed import NEWCOMERS, PEOPLE
+
+    for person in (*PEOPLE, *NEWCOMERS):
+        roles = ", ".join(role.label for role in person.roles) or "(not yet approved)"
+        click.echo(f"  {person.name:<20} {roles:<32} {person.organisation}")
