@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -34,4 +34,5 @@ def privacy() -> ResponseReturnValue:
 @blueprint.get("/cookies")
 @access(PUBLIC)
 def cookies() -> ResponseReturnValue:
-    return render_template("pages/cookies.html")
+    settings = current_app.config["PORTAL_SETTINGS"]
+    return render_template("pages/cookies.html", session_settings=settings.auth)
