@@ -21,6 +21,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
+from govuk_frontend_wtf.wtforms_widgets import GovTextInput
 from wtforms import EmailField
 from wtforms.validators import DataRequired, Length, Regexp
 
@@ -51,6 +52,7 @@ def _settings() -> Settings:
 class WorkEmailForm(FlaskForm):
     email = EmailField(
         "Work email address",
+        widget=GovTextInput(),
         validators=[
             DataRequired(message="Enter your work email address"),
             Length(max=320, message="Email address must be 320 characters or fewer"),

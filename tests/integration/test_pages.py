@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from portal import _configure
 from portal.auth.policy import PUBLIC, access
 from portal.models import OrganisationKind, Role
-from tests.factories import make_organisation, make_user, sign_in
+from tests.factories import csrf_token, make_organisation, make_user, sign_in
 
 SECRET_MARKER = "Amelia-Hart-2015-03-14"
 
@@ -142,3 +142,19 @@ def test_production_cookie_settings(app: Flask) -> None:
     _configure(production_like, secure)
     assert production_like.config["SESSION_COOKIE_NAME"].startswith("__Host-")
     assert production_like.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_the_sign_in_form_is_labelled_and_explains_bad_input(client: FlaskClient) -> None:
+    page = client.get("/sign-in").get_data(as_text=True)
+    assert re.search(r'<label class="govuk-label[^"]*" for="email">\s*Work email address', page)
+    token = csrf_token(page)
+    for email, message in (
+        ("", "Enter your work email address"),
+        ("not-an-address", "Enter an email address in the correct format"),
+        ("someone@unknown.example", "We do not recognise the organisation"),
+    ):
+        answer = client.post("/sign-in", data={"csrf_token": token, "email": email})
+        html = answer.get_data(as_text=True)
+        assert answer.status_code == 400
+        assert "govuk-error-summary" in html and message in html
+        assert html.startswith("<!DOCTYPE html>") and "<title>Error: Sign in" in html
