@@ -4,11 +4,14 @@ import enum
 
 
 class AuditAction(enum.StrEnum):
+    # Signing in and out
     SIGN_IN = "sign_in"
     SIGN_IN_FAILED = "sign_in_failed"
     SIGN_OUT = "sign_out"
     SESSION_ENDED_BY_PROVIDER = "session_ended_by_provider"
     LOGOUT_TOKEN_REFUSED = "logout_token_refused"  # noqa: S105 - an action name
+    PERMISSION_DENIED = "permission_denied"
+    # People and organisations
     USER_PROVISIONED = "user_provisioned"
     USER_AWAITING_APPROVAL = "user_awaiting_approval"
     USER_APPROVED = "user_approved"
@@ -18,5 +21,29 @@ class AuditAction(enum.StrEnum):
     IDENTITY_PROVIDER_ADDED = "identity_provider_added"
     IDENTITY_PROVIDER_CHANGED = "identity_provider_changed"
     ORGANISATION_CHANGED = "organisation_changed"
+    # Reads of sensitive content: what "who accessed this child's information" reports
+    CHILD_DETAILS_VIEWED = "child_details_viewed"
+    REQUEST_VIEWED = "request_viewed"
+    CONTRIBUTION_VIEWED = "contribution_viewed"
+    ATTACHMENT_DOWNLOADED = "attachment_downloaded"
+    # The audit trail itself
+    AUDIT_SEARCHED = "audit_searched"
+    AUDIT_EVENT_VIEWED = "audit_event_viewed"
+    AUDIT_ACCESS_REPORT_VIEWED = "audit_access_report_viewed"
+    AUDIT_EXPORTED = "audit_exported"
+    AUDIT_VERIFIED = "audit_verified"
+    AUDIT_CHECKPOINT_SIGNED = "audit_checkpoint_signed"
+    # Keys and operations
     KEYRING_REGISTERED = "keyring_registered"
     DEMO_DATA_SEEDED = "demo_data_seeded"
+
+
+# The actions that read a child's information or what partners said about them.
+SENSITIVE_READS = frozenset(
+    {
+        AuditAction.CHILD_DETAILS_VIEWED,
+        AuditAction.REQUEST_VIEWED,
+        AuditAction.CONTRIBUTION_VIEWED,
+        AuditAction.ATTACHMENT_DOWNLOADED,
+    }
+)
