@@ -18,6 +18,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     and the keyring belongs to the database; the CLI skips that so it can migrate and register.
     """
     from portal import db, errors, http_headers, startup, templating
+    from portal.audit import runtime as audit_runtime
     from portal.auth import login, oidc, policy, rate_limits, sessions
     from portal.crypto import FileKeyring, KeyringError, runtime
     from portal.extensions import csrf
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     except KeyringError as error:
         raise ConfigError(str(error)) from None
     sessions.init_app(app, settings)
+    audit_runtime.init_app(app, settings)
     csrf.init_app(app)
     login.init_app(app)
     oidc.init_app(app, settings)
@@ -76,6 +78,8 @@ def _configure(app: Flask, settings: Settings) -> None:
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.admin import blueprint as admin
+    from portal.audit.evidence import blueprint as audit_evidence
+    from portal.audit.workspace import blueprint as audit
     from portal.auth.routes import blueprint as auth
     from portal.health import blueprint as health
     from portal.pages import blueprint as pages
@@ -86,3 +90,5 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(auth)
     app.register_blueprint(people)
     app.register_blueprint(admin)
+    app.register_blueprint(audit)
+    app.register_blueprint(audit_evidence)

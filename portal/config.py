@@ -67,6 +67,18 @@ class AuthSettings(_Section):
     provider_timeout_seconds: float = Field(default=10, gt=0, le=60)
 
 
+class AuditSettings(_Section):
+    # Ed25519 key that signs checkpoints, outside the database (`portal audit
+    # create-signing-key`). Production requires it.
+    signing_key_file: Path | None = None
+    # Public keys of retired signing keys, so old checkpoints still verify after a rotation.
+    trusted_public_key_files: list[Path] = Field(default_factory=list)
+    # How often `portal audit checkpoint --every` signs the head, in seconds.
+    checkpoint_interval_seconds: int = Field(default=300, ge=10)
+    # Events are kept at least this long, and never removed when content is shredded.
+    retention_years: int = Field(default=7, ge=1, le=100)
+
+
 class Settings(_Section):
     environment: Environment
     source: str
@@ -75,6 +87,7 @@ class Settings(_Section):
     keyring: KeyringSettings
     security: SecuritySettings = SecuritySettings()
     auth: AuthSettings = AuthSettings()
+    audit: AuditSettings = AuditSettings()
 
     @property
     def is_production(self) -> bool:
@@ -233,6 +246,16 @@ def _resolve_paths(settings: Settings) -> Settings:
         security = security.model_copy(
             update={"secret_key_file": absolute(security.secret_key_file)}
         )
+    audit = settings.audit.model_copy(
+        update={
+            "signing_key_file": absolute(settings.audit.signing_key_file)
+            if settings.audit.signing_key_file
+            else None,
+            "trusted_public_key_files": [
+                absolute(path) for path in settings.audit.trusted_public_key_files
+            ],
+        }
+    )
     url = settings.database.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         relative = url.removeprefix("sqlite:///")
@@ -240,7 +263,7 @@ def _resolve_paths(settings: Settings) -> Settings:
             url = f"sqlite:///{absolute(Path(relative))}"
     database = settings.database.model_copy(update={"url": url})
     return settings.model_copy(
-        update={"keyring": keyring, "security": security, "database": database}
+        update={"keyring": keyring, "security": security, "database": database, "audit": audit}
     )
 
 
@@ -255,6 +278,11 @@ def _refuse_unsafe(settings: Settings) -> None:
         raise ConfigError(
             "Production must send cookies over HTTPS only: set [security] "
             "session_cookie_secure = true."
+        )
+    if settings.audit.signing_key_file is None:
+        raise ConfigError(
+            "Production signs audit checkpoints with a key kept outside the database: create one "
+            "with `portal audit create-signing-key --path PATH` and set [audit] signing_key_file."
         )
     if settings.database.url.startswith("sqlite"):
         raise ConfigError(

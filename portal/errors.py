@@ -5,7 +5,7 @@ from __future__ import annotations
 import traceback
 from types import TracebackType
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
@@ -60,7 +60,17 @@ _PAGES = {
 
 def render_error(status: int) -> tuple[str, int]:
     title, advice = _PAGES.get(status, _PAGES[500])
+    if status >= 500:
+        _abandon_transaction()
     return render_template("errors/error.html", title=title, advice=advice, status=status), status
+
+
+def _abandon_transaction() -> None:
+    """A failed statement leaves the request's session unusable, and the page still needs it
+    (the signed-in person's name): roll back first. Nothing of the request is kept anyway."""
+
+    if "db_session" in g:
+        g.db_session.rollback()
 
 
 def init_app(app: Flask) -> None:

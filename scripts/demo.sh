@@ -17,11 +17,16 @@ portal keys register
 echo "==> Adding the fictional demo data and its identity providers"
 portal demo seed
 portal demo oidc-config --output "$OIDC_CONFIG"
+echo "==> Signing a first checkpoint of the audit trail"
+portal audit checkpoint
 
 echo "==> Starting the development OpenID provider (log: $OIDC_LOG)"
 node infra/dev-oidc/server.mjs "$OIDC_CONFIG" >"$OIDC_LOG" 2>&1 &
 OIDC_PID=$!
-trap 'kill "$OIDC_PID" 2>/dev/null || true' EXIT INT TERM
+# Sign the audit chain's head every five minutes, as a deployment's timer would.
+portal audit checkpoint --every 300 >instance/demo/checkpoints.log 2>&1 &
+CHECKPOINT_PID=$!
+trap 'kill "$OIDC_PID" "$CHECKPOINT_PID" 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 1 100); do
   if grep -q '^all-ready' "$OIDC_LOG"; then break; fi
   if ! kill -0 "$OIDC_PID" 2>/dev/null; then

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal import create_app, db, schema
+from portal.audit.signing import CheckpointSigner
 from portal.config import Settings, load_settings
 from portal.crypto import FileKeyring
 from portal.crypto.keycheck import register_keyring
@@ -57,6 +58,14 @@ test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a 
 def keyring_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("keys") / "keyring.json"
     FileKeyring.create(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def audit_key_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run's checkpoint signing key (Ed25519), outside the database as in production."""
+    path = tmp_path_factory.mktemp("audit-key") / "audit-signing-key.pem"
+    CheckpointSigner.create(path)
     return path
 
 
@@ -138,9 +147,16 @@ def engine(request: pytest.FixtureRequest, backend: str) -> Engine:
 
 @pytest.fixture
 def connection(engine: Engine) -> Iterator[Connection]:
-    """A connection inside an outer transaction that the test's end rolls back."""
+    """A connection inside an outer transaction that the test's end rolls back.
+
+    pysqlite sends no BEGIN for `Connection.begin()`: the first SAVEPOINT would start the
+    transaction and its RELEASE (any session's commit) make the test's rows permanent. Sending
+    BEGIN keeps every savepoint inside a transaction that the test's end rolls back.
+    """
     with engine.connect() as conn:
         outer = conn.begin()
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN")
         yield conn
         outer.rollback()
 
@@ -154,8 +170,12 @@ def db_session(connection: Connection) -> Iterator[Session]:
 
 
 @pytest.fixture
-def settings(engine: Engine, keyring_path: Path) -> Settings:
-    return test_settings(engine.url.render_as_string(False), keyring_path)
+def settings(engine: Engine, keyring_path: Path, audit_key_path: Path) -> Settings:
+    return test_settings(
+        engine.url.render_as_string(False),
+        keyring_path,
+        audit={"signing_key_file": str(audit_key_path)},
+    )
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from portal.auth.policy import rule_for
 SECTIONS = (
     ("people.index", "People"),
     ("admin.identity_providers", "Identity providers"),
+    ("audit.search", "Audit trail"),
 )
 
 

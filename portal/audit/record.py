@@ -1,18 +1,16 @@
 """Appending an event to the hash-chained audit trail, inside the caller's transaction.
 
 Appends are serialised: on PostgreSQL by a transaction-scoped advisory lock, on SQLite by its
-single writer. Each event's hash covers the previous event's hash and a canonical encoding of
-its own fields, so a changed, removed or reordered event breaks the chain.
+single writer (see docs/audit.md for what that costs). Each event's hash covers the previous
+event's hash and the digest of its own fields' canonical encoding (portal/audit/chain.py), so a
+changed, removed or reordered event breaks the chain.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,10 +18,10 @@ from flask import g, has_request_context, request
 from sqlalchemy.orm import Session
 
 from portal.audit.actions import AuditAction
+from portal.audit.chain import GENESIS_HASH, content_digest, link, timestamp
 from portal.models.audit import AuditEvent, AuditOutcome
 from portal.models.base import utcnow
 
-GENESIS_HASH = bytes(32)
 _APPEND_LOCK_ID = 7_200_002
 DetailValue = str | int | bool | None
 
@@ -90,13 +88,14 @@ def record_event_apart(sessions: Callable[[], Session], action: AuditAction, **f
 
 
 def event_hash(event: AuditEvent) -> bytes:
-    return hashlib.sha256(event.prev_hash + canonical_encoding(event)).digest()
+    return link(event.prev_hash, content_digest(event_fields(event)))
 
 
-def canonical_encoding(event: AuditEvent) -> bytes:
-    fields: dict[str, Any] = {
+def event_fields(event: AuditEvent) -> dict[str, Any]:
+    """The fields the event's hash covers, as the canonical encoding writes them."""
+    return {
         "seq": event.seq,
-        "occurred_at": _timestamp(event.occurred_at),
+        "occurred_at": timestamp(event.occurred_at),
         "actor_user_id": _text(event.actor_user_id),
         "actor_organisation_id": _text(event.actor_organisation_id),
         "actor_role": event.actor_role,
@@ -110,11 +109,6 @@ def canonical_encoding(event: AuditEvent) -> bytes:
         "user_agent": event.user_agent,
         "details": event.details,
     }
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def _timestamp(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds")
 
 
 def _text(value: object | None) -> str | None:

@@ -81,8 +81,30 @@ def init_app(app: Flask) -> None:
                 url_for("auth.sign_in", next=request.full_path.rstrip("?"), ended=ended)
             )
         if not rule.allows(current_user):
+            _record_denial(request.endpoint)
             abort(403)
         return None
+
+
+def _record_denial(endpoint: str) -> None:
+    """A refusal is on the trail too; the request's own transaction is rolled back with the
+    403, so the event is written in a transaction of its own."""
+    from portal import db
+    from portal.audit import AuditAction, record_event_apart
+    from portal.auth.login import actor_for
+    from portal.models import AuditOutcome
+
+    actor = actor_for(current_user)
+    db.session().rollback()
+    record_event_apart(
+        db.database().sessions,
+        AuditAction.PERMISSION_DENIED,
+        actor=actor,
+        outcome=AuditOutcome.DENIED,
+        object_type="route",
+        object_id=endpoint,
+        details={"method": request.method},
+    )
 
 
 def safe_next_path(target: str | None) -> str | None:

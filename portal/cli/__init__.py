@@ -7,7 +7,14 @@ import sys
 
 import click
 
-from portal.cli import database, demo, idp, inspection, keys  # noqa: F401 - registers commands
+from portal.cli import (  # noqa: F401 - importing registers the commands
+    audit,
+    database,
+    demo,
+    idp,
+    inspection,
+    keys,
+)
 from portal.cli.base import cli
 from portal.config import ConfigError
 

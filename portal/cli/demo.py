@@ -21,6 +21,7 @@ def demo() -> None:
     "prepare", help="Create the demo's secret key, keyring and client secrets if missing."
 )
 def demo_prepare() -> None:
+    from portal.audit.signing import CheckpointSigner
     from portal.crypto import FileKeyring
     from portal.demo.identity import prepare_client_secrets
 
@@ -34,6 +35,10 @@ def demo_prepare() -> None:
     if not settings.keyring.path.exists():
         FileKeyring.create(settings.keyring.path)
         click.echo(f"Created keyring {settings.keyring.path}.")
+    signing_key = settings.audit.signing_key_file
+    if signing_key is not None and not signing_key.exists():
+        CheckpointSigner.create(signing_key)
+        click.echo(f"Created audit checkpoint signing key {signing_key}.")
     made = prepare_client_secrets()
     if made:
         click.echo(f"Created {len(made)} client secrets for the demo's identity providers.")

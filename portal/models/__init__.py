@@ -1,6 +1,6 @@
 """The data model. Capabilities reach it through their own service and data functions."""
 
-from portal.models.audit import AuditEvent, AuditOutcome
+from portal.models.audit import AuditCheckpoint, AuditEvent, AuditOutcome
 from portal.models.base import Base
 from portal.models.cases import Case, Child
 from portal.models.contributions import (
@@ -26,6 +26,7 @@ from portal.models.users import Role, RoleAssignment, RoleSource, User, UserStat
 
 __all__ = [
     "Attachment",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditOutcome",
     "Base",

@@ -55,6 +55,14 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/admin/organisations/<organisation_id>/self-provisioning"): frozenset(
         {"portal_admin"}
     ),
+    ("GET", "/audit"): frozenset({"ig_officer"}),
+    ("GET", "/audit/events/<seq>"): frozenset({"ig_officer"}),
+    ("GET", "/audit/cases/<case_reference>/access"): frozenset({"ig_officer"}),
+    ("GET", "/audit/verify"): frozenset({"ig_officer"}),
+    ("GET", "/audit/checkpoints"): frozenset({"ig_officer"}),
+    ("POST", "/audit/checkpoints"): frozenset({"ig_officer"}),
+    ("GET", "/audit/export"): frozenset({"ig_officer"}),
+    ("GET", "/.well-known/audit-checkpoint-key.pem"): EVERYONE,
 }
 # Routes whose path has parameters are listed by their rule, and by a concrete path above.
 RULE_EXAMPLES = {"/assets/<path:filename>": "/assets/govuk-frontend.min.css"}

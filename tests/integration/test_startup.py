@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from portal import ConfigError, create_app, db, schema
+from portal.audit.signing import CheckpointSigner
 from portal.crypto import FileKeyring
 from tests.conftest import TEST_SECRET_KEY, test_settings
 
@@ -38,7 +39,11 @@ def assert_refused(result: subprocess.CompletedProcess[str], *phrases: str) -> N
 
 
 def production_environment(keyring_path: Path, database_url: str) -> dict[str, str]:
+    signing_key = keyring_path.parent / "audit-signing-key.pem"
+    if not signing_key.exists():
+        CheckpointSigner.create(signing_key)
     return {
+        "PORTAL_AUDIT__SIGNING_KEY_FILE": str(signing_key),
         "PORTAL_DATABASE__URL": database_url,
         "PORTAL_KEYRING__PATH": str(keyring_path),
         "PORTAL_SECURITY__SECRET_KEY": TEST_SECRET_KEY,
@@ -121,3 +126,13 @@ def test_start_up_refuses_an_unreachable_database(keyring_path: Path) -> None:
     with pytest.raises(ConfigError, match="Cannot connect to the database") as refused:
         create_app(test_settings(url, keyring_path))
     assert "secret-password" not in str(refused.value)
+
+
+def test_production_refuses_to_start_without_the_audit_signing_key(
+    tmp_path: Path, keyring_path: Path, postgresql_engine: Engine
+) -> None:
+    env = production_environment(keyring_path, postgresql_engine.url.render_as_string(False))
+    del env["PORTAL_AUDIT__SIGNING_KEY_FILE"]
+    assert_refused(start_web_process(tmp_path, **env), "signing_key_file")
+    env["PORTAL_AUDIT__SIGNING_KEY_FILE"] = str(tmp_path / "missing.pem")
+    assert_refused(start_web_process(tmp_path, **env), "portal audit create-signing-key")

@@ -35,6 +35,7 @@ def production_environ(tmp_path: Path) -> dict[str, str]:
         "PORTAL_DATABASE__URL": POSTGRES_URL,
         "PORTAL_KEYRING__PATH": "/etc/portal/keyring.json",
         "PORTAL_SERVICE__BASE_URL": "https://portal.northmoor.example",
+        "PORTAL_AUDIT__SIGNING_KEY_FILE": "/etc/portal/audit-signing-key.pem",
     }
 
 
@@ -57,6 +58,7 @@ def test_no_portal_env_means_production_from_environment_variables_alone() -> No
             "PORTAL_DATABASE__URL": POSTGRES_URL,
             "PORTAL_KEYRING__PATH": "/etc/portal/keyring.json",
             "PORTAL_SERVICE__BASE_URL": "https://portal.northmoor.example",
+            "PORTAL_AUDIT__SIGNING_KEY_FILE": "/etc/portal/audit-signing-key.pem",
         }
     )
     assert settings.environment == "production"
@@ -495,3 +497,11 @@ def test_sign_in_settings_are_bounded(
 ) -> None:
     with pytest.raises(ConfigError):
         load_settings(environ={**production_environ, variable: value})
+
+
+def test_production_needs_an_audit_signing_key(production_environ: dict[str, str]) -> None:
+    environ = dict(production_environ)
+    del environ["PORTAL_AUDIT__SIGNING_KEY_FILE"]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=environ)
+    assert "signing_key_file" in str(caught.value)

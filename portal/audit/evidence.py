@@ -1,0 +1,143 @@
+"""The IG officer's evidence pages: verify the trail, sign and list checkpoints, export; and
+the checkpoint key's public half, published for anyone holding an export."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from portal import db
+from portal.audit import AuditAction, record_event, search
+from portal.audit.checkpoints import sign_checkpoint
+from portal.audit.export import export_zip
+from portal.audit.runtime import audit_keys
+from portal.audit.verify import verify_trail
+from portal.audit.workspace import search_form
+from portal.auth.login import actor_for
+from portal.auth.policy import PUBLIC, access, roles
+from portal.models import AuditCheckpoint, Role
+
+blueprint = Blueprint("audit_evidence", __name__)
+IG_ONLY = roles(Role.IG_OFFICER)
+CHECKPOINTS_PER_PAGE = 20
+
+
+@blueprint.get("/audit/verify")
+@access(IG_ONLY)
+def verify() -> ResponseReturnValue:
+    session = db.session()
+    report = verify_trail(session, audit_keys().trusted)
+    damage = report.damage
+    record_event(
+        session,
+        AuditAction.AUDIT_VERIFIED,
+        actor=actor_for(current_user),
+        details={
+            "intact": damage is None,
+            "events_checked": report.events_checked,
+            "damage": damage.kind if damage else None,
+            "damage_seq": damage.seq if damage else None,
+        },
+    )
+    return render_template("audit/verify.html", report=report)
+
+
+@blueprint.get("/audit/checkpoints")
+@access(IG_ONLY)
+def checkpoints() -> ResponseReturnValue:
+    before = request.args.get("before", type=int)
+    query = sa.select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc())
+    if before is not None:
+        query = query.where(AuditCheckpoint.seq < before)
+    rows = list(db.session().scalars(query.limit(CHECKPOINTS_PER_PAGE + 1)))
+    older = rows[CHECKPOINTS_PER_PAGE - 1].seq if len(rows) > CHECKPOINTS_PER_PAGE else None
+    keys = audit_keys()
+    return render_template(
+        "audit/checkpoints.html",
+        checkpoints=rows[:CHECKPOINTS_PER_PAGE],
+        older=older,
+        signer=keys.signer,
+        trusted=keys.trusted,
+        signed=request.args.get("signed", type=int),
+    )
+
+
+@blueprint.post("/audit/checkpoints")
+@access(IG_ONLY)
+def sign_now() -> ResponseReturnValue:
+    signer = audit_keys().signer
+    if signer is None:
+        abort(503)
+    checkpoint = sign_checkpoint(db.session(), signer, actor=actor_for(current_user))
+    return redirect(url_for("audit_evidence.checkpoints", signed=checkpoint.seq))
+
+
+@blueprint.get("/audit/export")
+@access(IG_ONLY)
+def export() -> ResponseReturnValue:
+    """The filtered events as a ZIP (CSV, evidence file, key), covered by a fresh checkpoint."""
+    form = search_form(request.args)
+    if not form.validate():
+        return redirect(_search_again())  # the search page shows what to correct
+    signer = audit_keys().signer
+    if signer is None:
+        abort(503)
+    session = db.session()
+    audit_filter = form.audit_filter()
+    try:
+        condition = search.matches(session, audit_filter)
+    except search.FilterTooBroad:
+        return redirect(_search_again())
+    actor = actor_for(current_user)
+    checkpoint = sign_checkpoint(session, signer, actor=actor)
+    archive, summary = export_zip(
+        session,
+        condition,
+        {**audit_filter.used(), "case_reference": audit_filter.case_reference},
+        checkpoint,
+        signer.public.pem,
+    )
+    record_event(
+        session,
+        AuditAction.AUDIT_EXPORTED,
+        actor=actor,
+        case_reference=audit_filter.case_reference,
+        details={
+            **{f"{name}_filter": used for name, used in audit_filter.used().items()},
+            "events": summary.matched,
+            "checkpoint_seq": summary.checkpoint_seq,
+        },
+    )
+    return send_file(
+        archive,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=f"audit-export-{summary.checkpoint_seq}.zip",
+    )
+
+
+def _search_again() -> str:
+    query = request.query_string.decode("ascii", errors="ignore")
+    return url_for("audit.search") + (f"?{query}" if query else "")
+
+
+@blueprint.get("/.well-known/audit-checkpoint-key.pem")
+@access(PUBLIC)
+def public_key() -> ResponseReturnValue:
+    signer = audit_keys().signer
+    if signer is None:
+        abort(404)
+    response = Response(signer.public.pem, mimetype="application/x-pem-file")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response

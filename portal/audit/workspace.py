@@ -1,0 +1,323 @@
+"""The information-governance officer's audit workspace: search the trail, read one event, and
+see who accessed a child's information. Every page is itself recorded in the trail."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from govuk_frontend_wtf.wtforms_widgets import GovDateInput, GovSelect, GovTextInput
+from werkzeug.datastructures import MultiDict
+from wtforms import Field, Form, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length, Regexp, ValidationError
+
+from portal import db
+from portal.audit import search as trail
+from portal.audit.actions import AuditAction
+from portal.audit.record import DetailValue, record_event
+from portal.auth.login import actor_for
+from portal.auth.policy import access, roles
+from portal.models import AuditOutcome, Role
+
+blueprint = Blueprint("audit", __name__, url_prefix="/audit")
+
+IG_OFFICERS = roles(Role.IG_OFFICER)
+PAGE_SIZE = 50
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]*$")
+_SEQ = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also accepts "²"
+_PAGING = ("before", "after")
+
+
+def action_label(action: str) -> str:
+    return action.replace("_", " ").capitalize()
+
+
+def role_label(code: str) -> str:
+    try:
+        return Role(code).label
+    except ValueError:
+        return code  # a role the trail recorded that the portal no longer has
+
+
+def uk_time(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(trail.UK).strftime("%-d %b %Y %H:%M:%S %Z")
+
+
+blueprint.add_app_template_filter(uk_time, "audit_uk_time")
+blueprint.add_app_template_filter(action_label, "audit_action_label")
+blueprint.add_app_template_filter(role_label, "audit_role_label")
+
+
+def _stripped(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+class DayField(Field):
+    """A UK calendar day in GOV.UK's three boxes (day, month, year), all sent under one name.
+
+    Empty is no filter; anything partly given or not a real day is an error that says which.
+    """
+
+    widget = GovDateInput()
+    data: date | None
+
+    def _value(self) -> str:
+        return "" if self.data is None else self.data.strftime("%d %m %Y")
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        self.data = None
+        parts = [part.strip() for part in valuelist]
+        if not any(parts):
+            self.raw_data = None  # no filter; the widget draws empty boxes
+            return
+        if len(parts) != 3:
+            self.raw_data = None  # the widget redraws three boxes from three values only
+            raise ValueError(f"Enter {self.label.text.lower()} as a day, month and year")
+        missing = [
+            name for name, part in zip(("day", "month", "year"), parts, strict=True) if not part
+        ]
+        if missing:
+            raise ValueError(f"{self.label.text} must include a {' and a '.join(missing)}")
+        day, month, year = parts
+        if not all(_SEQ.fullmatch(part) for part in parts) or len(year) != 4:
+            raise ValueError(f"{self.label.text} must be a real date, like 27 3 2025")
+        try:
+            self.data = date(int(year), int(month), int(day))
+        except ValueError:
+            raise ValueError(f"{self.label.text} must be a real date, like 27 3 2025") from None
+
+
+def _select(
+    label: str, any_text: str, choices: Iterable[SelectChoice], message: str
+) -> SelectField:
+    return SelectField(
+        label,
+        choices=[SelectChoice("", any_text), *choices],
+        default="",
+        widget=GovSelect(),
+        invalid_choice_message=message,
+    )
+
+
+class AuditSearchForm(Form):
+    """The search's filters, read from the query string (a GET form: no CSRF token, no change)."""
+
+    case_reference = StringField(
+        "Case reference",
+        description="The CMS case reference, exactly, like NCC-100234",
+        widget=GovTextInput(),
+        filters=[_stripped],
+        validators=[
+            Length(max=64, message="Case reference must be 64 characters or fewer"),
+            Regexp(_PRINTABLE, message="Case reference must not contain control characters"),
+        ],
+    )
+    person = StringField(
+        "Person",
+        description="Their email address, or part of their name",
+        widget=GovTextInput(),
+        filters=[_stripped],
+        validators=[
+            Length(max=320, message="Person must be 320 characters or fewer"),
+            Regexp(_PRINTABLE, message="Person must not contain control characters"),
+        ],
+    )
+    organisation = _select(
+        "Organisation", "Any organisation", (), "Select an organisation from the list"
+    )
+    action = _select(
+        "Action",
+        "Any action",
+        (SelectChoice(action.value, action_label(action.value)) for action in AuditAction),
+        "Select an action from the list",
+    )
+    outcome = _select(
+        "Outcome",
+        "Any outcome",
+        (SelectChoice(outcome.value, outcome.value.capitalize()) for outcome in AuditOutcome),
+        "Select an outcome from the list",
+    )
+    date_from = DayField("Date from", description="For example, 27 3 2025. UK time.")
+    date_to = DayField("Date to", description="The last day to include. UK time.")
+
+    def validate_date_to(self, field: DayField) -> None:
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError("Date to must be the same as or after date from")
+
+    def audit_filter(self) -> trail.AuditFilter:
+        """The filter the (validated) form describes."""
+        return trail.AuditFilter(
+            case_reference=self.case_reference.data or None,
+            person=self.person.data or None,
+            organisation_id=uuid.UUID(self.organisation.data) if self.organisation.data else None,
+            action=AuditAction(self.action.data) if self.action.data else None,
+            outcome=AuditOutcome(self.outcome.data) if self.outcome.data else None,
+            date_from=self.date_from.data,
+            date_to=self.date_to.data,
+        )
+
+
+def search_form(args: MultiDict[str, str]) -> AuditSearchForm:
+    """The search form filled from a query string, its organisation choices loaded.
+
+    For any page that takes the search's filters (the evidence export): validate it, then
+    `form.audit_filter()`.
+    """
+    form = AuditSearchForm(formdata=args)
+    form.organisation.choices = [
+        form.organisation.choices[0],
+        *(SelectChoice(str(key), name) for key, name in trail.organisations(db.session())),
+    ]
+    return form
+
+
+def filter_query(audit_filter: trail.AuditFilter) -> str:
+    """The query string that asks for `audit_filter`, with only the filters that are set."""
+    pairs: list[tuple[str, str]] = []
+    for name in ("case_reference", "person", "organisation_id", "action", "outcome"):
+        value = getattr(audit_filter, name)
+        if value is not None:
+            pairs.append(("organisation" if name == "organisation_id" else name, str(value)))
+    for name in ("date_from", "date_to"):
+        day: date | None = getattr(audit_filter, name)
+        if day is not None:
+            pairs += [(name, str(day.day)), (name, str(day.month)), (name, str(day.year))]
+    return urlencode(pairs)
+
+
+@blueprint.get("")
+@access(IG_OFFICERS)
+def search() -> ResponseReturnValue:
+    before, after = _paging()
+    form = search_form(request.args)
+    if not form.validate():
+        return _search_page(form, None, None), 400
+    audit_filter = form.audit_filter()
+    session = db.session()
+    try:
+        page = trail.search(session, audit_filter, before=before, after=after, limit=PAGE_SIZE)
+    except trail.FilterTooBroad:
+        form.person.errors = [
+            f"More than {trail.MAX_PEOPLE} people match: enter more of their name, or their "
+            "email address"
+        ]
+        return _search_page(form, None, None), 400
+    details: dict[str, DetailValue] = {
+        f"{name}_filter": used for name, used in audit_filter.used().items()
+    }
+    details |= {
+        "organisation_id": _text(audit_filter.organisation_id),
+        "action": _text(audit_filter.action),
+        "outcome": _text(audit_filter.outcome),
+        "date_from": _text(audit_filter.date_from),
+        "date_to": _text(audit_filter.date_to),
+        "before": before,
+        "after": after,
+        "events_shown": len(page.rows),
+    }
+    record_event(
+        session,
+        AuditAction.AUDIT_SEARCHED,
+        actor=actor_for(current_user),
+        case_reference=audit_filter.case_reference,
+        details=details,
+    )
+    return _search_page(form, audit_filter, page)
+
+
+@blueprint.get("/events/<seq>")
+@access(IG_OFFICERS)
+def event(seq: str) -> ResponseReturnValue:
+    # A plain string, not an int converter: a malformed number is just an event not found,
+    # past the access guard like any other.
+    if not _SEQ.fullmatch(seq):
+        abort(404)
+    session = db.session()
+    row = trail.event_row(session, int(seq))
+    if row is None:
+        abort(404)
+    record_event(
+        session,
+        AuditAction.AUDIT_EVENT_VIEWED,
+        actor=actor_for(current_user),
+        object_type="audit_event",
+        object_id=str(row.event.seq),
+        case_reference=row.event.case_reference,
+    )
+    return render_template("audit/event.html", row=row, event=row.event)
+
+
+@blueprint.get("/cases/<case_reference>/access")
+@access(IG_OFFICERS)
+def access_report(case_reference: str) -> ResponseReturnValue:
+    if len(case_reference) > 64 or not _PRINTABLE.match(case_reference):
+        abort(404)
+    session = db.session()
+    rows = trail.access_report(session, case_reference)
+    record_event(
+        session,
+        AuditAction.AUDIT_ACCESS_REPORT_VIEWED,
+        actor=actor_for(current_user),
+        object_type="case",
+        object_id=case_reference,
+        case_reference=case_reference,
+        details={"people": len(rows)},
+    )
+    return render_template(
+        "audit/access_report.html",
+        case_reference=case_reference,
+        rows=rows,
+        search_href=url_for("audit.search") + "?" + filter_query(trail.AuditFilter(case_reference)),
+    )
+
+
+def _paging() -> tuple[int | None, int | None]:
+    """The page's position: `before` or `after` a seq. Only the page's own links set these."""
+    values = {name: request.args.get(name) for name in _PAGING}
+    if all(values.values()):
+        abort(400)
+    positions: list[int | None] = []
+    for name in _PAGING:
+        value = values[name]
+        if value is None or value == "":
+            positions.append(None)
+        elif _SEQ.fullmatch(value):
+            positions.append(int(value))
+        else:
+            abort(400)
+    return positions[0], positions[1]
+
+
+def _search_page(
+    form: AuditSearchForm, audit_filter: trail.AuditFilter | None, page: trail.SearchPage | None
+) -> str:
+    query = filter_query(audit_filter) if audit_filter else ""
+
+    def link(**position: int) -> str:
+        return url_for("audit.search") + "?" + "&".join(filter(None, (query, urlencode(position))))
+
+    return render_template(
+        "audit/search.html",
+        form=form,
+        audit_filter=audit_filter,
+        page=page,
+        older_href=link(before=page.older) if page and page.older is not None else None,
+        newer_href=link(after=page.newer) if page and page.newer is not None else None,
+        # The evidence pages (portal/audit/evidence.py) take the same filters.
+        export_href="/audit/export" + (f"?{query}" if query else ""),
+        verify_href="/audit/verify",
+        clear_href=url_for("audit.search"),
+    )
+
+
+def _text(value: object | None) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,129 @@
+"""The audit trail from the command line: `portal audit …`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from portal.cli.base import app_context, cli
+from portal.config import ConfigError
+
+if TYPE_CHECKING:
+    from portal.audit.signing import CheckpointSigner
+
+
+@cli.group(help="The tamper-evident audit trail: checkpoints, verification, evidence.")
+def audit() -> None:
+    pass
+
+
+@audit.command("create-signing-key", help="Create the Ed25519 key that signs checkpoints.")
+@click.option("--path", type=click.Path(path_type=Path), required=True)
+def create_signing_key(path: Path) -> None:
+    from portal.audit.signing import CheckpointSigner
+
+    try:
+        signer = CheckpointSigner.create(path)
+    except FileExistsError:
+        raise ConfigError(
+            f"{path} already exists: a signing key is never overwritten (checkpoints signed "
+            "with it would no longer verify)."
+        ) from None
+    click.echo(f"Created checkpoint signing key {path} (key id {signer.public.key_id}).")
+    click.echo("Keep it outside the database and its backups; publish the public key.")
+
+
+@audit.command("public-key", help="Print the checkpoint signing key's public half (PEM).")
+def public_key() -> None:
+    from portal.audit.runtime import audit_keys
+
+    with app_context():
+        signer = audit_keys().signer
+        if signer is None:
+            raise ConfigError(
+                "No checkpoint signing key is configured: set [audit] signing_key_file."
+            )
+        click.echo(signer.public.pem, nl=False)
+
+
+@audit.command("checkpoint", help="Sign the chain's head now, or every interval with --every.")
+@click.option("--every", "every", type=int, default=None, help="Seconds between checkpoints.")
+def checkpoint(every: int | None) -> None:
+    from portal import db
+    from portal.audit.checkpoints import sign_checkpoint
+    from portal.audit.runtime import audit_keys
+
+    with app_context() as app:
+        signer = audit_keys().signer
+        if signer is None:
+            raise ConfigError(
+                "No checkpoint signing key is configured: set [audit] signing_key_file."
+            )
+        while True:
+            with db.database(app).sessions.begin() as session:
+                signed = sign_checkpoint(session, signer)
+                click.echo(f"Checkpoint at event {signed.seq} (key {signed.key_id}).")
+            if every is None:
+                return
+            time.sleep(every)
+
+
+def _signer() -> CheckpointSigner:
+    from portal.audit.runtime import audit_keys
+
+    signer = audit_keys().signer
+    if signer is None:
+        raise ConfigError("No checkpoint signing key is configured: set [audit] signing_key_file.")
+    return signer
+
+
+@audit.command("verify", help="Recompute the chain and check every checkpoint.")
+def verify() -> None:
+    from portal import db
+    from portal.audit.runtime import audit_keys
+    from portal.audit.verify import verify_trail
+
+    with app_context() as app, db.database(app).sessions() as session:
+        report = verify_trail(session, audit_keys().trusted)
+    if report.damage is None:
+        click.echo(
+            f"The trail is intact: {report.events_checked} events, "
+            f"{report.checkpoints_checked} signed checkpoints (the last at event "
+            f"{report.last_checkpoint_seq})."
+        )
+        return
+    damage = report.damage
+    click.echo(f"DAMAGED ({damage.kind}) at event {damage.seq}: {damage.explanation}", err=True)
+    raise SystemExit(1)
+
+
+@audit.command("verify-export", help="Check an evidence file offline (no database needed).")
+@click.argument("evidence", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--public-key",
+    "key_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="The published checkpoint key (PEM). Without it, the file's own copy is used.",
+)
+def verify_export(evidence: Path, key_file: Path | None) -> None:
+    from portal.audit.evidence_file import check_evidence
+    from portal.audit.signing import PublicKey, SigningKeyError
+
+    try:
+        key = PublicKey.from_pem(key_file.read_bytes()) if key_file else None
+    except SigningKeyError as error:
+        raise ConfigError(f"{key_file}: {error}") from None
+    with evidence.open(encoding="utf-8") as lines:
+        report = check_evidence(lines, key)
+    if not report.ok:
+        click.echo(f"NOT VERIFIED: {report.message}", err=True)
+        raise SystemExit(1)
+    click.echo(f"VERIFIED: {report.message} Key id {report.key_id}.")
+    if not report.key_was_supplied:
+        click.echo(
+            "Checked with the key inside the file: compare its key id with the council's "
+            "published key, or pass --public-key.",
+        )
