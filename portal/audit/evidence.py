@@ -8,6 +8,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     redirect,
     render_template,
     request,
@@ -50,7 +51,10 @@ def verify() -> ResponseReturnValue:
             "damage_seq": damage.seq if damage else None,
         },
     )
-    return render_template("audit/verify.html", report=report)
+    settings = current_app.config["PORTAL_SETTINGS"]
+    return render_template(
+        "audit/verify.html", report=report, retention_years=settings.audit.retention_years
+    )
 
 
 @blueprint.get("/audit/checkpoints")
