@@ -8,6 +8,8 @@ from flask import Flask, current_app
 from govuk_frontend_wtf.main import WTFormsHelpers
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 
+from portal.navigation import navigation_context
+
 
 def init_app(app: Flask) -> None:
     app.jinja_loader = ChoiceLoader(
@@ -25,6 +27,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.autoescape = True
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+
+    app.context_processor(navigation_context)
 
     @app.context_processor
     def service() -> dict[str, Any]:

@@ -17,7 +17,6 @@ from portal.admin.forms import (
     form_data,
     new_form_data,
 )
-from portal.admin.navigation import navigation_context
 from portal.auth.login import actor_for
 from portal.auth.oidc.registry import spec_of
 from portal.auth.policy import access, roles
@@ -26,7 +25,6 @@ from portal.crypto.runtime import keyring
 from portal.models import ClientAuthMethod, IdentityProvider, Role
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
-blueprint.app_context_processor(navigation_context)
 
 ADMINS = roles(Role.PORTAL_ADMIN)
 
