@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import g, has_request_context, request
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from portal.audit.actions import AuditAction
@@ -91,8 +92,9 @@ def event_hash(event: AuditEvent) -> bytes:
     return link(event.prev_hash, content_digest(event_fields(event)))
 
 
-def event_fields(event: AuditEvent) -> dict[str, Any]:
-    """The fields the event's hash covers, as the canonical encoding writes them."""
+def event_fields(event: AuditEvent | Row[Any]) -> dict[str, Any]:
+    """The fields the event's hash covers, as the canonical encoding writes them (from the
+    model or from a plain row of audit_events)."""
     return {
         "seq": event.seq,
         "occurred_at": timestamp(event.occurred_at),
