@@ -17,7 +17,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     With `check_database` (every serving process) start-up also proves the schema is current
     and the keyring belongs to the database; the CLI skips that so it can migrate and register.
     """
-    from portal import db, errors, http_headers, startup, templating
+    from portal import db, errors, forms_catalogue, http_headers, startup, templating
     from portal.audit import runtime as audit_runtime
     from portal.auth import login, oidc, policy, rate_limits, sessions
     from portal.crypto import FileKeyring, KeyringError, runtime
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     csrf.init_app(app)
     login.init_app(app)
     oidc.init_app(app, settings)
+    forms_catalogue.init_app(app, settings.requests.forms_directory)
 
     templating.init_app(app)
     http_headers.init_app(app)
@@ -84,11 +85,15 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.health import blueprint as health
     from portal.pages import blueprint as pages
     from portal.people import blueprint as people
+    from portal.requests.council import blueprint as requests
+    from portal.requests.partner import blueprint as inbox
 
     app.register_blueprint(health)
     app.register_blueprint(pages)
     app.register_blueprint(auth)
     app.register_blueprint(people)
+    app.register_blueprint(requests)
+    app.register_blueprint(inbox)
     app.register_blueprint(admin)
     app.register_blueprint(audit)
     app.register_blueprint(audit_evidence)

@@ -79,6 +79,37 @@ class AuditSettings(_Section):
     retention_years: int = Field(default=7, ge=1, le=100)
 
 
+class LawfulBasis(_Section):
+    code: str = Field(pattern=r"^[a-z0-9-]{1,100}$")
+    label: str = Field(min_length=1, max_length=200)
+
+
+def _default_lawful_bases() -> list[LawfulBasis]:
+    return [
+        LawfulBasis(
+            code="children-act-1989-s17",
+            label="Children Act 1989, section 17: assessing a child in need",
+        ),
+        LawfulBasis(
+            code="children-act-1989-s47",
+            label="Children Act 1989, section 47: enquiries where a child may be suffering "
+            "significant harm",
+        ),
+        LawfulBasis(
+            code="children-act-2004-s11",
+            label="Children Act 2004, section 11: safeguarding and promoting welfare",
+        ),
+    ]
+
+
+class RequestSettings(_Section):
+    # The lawful bases a social worker chooses from when sharing; the code is what is stored.
+    lawful_bases: list[LawfulBasis] = Field(default_factory=_default_lawful_bases, min_length=1)
+    default_due_days: int = Field(default=10, ge=1, le=365)
+    default_expiry_days: int = Field(default=60, ge=1, le=730)
+    forms_directory: Path = Path("config/forms")
+
+
 class Settings(_Section):
     environment: Environment
     source: str
@@ -88,6 +119,7 @@ class Settings(_Section):
     security: SecuritySettings = SecuritySettings()
     auth: AuthSettings = AuthSettings()
     audit: AuditSettings = AuditSettings()
+    requests: RequestSettings = RequestSettings()
 
     @property
     def is_production(self) -> bool:
@@ -256,6 +288,9 @@ def _resolve_paths(settings: Settings) -> Settings:
             ],
         }
     )
+    requests = settings.requests.model_copy(
+        update={"forms_directory": absolute(settings.requests.forms_directory)}
+    )
     url = settings.database.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         relative = url.removeprefix("sqlite:///")
@@ -263,7 +298,13 @@ def _resolve_paths(settings: Settings) -> Settings:
             url = f"sqlite:///{absolute(Path(relative))}"
     database = settings.database.model_copy(update={"url": url})
     return settings.model_copy(
-        update={"keyring": keyring, "security": security, "database": database, "audit": audit}
+        update={
+            "keyring": keyring,
+            "security": security,
+            "database": database,
+            "audit": audit,
+            "requests": requests,
+        }
     )
 
 

@@ -14,6 +14,8 @@ from flask_login import current_user
 from portal.auth.policy import rule_for
 
 SECTIONS = (
+    ("requests.dashboard", "Requests"),
+    ("inbox.index", "Requests"),
     ("people.index", "People"),
     ("admin.identity_providers", "Identity providers"),
     ("audit.search", "Audit trail"),

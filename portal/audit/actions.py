@@ -21,6 +21,12 @@ class AuditAction(enum.StrEnum):
     IDENTITY_PROVIDER_ADDED = "identity_provider_added"
     IDENTITY_PROVIDER_CHANGED = "identity_provider_changed"
     ORGANISATION_CHANGED = "organisation_changed"
+    # Delegation requests
+    REQUEST_ISSUED = "request_issued"
+    REQUEST_REVOKED = "request_revoked"
+    REQUEST_EXTENDED = "request_extended"
+    REQUEST_ROUTED = "request_routed"
+    CASE_LOOKED_UP = "case_looked_up"
     # Reads of sensitive content: what "who accessed this child's information" reports
     CHILD_DETAILS_VIEWED = "child_details_viewed"
     REQUEST_VIEWED = "request_viewed"

@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from govuk_frontend_wtf.wtforms_widgets import GovDateInput, GovSelect, GovTextInput
+from govuk_frontend_wtf.wtforms_widgets import GovSelect, GovTextInput
 from werkzeug.datastructures import MultiDict
-from wtforms import Field, Form, SelectField, StringField
+from wtforms import Form, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Regexp, ValidationError
 
@@ -24,6 +24,7 @@ from portal.audit.actions import AuditAction
 from portal.audit.record import DetailValue, record_event
 from portal.auth.login import actor_for
 from portal.auth.policy import access, roles
+from portal.form_fields import DayField
 from portal.models import AuditOutcome, Role
 
 blueprint = Blueprint("audit", __name__, url_prefix="/audit")
@@ -59,41 +60,6 @@ blueprint.add_app_template_filter(role_label, "audit_role_label")
 
 def _stripped(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
-
-
-class DayField(Field):
-    """A UK calendar day in GOV.UK's three boxes (day, month, year), all sent under one name.
-
-    Empty is no filter; anything partly given or not a real day is an error that says which.
-    """
-
-    widget = GovDateInput()
-    data: date | None
-
-    def _value(self) -> str:
-        return "" if self.data is None else self.data.strftime("%d %m %Y")
-
-    def process_formdata(self, valuelist: list[str]) -> None:
-        self.data = None
-        parts = [part.strip() for part in valuelist]
-        if not any(parts):
-            self.raw_data = None  # no filter; the widget draws empty boxes
-            return
-        if len(parts) != 3:
-            self.raw_data = None  # the widget redraws three boxes from three values only
-            raise ValueError(f"Enter {self.label.text.lower()} as a day, month and year")
-        missing = [
-            name for name, part in zip(("day", "month", "year"), parts, strict=True) if not part
-        ]
-        if missing:
-            raise ValueError(f"{self.label.text} must include a {' and a '.join(missing)}")
-        day, month, year = parts
-        if not all(_SEQ.fullmatch(part) for part in parts) or len(year) != 4:
-            raise ValueError(f"{self.label.text} must be a real date, like 27 3 2025")
-        try:
-            self.data = date(int(year), int(month), int(day))
-        except ValueError:
-            raise ValueError(f"{self.label.text} must be a real date, like 27 3 2025") from None
 
 
 def _select(

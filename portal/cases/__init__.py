@@ -1,0 +1,1 @@
+"""Cases as the council's case management system knows them, behind one lookup interface."""

@@ -1,0 +1,1 @@
+"""Delegation requests: social workers issue them; partners find them in their inbox."""

@@ -1,0 +1,48 @@
+"""Who may see and act on a request: the object-level rules behind the route rules.
+
+Council: the worker who issued a request, and managers and workers of the case's team.
+Partner: people of the addressed organisation, while the request is open — a request addressed
+to a named person is theirs and their partner leads'. A revoked or expired request is gone for
+the partner at once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from portal.lifecycle import RequestStatus
+from portal.models import DelegationRequest, Role, User
+
+CLOSED_TO_PARTNERS = frozenset({RequestStatus.REVOKED, RequestStatus.EXPIRED})
+
+
+def has_lapsed(request: DelegationRequest, now: datetime | None = None) -> bool:
+    return (now or datetime.now(UTC)) >= request.expires_at
+
+
+def open_to_partner(request: DelegationRequest, now: datetime | None = None) -> bool:
+    return request.status not in CLOSED_TO_PARTNERS and not has_lapsed(request, now)
+
+
+def partner_may_see(user: User, request: DelegationRequest) -> bool:
+    if user.organisation_id != request.partner_organisation_id or not open_to_partner(request):
+        return False
+    if not user.has_role(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD):
+        return False
+    named = request.named_recipient_id
+    return named is None or named == user.id or user.has_role(Role.PARTNER_LEAD)
+
+
+def council_may_see(user: User, request: DelegationRequest) -> bool:
+    if request.requested_by_id == user.id:
+        return True
+    if not user.has_role(Role.SOCIAL_WORKER, Role.TEAM_MANAGER):
+        return False
+    return user.team_id is not None and user.team_id == request.case.team_id
+
+
+def council_may_change(user: User, request: DelegationRequest) -> bool:
+    """Revoke or extend: the issuer, or a manager of the case's team."""
+    if request.requested_by_id == user.id:
+        return True
+    return user.has_role(Role.TEAM_MANAGER) and user.team_id == request.case.team_id

@@ -1,0 +1,115 @@
+"""The partner's side: the inbox of requests addressed to them, and each request's page."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from portal import db
+from portal.audit import AuditAction, record_event
+from portal.auth.login import actor_for
+from portal.auth.policy import access, roles
+from portal.crypto.records import RecordCipher
+from portal.crypto.runtime import keyring
+from portal.forms_catalogue import FormTemplate, TemplateNotFound, catalogue
+from portal.models import DelegationRequest, Role, Team, User
+from portal.requests import services
+from portal.requests.access import partner_may_see
+from portal.requests.forms import RouteForm
+
+blueprint = Blueprint("inbox", __name__, url_prefix="/inbox")
+PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
+
+
+@blueprint.get("")
+@access(PARTNERS)
+def index() -> ResponseReturnValue:
+    found = services.inbox(db.session(), current_user)
+    return render_template("inbox/index.html", requests=found, today=services.uk_today())
+
+
+def _request_for_partner(reference: str) -> DelegationRequest:
+    found = services.by_reference(db.session(), reference)
+    # Another organisation's request, a revoked or lapsed one: no trace of it.
+    if found is None or not partner_may_see(current_user, found):
+        abort(404)
+    return found
+
+
+@blueprint.get("/<reference>")
+@access(PARTNERS)
+def show(reference: str) -> ResponseReturnValue:
+    found = _request_for_partner(reference)
+    return _show(found, _route_form(found), 200)
+
+
+def _route_form(found: DelegationRequest) -> RouteForm:
+    form = RouteForm()
+    people = services.partner_people(db.session(), [found.partner_organisation_id])
+    form.colleague.choices = [SelectChoice("", "Choose a colleague")] + [
+        SelectChoice(str(person.id), person.display_name) for person in people
+    ]
+    return form
+
+
+def _show(found: DelegationRequest, route_form: RouteForm, status: int) -> ResponseReturnValue:
+    session = db.session()
+    cipher = RecordCipher(keyring(), session)
+    record_event(
+        session,
+        AuditAction.REQUEST_VIEWED,
+        actor=actor_for(current_user),
+        object_type="delegation_request",
+        object_id=found.reference,
+        case_reference=found.case.cms_reference,
+    )
+    if status >= 400:
+        session.commit()
+    worker = session.get(User, found.requested_by_id)
+    team = session.get(Team, found.case.team_id)
+    named = session.get(User, found.named_recipient_id) if found.named_recipient_id else None
+    return render_template(
+        "inbox/show.html",
+        request_=found,
+        purpose=cipher.open_text(found, "purpose_enc"),
+        message=cipher.open_text(found, "message_enc"),
+        children=[
+            (cipher.open_text(child, "name_enc"), cipher.open_text(child, "date_of_birth_enc"))
+            for child in services.children_of(found)
+        ],
+        worker=worker,
+        team=team,
+        named=named,
+        template=_template(found),
+        route_form=route_form if current_user.has_role(Role.PARTNER_LEAD) else None,
+        routed=request.args.get("routed") == "1",
+    ), status
+
+
+def _template(found: DelegationRequest) -> FormTemplate | None:
+    try:
+        return catalogue().get(found.form_template, found.form_template_version)
+    except TemplateNotFound:
+        return None
+
+
+@blueprint.post("/<reference>/route")
+@access(roles(Role.PARTNER_LEAD))
+def route(reference: str) -> ResponseReturnValue:
+    found = _request_for_partner(reference)
+    form = _route_form(found)
+    if form.validate_on_submit():
+        colleague = db.session().get(User, uuid.UUID(form.colleague.data or ""))
+        if colleague is not None:
+            try:
+                services.route(db.session(), found, actor_for(current_user), colleague)
+                return redirect(url_for("inbox.show", reference=found.reference, routed=1))
+            except services.RequestRefused as refused:
+                form.colleague.errors = [refused.message]
+        else:
+            form.colleague.errors = ["Select someone in your organisation"]
+    return _show(found, form, 400)

@@ -1,0 +1,271 @@
+"""Issuing, revoking, extending and routing requests, and finding them: each change audited
+in the caller's transaction. The routes call these; nothing here knows about HTTP."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.audit import Actor, AuditAction, record_event
+from portal.crypto.records import RecordCipher
+from portal.lifecycle import REQUEST_LIFECYCLE, RequestStatus
+from portal.models import (
+    Case,
+    Child,
+    DelegationRequest,
+    Organisation,
+    OrganisationKind,
+    OrganisationStatus,
+    Role,
+    User,
+    UserStatus,
+)
+from portal.requests.access import partner_may_see
+
+UK = ZoneInfo("Europe/London")
+# Crockford's base32 without the letters people misread: short, unguessable, not a sequence.
+_REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+OPEN_STATUSES = frozenset({RequestStatus.ISSUED, RequestStatus.IN_PROGRESS, RequestStatus.RETURNED})
+
+
+class RequestRefused(Exception):
+    """The request cannot be made or changed as asked; `field` names the form field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    case_id: uuid.UUID
+    child_ids: tuple[uuid.UUID, ...]
+    partner_organisation_id: uuid.UUID
+    named_recipient_id: uuid.UUID | None
+    form_template: str
+    form_template_version: int
+    lawful_basis: str
+    purpose: str
+    message: str | None
+    due_on: date
+    expires_on: date
+
+
+def uk_today() -> date:
+    return datetime.now(UK).date()
+
+
+def last_uk_day(moment: datetime) -> date:
+    """The UK day that ends at `moment` (an end_of_uk_day value)."""
+    return (moment.astimezone(UK) - timedelta(microseconds=1)).date()
+
+
+def new_reference() -> str:
+    return "DR-" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
+
+
+def end_of_uk_day(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=UK).astimezone(UTC)
+
+
+def partners(session: Session, today: date) -> list[Organisation]:
+    """Organisations a request may go to: active partners with a sharing agreement in force."""
+    found = session.scalars(
+        sa.select(Organisation)
+        .where(
+            Organisation.kind != OrganisationKind.COUNCIL,
+            Organisation.status == OrganisationStatus.ACTIVE,
+        )
+        .order_by(Organisation.name)
+    )
+    return [
+        organisation for organisation in found if organisation.sharing_agreement_in_force(today)
+    ]
+
+
+def partner_people(session: Session, organisation_ids: list[uuid.UUID]) -> list[User]:
+    """Active people at those partners who can answer requests."""
+    people = session.scalars(
+        sa.select(User)
+        .where(User.organisation_id.in_(organisation_ids), User.status == UserStatus.ACTIVE)
+        .order_by(User.display_name)
+    )
+    return [p for p in people if p.has_role(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)]
+
+
+def issue(
+    session: Session, cipher: RecordCipher, worker: User, actor: Actor, new: NewRequest
+) -> DelegationRequest:
+    today = uk_today()
+    case = session.get(Case, new.case_id)
+    if case is None:
+        raise RequestRefused("case", "The case is no longer there: look it up again")
+    children = [child for child in case.children if child.id in set(new.child_ids)]
+    if not children or len(children) != len(set(new.child_ids)):
+        raise RequestRefused("children", "Select the children the request is about")
+    partner = session.get(Organisation, new.partner_organisation_id)
+    if partner is None or partner not in partners(session, today):
+        raise RequestRefused(
+            "partner", "Select an organisation with an information-sharing agreement in force"
+        )
+    if new.named_recipient_id is not None and new.named_recipient_id not in {
+        person.id for person in partner_people(session, [partner.id])
+    }:
+        raise RequestRefused("named_recipient", "Select someone who works at that organisation")
+    if new.due_on < today:
+        raise RequestRefused("due_on", "The due date must be today or in the future")
+    if new.expires_on < new.due_on:
+        raise RequestRefused("expires_on", "The request must not end before it is due")
+    now = datetime.now(UTC)
+    request = DelegationRequest(
+        id=uuid.uuid4(),
+        reference=new_reference(),
+        case=case,
+        partner_organisation=partner,
+        named_recipient_id=new.named_recipient_id,
+        requested_by_id=worker.id,
+        form_template=new.form_template,
+        form_template_version=new.form_template_version,
+        lawful_basis=new.lawful_basis,
+        status=RequestStatus.ISSUED,
+        due_on=new.due_on,
+        expires_at=end_of_uk_day(new.expires_on),
+        issued_at=now,
+        children=children,
+    )
+    cipher.seal_text(request, "purpose_enc", new.purpose)
+    cipher.seal_text(request, "message_enc", new.message or None)
+    session.add(request)
+    session.flush()
+    # The sharing decision: who, what, why and on what basis.
+    record_event(
+        session,
+        AuditAction.REQUEST_ISSUED,
+        actor=actor,
+        object_type="delegation_request",
+        object_id=request.reference,
+        case_reference=case.cms_reference,
+        details={
+            "partner_organisation_id": str(partner.id),
+            "named_recipient_id": str(new.named_recipient_id) if new.named_recipient_id else None,
+            "form_template": new.form_template,
+            "form_template_version": new.form_template_version,
+            "lawful_basis": new.lawful_basis,
+            "children": len(children),
+            "due_on": new.due_on.isoformat(),
+            "expires_on": new.expires_on.isoformat(),
+        },
+    )
+    return request
+
+
+def revoke(
+    session: Session, cipher: RecordCipher, request: DelegationRequest, actor: Actor, reason: str
+) -> None:
+    REQUEST_LIFECYCLE.move(request, RequestStatus.REVOKED)
+    request.closed_at = datetime.now(UTC)
+    cipher.seal_text(request, "closing_reason_enc", reason)
+    record_event(
+        session,
+        AuditAction.REQUEST_REVOKED,
+        actor=actor,
+        object_type="delegation_request",
+        object_id=request.reference,
+        case_reference=request.case.cms_reference,
+    )
+
+
+def extend(
+    session: Session, request: DelegationRequest, actor: Actor, due_on: date, expires_on: date
+) -> None:
+    if request.status not in OPEN_STATUSES:
+        raise RequestRefused("due_on", "Only an open request can be given more time")
+    if due_on < uk_today():
+        raise RequestRefused("due_on", "The due date must be today or in the future")
+    if expires_on < due_on:
+        raise RequestRefused("expires_on", "The request must not end before it is due")
+    request.due_on = due_on
+    request.expires_at = end_of_uk_day(expires_on)
+    record_event(
+        session,
+        AuditAction.REQUEST_EXTENDED,
+        actor=actor,
+        object_type="delegation_request",
+        object_id=request.reference,
+        case_reference=request.case.cms_reference,
+        details={"due_on": due_on.isoformat(), "expires_on": expires_on.isoformat()},
+    )
+
+
+def route(session: Session, request: DelegationRequest, actor: Actor, colleague: User) -> None:
+    if colleague.organisation_id != request.partner_organisation_id or colleague not in (
+        partner_people(session, [request.partner_organisation_id])
+    ):
+        raise RequestRefused("colleague", "Select someone in your organisation")
+    request.named_recipient_id = colleague.id
+    record_event(
+        session,
+        AuditAction.REQUEST_ROUTED,
+        actor=actor,
+        object_type="delegation_request",
+        object_id=request.reference,
+        case_reference=request.case.cms_reference,
+        details={"named_recipient_id": str(colleague.id)},
+    )
+
+
+def by_reference(session: Session, reference: str) -> DelegationRequest | None:
+    return session.scalar(
+        sa.select(DelegationRequest).where(DelegationRequest.reference == reference.upper())
+    )
+
+
+def council_requests(session: Session, worker: User) -> list[DelegationRequest]:
+    """The worker's own requests; for a team manager, the team's too."""
+    query = sa.select(DelegationRequest).join(Case)
+    if worker.has_role(Role.TEAM_MANAGER) and worker.team_id is not None:
+        query = query.where(
+            sa.or_(DelegationRequest.requested_by_id == worker.id, Case.team_id == worker.team_id)
+        )
+    else:
+        query = query.where(DelegationRequest.requested_by_id == worker.id)
+    return sorted(session.scalars(query), key=_dashboard_order)
+
+
+def inbox(session: Session, person: User) -> list[DelegationRequest]:
+    found = session.scalars(
+        sa.select(DelegationRequest).where(
+            DelegationRequest.partner_organisation_id == person.organisation_id,
+            DelegationRequest.status.not_in([RequestStatus.REVOKED, RequestStatus.EXPIRED]),
+            DelegationRequest.expires_at > datetime.now(UTC),
+        )
+    )
+    return sorted((r for r in found if partner_may_see(person, r)), key=_inbox_order)
+
+
+def children_of(request: DelegationRequest) -> list[Child]:
+    return sorted(request.children, key=lambda child: child.position)
+
+
+def _dashboard_order(request: DelegationRequest) -> tuple[int, date, str]:
+    # Awaiting review first, then open ones by due date, then the rest.
+    rank = (
+        0
+        if request.status == RequestStatus.SUBMITTED
+        else 1
+        if request.status in OPEN_STATUSES
+        else 2
+    )
+    return rank, request.due_on, request.reference
+
+
+def _inbox_order(request: DelegationRequest) -> tuple[int, date, str]:
+    rank = 0 if request.status in OPEN_STATUSES else 1
+    return rank, request.due_on, request.reference

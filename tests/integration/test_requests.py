@@ -1,0 +1,332 @@
+"""Issuing a request and finding it as a partner, through the real app on PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
+
+from portal.audit import AuditAction
+from portal.crypto import FileKeyring
+from portal.crypto.records import RecordCipher
+from portal.lifecycle import RequestStatus
+from portal.models import (
+    AuditEvent,
+    Case,
+    Child,
+    DelegationRequest,
+    Organisation,
+    OrganisationKind,
+    Role,
+    Team,
+    User,
+)
+from tests.factories import csrf_token, make_user, sign_in
+
+PURPOSE = "Initial child protection conference on 12 December: attendance and wellbeing."
+
+
+@dataclass
+class World:
+    case: Case
+    worker: User
+    other_worker: User
+    school: Organisation
+    other_school: Organisation
+    lead: User
+    teacher: User
+    colleague: User
+    outsider: User
+
+
+def organisation(
+    session: Session, name: str, kind: OrganisationKind, agreement: bool
+) -> Organisation:
+    found = Organisation(
+        name=name,
+        kind=kind,
+        sharing_agreement_reference="ISA-1" if agreement else None,
+        sharing_agreement_expires_on=date.today() + timedelta(days=365) if agreement else None,
+    )
+    session.add(found)
+    session.flush()
+    return found
+
+
+@pytest.fixture
+def world(db_session: Session, keyring: FileKeyring) -> World:
+    cipher = RecordCipher(keyring, db_session)
+    council = organisation(db_session, "Test Council", OrganisationKind.COUNCIL, False)
+    team = Team(organisation=council, name="CIN East", contact_email="cin@council.test")
+    other_team = Team(organisation=council, name="CIN West")
+    db_session.add_all([team, other_team])
+    db_session.flush()
+    worker = make_user(db_session, council, Role.SOCIAL_WORKER, team=team)
+    other_worker = make_user(db_session, council, Role.SOCIAL_WORKER, team=other_team)
+    case = Case(cms_reference="NCC-555001", team=team, allocated_worker_id=worker.id)
+    db_session.add(case)
+    for position, (name, born) in enumerate(
+        (("Amelia Hart", "2015-03-14"), ("Oliver Hart", "2017-09-02"))
+    ):
+        child = Child(case=case, position=position)
+        cipher.seal_text(child, "name_enc", name)
+        cipher.seal_text(child, "date_of_birth_enc", born)
+        db_session.add(child)
+    school = organisation(db_session, "Ashby Lane Primary", OrganisationKind.SCHOOL, True)
+    other_school = organisation(db_session, "Brookfield Academy", OrganisationKind.SCHOOL, True)
+    organisation(db_session, "No Agreement Police", OrganisationKind.POLICE, False)
+    world = World(
+        case=case,
+        worker=worker,
+        other_worker=other_worker,
+        school=school,
+        other_school=other_school,
+        lead=make_user(db_session, school, Role.PARTNER_LEAD),
+        teacher=make_user(db_session, school, Role.PARTNER_CONTRIBUTOR),
+        colleague=make_user(db_session, school, Role.PARTNER_CONTRIBUTOR),
+        outsider=make_user(db_session, other_school, Role.PARTNER_CONTRIBUTOR),
+    )
+    db_session.commit()
+    return world
+
+
+def client_for(app: Flask, user: User) -> FlaskClient:
+    client = app.test_client()
+    sign_in(app, client, user)
+    return client
+
+
+def day_fields(name: str, day: date) -> list[tuple[str, str]]:
+    return [(name, str(day.day)), (name, str(day.month)), (name, str(day.year))]
+
+
+def request_form(world: World, token: str, **changes: object) -> MultiDict[str, str]:
+    children = [str(child.id) for child in world.case.children]
+    fields: dict[str, object] = {
+        "partner": str(world.school.id),
+        "named_recipient": "",
+        "form_template": "school-contribution:1",
+        "lawful_basis": "children-act-1989-s47",
+        "purpose": PURPOSE,
+        "message": "",
+        **changes,
+    }
+    pairs = [("csrf_token", token)] + [("children", value) for value in children]
+    pairs += [(name, str(value)) for name, value in fields.items()]
+    today = date.today()
+    pairs += day_fields("due_on", today + timedelta(days=10))
+    pairs += day_fields("expires_on", today + timedelta(days=30))
+    return MultiDict(pairs)
+
+
+def issue(app: Flask, world: World, **changes: object) -> str:
+    """Issue a request as the worker, through every page; returns its reference."""
+    client = client_for(app, world.worker)
+    page = client.get("/requests/new/NCC-555001").get_data(as_text=True)
+    token = csrf_token(page)
+    check = client.post("/requests/new/NCC-555001", data=request_form(world, token, **changes))
+    assert check.status_code == 200, check.get_data(as_text=True)[:2000]
+    assert "Check your request before sending it" in check.get_data(as_text=True)
+    sent = client.post(
+        "/requests/new/NCC-555001",
+        data=MultiDict(
+            [*request_form(world, token, **changes).items(multi=True), ("step", "issue")]
+        ),
+    )
+    assert sent.status_code == 302, sent.get_data(as_text=True)[:2000]
+    found = re.search(r"/requests/(DR-[0-9A-Z]{8})", sent.headers["Location"])
+    assert found
+    return found.group(1)
+
+
+def events(session: Session, action: AuditAction) -> list[AuditEvent]:
+    session.expire_all()
+    return list(session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action.value)))
+
+
+def test_finding_a_case_by_its_reference(app: Flask, world: World, db_session: Session) -> None:
+    client = client_for(app, world.worker)
+    token = csrf_token(client.get("/requests/new").get_data(as_text=True))
+    missing = client.post("/requests/new", data={"csrf_token": token, "reference": "NCC-999999"})
+    assert (
+        missing.status_code == 400
+        and "There is no case with that reference" in missing.get_data(as_text=True)
+    )
+    found = client.post("/requests/new", data={"csrf_token": token, "reference": "NCC-555001"})
+    assert found.headers["Location"] == "/requests/new/NCC-555001"
+    assert [e.details["found"] for e in events(db_session, AuditAction.CASE_LOOKED_UP)] == [
+        False,
+        True,
+    ]
+
+
+def test_the_form_offers_only_partners_with_an_agreement_and_records_the_read(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    page = client_for(app, world.worker).get("/requests/new/NCC-555001").get_data(as_text=True)
+    assert "Amelia Hart" in page and "Oliver Hart" in page
+    assert "Ashby Lane Primary" in page and "No Agreement Police" not in page
+    read = events(db_session, AuditAction.CHILD_DETAILS_VIEWED)
+    assert read and read[-1].case_reference == "NCC-555001"
+
+
+def test_bad_input_is_explained_and_nothing_is_saved(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    client = client_for(app, world.worker)
+    token = csrf_token(client.get("/requests/new/NCC-555001").get_data(as_text=True))
+    answer = client.post(
+        "/requests/new/NCC-555001",
+        data=MultiDict(
+            [
+                ("csrf_token", token),
+                ("step", "issue"),
+                ("purpose", ""),
+                ("due_on", "31"),
+                ("due_on", "2"),
+                ("due_on", "2027"),
+            ]
+        ),
+    )
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and "govuk-error-summary" in html
+    for message in (
+        "Select the children the request is about",
+        "Select the organisation to ask",
+        "Enter why you need this information",
+        "Due date must be a real date",
+        "Enter the closing date",
+    ):
+        assert message in html
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(DelegationRequest)) == 0
+
+
+def test_issuing_records_the_sharing_decision_and_stores_the_purpose_encrypted(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    reference = issue(app, world)
+    db_session.expire_all()
+    request = db_session.scalar(
+        sa.select(DelegationRequest).where(DelegationRequest.reference == reference)
+    )
+    assert request is not None and request.status == RequestStatus.ISSUED
+    assert len(request.children) == 2 and request.partner_organisation_id == world.school.id
+    assert PURPOSE.encode() not in request.purpose_enc
+    decision = events(db_session, AuditAction.REQUEST_ISSUED)[-1]
+    assert decision.object_id == reference and decision.case_reference == "NCC-555001"
+    assert decision.details["lawful_basis"] == "children-act-1989-s47"
+    assert decision.details["partner_organisation_id"] == str(world.school.id)
+    assert decision.details["children"] == 2 and "purpose" not in decision.details
+
+    dashboard = client_for(app, world.worker).get("/requests").get_data(as_text=True)
+    assert reference in dashboard and "Sent" in dashboard
+
+
+def test_the_school_finds_it_and_sees_only_what_it_needs(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    reference = issue(app, world)
+    teacher = client_for(app, world.teacher)
+    assert reference in teacher.get("/inbox").get_data(as_text=True)
+    page = teacher.get(f"/inbox/{reference}").get_data(as_text=True)
+    assert "Amelia Hart, born 2015-03-14" in page and PURPOSE in page
+    assert "cin@council.test" in page and "NCC-555001" not in page  # never the case record
+    viewed = events(db_session, AuditAction.REQUEST_VIEWED)[-1]
+    assert viewed.actor_user_id == world.teacher.id and viewed.case_reference == "NCC-555001"
+
+
+def test_another_school_finds_no_trace_of_it(app: Flask, world: World) -> None:
+    reference = issue(app, world)
+    outsider = client_for(app, world.outsider)
+    assert reference not in outsider.get("/inbox").get_data(as_text=True)
+    assert outsider.get(f"/inbox/{reference}").status_code == 404
+    assert client_for(app, world.other_worker).get(f"/requests/{reference}").status_code == 404
+
+
+def test_a_lead_routes_it_to_a_named_colleague(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    reference = issue(app, world)
+    lead = client_for(app, world.lead)
+    token = csrf_token(lead.get(f"/inbox/{reference}").get_data(as_text=True))
+    routed = lead.post(
+        f"/inbox/{reference}/route",
+        data={"csrf_token": token, "colleague": str(world.colleague.id)},
+    )
+    assert routed.status_code == 302
+    assert client_for(app, world.colleague).get(f"/inbox/{reference}").status_code == 200
+    assert client_for(app, world.teacher).get(f"/inbox/{reference}").status_code == 404
+    assert events(db_session, AuditAction.REQUEST_ROUTED)[-1].details["named_recipient_id"] == str(
+        world.colleague.id
+    )
+    refused = lead.post(
+        f"/inbox/{reference}/route", data={"csrf_token": token, "colleague": str(world.outsider.id)}
+    )
+    assert refused.status_code == 400
+
+
+def test_a_revoked_request_vanishes_from_the_school_at_once(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    reference = issue(app, world)
+    teacher = client_for(app, world.teacher)
+    assert teacher.get(f"/inbox/{reference}").status_code == 200
+    worker = client_for(app, world.worker)
+    token = csrf_token(worker.get(f"/requests/{reference}").get_data(as_text=True))
+    empty = worker.post(f"/requests/{reference}/revoke", data={"csrf_token": token, "reason": ""})
+    assert empty.status_code == 400 and "Enter why you are withdrawing" in empty.get_data(
+        as_text=True
+    )
+    revoked = worker.post(
+        f"/requests/{reference}/revoke", data={"csrf_token": token, "reason": "Case closed"}
+    )
+    assert revoked.status_code == 302
+    assert teacher.get(f"/inbox/{reference}").status_code == 404
+    assert reference not in teacher.get("/inbox").get_data(as_text=True)
+    assert "Withdrawn" in worker.get(f"/requests/{reference}").get_data(as_text=True)
+    assert events(db_session, AuditAction.REQUEST_REVOKED)
+
+
+def test_more_time_can_be_given_and_a_lapsed_request_is_gone(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    reference = issue(app, world)
+    worker = client_for(app, world.worker)
+    token = csrf_token(worker.get(f"/requests/{reference}").get_data(as_text=True))
+    later = date.today() + timedelta(days=40)
+    wrong = worker.post(
+        f"/requests/{reference}/extend",
+        data=MultiDict(
+            [
+                ("csrf_token", token),
+                *day_fields("due_on", later),
+                *day_fields("expires_on", later - timedelta(days=1)),
+            ]
+        ),
+    )
+    assert wrong.status_code == 400 and "must not end before it is due" in wrong.get_data(
+        as_text=True
+    )
+    extended = worker.post(
+        f"/requests/{reference}/extend",
+        data=MultiDict(
+            [("csrf_token", token), *day_fields("due_on", later), *day_fields("expires_on", later)]
+        ),
+    )
+    assert extended.status_code == 302
+    db_session.expire_all()
+    request = db_session.scalar(
+        sa.select(DelegationRequest).where(DelegationRequest.reference == reference)
+    )
+    assert request is not None and request.due_on == later
+
+    request.expires_at = datetime.now(UTC) - timedelta(minutes=1)
+    db_session.commit()
+    assert client_for(app, world.teacher).get(f"/inbox/{reference}").status_code == 404
