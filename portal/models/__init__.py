@@ -19,6 +19,7 @@ from portal.models.organisations import (
     OrganisationStatus,
     Team,
 )
+from portal.models.notifications import Notification, NotificationKind, NotificationStatus
 from portal.models.outbox import OutboxMessage
 from portal.models.requests import DelegationRequest, request_children
 from portal.models.sessions import WebSession
@@ -41,6 +42,9 @@ __all__ = [
     "Organisation",
     "OrganisationKind",
     "OrganisationStatus",
+    "Notification",
+    "NotificationKind",
+    "NotificationStatus",
     "OutboxMessage",
     "Review",
     "ReviewDecision",

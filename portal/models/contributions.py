@@ -29,6 +29,11 @@ class Contribution(Sealed, HasTimestamps, Base):
     created_by_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
     submitted_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     submitted_at: Mapped[datetime | None]
+    # The receipt: SHA-256 over the canonical content and the attachments' digests, signed
+    # by the portal at submission, so the partner can later prove exactly what it sent.
+    receipt_digest: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32))
+    receipt_signature: Mapped[bytes | None] = mapped_column(sa.LargeBinary(64))
+    receipt_key_id: Mapped[str | None] = mapped_column(sa.String(32))
     cms_record_id: Mapped[str | None] = mapped_column(sa.String(100))
     delivered_at: Mapped[datetime | None]
     row_version: Mapped[int] = mapped_column(default=1)
@@ -53,8 +58,12 @@ class Attachment(Sealed, Base):
     contribution_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("contributions.id"), index=True
     )
+    # The answer it belongs to: a file question's id, or "<question id>:<child id>".
+    answer_key: Mapped[str] = mapped_column(sa.String(200))
     filename_enc: Mapped[bytes]
     content_type: Mapped[str] = mapped_column(sa.String(100))  # detected from content
+    # SHA-256 of the plaintext, computed while it streamed in; part of the receipt.
+    sha256: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32))
     size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
     scan_status: Mapped[ScanStatus] = mapped_column(
         enum_type(ScanStatus), default=ScanStatus.PENDING
