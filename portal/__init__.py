@@ -82,6 +82,8 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.audit.evidence import blueprint as audit_evidence
     from portal.audit.workspace import blueprint as audit
     from portal.auth.routes import blueprint as auth
+    from portal.contributions.answering import blueprint as answer
+    from portal.contributions.reviewing import blueprint as review
     from portal.health import blueprint as health
     from portal.pages import blueprint as pages
     from portal.people import blueprint as people
@@ -94,6 +96,8 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(people)
     app.register_blueprint(requests)
     app.register_blueprint(inbox)
+    app.register_blueprint(answer)
+    app.register_blueprint(review)
     app.register_blueprint(admin)
     app.register_blueprint(audit)
     app.register_blueprint(audit_evidence)

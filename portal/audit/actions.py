@@ -27,6 +27,15 @@ class AuditAction(enum.StrEnum):
     REQUEST_EXTENDED = "request_extended"
     REQUEST_ROUTED = "request_routed"
     CASE_LOOKED_UP = "case_looked_up"
+    # Contributions
+    CONTRIBUTION_DRAFT_SAVED = "contribution_draft_saved"
+    CONTRIBUTION_SUBMITTED = "contribution_submitted"
+    CONTRIBUTION_ACCEPTED = "contribution_accepted"
+    CONTRIBUTION_RETURNED = "contribution_returned"
+    CONTRIBUTION_REJECTED = "contribution_rejected"
+    # E-mail notifications: one event per send attempt's outcome (never the address)
+    NOTIFICATION_SENT = "notification_sent"
+    NOTIFICATION_FAILED = "notification_failed"
     # Reads of sensitive content: what "who accessed this child's information" reports
     CHILD_DETAILS_VIEWED = "child_details_viewed"
     REQUEST_VIEWED = "request_viewed"

@@ -11,6 +11,7 @@ from portal.models.contributions import (
     ScanStatus,
 )
 from portal.models.keys import DataKey, KeyCheck
+from portal.models.notifications import Notification, NotificationKind, NotificationStatus
 from portal.models.organisations import (
     ClientAuthMethod,
     IdentityProvider,
@@ -19,7 +20,6 @@ from portal.models.organisations import (
     OrganisationStatus,
     Team,
 )
-from portal.models.notifications import Notification, NotificationKind, NotificationStatus
 from portal.models.outbox import OutboxMessage
 from portal.models.requests import DelegationRequest, request_children
 from portal.models.sessions import WebSession

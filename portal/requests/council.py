@@ -15,6 +15,7 @@ from portal.auth.login import actor_for
 from portal.auth.policy import access, roles
 from portal.cases.directory import CaseSummary, LocalCaseDirectory
 from portal.config import Settings
+from portal.contributions.services import versions as contribution_versions
 from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
 from portal.forms_catalogue import TemplateNotFound, catalogue
@@ -233,6 +234,7 @@ def _show(
         issued=request.args.get("issued") == "1",
         lawful_basis=_lawful_basis_label(found.lawful_basis),
         template_title=_template_title(found),
+        versions=contribution_versions(session, found),
     ), status
 
 

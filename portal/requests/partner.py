@@ -13,6 +13,7 @@ from portal import db
 from portal.audit import AuditAction, record_event
 from portal.auth.login import actor_for
 from portal.auth.policy import access, roles
+from portal.contributions.services import versions as contribution_versions
 from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
 from portal.forms_catalogue import FormTemplate, TemplateNotFound, catalogue
@@ -87,6 +88,8 @@ def _show(found: DelegationRequest, route_form: RouteForm, status: int) -> Respo
         template=_template(found),
         route_form=route_form if current_user.has_role(Role.PARTNER_LEAD) else None,
         routed=request.args.get("routed") == "1",
+        saved=request.args.get("saved") == "1",
+        versions=contribution_versions(session, found),
     ), status
 
 

@@ -14,10 +14,16 @@ from sqlalchemy.orm import Session
 
 from portal.audit import Actor, AuditAction, record_event
 from portal.crypto.records import RecordCipher
-from portal.lifecycle import REQUEST_LIFECYCLE, RequestStatus
+from portal.lifecycle import (
+    CONTRIBUTION_LIFECYCLE,
+    REQUEST_LIFECYCLE,
+    ContributionStatus,
+    RequestStatus,
+)
 from portal.models import (
     Case,
     Child,
+    Contribution,
     DelegationRequest,
     Organisation,
     OrganisationKind,
@@ -171,6 +177,16 @@ def revoke(
 ) -> None:
     REQUEST_LIFECYCLE.move(request, RequestStatus.REVOKED)
     request.closed_at = datetime.now(UTC)
+    # The partner loses access at once, and their unsent draft is destroyed.
+    draft = session.scalar(
+        sa.select(Contribution).where(
+            Contribution.request_id == request.id,
+            Contribution.status == ContributionStatus.DRAFT,
+        )
+    )
+    if draft is not None:
+        CONTRIBUTION_LIFECYCLE.move(draft, ContributionStatus.DISCARDED)
+        draft.answers_enc = None
     cipher.seal_text(request, "closing_reason_enc", reason)
     record_event(
         session,

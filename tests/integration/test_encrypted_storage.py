@@ -81,6 +81,7 @@ def fill_every_sealed_column(session: Session, cipher: RecordCipher) -> list[Sea
     session.flush()
     attachment = Attachment(
         contribution=contribution,
+        answer_key="supporting-documents",
         content_type="application/pdf",
         size_bytes=10,
         uploaded_by_id=worker.id,

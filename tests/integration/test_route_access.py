@@ -20,6 +20,9 @@ PEOPLE = (ANONYMOUS, *(role.value for role in Role))
 EVERYONE = frozenset(PEOPLE)
 SIGNED_IN = EVERYONE - {ANONYMOUS}
 
+PARTNERS = frozenset({"partner_contributor", "partner_lead"})
+COUNCIL_CASEWORK = frozenset({"social_worker", "team_manager"})
+
 # (method, path) -> who gets through the guard. Everyone else is sent to sign in (anonymous)
 # or refused with 403 (signed in).
 MATRIX: dict[tuple[str, str], frozenset[str]] = {
@@ -70,6 +73,15 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/inbox"): frozenset({"partner_contributor", "partner_lead"}),
     ("GET", "/inbox/<reference>"): frozenset({"partner_contributor", "partner_lead"}),
     ("POST", "/inbox/<reference>/route"): frozenset({"partner_lead"}),
+    ("GET", "/inbox/<reference>/answer"): frozenset({"partner_contributor", "partner_lead"}),
+    ("GET", "/inbox/<reference>/answer/<section_id>"): PARTNERS,
+    ("POST", "/inbox/<reference>/answer/<section_id>"): PARTNERS,
+    ("GET", "/inbox/<reference>/answer/check"): PARTNERS,
+    ("POST", "/inbox/<reference>/answer/submit"): PARTNERS,
+    ("GET", "/inbox/<reference>/receipts/<version>"): PARTNERS,
+    ("GET", "/inbox/<reference>/receipts/<version>/download"): PARTNERS,
+    ("GET", "/requests/<reference>/versions/<version>"): COUNCIL_CASEWORK,
+    ("POST", "/requests/<reference>/versions/<version>/decision"): COUNCIL_CASEWORK,
     ("GET", "/audit/checkpoints"): frozenset({"ig_officer"}),
     ("POST", "/audit/checkpoints"): frozenset({"ig_officer"}),
     ("GET", "/audit/export"): frozenset({"ig_officer"}),

@@ -1,0 +1,1 @@
+"""Partners' answers to requests: drafts, submission with a signed receipt, and review."""

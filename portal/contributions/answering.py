@@ -1,0 +1,214 @@
+"""The partner answers a request: a page per section, drafts saved encrypted and resumed,
+check your answers, a declaration, submit, and a signed receipt."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from portal import db
+from portal.audit.runtime import audit_keys
+from portal.auth.login import actor_for
+from portal.auth.policy import access, roles
+from portal.contributions import receipts, services
+from portal.contributions.answers_form import (
+    fields_of,
+    first_section_with_error,
+    read_section,
+    section_after,
+    section_errors,
+    shown,
+)
+from portal.crypto.records import RecordCipher
+from portal.crypto.runtime import keyring
+from portal.forms_catalogue import FormTemplate, catalogue
+from portal.models import Contribution, DelegationRequest, Role
+from portal.requests import services as requests
+from portal.requests.access import partner_may_see
+
+blueprint = Blueprint("answer", __name__, url_prefix="/inbox/<reference>")
+PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
+
+
+def _cipher() -> RecordCipher:
+    return RecordCipher(keyring(), db.session())
+
+
+def _request(reference: str) -> DelegationRequest:
+    found = requests.by_reference(db.session(), reference)
+    if found is None or not partner_may_see(current_user, found):
+        abort(404)
+    return found
+
+
+def _template(found: DelegationRequest) -> FormTemplate:
+    return catalogue().get(found.form_template, found.form_template_version)
+
+
+def _children(found: DelegationRequest) -> list[tuple[str, str]]:
+    cipher = _cipher()
+    return [
+        (str(child.id), cipher.open_text(child, "name_enc") or "")
+        for child in requests.children_of(found)
+    ]
+
+
+@blueprint.get("/answer")
+@access(PARTNERS)
+def start(reference: str) -> ResponseReturnValue:
+    found = _request(reference)
+    first = _template(found).sections[0].id
+    return redirect(url_for("answer.section", reference=found.reference, section_id=first))
+
+
+@blueprint.route("/answer/<section_id>", methods=["GET", "POST"])
+@access(PARTNERS)
+def section(reference: str, section_id: str) -> ResponseReturnValue:
+    found = _request(reference)
+    if found.status not in services.ANSWERABLE:
+        return redirect(url_for("inbox.show", reference=found.reference))
+    template = _template(found)
+    part = next((s for s in template.sections if s.id == section_id), None)
+    if part is None:
+        abort(404)
+    fields = fields_of(part, _children(found))
+    answers = services.working_answers(db.session(), _cipher(), found)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        posted = read_section(fields, request.form)
+        errors = section_errors(fields, posted)
+        answers = {**answers, **posted}
+        if not errors:
+            services.save_section(
+                db.session(),
+                _cipher(),
+                found,
+                current_user,
+                actor_for(current_user),
+                section_id,
+                posted,
+            )
+            if request.form.get("action") == "later":
+                return redirect(url_for("inbox.show", reference=found.reference, saved=1))
+            following = section_after(template, section_id)
+            if following is None:
+                return redirect(url_for("answer.check", reference=found.reference))
+            return redirect(
+                url_for("answer.section", reference=found.reference, section_id=following)
+            )
+    return render_template(
+        "contributions/section.html",
+        request_=found,
+        template=template,
+        section=part,
+        fields=fields,
+        answers=answers,
+        errors=errors,
+        position=[s.id for s in template.sections].index(section_id) + 1,
+    ), (400 if errors else 200)
+
+
+@blueprint.get("/answer/check")
+@access(PARTNERS)
+def check(reference: str) -> ResponseReturnValue:
+    found = _request(reference)
+    return _check_page(found, {}, 200)
+
+
+def _check_page(
+    found: DelegationRequest, errors: dict[str, str], status: int, declaration_error: bool = False
+) -> ResponseReturnValue:
+    template = _template(found)
+    draft = services.draft_of(db.session(), found)
+    if draft is None:
+        return redirect(url_for("answer.start", reference=found.reference))
+    answers = services.answers_of(_cipher(), draft)
+    children = _children(found)
+    rows = [
+        (
+            part,
+            [
+                (field, shown(field.question, answers.get(field.key)))
+                for field in fields_of(part, children)
+            ],
+        )
+        for part in template.sections
+    ]
+    return render_template(
+        "contributions/check.html",
+        request_=found,
+        rows=rows,
+        errors=errors,
+        declaration_error=declaration_error,
+        first_error_section=first_section_with_error(template, errors),
+    ), status
+
+
+@blueprint.post("/answer/submit")
+@access(PARTNERS)
+def submit(reference: str) -> ResponseReturnValue:
+    found = _request(reference)
+    if request.form.get("declaration") != "yes":
+        return _check_page(found, {}, 400, declaration_error=True)
+    signer = audit_keys().signer
+    if signer is None:
+        abort(503)
+    session = db.session()
+    try:
+        outcome = services.submit(
+            session,
+            _cipher(),
+            signer,
+            found,
+            _template(found),
+            current_user,
+            actor_for(current_user),
+        )
+    except services.ContributionRefused:
+        return _already_sent(found)
+    except (StaleDataError, IntegrityError):
+        session.rollback()
+        return _already_sent(found)
+    if isinstance(outcome, dict):
+        return _check_page(found, outcome, 400)
+    return redirect(url_for("answer.receipt", reference=found.reference, version=outcome.version))
+
+
+def _already_sent(found: DelegationRequest) -> ResponseReturnValue:
+    return render_template("contributions/already_sent.html", request_=found), 409
+
+
+def _submitted(found: DelegationRequest, version: str) -> Contribution:
+    for contribution in services.versions(db.session(), found):
+        if str(contribution.version) == version and contribution.submitted_at is not None:
+            return contribution
+    abort(404)
+
+
+@blueprint.get("/receipts/<version>")
+@access(PARTNERS)
+def receipt(reference: str, version: str) -> ResponseReturnValue:
+    found = _request(reference)
+    contribution = _submitted(found, version)
+    return render_template(
+        "contributions/receipt.html",
+        request_=found,
+        receipt=receipts.receipt_document(found, contribution),
+    )
+
+
+@blueprint.get("/receipts/<version>/download")
+@access(PARTNERS)
+def download_receipt(reference: str, version: str) -> ResponseReturnValue:
+    found = _request(reference)
+    document = receipts.receipt_document(found, _submitted(found, version))
+    response = Response(json.dumps(document, indent=2) + "\n", mimetype="application/json")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="receipt-{found.reference}-v{document["version"]}.json"'
+    )
+    return response

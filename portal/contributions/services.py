@@ -1,0 +1,229 @@
+"""Drafting, submitting and reviewing contributions; each change audited in the caller's
+transaction. A submitted version never changes: returning it for more information starts a
+new version, prefilled from the last."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.audit import Actor, AuditAction, record_event
+from portal.audit.signing import CheckpointSigner
+from portal.contributions import receipts
+from portal.crypto.records import RecordCipher
+from portal.forms_catalogue import FormTemplate, validate_answers
+from portal.lifecycle import (
+    CONTRIBUTION_LIFECYCLE,
+    REQUEST_LIFECYCLE,
+    ContributionStatus,
+    RequestStatus,
+)
+from portal.models import (
+    Contribution,
+    DelegationRequest,
+    OutboxMessage,
+    Review,
+    ReviewDecision,
+    User,
+)
+
+ANSWERABLE = frozenset({RequestStatus.ISSUED, RequestStatus.IN_PROGRESS, RequestStatus.RETURNED})
+
+
+class ContributionRefused(Exception):
+    """The contribution cannot be changed as asked; the message says why, for the page."""
+
+
+def versions(session: Session, request: DelegationRequest) -> list[Contribution]:
+    return list(
+        session.scalars(
+            sa.select(Contribution)
+            .where(Contribution.request_id == request.id)
+            .order_by(Contribution.version)
+        )
+    )
+
+
+def draft_of(session: Session, request: DelegationRequest) -> Contribution | None:
+    return next(
+        (c for c in versions(session, request) if c.status == ContributionStatus.DRAFT), None
+    )
+
+
+def answers_of(cipher: RecordCipher, contribution: Contribution | None) -> dict[str, Any]:
+    if contribution is None:
+        return {}
+    return dict(cipher.open_json(contribution, "answers_enc") or {})
+
+
+def working_answers(
+    session: Session, cipher: RecordCipher, request: DelegationRequest
+) -> dict[str, Any]:
+    """What the partner sees on the question pages: the draft, or after a return, what they
+    sent last (the next draft starts from it)."""
+    every = versions(session, request)
+    draft = next((c for c in every if c.status == ContributionStatus.DRAFT), None)
+    if draft is not None:
+        return answers_of(cipher, draft)
+    return answers_of(cipher, every[-1]) if every else {}
+
+
+def save_section(
+    session: Session,
+    cipher: RecordCipher,
+    request: DelegationRequest,
+    partner: User,
+    actor: Actor,
+    section_id: str,
+    answers: dict[str, Any],
+) -> Contribution:
+    """Merge one section's answers into the draft, starting the draft if there is none."""
+    if request.status not in ANSWERABLE:
+        raise ContributionRefused("This request can no longer be answered")
+    draft = draft_of(session, request)
+    if draft is None:
+        draft = _start_draft(session, cipher, request, partner)
+    merged = {**answers_of(cipher, draft), **answers}
+    cipher.seal_json(draft, "answers_enc", {k: v for k, v in merged.items() if v not in ("", [])})
+    draft.updated_at = datetime.now(UTC)
+    session.flush()
+    record_event(
+        session,
+        AuditAction.CONTRIBUTION_DRAFT_SAVED,
+        actor=actor,
+        object_type="contribution",
+        object_id=draft.id,
+        case_reference=request.case.cms_reference,
+        details={"request": request.reference, "version": draft.version, "section": section_id},
+    )
+    return draft
+
+
+def _start_draft(
+    session: Session, cipher: RecordCipher, request: DelegationRequest, partner: User
+) -> Contribution:
+    earlier = versions(session, request)
+    draft = Contribution(
+        id=uuid.uuid4(),
+        request_id=request.id,
+        request=request,
+        version=(earlier[-1].version + 1) if earlier else 1,
+        status=ContributionStatus.DRAFT,
+        created_by_id=partner.id,
+    )
+    # After a return, the partner starts from what they sent.
+    cipher.seal_json(draft, "answers_enc", answers_of(cipher, earlier[-1]) if earlier else {})
+    session.add(draft)
+    REQUEST_LIFECYCLE.move(request, RequestStatus.IN_PROGRESS)
+    return draft
+
+
+def submit(
+    session: Session,
+    cipher: RecordCipher,
+    signer: CheckpointSigner,
+    request: DelegationRequest,
+    template: FormTemplate,
+    partner: User,
+    actor: Actor,
+) -> Contribution | dict[str, str]:
+    """Submit the draft: the errors to show, or the submitted (now immutable) version."""
+    draft = draft_of(session, request)
+    if draft is None or request.status != RequestStatus.IN_PROGRESS:
+        raise ContributionRefused("There is nothing to send: it may have been sent already")
+    answers = answers_of(cipher, draft)
+    children = [str(child.id) for child in request.children]
+    errors = validate_answers(template, answers, children, final=True)
+    if errors:
+        return errors
+    CONTRIBUTION_LIFECYCLE.move(draft, ContributionStatus.SUBMITTED)
+    REQUEST_LIFECYCLE.move(request, RequestStatus.SUBMITTED)
+    draft.submitted_at = datetime.now(UTC)
+    draft.submitted_by_id = partner.id
+    receipts.sign(signer, request, draft, answers)
+    session.flush()  # two tabs at once: the second fails here on the row version
+    record_event(
+        session,
+        AuditAction.CONTRIBUTION_SUBMITTED,
+        actor=actor,
+        object_type="contribution",
+        object_id=draft.id,
+        case_reference=request.case.cms_reference,
+        details={
+            "request": request.reference,
+            "version": draft.version,
+            "receipt_sha256": (draft.receipt_digest or b"").hex(),
+        },
+    )
+    return draft
+
+
+def decide(
+    session: Session,
+    cipher: RecordCipher,
+    request: DelegationRequest,
+    contribution: Contribution,
+    reviewer: User,
+    actor: Actor,
+    decision: ReviewDecision,
+    *,
+    reason: str | None = None,
+    sections: list[str] | None = None,
+    new_due_on: date | None = None,
+) -> Review:
+    if contribution.status != ContributionStatus.SUBMITTED:
+        raise ContributionRefused("A decision has already been made on this version")
+    target = {
+        ReviewDecision.ACCEPTED: (ContributionStatus.ACCEPTED, RequestStatus.ACCEPTED),
+        ReviewDecision.RETURNED: (ContributionStatus.RETURNED, RequestStatus.RETURNED),
+        ReviewDecision.REJECTED: (ContributionStatus.REJECTED, RequestStatus.REJECTED),
+    }[decision]
+    CONTRIBUTION_LIFECYCLE.move(contribution, target[0])
+    REQUEST_LIFECYCLE.move(request, target[1])
+    review = Review(
+        id=uuid.uuid4(),
+        contribution_id=contribution.id,
+        reviewer_id=reviewer.id,
+        decision=decision,
+        sections_to_revisit=list(sections or []),
+        new_due_on=new_due_on,
+    )
+    cipher.seal_text(review, "reason_enc", reason or None)
+    session.add(review)
+    if decision == ReviewDecision.RETURNED and new_due_on is not None:
+        request.due_on = new_due_on
+    if decision == ReviewDecision.REJECTED:
+        request.closed_at = datetime.now(UTC)
+    if decision == ReviewDecision.ACCEPTED:
+        # The connector's outbox row, in the same transaction as the decision.
+        session.add(
+            OutboxMessage(
+                contribution_id=contribution.id,
+                idempotency_key=f"contribution-{contribution.id}-v{contribution.version}",
+            )
+        )
+    session.flush()  # two reviewers at once: the second fails here (one review per version)
+    action = {
+        ReviewDecision.ACCEPTED: AuditAction.CONTRIBUTION_ACCEPTED,
+        ReviewDecision.RETURNED: AuditAction.CONTRIBUTION_RETURNED,
+        ReviewDecision.REJECTED: AuditAction.CONTRIBUTION_REJECTED,
+    }[decision]
+    record_event(
+        session,
+        action,
+        actor=actor,
+        object_type="contribution",
+        object_id=contribution.id,
+        case_reference=request.case.cms_reference,
+        details={
+            "request": request.reference,
+            "version": contribution.version,
+            "sections": ",".join(sections or []) or None,
+            "new_due_on": new_due_on.isoformat() if new_due_on else None,
+        },
+    )
+    return review
