@@ -6,11 +6,12 @@ saying what is wrong and how to fix it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -110,6 +111,70 @@ class RequestSettings(_Section):
     forms_directory: Path = Path("config/forms")
 
 
+class NotificationSettings(_Section):
+    """E-mail to people about their requests, sent by `portal notifications send`."""
+
+    # Who delivers the e-mail: an SMTP relay, GOV.UK Notify, or nobody (never in production).
+    sender: Literal["smtp", "notify", "none"] = "smtp"
+    smtp_host: str = Field(default="127.0.0.1", min_length=1)
+    smtp_port: int = Field(default=8025, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    # The relay's password, from a file only the service account can read (mode 600).
+    smtp_password_file: Path | None = None
+    smtp_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    from_address: str = Field(
+        default="no-reply@partner-portal.invalid", pattern=r"^[^@\s<>\"]+@[^@\s<>\"]+$"
+    )
+    # GOV.UK Notify: the API key (`name-serviceid-secret`) from a file (mode 600), the e-mail
+    # template used for every kind, and optionally one template per kind (kind = template id).
+    notify_api_key_file: Path | None = None
+    notify_template_id: str | None = None
+    notify_template_ids: dict[str, str] = Field(default_factory=dict)
+    notify_base_url: str = Field(
+        default="https://api.notifications.service.gov.uk", pattern=r"^https?://[^?#]+[^/?#]$"
+    )
+    notify_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    # The due-soon reminder goes this many days before the due date.
+    reminder_days_before_due: int = Field(default=2, ge=0, le=60)
+    # Attempts before a notification is marked failed; retries back off exponentially.
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    # How often `portal notifications send --loop` sends what is due and schedules reminders.
+    send_interval_seconds: int = Field(default=30, ge=1, le=3600)
+
+
+# What partners may upload, by the type detected from the content (never the name).
+DEFAULT_ATTACHMENT_TYPES = (
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/msword",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "image/png",
+    "image/jpeg",
+    "text/plain",
+)
+
+
+MediaType = Annotated[str, Field(pattern=r"^[a-z0-9.+-]+/[a-z0-9.+-]+$")]
+
+
+class AttachmentSettings(_Section):
+    # Encrypted files (<attachment id>.pdsf), outside the database; relative to the project.
+    storage_directory: Path = Path("instance/files")
+    max_bytes: int = Field(default=25 * 1024 * 1024, ge=1, le=1024 * 1024 * 1024)
+    allowed_types: list[MediaType] = Field(
+        default_factory=lambda: list(DEFAULT_ATTACHMENT_TYPES), min_length=1
+    )
+    # "clamd": every file is scanned by ClamAV's clamd (production requires it); "none":
+    # files are accepted unscanned and recorded as not scanned (demo and tests only).
+    scanner: Literal["clamd", "none"] = "clamd"
+    clamd_socket: Path | None = None
+    clamd_host: str | None = None
+    clamd_port: int = Field(default=3310, ge=1, le=65535)
+    scan_timeout_seconds: float = Field(default=30, gt=0, le=600)
+
+
 class Settings(_Section):
     environment: Environment
     source: str
@@ -120,6 +185,8 @@ class Settings(_Section):
     auth: AuthSettings = AuthSettings()
     audit: AuditSettings = AuditSettings()
     requests: RequestSettings = RequestSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    attachments: AttachmentSettings = AttachmentSettings()
 
     @property
     def is_production(self) -> bool:
@@ -291,6 +358,9 @@ def _resolve_paths(settings: Settings) -> Settings:
     requests = settings.requests.model_copy(
         update={"forms_directory": absolute(settings.requests.forms_directory)}
     )
+    attachments = settings.attachments.model_copy(
+        update={"storage_directory": absolute(settings.attachments.storage_directory)}
+    )
     url = settings.database.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         relative = url.removeprefix("sqlite:///")
@@ -304,6 +374,7 @@ def _resolve_paths(settings: Settings) -> Settings:
             "database": database,
             "audit": audit,
             "requests": requests,
+            "attachments": attachments,
         }
     )
 
@@ -330,3 +401,55 @@ def _refuse_unsafe(settings: Settings) -> None:
             "Production needs PostgreSQL, not SQLite: set [database] url to a "
             "postgresql+psycopg:// URL."
         )
+    if settings.attachments.scanner == "none":
+        raise ConfigError(
+            "Production must scan uploaded files for malware: set [attachments] scanner = "
+            '"clamd" and point clamd_socket (or clamd_host) at a running clamd.'
+        )
+    _refuse_unsafe_notifications(settings.notifications)
+
+
+def _refuse_unsafe_notifications(notifications: NotificationSettings) -> None:
+    if notifications.sender == "none":
+        raise ConfigError(
+            "Production must tell people about their requests: set [notifications] sender to "
+            '"smtp" or "notify".'
+        )
+    if (
+        notifications.sender == "smtp"
+        and not notifications.smtp_starttls
+        and not is_loopback_host(notifications.smtp_host)
+    ):
+        raise ConfigError(
+            "Production sends e-mail to a relay on another host only over TLS: set "
+            "[notifications] smtp_starttls = true (or relay through 127.0.0.1)."
+        )
+    if notifications.sender == "notify" and not notifications.notify_base_url.startswith(
+        "https://"
+    ):
+        raise ConfigError(
+            "Production reaches GOV.UK Notify over HTTPS only: set [notifications] "
+            "notify_base_url to an https:// address."
+        )
+    if notifications.sender == "notify" and notifications.notify_api_key_file is None:
+        raise ConfigError(
+            "GOV.UK Notify needs an API key: save it in a file only the service account can "
+            "read and set [notifications] notify_api_key_file."
+        )
+    if notifications.sender == "smtp" and bool(notifications.smtp_username) != bool(
+        notifications.smtp_password_file
+    ):
+        raise ConfigError(
+            "SMTP sign-in needs both a user name and a password file: set [notifications] "
+            "smtp_username and smtp_password_file together, or neither."
+        )
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` names this machine (so plain SMTP to it never crosses a network)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -26,7 +26,13 @@ OIDC_PID=$!
 # Sign the audit chain's head every five minutes, as a deployment's timer would.
 portal audit checkpoint --every 300 >instance/demo/checkpoints.log 2>&1 &
 CHECKPOINT_PID=$!
-trap 'kill "$OIDC_PID" "$CHECKPOINT_PID" 2>/dev/null || true' EXIT INT TERM
+# E-mail: a development SMTP server that keeps each message in instance/demo/mail/, and the
+# background sender that delivers queued notifications to it.
+portal notifications smtp-sink --port 8025 >instance/demo/smtp-sink.log 2>&1 &
+SINK_PID=$!
+portal notifications send --every 10 >instance/demo/notifications.log 2>&1 &
+SENDER_PID=$!
+trap 'kill "$OIDC_PID" "$CHECKPOINT_PID" "$SINK_PID" "$SENDER_PID" 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 1 100); do
   if grep -q '^all-ready' "$OIDC_LOG"; then break; fi
   if ! kill -0 "$OIDC_PID" 2>/dev/null; then
@@ -46,6 +52,9 @@ Sign in: open http://127.0.0.1:5000, choose "Sign in", then type a work email ad
 (for example sw-1@northmoor.example) or choose the organisation from the list. Each
 organisation's development sign-in page lets you pick one of its people:
 $(portal demo people)
+
+E-mails the portal sends (a reference and a link, never personal data) are kept as .eml
+files in instance/demo/mail/.
 
 Everything is fictional. Stop the demo with Ctrl+C. Start again from scratch with
   rm -rf instance/demo && make demo

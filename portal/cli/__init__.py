@@ -14,6 +14,7 @@ from portal.cli import (  # noqa: F401 - importing registers the commands
     idp,
     inspection,
     keys,
+    notifications,
 )
 from portal.cli.base import cli
 from portal.config import ConfigError

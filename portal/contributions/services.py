@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal import notifications
 from portal.audit import Actor, AuditAction, record_event
 from portal.audit.signing import CheckpointSigner
 from portal.contributions import receipts
@@ -159,6 +160,7 @@ def submit(
             "receipt_sha256": (draft.receipt_digest or b"").hex(),
         },
     )
+    notifications.notify_worker_of_submission(session, request)
     return draft
 
 
@@ -226,4 +228,10 @@ def decide(
             "new_due_on": new_due_on.isoformat() if new_due_on else None,
         },
     )
+    submitter = contribution.submitted_by_id
+    if decision == ReviewDecision.RETURNED and submitter is not None:
+        notifications.notify_partner_returned(session, request, submitter)
+        notifications.reschedule_reminders(session, request)
+    elif decision == ReviewDecision.ACCEPTED and submitter is not None:
+        notifications.notify_partner_accepted(session, request, submitter)
     return review

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal import notifications
 from portal.audit import Actor, AuditAction, record_event
 from portal.crypto.records import RecordCipher
 from portal.lifecycle import (
@@ -169,6 +170,7 @@ def issue(
             "expires_on": new.expires_on.isoformat(),
         },
     )
+    notifications.notify_partner_of_new_request(session, request)
     return request
 
 
@@ -218,6 +220,7 @@ def extend(
         case_reference=request.case.cms_reference,
         details={"due_on": due_on.isoformat(), "expires_on": expires_on.isoformat()},
     )
+    notifications.reschedule_reminders(session, request)
 
 
 def route(session: Session, request: DelegationRequest, actor: Actor, colleague: User) -> None:

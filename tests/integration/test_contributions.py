@@ -24,6 +24,8 @@ from portal.models import (
     AuditEvent,
     Contribution,
     DelegationRequest,
+    Notification,
+    NotificationKind,
     OutboxMessage,
     Review,
 )
@@ -273,6 +275,12 @@ def test_return_resubmit_and_accept_queue_one_delivery(
     assert request.status == RequestStatus.ACCEPTED
     outbox = db_session.scalars(sa.select(OutboxMessage)).all()
     assert len(outbox) == 1 and outbox[0].idempotency_key.endswith("-v2")
+    queued = {(n.kind, n.recipient_id) for n in db_session.scalars(sa.select(Notification)).all()}
+    assert {
+        (NotificationKind.CONTRIBUTION_SUBMITTED, world.worker.id),
+        (NotificationKind.CONTRIBUTION_RETURNED, world.teacher.id),
+        (NotificationKind.CONTRIBUTION_ACCEPTED, world.teacher.id),
+    } <= queued
 
     late = worker.post(
         f"/requests/{sent}/versions/2/decision",

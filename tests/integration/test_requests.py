@@ -14,6 +14,8 @@ from portal.lifecycle import RequestStatus
 from portal.models import (
     AuditEvent,
     DelegationRequest,
+    Notification,
+    NotificationKind,
 )
 from tests.factories import csrf_token
 from tests.support.world import PURPOSE, World, client_for, day_fields, issue
@@ -97,6 +99,14 @@ def test_issuing_records_the_sharing_decision_and_stores_the_purpose_encrypted(
     assert decision.details["lawful_basis"] == "children-act-1989-s47"
     assert decision.details["partner_organisation_id"] == str(world.school.id)
     assert decision.details["children"] == 2 and "purpose" not in decision.details
+
+    # Everyone at the school who can answer is told, by a queued e-mail (sent by the sender).
+    told = db_session.scalars(
+        sa.select(Notification.recipient_id).where(
+            Notification.kind == NotificationKind.REQUEST_ISSUED
+        )
+    ).all()
+    assert set(told) == {world.lead.id, world.teacher.id, world.colleague.id}
 
     dashboard = client_for(app, world.worker).get("/requests").get_data(as_text=True)
     assert reference in dashboard and "Sent" in dashboard

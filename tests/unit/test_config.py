@@ -441,7 +441,8 @@ def test_secret_never_appears_in_config_errors(
 
 _SECRET_PATTERNS = {
     "a secret_key setting": re.compile(r"^\s*secret_key\s*=", re.MULTILINE),
-    "a password": re.compile(r"password", re.IGNORECASE),
+    # A password given as a value, or inside a URL; naming a file that holds one is fine.
+    "a password": re.compile(r"password\s*=|://[^/\s:@]+:[^@\s/]+@", re.IGNORECASE),
     "a key-like string": re.compile(r"[A-Za-z0-9+/_-]{40,}={0,2}"),
 }
 
@@ -472,6 +473,7 @@ def test_committed_config_file_carries_no_secret(path: Path) -> None:
     [
         ('[security]\nsecret_key = "x"\n', "a secret_key setting"),
         ('url = "postgresql://portal:Password1@db/portal"\n', "a password"),
+        ('smtp_password = "hunter2"\n', "a password"),
         ('token = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5d2FsZG8="\n', "a key-like string"),
         ('token = "dGhpcyBpcyBub3QgYSByZWFsIGtleV9idXRfbG9uZ19lbm91Z2g"\n', "a key-like string"),
     ],

@@ -1,0 +1,22 @@
+"""E-mail notifications: queued in the caller's transaction, written from small templates at
+send time and sent by a background process. They carry a request reference and a link only."""
+
+from portal.notifications.queue import (
+    enqueue,
+    notify_partner_accepted,
+    notify_partner_of_new_request,
+    notify_partner_returned,
+    notify_worker_of_submission,
+    reschedule_reminders,
+    schedule_reminders,
+)
+
+__all__ = [
+    "enqueue",
+    "notify_partner_accepted",
+    "notify_partner_of_new_request",
+    "notify_partner_returned",
+    "notify_worker_of_submission",
+    "reschedule_reminders",
+    "schedule_reminders",
+]
