@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
 
-.PHONY: help setup assets demo test lint typecheck pytest migrate clean
+.PHONY: help setup assets clamd demo test lint typecheck pytest migrate clean
 
 help:
 	@echo "make demo       install, build assets, migrate, seed and run the demo on http://127.0.0.1:5000"
@@ -28,6 +28,10 @@ $(STAMPS)/assets: package.json package-lock.json scripts/build-assets.sh portal/
 
 setup: $(STAMPS)/venv $(STAMPS)/assets
 
+# ClamAV's clamd, which the attachment tests run with a test-only signature (Debian package).
+clamd:
+	bash scripts/install-clamd.sh
+
 assets: $(STAMPS)/assets
 
 demo: setup
@@ -40,7 +44,7 @@ lint: $(STAMPS)/venv
 typecheck: $(STAMPS)/venv
 	$(BIN)/mypy
 
-pytest: setup
+pytest: setup clamd
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

@@ -83,6 +83,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.audit.workspace import blueprint as audit
     from portal.auth.routes import blueprint as auth
     from portal.contributions.answering import blueprint as answer
+    from portal.contributions.files import blueprint as files
     from portal.contributions.reviewing import blueprint as review
     from portal.health import blueprint as health
     from portal.pages import blueprint as pages
@@ -98,6 +99,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(inbox)
     app.register_blueprint(answer)
     app.register_blueprint(review)
+    app.register_blueprint(files)
     app.register_blueprint(admin)
     app.register_blueprint(audit)
     app.register_blueprint(audit_evidence)

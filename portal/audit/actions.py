@@ -33,6 +33,9 @@ class AuditAction(enum.StrEnum):
     CONTRIBUTION_ACCEPTED = "contribution_accepted"
     CONTRIBUTION_RETURNED = "contribution_returned"
     CONTRIBUTION_REJECTED = "contribution_rejected"
+    ATTACHMENT_UPLOADED = "attachment_uploaded"
+    ATTACHMENT_REFUSED = "attachment_refused"
+    ATTACHMENT_REMOVED = "attachment_removed"
     # E-mail notifications: one event per send attempt's outcome (never the address)
     NOTIFICATION_SENT = "notification_sent"
     NOTIFICATION_FAILED = "notification_failed"

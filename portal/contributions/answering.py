@@ -5,19 +5,31 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from portal import db
+from portal.attachments.refusals import message_for
 from portal.audit.runtime import audit_keys
 from portal.auth.login import actor_for
 from portal.auth.policy import access, roles
 from portal.contributions import receipts, services
 from portal.contributions.answers_form import (
+    Field,
     fields_of,
+    file_fields_of,
     first_section_with_error,
     read_section,
     section_after,
@@ -101,16 +113,41 @@ def section(reference: str, section_id: str) -> ResponseReturnValue:
             return redirect(
                 url_for("answer.section", reference=found.reference, section_id=following)
             )
+    file_fields = file_fields_of(part, _children(found))
+    errors.update(_upload_error(file_fields))
+    draft = services.draft_of(db.session(), found)
+    attachments = draft.attachments if draft else []
+    cipher = _cipher()
     return render_template(
         "contributions/section.html",
         request_=found,
         template=template,
         section=part,
         fields=fields,
+        file_fields=file_fields,
+        files={
+            f.key: [
+                (a, cipher.open_text(a, "filename_enc"))
+                for a in attachments
+                if a.answer_key == f.key
+            ]
+            for f in file_fields
+        },
+        added=request.args.get("added") == "1",
         answers=answers,
         errors=errors,
         position=[s.id for s in template.sections].index(section_id) + 1,
     ), (400 if errors else 200)
+
+
+def _upload_error(file_fields: list[Field]) -> dict[str, str]:
+    """A refused upload's message, carried across the redirect as a reason code."""
+    key, reason = request.args.get("key"), request.args.get("refused")
+    if not key or not reason or key not in {f.key for f in file_fields}:
+        return {}
+    settings = current_app.config["PORTAL_SETTINGS"].attachments
+    message = message_for(reason, settings.max_bytes, settings.allowed_types)
+    return {key: message} if message else {}
 
 
 @blueprint.get("/answer/check")

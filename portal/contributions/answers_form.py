@@ -46,6 +46,19 @@ def fields_of(section: Section, children: list[tuple[str, str]]) -> list[Field]:
     return fields
 
 
+def file_fields_of(section: Section, children: list[tuple[str, str]]) -> list[Field]:
+    """The documents a section asks for, one upload per child for per-child questions."""
+    names = dict(children)
+    found = []
+    for question in section.questions:
+        if question.type is not QuestionType.FILE:
+            continue
+        for key in answer_keys(question, [child_id for child_id, _ in children]):
+            child_id = key.partition(":")[2] or None
+            found.append(Field(question, key, names.get(child_id) if child_id else None))
+    return found
+
+
 def read_section(fields: list[Field], form: MultiDict[str, str]) -> dict[str, Any]:
     answers: dict[str, Any] = {}
     for field in fields:

@@ -85,6 +85,7 @@ def _page(
         can_decide=contribution.status == ContributionStatus.SUBMITTED
         and council_may_change(current_user, found),
         form_values=request.form,
+        documents=[(a, cipher.open_text(a, "filename_enc")) for a in contribution.attachments],
     ), status
 
 

@@ -16,7 +16,7 @@ from portal.audit import Actor, AuditAction, record_event
 from portal.audit.signing import CheckpointSigner
 from portal.contributions import receipts
 from portal.crypto.records import RecordCipher
-from portal.forms_catalogue import FormTemplate, validate_answers
+from portal.forms_catalogue import FormTemplate, QuestionType, answer_keys, validate_answers
 from portal.lifecycle import (
     CONTRIBUTION_LIFECYCLE,
     REQUEST_LIFECYCLE,
@@ -29,6 +29,7 @@ from portal.models import (
     OutboxMessage,
     Review,
     ReviewDecision,
+    ScanStatus,
     User,
 )
 
@@ -73,6 +74,31 @@ def working_answers(
     return answers_of(cipher, every[-1]) if every else {}
 
 
+def ensure_draft(
+    session: Session, cipher: RecordCipher, request: DelegationRequest, partner: User
+) -> Contribution:
+    """The draft to add to, started now if there is none (an upload can come first)."""
+    if request.status not in ANSWERABLE:
+        raise ContributionRefused("This request can no longer be answered")
+    return draft_of(session, request) or _start_draft(session, cipher, request, partner)
+
+
+def missing_files(template: FormTemplate, draft: Contribution, children: list[str]) -> list[str]:
+    """Answer keys of required file questions with no accepted file."""
+    held = {
+        attachment.answer_key
+        for attachment in draft.attachments
+        if attachment.scan_status != ScanStatus.REFUSED
+    }
+    return [
+        key
+        for question in template.questions
+        if question.type is QuestionType.FILE and question.required
+        for key in answer_keys(question, children)
+        if key not in held
+    ]
+
+
 def save_section(
     session: Session,
     cipher: RecordCipher,
@@ -83,11 +109,7 @@ def save_section(
     answers: dict[str, Any],
 ) -> Contribution:
     """Merge one section's answers into the draft, starting the draft if there is none."""
-    if request.status not in ANSWERABLE:
-        raise ContributionRefused("This request can no longer be answered")
-    draft = draft_of(session, request)
-    if draft is None:
-        draft = _start_draft(session, cipher, request, partner)
+    draft = ensure_draft(session, cipher, request, partner)
     merged = {**answers_of(cipher, draft), **answers}
     cipher.seal_json(draft, "answers_enc", {k: v for k, v in merged.items() if v not in ("", [])})
     draft.updated_at = datetime.now(UTC)
@@ -139,6 +161,8 @@ def submit(
     answers = answers_of(cipher, draft)
     children = [str(child.id) for child in request.children]
     errors = validate_answers(template, answers, children, final=True)
+    for key in missing_files(template, draft, children):
+        errors[key] = "Add the document this question asks for"
     if errors:
         return errors
     CONTRIBUTION_LIFECYCLE.move(draft, ContributionStatus.SUBMITTED)

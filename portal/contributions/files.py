@@ -1,0 +1,185 @@
+"""Documents partners attach to their answers, and the social worker's (audited) download.
+
+Uploads stream straight from the request body into the encrypted store and the virus scanner
+(portal/attachments): the route is exempt from the CSRF extension, which would parse the body
+into an unencrypted temporary file first, and the upload reader checks the token itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from portal import db
+from portal.attachments import (
+    AttachmentUnavailable,
+    UploadRefused,
+    delete_attachment_file,
+    open_attachment,
+    receive_attachment,
+    scanner_for,
+)
+from portal.audit import AuditAction, record_event, record_event_apart
+from portal.auth.login import actor_for
+from portal.auth.policy import access, roles
+from portal.config import Settings
+from portal.contributions import services
+from portal.contributions.answering import PARTNERS, _children, _request, _template
+from portal.contributions.answers_form import file_fields_of
+from portal.crypto.records import RecordCipher
+from portal.crypto.runtime import keyring
+from portal.extensions import csrf
+from portal.lifecycle import ContributionStatus
+from portal.models import Attachment, AuditOutcome, Role
+from portal.requests import services as requests
+from portal.requests.access import council_may_see
+
+blueprint = Blueprint("files", __name__)
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.config["PORTAL_SETTINGS"]
+    return settings
+
+
+@blueprint.post("/inbox/<reference>/answer/<section_id>/files/<answer_key>")
+@access(PARTNERS)
+@csrf.exempt  # the upload reader checks the token as the body streams (see above)
+def upload(reference: str, section_id: str, answer_key: str) -> ResponseReturnValue:
+    found = _request(reference)
+    part = next((s for s in _template(found).sections if s.id == section_id), None)
+    keys = {f.key for f in file_fields_of(part, _children(found))} if part else set()
+    if answer_key not in keys:
+        abort(404)
+    session = db.session()
+    cipher = RecordCipher(keyring(), session)
+    back = url_for("answer.section", reference=found.reference, section_id=section_id)
+    try:
+        draft = services.ensure_draft(session, cipher, found, current_user)
+        session.flush()
+        settings = _settings().attachments
+        _fields, attachment = receive_attachment(
+            request,
+            answer_key=answer_key,
+            contribution=draft,
+            uploader_id=current_user.id,
+            session=session,
+            cipher=cipher,
+            keyring=keyring(),
+            settings=settings,
+            scanner=scanner_for(settings),
+        )
+    except UploadRefused as refused:
+        actor = actor_for(current_user)
+        session.rollback()
+        record_event_apart(
+            db.database().sessions,
+            AuditAction.ATTACHMENT_REFUSED,
+            actor=actor,
+            outcome=AuditOutcome.FAILURE,
+            object_type="delegation_request",
+            object_id=reference,
+            details={"reason": refused.reason, "answer_key": answer_key},
+        )
+        return redirect(f"{back}?refused={refused.reason}&key={answer_key}#{answer_key}")
+    record_event(
+        session,
+        AuditAction.ATTACHMENT_UPLOADED,
+        actor=actor_for(current_user),
+        object_type="attachment",
+        object_id=attachment.id,
+        case_reference=found.case.cms_reference,
+        details={
+            "request": found.reference,
+            "answer_key": answer_key,
+            "size_bytes": attachment.size_bytes,
+            "content_type": attachment.content_type,
+            "scan_status": attachment.scan_status.value,
+        },
+    )
+    return redirect(f"{back}?added=1#{answer_key}")
+
+
+@blueprint.post("/inbox/<reference>/answer/<section_id>/files/<attachment_id>/remove")
+@access(PARTNERS)
+def remove(reference: str, section_id: str, attachment_id: str) -> ResponseReturnValue:
+    found = _request(reference)
+    draft = services.draft_of(db.session(), found)
+    attachment = _attachment_of(draft.attachments if draft else [], attachment_id)
+    session = db.session()
+    session.delete(attachment)
+    record_event(
+        session,
+        AuditAction.ATTACHMENT_REMOVED,
+        actor=actor_for(current_user),
+        object_type="attachment",
+        object_id=attachment.id,
+        case_reference=found.case.cms_reference,
+        details={"request": found.reference, "answer_key": attachment.answer_key},
+    )
+    session.flush()
+    delete_attachment_file(attachment, settings=_settings().attachments)
+    return redirect(url_for("answer.section", reference=found.reference, section_id=section_id))
+
+
+@blueprint.get("/requests/<reference>/versions/<version>/files/<attachment_id>")
+@access(roles(Role.SOCIAL_WORKER, Role.TEAM_MANAGER))
+def download(reference: str, version: str, attachment_id: str) -> ResponseReturnValue:
+    found = requests.by_reference(db.session(), reference)
+    if found is None or not council_may_see(current_user, found):
+        abort(404)
+    contribution = next(
+        (
+            c
+            for c in services.versions(db.session(), found)
+            if str(c.version) == version and c.status != ContributionStatus.DRAFT
+        ),
+        None,
+    )
+    attachment = _attachment_of(contribution.attachments if contribution else [], attachment_id)
+    session = db.session()
+    cipher = RecordCipher(keyring(), session)
+    record_event(
+        session,
+        AuditAction.ATTACHMENT_DOWNLOADED,
+        actor=actor_for(current_user),
+        object_type="attachment",
+        object_id=attachment.id,
+        case_reference=found.case.cms_reference,
+        details={
+            "request": found.reference,
+            "version": contribution.version if contribution else None,
+        },
+    )
+    session.commit()  # the download is on the record before a byte leaves
+    try:
+        chunks = open_attachment(attachment, keyring=keyring(), settings=_settings().attachments)
+    except AttachmentUnavailable:
+        abort(404)
+    name = cipher.open_text(attachment, "filename_enc") or "document"
+    response = Response(chunks, mimetype=attachment.content_type)
+    response.headers["Content-Disposition"] = _attachment_disposition(name)
+    response.headers["Content-Length"] = str(attachment.size_bytes)
+    return response
+
+
+def _attachment_of(attachments: list[Attachment], attachment_id: str) -> Attachment:
+    try:
+        wanted = uuid.UUID(attachment_id)
+    except ValueError:
+        abort(404)
+    found = next((a for a in attachments if a.id == wanted), None)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _attachment_disposition(name: str) -> str:
+    ascii_name = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name
+    )
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"

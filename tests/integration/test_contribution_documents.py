@@ -1,0 +1,165 @@
+"""Documents on answers: uploaded through the answer page into the encrypted store past a real
+clamd, refused when infected, counted in the receipt, and downloaded by the council (audited)."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal import create_app, db
+from portal.audit import AuditAction
+from portal.models import Attachment, AuditEvent, Contribution
+from tests.conftest import test_settings
+from tests.factories import csrf_token
+from tests.integration.test_contributions import TEMPLATE, answer_everything, send
+from tests.support.clamd import Clamd, eicar
+from tests.support.world import World, client_for, issue
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+@pytest.fixture
+def app(  # the shared app, with a file store and the real clamd
+    engine: Engine,
+    keyring_path: Path,
+    audit_key_path: Path,
+    connection: Connection,
+    tmp_path: Path,
+    clamd: Clamd,
+) -> Iterator[Flask]:
+    settings = test_settings(
+        engine.url.render_as_string(False),
+        keyring_path,
+        audit={"signing_key_file": str(audit_key_path)},
+        attachments={
+            "storage_directory": str(tmp_path / "files"),
+            "clamd_socket": str(clamd.socket_path),
+        },
+    )
+    application = create_app(settings, check_database=False)
+    db.database(application).sessions = sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    yield application
+    db.database(application).engine.dispose()
+
+
+def file_question() -> tuple[str, str]:
+    for section in TEMPLATE.sections:
+        for question in section.questions:
+            if question.type.value == "file" and not question.per_child:
+                return section.id, question.id
+    raise AssertionError("the school template has a documents question")
+
+
+def upload(client, reference: str, name: str, content: bytes):  # type: ignore[no-untyped-def]
+    section_id, key = file_question()
+    page = client.get(f"/inbox/{reference}/answer/{section_id}").get_data(as_text=True)
+    return client.post(
+        f"/inbox/{reference}/answer/{section_id}/files/{key}",
+        data={"csrf_token": csrf_token(page), "file": (io.BytesIO(content), name)},
+        content_type="multipart/form-data",
+    )
+
+
+def test_a_document_is_stored_encrypted_and_downloaded_by_the_council(
+    app: Flask, world: World, db_session: Session, tmp_path: Path
+) -> None:
+    reference = issue(app, world)
+    teacher = client_for(app, world.teacher)
+    added = upload(teacher, reference, "attendance-letter.pdf", PDF)
+    assert added.status_code == 302 and "added=1" in added.headers["Location"]
+    page = teacher.get(added.headers["Location"]).get_data(as_text=True)
+    assert "attendance-letter.pdf" in page and "Document added" in page
+    stored = list((tmp_path / "files").iterdir())
+    assert len(stored) == 1 and b"/Catalog" not in stored[0].read_bytes()
+
+    answer_everything(teacher, reference, [str(c.id) for c in world.case.children])
+    sent = send(teacher, reference)
+    assert sent.status_code == 302
+    receipt = json.loads(
+        teacher.get(f"/inbox/{reference}/receipts/1/download").get_data(as_text=True)
+    )
+    assert receipt["sha256"]
+
+    worker = client_for(app, world.worker)
+    review = worker.get(f"/requests/{reference}/versions/1").get_data(as_text=True)
+    assert "attendance-letter.pdf" in review
+    attachment = db_session.scalar(sa.select(Attachment))
+    assert attachment is not None and attachment.sha256 is not None
+    with worker.get(f"/requests/{reference}/versions/1/files/{attachment.id}") as download:
+        assert download.status_code == 200 and download.data == PDF
+        assert "attendance-letter.pdf" in download.headers["Content-Disposition"]
+    db_session.expire_all()
+    downloaded = db_session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == AuditAction.ATTACHMENT_DOWNLOADED.value)
+    ).all()
+    assert downloaded and downloaded[-1].actor_user_id == world.worker.id
+    # Another team's worker gets nothing.
+    assert (
+        client_for(app, world.other_worker)
+        .get(f"/requests/{reference}/versions/1/files/{attachment.id}")
+        .status_code
+        == 404
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("report.pdf", lambda: eicar(), "The selected file contains a virus"),
+        ("report.pdf", lambda: b"MZ\x90\x00" + b"\x00" * 200, "The selected file must be a"),
+        ("empty.pdf", lambda: b"", "The selected file is empty"),
+    ],
+)
+def test_a_refused_document_is_explained_and_leaves_nothing(
+    app: Flask,
+    world: World,
+    db_session: Session,
+    tmp_path: Path,
+    name: str,
+    content,
+    message: str,  # type: ignore[no-untyped-def]
+) -> None:
+    reference = issue(app, world)
+    teacher = client_for(app, world.teacher)
+    refused = upload(teacher, reference, name, content())
+    assert refused.status_code == 302 and "refused=" in refused.headers["Location"]
+    page = teacher.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "govuk-error-summary" in page and message in page
+    db_session.expire_all()
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Attachment)) == 0
+    assert not (tmp_path / "files").exists() or not list((tmp_path / "files").iterdir())
+    refusals = db_session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == AuditAction.ATTACHMENT_REFUSED.value)
+    ).all()
+    assert refusals
+
+
+def test_a_document_can_be_removed_before_sending(
+    app: Flask, world: World, db_session: Session, tmp_path: Path
+) -> None:
+    reference = issue(app, world)
+    teacher = client_for(app, world.teacher)
+    added = upload(teacher, reference, "letter.pdf", PDF)
+    page = teacher.get(added.headers["Location"]).get_data(as_text=True)
+    attachment = db_session.scalar(sa.select(Attachment))
+    assert attachment is not None
+    section_id, _key = file_question()
+    removed = teacher.post(
+        f"/inbox/{reference}/answer/{section_id}/files/{attachment.id}/remove",
+        data={"csrf_token": csrf_token(page)},
+    )
+    assert removed.status_code == 302
+    db_session.expire_all()
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Attachment)) == 0
+    assert not list((tmp_path / "files").iterdir())
+    assert db_session.scalar(sa.select(Contribution)) is not None  # the draft stays

@@ -1,0 +1,134 @@
+"""Run a real ClamAV clamd for tests, with a signature database holding only the EICAR test
+signature (no signature download is possible here, and none is needed).
+
+`make test` installs Debian's clamav-daemon first. Without clamd the tests that need it are
+skipped, unless CI=true, when they fail. The EICAR test string is assembled from parts, so no
+file in the repository is itself a (test) virus that scanners would flag.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+
+from portal.attachments.scanning import ClamdScanner
+from tests.support.dev_oidc import free_port
+
+START_TIMEOUT_SECONDS = 60
+SIGNATURE_NAME = "Portal.Test.Eicar"
+
+
+def eicar() -> bytes:
+    """The industry-standard anti-virus test file's 68 bytes, which every scanner reports."""
+    parts = [r"X5O!P%@AP[4\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS", "-TEST-FILE!$H+H*"]
+    return "".join(parts).encode("ascii")
+
+
+def clamd_binary() -> str | None:
+    return shutil.which("clamd") or next(
+        (path for path in ("/usr/sbin/clamd", "/usr/local/sbin/clamd") if os.access(path, os.X_OK)),
+        None,
+    )
+
+
+def _memory_directory() -> str | None:
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+def require_clamd() -> str:
+    binary = clamd_binary()
+    if binary is None:
+        message = "clamd is not installed (make test installs Debian's clamav-daemon)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+        pytest.skip(message)
+    return binary
+
+
+class Clamd:
+    """clamd on a Unix socket in `directory` and on a loopback TCP port; a context manager."""
+
+    def __init__(self, directory: Path, *, stream_max_length: str = "30M") -> None:
+        self.directory = directory
+        self.socket_path = directory / "clamd.sock"
+        self.tcp_port = free_port()
+        self.stream_max_length = stream_max_length
+        self._process: subprocess.Popen[bytes] | None = None
+        self._spool: Path | None = None
+
+    def __enter__(self) -> Clamd:
+        binary = require_clamd()
+        database = self.directory / "db"
+        database.mkdir(parents=True)
+        # clamd spools each stream it scans to a file here: memory, as in production.
+        self._spool = Path(tempfile.mkdtemp(prefix="clamd-", dir=_memory_directory()))
+        # A body signature (.ndb): the EICAR bytes anywhere in the file, as hex.
+        (database / "portal-test.ndb").write_text(
+            f"{SIGNATURE_NAME}:0:*:{eicar().hex()}\n", encoding="ascii"
+        )
+        config = self.directory / "clamd.conf"
+        config.write_text(
+            "\n".join(
+                [
+                    f"LocalSocket {self.socket_path}",
+                    f"TCPSocket {self.tcp_port}",
+                    "TCPAddr 127.0.0.1",
+                    f"DatabaseDirectory {database}",
+                    f"TemporaryDirectory {self._spool}",
+                    f"LogFile {self.directory / 'clamd.log'}",
+                    f"StreamMaxLength {self.stream_max_length}",
+                    "AlertExceedsMax yes",
+                    "MaxThreads 4",
+                    "Foreground yes",
+                    "",
+                ]
+            ),
+            encoding="ascii",
+        )
+        self._process = subprocess.Popen(
+            [binary, f"--config-file={config}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._wait_until_ready()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=5)
+        if self._spool is not None:
+            shutil.rmtree(self._spool, ignore_errors=True)
+
+    def scanner(self, *, timeout: float = 30.0) -> ClamdScanner:
+        return ClamdScanner(socket_path=self.socket_path, timeout=timeout)
+
+    def _wait_until_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        probe = ClamdScanner(socket_path=self.socket_path, timeout=2)
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"clamd exited at start-up; see {self.directory / 'clamd.log'}")
+            if probe.ping():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"clamd did not answer PING in {START_TIMEOUT_SECONDS} seconds")
