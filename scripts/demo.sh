@@ -32,7 +32,10 @@ portal notifications smtp-sink --port 8025 >instance/demo/smtp-sink.log 2>&1 &
 SINK_PID=$!
 portal notifications send --every 10 >instance/demo/notifications.log 2>&1 &
 SENDER_PID=$!
-trap 'kill "$OIDC_PID" "$CHECKPOINT_PID" "$SINK_PID" "$SENDER_PID" 2>/dev/null || true' EXIT INT TERM
+# Close requests past their closing date (and destroy their drafts) every few minutes.
+portal requests expire --every 300 >instance/demo/expiry.log 2>&1 &
+EXPIRY_PID=$!
+trap 'kill "$OIDC_PID" "$CHECKPOINT_PID" "$SINK_PID" "$SENDER_PID" "$EXPIRY_PID" 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 1 100); do
   if grep -q '^all-ready' "$OIDC_LOG"; then break; fi
   if ! kill -0 "$OIDC_PID" 2>/dev/null; then

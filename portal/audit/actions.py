@@ -26,6 +26,7 @@ class AuditAction(enum.StrEnum):
     REQUEST_REVOKED = "request_revoked"
     REQUEST_EXTENDED = "request_extended"
     REQUEST_ROUTED = "request_routed"
+    REQUEST_EXPIRED = "request_expired"
     CASE_LOOKED_UP = "case_looked_up"
     # Contributions
     CONTRIBUTION_DRAFT_SAVED = "contribution_draft_saved"

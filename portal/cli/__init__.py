@@ -15,6 +15,7 @@ from portal.cli import (  # noqa: F401 - importing registers the commands
     inspection,
     keys,
     notifications,
+    requests,
 )
 from portal.cli.base import cli
 from portal.config import ConfigError

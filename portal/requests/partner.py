@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy.orm import Session
 from wtforms.fields.choices import SelectChoice
 
 from portal import db
@@ -17,7 +20,7 @@ from portal.contributions.services import versions as contribution_versions
 from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
 from portal.forms_catalogue import FormTemplate, TemplateNotFound, catalogue
-from portal.models import DelegationRequest, Role, Team, User
+from portal.models import AuditEvent, DelegationRequest, Role, Team, User
 from portal.requests import services
 from portal.requests.access import partner_may_see
 from portal.requests.forms import RouteForm
@@ -90,7 +93,22 @@ def _show(found: DelegationRequest, route_form: RouteForm, status: int) -> Respo
         routed=request.args.get("routed") == "1",
         saved=request.args.get("saved") == "1",
         versions=contribution_versions(session, found),
+        first_viewed=_first_viewed(session, found),
     ), status
+
+
+def _first_viewed(session: Session, found: DelegationRequest) -> dict[str, datetime]:
+    """When the council first read each version: for the partner's timeline."""
+    ids = [str(c.id) for c in contribution_versions(session, found)]
+    rows = session.execute(
+        sa.select(AuditEvent.object_id, sa.func.min(AuditEvent.occurred_at))
+        .where(
+            AuditEvent.action == AuditAction.CONTRIBUTION_VIEWED.value,
+            AuditEvent.object_id.in_(ids),
+        )
+        .group_by(AuditEvent.object_id)
+    ).all()
+    return {str(object_id): moment for object_id, moment in rows}
 
 
 def _template(found: DelegationRequest) -> FormTemplate | None:

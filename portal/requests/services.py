@@ -179,16 +179,7 @@ def revoke(
 ) -> None:
     REQUEST_LIFECYCLE.move(request, RequestStatus.REVOKED)
     request.closed_at = datetime.now(UTC)
-    # The partner loses access at once, and their unsent draft is destroyed.
-    draft = session.scalar(
-        sa.select(Contribution).where(
-            Contribution.request_id == request.id,
-            Contribution.status == ContributionStatus.DRAFT,
-        )
-    )
-    if draft is not None:
-        CONTRIBUTION_LIFECYCLE.move(draft, ContributionStatus.DISCARDED)
-        draft.answers_enc = None
+    discard_draft(session, request)
     cipher.seal_text(request, "closing_reason_enc", reason)
     record_event(
         session,
@@ -198,6 +189,42 @@ def revoke(
         object_id=request.reference,
         case_reference=request.case.cms_reference,
     )
+
+
+def discard_draft(session: Session, request: DelegationRequest) -> None:
+    """The partner loses access at once, and their unsent draft is destroyed with it."""
+    draft = session.scalar(
+        sa.select(Contribution).where(
+            Contribution.request_id == request.id,
+            Contribution.status == ContributionStatus.DRAFT,
+        )
+    )
+    if draft is not None:
+        CONTRIBUTION_LIFECYCLE.move(draft, ContributionStatus.DISCARDED)
+        draft.answers_enc = None
+
+
+def expire_lapsed(session: Session, now: datetime | None = None) -> list[str]:
+    """Close open requests past their closing date and destroy their drafts; returns their
+    references. Partners already cannot see them (access checks the time); this makes it so."""
+    now = now or datetime.now(UTC)
+    lapsed = session.scalars(
+        sa.select(DelegationRequest)
+        .where(DelegationRequest.status.in_(OPEN_STATUSES), DelegationRequest.expires_at <= now)
+        .with_for_update(skip_locked=True, of=DelegationRequest)
+    ).all()
+    for request in lapsed:
+        REQUEST_LIFECYCLE.move(request, RequestStatus.EXPIRED)
+        request.closed_at = now
+        discard_draft(session, request)
+        record_event(
+            session,
+            AuditAction.REQUEST_EXPIRED,
+            object_type="delegation_request",
+            object_id=request.reference,
+            case_reference=request.case.cms_reference,
+        )
+    return [request.reference for request in lapsed]
 
 
 def extend(

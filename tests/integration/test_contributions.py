@@ -290,6 +290,7 @@ def test_return_resubmit_and_accept_queue_one_delivery(
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Review)) == 2
     timeline = teacher.get(f"/inbox/{sent}").get_data(as_text=True)
     assert "returned for more information" in timeline and "accepted" in timeline
+    assert "read by the council" in timeline
 
 
 def test_revoking_destroys_the_draft(
@@ -311,3 +312,40 @@ def test_revoking_destroys_the_draft(
     assert draft is not None and draft.status == ContributionStatus.DISCARDED
     assert draft.answers_enc is None
     assert teacher.get(path).status_code == 404
+
+
+def test_a_lapsed_request_is_closed_and_its_draft_destroyed(
+    app: Flask, world: World, sent: str, db_session: Session
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from click.testing import CliRunner
+
+    from portal import cli
+
+    teacher = client_for(app, world.teacher)
+    section = TEMPLATE.sections[0]
+    path = f"/inbox/{sent}/answer/{section.id}"
+    token = csrf_token(teacher.get(path).get_data(as_text=True))
+    teacher.post(path, data=section_form(token, section, children_of(world), "later"))
+    request = request_row(db_session, sent)
+    request.expires_at = datetime.now(UTC) - timedelta(minutes=1)
+    db_session.commit()
+    assert teacher.get(path).status_code == 404  # gone for the partner at once
+
+    runner = CliRunner()
+    original = cli.base.create_app
+    cli.base.create_app = lambda **_options: app  # type: ignore[assignment]
+    try:
+        result = runner.invoke(cli.cli, ["requests", "expire"])
+    finally:
+        cli.base.create_app = original  # type: ignore[assignment]
+    assert result.exit_code == 0 and "Closed 1 lapsed requests" in result.output
+    request = request_row(db_session, sent)
+    assert request.status == RequestStatus.EXPIRED
+    draft = db_session.scalar(sa.select(Contribution))
+    assert draft is not None and draft.status == ContributionStatus.DISCARDED
+    assert draft.answers_enc is None
+    assert db_session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == AuditAction.REQUEST_EXPIRED.value)
+    ).all()
