@@ -41,7 +41,7 @@ from portal.crypto.runtime import keyring
 from portal.forms_catalogue import FormTemplate, catalogue
 from portal.models import Contribution, DelegationRequest, Role
 from portal.requests import services as requests
-from portal.requests.access import partner_may_see
+from portal.requests.access import partners_request
 
 blueprint = Blueprint("answer", __name__, url_prefix="/inbox/<reference>")
 PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
@@ -49,13 +49,6 @@ PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
 
 def _cipher() -> RecordCipher:
     return RecordCipher(keyring(), db.session())
-
-
-def _request(reference: str) -> DelegationRequest:
-    found = requests.by_reference(db.session(), reference)
-    if found is None or not partner_may_see(current_user, found):
-        abort(404)
-    return found
 
 
 def _template(found: DelegationRequest) -> FormTemplate:
@@ -73,7 +66,7 @@ def _children(found: DelegationRequest) -> list[tuple[str, str]]:
 @blueprint.get("/answer")
 @access(PARTNERS)
 def start(reference: str) -> ResponseReturnValue:
-    found = _request(reference)
+    found = partners_request(reference)
     first = _template(found).sections[0].id
     return redirect(url_for("answer.section", reference=found.reference, section_id=first))
 
@@ -81,7 +74,7 @@ def start(reference: str) -> ResponseReturnValue:
 @blueprint.route("/answer/<section_id>", methods=["GET", "POST"])
 @access(PARTNERS)
 def section(reference: str, section_id: str) -> ResponseReturnValue:
-    found = _request(reference)
+    found = partners_request(reference)
     if found.status not in services.ANSWERABLE:
         return redirect(url_for("inbox.show", reference=found.reference))
     template = _template(found)
@@ -153,7 +146,7 @@ def _upload_error(file_fields: list[Field]) -> dict[str, str]:
 @blueprint.get("/answer/check")
 @access(PARTNERS)
 def check(reference: str) -> ResponseReturnValue:
-    found = _request(reference)
+    found = partners_request(reference)
     return _check_page(found, {}, 200)
 
 
@@ -189,7 +182,7 @@ def _check_page(
 @blueprint.post("/answer/submit")
 @access(PARTNERS)
 def submit(reference: str) -> ResponseReturnValue:
-    found = _request(reference)
+    found = partners_request(reference)
     if request.form.get("declaration") != "yes":
         return _check_page(found, {}, 400, declaration_error=True)
     signer = audit_keys().signer
@@ -230,7 +223,7 @@ def _submitted(found: DelegationRequest, version: str) -> Contribution:
 @blueprint.get("/receipts/<version>")
 @access(PARTNERS)
 def receipt(reference: str, version: str) -> ResponseReturnValue:
-    found = _request(reference)
+    found = partners_request(reference)
     contribution = _submitted(found, version)
     return render_template(
         "contributions/receipt.html",
@@ -242,7 +235,7 @@ def receipt(reference: str, version: str) -> ResponseReturnValue:
 @blueprint.get("/receipts/<version>/download")
 @access(PARTNERS)
 def download_receipt(reference: str, version: str) -> ResponseReturnValue:
-    found = _request(reference)
+    found = partners_request(reference)
     document = receipts.receipt_document(found, _submitted(found, version))
     response = Response(json.dumps(document, indent=2) + "\n", mimetype="application/json")
     response.headers["Content-Disposition"] = (

@@ -28,15 +28,14 @@ from portal.auth.login import actor_for
 from portal.auth.policy import access, roles
 from portal.config import Settings
 from portal.contributions import services
-from portal.contributions.answering import PARTNERS, _children, _request, _template
+from portal.contributions.answering import PARTNERS, _children, _template
 from portal.contributions.answers_form import file_fields_of
 from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
 from portal.extensions import csrf
 from portal.lifecycle import ContributionStatus
 from portal.models import Attachment, AuditOutcome, Role
-from portal.requests import services as requests
-from portal.requests.access import council_may_see
+from portal.requests.access import councils_request, partners_request
 
 blueprint = Blueprint("files", __name__)
 
@@ -50,7 +49,7 @@ def _settings() -> Settings:
 @access(PARTNERS)
 @csrf.exempt  # the upload reader checks the token as the body streams (see above)
 def upload(reference: str, section_id: str, answer_key: str) -> ResponseReturnValue:
-    found = _request(reference)
+    found = partners_request(reference)
     part = next((s for s in _template(found).sections if s.id == section_id), None)
     keys = {f.key for f in file_fields_of(part, _children(found))} if part else set()
     if answer_key not in keys:
@@ -107,7 +106,7 @@ def upload(reference: str, section_id: str, answer_key: str) -> ResponseReturnVa
 @blueprint.post("/inbox/<reference>/answer/<section_id>/files/<attachment_id>/remove")
 @access(PARTNERS)
 def remove(reference: str, section_id: str, attachment_id: str) -> ResponseReturnValue:
-    found = _request(reference)
+    found = partners_request(reference)
     draft = services.draft_of(db.session(), found)
     attachment = _attachment_of(draft.attachments if draft else [], attachment_id)
     session = db.session()
@@ -129,9 +128,7 @@ def remove(reference: str, section_id: str, attachment_id: str) -> ResponseRetur
 @blueprint.get("/requests/<reference>/versions/<version>/files/<attachment_id>")
 @access(roles(Role.SOCIAL_WORKER, Role.TEAM_MANAGER))
 def download(reference: str, version: str, attachment_id: str) -> ResponseReturnValue:
-    found = requests.by_reference(db.session(), reference)
-    if found is None or not council_may_see(current_user, found):
-        abort(404)
+    found = councils_request(reference)
     contribution = next(
         (
             c

@@ -25,7 +25,7 @@ from portal.forms_catalogue import catalogue
 from portal.lifecycle import ContributionStatus
 from portal.models import Contribution, DelegationRequest, ReviewDecision, Role
 from portal.requests import services as requests
-from portal.requests.access import council_may_change, council_may_see
+from portal.requests.access import council_may_change, councils_request
 
 blueprint = Blueprint("review", __name__, url_prefix="/requests/<reference>/versions/<version>")
 COUNCIL_STAFF = roles(Role.SOCIAL_WORKER, Role.TEAM_MANAGER)
@@ -33,9 +33,7 @@ REASON_LIMIT = 2000
 
 
 def _found(reference: str, version: str) -> tuple[DelegationRequest, Contribution]:
-    found = requests.by_reference(db.session(), reference)
-    if found is None or not council_may_see(current_user, found):
-        abort(404)
+    found = councils_request(reference)
     for contribution in services.versions(db.session(), found):
         if str(contribution.version) == version and contribution.submitted_at is not None:
             return found, contribution

@@ -8,8 +8,14 @@ the partner at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
+from flask import abort
+from flask_login import current_user
+
+from portal import db
 from portal.lifecycle import RequestStatus
 from portal.models import DelegationRequest, Role, User
 
@@ -46,3 +52,25 @@ def council_may_change(user: User, request: DelegationRequest) -> bool:
     if request.requested_by_id == user.id:
         return True
     return user.has_role(Role.TEAM_MANAGER) and user.team_id == request.case.team_id
+
+
+def partners_request(reference: str) -> DelegationRequest:
+    """The request with this reference if the signed-in partner may see it; otherwise 404,
+    whether it is another organisation's, closed, or does not exist: no trace either way."""
+    return _visible(reference, partner_may_see)
+
+
+def councils_request(reference: str) -> DelegationRequest:
+    """The request with this reference if the signed-in council person may see it; else 404."""
+    return _visible(reference, council_may_see)
+
+
+def _visible(
+    reference: str, may_see: Callable[[User, DelegationRequest], bool]
+) -> DelegationRequest:
+    found = db.session().scalar(
+        sa.select(DelegationRequest).where(DelegationRequest.reference == reference.upper())
+    )
+    if found is None or not may_see(current_user, found):
+        abort(404)
+    return found

@@ -21,7 +21,7 @@ from portal.crypto.runtime import keyring
 from portal.forms_catalogue import TemplateNotFound, catalogue
 from portal.models import DelegationRequest, Organisation, Role
 from portal.requests import services
-from portal.requests.access import council_may_change, council_may_see
+from portal.requests.access import council_may_change, councils_request
 from portal.requests.forms import CaseLookupForm, ExtendForm, RequestForm, RevokeForm
 
 blueprint = Blueprint("requests", __name__, url_prefix="/requests")
@@ -187,17 +187,10 @@ def _labels(form: RequestForm) -> dict[str, str]:
     }
 
 
-def _request_for_council(reference: str) -> DelegationRequest:
-    found = services.by_reference(db.session(), reference)
-    if found is None or not council_may_see(current_user, found):
-        abort(404)
-    return found
-
-
 @blueprint.get("/<reference>")
 @access(COUNCIL_STAFF)
 def show(reference: str) -> ResponseReturnValue:
-    found = _request_for_council(reference)
+    found = councils_request(reference)
     return _show(found, RevokeForm(), ExtendForm(), 200)
 
 
@@ -252,7 +245,7 @@ def _template_title(found: DelegationRequest) -> str:
 @blueprint.post("/<reference>/revoke")
 @access(COUNCIL_STAFF)
 def revoke(reference: str) -> ResponseReturnValue:
-    found = _request_for_council(reference)
+    found = councils_request(reference)
     if not council_may_change(current_user, found):
         abort(403)
     form = RevokeForm()
@@ -267,7 +260,7 @@ def revoke(reference: str) -> ResponseReturnValue:
 @blueprint.post("/<reference>/extend")
 @access(COUNCIL_STAFF)
 def extend(reference: str) -> ResponseReturnValue:
-    found = _request_for_council(reference)
+    found = councils_request(reference)
     if not council_may_change(current_user, found):
         abort(403)
     form = ExtendForm()

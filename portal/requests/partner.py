@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ from portal.crypto.runtime import keyring
 from portal.forms_catalogue import FormTemplate, TemplateNotFound, catalogue
 from portal.models import AuditEvent, DelegationRequest, Role, Team, User
 from portal.requests import services
-from portal.requests.access import partner_may_see
+from portal.requests.access import partners_request
 from portal.requests.forms import RouteForm
 
 blueprint = Blueprint("inbox", __name__, url_prefix="/inbox")
@@ -36,18 +36,10 @@ def index() -> ResponseReturnValue:
     return render_template("inbox/index.html", requests=found, today=services.uk_today())
 
 
-def _request_for_partner(reference: str) -> DelegationRequest:
-    found = services.by_reference(db.session(), reference)
-    # Another organisation's request, a revoked or lapsed one: no trace of it.
-    if found is None or not partner_may_see(current_user, found):
-        abort(404)
-    return found
-
-
 @blueprint.get("/<reference>")
 @access(PARTNERS)
 def show(reference: str) -> ResponseReturnValue:
-    found = _request_for_partner(reference)
+    found = partners_request(reference)
     return _show(found, _route_form(found), 200)
 
 
@@ -121,7 +113,7 @@ def _template(found: DelegationRequest) -> FormTemplate | None:
 @blueprint.post("/<reference>/route")
 @access(roles(Role.PARTNER_LEAD))
 def route(reference: str) -> ResponseReturnValue:
-    found = _request_for_partner(reference)
+    found = partners_request(reference)
     form = _route_form(found)
     if form.validate_on_submit():
         colleague = db.session().get(User, uuid.UUID(form.colleague.data or ""))

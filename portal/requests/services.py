@@ -267,12 +267,6 @@ def route(session: Session, request: DelegationRequest, actor: Actor, colleague:
     )
 
 
-def by_reference(session: Session, reference: str) -> DelegationRequest | None:
-    return session.scalar(
-        sa.select(DelegationRequest).where(DelegationRequest.reference == reference.upper())
-    )
-
-
 def council_requests(session: Session, worker: User) -> list[DelegationRequest]:
     """The worker's own requests; for a team manager, the team's too."""
     query = sa.select(DelegationRequest).join(Case)
