@@ -22,6 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from portal import db
 from portal.attachments.refusals import message_for
+from portal.audit import AuditAction, record_event
 from portal.audit.runtime import audit_keys
 from portal.auth.login import actor_for
 from portal.auth.policy import access, roles
@@ -108,6 +109,8 @@ def section(reference: str, section_id: str) -> ResponseReturnValue:
             )
     file_fields = file_fields_of(part, _children(found))
     errors.update(_upload_error(file_fields))
+    if any(field.child_name for field in (*fields, *file_fields)):
+        _record_child_details_read(found, errors)
     draft = services.draft_of(db.session(), found)
     attachments = draft.attachments if draft else []
     cipher = _cipher()
@@ -131,6 +134,22 @@ def section(reference: str, section_id: str) -> ResponseReturnValue:
         errors=errors,
         position=[s.id for s in template.sections].index(section_id) + 1,
     ), (400 if errors else 200)
+
+
+def _record_child_details_read(found: DelegationRequest, errors: dict[str, str]) -> None:
+    """The page names the children: a read of their details, on the record even when the page
+    is sent back with errors (whose response rolls the request's transaction back)."""
+    session = db.session()
+    record_event(
+        session,
+        AuditAction.CHILD_DETAILS_VIEWED,
+        actor=actor_for(current_user),
+        object_type="delegation_request",
+        object_id=found.reference,
+        case_reference=found.case.cms_reference,
+    )
+    if errors:
+        session.commit()
 
 
 def _upload_error(file_fields: list[Field]) -> dict[str, str]:
@@ -159,6 +178,7 @@ def _check_page(
         return redirect(url_for("answer.start", reference=found.reference))
     answers = services.answers_of(_cipher(), draft)
     children = _children(found)
+    _record_child_details_read(found, errors)
     rows = [
         (
             part,

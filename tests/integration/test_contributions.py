@@ -131,6 +131,14 @@ def test_a_draft_is_saved_encrypted_and_resumed(
     ).scalar_one()
     assert SECRET_ANSWER.encode() not in raw
     assert SECRET_ANSWER in teacher.get(path).get_data(as_text=True)  # resumed
+    # The question pages name the children: each showing is a read of their details.
+    reads = db_session.scalars(
+        sa.select(AuditEvent).where(
+            AuditEvent.action == AuditAction.CHILD_DETAILS_VIEWED.value,
+            AuditEvent.actor_user_id == world.teacher.id,
+        )
+    ).all()
+    assert reads and reads[-1].case_reference == "NCC-555001"
 
 
 def test_bad_answers_are_explained_and_not_saved(
