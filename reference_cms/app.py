@@ -1,0 +1,404 @@
+"""The reference CMS's HTTP API: OAuth2 client-credentials tokens, cases and contributions.
+
+With faults enabled, `/_faults` scripts failures (500, 429, delays, dropped connections) so the
+portal's connector can be tested against an unreliable CMS.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from reference_cms.seed import seed_demo_cases
+from reference_cms.store import CaseStore, IdempotencyKeyReused
+
+TOKEN_LIFETIME_SECONDS = 300
+MAX_BODY_BYTES = 60 * 1024 * 1024
+SHA256_HEX = frozenset("0123456789abcdef")
+
+
+class TokenIssuer:
+    """Issues opaque bearer tokens to the one configured client and remembers them in memory."""
+
+    def __init__(self, client_id: str, client_secret: str) -> None:
+        self._client_id = client_id.encode()
+        self._client_secret = client_secret.encode()
+        self._expiries: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, client_id: str, client_secret: str) -> bool:
+        # Compare both parts without short-circuiting, so timing says nothing about which failed.
+        id_ok = secrets.compare_digest(client_id.encode(), self._client_id)
+        secret_ok = secrets.compare_digest(client_secret.encode(), self._client_secret)
+        return id_ok & secret_ok
+
+    def issue(self) -> str:
+        token = secrets.token_urlsafe(32)
+        now = time.monotonic()
+        with self._lock:
+            self._expiries = {t: e for t, e in self._expiries.items() if e > now}
+            self._expiries[token] = now + TOKEN_LIFETIME_SECONDS
+        return token
+
+    def is_valid(self, token: str) -> bool:
+        with self._lock:
+            expiry = self._expiries.get(token)
+        return expiry is not None and expiry > time.monotonic()
+
+
+@dataclass
+class FaultPlan:
+    """Scripted failures, each counting down once per `/api/v1/` call it affects."""
+
+    fail_next: int = 0
+    rate_limit_next: int = 0
+    retry_after: int = 1
+    delay_next: int = 0
+    delay_seconds: float = 0.0
+    drop_after_commit_next: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    COUNTERS = ("fail_next", "rate_limit_next", "delay_next", "drop_after_commit_next")
+
+    def update(self, settings: dict[str, Any]) -> list[dict[str, str]]:
+        errors = [
+            {"field": name, "message": "must be a whole number, 0 or more"}
+            for name in (*self.COUNTERS, "retry_after")
+            if name in settings and not _is_int(settings[name], minimum=0)
+        ]
+        delay = settings.get("delay_seconds", 0)
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 60:
+            errors.append({"field": "delay_seconds", "message": "must be a number from 0 to 60"})
+        if errors:
+            return errors
+        with self.lock:
+            for name in (*self.COUNTERS, "retry_after", "delay_seconds"):
+                if name in settings:
+                    setattr(self, name, settings[name])
+        return []
+
+    def clear(self) -> None:
+        with self.lock:
+            self.fail_next = self.rate_limit_next = self.delay_next = 0
+            self.drop_after_commit_next = 0
+            self.retry_after, self.delay_seconds = 1, 0.0
+
+    def state(self) -> dict[str, Any]:
+        with self.lock:
+            return {n: getattr(self, n) for n in (*self.COUNTERS, "retry_after", "delay_seconds")}
+
+    def take_api_fault(self) -> tuple[float, Response | None]:
+        """Consume this call's delay and failure, if any: (seconds to sleep, fault response)."""
+        with self.lock:
+            delay = 0.0
+            if self.delay_next > 0:
+                self.delay_next -= 1
+                delay = self.delay_seconds
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return delay, _error(500, "injected_fault")
+            if self.rate_limit_next > 0:
+                self.rate_limit_next -= 1
+                response = _error(429, "rate_limited")
+                response.headers["Retry-After"] = str(self.retry_after)
+                return delay, response
+        return delay, None
+
+    def take_drop(self) -> bool:
+        with self.lock:
+            if self.drop_after_commit_next > 0:
+                self.drop_after_commit_next -= 1
+                return True
+        return False
+
+
+def create_app(
+    data_dir: Path, client_id: str, client_secret: str, *, faults_enabled: bool
+) -> Flask:
+    if not client_id or not client_secret:
+        raise ValueError("the reference CMS needs a client id and a client secret")
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = CaseStore(data_dir / "cms.db")
+    seed_demo_cases(store)
+    app.extensions["reference_cms"] = {
+        "store": store,
+        "tokens": TokenIssuer(client_id, client_secret),
+        "faults": FaultPlan() if faults_enabled else None,
+    }
+
+    app.register_blueprint(token_blueprint)
+    app.register_blueprint(api_blueprint)
+    if faults_enabled:
+        app.register_blueprint(faults_blueprint)
+    app.register_error_handler(HTTPException, _http_error)
+    app.after_request(_no_store)
+    return app
+
+
+token_blueprint = Blueprint("token", __name__)
+api_blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+faults_blueprint = Blueprint("faults", __name__)
+
+
+def _store() -> CaseStore:
+    return current_app.extensions["reference_cms"]["store"]  # type: ignore[no-any-return]
+
+
+def _tokens() -> TokenIssuer:
+    return current_app.extensions["reference_cms"]["tokens"]  # type: ignore[no-any-return]
+
+
+def _faults() -> FaultPlan | None:
+    return current_app.extensions["reference_cms"]["faults"]  # type: ignore[no-any-return]
+
+
+@token_blueprint.post("/oauth/token")
+def issue_token() -> Response:
+    if request.authorization and request.authorization.type == "basic":
+        client_id = request.authorization.username or ""
+        client_secret = request.authorization.password or ""
+    else:
+        client_id = request.form.get("client_id", "")
+        client_secret = request.form.get("client_secret", "")
+    if not _tokens().authenticate(client_id, client_secret):
+        response = _error(401, "invalid_client")
+        response.headers["WWW-Authenticate"] = 'Basic realm="reference-cms"'
+        return response
+    if request.form.get("grant_type") != "client_credentials":
+        return _error(400, "unsupported_grant_type")
+    token = {"access_token": _tokens().issue(), "expires_in": TOKEN_LIFETIME_SECONDS}
+    return _respond(200, token | {"token_type": "Bearer"})
+
+
+@api_blueprint.before_request
+def apply_faults_then_authenticate() -> Response | None:
+    faults = _faults()
+    if faults is not None:
+        delay, fault = faults.take_api_fault()
+        if delay:
+            time.sleep(delay)
+        if fault is not None:
+            return fault
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not _tokens().is_valid(token.strip()):
+        response = _error(401, "invalid_token")
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
+    return None
+
+
+@api_blueprint.get("/cases/<reference>")
+def get_case(reference: str) -> Response:
+    case = _store().find_case(reference)
+    if case is None:
+        return _error(404, "not_found")
+    children = [
+        {"person_id": c.person_id, "name": c.name, "date_of_birth": c.date_of_birth}
+        for c in case.children
+    ]
+    return jsonify(reference=case.reference, team=case.team, children=children)
+
+
+@api_blueprint.post("/cases/<reference>/contributions")
+def receive_contribution(reference: str) -> Response:
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key or len(key) > 255:
+        return _errors(400, "Idempotency-Key", "send a unique key of 1 to 255 characters")
+    if not request.is_json:
+        return _errors(400, "body", "send the body as application/json")
+    body = request.get_json(silent=True)
+    if body is None:
+        return _errors(400, "body", "the body is not valid JSON")
+    if _store().find_case(reference) is None:
+        return _error(404, "not_found")
+    if not isinstance(body, dict):
+        return _errors(422, "body", "must be a JSON object")
+    errors = contribution_errors(body)
+    if errors:
+        return _respond(422, {"errors": errors})
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    fingerprint = hashlib.sha256(f"{reference}\n{canonical}".encode()).hexdigest()
+    try:
+        receipt = _store().receive_contribution(reference, key, fingerprint, canonical)
+    except IdempotencyKeyReused:
+        return _error(422, "idempotency_key_reused")
+    faults = _faults()
+    if faults is not None and faults.take_drop():
+        _drop_connection()
+    return _respond(
+        201 if receipt.created else 200,
+        {"record_id": receipt.record.record_id, "status": receipt.record.status},
+    )
+
+
+@api_blueprint.get("/contributions/<record_id>")
+def get_contribution(record_id: str) -> Response:
+    record = _store().find_contribution(record_id)
+    if record is None:
+        return _error(404, "not_found")
+    return jsonify(
+        record_id=record.record_id,
+        case_reference=record.case_reference,
+        status=record.status,
+        received_at=record.received_at,
+    )
+
+
+@faults_blueprint.post("/_faults")
+def set_faults() -> Response:
+    faults = _faults()
+    assert faults is not None  # noqa: S101  # the blueprint is registered only with faults
+    settings = request.get_json(silent=True)
+    if not isinstance(settings, dict):
+        return _errors(400, "body", "send a JSON object")
+    errors = faults.update(settings)
+    if errors:
+        return _respond(422, {"errors": errors})
+    return jsonify(faults.state())
+
+
+@faults_blueprint.delete("/_faults")
+def clear_faults() -> Response:
+    faults = _faults()
+    assert faults is not None  # noqa: S101  # the blueprint is registered only with faults
+    faults.clear()
+    return jsonify(faults.state())
+
+
+@faults_blueprint.get("/_records")
+def list_records() -> Response:
+    records = [
+        {
+            "record_id": r.record_id,
+            "idempotency_key": r.idempotency_key,
+            "case_reference": r.case_reference,
+        }
+        for r in _store().list_contributions()
+    ]
+    return jsonify(records=records)
+
+
+def contribution_errors(body: dict[str, Any]) -> list[dict[str, str]]:
+    """Why a contribution body is unacceptable, one entry per field; empty when it is fine."""
+    errors: list[dict[str, str]] = []
+
+    def check(name: str, ok: bool, message: str) -> None:
+        if name not in body:
+            errors.append({"field": name, "message": "is required"})
+        elif not ok:
+            errors.append({"field": name, "message": message})
+
+    for name in ("request_reference", "partner_organisation", "form_template"):
+        check(name, _is_text(body.get(name)), "must be a non-empty string")
+    check("version", _is_int(body.get("version"), minimum=1), "must be a whole number, 1 or more")
+    check(
+        "form_template_version",
+        _is_int(body.get("form_template_version")),
+        "must be a whole number",
+    )
+    check("submitted_at", _is_timestamp(body.get("submitted_at")), "must be an ISO 8601 date-time")
+    check("answers", isinstance(body.get("answers"), dict), "must be a JSON object")
+    documents = body.get("documents")
+    check("documents", isinstance(documents, list), "must be a list")
+    if isinstance(documents, list):
+        for index, document in enumerate(documents):
+            errors.extend(_document_errors(f"documents[{index}]", document))
+    return errors
+
+
+def _document_errors(prefix: str, document: Any) -> list[dict[str, str]]:
+    if not isinstance(document, dict):
+        return [{"field": prefix, "message": "must be a JSON object"}]
+    errors = [
+        {"field": f"{prefix}.{name}", "message": "must be a non-empty string"}
+        for name in ("filename", "content_type", "sha256", "content_base64")
+        if not _is_text(document.get(name))
+    ]
+    if errors:
+        return errors
+    digest = document["sha256"].lower()
+    if len(digest) != 64 or not SHA256_HEX.issuperset(digest):
+        return [{"field": f"{prefix}.sha256", "message": "must be 64 hexadecimal characters"}]
+    try:
+        content = base64.b64decode(document["content_base64"], validate=True)
+    except (binascii.Error, ValueError):
+        return [{"field": f"{prefix}.content_base64", "message": "must be valid base64"}]
+    if not secrets.compare_digest(hashlib.sha256(content).hexdigest(), digest):
+        return [{"field": f"{prefix}.sha256", "message": "does not match the decoded content"}]
+    return []
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _is_int(value: Any, minimum: int | None = None) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return False
+    return minimum is None or value >= minimum
+
+
+def _is_timestamp(value: Any) -> bool:
+    if not isinstance(value, str) or "T" not in value.upper():
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _drop_connection() -> None:
+    """Shut the client's socket after the commit, so no response reaches it.
+
+    Werkzeug's server exposes the socket as `werkzeug.socket`; its later write then fails with a
+    broken pipe, which it treats as a dropped connection. The client reads end-of-stream instead
+    of a status line: `requests` raises ConnectionError ("Remote end closed connection").
+    """
+    connection = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+    if isinstance(connection, socket.socket):
+        logging.getLogger("reference_cms").warning("fault: dropping the connection after commit")
+        connection.shutdown(socket.SHUT_RDWR)
+
+
+def _respond(status: int, payload: dict[str, Any]) -> Response:
+    response = jsonify(payload)
+    response.status_code = status
+    return response
+
+
+def _error(status: int, code: str) -> Response:
+    return _respond(status, {"error": code})
+
+
+def _errors(status: int, field_name: str, message: str) -> Response:
+    return _respond(status, {"errors": [{"field": field_name, "message": message}]})
+
+
+def _http_error(error: HTTPException) -> Response:
+    names = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+    code = error.code or 500
+    return _error(code, names.get(code, "bad_request" if code < 500 else "server_error"))
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,344 @@
+"""The reference CMS's contract: tokens, cases, contributions, idempotency and fault modes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from reference_cms import create_app
+from reference_cms.__main__ import make_cms_server
+
+CLIENT_ID = "portal-connector"
+CLIENT_SECRET = "reference-cms-test-secret"
+CASE = "NCC-100234"
+
+
+def make_app(tmp_path: Path, *, faults: bool = True) -> Flask:
+    return create_app(tmp_path / "cms", CLIENT_ID, CLIENT_SECRET, faults_enabled=faults)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Flask:
+    return make_app(tmp_path)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> dict[str, str]:
+    response = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(CLIENT_ID, CLIENT_SECRET)
+    )
+    return {"Authorization": f"Bearer {response.json['access_token']}"}
+
+
+def contribution(**changes: Any) -> dict[str, Any]:
+    content = b"%PDF-1.7 fictional report"
+    body: dict[str, Any] = {
+        "request_reference": "REQ-0001",
+        "version": 1,
+        "partner_organisation": "Northtown Primary School",
+        "submitted_at": "2026-02-03T10:15:00+00:00",
+        "form_template": "school-contribution",
+        "form_template_version": 2,
+        "answers": {"attendance": "92%"},
+        "documents": [
+            {
+                "filename": "report.pdf",
+                "content_type": "application/pdf",
+                "sha256": hashlib.sha256(content).hexdigest(),
+                "content_base64": base64.b64encode(content).decode(),
+            }
+        ],
+    }
+    return body | changes
+
+
+def post_contribution(
+    client: FlaskClient, auth: dict[str, str], body: Any, key: str | None = "key-1"
+) -> Any:
+    headers = auth | ({"Idempotency-Key": key} if key else {})
+    return client.post(f"/api/v1/cases/{CASE}/contributions", json=body, headers=headers)
+
+
+def test_token_by_basic_auth_or_form_fields(client: FlaskClient) -> None:
+    by_basic = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(CLIENT_ID, CLIENT_SECRET)
+    )
+    by_form = client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+    )
+    for response in (by_basic, by_form):
+        assert response.status_code == 200
+        assert response.json["token_type"] == "Bearer"
+        assert response.json["expires_in"] == 300
+        assert response.headers["Cache-Control"] == "no-store"
+    assert by_basic.json["access_token"] != by_form.json["access_token"]
+
+
+def test_token_refused(client: FlaskClient) -> None:
+    wrong = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(CLIENT_ID, "wrong")
+    )
+    assert (wrong.status_code, wrong.json) == (401, {"error": "invalid_client"})
+    grant = client.post(
+        "/oauth/token", data={"grant_type": "password"}, auth=(CLIENT_ID, CLIENT_SECRET)
+    )
+    assert (grant.status_code, grant.json) == (400, {"error": "unsupported_grant_type"})
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer unknown", "Basic abc"])
+def test_api_needs_a_valid_bearer_token(client: FlaskClient, authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = client.get(f"/api/v1/cases/{CASE}", headers=headers)
+    assert (response.status_code, response.json) == (401, {"error": "invalid_token"})
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_expired_token_refused(
+    client: FlaskClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later = time.monotonic() + 301
+    monkeypatch.setattr("reference_cms.app.time.monotonic", lambda: later)
+    assert client.get(f"/api/v1/cases/{CASE}", headers=auth).status_code == 401
+
+
+def test_case_lookup(client: FlaskClient, auth: dict[str, str]) -> None:
+    response = client.get(f"/api/v1/cases/{CASE}", headers=auth)
+    assert response.status_code == 200
+    assert response.json["team"] == "Children in Need Team East"
+    assert [(c["name"], c["date_of_birth"]) for c in response.json["children"]] == [
+        ("Amelia Hart", "2015-03-14"),
+        ("Oliver Hart", "2017-09-02"),
+    ]
+    unknown = client.get("/api/v1/cases/NCC-999999", headers=auth)
+    assert (unknown.status_code, unknown.json) == (404, {"error": "not_found"})
+
+
+def test_create_contribution_and_look_up_its_status(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    created = post_contribution(client, auth, contribution())
+    assert created.status_code == 201
+    assert created.json["status"] == "received"
+    record_id = created.json["record_id"]
+    assert record_id.startswith("CMS-")
+
+    status = client.get(f"/api/v1/contributions/{record_id}", headers=auth)
+    assert status.status_code == 200
+    assert status.json["case_reference"] == CASE
+    assert status.json["status"] == "received"
+    assert status.json["received_at"]
+    assert client.get("/api/v1/contributions/CMS-NONE", headers=auth).status_code == 404
+
+
+def test_idempotent_replay_stores_one_record(client: FlaskClient, auth: dict[str, str]) -> None:
+    first = post_contribution(client, auth, contribution())
+    replay = post_contribution(client, auth, contribution())
+    assert (first.status_code, replay.status_code) == (201, 200)
+    assert replay.json["record_id"] == first.json["record_id"]
+    assert len(client.get("/_records").json["records"]) == 1
+
+
+def test_same_key_with_a_different_body_is_refused(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    post_contribution(client, auth, contribution())
+    reused = post_contribution(client, auth, contribution(version=2))
+    assert (reused.status_code, reused.json) == (422, {"error": "idempotency_key_reused"})
+
+
+def test_unknown_case(client: FlaskClient, auth: dict[str, str]) -> None:
+    response = client.post(
+        "/api/v1/cases/NCC-999999/contributions",
+        json=contribution(),
+        headers=auth | {"Idempotency-Key": "key-1"},
+    )
+    assert response.status_code == 404
+
+
+def test_missing_idempotency_key(client: FlaskClient, auth: dict[str, str]) -> None:
+    response = post_contribution(client, auth, contribution(), key=None)
+    assert response.status_code == 400
+    assert response.json["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_malformed_json_or_wrong_content_type(client: FlaskClient, auth: dict[str, str]) -> None:
+    headers = auth | {"Idempotency-Key": "key-1"}
+    url = f"/api/v1/cases/{CASE}/contributions"
+    malformed = client.post(url, data="{", content_type="application/json", headers=headers)
+    form = client.post(url, data={"version": "1"}, headers=headers)
+    assert malformed.status_code == form.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({k: v for k, v in contribution().items() if k != "answers"}, "answers", "is required"),
+        (contribution(version=0), "version", "1 or more"),
+        (contribution(version=True), "version", "whole number"),
+        (contribution(submitted_at="yesterday"), "submitted_at", "ISO 8601"),
+        (
+            contribution(documents=[contribution()["documents"][0] | {"sha256": "0" * 64}]),
+            "documents[0].sha256",
+            "does not match",
+        ),
+        (
+            contribution(documents=[contribution()["documents"][0] | {"content_base64": "@@"}]),
+            "documents[0].content_base64",
+            "base64",
+        ),
+        ([1, 2], "body", "JSON object"),
+    ],
+)
+def test_validation_errors(
+    client: FlaskClient, auth: dict[str, str], body: Any, field: str, message: str
+) -> None:
+    response = post_contribution(client, auth, body)
+    assert response.status_code == 422
+    assert any(e["field"] == field and message in e["message"] for e in response.json["errors"])
+    assert client.get("/_records").json["records"] == []
+
+
+def test_body_size_is_limited(client: FlaskClient, auth: dict[str, str]) -> None:
+    huge = contribution(answers={"text": "x" * (61 * 1024 * 1024)})
+    assert post_contribution(client, auth, huge).status_code == 413
+
+
+def test_fail_next(client: FlaskClient, auth: dict[str, str]) -> None:
+    client.post("/_faults", json={"fail_next": 2})
+    statuses = [client.get(f"/api/v1/cases/{CASE}", headers=auth).status_code for _ in range(3)]
+    assert statuses == [500, 500, 200]
+
+
+def test_rate_limit_with_retry_after(client: FlaskClient, auth: dict[str, str]) -> None:
+    client.post("/_faults", json={"rate_limit_next": 1, "retry_after": 7})
+    limited = client.get(f"/api/v1/cases/{CASE}", headers=auth)
+    assert limited.status_code == 429
+    assert limited.headers["Retry-After"] == "7"
+    assert client.get(f"/api/v1/cases/{CASE}", headers=auth).status_code == 200
+
+
+def test_delay(client: FlaskClient, auth: dict[str, str]) -> None:
+    client.post("/_faults", json={"delay_seconds": 0.3, "delay_next": 1})
+    started = time.monotonic()
+    assert client.get(f"/api/v1/cases/{CASE}", headers=auth).status_code == 200
+    assert time.monotonic() - started >= 0.3
+    started = time.monotonic()
+    client.get(f"/api/v1/cases/{CASE}", headers=auth)
+    assert time.monotonic() - started < 0.3
+
+
+def test_faults_cleared_and_validated(client: FlaskClient, auth: dict[str, str]) -> None:
+    client.post("/_faults", json={"fail_next": 5})
+    assert client.delete("/_faults").json["fail_next"] == 0
+    assert client.get(f"/api/v1/cases/{CASE}", headers=auth).status_code == 200
+    assert client.post("/_faults", json={"fail_next": -1}).status_code == 422
+
+
+def test_faults_disabled(tmp_path: Path) -> None:
+    client = make_app(tmp_path, faults=False).test_client()
+    assert client.post("/_faults", json={"fail_next": 1}).status_code == 404
+    assert client.delete("/_faults").status_code == 404
+    assert client.get("/_records").status_code == 404
+
+
+@pytest.fixture
+def live_url(app: Flask) -> Iterator[str]:
+    server = make_cms_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def live_token(url: str) -> dict[str, str]:
+    response = requests.post(
+        f"{url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        timeout=5,
+    )
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def test_drop_after_commit_stores_the_record_but_sends_no_answer(live_url: str) -> None:
+    headers = live_token(live_url) | {"Idempotency-Key": "dropped-1"}
+    url = f"{live_url}/api/v1/cases/{CASE}/contributions"
+    requests.post(f"{live_url}/_faults", json={"drop_after_commit_next": 1}, timeout=5)
+
+    with pytest.raises(requests.ConnectionError):
+        requests.post(url, json=contribution(), headers=headers, timeout=5)
+
+    records = requests.get(f"{live_url}/_records", timeout=5).json()["records"]
+    assert [r["idempotency_key"] for r in records] == ["dropped-1"]
+    retry = requests.post(url, json=contribution(), headers=headers, timeout=5)
+    assert retry.status_code == 200
+    assert retry.json()["record_id"] == records[0]["record_id"]
+
+
+def test_real_process_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    secret_file = tmp_path / "client-secret"
+    secret_file.write_text(CLIENT_SECRET + "\n")
+    command = [sys.executable, "-m", "reference_cms", "--port", "0", "--faults"]
+    command += ["--data-dir", str(tmp_path / "cms"), "--client-id", CLIENT_ID]
+    command += ["--client-secret-file", str(secret_file)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        match = re.fullmatch(r"ready (http://127\.0\.0\.1:\d+)\n", process.stdout.readline())
+        assert match, "the server did not say it was ready"
+        url = match.group(1)
+        case = requests.get(f"{url}/api/v1/cases/NCC-102310", headers=live_token(url), timeout=5)
+        assert case.json()["children"][0]["name"] == "Ruby Chen"
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        _, stderr = process.communicate(timeout=5)
+        assert "GET /api/v1/cases/NCC-102310 200" in stderr
+        assert CLIENT_SECRET not in stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_openapi_names_every_path() -> None:
+    text = resources.files("reference_cms").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    assert text.startswith("openapi: 3.1.")
+    assert "\t" not in text
+    for path in (
+        "/oauth/token:",
+        "/api/v1/cases/{reference}:",
+        "/api/v1/cases/{reference}/contributions:",
+        "/api/v1/contributions/{record_id}:",
+        "/_faults:",
+        "/_records:",
+    ):
+        assert f"\n  {path}\n" in text
