@@ -28,7 +28,8 @@ def accessibility() -> ResponseReturnValue:
 @blueprint.get("/privacy")
 @access(PUBLIC)
 def privacy() -> ResponseReturnValue:
-    return render_template("pages/privacy.html")
+    settings = current_app.config["PORTAL_SETTINGS"]
+    return render_template("pages/privacy.html", retention_years=settings.audit.retention_years)
 
 
 @blueprint.get("/cookies")
