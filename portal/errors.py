@@ -9,6 +9,8 @@ from flask import Flask, g, render_template, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from portal.lifecycle import DomainError
+
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 
 
@@ -39,6 +41,11 @@ _PAGES = {
         "copied the entire address.",
     ),
     405: ("Sorry, there is a problem with your request", "Go back and try again."),
+    409: (
+        "This has changed since you opened the page",
+        "Someone else changed it a moment ago, or it was already done. Go back and reload the "
+        "page to see it as it is now.",
+    ),
     413: (
         "What you sent is too large",
         "Go back and send something smaller.",
@@ -78,6 +85,13 @@ def init_app(app: Flask) -> None:
     def http_error(error: HTTPException) -> tuple[str, int]:
         status = error.code or 500
         return render_error(status if status in _PAGES else 500)
+
+    @app.errorhandler(DomainError)
+    def domain_rule(error: DomainError) -> tuple[str, int]:
+        # A state change the rules refuse (a transition that is no longer allowed): the
+        # request's transaction is rolled back with the 409.
+        app.logger.info("refused: %s", type(error).__name__)
+        return render_error(409)
 
     @app.errorhandler(DBAPIError)
     def database_unavailable(error: DBAPIError) -> tuple[str, int]:

@@ -87,7 +87,7 @@ def sign_now() -> ResponseReturnValue:
     return redirect(url_for("audit_evidence.checkpoints", signed=checkpoint.seq))
 
 
-@blueprint.get("/audit/export")
+@blueprint.post("/audit/export")
 @access(IG_ONLY)
 def export() -> ResponseReturnValue:
     """The filtered events as a ZIP (CSV, evidence file, key), covered by a fresh checkpoint."""

@@ -85,9 +85,8 @@ def _write_csv(
     for event, _matched in _rows(session, sa.and_(matches, AuditEvent.seq <= up_to), 1, up_to):
         fields = event_fields(event)
         fields["details"] = _details_text(fields["details"])
-        writer.writerow(
-            [*(fields[name] for name in FIELDS), event.prev_hash.hex(), event.hash.hex()]
-        )
+        cells = [*(fields[name] for name in FIELDS), event.prev_hash.hex(), event.hash.hex()]
+        writer.writerow([_inert(cell) for cell in cells])
         count += 1
     text.flush()
     text.detach()
@@ -158,6 +157,14 @@ def _rows(
             yield event, bool(matched)
             session.expunge(event)
         after = batch[-1][0].seq
+
+
+def _inert(cell: Any) -> Any:
+    """A cell a spreadsheet will not run as a formula: text recorded from requests (the user
+    agent, say) may start with =, +, -, @ or a control character."""
+    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + cell
+    return cell
 
 
 def _details_text(details: Any) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal.audit.actions import AuditAction
 from portal.audit.chain import GENESIS_HASH, checkpoint_message, content_digest, link
 from portal.audit.record import event_fields
 from portal.audit.signing import PublicKey
@@ -79,6 +80,17 @@ def _walk_chain(
     expected, previous, last_good_checkpoint = 1, GENESIS_HASH, 0
     for event in _events(session):
         damage = _check_event(session, event, expected, previous)
+        if (
+            damage is None
+            and event.action == AuditAction.AUDIT_CHECKPOINT_SIGNED.value
+            and event.seq not in checkpoints
+        ):
+            damage = Damage(
+                "rewritten",
+                event.seq,
+                f"A checkpoint was signed at event {event.seq}, but it is no longer stored: "
+                "checkpoints were deleted, as someone rewriting the trail would need to.",
+            )
         if damage is None and event.seq in checkpoints:
             if checkpoints[event.seq].head_hash != event.hash:
                 damage = Damage(

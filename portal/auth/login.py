@@ -10,6 +10,7 @@ from portal import db
 from portal.audit import Actor
 from portal.auth import sessions
 from portal.extensions import login_manager
+from portal.models.organisations import OrganisationStatus
 from portal.models.users import User
 
 
@@ -28,9 +29,13 @@ def load_user(user_id: str) -> User | None:
         key = uuid.UUID(user_id)
     except ValueError:
         return None
+    # Only the server-side session row can say who is signed in: never Flask-Login's
+    # "remember me" cookie, which is a mere signature over the user id.
+    if getattr(session, "user_id", None) != key:
+        return None
     user = db.session().get(User, key)
     # A suspended or pending person's session ends at their next request.
-    if user is None or not user.is_active:
+    if user is None or not user.is_active or user.organisation.status != OrganisationStatus.ACTIVE:
         sessions.discard(session, db.session())  # type: ignore[arg-type]
         return None
     return user

@@ -15,6 +15,9 @@ from portal.config import Settings
 _EXTENSION = "portal.rate_limits"
 # Every step of signing in draws on one budget; showing the sign-in form is free.
 SIGN_IN_ENDPOINTS = ("auth.sign_in", "auth.start", "auth.callback")
+# Providers' back-channel logouts come server to server: a budget of their own, so a flood of
+# bad logout tokens can neither fill the audit trail nor use up people's sign-in budget.
+BACK_CHANNEL_LIMIT = "120 per minute"
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -30,8 +33,11 @@ def init_app(app: Flask, settings: Settings) -> None:
     limit = limiter.shared_limit(
         security.sign_in_rate_limit, scope="sign-in", exempt_when=_just_looking
     )
-    for endpoint in SIGN_IN_ENDPOINTS:
-        app.view_functions[endpoint] = limit(app.view_functions[endpoint])  # type: ignore[assignment]
+    back_channel = limiter.shared_limit(BACK_CHANNEL_LIMIT, scope="back-channel-logout")
+    budgets = {endpoint: limit for endpoint in SIGN_IN_ENDPOINTS}
+    budgets["auth.back_channel_logout"] = back_channel
+    for endpoint, budget in budgets.items():
+        app.view_functions[endpoint] = budget(app.view_functions[endpoint])  # type: ignore[assignment]
 
 
 def _just_looking() -> bool:

@@ -32,6 +32,7 @@ class ChildSummary:
 class CaseSummary:
     id: uuid.UUID
     reference: str
+    team_id: uuid.UUID
     team_name: str
     children: tuple[ChildSummary, ...]
 
@@ -58,4 +59,4 @@ class LocalCaseDirectory:
             )
             for child in case.children
         )
-        return CaseSummary(case.id, case.cms_reference, case.team.name, children)
+        return CaseSummary(case.id, case.cms_reference, case.team_id, case.team.name, children)

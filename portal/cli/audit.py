@@ -121,9 +121,13 @@ def verify_export(evidence: Path, key_file: Path | None) -> None:
     if not report.ok:
         click.echo(f"NOT VERIFIED: {report.message}", err=True)
         raise SystemExit(1)
-    click.echo(f"VERIFIED: {report.message} Key id {report.key_id}.")
     if not report.key_was_supplied:
+        # Anyone can sign a file with a key of their own: without the council's published
+        # key this proves only that the file is consistent, so it does not pass.
         click.echo(
-            "Checked with the key inside the file: compare its key id with the council's "
-            "published key, or pass --public-key.",
+            f"SELF-CONSISTENT ONLY: {report.message} Signed with key id {report.key_id}, the "
+            "copy inside the file: pass --public-key with the council's published key.",
+            err=True,
         )
+        raise SystemExit(3)
+    click.echo(f"VERIFIED: {report.message} Key id {report.key_id}.")

@@ -110,7 +110,7 @@ def section(reference: str, section_id: str) -> ResponseReturnValue:
     file_fields = file_fields_of(part, _children(found))
     errors.update(_upload_error(file_fields))
     if any(field.child_name for field in (*fields, *file_fields)):
-        _record_child_details_read(found, errors)
+        _record_child_details_read(found, bool(errors))
     draft = services.draft_of(db.session(), found)
     attachments = draft.attachments if draft else []
     cipher = _cipher()
@@ -136,7 +136,7 @@ def section(reference: str, section_id: str) -> ResponseReturnValue:
     ), (400 if errors else 200)
 
 
-def _record_child_details_read(found: DelegationRequest, errors: dict[str, str]) -> None:
+def _record_child_details_read(found: DelegationRequest, sent_back: bool) -> None:
     """The page names the children: a read of their details, on the record even when the page
     is sent back with errors (whose response rolls the request's transaction back)."""
     session = db.session()
@@ -148,7 +148,7 @@ def _record_child_details_read(found: DelegationRequest, errors: dict[str, str])
         object_id=found.reference,
         case_reference=found.case.cms_reference,
     )
-    if errors:
+    if sent_back:
         session.commit()
 
 
@@ -178,7 +178,7 @@ def _check_page(
         return redirect(url_for("answer.start", reference=found.reference))
     answers = services.answers_of(_cipher(), draft)
     children = _children(found)
-    _record_child_details_read(found, errors)
+    _record_child_details_read(found, status >= 400)
     rows = [
         (
             part,

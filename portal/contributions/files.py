@@ -8,11 +8,14 @@ into an unencrypted temporary file first, and the upload reader checks the token
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from urllib.parse import quote
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy.orm.exc import StaleDataError
 
 from portal import db
 from portal.attachments import (
@@ -33,7 +36,6 @@ from portal.contributions.answers_form import file_fields_of
 from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
 from portal.extensions import csrf
-from portal.lifecycle import ContributionStatus
 from portal.models import Attachment, AuditOutcome, Role
 from portal.requests.access import councils_request, partners_request
 
@@ -59,8 +61,11 @@ def upload(reference: str, section_id: str, answer_key: str) -> ResponseReturnVa
     back = url_for("answer.section", reference=found.reference, section_id=section_id)
     try:
         draft = services.ensure_draft(session, cipher, found, current_user)
-        session.flush()
-        settings = _settings().attachments
+    except services.ContributionRefused:
+        return redirect(url_for("inbox.show", reference=found.reference))
+    session.flush()
+    settings = _settings().attachments
+    try:
         _fields, attachment = receive_attachment(
             request,
             answer_key=answer_key,
@@ -72,6 +77,13 @@ def upload(reference: str, section_id: str, answer_key: str) -> ResponseReturnVa
             settings=settings,
             scanner=scanner_for(settings),
         )
+        # The draft's row version: a submit or withdrawal that won the race makes this fail,
+        # so a file never joins a version that was sent (or destroyed) meanwhile.
+        draft.updated_at = datetime.now(UTC)
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        return redirect(url_for("inbox.show", reference=found.reference))
     except UploadRefused as refused:
         actor = actor_for(current_user)
         session.rollback()
@@ -111,6 +123,8 @@ def remove(reference: str, section_id: str, attachment_id: str) -> ResponseRetur
     attachment = _attachment_of(draft.attachments if draft else [], attachment_id)
     session = db.session()
     session.delete(attachment)
+    if draft is not None:
+        draft.updated_at = datetime.now(UTC)  # loses to a submit that got there first
     record_event(
         session,
         AuditAction.ATTACHMENT_REMOVED,
@@ -121,7 +135,14 @@ def remove(reference: str, section_id: str, attachment_id: str) -> ResponseRetur
         details={"request": found.reference, "answer_key": attachment.answer_key},
     )
     session.flush()
-    delete_attachment_file(attachment, settings=_settings().attachments)
+    settings = _settings().attachments
+    # The file goes once the row is gone for good, never before.
+    sa.event.listen(
+        session,
+        "after_commit",
+        lambda _session: delete_attachment_file(attachment, settings=settings),
+        once=True,
+    )
     return redirect(url_for("answer.section", reference=found.reference, section_id=section_id))
 
 
@@ -133,7 +154,7 @@ def download(reference: str, version: str, attachment_id: str) -> ResponseReturn
         (
             c
             for c in services.versions(db.session(), found)
-            if str(c.version) == version and c.status != ContributionStatus.DRAFT
+            if str(c.version) == version and c.submitted_at is not None
         ),
         None,
     )

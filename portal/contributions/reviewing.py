@@ -22,7 +22,7 @@ from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
 from portal.form_fields import parse_day
 from portal.forms_catalogue import catalogue
-from portal.lifecycle import ContributionStatus
+from portal.lifecycle import ContributionStatus, RequestStatus
 from portal.models import Contribution, DelegationRequest, ReviewDecision, Role
 from portal.requests import services as requests
 from portal.requests.access import council_may_change, councils_request
@@ -81,6 +81,7 @@ def _page(
         sections=template.sections,
         errors=errors,
         can_decide=contribution.status == ContributionStatus.SUBMITTED
+        and found.status == RequestStatus.SUBMITTED
         and council_may_change(current_user, found),
         form_values=request.form,
         documents=[(a, cipher.open_text(a, "filename_enc")) for a in contribution.attachments],
@@ -94,6 +95,12 @@ def decide(reference: str, version: str) -> ResponseReturnValue:
     if not council_may_change(current_user, found):
         abort(403)
     errors, decision, new_due_on = _read_decision(found)
+    sections = {
+        part.id
+        for part in catalogue().get(found.form_template, found.form_template_version).sections
+    }
+    if any(value not in sections for value in request.form.getlist("sections")):
+        errors["sections"] = "Select the parts from the list shown"
     if errors or decision is None:
         return _page(found, contribution, errors, 400)
     session = db.session()

@@ -203,6 +203,8 @@ def decide(
 ) -> Review:
     if contribution.status != ContributionStatus.SUBMITTED:
         raise ContributionRefused("A decision has already been made on this version")
+    if request.status != RequestStatus.SUBMITTED:
+        raise ContributionRefused("This request was withdrawn or closed: no decision is needed")
     target = {
         ReviewDecision.ACCEPTED: (ContributionStatus.ACCEPTED, RequestStatus.ACCEPTED),
         ReviewDecision.RETURNED: (ContributionStatus.RETURNED, RequestStatus.RETURNED),

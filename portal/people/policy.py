@@ -23,7 +23,12 @@ def may_manage(actor: User, person: User) -> bool:
     """Whether `actor` may see and manage `person` at all (if not, the person is not found)."""
     if actor.has_role(Role.PORTAL_ADMIN):
         return True
-    return actor.has_role(Role.PARTNER_LEAD) and actor.organisation_id == person.organisation_id
+    # A partner lead manages their partner organisation's people, never council staff.
+    return (
+        actor.has_role(Role.PARTNER_LEAD)
+        and actor.organisation.kind != OrganisationKind.COUNCIL
+        and actor.organisation_id == person.organisation_id
+    )
 
 
 def roles_for_organisation(person: User) -> frozenset[Role]:

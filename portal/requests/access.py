@@ -8,6 +8,7 @@ the partner at once.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -45,6 +46,15 @@ def council_may_see(user: User, request: DelegationRequest) -> bool:
     if not user.has_role(Role.SOCIAL_WORKER, Role.TEAM_MANAGER):
         return False
     return user.team_id is not None and user.team_id == request.case.team_id
+
+
+def council_may_work_on(user: User, team_id: uuid.UUID) -> bool:
+    """Open a case and issue requests on it: workers and managers of the case's own team."""
+    return (
+        user.has_role(Role.SOCIAL_WORKER, Role.TEAM_MANAGER)
+        and user.team_id is not None
+        and user.team_id == team_id
+    )
 
 
 def council_may_change(user: User, request: DelegationRequest) -> bool:

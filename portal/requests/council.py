@@ -19,9 +19,10 @@ from portal.contributions.services import versions as contribution_versions
 from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
 from portal.forms_catalogue import TemplateNotFound, catalogue
+from portal.lifecycle import REQUEST_LIFECYCLE, RequestStatus
 from portal.models import DelegationRequest, Organisation, Role
 from portal.requests import services
-from portal.requests.access import council_may_change, councils_request
+from portal.requests.access import council_may_change, council_may_work_on, councils_request
 from portal.requests.forms import CaseLookupForm, ExtendForm, RequestForm, RevokeForm
 
 blueprint = Blueprint("requests", __name__, url_prefix="/requests")
@@ -51,6 +52,8 @@ def find_case() -> ResponseReturnValue:
     if form.validate_on_submit():
         reference = (form.reference.data or "").strip()
         case = LocalCaseDirectory(db.session(), _cipher()).find(reference)
+        if case is not None and not council_may_work_on(current_user, case.team_id):
+            case = None  # another team's case: as if it were not there
         record_event(
             db.session(),
             AuditAction.CASE_LOOKED_UP,
@@ -72,7 +75,7 @@ def find_case() -> ResponseReturnValue:
 def new(case_reference: str) -> ResponseReturnValue:
     session = db.session()
     case = LocalCaseDirectory(session, _cipher()).find(case_reference)
-    if case is None:
+    if case is None or not council_may_work_on(current_user, case.team_id):
         abort(404)
     form = _request_form(case)
     if request.method == "GET":
@@ -109,11 +112,13 @@ def _issue(case: CaseSummary, form: RequestForm) -> ResponseReturnValue:
         template = catalogue().get(template_id, int(version))
     except (TemplateNotFound, ValueError):
         form.form_template.errors = ["Select the questions to ask"]
+        db.session().commit()  # keep the read of the children's details on the record
         return render_template("requests/new.html", form=form, case=case), 400
     if partner is not None and partner.kind.value not in template.for_organisation_kinds:
         form.form_template.errors = [
             f"These questions are not for a {partner.kind.value} organisation: choose others"
         ]
+        db.session().commit()  # keep the read of the children's details on the record
         return render_template("requests/new.html", form=form, case=case), 400
     new_request = services.NewRequest(
         case_id=case.id,
@@ -224,10 +229,13 @@ def _show(
         can_change=council_may_change(current_user, found),
         revoke_form=revoke_form,
         extend_form=extend_form,
+        # The layout's error summary lists the errors of `form`.
+        form=revoke_form if revoke_form.errors else extend_form,
         issued=request.args.get("issued") == "1",
         lawful_basis=_lawful_basis_label(found.lawful_basis),
         template_title=_template_title(found),
         versions=contribution_versions(session, found),
+        today=services.uk_today(),
     ), status
 
 
@@ -249,6 +257,9 @@ def revoke(reference: str) -> ResponseReturnValue:
     if not council_may_change(current_user, found):
         abort(403)
     form = RevokeForm()
+    if not REQUEST_LIFECYCLE.allows(found.status, RequestStatus.REVOKED):
+        form.reason.errors = ["This request can no longer be withdrawn"]
+        return _show(found, form, ExtendForm(), 409)
     if not form.validate_on_submit():
         return _show(found, form, ExtendForm(), 400)
     services.revoke(

@@ -20,7 +20,8 @@ from portal.contributions.services import versions as contribution_versions
 from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
 from portal.forms_catalogue import FormTemplate, TemplateNotFound, catalogue
-from portal.models import AuditEvent, DelegationRequest, Role, Team, User
+from portal.lifecycle import RequestStatus
+from portal.models import AuditEvent, DelegationRequest, Review, Role, Team, User
 from portal.requests import services
 from portal.requests.access import partners_request
 from portal.requests.forms import RouteForm
@@ -82,11 +83,30 @@ def _show(found: DelegationRequest, route_form: RouteForm, status: int) -> Respo
         named=named,
         template=_template(found),
         route_form=route_form if current_user.has_role(Role.PARTNER_LEAD) else None,
+        form=route_form,  # the layout's error summary lists its errors
         routed=request.args.get("routed") == "1",
         saved=request.args.get("saved") == "1",
         versions=contribution_versions(session, found),
         first_viewed=_first_viewed(session, found),
+        today=services.uk_today(),
+        returned=_what_is_needed(session, cipher, found),
     ), status
+
+
+def _what_is_needed(
+    session: Session, cipher: RecordCipher, found: DelegationRequest
+) -> tuple[str | None, list[str]] | None:
+    """After a return: the council's reason and the titles of the parts to look at again."""
+    if found.status != RequestStatus.RETURNED:
+        return None
+    latest = contribution_versions(session, found)[-1]
+    review = session.scalar(sa.select(Review).where(Review.contribution_id == latest.id))
+    if review is None:
+        return None
+    template = _template(found)
+    titles = {part.id: part.title for part in template.sections} if template else {}
+    parts = [titles.get(section, section) for section in review.sections_to_revisit]
+    return cipher.open_text(review, "reason_enc"), parts
 
 
 def _first_viewed(session: Session, found: DelegationRequest) -> dict[str, datetime]:

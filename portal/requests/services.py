@@ -33,7 +33,7 @@ from portal.models import (
     User,
     UserStatus,
 )
-from portal.requests.access import partner_may_see
+from portal.requests.access import council_may_work_on, partner_may_see
 
 UK = ZoneInfo("Europe/London")
 # Crockford's base32 without the letters people misread: short, unguessable, not a sequence.
@@ -112,7 +112,7 @@ def issue(
 ) -> DelegationRequest:
     today = uk_today()
     case = session.get(Case, new.case_id)
-    if case is None:
+    if case is None or not council_may_work_on(worker, case.team_id):
         raise RequestRefused("case", "The case is no longer there: look it up again")
     children = [child for child in case.children if child.id in set(new.child_ids)]
     if not children or len(children) != len(set(new.child_ids)):
@@ -202,6 +202,12 @@ def discard_draft(session: Session, request: DelegationRequest) -> None:
     if draft is not None:
         CONTRIBUTION_LIFECYCLE.move(draft, ContributionStatus.DISCARDED)
         draft.answers_enc = None
+        # Its documents too: destroying their data keys makes the stored files unreadable.
+        now = datetime.now(UTC)
+        for attachment in draft.attachments:
+            if attachment.data_key is not None:
+                attachment.data_key.wrapped_key = None
+                attachment.data_key.shredded_at = now
 
 
 def expire_lapsed(session: Session, now: datetime | None = None) -> list[str]:

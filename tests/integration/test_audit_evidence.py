@@ -93,7 +93,8 @@ def test_a_checkpoint_signed_on_demand_verifies_with_the_published_key(
 
 
 def export(ig_client: FlaskClient, query: str) -> zipfile.ZipFile:
-    with ig_client.get(f"/audit/export?{query}") as answer:  # closes the streamed file
+    token = csrf_token(ig_client.get(f"/audit?{query}").get_data(as_text=True))
+    with ig_client.post(f"/audit/export?{query}", data={"csrf_token": token}) as answer:
         assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
         assert answer.headers["Content-Type"] == "application/zip"
         return zipfile.ZipFile(io.BytesIO(answer.data))
@@ -111,13 +112,14 @@ def test_an_export_by_case_holds_the_case_and_verifies_offline(
         "README.txt",
     }
     rows = archive.read("events.csv").decode().splitlines()
-    assert len(rows) == 1 + 3 and all("NCC-1" in row for row in rows[1:])
+    # The three reads, and the IG officer's own search of the case just before exporting.
+    assert len(rows) == 1 + 4 and all("NCC-1" in row for row in rows[1:])
     evidence = archive.read("evidence.jsonl").decode().splitlines()
     published = PublicKey.from_pem(
         app.test_client().get("/.well-known/audit-checkpoint-key.pem").data
     )
     report = check_evidence(evidence, published)
-    assert report.ok and report.events == 3 and report.key_was_supplied, report.message
+    assert report.ok and report.events == 4 and report.key_was_supplied, report.message
     # The other events travel as digests only.
     assert "NCC-2" not in archive.read("evidence.jsonl").decode()
     exported = [e for e in actions(db_session) if e == AuditAction.AUDIT_EXPORTED.value]
@@ -164,6 +166,8 @@ def test_the_offline_command_needs_no_database_or_settings(
             check=False,
         )
 
+    unkeyed = run(str(tmp_path / "evidence.jsonl"))
+    assert unkeyed.returncode == 3 and "SELF-CONSISTENT ONLY" in unkeyed.stderr
     good = run(str(tmp_path / "evidence.jsonl"), "--public-key", str(public))
     assert good.returncode == 0 and good.stdout.startswith("VERIFIED: 2 events"), good.stderr
 

@@ -215,3 +215,18 @@ def test_the_application_role_may_only_read_and_append_the_trail(
     # ...changing and removing do not: the role lacks the privilege, before any trigger runs.
     with pytest.raises(DBAPIError, match="permission denied"), db_session.begin_nested():
         db_session.execute(sa.text(statement))
+
+
+@both_backends
+def test_deleting_a_checkpoint_to_rewrite_after_it_is_found(
+    db_session: Session, signer: CheckpointSigner
+) -> None:
+    record(db_session, 3)
+    sign_checkpoint(db_session, signer)  # event 4
+    record(db_session, 3)
+    sign_checkpoint(db_session, signer)  # event 8
+    as_superuser(db_session)
+    execute(db_session, "DELETE FROM audit_checkpoints WHERE seq = 8")
+    report = verify(db_session, signer)
+    assert report.damage is not None
+    assert (report.damage.kind, report.damage.seq) == ("rewritten", 8)

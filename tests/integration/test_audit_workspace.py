@@ -607,7 +607,8 @@ def test_a_search_is_audited_with_its_filters_as_flags_never_the_person_text(
 def test_the_search_page_links_to_export_and_verification(ig: FlaskClient, trail: Trail) -> None:
     page = ig.get("/audit", query_string={"case_reference": f"C1-{trail.token}", "outcome": ""})
     text = html.unescape(page.get_data(as_text=True))
-    assert f'href="/audit/export?case_reference=C1-{trail.token}"' in text
+    assert f'action="/audit/export?case_reference=C1-{trail.token}"' in text
+    assert 'method="post"' in text
     assert "Download these events (CSV and evidence file)" in text
     assert 'href="/audit/verify"' in text and "Check the trail has not been altered" in text
 

@@ -163,3 +163,21 @@ def test_a_document_can_be_removed_before_sending(
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Attachment)) == 0
     assert not list((tmp_path / "files").iterdir())
     assert db_session.scalar(sa.select(Contribution)) is not None  # the draft stays
+
+
+def test_withdrawing_shreds_the_drafts_documents(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    reference = issue(app, world)
+    teacher = client_for(app, world.teacher)
+    upload(teacher, reference, "letter.pdf", PDF)
+    attachment = db_session.scalar(sa.select(Attachment))
+    assert attachment is not None
+    worker = client_for(app, world.worker)
+    token = csrf_token(worker.get(f"/requests/{reference}").get_data(as_text=True))
+    worker.post(f"/requests/{reference}/revoke", data={"csrf_token": token, "reason": "Closed"})
+    db_session.expire_all()
+    attachment = db_session.get(Attachment, attachment.id)
+    assert attachment is not None and attachment.data_key is not None
+    assert attachment.data_key.wrapped_key is None  # unreadable for good
+    assert worker.get(f"/requests/{reference}/versions/1/files/{attachment.id}").status_code == 404

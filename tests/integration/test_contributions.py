@@ -247,6 +247,16 @@ def test_return_resubmit_and_accept_queue_one_delivery(
     )
     assert missing.status_code == 400
     assert "Select the parts the partner should look at again" in missing.get_data(as_text=True)
+    free_text = worker.post(
+        f"/requests/{sent}/versions/1/decision",
+        data={
+            "csrf_token": token,
+            "decision": "returned",
+            "sections": "Amelia said something",
+            "reason": "More please",
+        },
+    )
+    assert free_text.status_code == 400  # only the template's parts, never free text
     due = __import__("datetime").date.today() + __import__("datetime").timedelta(days=5)
     returned = worker.post(
         f"/requests/{sent}/versions/1/decision",

@@ -114,3 +114,39 @@ def test_a_registry_file_names_the_provider_and_field_at_fault(tmp_path: Path) -
     with pytest.raises(RegistryError) as caught:
         load_file(registry)
     assert "provider 1" in str(caught.value) and "signing_algorithms" in str(caught.value)
+
+
+def test_a_council_provider_cannot_hand_out_partner_powers_nor_change_issuer(
+    db_session: Session, keyring: FileKeyring
+) -> None:
+    cipher = RecordCipher(keyring, db_session)
+    council = make_organisation(db_session, OrganisationKind.COUNCIL)
+    with pytest.raises(RegistryError, match="council roles"):
+        save_provider(
+            db_session,
+            cipher,
+            spec(council.name, "c", group_roles={"g": "partner_lead"}),
+            client_secret=SECRET,
+        )
+    save_provider(db_session, cipher, spec(council.name, "c"), client_secret=SECRET)
+    with pytest.raises(RegistryError, match="keeps its issuer"):
+        save_provider(db_session, cipher, spec(council.name, "c", issuer="https://elsewhere.test"))
+
+
+def test_a_change_is_recorded_by_field_and_tightening_rules_ends_sessions(
+    db_session: Session, keyring: FileKeyring
+) -> None:
+    cipher = RecordCipher(keyring, db_session)
+    school = make_organisation(db_session)
+    save_provider(db_session, cipher, spec(school.name, "s"), client_secret=SECRET)
+    provider = save_provider(
+        db_session, cipher, spec(school.name, "s", required_acr_values=["AAL2"])
+    )
+    changed = db_session.scalars(
+        sa.select(AuditEvent)
+        .where(AuditEvent.object_id == str(provider.id))
+        .order_by(AuditEvent.seq.desc())
+    ).first()
+    assert changed is not None and changed.action == "identity_provider_changed"
+    assert changed.details["changed"] == "required_acr_values"
+    assert changed.details["required_acr_values"] == "AAL2"

@@ -130,7 +130,13 @@ def test_another_school_finds_no_trace_of_it(app: Flask, world: World) -> None:
     outsider = client_for(app, world.outsider)
     assert reference not in outsider.get("/inbox").get_data(as_text=True)
     assert outsider.get(f"/inbox/{reference}").status_code == 404
-    assert client_for(app, world.other_worker).get(f"/requests/{reference}").status_code == 404
+    other_team = client_for(app, world.other_worker)
+    assert other_team.get(f"/requests/{reference}").status_code == 404
+    # Nor can a worker of another team open the case, or find it by its reference.
+    assert other_team.get("/requests/new/NCC-555001").status_code == 404
+    token = csrf_token(other_team.get("/requests/new").get_data(as_text=True))
+    looked = other_team.post("/requests/new", data={"csrf_token": token, "reference": "NCC-555001"})
+    assert looked.status_code == 400 and "There is no case" in looked.get_data(as_text=True)
 
 
 def test_a_lead_routes_it_to_a_named_colleague(
@@ -174,6 +180,10 @@ def test_a_revoked_request_vanishes_from_the_school_at_once(
     assert teacher.get(f"/inbox/{reference}").status_code == 404
     assert reference not in teacher.get("/inbox").get_data(as_text=True)
     assert "Withdrawn" in worker.get(f"/requests/{reference}").get_data(as_text=True)
+    again = worker.post(
+        f"/requests/{reference}/revoke", data={"csrf_token": token, "reason": "Again"}
+    )
+    assert again.status_code == 409 and "can no longer be withdrawn" in again.get_data(as_text=True)
     assert events(db_session, AuditAction.REQUEST_REVOKED)
 
 

@@ -87,7 +87,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/requests/<reference>/versions/<version>/decision"): COUNCIL_CASEWORK,
     ("GET", "/audit/checkpoints"): frozenset({"ig_officer"}),
     ("POST", "/audit/checkpoints"): frozenset({"ig_officer"}),
-    ("GET", "/audit/export"): frozenset({"ig_officer"}),
+    ("POST", "/audit/export"): frozenset({"ig_officer"}),
     ("GET", "/.well-known/audit-checkpoint-key.pem"): EVERYONE,
 }
 # Routes whose path has parameters are listed by their rule, and by a concrete path above.

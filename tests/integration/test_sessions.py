@@ -214,3 +214,17 @@ def test_sign_in_attempts_are_rate_limited_in_redis(
     finally:
         store.close()
     db.database(app).engine.dispose()
+
+
+def test_a_forged_remember_me_cookie_signs_nobody_in(
+    app: Flask, client: FlaskClient, db_session: Session
+) -> None:
+    from flask_login.utils import encode_cookie
+
+    admin = make_user(db_session, make_organisation(db_session), Role.PORTAL_ADMIN)
+    db_session.commit()
+    with app.test_request_context():
+        forged = encode_cookie(str(admin.id))  # signed with the app's secret, as Flask-Login does
+    client.set_cookie("remember_token", forged)
+    assert "Signed in as" not in client.get("/").get_data(as_text=True)
+    assert client.get("/admin/identity-providers").status_code == 302  # sent to sign in

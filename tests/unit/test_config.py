@@ -507,3 +507,11 @@ def test_production_needs_an_audit_signing_key(production_environ: dict[str, str
     with pytest.raises(ConfigError) as caught:
         load_settings(environ=environ)
     assert "signing_key_file" in str(caught.value)
+
+
+def test_exported_csv_cells_never_start_a_formula() -> None:
+    from portal.audit.export import _inert
+
+    assert _inert('=HYPERLINK("https://evil.example")') == '\'=HYPERLINK("https://evil.example")'
+    assert _inert("@SUM(A1)") == "'@SUM(A1)" and _inert("-1") == "'-1"
+    assert _inert("Mozilla/5.0") == "Mozilla/5.0" and _inert(7) == 7

@@ -21,6 +21,13 @@ from joserfc.jwk import KeySet
 from portal.auth.oidc.errors import SignInFailure
 
 METADATA_TTL_SECONDS = 3600
+_ENDPOINTS = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "jwks_uri",
+    "userinfo_endpoint",
+    "end_session_endpoint",
+)
 MAX_DOCUMENT_BYTES = 256 * 1024
 
 
@@ -54,6 +61,20 @@ class ProviderDirectory:
         # OpenID Connect Discovery 1.0 §4.3: the document's issuer must be exactly the one asked.
         if document.get("issuer") != issuer:
             raise SignInFailure("wrong_issuer", status=502)
+        if issuer.startswith("https://"):
+            plain = [
+                name
+                for name in (
+                    "authorization_endpoint",
+                    "token_endpoint",
+                    "jwks_uri",
+                    "userinfo_endpoint",
+                    "end_session_endpoint",
+                )
+                if str(document.get(name) or "https://").startswith("http://")
+            ]
+            if plain:
+                raise SignInFailure("provider_unavailable", status=502)
         try:
             metadata = ProviderMetadata(
                 issuer=issuer,

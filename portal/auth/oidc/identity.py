@@ -99,7 +99,8 @@ def resolve_user(
             raise SignInFailure("suspended", status=403)
         user.email = email
         user.display_name = name[:200]
-        changed = _apply_group_roles(user, group_roles) if provider.group_roles else False
+        # Always: a role whose mapping was removed from the provider's entry goes too.
+        changed = _apply_group_roles(user, group_roles)
         if user.status == UserStatus.PENDING:
             return Resolution(user, Outcome.AWAITING_APPROVAL, changed)
         user.last_signed_in_at = datetime.now(UTC)
@@ -155,6 +156,8 @@ def _group_roles(provider: IdentityProvider, claims: dict[str, Any]) -> set[Role
     }
     if provider.organisation.kind != OrganisationKind.COUNCIL:
         roles &= PARTNER_ROLES  # a partner's provider can never grant council roles
+    else:
+        roles -= PARTNER_ROLES  # nor a council's a partner lead's powers
     return roles
 
 

@@ -159,6 +159,30 @@ def _sentence(field: str, item: Any) -> str:
     return text[:1].upper() + text[1:]
 
 
+# What a change to a provider is recorded by name (never the secret), and which of those
+# change who may get in (so the provider's open sessions end when they change).
+_RULE_FIELDS = frozenset(
+    {
+        "group_roles",
+        "allowed_email_domains",
+        "allowed_tenants",
+        "allowed_hosted_domains",
+        "required_acr_values",
+        "require_strong_amr",
+        "signing_algorithms",
+        "claim_mapping",
+    }
+)
+_AUDITED_FIELDS = (
+    "display_name",
+    "client_id",
+    "client_auth_method",
+    "scopes",
+    *sorted(_RULE_FIELDS),
+    "enabled",
+)
+
+
 def save_provider(
     session: Session,
     cipher: RecordCipher,
@@ -180,7 +204,17 @@ def save_provider(
             f"There is no organisation called {spec.organisation!r}: add it first.",
             field="organisation",
         )
-    if organisation.kind != OrganisationKind.COUNCIL:
+    if organisation.kind == OrganisationKind.COUNCIL:
+        partner_roles = sorted(
+            group for group, role in spec.group_roles.items() if role in PARTNER_ROLES
+        )
+        if partner_roles:
+            raise RegistryError(
+                f"A council provider can only give council roles: the groups "
+                f"{', '.join(partner_roles)} map to partner roles.",
+                field="group_roles",
+            )
+    else:
         council_roles = sorted(
             group for group, role in spec.group_roles.items() if role not in PARTNER_ROLES
         )
@@ -197,6 +231,12 @@ def save_provider(
     if provider is None:
         provider = IdentityProvider(id=uuid.uuid4(), slug=spec.slug)
         session.add(provider)
+    elif provider.issuer != spec.issuer:
+        raise RegistryError(
+            f"The provider {spec.slug!r} keeps its issuer: people are identified by it. Add a "
+            "new provider for the new issuer and disable this one.",
+            field="issuer",
+        )
     elif provider.organisation_id != organisation.id:
         raise RegistryError(
             f"The provider {spec.slug!r} belongs to another organisation: a provider cannot move, "
@@ -204,6 +244,7 @@ def save_provider(
             field="organisation",
         )
     provider.organisation = organisation
+    before = {field: getattr(provider, field, None) for field in _AUDITED_FIELDS}
     for field in (
         "display_name",
         "issuer",
@@ -223,11 +264,13 @@ def save_provider(
     provider.group_roles = {group: role.value for group, role in spec.group_roles.items()}
     _set_credentials(provider, cipher, spec.client_auth_method, client_secret)
     session.flush()
-    # Switching a provider off also ends the sessions it started: an admin disabling a
-    # compromised provider means its people to be out now, not at their next timeout.
+    changed = sorted(f for f in _AUDITED_FIELDS if before[f] != getattr(provider, f, None))
+    # Switching a provider off, or tightening who it lets in, ends the sessions it started:
+    # an admin acting on a compromised provider means its people to be out now.
+    tightened = bool(set(changed) & _RULE_FIELDS)
     ended = (
         end_sessions(session, identity_provider_id=provider.id)
-        if was_enabled and not spec.enabled
+        if not created and ((was_enabled and not spec.enabled) or tightened)
         else 0
     )
     record_event(
@@ -243,6 +286,13 @@ def save_provider(
             "enabled": provider.enabled,
             "secret_changed": client_secret is not None,
             "sessions_ended": ended,
+            "changed": ",".join(changed) or None,
+            "group_roles": ",".join(
+                f"{group}={role}" for group, role in sorted(provider.group_roles.items())
+            )
+            or None,
+            "required_acr_values": ",".join(provider.required_acr_values) or None,
+            "require_strong_amr": provider.require_strong_amr,
         },
     )
     return provider
