@@ -11,186 +11,37 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from portal.private_files import PrivateFileError, read_private_file
+from portal.settings import (
+    Environment,
+    NotificationSettings,
+    Settings,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "config"
 ENV_PREFIX = "PORTAL_"
 ENVIRONMENTS = ("production", "demo", "test")
-Environment = Literal["production", "demo", "test"]
 MIN_SECRET_KEY_LENGTH = 32
+
+
+__all__ = [
+    "CONFIG_DIR",
+    "ConfigError",
+    "PROJECT_ROOT",
+    "Settings",
+    "is_loopback_host",
+    "load_settings",
+    "read_secret_key",
+]
 
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message says what to change."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ServiceSettings(_Section):
-    name: str = "Share information with children's services"
-    council_name: str = "Northmoor County Council"
-    # The address people reach the portal at: identity providers send them back to it.
-    base_url: str = Field(default="http://127.0.0.1:5000", pattern=r"^https?://[^/?#]+$")
-
-
-class DatabaseSettings(_Section):
-    url: str = Field(min_length=1)
-
-
-class KeyringSettings(_Section):
-    path: Path
-
-
-class SecuritySettings(_Section):
-    secret_key: str | None = Field(default=None, repr=False)
-    secret_key_file: Path | None = None
-    session_cookie_secure: bool = True
-    # Where rate-limit counters live: redis://… shared by every web process, or memory://
-    # (one process only, for the demo).
-    rate_limit_storage: str = "memory://"
-    rate_limit_key_prefix: str = "portal"
-    sign_in_rate_limit: str = "30 per minute; 300 per hour"
-
-
-class AuthSettings(_Section):
-    idle_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
-    absolute_timeout_hours: int = Field(default=10, ge=1, le=24 * 7)
-    # Clock skew allowed on identity providers' `iat`: at most a minute.
-    clock_skew_seconds: int = Field(default=60, ge=0, le=60)
-    # How long to wait for an identity provider's discovery, keys, token or userinfo answer.
-    provider_timeout_seconds: float = Field(default=10, gt=0, le=60)
-
-
-class AuditSettings(_Section):
-    # Ed25519 key that signs checkpoints, outside the database (`portal audit
-    # create-signing-key`). Production requires it.
-    signing_key_file: Path | None = None
-    # Public keys of retired signing keys, so old checkpoints still verify after a rotation.
-    trusted_public_key_files: list[Path] = Field(default_factory=list)
-    # How often `portal audit checkpoint --every` signs the head, in seconds.
-    checkpoint_interval_seconds: int = Field(default=300, ge=10)
-    # Events are kept at least this long, and never removed when content is shredded.
-    retention_years: int = Field(default=7, ge=1, le=100)
-
-
-class LawfulBasis(_Section):
-    code: str = Field(pattern=r"^[a-z0-9-]{1,100}$")
-    label: str = Field(min_length=1, max_length=200)
-
-
-def _default_lawful_bases() -> list[LawfulBasis]:
-    return [
-        LawfulBasis(
-            code="children-act-1989-s17",
-            label="Children Act 1989, section 17: assessing a child in need",
-        ),
-        LawfulBasis(
-            code="children-act-1989-s47",
-            label="Children Act 1989, section 47: enquiries where a child may be suffering "
-            "significant harm",
-        ),
-        LawfulBasis(
-            code="children-act-2004-s11",
-            label="Children Act 2004, section 11: safeguarding and promoting welfare",
-        ),
-    ]
-
-
-class RequestSettings(_Section):
-    # The lawful bases a social worker chooses from when sharing; the code is what is stored.
-    lawful_bases: list[LawfulBasis] = Field(default_factory=_default_lawful_bases, min_length=1)
-    default_due_days: int = Field(default=10, ge=1, le=365)
-    default_expiry_days: int = Field(default=60, ge=1, le=730)
-    forms_directory: Path = Path("config/forms")
-
-
-class NotificationSettings(_Section):
-    """E-mail to people about their requests, sent by `portal notifications send`."""
-
-    # Who delivers the e-mail: an SMTP relay, GOV.UK Notify, or nobody (never in production).
-    sender: Literal["smtp", "notify", "none"] = "smtp"
-    smtp_host: str = Field(default="127.0.0.1", min_length=1)
-    smtp_port: int = Field(default=8025, ge=1, le=65535)
-    smtp_starttls: bool = False
-    smtp_username: str | None = None
-    # The relay's password, from a file only the service account can read (mode 600).
-    smtp_password_file: Path | None = None
-    smtp_timeout_seconds: float = Field(default=10, gt=0, le=60)
-    from_address: str = Field(
-        default="no-reply@partner-portal.invalid", pattern=r"^[^@\s<>\"]+@[^@\s<>\"]+$"
-    )
-    # GOV.UK Notify: the API key (`name-serviceid-secret`) from a file (mode 600), the e-mail
-    # template used for every kind, and optionally one template per kind (kind = template id).
-    notify_api_key_file: Path | None = None
-    notify_template_id: str | None = None
-    notify_template_ids: dict[str, str] = Field(default_factory=dict)
-    notify_base_url: str = Field(
-        default="https://api.notifications.service.gov.uk", pattern=r"^https?://[^?#]+[^/?#]$"
-    )
-    notify_timeout_seconds: float = Field(default=10, gt=0, le=60)
-    # The due-soon reminder goes this many days before the due date.
-    reminder_days_before_due: int = Field(default=2, ge=0, le=60)
-    # Attempts before a notification is marked failed; retries back off exponentially.
-    max_attempts: int = Field(default=5, ge=1, le=20)
-    # How often `portal notifications send --loop` sends what is due and schedules reminders.
-    send_interval_seconds: int = Field(default=30, ge=1, le=3600)
-
-
-# What partners may upload, by the type detected from the content (never the name).
-DEFAULT_ATTACHMENT_TYPES = (
-    "application/pdf",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/msword",
-    "application/vnd.oasis.opendocument.text",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "image/png",
-    "image/jpeg",
-    "text/plain",
-)
-
-
-MediaType = Annotated[str, Field(pattern=r"^[a-z0-9.+-]+/[a-z0-9.+-]+$")]
-
-
-class AttachmentSettings(_Section):
-    # Encrypted files (<attachment id>.pdsf), outside the database; relative to the project.
-    storage_directory: Path = Path("instance/files")
-    max_bytes: int = Field(default=25 * 1024 * 1024, ge=1, le=1024 * 1024 * 1024)
-    allowed_types: list[MediaType] = Field(
-        default_factory=lambda: list(DEFAULT_ATTACHMENT_TYPES), min_length=1
-    )
-    # "clamd": every file is scanned by ClamAV's clamd (production requires it); "none":
-    # files are accepted unscanned and recorded as not scanned (demo and tests only).
-    scanner: Literal["clamd", "none"] = "clamd"
-    clamd_socket: Path | None = None
-    clamd_host: str | None = None
-    clamd_port: int = Field(default=3310, ge=1, le=65535)
-    scan_timeout_seconds: float = Field(default=30, gt=0, le=600)
-
-
-class Settings(_Section):
-    environment: Environment
-    source: str
-    service: ServiceSettings = ServiceSettings()
-    database: DatabaseSettings
-    keyring: KeyringSettings
-    security: SecuritySettings = SecuritySettings()
-    auth: AuthSettings = AuthSettings()
-    audit: AuditSettings = AuditSettings()
-    requests: RequestSettings = RequestSettings()
-    notifications: NotificationSettings = NotificationSettings()
-    attachments: AttachmentSettings = AttachmentSettings()
-
-    @property
-    def is_production(self) -> bool:
-        return self.environment == "production"
 
 
 # Hints for the settings a newcomer is most likely to be missing. A missing section is

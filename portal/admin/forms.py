@@ -33,7 +33,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, Length, ValidationError
 
-from portal.auth.oidc.registry import ALLOWED_SIGNING_ALGORITHMS, ProviderSpec
+from portal.auth.oidc.provider_spec import ALLOWED_SIGNING_ALGORITHMS, ProviderSpec
 from portal.models import ClientAuthMethod, Role
 
 CLIENT_AUTH_LABELS = {

@@ -18,7 +18,7 @@ from portal.admin.forms import (
     new_form_data,
 )
 from portal.auth.login import actor_for
-from portal.auth.oidc.registry import spec_of
+from portal.auth.oidc.provider_spec import spec_of
 from portal.auth.policy import access, roles
 from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring

@@ -15,13 +15,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, selectinload
 
 from portal.audit import Actor, AuditAction, record_event
-from portal.auth.oidc.registry import (
-    ProviderSpec,
-    RegistryError,
-    problems,
-    save_provider,
-    spec_of,
-)
+from portal.auth.oidc.provider_spec import ProviderSpec, RegistryError, problems, spec_of
+from portal.auth.oidc.registry import save_provider
 from portal.config import Settings
 from portal.crypto.records import RecordCipher
 from portal.models import IdentityProvider, Organisation

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from portal.config import AttachmentSettings
+from portal.settings import AttachmentSettings
 
 logger = logging.getLogger(__name__)
 

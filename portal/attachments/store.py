@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from portal.attachments import refusals, scanning
 from portal.attachments.scanning import Scanner
 from portal.attachments.sniffing import TypeSniffer
-from portal.config import AttachmentSettings
 from portal.crypto.envelope import DataKey, data_key_context
 from portal.crypto.errors import DecryptionError
 from portal.crypto.keyring import Keyring, WrappedKey, new_data_key
@@ -32,6 +31,7 @@ from portal.crypto.streaming import StreamEncryptor, decrypt_stream
 from portal.models import Attachment, Contribution
 from portal.models.contributions import ScanStatus
 from portal.models.keys import DataKey as DataKeyRow
+from portal.settings import AttachmentSettings
 
 logger = logging.getLogger(__name__)
 

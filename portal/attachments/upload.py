@@ -23,10 +23,10 @@ from wtforms import ValidationError
 from portal.attachments import refusals
 from portal.attachments.scanning import Scanner
 from portal.attachments.store import CHUNK_SIZE, begin_attachment, finish_attachment
-from portal.config import AttachmentSettings
 from portal.crypto.keyring import Keyring
 from portal.crypto.records import RecordCipher
 from portal.models import Attachment, Contribution
+from portal.settings import AttachmentSettings
 
 # Room in a request for the multipart framing and the other fields around the file.
 FORM_OVERHEAD_BYTES = 64 * 1024

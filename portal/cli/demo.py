@@ -47,7 +47,7 @@ def demo_prepare() -> None:
 @demo.command("seed", help="Add the fictional council, partners, children and users.")
 def demo_seed() -> None:
     from portal import db
-    from portal.auth.oidc.registry import RegistryError
+    from portal.auth.oidc.provider_spec import RegistryError
     from portal.demo.identity import demo_providers
     from portal.demo.seed import seed_demo_data
 

@@ -46,7 +46,7 @@ _IDP_OPTIONS = {
 def _idp_transaction() -> Iterator[tuple[Flask, Session, RecordCipher]]:
     """The app, and one database transaction committed only if the whole command succeeds."""
     from portal import db
-    from portal.auth.oidc.registry import RegistryError
+    from portal.auth.oidc.provider_spec import RegistryError
     from portal.crypto.records import RecordCipher
     from portal.crypto.runtime import keyring
 
@@ -148,7 +148,8 @@ def _spec_data(options: dict[str, Any]) -> dict[str, Any]:
 
 def _client_secret(path: Path | None, from_stdin: bool) -> str | None:
     """Never from the command line itself: every process list would show it."""
-    from portal.auth.oidc.registry import RegistryError, read_secret_file
+    from portal.auth.oidc.provider_spec import RegistryError
+    from portal.auth.oidc.registry_file import read_secret_file
 
     if path is not None and from_stdin:
         raise CommandError("Give the client secret one way: a file or standard input, not both.")
@@ -172,7 +173,9 @@ def _client_secret(path: Path | None, from_stdin: bool) -> str | None:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 def idp_load(file: Path) -> None:
     from portal.admin import services
-    from portal.auth.oidc.registry import RegistryError, load_file, save_provider
+    from portal.auth.oidc.provider_spec import RegistryError
+    from portal.auth.oidc.registry import save_provider
+    from portal.auth.oidc.registry_file import load_file
 
     try:
         entries = load_file(file)

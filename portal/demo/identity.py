@@ -9,12 +9,14 @@ development OpenID provider (infra/dev-oidc/server.mjs), which the demo runs on 
 from __future__ import annotations
 
 import secrets
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from portal.auth.oidc.registry import ProviderSpec, load_file
-from portal.config import CONFIG_DIR, PROJECT_ROOT
+from portal.auth.oidc.provider_spec import ProviderSpec
+from portal.auth.oidc.registry_file import load_file, secret_file_path
+from portal.config import CONFIG_DIR
 from portal.demo.seed import NEWCOMERS, PEOPLE, SCHOOLS, DemoPerson
 from portal.models import ClientAuthMethod, Role
 from portal.private_files import write_new_private_file
@@ -34,8 +36,6 @@ GROUP_FOR_ROLE = {
 
 def prepare_client_secrets(path: Path = REGISTRY_FILE) -> list[Path]:
     """Create each provider's client secret file if it is missing; returns those made."""
-    import tomllib
-
     with path.open("rb") as handle:
         entries = tomllib.load(handle).get("provider", [])
     made = []
@@ -43,7 +43,7 @@ def prepare_client_secrets(path: Path = REGISTRY_FILE) -> list[Path]:
         name = entry.get("client_secret_file")
         if not name:
             continue
-        secret_path = Path(name) if Path(name).is_absolute() else PROJECT_ROOT / name
+        secret_path = secret_file_path(name)
         if not secret_path.exists():
             secret_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             write_new_private_file(secret_path, secrets.token_urlsafe(32).encode("ascii"))

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_event
-from portal.auth.oidc.registry import ProviderSpec, save_provider
+from portal.auth.oidc.provider_spec import ProviderSpec
+from portal.auth.oidc.registry import save_provider
 from portal.crypto import runtime
 from portal.crypto.records import RecordCipher
 from portal.models import (

@@ -12,8 +12,8 @@ import textwrap
 from dataclasses import dataclass
 from string import Template
 
-from portal.config import ServiceSettings
 from portal.models.notifications import NotificationKind
+from portal.settings import ServiceSettings
 
 _K = NotificationKind
 # Who reads each kind: partners open requests in their inbox, social workers on their dashboard.

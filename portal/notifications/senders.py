@@ -21,10 +21,11 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
-from portal.config import PROJECT_ROOT, ConfigError, NotificationSettings, Settings
+from portal.config import PROJECT_ROOT, ConfigError, Settings
 from portal.models.notifications import NotificationKind
 from portal.notifications.messages import Message
 from portal.private_files import PrivateFileError, read_private_file
+from portal.settings import NotificationSettings
 
 NOTIFY_EMAIL_PATH = "/v2/notifications/email"
 _UUID_LENGTH = 36

@@ -42,12 +42,13 @@ from portal.attachments import (
 from portal.attachments.scanning import verdict_from_reply
 from portal.attachments.store import clean_filename, stored_path
 from portal.auth.policy import PUBLIC, access
-from portal.config import AttachmentSettings, ConfigError, load_settings
+from portal.config import ConfigError, load_settings
 from portal.crypto import DecryptionError, FileKeyring, runtime
 from portal.crypto.records import RecordCipher
 from portal.extensions import csrf
 from portal.models import Attachment, Contribution, DataKey, OrganisationKind, Role, User
 from portal.models.contributions import ScanStatus
+from portal.settings import AttachmentSettings
 from tests.factories import csrf_token, make_case, make_organisation, make_request, make_user
 from tests.support.clamd import SIGNATURE_NAME, Clamd, eicar
 

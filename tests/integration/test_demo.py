@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from portal import db
 from portal.audit import AuditAction
-from portal.auth.oidc.registry import ProviderSpec
+from portal.auth.oidc.provider_spec import ProviderSpec
 from portal.crypto import FileKeyring, runtime
 from portal.crypto.records import RecordCipher
 from portal.demo.identity import (

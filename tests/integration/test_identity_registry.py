@@ -9,7 +9,9 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from portal.auth.oidc.registry import ProviderSpec, RegistryError, load_file, save_provider
+from portal.auth.oidc.provider_spec import ProviderSpec, RegistryError
+from portal.auth.oidc.registry import save_provider
+from portal.auth.oidc.registry_file import load_file
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.models import AuditEvent, OrganisationKind

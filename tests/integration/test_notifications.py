@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.audit import AuditAction
-from portal.config import ServiceSettings, Settings
+from portal.config import Settings
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.lifecycle import RequestStatus
@@ -59,6 +59,7 @@ from portal.notifications.messages import Message, compose
 from portal.notifications.senders import NotifySender, SmtpSender, sender_for
 from portal.notifications.sink import serve
 from portal.notifications.worker import LEASE, send_due
+from portal.settings import ServiceSettings
 from tests.conftest import (
     both_backends,
     create_database,

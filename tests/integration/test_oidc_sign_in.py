@@ -19,7 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction
-from portal.auth.oidc.registry import ProviderSpec, save_provider
+from portal.auth.oidc.provider_spec import ProviderSpec
+from portal.auth.oidc.registry import save_provider
 from portal.auth.sessions import token_hash
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher

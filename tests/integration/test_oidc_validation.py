@@ -17,7 +17,8 @@ from werkzeug.test import TestResponse
 
 from portal.audit import AuditAction
 from portal.auth import oidc
-from portal.auth.oidc.registry import ProviderSpec, save_provider
+from portal.auth.oidc.provider_spec import ProviderSpec
+from portal.auth.oidc.registry import save_provider
 from portal.auth.policy import SIGNED_IN, access
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from portal.config import ConfigError, ServiceSettings, load_settings
+from portal.config import ConfigError, load_settings
 from portal.models.notifications import NotificationKind
 from portal.notifications.messages import TO_PARTNER, compose
 from portal.notifications.senders import parse_notify_api_key
 from portal.notifications.worker import RETRY_CEILING, retry_delay
+from portal.settings import ServiceSettings
 
 POSTGRES_URL = "postgresql+psycopg://portal_app@db.internal:5432/portal"
 
