@@ -10,9 +10,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import Select
@@ -21,8 +20,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from portal.audit.actions import SENSITIVE_READS, AuditAction
 from portal.models import AuditEvent, AuditOutcome, Organisation, User
+from portal.uk_time import end_of_uk_day, start_of_uk_day
 
-UK = ZoneInfo("Europe/London")
 # A person filter matching more people than this asks for something more specific: each
 # person is one walk of the (actor_user_id, seq) index.
 MAX_PEOPLE = 25
@@ -236,13 +235,9 @@ def with_people(session: Session, events: Sequence[AuditEvent]) -> list[EventRow
 
 def day_bounds(first: date | None, last: date | None) -> tuple[datetime | None, datetime | None]:
     """UK days as UTC instants: the start of `first`, and the start of the day after `last`."""
-
-    def start_of(day: date) -> datetime:
-        return datetime.combine(day, time(), tzinfo=UK).astimezone(UTC)
-
     return (
-        None if first is None else start_of(first),
-        None if last is None else start_of(last + timedelta(days=1)),
+        None if first is None else start_of_uk_day(first),
+        None if last is None else end_of_uk_day(last),
     )
 
 

@@ -26,6 +26,7 @@ from portal.auth.login import actor_for
 from portal.auth.policy import access, roles
 from portal.form_fields import DayField
 from portal.models import AuditOutcome, Role
+from portal.uk_time import UK
 
 blueprint = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -50,7 +51,7 @@ def role_label(code: str) -> str:
 def uk_time(moment: datetime | None) -> str:
     if moment is None:
         return ""
-    return moment.astimezone(trail.UK).strftime("%-d %b %Y %H:%M:%S %Z")
+    return moment.astimezone(UK).strftime("%-d %b %Y %H:%M:%S %Z")
 
 
 blueprint.add_app_template_filter(uk_time, "audit_uk_time")

@@ -16,7 +16,6 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Flask, Request, Response
@@ -28,6 +27,7 @@ from werkzeug.datastructures import CallbackDict
 from portal import db
 from portal.config import Settings
 from portal.models.sessions import WebSession
+from portal.uk_time import UK
 
 # How often an active session's last-seen time is written.
 TOUCH_INTERVAL = timedelta(minutes=1)
@@ -273,7 +273,7 @@ def session_timeout(settings: Settings) -> dict[str, Any] | None:
     current = flask_session._get_current_object()  # type: ignore[attr-defined]
     if not isinstance(current, ServerSession) or current.expires_at is None:
         return None
-    ends = current.expires_at.astimezone(ZoneInfo("Europe/London"))
+    ends = current.expires_at.astimezone(UK)
     return {
         "idle_minutes": settings.auth.idle_timeout_minutes,
         "ends_at": ends.strftime("%-I:%M%p").lower()

@@ -26,6 +26,7 @@ from portal.lifecycle import ContributionStatus, RequestStatus
 from portal.models import Contribution, DelegationRequest, ReviewDecision, Role
 from portal.requests import services as requests
 from portal.requests.access import council_may_change, councils_request
+from portal.uk_time import uk_today
 
 blueprint = Blueprint("review", __name__, url_prefix="/requests/<reference>/versions/<version>")
 COUNCIL_STAFF = roles(Role.SOCIAL_WORKER, Role.TEAM_MANAGER)
@@ -151,6 +152,6 @@ def _read_decision(
         else:
             if new_due_on is None:
                 errors["new_due_on"] = "Enter the new due date"
-            elif new_due_on < requests.uk_today():
+            elif new_due_on < uk_today():
                 errors["new_due_on"] = "The new due date must be today or in the future"
     return errors, decision, new_due_on

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import cast
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,8 +20,8 @@ from sqlalchemy.orm import Session
 from portal.models import DelegationRequest, Notification, NotificationKind, NotificationStatus
 from portal.models.base import utcnow
 from portal.requests import services as request_services
+from portal.uk_time import UK
 
-UK = ZoneInfo("Europe/London")
 REMINDER_KINDS = frozenset({NotificationKind.REQUEST_DUE_SOON, NotificationKind.REQUEST_OVERDUE})
 _TABLE = cast(sa.Table, Notification.__table__)
 

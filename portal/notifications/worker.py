@@ -38,6 +38,7 @@ from portal.notifications.queue import REMINDER_KINDS
 from portal.notifications.senders import Sender, SendFailed
 from portal.requests import services as request_services
 from portal.requests.access import council_may_see, open_to_partner, partner_may_see
+from portal.uk_time import uk_today
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ def _reminder_still_true(kind: NotificationKind, request: DelegationRequest) -> 
     """An answered request needs no reminder; nor does one whose due date has moved since."""
     if request.status not in request_services.OPEN_STATUSES:
         return False
-    overdue = request_services.uk_today() > request.due_on
+    overdue = uk_today() > request.due_on
     return overdue if kind is NotificationKind.REQUEST_OVERDUE else not overdue
 
 

@@ -24,6 +24,7 @@ from portal.models import DelegationRequest, Organisation, Role
 from portal.requests import services
 from portal.requests.access import council_may_change, council_may_work_on, councils_request
 from portal.requests.forms import CaseLookupForm, ExtendForm, RequestForm, RevokeForm
+from portal.uk_time import last_uk_day, uk_today
 
 blueprint = Blueprint("requests", __name__, url_prefix="/requests")
 COUNCIL_STAFF = roles(Role.SOCIAL_WORKER, Role.TEAM_MANAGER)
@@ -42,7 +43,7 @@ def _cipher() -> RecordCipher:
 @access(COUNCIL_STAFF)
 def dashboard() -> ResponseReturnValue:
     found = services.council_requests(db.session(), current_user)
-    return render_template("requests/dashboard.html", requests=found, today=services.uk_today())
+    return render_template("requests/dashboard.html", requests=found, today=uk_today())
 
 
 @blueprint.route("/new", methods=["GET", "POST"])
@@ -80,7 +81,7 @@ def new(case_reference: str) -> ResponseReturnValue:
     form = _request_form(case)
     if request.method == "GET":
         settings = _settings().requests
-        today = services.uk_today()
+        today = uk_today()
         form.due_on.data = today + timedelta(days=settings.default_due_days)
         form.expires_on.data = today + timedelta(days=settings.default_expiry_days)
     # Showing the children's names and dates of birth is a read of their details.
@@ -149,7 +150,7 @@ def _issue(case: CaseSummary, form: RequestForm) -> ResponseReturnValue:
 def _request_form(case: CaseSummary) -> RequestForm:
     session = db.session()
     form = RequestForm()
-    partner_organisations = services.partners(session, services.uk_today())
+    partner_organisations = services.partners(session, uk_today())
     people = services.partner_people(session, [p.id for p in partner_organisations])
     names = {organisation.id: organisation.name for organisation in partner_organisations}
     templates = [
@@ -216,7 +217,7 @@ def _show(
         session.commit()
     if extend_form.due_on.data is None and not extend_form.errors:
         extend_form.due_on.data = found.due_on
-        extend_form.expires_on.data = services.last_uk_day(found.expires_at)
+        extend_form.expires_on.data = last_uk_day(found.expires_at)
     return render_template(
         "requests/show.html",
         request_=found,
@@ -235,7 +236,7 @@ def _show(
         lawful_basis=_lawful_basis_label(found.lawful_basis),
         template_title=_template_title(found),
         versions=contribution_versions(session, found),
-        today=services.uk_today(),
+        today=uk_today(),
     ), status
 
 

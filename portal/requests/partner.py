@@ -25,6 +25,7 @@ from portal.models import AuditEvent, DelegationRequest, Review, Role, Team, Use
 from portal.requests import services
 from portal.requests.access import partners_request
 from portal.requests.forms import RouteForm
+from portal.uk_time import uk_today
 
 blueprint = Blueprint("inbox", __name__, url_prefix="/inbox")
 PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
@@ -34,7 +35,7 @@ PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
 @access(PARTNERS)
 def index() -> ResponseReturnValue:
     found = services.inbox(db.session(), current_user)
-    return render_template("inbox/index.html", requests=found, today=services.uk_today())
+    return render_template("inbox/index.html", requests=found, today=uk_today())
 
 
 @blueprint.get("/<reference>")
@@ -88,7 +89,7 @@ def _show(found: DelegationRequest, route_form: RouteForm, status: int) -> Respo
         saved=request.args.get("saved") == "1",
         versions=contribution_versions(session, found),
         first_viewed=_first_viewed(session, found),
-        today=services.uk_today(),
+        today=uk_today(),
         returned=_what_is_needed(session, cipher, found),
     ), status
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -34,8 +33,8 @@ from portal.models import (
     UserStatus,
 )
 from portal.requests.access import council_may_work_on, partner_may_see
+from portal.uk_time import end_of_uk_day, uk_today
 
-UK = ZoneInfo("Europe/London")
 # Crockford's base32 without the letters people misread: short, unguessable, not a sequence.
 _REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 OPEN_STATUSES = frozenset({RequestStatus.ISSUED, RequestStatus.IN_PROGRESS, RequestStatus.RETURNED})
@@ -65,21 +64,8 @@ class NewRequest:
     expires_on: date
 
 
-def uk_today() -> date:
-    return datetime.now(UK).date()
-
-
-def last_uk_day(moment: datetime) -> date:
-    """The UK day that ends at `moment` (an end_of_uk_day value)."""
-    return (moment.astimezone(UK) - timedelta(microseconds=1)).date()
-
-
 def new_reference() -> str:
     return "DR-" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
-
-
-def end_of_uk_day(day: date) -> datetime:
-    return datetime.combine(day + timedelta(days=1), time(), tzinfo=UK).astimezone(UTC)
 
 
 def partners(session: Session, today: date) -> list[Organisation]:

@@ -27,9 +27,10 @@ from portal.audit import AuditAction, record_event
 from portal.audit import record as audit_record
 from portal.audit.actions import SENSITIVE_READS
 from portal.audit.record import Actor
-from portal.audit.search import UK, AuditFilter, access_report, search
+from portal.audit.search import AuditFilter, access_report, search
 from portal.auth.login import actor_for
 from portal.models import AuditEvent, AuditOutcome, Organisation, OrganisationKind, Role, User
+from portal.uk_time import UK
 from tests.conftest import both_backends
 from tests.factories import make_organisation, make_user, sign_in
 

@@ -1,0 +1,27 @@
+"""UK calendar days: due dates, closing dates and date filters are days in Europe/London,
+stored as UTC instants."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+UK = ZoneInfo("Europe/London")
+
+
+def uk_today() -> date:
+    return datetime.now(UK).date()
+
+
+def start_of_uk_day(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UK).astimezone(UTC)
+
+
+def end_of_uk_day(day: date) -> datetime:
+    """The instant the day ends (the start of the next)."""
+    return start_of_uk_day(day + timedelta(days=1))
+
+
+def last_uk_day(moment: datetime) -> date:
+    """The UK day that ends at `moment` (an end_of_uk_day value)."""
+    return (moment.astimezone(UK) - timedelta(microseconds=1)).date()
