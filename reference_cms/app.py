@@ -1,7 +1,8 @@
 """The reference CMS's HTTP API: OAuth2 client-credentials tokens, cases and contributions.
 
-With faults enabled, `/_faults` scripts failures (500, 429, delays, dropped connections) so the
-portal's connector can be tested against an unreliable CMS.
+With faults enabled, `/_faults` scripts failures (500, 429, 422 refusals, delays, held or dropped
+answers) and `/_records` lists and removes records, so the portal's connector can be tested against
+an unreliable CMS.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,13 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from reference_cms.faults import FaultPlan, InjectedFailure
 from reference_cms.seed import seed_demo_cases
 from reference_cms.store import CaseStore, IdempotencyKeyReused
 
 TOKEN_LIFETIME_SECONDS = 300
+PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 100, 500
+ROWID_MAX = 2**63 - 1
 MAX_BODY_BYTES = 60 * 1024 * 1024
 SHA256_HEX = frozenset("0123456789abcdef")
 
@@ -58,72 +61,6 @@ class TokenIssuer:
         with self._lock:
             expiry = self._expiries.get(token)
         return expiry is not None and expiry > time.monotonic()
-
-
-@dataclass
-class FaultPlan:
-    """Scripted failures, each counting down once per `/api/v1/` call it affects."""
-
-    fail_next: int = 0
-    rate_limit_next: int = 0
-    retry_after: int = 1
-    delay_next: int = 0
-    delay_seconds: float = 0.0
-    drop_after_commit_next: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    COUNTERS = ("fail_next", "rate_limit_next", "delay_next", "drop_after_commit_next")
-
-    def update(self, settings: dict[str, Any]) -> list[dict[str, str]]:
-        errors = [
-            {"field": name, "message": "must be a whole number, 0 or more"}
-            for name in (*self.COUNTERS, "retry_after")
-            if name in settings and not _is_int(settings[name], minimum=0)
-        ]
-        delay = settings.get("delay_seconds", 0)
-        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 60:
-            errors.append({"field": "delay_seconds", "message": "must be a number from 0 to 60"})
-        if errors:
-            return errors
-        with self.lock:
-            for name in (*self.COUNTERS, "retry_after", "delay_seconds"):
-                if name in settings:
-                    setattr(self, name, settings[name])
-        return []
-
-    def clear(self) -> None:
-        with self.lock:
-            self.fail_next = self.rate_limit_next = self.delay_next = 0
-            self.drop_after_commit_next = 0
-            self.retry_after, self.delay_seconds = 1, 0.0
-
-    def state(self) -> dict[str, Any]:
-        with self.lock:
-            return {n: getattr(self, n) for n in (*self.COUNTERS, "retry_after", "delay_seconds")}
-
-    def take_api_fault(self) -> tuple[float, Response | None]:
-        """Consume this call's delay and failure, if any: (seconds to sleep, fault response)."""
-        with self.lock:
-            delay = 0.0
-            if self.delay_next > 0:
-                self.delay_next -= 1
-                delay = self.delay_seconds
-            if self.fail_next > 0:
-                self.fail_next -= 1
-                return delay, _error(500, "injected_fault")
-            if self.rate_limit_next > 0:
-                self.rate_limit_next -= 1
-                response = _error(429, "rate_limited")
-                response.headers["Retry-After"] = str(self.retry_after)
-                return delay, response
-        return delay, None
-
-    def take_drop(self) -> bool:
-        with self.lock:
-            if self.drop_after_commit_next > 0:
-                self.drop_after_commit_next -= 1
-                return True
-        return False
 
 
 def create_app(
@@ -192,11 +129,11 @@ def issue_token() -> Response:
 def apply_faults_then_authenticate() -> Response | None:
     faults = _faults()
     if faults is not None:
-        delay, fault = faults.take_api_fault()
+        delay, failure = faults.take_api_fault()
         if delay:
             time.sleep(delay)
-        if fault is not None:
-            return fault
+        if failure is not None:
+            return _failure_response(failure)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not _tokens().is_valid(token.strip()):
         response = _error(401, "invalid_token")
@@ -219,6 +156,9 @@ def get_case(reference: str) -> Response:
 
 @api_blueprint.post("/cases/<reference>/contributions")
 def receive_contribution(reference: str) -> Response:
+    faults = _faults()
+    if faults is not None and faults.take_reject():
+        return _errors(422, "answers", "refused by fault injection")
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key or len(key) > 255:
         return _errors(400, "Idempotency-Key", "send a unique key of 1 to 255 characters")
@@ -240,9 +180,8 @@ def receive_contribution(reference: str) -> Response:
         receipt = _store().receive_contribution(reference, key, fingerprint, canonical)
     except IdempotencyKeyReused:
         return _error(422, "idempotency_key_reused")
-    faults = _faults()
-    if faults is not None and faults.take_drop():
-        _drop_connection()
+    if faults is not None:
+        _apply_after_commit_faults(faults)
     return _respond(
         201 if receipt.created else 200,
         {"record_id": receipt.record.record_id, "status": receipt.record.status},
@@ -260,6 +199,30 @@ def get_contribution(record_id: str) -> Response:
         status=record.status,
         received_at=record.received_at,
     )
+
+
+@api_blueprint.get("/contributions")
+def list_contributions() -> Response:
+    """A page of records oldest first, for a client reconciling what it delivered."""
+    limit = _whole_number(request.args.get("limit", str(PAGE_SIZE_DEFAULT)))
+    if limit is None or not 1 <= limit <= PAGE_SIZE_MAX:
+        return _errors(400, "limit", f"must be a whole number from 1 to {PAGE_SIZE_MAX}")
+    after = _whole_number(request.args.get("after", "0"))
+    if after is None:
+        return _errors(400, "after", "must be a cursor from an earlier page's next")
+    page = _store().page_contributions(after, limit)
+    records = [
+        {
+            "record_id": r.record_id,
+            "idempotency_key": r.idempotency_key,
+            "case_reference": r.case_reference,
+            "status": r.status,
+            "received_at": r.received_at,
+        }
+        for r in page.records
+    ]
+    next_cursor = None if page.next_after is None else str(page.next_after)
+    return _respond(200, {"records": records, "next": next_cursor})
 
 
 @faults_blueprint.post("/_faults")
@@ -294,6 +257,13 @@ def list_records() -> Response:
         for r in _store().list_contributions()
     ]
     return jsonify(records=records)
+
+
+@faults_blueprint.delete("/_records/<record_id>")
+def delete_record(record_id: str) -> Response:
+    if not _store().delete_contribution(record_id):
+        return _error(404, "not_found")
+    return Response(status=204)
 
 
 def contribution_errors(body: dict[str, Any]) -> list[dict[str, str]]:
@@ -366,6 +336,23 @@ def _is_timestamp(value: Any) -> bool:
     return True
 
 
+def _whole_number(text: str) -> int | None:
+    """A decimal query parameter as a rowid-sized int; None when it is not one."""
+    if not 0 < len(text) <= 19 or not text.isascii() or not text.isdigit():
+        return None
+    number = int(text)
+    return number if number <= ROWID_MAX else None
+
+
+def _apply_after_commit_faults(faults: FaultPlan) -> None:
+    hold, drop = faults.take_after_commit()
+    if hold:
+        logging.getLogger("reference_cms").warning("fault: holding the answer after commit")
+        time.sleep(hold)
+    if drop:
+        _drop_connection()
+
+
 def _drop_connection() -> None:
     """Shut the client's socket after the commit, so no response reaches it.
 
@@ -382,6 +369,13 @@ def _drop_connection() -> None:
 def _respond(status: int, payload: dict[str, Any]) -> Response:
     response = jsonify(payload)
     response.status_code = status
+    return response
+
+
+def _failure_response(failure: InjectedFailure) -> Response:
+    response = _error(failure.status, failure.code)
+    if failure.retry_after is not None:
+        response.headers["Retry-After"] = str(failure.retry_after)
     return response
 
 

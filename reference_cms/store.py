@@ -69,6 +69,14 @@ class Receipt:
     created: bool
 
 
+@dataclass(frozen=True)
+class ContributionPage:
+    """One page of records; `next_after` is the rowid to continue after, None on the last page."""
+
+    records: tuple[ContributionRecord, ...]
+    next_after: int | None
+
+
 class IdempotencyKeyReused(Exception):
     """The idempotency key was already used with a different body."""
 
@@ -167,11 +175,36 @@ class CaseStore:
         return None if row is None else _record(row)
 
     def list_contributions(self) -> list[ContributionRecord]:
+        return [record for _, record in self._contributions_after(0, limit=-1)]
+
+    def page_contributions(self, after: int, limit: int) -> ContributionPage:
+        """Up to `limit` records inserted after rowid `after`, oldest first."""
+        rows = self._contributions_after(after, limit=limit + 1)
+        more = len(rows) > limit
+        return ContributionPage(
+            records=tuple(record for _, record in rows[:limit]),
+            next_after=rows[limit - 1][0] if more else None,
+        )
+
+    def delete_contribution(self, record_id: str) -> bool:
+        """Remove a record, as if the CMS lost it; False when there was none."""
+        with self._transaction() as connection:
+            deleted = connection.execute(
+                "DELETE FROM contributions WHERE record_id = ?", (record_id,)
+            ).rowcount
+        return deleted > 0
+
+    def _contributions_after(
+        self, after: int, *, limit: int
+    ) -> list[tuple[int, ContributionRecord]]:
+        # A negative LIMIT means no limit in SQLite.
         with self._connect() as connection:
             rows = connection.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM contributions ORDER BY rowid"  # noqa: S608
+                f"SELECT rowid, {_RECORD_COLUMNS} FROM contributions"  # noqa: S608  # constant
+                " WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (after, limit),
             ).fetchall()
-        return [_record(row) for row in rows]
+        return [(row[0], _record(row[1:])) for row in rows]
 
 
 _RECORD_COLUMNS = "record_id, case_reference, idempotency_key, status, received_at"

@@ -266,6 +266,200 @@ def test_faults_disabled(tmp_path: Path) -> None:
     assert client.get("/_records").status_code == 404
 
 
+def list_page(client: FlaskClient, auth: dict[str, str], query: str = "") -> Any:
+    return client.get(f"/api/v1/contributions{query}", headers=auth)
+
+
+def test_listing_pages_through_records_in_insertion_order(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    assert list_page(client, auth).json == {"records": [], "next": None}
+    ids = [post_contribution(client, auth, contribution(), key=f"key-{n}") for n in (3, 1, 2)]
+    expected_ids = [response.json["record_id"] for response in ids]
+
+    first = list_page(client, auth, "?limit=2")
+    assert first.status_code == 200
+    assert [r["idempotency_key"] for r in first.json["records"]] == ["key-3", "key-1"]
+    assert isinstance(first.json["next"], str)
+    second = list_page(client, auth, f"?limit=2&after={first.json['next']}")
+    assert [r["idempotency_key"] for r in second.json["records"]] == ["key-2"]
+    assert second.json["next"] is None
+
+    paged = first.json["records"] + second.json["records"]
+    assert [r["record_id"] for r in paged] == expected_ids
+    status = client.get(f"/api/v1/contributions/{expected_ids[0]}", headers=auth).json
+    assert paged[0] == status | {"idempotency_key": "key-3"}
+    assert list(paged[0]) == [
+        "record_id",
+        "idempotency_key",
+        "case_reference",
+        "status",
+        "received_at",
+    ]
+
+
+def test_listing_defaults_and_a_page_that_ends_exactly(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    for n in range(3):
+        post_contribution(client, auth, contribution(), key=f"key-{n}")
+    everything = list_page(client, auth)
+    assert len(everything.json["records"]) == 3
+    assert everything.json["next"] is None
+    exact = list_page(client, auth, "?limit=3")
+    assert (len(exact.json["records"]), exact.json["next"]) == (3, None)
+    one = list_page(client, auth, "?limit=1")
+    assert [r["idempotency_key"] for r in one.json["records"]] == ["key-0"]
+    last = list_page(client, auth, f"?limit=500&after={one.json['next']}")
+    assert [r["idempotency_key"] for r in last.json["records"]] == ["key-1", "key-2"]
+    assert last.json["next"] is None
+
+
+def test_listing_default_page_size_is_100(
+    app: Flask, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    store = app.extensions["reference_cms"]["store"]
+    for n in range(101):
+        store.receive_contribution(CASE, f"key-{n}", f"{n:064x}", "{}")
+    page = list_page(client, auth)
+    assert len(page.json["records"]) == 100
+    rest = list_page(client, auth, f"?after={page.json['next']}")
+    assert [r["idempotency_key"] for r in rest.json["records"]] == ["key-100"]
+    assert rest.json["next"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("?limit=0", "limit"),
+        ("?limit=501", "limit"),
+        ("?limit=-1", "limit"),
+        ("?limit=1.5", "limit"),
+        ("?limit=ten", "limit"),
+        ("?limit=", "limit"),
+        ("?after=abc", "after"),
+        ("?after=-1", "after"),
+        ("?after=", "after"),
+        ("?after=1e3", "after"),
+        ("?after=%EF%BC%91", "after"),  # a full-width digit one
+        ("?after=99999999999999999999", "after"),
+    ],
+)
+def test_listing_refuses_a_bad_limit_or_cursor(
+    client: FlaskClient, auth: dict[str, str], query: str, field: str
+) -> None:
+    response = list_page(client, auth, query)
+    assert response.status_code == 400
+    [error] = response.json["errors"]
+    assert error["field"] == field
+    assert error["message"]
+
+
+def test_listing_needs_a_token_and_suffers_faults(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    refused = list_page(client, {})
+    assert (refused.status_code, refused.json) == (401, {"error": "invalid_token"})
+    client.post("/_faults", json={"fail_next": 1})
+    assert list_page(client, auth).status_code == 500
+    assert list_page(client, auth).status_code == 200
+
+
+def test_reject_next_refuses_without_storing(client: FlaskClient, auth: dict[str, str]) -> None:
+    assert client.post("/_faults", json={"reject_next": 1}).json["reject_next"] == 1
+    rejected = post_contribution(client, auth, contribution())
+    assert rejected.status_code == 422
+    assert rejected.json == {
+        "errors": [{"field": "answers", "message": "refused by fault injection"}]
+    }
+    assert client.get("/_records").json["records"] == []
+    assert client.delete("/_faults").json["reject_next"] == 0
+    assert post_contribution(client, auth, contribution()).status_code == 201
+
+
+def test_reject_next_counts_down(client: FlaskClient, auth: dict[str, str]) -> None:
+    client.post("/_faults", json={"reject_next": 2})
+    statuses = [
+        post_contribution(client, auth, contribution(), key=f"key-{n}").status_code
+        for n in range(3)
+    ]
+    assert statuses == [422, 422, 201]
+    assert [r["idempotency_key"] for r in client.get("/_records").json["records"]] == ["key-2"]
+
+
+def test_hold_after_commit_delays_only_calls_that_commit(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    state = client.post("/_faults", json={"hold_after_commit_next": 1, "hold_seconds": 0.3}).json
+    assert (state["hold_after_commit_next"], state["hold_seconds"]) == (1, 0.3)
+
+    started = time.monotonic()
+    assert post_contribution(client, auth, contribution(version=0)).status_code == 422
+    assert time.monotonic() - started < 0.3
+    assert client.post("/_faults", json={}).json["hold_after_commit_next"] == 1
+
+    started = time.monotonic()
+    assert post_contribution(client, auth, contribution()).status_code == 201
+    assert time.monotonic() - started >= 0.3
+    assert client.post("/_faults", json={}).json["hold_after_commit_next"] == 0
+
+    started = time.monotonic()
+    assert post_contribution(client, auth, contribution(), key="key-2").status_code == 201
+    assert time.monotonic() - started < 0.3
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"hold_seconds": 121},
+        {"hold_seconds": -1},
+        {"hold_seconds": "1"},
+        {"hold_seconds": True},
+        {"hold_after_commit_next": -1},
+        {"hold_after_commit_next": 1.5},
+        {"reject_next": -1},
+        {"reject_next": "1"},
+    ],
+)
+def test_new_fault_settings_are_validated(client: FlaskClient, settings: dict[str, Any]) -> None:
+    response = client.post("/_faults", json=settings | {"fail_next": 3})
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json["errors"]] == list(settings)
+    assert client.post("/_faults", json={}).json["fail_next"] == 0
+
+
+def test_new_faults_reported_and_cleared(client: FlaskClient) -> None:
+    settings = {"hold_after_commit_next": 2, "hold_seconds": 120, "reject_next": 4}
+    assert client.post("/_faults", json=settings).json.items() >= settings.items()
+    cleared = client.delete("/_faults").json
+    assert {name: cleared[name] for name in settings} == {
+        "hold_after_commit_next": 0,
+        "hold_seconds": 0,
+        "reject_next": 0,
+    }
+
+
+def test_delete_record(client: FlaskClient, auth: dict[str, str]) -> None:
+    first = post_contribution(client, auth, contribution()).json["record_id"]
+    deleted = client.delete(f"/_records/{first}")
+    assert (deleted.status_code, deleted.data) == (204, b"")
+    assert client.get(f"/api/v1/contributions/{first}", headers=auth).status_code == 404
+    assert client.get("/_records").json["records"] == []
+    assert list_page(client, auth).json == {"records": [], "next": None}
+
+    again = client.delete(f"/_records/{first}")
+    assert (again.status_code, again.json) == (404, {"error": "not_found"})
+    redelivered = post_contribution(client, auth, contribution())
+    assert redelivered.status_code == 201
+    assert redelivered.json["record_id"] != first
+
+
+def test_delete_record_needs_fault_mode(tmp_path: Path) -> None:
+    client = make_app(tmp_path, faults=False).test_client()
+    assert client.delete("/_records/CMS-0000000000000000").status_code == 404
+    assert client.get("/api/v1/contributions").status_code == 401
+
+
 @pytest.fixture
 def live_url(app: Flask) -> Iterator[str]:
     server = make_cms_server(app, "127.0.0.1", 0)
@@ -303,6 +497,23 @@ def test_drop_after_commit_stores_the_record_but_sends_no_answer(live_url: str) 
     assert retry.json()["record_id"] == records[0]["record_id"]
 
 
+def test_hold_after_commit_lets_the_client_give_up_after_the_commit(live_url: str) -> None:
+    headers = live_token(live_url) | {"Idempotency-Key": "held-1"}
+    url = f"{live_url}/api/v1/cases/{CASE}/contributions"
+    faults = {"hold_after_commit_next": 1, "hold_seconds": 1.5}
+    requests.post(f"{live_url}/_faults", json=faults, timeout=5)
+
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(url, json=contribution(), headers=headers, timeout=0.3)
+
+    # The answer is still being held, yet the record is already there to reconcile.
+    listed = requests.get(f"{live_url}/api/v1/contributions", headers=headers, timeout=5).json()
+    assert [r["idempotency_key"] for r in listed["records"]] == ["held-1"]
+    retry = requests.post(url, json=contribution(), headers=headers, timeout=5)
+    assert retry.status_code == 200
+    assert retry.json()["record_id"] == listed["records"][0]["record_id"]
+
+
 def test_real_process_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     secret_file = tmp_path / "client-secret"
     secret_file.write_text(CLIENT_SECRET + "\n")
@@ -337,8 +548,10 @@ def test_openapi_names_every_path() -> None:
         "/oauth/token:",
         "/api/v1/cases/{reference}:",
         "/api/v1/cases/{reference}/contributions:",
+        "/api/v1/contributions:",
         "/api/v1/contributions/{record_id}:",
         "/_faults:",
         "/_records:",
+        "/_records/{record_id}:",
     ):
         assert f"\n  {path}\n" in text
