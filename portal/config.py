@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from portal.private_files import PrivateFileError, read_private_file
 from portal.settings import (
+    CmsSettings,
     Environment,
     NotificationSettings,
     Settings,
@@ -212,6 +213,13 @@ def _resolve_paths(settings: Settings) -> Settings:
     attachments = settings.attachments.model_copy(
         update={"storage_directory": absolute(settings.attachments.storage_directory)}
     )
+    cms = settings.cms.model_copy(
+        update={
+            name: absolute(path)
+            for name in ("client_secret_file", "mapping_file")
+            if (path := getattr(settings.cms, name)) is not None
+        }
+    )
     url = settings.database.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         relative = url.removeprefix("sqlite:///")
@@ -226,6 +234,7 @@ def _resolve_paths(settings: Settings) -> Settings:
             "audit": audit,
             "requests": requests,
             "attachments": attachments,
+            "cms": cms,
         }
     )
 
@@ -258,6 +267,20 @@ def _refuse_unsafe(settings: Settings) -> None:
             '"clamd" and point clamd_socket (or clamd_host) at a running clamd.'
         )
     _refuse_unsafe_notifications(settings.notifications)
+    _refuse_unsafe_cms(settings.cms)
+
+
+def _refuse_unsafe_cms(cms: CmsSettings) -> None:
+    if cms.adapter == "none":
+        raise ConfigError(
+            "Production delivers accepted contributions to the case management system: set "
+            '[cms] adapter to "reference" or "generic" with its base_url and credentials.'
+        )
+    if cms.base_url is None or not cms.base_url.startswith("https://"):
+        raise ConfigError(
+            "Production reaches the case management system over HTTPS only: set [cms] "
+            "base_url to an https:// address."
+        )
 
 
 def _refuse_unsafe_notifications(notifications: NotificationSettings) -> None:

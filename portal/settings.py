@@ -160,6 +160,30 @@ class AttachmentSettings(_Section):
     scan_timeout_seconds: float = Field(default=30, gt=0, le=600)
 
 
+class CmsSettings(_Section):
+    """The council's case management system, reached through a connector adapter."""
+
+    # "reference": the reference CMS's API (the demo and the tests); "generic": a REST API
+    # described by `mapping_file`; "none": no CMS (cases the portal already holds only, and
+    # nothing is delivered; refused in production).
+    adapter: Literal["reference", "generic", "none"] = "none"
+    base_url: str | None = Field(default=None, pattern=r"^https?://[^?#]+[^/?#]$")
+    client_id: str | None = None
+    client_secret_file: Path | None = None
+    # The generic adapter's endpoints, authentication and field mapping (config/cms/).
+    mapping_file: Path | None = None
+    connect_timeout_seconds: float = Field(default=5, gt=0, le=60)
+    timeout_seconds: float = Field(default=30, gt=0, le=300)
+    # Delivery: how often to try, how long to wait between tries, and how long a worker's claim
+    # on a delivery lasts before another worker may take it over (longer than a send can take).
+    max_attempts: int = Field(default=30, ge=1, le=1000)
+    retry_base_seconds: float = Field(default=10, gt=0, le=3600)
+    retry_ceiling_seconds: float = Field(default=3600, gt=0, le=86400)
+    lease_seconds: float = Field(default=300, gt=0, le=3600)
+    batch_size: int = Field(default=10, ge=1, le=500)
+    poll_seconds: float = Field(default=2, gt=0, le=300)
+
+
 class Settings(_Section):
     environment: Environment
     source: str
@@ -172,6 +196,7 @@ class Settings(_Section):
     requests: RequestSettings = RequestSettings()
     notifications: NotificationSettings = NotificationSettings()
     attachments: AttachmentSettings = AttachmentSettings()
+    cms: CmsSettings = CmsSettings()
 
     @property
     def is_production(self) -> bool:

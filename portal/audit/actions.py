@@ -37,6 +37,14 @@ class AuditAction(enum.StrEnum):
     ATTACHMENT_UPLOADED = "attachment_uploaded"
     ATTACHMENT_REFUSED = "attachment_refused"
     ATTACHMENT_REMOVED = "attachment_removed"
+    # The CMS connector: one event per delivery attempt's outcome, and what people did about it
+    CONTRIBUTION_DELIVERED = "contribution_delivered"
+    DELIVERY_FAILED = "delivery_failed"
+    DELIVERY_DEAD_LETTERED = "delivery_dead_lettered"
+    DELIVERY_RETRIED = "delivery_retried"
+    DELIVERY_CANCELLED = "delivery_cancelled"
+    DELIVERIES_RECONCILED = "deliveries_reconciled"
+    CASE_COPIED_FROM_CMS = "case_copied_from_cms"
     # E-mail notifications: one event per send attempt's outcome (never the address)
     NOTIFICATION_SENT = "notification_sent"
     NOTIFICATION_FAILED = "notification_failed"

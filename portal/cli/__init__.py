@@ -9,6 +9,7 @@ import click
 
 from portal.cli import (  # noqa: F401 - importing registers the commands
     audit,
+    connector,
     database,
     demo,
     idp,

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from portal.cli.base import app_context, cli
+from portal.cli.base import app_context, cli, stop_on_signals
 from portal.config import PROJECT_ROOT, ConfigError, Settings, is_loopback_host
 
 if TYPE_CHECKING:
@@ -43,7 +39,7 @@ def send(every: int | None, loop: bool) -> None:
         sender = sender_for(settings)
         sessions = db.database(app).sessions
         interval = every or (settings.notifications.send_interval_seconds if loop else None)
-        with _stop_on_signals() as stop:
+        with stop_on_signals() as stop:
             while not stop.is_set():
                 report = _one_pass(sessions, sender, settings)
                 if interval is None:
@@ -95,22 +91,6 @@ def smtp_sink(host: str, port: int, directory: Path) -> None:
             f"not {host}."
         )
     click.echo(f"Receiving e-mail on {host}:{port}; saving each message in {directory}/")
-    with _stop_on_signals() as stop:
+    with stop_on_signals() as stop:
         serve(host, port, directory, stop, lambda path: click.echo(f"Saved {path.name}"))
     click.echo("Stopped.")
-
-
-@contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """An event set by SIGTERM or SIGINT, so a pass in progress finishes before the exit."""
-    stop = threading.Event()
-
-    def request_stop(_signal: int, _frame: Any) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

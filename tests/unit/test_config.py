@@ -36,6 +36,8 @@ def production_environ(tmp_path: Path) -> dict[str, str]:
         "PORTAL_KEYRING__PATH": "/etc/portal/keyring.json",
         "PORTAL_SERVICE__BASE_URL": "https://portal.northmoor.example",
         "PORTAL_AUDIT__SIGNING_KEY_FILE": "/etc/portal/audit-signing-key.pem",
+        "PORTAL_CMS__ADAPTER": "reference",
+        "PORTAL_CMS__BASE_URL": "https://cms.northmoor.example",
     }
 
 
@@ -109,8 +111,10 @@ def test_demo_config_is_plain_http_on_loopback_and_not_production() -> None:
         ("PORTAL_SERVICE__BASE_URL", "http://portal.example", "https://"),
         ("PORTAL_SECURITY__SESSION_COOKIE_SECURE", "false", "session_cookie_secure = true"),
         ("PORTAL_DATABASE__URL", "sqlite:////var/lib/portal/portal.db", "[database] url"),
+        ("PORTAL_CMS__ADAPTER", "none", "[cms] adapter"),
+        ("PORTAL_CMS__BASE_URL", "http://cms.northmoor.example", "[cms] base_url"),
     ],
-    ids=["plain-http", "insecure-cookie", "sqlite"],
+    ids=["plain-http", "insecure-cookie", "sqlite", "no-cms", "plain-http-cms"],
 )
 def test_production_refuses_unsafe_settings(
     production_environ: dict[str, str], variable: str, value: str, must_mention: str

@@ -1,0 +1,142 @@
+"""How a CMS's REST API is laid out: endpoints, authentication and field names.
+
+The defaults are the reference CMS's contract (reference_cms/openapi.yaml). A council whose CMS
+differs writes a TOML mapping file naming only what differs (docs/cms-adapters.md); the generic
+adapter reads it with `load_mapping`. Field names are dotted paths into the JSON bodies.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DELIVERY_FIELDS = (
+    "request_reference",
+    "version",
+    "partner_organisation",
+    "submitted_at",
+    "form_template",
+    "form_template_version",
+    "answers",
+    "documents",
+)
+DOCUMENT_FIELDS = ("filename", "content_type", "sha256", "content_base64")
+DottedPath = str  # "a.b.c": keys into nested JSON objects
+_DOTTED = r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$"
+_PATH = r"^/[^?#\s]*$"
+
+
+class MappingError(Exception):
+    """The mapping file is missing or wrong; the message says which field and why."""
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AuthMapping(_Part):
+    # client_credentials: OAuth 2.0 tokens from token_path; api_key: the client secret is sent
+    # as-is in api_key_header on every call.
+    kind: Literal["client_credentials", "api_key"] = "client_credentials"
+    token_path: str = Field(default="/oauth/token", pattern=_PATH)
+    client_authentication: Literal["basic", "form"] = "basic"
+    scope: str | None = None
+    api_key_header: str = Field(default="X-Api-Key", pattern=r"^[A-Za-z0-9-]+$")
+
+
+class CaseLookupMapping(_Part):
+    path: str = Field(default="/api/v1/cases/{reference}", pattern=_PATH)
+    reference: DottedPath = Field(default="reference", pattern=_DOTTED)
+    team: DottedPath = Field(default="team", pattern=_DOTTED)
+    children: DottedPath = Field(default="children", pattern=_DOTTED)
+    child_person_id: DottedPath = Field(default="person_id", pattern=_DOTTED)
+    child_name: DottedPath = Field(default="name", pattern=_DOTTED)
+    child_date_of_birth: DottedPath = Field(default="date_of_birth", pattern=_DOTTED)
+
+
+def _identity(names: tuple[str, ...]) -> dict[str, str]:
+    return {name: name for name in names}
+
+
+class DeliverMapping(_Part):
+    path: str = Field(default="/api/v1/cases/{reference}/contributions", pattern=_PATH)
+    idempotency_header: str = Field(default="Idempotency-Key", pattern=r"^[A-Za-z0-9-]+$")
+    record_id: DottedPath = Field(default="record_id", pattern=_DOTTED)
+    status: DottedPath = Field(default="status", pattern=_DOTTED)
+    # The portal's name for each part of a delivery → where the CMS wants it in the body.
+    fields: dict[str, DottedPath] = Field(default_factory=lambda: _identity(DELIVERY_FIELDS))
+    document_fields: dict[str, DottedPath] = Field(
+        default_factory=lambda: _identity(DOCUMENT_FIELDS)
+    )
+
+    @field_validator("fields")
+    @classmethod
+    def _every_delivery_field(cls, value: dict[str, str]) -> dict[str, str]:
+        return _complete(value, DELIVERY_FIELDS)
+
+    @field_validator("document_fields")
+    @classmethod
+    def _every_document_field(cls, value: dict[str, str]) -> dict[str, str]:
+        return _complete(value, DOCUMENT_FIELDS)
+
+
+class StatusMapping(_Part):
+    path: str = Field(default="/api/v1/contributions/{record_id}", pattern=_PATH)
+    status: DottedPath = Field(default="status", pattern=_DOTTED)
+
+
+class RecordsMapping(_Part):
+    """The listing reconciliation reads, page by page, following a cursor."""
+
+    path: str = Field(default="/api/v1/contributions", pattern=_PATH)
+    items: DottedPath = Field(default="records", pattern=_DOTTED)
+    next: DottedPath = Field(default="next", pattern=_DOTTED)
+    cursor_parameter: str = "after"
+    record_id: DottedPath = Field(default="record_id", pattern=_DOTTED)
+    idempotency_key: DottedPath = Field(default="idempotency_key", pattern=_DOTTED)
+    case_reference: DottedPath = Field(default="case_reference", pattern=_DOTTED)
+    status: DottedPath = Field(default="status", pattern=_DOTTED)
+
+
+class RestMapping(_Part):
+    name: str = "reference CMS"
+    auth: AuthMapping = AuthMapping()
+    case_lookup: CaseLookupMapping = CaseLookupMapping()
+    deliver: DeliverMapping = DeliverMapping()
+    status: StatusMapping = StatusMapping()
+    records: RecordsMapping = RecordsMapping()
+
+
+REFERENCE_MAPPING = RestMapping()
+
+
+def load_mapping(path: Path) -> RestMapping:
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except OSError as error:
+        raise MappingError(f"Cannot read the CMS mapping file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise MappingError(f"The CMS mapping file {path} is not valid TOML: {error}") from None
+    try:
+        return RestMapping.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise MappingError(f"The CMS mapping file {path} is wrong: {problems}") from None
+
+
+def _complete(value: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(names)}")
+    bad = sorted(name for name, path in value.items() if not re.match(_DOTTED, path))
+    if bad:
+        raise ValueError(f"{', '.join(bad)} must be a dotted path such as a.b")
+    return _identity(names) | value

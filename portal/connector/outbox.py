@@ -1,0 +1,119 @@
+"""The delivery queue as people see it: its figures, the deliveries that need attention, and
+an administrator's retry or cancel, each audited in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.audit import Actor, AuditAction, record_event
+from portal.lifecycle import OUTBOX_LIFECYCLE, DomainError, OutboxStatus
+from portal.models import Contribution, OutboxMessage
+from portal.models.base import utcnow
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    pending: int
+    oldest_pending_seconds: float  # 0 when nothing is pending
+    dead_lettered: int
+    delivered: int
+
+
+def queue_figures(session: Session, now: datetime | None = None) -> QueueFigures:
+    counts = dict(
+        session.execute(
+            sa.select(OutboxMessage.status, sa.func.count()).group_by(OutboxMessage.status)
+        ).all()
+    )
+    oldest = session.scalar(
+        sa.select(sa.func.min(OutboxMessage.created_at)).where(
+            OutboxMessage.status == OutboxStatus.PENDING
+        )
+    )
+    age = ((now or utcnow()) - oldest).total_seconds() if oldest else 0.0
+    return QueueFigures(
+        pending=counts.get(OutboxStatus.PENDING, 0),
+        oldest_pending_seconds=max(age, 0.0),
+        dead_lettered=counts.get(OutboxStatus.DEAD_LETTERED, 0),
+        delivered=counts.get(OutboxStatus.DELIVERED, 0),
+    )
+
+
+def needing_attention(session: Session, limit: int = 200) -> list[OutboxMessage]:
+    """Dead-lettered deliveries first, then those still pending, oldest first."""
+    order = sa.case((OutboxMessage.status == OutboxStatus.DEAD_LETTERED, 0), else_=1)
+    return list(
+        session.scalars(
+            sa.select(OutboxMessage)
+            .where(OutboxMessage.status.in_([OutboxStatus.DEAD_LETTERED, OutboxStatus.PENDING]))
+            .order_by(order, OutboxMessage.created_at)
+            .limit(limit)
+        )
+    )
+
+
+class DeliveryRefused(DomainError):
+    pass
+
+
+def retry(session: Session, message_id: uuid.UUID, actor: Actor) -> OutboxMessage:
+    """A dead-lettered delivery starts again with a full set of attempts; a pending one waiting
+    out its backoff is tried at once."""
+    message = _locked(session, message_id)
+    previous = message.status
+    if previous == OutboxStatus.DEAD_LETTERED:
+        OUTBOX_LIFECYCLE.move(message, OutboxStatus.PENDING)
+        message.attempts = 0
+    elif previous != OutboxStatus.PENDING:
+        raise DeliveryRefused("This delivery is finished: there is nothing to retry.")
+    message.next_attempt_at = utcnow()
+    _record(session, AuditAction.DELIVERY_RETRIED, message, actor, previous)
+    return message
+
+
+def cancel(session: Session, message_id: uuid.UUID, actor: Actor) -> OutboxMessage:
+    """Only a dead-lettered delivery can be cancelled: a pending one may be in a worker's hands."""
+    message = _locked(session, message_id)
+    previous = message.status
+    if previous != OutboxStatus.DEAD_LETTERED:
+        raise DeliveryRefused("Only a delivery that has stopped trying can be cancelled.")
+    OUTBOX_LIFECYCLE.move(message, OutboxStatus.CANCELLED)
+    _record(session, AuditAction.DELIVERY_CANCELLED, message, actor, previous)
+    return message
+
+
+def _locked(session: Session, message_id: uuid.UUID) -> OutboxMessage:
+    message = session.get(OutboxMessage, message_id, with_for_update=True)
+    if message is None:
+        raise DeliveryRefused("There is no such delivery.")
+    return message
+
+
+def _record(
+    session: Session,
+    action: AuditAction,
+    message: OutboxMessage,
+    actor: Actor,
+    previous: OutboxStatus,
+) -> None:
+    contribution = session.get_one(Contribution, message.contribution_id)
+    session.flush()
+    record_event(
+        session,
+        action,
+        actor=actor,
+        object_type="contribution",
+        object_id=contribution.id,
+        case_reference=contribution.request.case.cms_reference,
+        details={
+            "request": contribution.request.reference,
+            "version": contribution.version,
+            "previous_status": previous.value,
+            "last_error_code": (message.last_error or "").partition(":")[0] or None,
+        },
+    )

@@ -1,0 +1,68 @@
+"""What is sent for one outbox row: the accepted contribution, decrypted only now, at send time.
+
+The plaintext lives in memory for the length of one send and is never written anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from sqlalchemy.orm import Session
+
+from portal.attachments import AttachmentUnavailable, open_attachment
+from portal.connector.adapter import CmsFailure, Delivery, Document
+from portal.crypto import CryptoError, DecryptionError, Keyring
+from portal.crypto.records import RecordCipher
+from portal.models import Attachment, Contribution, OutboxMessage, ScanStatus
+from portal.settings import AttachmentSettings
+
+
+def delivery_for(
+    session: Session, keyring: Keyring, attachments: AttachmentSettings, outbox_id: uuid.UUID
+) -> Delivery:
+    """The delivery for this outbox row, or CmsFailure (permanent) when it cannot be built."""
+    message = session.get(OutboxMessage, outbox_id)
+    contribution = session.get(Contribution, message.contribution_id) if message else None
+    if message is None or contribution is None or contribution.submitted_at is None:
+        raise CmsFailure("contribution_missing", permanent=True)
+    request = contribution.request
+    cipher = RecordCipher(keyring, session)
+    try:
+        answers = cipher.open_json(contribution, "answers_enc") or {}
+        documents = tuple(
+            _document(cipher, keyring, attachments, attachment)
+            for attachment in contribution.attachments
+            if attachment.scan_status != ScanStatus.REFUSED
+        )
+    except (AttachmentUnavailable, CryptoError) as error:
+        raise CmsFailure(
+            "content_unavailable", permanent=True, reason=type(error).__name__
+        ) from None
+    return Delivery(
+        idempotency_key=message.idempotency_key,
+        case_reference=request.case.cms_reference,
+        request_reference=request.reference,
+        version=contribution.version,
+        partner_organisation=request.partner_organisation.name,
+        submitted_at=contribution.submitted_at.isoformat(timespec="seconds"),
+        form_template=request.form_template,
+        form_template_version=request.form_template_version,
+        answers=answers,
+        documents=documents,
+    )
+
+
+def _document(
+    cipher: RecordCipher, keyring: Keyring, settings: AttachmentSettings, attachment: Attachment
+) -> Document:
+    content = b"".join(open_attachment(attachment, keyring=keyring, settings=settings))
+    digest = hashlib.sha256(content).hexdigest()
+    if attachment.sha256 is not None and attachment.sha256.hex() != digest:
+        raise DecryptionError(f"attachment {attachment.id} does not match its digest")
+    return Document(
+        filename=cipher.open_text(attachment, "filename_enc") or f"document-{attachment.id}",
+        content_type=attachment.content_type,
+        sha256=digest,
+        content=content,
+    )

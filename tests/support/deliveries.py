@@ -1,0 +1,284 @@
+"""Accepted contributions waiting in the outbox, a reference CMS process and delivery worker
+processes: the real parts the connector's fault tests run against.
+
+The contributions are written straight into a committed PostgreSQL database (their content
+encrypted with the test keyring, documents in the real encrypted file store), because
+hundreds of them through the pages would only slow the tests down; the pages' own path to
+the outbox is tested with the review tests.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from sqlalchemy.orm import Session
+
+from portal.attachments import NoScanner, store_upload
+from portal.crypto import FileKeyring
+from portal.crypto.records import RecordCipher
+from portal.lifecycle import ContributionStatus, RequestStatus
+from portal.models import (
+    Case,
+    Child,
+    Contribution,
+    DelegationRequest,
+    OrganisationKind,
+    OutboxMessage,
+    Role,
+    Team,
+)
+from portal.settings import AttachmentSettings
+from tests.conftest import TEST_SECRET_KEY
+from tests.factories import make_user
+from tests.support.world import organisation
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CMS_CLIENT_ID = "portal-test"
+CMS_CASE = "NCC-100234"  # a case the reference CMS seeds, with two children
+CMS_TEAM = "Children in Need Team East"
+ANSWERS = {"attendance": {"percentage": "82"}, "wellbeing": {"concerns": "Often tired."}}
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30, message: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message or check}")
+
+
+class ReferenceCms:
+    """The reference CMS in its own process, with faults on; restartable on the same port
+    and storage."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.secret_file = directory / "cms-client-secret"
+        self.secret_file.write_text(uuid.uuid4().hex, encoding="utf-8")
+        self.port = 0
+        self.url = ""
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> ReferenceCms:
+        command = [sys.executable, "-m", "reference_cms", "--port", str(self.port), "--faults"]
+        command += ["--data-dir", str(self.directory / "data"), "--client-id", CMS_CLIENT_ID]
+        command += ["--client-secret-file", str(self.secret_file)]
+        with (self.directory / "cms.log").open("a") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own module
+                command, stdout=subprocess.PIPE, stderr=log, text=True, cwd=PROJECT_ROOT
+            )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        self.process.stdout.close()
+        ready = re.fullmatch(r"ready http://127\.0\.0\.1:(\d+)\n", line)
+        assert ready, "the reference CMS did not start"
+        self.port = int(ready.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def faults(self, **settings: Any) -> None:
+        answer = requests.post(f"{self.url}/_faults", json=settings, timeout=5)
+        assert answer.status_code == 200, answer.text
+
+    def records(self) -> list[dict[str, str]]:
+        answer = requests.get(f"{self.url}/_records", timeout=5)
+        assert answer.status_code == 200, answer.text
+        records: list[dict[str, str]] = answer.json()["records"]
+        return records
+
+    def delete(self, record_id: str) -> None:
+        answer = requests.delete(f"{self.url}/_records/{record_id}", timeout=5)
+        assert answer.status_code == 204, answer.text
+
+    def post(self, key: str, body: dict[str, Any], case: str = CMS_CASE) -> requests.Response:
+        """A contribution sent straight to the CMS, as another system (or a lost worker) would."""
+        secret = self.secret_file.read_text(encoding="utf-8")
+        token = requests.post(
+            f"{self.url}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(CMS_CLIENT_ID, secret),
+            timeout=5,
+        ).json()["access_token"]
+        return requests.post(
+            f"{self.url}/api/v1/cases/{case}/contributions",
+            json=body,
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+            timeout=5,
+        )
+
+
+def cms_body(reference: str = "DR-OTHER01") -> dict[str, Any]:
+    return {
+        "request_reference": reference,
+        "version": 1,
+        "partner_organisation": "Somewhere else",
+        "submitted_at": "2026-11-20T10:00:00+00:00",
+        "form_template": "school-contribution",
+        "form_template_version": 1,
+        "answers": {"note": "sent by hand"},
+        "documents": [],
+    }
+
+
+def worker_environment(
+    database_url: str, keyring_path: Path, files: Path, cms: ReferenceCms, **cms_settings: Any
+) -> dict[str, str]:
+    """What a `portal worker` process needs: the test settings pointed at this database, this
+    keyring, this file store and this CMS, with short waits."""
+    values: dict[str, Any] = {
+        "retry_base_seconds": 0.2,
+        "retry_ceiling_seconds": 2,
+        "lease_seconds": 3,
+        "poll_seconds": 0.2,
+        "timeout_seconds": 20,
+    } | cms_settings
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PORTAL_")}
+    environment |= {
+        "PORTAL_ENV": "test",
+        "PORTAL_DATABASE__URL": database_url,
+        "PORTAL_KEYRING__PATH": str(keyring_path),
+        "PORTAL_SECURITY__SECRET_KEY": TEST_SECRET_KEY,
+        "PORTAL_ATTACHMENTS__STORAGE_DIRECTORY": str(files),
+        "PORTAL_ATTACHMENTS__SCANNER": "none",
+        "PORTAL_CMS__ADAPTER": "reference",
+        "PORTAL_CMS__BASE_URL": cms.url,
+        "PORTAL_CMS__CLIENT_ID": CMS_CLIENT_ID,
+        "PORTAL_CMS__CLIENT_SECRET_FILE": str(cms.secret_file),
+    }
+    environment |= {f"PORTAL_CMS__{name.upper()}": str(value) for name, value in values.items()}
+    return environment
+
+
+class WorkerProcess:
+    """`portal worker` in its own process, its output in a log file."""
+
+    def __init__(self, environment: dict[str, str], log: Path, *arguments: str) -> None:
+        self.log = log
+        command = [sys.executable, "-m", "portal.cli", "worker", *arguments]
+        with log.open("a") as output:
+            self.process = subprocess.Popen(  # noqa: S603 - our own module
+                command, stdout=output, stderr=subprocess.STDOUT, env=environment, cwd=PROJECT_ROOT
+            )
+
+    def terminate(self, timeout: float = 30) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def wait(self, timeout: float = 60) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+class Outbox:
+    """A council, a school and the CMS's case, and a way to add accepted contributions."""
+
+    def __init__(self, session: Session, keyring: FileKeyring, files: Path) -> None:
+        self.session = session
+        self.keyring = keyring
+        self.files = AttachmentSettings(storage_directory=files, scanner="none")
+        council = organisation(session, "Test Council", OrganisationKind.COUNCIL, False)
+        self.team = Team(organisation=council, name=CMS_TEAM)
+        session.add(self.team)
+        session.flush()
+        self.worker = make_user(session, council, Role.SOCIAL_WORKER, team=self.team)
+        self.school = organisation(session, "Ashby Lane Primary", OrganisationKind.SCHOOL, True)
+        self.lead = make_user(session, self.school, Role.PARTNER_LEAD)
+        self.case = Case(cms_reference=CMS_CASE, team=self.team, allocated_worker_id=self.worker.id)
+        session.add(self.case)
+        cipher = RecordCipher(keyring, session)
+        for position, (person, name, born) in enumerate(
+            (
+                ("P-100234-1", "Amelia Hart", "2015-03-14"),
+                ("P-100234-2", "Oliver Hart", "2017-09-02"),
+            )
+        ):
+            child = Child(case=self.case, position=position, cms_person_id=person)
+            cipher.seal_text(child, "name_enc", name)
+            cipher.seal_text(child, "date_of_birth_enc", born)
+            session.add(child)
+        session.commit()
+
+    def accepted(self, count: int, *, documents: int = 0) -> list[uuid.UUID]:
+        """`count` accepted contributions, each with its outbox row; returns the rows' ids."""
+        cipher = RecordCipher(self.keyring, self.session)
+        now = datetime.now(UTC)
+        ids = []
+        for _ in range(count):
+            request = DelegationRequest(
+                reference=f"DR-{uuid.uuid4().hex[:8].upper()}",
+                case=self.case,
+                partner_organisation=self.school,
+                requested_by_id=self.worker.id,
+                form_template="school-contribution",
+                form_template_version=1,
+                lawful_basis="children-act-1989-s47",
+                status=RequestStatus.ACCEPTED,
+                due_on=date.today() + timedelta(days=10),
+                expires_at=now + timedelta(days=30),
+                issued_at=now,
+            )
+            cipher.seal_text(request, "purpose_enc", "Conference on 12 December.")
+            self.session.add(request)
+            contribution = Contribution(
+                request=request,
+                version=1,
+                status=ContributionStatus.ACCEPTED,
+                created_by_id=self.lead.id,
+                submitted_by_id=self.lead.id,
+                submitted_at=now,
+            )
+            cipher.seal_json(contribution, "answers_enc", ANSWERS)
+            self.session.add(contribution)
+            self.session.flush()
+            for number in range(documents):
+                store_upload(
+                    io.BytesIO(f"Attendance report {number} for {request.reference}\n".encode()),
+                    filename=f"attendance-{number}.txt",
+                    answer_key="attendance.report",
+                    contribution=contribution,
+                    uploader_id=self.lead.id,
+                    session=self.session,
+                    cipher=cipher,
+                    keyring=self.keyring,
+                    settings=self.files,
+                    scanner=NoScanner(),
+                )
+            message = OutboxMessage(
+                contribution_id=contribution.id,
+                idempotency_key=f"contribution-{contribution.id}-v{contribution.version}",
+            )
+            self.session.add(message)
+            self.session.flush()
+            ids.append(message.id)
+        self.session.commit()
+        return ids
