@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -42,6 +43,9 @@ def worker(once: bool, metrics_port: int | None, metrics_host: str, name: str | 
     from portal.connector.worker import DeliveryWorker
     from portal.crypto.runtime import keyring
 
+    # Ids, codes and outcomes only (see portal/connector/worker.py): never a payload or token.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
     with app_context() as app:
         settings: Settings = app.config["PORTAL_SETTINGS"]
         adapter = _adapter(settings)

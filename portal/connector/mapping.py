@@ -48,8 +48,22 @@ class AuthMapping(_Part):
     api_key_header: str = Field(default="X-Api-Key", pattern=r"^[A-Za-z0-9-]+$")
 
 
+def _placeholders(path: str, allowed: set[str]) -> str:
+    named = set(re.findall(r"{([^{}]*)}", path))
+    if named != allowed or path.count("{") != len(allowed) or path.count("}") != len(allowed):
+        wanted = ", ".join(f"{{{name}}}" for name in sorted(allowed)) or "no placeholder"
+        raise ValueError(f"must contain {wanted}, once each")
+    return path
+
+
 class CaseLookupMapping(_Part):
     path: str = Field(default="/api/v1/cases/{reference}", pattern=_PATH)
+
+    @field_validator("path")
+    @classmethod
+    def _has_reference(cls, value: str) -> str:
+        return _placeholders(value, {"reference"})
+
     reference: DottedPath = Field(default="reference", pattern=_DOTTED)
     team: DottedPath = Field(default="team", pattern=_DOTTED)
     children: DottedPath = Field(default="children", pattern=_DOTTED)
@@ -73,6 +87,11 @@ class DeliverMapping(_Part):
         default_factory=lambda: _identity(DOCUMENT_FIELDS)
     )
 
+    @field_validator("path")
+    @classmethod
+    def _has_reference(cls, value: str) -> str:
+        return _placeholders(value, {"reference"})
+
     @field_validator("fields")
     @classmethod
     def _every_delivery_field(cls, value: dict[str, str]) -> dict[str, str]:
@@ -88,11 +107,22 @@ class StatusMapping(_Part):
     path: str = Field(default="/api/v1/contributions/{record_id}", pattern=_PATH)
     status: DottedPath = Field(default="status", pattern=_DOTTED)
 
+    @field_validator("path")
+    @classmethod
+    def _has_record_id(cls, value: str) -> str:
+        return _placeholders(value, {"record_id"})
+
 
 class RecordsMapping(_Part):
     """The listing reconciliation reads, page by page, following a cursor."""
 
     path: str = Field(default="/api/v1/contributions", pattern=_PATH)
+
+    @field_validator("path")
+    @classmethod
+    def _has_no_placeholder(cls, value: str) -> str:
+        return _placeholders(value, set())
+
     items: DottedPath = Field(default="records", pattern=_DOTTED)
     next: DottedPath = Field(default="next", pattern=_DOTTED)
     cursor_parameter: str = "after"
@@ -139,4 +169,12 @@ def _complete(value: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
     bad = sorted(name for name, path in value.items() if not re.match(_DOTTED, path))
     if bad:
         raise ValueError(f"{', '.join(bad)} must be a dotted path such as a.b")
-    return _identity(names) | value
+    complete = _identity(names) | value
+    paths = sorted(complete.values())
+    for index, earlier in enumerate(paths):
+        for later in paths[index + 1 :]:
+            if later == earlier or later.startswith(earlier + "."):
+                raise ValueError(
+                    f"{earlier} and {later} overlap: each field needs a place of its own"
+                )
+    return complete

@@ -69,13 +69,13 @@ class RestAdapter:
         if not isinstance(children, list):
             raise CmsFailure("cms_bad_response", permanent=False, reason="no list of children")
         return CmsCase(
-            reference=str(_pluck(body, lookup.reference)),
-            team=str(_pluck(body, lookup.team)),
+            reference=_text(body, lookup.reference),
+            team=_text(body, lookup.team),
             children=tuple(
                 CmsChild(
-                    person_id=str(_pluck(child, lookup.child_person_id)),
-                    name=str(_pluck(child, lookup.child_name)),
-                    date_of_birth=str(_pluck(child, lookup.child_date_of_birth)),
+                    person_id=_text(child, lookup.child_person_id),
+                    name=_text(child, lookup.child_name),
+                    date_of_birth=_text(child, lookup.child_date_of_birth),
                 )
                 for child in children
             ),
@@ -88,14 +88,13 @@ class RestAdapter:
             _path(mapping.path, reference=delivery.case_reference),
             json=self._body(delivery),
             headers={mapping.idempotency_header: delivery.idempotency_key},
+            not_found_ok=True,
         )
         if response is None:
             raise CmsFailure("case_not_found", permanent=True, reason="the CMS has no such case")
         body = _json(response)
-        record_id = _pluck(body, mapping.record_id)
-        if not isinstance(record_id, str | int) or not str(record_id).strip():
-            raise CmsFailure("cms_bad_response", permanent=False, reason="no record id")
-        return DeliveryReceipt(str(record_id)[:100], str(_pluck(body, mapping.status) or ""))
+        record_id = _text(body, mapping.record_id)
+        return DeliveryReceipt(record_id[:100], str(_pluck(body, mapping.status) or ""))
 
     def delivery_status(self, record_id: str) -> str | None:
         mapping = self.mapping.status
@@ -119,9 +118,9 @@ class RestAdapter:
                 raise CmsFailure("cms_bad_response", permanent=False, reason="no list of records")
             for item in items:
                 yield CmsRecord(
-                    record_id=str(_pluck(item, mapping.record_id)),
-                    idempotency_key=str(_pluck(item, mapping.idempotency_key)),
-                    case_reference=str(_pluck(item, mapping.case_reference)),
+                    record_id=_text(item, mapping.record_id),
+                    idempotency_key=_text(item, mapping.idempotency_key),
+                    case_reference=_text(item, mapping.case_reference),
                     status=str(_pluck(item, mapping.status) or ""),
                 )
             following = _pluck(body, mapping.next)
@@ -182,6 +181,13 @@ class RestAdapter:
             return response
         if response.status_code == 404 and not_found_ok:
             return None
+        if response.status_code in (401, 403):
+            # The portal's own credentials, not any one delivery's fault: deliveries wait.
+            raise CmsFailure(
+                "cms_credentials_refused",
+                permanent=False,
+                reason=f"the CMS answered {response.status_code}",
+            )
         raise _failure(response)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -274,7 +280,7 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdecimal():
         return float(value)
     try:
         moment = parsedate_to_datetime(value)
@@ -303,6 +309,14 @@ def _pluck(body: Any, dotted: str) -> Any:
             return None
         body = body.get(key)
     return body
+
+
+def _text(body: Any, dotted: str) -> str:
+    """A field the answer must have: text or a number, else the answer is not usable."""
+    value = _pluck(body, dotted)
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        raise CmsFailure("cms_bad_response", permanent=False, reason=f"no {dotted}")
+    return str(value)
 
 
 def _placed(paths: dict[str, str], values: dict[str, Any]) -> dict[str, Any]:

@@ -123,6 +123,23 @@ def assert_exactly_once(stack: Stack, count: int) -> None:
             )
             assert contribution.request.status == RequestStatus.DELIVERED
         assert verify_trail(session, []).damage is None
+    assert_nothing_sensitive_logged(stack)
+
+
+def assert_nothing_sensitive_logged(stack: Stack) -> None:
+    """The workers' and the CMS's logs hold ids and codes: no answer, document, name or secret."""
+    secret = stack.cms.secret_file.read_text(encoding="utf-8")
+    logs = "".join(path.read_text(encoding="utf-8") for path in stack.logs.glob("*.log"))
+    assert "delivered as CMS-" in logs  # the logs were written, and are read here
+    for sensitive in (
+        "Often tired",
+        "Attendance report",
+        "Amelia",
+        secret,
+        "Bearer",
+        "access_token",
+    ):
+        assert sensitive not in logs
 
 
 def test_killed_after_the_cms_committed_the_restarted_worker_records_the_one_record(
