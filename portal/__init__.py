@@ -79,6 +79,7 @@ def _configure(app: Flask, settings: Settings) -> None:
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.admin import blueprint as admin
+    from portal.admin.deliveries import blueprint as deliveries
     from portal.audit.evidence import blueprint as audit_evidence
     from portal.audit.workspace import blueprint as audit
     from portal.auth.routes import blueprint as auth
@@ -101,5 +102,6 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(review)
     app.register_blueprint(files)
     app.register_blueprint(admin)
+    app.register_blueprint(deliveries)
     app.register_blueprint(audit)
     app.register_blueprint(audit_evidence)

@@ -18,6 +18,7 @@ SECTIONS = (
     ("inbox.index", "Requests"),
     ("people.index", "People"),
     ("admin.identity_providers", "Identity providers"),
+    ("deliveries.index", "Deliveries"),
     ("audit.search", "Audit trail"),
 )
 

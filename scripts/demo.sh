@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 export PORTAL_ENV=demo
 OIDC_CONFIG=instance/demo/oidc/providers.json
 OIDC_LOG=instance/demo/oidc/provider.log
+CMS_LOG=instance/demo/cms.log
 
 echo "==> Preparing the demo's secret key, keyring and client secrets (instance/demo, git-ignored)"
 portal demo prepare
@@ -35,7 +36,26 @@ SENDER_PID=$!
 # Close requests past their closing date (and destroy their drafts) every few minutes.
 portal requests expire --every 300 >instance/demo/expiry.log 2>&1 &
 EXPIRY_PID=$!
-trap 'kill "$OIDC_PID" "$CHECKPOINT_PID" "$SINK_PID" "$SENDER_PID" "$EXPIRY_PID" 2>/dev/null || true' EXIT INT TERM
+# The reference CMS (its own process and storage, instance/demo/cms) stands in for the
+# council's case management system; the delivery worker carries accepted contributions to it
+# and serves its metrics on 127.0.0.1:9300.
+echo "==> Starting the reference CMS (log: $CMS_LOG) and the delivery worker"
+python -m reference_cms --port 8300 --data-dir instance/demo/cms --client-id portal-demo \
+  --client-secret-file instance/demo/secrets/cms-client-secret >"$CMS_LOG" 2>&1 &
+CMS_PID=$!
+portal worker --metrics-port 9300 >instance/demo/worker.log 2>&1 &
+WORKER_PID=$!
+trap 'kill "$OIDC_PID" "$CHECKPOINT_PID" "$SINK_PID" "$SENDER_PID" "$EXPIRY_PID" "$CMS_PID" "$WORKER_PID" 2>/dev/null || true' EXIT INT TERM
+for _ in $(seq 1 100); do
+  if grep -q '^ready' "$CMS_LOG"; then break; fi
+  if ! kill -0 "$CMS_PID" 2>/dev/null; then
+    echo "The reference CMS stopped:" >&2
+    tail -n 20 "$CMS_LOG" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+grep -q '^ready' "$CMS_LOG" || { echo "The reference CMS did not start in time." >&2; exit 1; }
 for _ in $(seq 1 100); do
   if grep -q '^all-ready' "$OIDC_LOG"; then break; fi
   if ! kill -0 "$OIDC_PID" 2>/dev/null; then
@@ -58,6 +78,10 @@ $(portal demo people)
 
 E-mails the portal sends (a reference and a link, never personal data) are kept as .eml
 files in instance/demo/mail/.
+
+Accepted contributions go to the reference CMS on http://127.0.0.1:8300 within seconds;
+the request then shows "delivered" with the CMS record id. Worker log:
+instance/demo/worker.log; its metrics: http://127.0.0.1:9300/metrics.
 
 Everything is fictional. Stop the demo with Ctrl+C. Start again from scratch with
   rm -rf instance/demo && make demo

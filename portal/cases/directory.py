@@ -1,8 +1,9 @@
 """Finding a case by its CMS reference.
 
-`CaseDirectory` is the interface the CMS connector's case lookup will implement. Until it
-lands, `LocalCaseDirectory` answers from the cases the portal already holds (the demo's, or
-those seeded from the CMS), behind the same interface.
+`CmsCaseDirectory` asks the CMS through the connector and keeps the portal's own copy of the
+case (its team and its children's names and dates of birth, encrypted) in step with what the
+CMS holds. `LocalCaseDirectory` answers from the cases the portal already holds, for a portal
+run with no CMS (`[cms] adapter = "none"`, never in production).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal.audit import AuditAction, record_event
+from portal.connector.adapter import CmsAdapter, CmsCase, CmsFailure
 from portal.crypto.records import RecordCipher
-from portal.models import Case
+from portal.models import Case, Child, Organisation, OrganisationKind, Team
 
 CMS_REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{1,63}$"
 
@@ -37,9 +40,14 @@ class CaseSummary:
     children: tuple[ChildSummary, ...]
 
 
+class CaseLookupUnavailable(Exception):
+    """The CMS could not be asked just now; the message is safe to show."""
+
+
 class CaseDirectory(Protocol):
     def find(self, reference: str) -> CaseSummary | None:
-        """The case with this CMS reference and its children, or None."""
+        """The case with this CMS reference and its children, or None.
+        Raises CaseLookupUnavailable when the CMS does not answer."""
 
 
 class LocalCaseDirectory:
@@ -49,14 +57,92 @@ class LocalCaseDirectory:
 
     def find(self, reference: str) -> CaseSummary | None:
         case = self.session.scalar(sa.select(Case).where(Case.cms_reference == reference.strip()))
-        if case is None:
-            return None
-        children = tuple(
+        return None if case is None else summary(self.cipher, case, case.children)
+
+
+def summary(cipher: RecordCipher, case: Case, children: list[Child]) -> CaseSummary:
+    return CaseSummary(
+        case.id,
+        case.cms_reference,
+        case.team_id,
+        case.team.name,
+        tuple(
             ChildSummary(
                 child.id,
-                self.cipher.open_text(child, "name_enc") or "",
-                date.fromisoformat(self.cipher.open_text(child, "date_of_birth_enc") or ""),
+                cipher.open_text(child, "name_enc") or "",
+                date.fromisoformat(cipher.open_text(child, "date_of_birth_enc") or ""),
             )
-            for child in case.children
+            for child in children
+        ),
+    )
+
+
+class CmsCaseDirectory:
+    def __init__(self, session: Session, cipher: RecordCipher, adapter: CmsAdapter) -> None:
+        self.session = session
+        self.cipher = cipher
+        self.adapter = adapter
+
+    def find(self, reference: str) -> CaseSummary | None:
+        reference = reference.strip()
+        try:
+            found = self.adapter.find_case(reference)
+            if found is not None:
+                for detail in found.children:
+                    date.fromisoformat(detail.date_of_birth)
+        except (CmsFailure, ValueError) as failure:
+            raise CaseLookupUnavailable(
+                "The case management system is not answering just now: try again in a few minutes."
+            ) from failure
+        if found is None or found.reference != reference:
+            return None
+        team = self.session.scalar(
+            sa.select(Team)
+            .join(Organisation)
+            .where(Team.name == found.team, Organisation.kind == OrganisationKind.COUNCIL)
         )
-        return CaseSummary(case.id, case.cms_reference, case.team_id, case.team.name, children)
+        if team is None:
+            return None  # a team the portal does not know: nobody here may work on it
+        case, children = self._copy(found, team)
+        return summary(self.cipher, case, children)
+
+    def _copy(self, found: CmsCase, team: Team) -> tuple[Case, list[Child]]:
+        """Bring the portal's copy of the case in step with the CMS, recording any change.
+        Children the CMS no longer lists stay on earlier requests but are not offered again."""
+        case = self.session.scalar(sa.select(Case).where(Case.cms_reference == found.reference))
+        created = case is None
+        if case is None:
+            case = Case(cms_reference=found.reference, team=team)
+            self.session.add(case)
+        changed = case.team_id != team.id
+        case.team = team
+        known = {child.cms_person_id: child for child in case.children}
+        position = max((child.position for child in case.children), default=-1)
+        children: list[Child] = []
+        for detail in found.children:
+            child = known.get(detail.person_id)
+            if child is None:
+                position += 1
+                child = Child(case=case, position=position, cms_person_id=detail.person_id)
+                self.session.add(child)
+            elif (
+                self.cipher.open_text(child, "name_enc") == detail.name
+                and self.cipher.open_text(child, "date_of_birth_enc") == detail.date_of_birth
+            ):
+                children.append(child)
+                continue
+            self.cipher.seal_text(child, "name_enc", detail.name)
+            self.cipher.seal_text(child, "date_of_birth_enc", detail.date_of_birth)
+            children.append(child)
+            changed = True
+        if created or changed:
+            self.session.flush()
+            record_event(
+                self.session,
+                AuditAction.CASE_COPIED_FROM_CMS,
+                object_type="case",
+                object_id=found.reference,
+                case_reference=found.reference,
+                details={"created": created, "children": len(found.children)},
+            )
+        return case, children

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import click
@@ -42,6 +43,11 @@ def demo_prepare() -> None:
     made = prepare_client_secrets()
     if made:
         click.echo(f"Created {len(made)} client secrets for the demo's identity providers.")
+    cms_secret = settings.cms.client_secret_file
+    if cms_secret is not None and not cms_secret.exists():
+        cms_secret.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_new_private_file(cms_secret, secrets.token_urlsafe(32).encode("ascii"))
+        click.echo(f"Created the reference CMS's client secret {cms_secret}.")
 
 
 @demo.command("seed", help="Add the fictional council, partners, children and users.")

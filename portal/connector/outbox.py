@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from portal.audit import Actor, AuditAction, record_event
 from portal.lifecycle import OUTBOX_LIFECYCLE, DomainError, OutboxStatus
-from portal.models import Contribution, OutboxMessage
+from portal.models import Contribution, DelegationRequest, OutboxMessage
 from portal.models.base import utcnow
 
 
@@ -55,6 +55,49 @@ def needing_attention(session: Session, limit: int = 200) -> list[OutboxMessage]
             .limit(limit)
         )
     )
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """One delivery with what identifies it to people: references, never content."""
+
+    message: OutboxMessage
+    request_reference: str
+    case_reference: str
+    organisation: str
+    version: int
+
+
+def delivery_rows(session: Session, messages: list[OutboxMessage]) -> list[DeliveryRow]:
+    """Each delivery with its request, case and partner, loaded in one query."""
+    ids = [message.contribution_id for message in messages]
+    contributions = {
+        contribution.id: contribution
+        for contribution in session.scalars(
+            sa.select(Contribution)
+            .where(Contribution.id.in_(ids))
+            .options(
+                joinedload(Contribution.request).options(
+                    joinedload(DelegationRequest.case),
+                    joinedload(DelegationRequest.partner_organisation),
+                )
+            )
+        )
+    }
+    rows = []
+    for message in messages:
+        contribution = contributions[message.contribution_id]
+        request = contribution.request
+        rows.append(
+            DeliveryRow(
+                message=message,
+                request_reference=request.reference,
+                case_reference=request.case.cms_reference,
+                organisation=request.partner_organisation.name,
+                version=contribution.version,
+            )
+        )
+    return rows
 
 
 class DeliveryRefused(DomainError):

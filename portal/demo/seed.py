@@ -24,6 +24,8 @@ from portal.models import (
     User,
     UserStatus,
 )
+from reference_cms.seed import DEMO_CASES
+from reference_cms.store import Case as CmsDemoCase
 
 COUNCIL = "Northmoor County Council"
 SCHOOLS = (
@@ -81,14 +83,8 @@ PEOPLE = (
 # approval and refusal paths.
 NEWCOMERS = (DemoPerson("new-1", "Ben Carter", SCHOOLS[0], ()),)
 
-# (CMS case reference, children as (name, date of birth)).
-CASES = (
-    ("NCC-100234", (("Amelia Hart", date(2015, 3, 14)), ("Oliver Hart", date(2017, 9, 2)))),
-    ("NCC-100871", (("Leo Barnes", date(2012, 11, 23)),)),
-    ("NCC-101402", (("Maya Patel", date(2016, 6, 5)),)),
-    ("NCC-101955", (("Noah Williams", date(2010, 1, 30)), ("Isla Williams", date(2013, 4, 18)))),
-    ("NCC-102310", (("Ruby Chen", date(2018, 8, 9)),)),
-)
+# The reference CMS's demo cases: the portal holds the same cases, allocated to a social worker.
+CASES = DEMO_CASES
 
 
 def seed_demo_data(db_session: Session, providers: list[tuple[ProviderSpec, str | None]]) -> str:
@@ -104,8 +100,8 @@ def seed_demo_data(db_session: Session, providers: list[tuple[ProviderSpec, str 
     users = [_person(db_session, person, organisations, teams, issuers) for person in PEOPLE]
     db_session.flush()
     worker = next(user for user in users if user.subject == "sw-1")
-    for reference, children in CASES:
-        _case(db_session, cipher, reference, children, teams["Children in Need Team East"], worker)
+    for cms_case in CASES:
+        _case(db_session, cipher, cms_case, teams[cms_case.team], worker)
     record_event(db_session, AuditAction.DEMO_DATA_SEEDED, details={"cases": len(CASES)})
     return (
         f"Seeded {len(organisations)} organisations, {len(providers)} identity providers, "
@@ -163,17 +159,12 @@ def _person(
 
 
 def _case(
-    db_session: Session,
-    cipher: RecordCipher,
-    reference: str,
-    children: tuple[tuple[str, date], ...],
-    team: Team,
-    worker: User,
+    db_session: Session, cipher: RecordCipher, cms_case: CmsDemoCase, team: Team, worker: User
 ) -> None:
-    case = Case(cms_reference=reference, team=team, allocated_worker_id=worker.id)
+    case = Case(cms_reference=cms_case.reference, team=team, allocated_worker_id=worker.id)
     db_session.add(case)
-    for position, (name, born) in enumerate(children):
-        child = Child(case=case, position=position)
-        cipher.seal_text(child, "name_enc", name)
-        cipher.seal_text(child, "date_of_birth_enc", born.isoformat())
+    for position, cms_child in enumerate(cms_case.children):
+        child = Child(case=case, position=position, cms_person_id=cms_child.person_id)
+        cipher.seal_text(child, "name_enc", cms_child.name)
+        cipher.seal_text(child, "date_of_birth_enc", cms_child.date_of_birth)
         db_session.add(child)

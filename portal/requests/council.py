@@ -13,8 +13,9 @@ from portal import db
 from portal.audit import AuditAction, record_event
 from portal.auth.login import actor_for
 from portal.auth.policy import access, roles
-from portal.cases.directory import CaseSummary, LocalCaseDirectory
+from portal.cases.directory import CaseLookupUnavailable, CaseSummary, LocalCaseDirectory
 from portal.config import Settings
+from portal.connector.runtime import case_directory
 from portal.contributions.services import versions as contribution_versions
 from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
@@ -52,7 +53,11 @@ def find_case() -> ResponseReturnValue:
     form = CaseLookupForm()
     if form.validate_on_submit():
         reference = (form.reference.data or "").strip()
-        case = LocalCaseDirectory(db.session(), _cipher()).find(reference)
+        unavailable: CaseLookupUnavailable | None = None
+        try:
+            case = case_directory(db.session(), _cipher()).find(reference)
+        except CaseLookupUnavailable as error:
+            case, unavailable = None, error
         if case is not None and not council_may_work_on(current_user, case.team_id):
             case = None  # another team's case: as if it were not there
         record_event(
@@ -60,8 +65,12 @@ def find_case() -> ResponseReturnValue:
             AuditAction.CASE_LOOKED_UP,
             actor=actor_for(current_user),
             case_reference=reference[:64],
-            details={"found": case is not None},
+            details={"found": case is not None, "cms_unavailable": unavailable is not None},
         )
+        if unavailable is not None:
+            form.reference.errors = [str(unavailable)]
+            db.session().commit()
+            return render_template("requests/find_case.html", form=form), 503
         if case is not None:
             db.session().commit()  # the lookup stays on the record whatever happens next
             return redirect(url_for("requests.new", case_reference=case.reference))
@@ -75,6 +84,7 @@ def find_case() -> ResponseReturnValue:
 @access(COUNCIL_STAFF)
 def new(case_reference: str) -> ResponseReturnValue:
     session = db.session()
+    # The lookup has just brought the portal's copy of the case in step with the CMS.
     case = LocalCaseDirectory(session, _cipher()).find(case_reference)
     if case is None or not council_may_work_on(current_user, case.team_id):
         abort(404)
@@ -236,6 +246,7 @@ def _show(
         lawful_basis=_lawful_basis_label(found.lawful_basis),
         template_title=_template_title(found),
         versions=contribution_versions(session, found),
+        delivery=services.delivery_of(session, found),
         today=uk_today(),
     ), status
 

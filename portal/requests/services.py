@@ -18,6 +18,7 @@ from portal.lifecycle import (
     CONTRIBUTION_LIFECYCLE,
     REQUEST_LIFECYCLE,
     ContributionStatus,
+    OutboxStatus,
     RequestStatus,
 )
 from portal.models import (
@@ -28,12 +29,13 @@ from portal.models import (
     Organisation,
     OrganisationKind,
     OrganisationStatus,
+    OutboxMessage,
     Role,
     User,
     UserStatus,
 )
 from portal.requests.access import council_may_work_on, partner_may_see
-from portal.uk_time import end_of_uk_day, uk_today
+from portal.uk_time import UK, end_of_uk_day, uk_today
 
 # Crockford's base32 without the letters people misread: short, unguessable, not a sequence.
 _REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -280,6 +282,35 @@ def inbox(session: Session, person: User) -> list[DelegationRequest]:
         )
     )
     return sorted((r for r in found if partner_may_see(person, r)), key=_inbox_order)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where an accepted version stands on its way into the CMS, as council staff see it:
+    never the delivery's error, which is for the administrator."""
+
+    status: OutboxStatus
+    cms_record_id: str | None
+    delivered_on: date | None  # the UK day
+
+
+def delivery_of(session: Session, request: DelegationRequest) -> Delivery | None:
+    """The delivery of the request's accepted version; None until a version is accepted."""
+    message = session.scalar(
+        sa.select(OutboxMessage)
+        .join(Contribution, Contribution.id == OutboxMessage.contribution_id)
+        .where(Contribution.request_id == request.id)
+        .order_by(Contribution.version.desc())
+        .limit(1)
+    )
+    if message is None:
+        return None
+    delivered = message.delivered_at
+    return Delivery(
+        status=message.status,
+        cms_record_id=message.cms_record_id,
+        delivered_on=delivered.astimezone(UK).date() if delivered else None,
+    )
 
 
 def children_of(request: DelegationRequest) -> list[Child]:

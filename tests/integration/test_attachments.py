@@ -432,6 +432,8 @@ def test_production_refuses_to_accept_files_unscanned(tmp_path: Path) -> None:
         "PORTAL_KEYRING__PATH": "/etc/portal/keyring.json",
         "PORTAL_SERVICE__BASE_URL": "https://portal.northmoor.example",
         "PORTAL_AUDIT__SIGNING_KEY_FILE": "/etc/portal/audit-signing-key.pem",
+        "PORTAL_CMS__ADAPTER": "reference",
+        "PORTAL_CMS__BASE_URL": "https://cms.northmoor.example",
     }
     assert load_settings(environ=environ).attachments.scanner == "clamd"
     with pytest.raises(ConfigError) as refused:

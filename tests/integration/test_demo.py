@@ -83,7 +83,10 @@ def test_seed_makes_the_pilot_and_one_person_for_every_role(
     assert {role for user in users for role in user.roles} == set(Role)
 
     children = list(db_session.scalars(sa.select(Child)))
-    assert len(children) == sum(len(kids) for _ref, kids in CASES)
+    assert len(children) == sum(len(case.children) for case in CASES)
+    assert {child.cms_person_id for child in children} == {
+        child.person_id for case in CASES for child in case.children
+    }
     names = {RecordCipher(keyring, db_session).open_text(child, "name_enc") for child in children}
     assert "Amelia Hart" in names
 

@@ -58,6 +58,10 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/admin/organisations/<organisation_id>/self-provisioning"): frozenset(
         {"portal_admin"}
     ),
+    ("GET", "/admin/deliveries"): frozenset({"portal_admin"}),
+    ("POST", "/admin/deliveries/<delivery_id>/retry"): frozenset({"portal_admin"}),
+    ("GET", "/admin/deliveries/<delivery_id>/cancel"): frozenset({"portal_admin"}),
+    ("POST", "/admin/deliveries/<delivery_id>/cancel"): frozenset({"portal_admin"}),
     ("GET", "/audit"): frozenset({"ig_officer"}),
     ("GET", "/audit/events/<seq>"): frozenset({"ig_officer"}),
     ("GET", "/audit/cases/<case_reference>/access"): frozenset({"ig_officer"}),

@@ -44,6 +44,8 @@ def production_environment(keyring_path: Path, database_url: str) -> dict[str, s
         CheckpointSigner.create(signing_key)
     return {
         "PORTAL_AUDIT__SIGNING_KEY_FILE": str(signing_key),
+        "PORTAL_CMS__ADAPTER": "reference",
+        "PORTAL_CMS__BASE_URL": "https://cms.northmoor.example",
         "PORTAL_DATABASE__URL": database_url,
         "PORTAL_KEYRING__PATH": str(keyring_path),
         "PORTAL_SECURITY__SECRET_KEY": TEST_SECRET_KEY,

@@ -61,6 +61,8 @@ def test_no_portal_env_means_production_from_environment_variables_alone() -> No
             "PORTAL_KEYRING__PATH": "/etc/portal/keyring.json",
             "PORTAL_SERVICE__BASE_URL": "https://portal.northmoor.example",
             "PORTAL_AUDIT__SIGNING_KEY_FILE": "/etc/portal/audit-signing-key.pem",
+            "PORTAL_CMS__ADAPTER": "reference",
+            "PORTAL_CMS__BASE_URL": "https://cms.northmoor.example",
         }
     )
     assert settings.environment == "production"

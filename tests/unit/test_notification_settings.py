@@ -28,6 +28,8 @@ def production_environ(tmp_path: Path) -> dict[str, str]:
         "PORTAL_KEYRING__PATH": "/etc/portal/keyring.json",
         "PORTAL_SERVICE__BASE_URL": "https://portal.northmoor.example",
         "PORTAL_AUDIT__SIGNING_KEY_FILE": "/etc/portal/audit-signing-key.pem",
+        "PORTAL_CMS__ADAPTER": "reference",
+        "PORTAL_CMS__BASE_URL": "https://cms.northmoor.example",
     }
 
 

@@ -1,0 +1,166 @@
+"""The connector in the app, against the reference CMS (a real process over HTTP): a social
+worker's case lookup keeps the portal's encrypted copy of the case in step with the CMS, and a
+contribution accepted through the pages is delivered and shown to both sides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from portal import db
+from portal.audit import AuditAction
+from portal.config import Settings
+from portal.connector.factory import adapter_for
+from portal.connector.worker import DeliveryWorker
+from portal.crypto import FileKeyring
+from portal.crypto.records import RecordCipher
+from portal.lifecycle import OutboxStatus
+from portal.models import AuditEvent, Case, Child
+from tests.conftest import test_settings
+from tests.factories import csrf_token
+from tests.integration.test_delivery_admin import accepted
+from tests.support.deliveries import CMS_CASE, CMS_CLIENT_ID, Outbox, ReferenceCms
+from tests.support.world import World, client_for
+
+
+@pytest.fixture(scope="module")
+def cms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceCms]:
+    running = ReferenceCms(tmp_path_factory.mktemp("cms")).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def settings(
+    engine: Engine, keyring_path: Path, audit_key_path: Path, cms: ReferenceCms
+) -> Settings:
+    cms.faults()  # none left over from another test
+    return test_settings(
+        engine.url.render_as_string(False),
+        keyring_path,
+        audit={"signing_key_file": str(audit_key_path)},
+        cms={
+            "adapter": "reference",
+            "base_url": cms.url,
+            "client_id": CMS_CLIENT_ID,
+            "client_secret_file": str(cms.secret_file),
+        },
+    )
+
+
+@pytest.fixture
+def council(db_session: Session, keyring: FileKeyring, tmp_path: Path) -> Outbox:
+    """The council team the reference CMS's cases belong to, and a social worker in it."""
+    return Outbox(db_session, keyring, tmp_path / "files")
+
+
+def look_up(app: Flask, council: Outbox, reference: str) -> tuple[int, str, str | None]:
+    client = client_for(app, council.worker)
+    token = csrf_token(client.get("/requests/new").get_data(as_text=True))
+    answer = client.post("/requests/new", data={"csrf_token": token, "reference": reference})
+    return answer.status_code, answer.get_data(as_text=True), answer.headers.get("Location")
+
+
+def events(session: Session, action: AuditAction) -> list[AuditEvent]:
+    return list(session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
+
+
+def test_a_case_the_portal_has_not_seen_is_copied_from_the_cms(
+    app: Flask, council: Outbox, db_session: Session, keyring: FileKeyring
+) -> None:
+    status, _page, location = look_up(app, council, "NCC-102310")
+    assert status == 302 and location == "/requests/new/NCC-102310"
+    case = db_session.scalar(sa.select(Case).where(Case.cms_reference == "NCC-102310"))
+    assert case is not None and case.team_id == council.team.id
+    [child] = case.children
+    assert child.cms_person_id == "P-102310-1"
+    assert b"Ruby" not in child.name_enc
+    cipher = RecordCipher(keyring, db_session)
+    assert cipher.open_text(child, "name_enc") == "Ruby Chen"
+    assert cipher.open_text(child, "date_of_birth_enc") == "2018-08-09"
+    [copied] = events(db_session, AuditAction.CASE_COPIED_FROM_CMS)
+    assert copied.case_reference == "NCC-102310" and copied.details["created"] is True
+
+    page = client_for(app, council.worker).get("/requests/new/NCC-102310")
+    assert page.status_code == 200 and "Ruby Chen" in page.get_data(as_text=True)
+
+    # Looking again changes nothing, so nothing more is recorded.
+    assert look_up(app, council, "NCC-102310")[0] == 302
+    assert len(events(db_session, AuditAction.CASE_COPIED_FROM_CMS)) == 1
+
+
+def test_the_portal_copy_follows_a_change_in_the_cms(
+    app: Flask, council: Outbox, db_session: Session, keyring: FileKeyring
+) -> None:
+    cipher = RecordCipher(keyring, db_session)
+    amelia = db_session.scalar(sa.select(Child).where(Child.cms_person_id == "P-100234-1"))
+    assert amelia is not None
+    cipher.seal_text(amelia, "name_enc", "Amelia Hartley")  # as the portal last saw it
+    db_session.commit()
+    assert look_up(app, council, "NCC-100234")[0] == 302
+    db_session.refresh(amelia)
+    assert cipher.open_text(amelia, "name_enc") == "Amelia Hart"
+    [copied] = events(db_session, AuditAction.CASE_COPIED_FROM_CMS)
+    assert copied.details == {"created": False, "children": 2}
+    case = db_session.scalar(sa.select(Case).where(Case.cms_reference == "NCC-100234"))
+    assert case is not None and len(case.children) == 2
+
+
+def test_an_unknown_reference_is_not_found(
+    app: Flask, council: Outbox, db_session: Session
+) -> None:
+    status, page, _location = look_up(app, council, "NCC-999999")
+    assert status == 400
+    assert "There is no case with that reference" in page
+    assert db_session.scalar(sa.select(Case).where(Case.cms_reference == "NCC-999999")) is None
+    [looked_up] = events(db_session, AuditAction.CASE_LOOKED_UP)
+    assert looked_up.details == {"found": False, "cms_unavailable": False}
+
+
+def test_a_cms_that_does_not_answer_is_explained(
+    app: Flask, council: Outbox, db_session: Session, cms: ReferenceCms
+) -> None:
+    cms.faults(fail_next=1)
+    status, page, _location = look_up(app, council, "NCC-102310")
+    assert status == 503
+    assert "The case management system is not answering just now" in page
+    assert "govuk-error-summary" in page
+    assert db_session.scalar(sa.select(Case).where(Case.cms_reference == "NCC-102310")) is None
+    [looked_up] = events(db_session, AuditAction.CASE_LOOKED_UP)
+    assert looked_up.details == {"found": False, "cms_unavailable": True}
+
+
+def test_a_contribution_accepted_through_the_pages_is_delivered_and_shown(
+    app: Flask,
+    world: World,
+    db_session: Session,
+    settings: Settings,
+    keyring: FileKeyring,
+    cms: ReferenceCms,
+) -> None:
+    done = accepted(app, world, db_session)
+    world.case.cms_reference = CMS_CASE  # the world's case is one the reference CMS holds
+    db_session.commit()
+    adapter = adapter_for(settings.cms)
+    worker = DeliveryWorker(db.database(app).sessions, adapter, settings, keyring, name="in-test")
+    counts = worker.deliver_due()
+    adapter.close()
+    assert (counts.delivered, counts.retrying, counts.dead_lettered) == (1, 0, 0)
+
+    db_session.refresh(done.message)
+    assert done.message.status == OutboxStatus.DELIVERED
+    record_id = done.message.cms_record_id
+    assert record_id is not None and record_id.startswith("CMS-")
+    [record] = [r for r in cms.records() if r["idempotency_key"] == done.message.idempotency_key]
+    assert record["record_id"] == record_id
+
+    council_page = client_for(app, world.worker).get(f"/requests/{done.reference}")
+    assert f"CMS record {record_id}" in council_page.get_data(as_text=True)
+    partner_page = client_for(app, world.teacher).get(f"/inbox/{done.reference}")
+    assert f"(CMS record {record_id})" in partner_page.get_data(as_text=True)
