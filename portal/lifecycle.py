@@ -82,9 +82,11 @@ CONTRIBUTION_TRANSITIONS: Mapping[ContributionStatus, frozenset[ContributionStat
 
 OUTBOX_TRANSITIONS: Mapping[OutboxStatus, frozenset[OutboxStatus]] = {
     _O.PENDING: frozenset({_O.DELIVERED, _O.DEAD_LETTERED}),
-    _O.DEAD_LETTERED: frozenset({_O.PENDING, _O.CANCELLED}),  # an admin retries or cancels
+    # An admin retries or cancels a dead letter. An earlier attempt's success can still arrive
+    # afterwards (its worker's lease had run out): the CMS holds the record, so it is recorded.
+    _O.DEAD_LETTERED: frozenset({_O.PENDING, _O.CANCELLED, _O.DELIVERED}),
     _O.DELIVERED: frozenset(),
-    _O.CANCELLED: frozenset(),
+    _O.CANCELLED: frozenset({_O.DELIVERED}),
 }
 
 

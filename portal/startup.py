@@ -11,6 +11,8 @@ from sqlalchemy.exc import DBAPIError
 
 from portal import db, schema
 from portal.config import ConfigError
+from portal.connector.factory import ConnectorNotConfigured
+from portal.connector.runtime import cms_adapter
 from portal.crypto import KeyringError, runtime
 from portal.crypto.keycheck import verify_keyring
 
@@ -46,6 +48,11 @@ def check_ready_to_serve(app: Flask) -> None:
             verify_keyring(db_session, runtime.keyring(app))
         except KeyringError as error:
             raise ConfigError(str(error)) from None
+    try:
+        with app.app_context():
+            cms_adapter()  # its secret and mapping are read now, not at the first lookup
+    except ConnectorNotConfigured as error:
+        raise ConfigError(str(error)) from None
 
 
 def readiness(app: Flask) -> dict[str, bool]:

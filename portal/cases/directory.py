@@ -9,17 +9,19 @@ run with no CMS (`[cms] adapter = "none"`, never in production).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from portal.audit import AuditAction, record_event
+from portal.audit import Actor, AuditAction, record_event
 from portal.connector.adapter import CmsAdapter, CmsCase, CmsFailure
 from portal.crypto.records import RecordCipher
-from portal.models import Case, Child, Organisation, OrganisationKind, Team
+from portal.models import Case, Child, Team
 
 CMS_REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{1,63}$"
 
@@ -77,11 +79,24 @@ def summary(cipher: RecordCipher, case: Case, children: list[Child]) -> CaseSumm
     )
 
 
+@dataclass(frozen=True)
+class Asker:
+    """Who is looking a case up: their council, which teams' cases they may open, and how the
+    audit trail names them. A case they may not open is never copied into the portal."""
+
+    council_id: uuid.UUID
+    may_work_on: Callable[[uuid.UUID], bool]
+    actor: Actor
+
+
 class CmsCaseDirectory:
-    def __init__(self, session: Session, cipher: RecordCipher, adapter: CmsAdapter) -> None:
+    def __init__(
+        self, session: Session, cipher: RecordCipher, adapter: CmsAdapter, asker: Asker
+    ) -> None:
         self.session = session
         self.cipher = cipher
         self.adapter = adapter
+        self.asker = asker
 
     def find(self, reference: str) -> CaseSummary | None:
         reference = reference.strip()
@@ -97,13 +112,18 @@ class CmsCaseDirectory:
         if found is None or found.reference != reference:
             return None
         team = self.session.scalar(
-            sa.select(Team)
-            .join(Organisation)
-            .where(Team.name == found.team, Organisation.kind == OrganisationKind.COUNCIL)
+            sa.select(Team).where(
+                Team.name == found.team, Team.organisation_id == self.asker.council_id
+            )
         )
-        if team is None:
-            return None  # a team the portal does not know: nobody here may work on it
-        case, children = self._copy(found, team)
+        if team is None or not self.asker.may_work_on(team.id):
+            return None  # a team the portal does not know, or not theirs: as if not there
+        try:
+            with self.session.begin_nested():
+                case, children = self._copy(found, team)
+        except IntegrityError:
+            # Someone else's lookup of the same case copied it first: bring that copy in step.
+            case, children = self._copy(found, team)
         return summary(self.cipher, case, children)
 
     def _copy(self, found: CmsCase, team: Team) -> tuple[Case, list[Child]]:
@@ -114,7 +134,8 @@ class CmsCaseDirectory:
         if case is None:
             case = Case(cms_reference=found.reference, team=team)
             self.session.add(case)
-        changed = case.team_id != team.id
+        moved = not created and case.team_id != team.id
+        changed = moved
         case.team = team
         known = {child.cms_person_id: child for child in case.children}
         position = max((child.position for child in case.children), default=-1)
@@ -140,9 +161,15 @@ class CmsCaseDirectory:
             record_event(
                 self.session,
                 AuditAction.CASE_COPIED_FROM_CMS,
+                actor=self.asker.actor,
                 object_type="case",
                 object_id=found.reference,
                 case_reference=found.reference,
-                details={"created": created, "children": len(found.children)},
+                details={
+                    "created": created,
+                    "children": len(found.children),
+                    "team_changed": moved,
+                    "team_id": str(team.id),
+                },
             )
         return case, children

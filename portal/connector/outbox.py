@@ -109,12 +109,16 @@ def retry(session: Session, message_id: uuid.UUID, actor: Actor) -> OutboxMessag
     out its backoff is tried at once."""
     message = _locked(session, message_id)
     previous = message.status
+    now = utcnow()
     if previous == OutboxStatus.DEAD_LETTERED:
         OUTBOX_LIFECYCLE.move(message, OutboxStatus.PENDING)
         message.attempts = 0
     elif previous != OutboxStatus.PENDING:
         raise DeliveryRefused("This delivery is finished: there is nothing to retry.")
-    message.next_attempt_at = utcnow()
+    elif message.claimed_by is not None and message.next_attempt_at > now:
+        raise DeliveryRefused("A worker is sending this delivery now: wait for its outcome.")
+    message.next_attempt_at = now
+    message.claimed_by = message.claimed_at = None
     _record(session, AuditAction.DELIVERY_RETRIED, message, actor, previous)
     return message
 

@@ -30,9 +30,12 @@ def delivery_for(
     cipher = RecordCipher(keyring, session)
     try:
         answers = cipher.open_json(contribution, "answers_enc") or {}
+        # In a fixed order: every attempt must send the same body under the same key.
         documents = tuple(
             _document(cipher, keyring, attachments, attachment)
-            for attachment in contribution.attachments
+            for attachment in sorted(
+                contribution.attachments, key=lambda found: (found.created_at, str(found.id))
+            )
             if attachment.scan_status != ScanStatus.REFUSED
         )
     except (AttachmentUnavailable, CryptoError) as error:

@@ -3,6 +3,7 @@
 Every difference is reported, by kind:
 - missing_from_cms: the portal recorded a delivery the CMS no longer holds;
 - record_id_differs: the CMS holds the key under another record id than the portal recorded;
+- case_differs: the CMS filed the record on another case than the contribution's;
 - not_recorded_by_portal: the CMS holds a record for a delivery the portal has not recorded
   as delivered (a worker stopped between the two; its next attempt records it);
 - unknown_to_portal: the CMS holds a record under a key the portal never queued.
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from portal.connector.adapter import CmsAdapter
 from portal.lifecycle import OutboxStatus
-from portal.models import OutboxMessage
+from portal.models import Case, Contribution, DelegationRequest, OutboxMessage
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,14 @@ def reconcile(session: Session, adapter: CmsAdapter) -> Reconciliation:
         row.idempotency_key: row
         for row in session.execute(
             sa.select(
-                OutboxMessage.idempotency_key, OutboxMessage.status, OutboxMessage.cms_record_id
+                OutboxMessage.idempotency_key,
+                OutboxMessage.status,
+                OutboxMessage.cms_record_id,
+                Case.cms_reference,
             )
+            .join(Contribution, Contribution.id == OutboxMessage.contribution_id)
+            .join(DelegationRequest, DelegationRequest.id == Contribution.request_id)
+            .join(Case, Case.id == DelegationRequest.case_id)
         )
     }
     result = Reconciliation()
@@ -60,6 +67,8 @@ def reconcile(session: Session, adapter: CmsAdapter) -> Reconciliation:
             kind = "not_recorded_by_portal"
         elif row.cms_record_id != record.record_id:
             kind = "record_id_differs"
+        elif row.cms_reference != record.case_reference:
+            kind = "case_differs"
         else:
             continue
         result.differences.append(

@@ -8,6 +8,7 @@ again once on a 401. Nothing here logs a body, a token or a secret.
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from portal.connector.mapping import RestMapping
 
 TOKEN_MARGIN_SECONDS = 30
 TRANSIENT_STATUSES = frozenset({408, 429})
+_SAFE_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.\[\]-]{1,80}")
 PAGE_LIMIT = 500
 
 
@@ -227,7 +230,7 @@ class RestAdapter:
         else:
             form |= {"client_id": self._client_id, "client_secret": self._client_secret}
         response = self._send("POST", auth.token_path, data=form, auth=basic)
-        if response.status_code in (400, 401):
+        if not 200 <= response.status_code < 300 and response.status_code < 500:
             # The portal's own configuration, not any one delivery's fault: deliveries wait.
             raise CmsFailure(
                 "cms_credentials_refused",
@@ -235,7 +238,7 @@ class RestAdapter:
                 reason=f"the token endpoint answered {response.status_code}",
             )
         if not 200 <= response.status_code < 300:
-            raise _failure(response)
+            raise _failure(response)  # a 5xx: transient
         body = _json(response)
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
@@ -246,7 +249,8 @@ class RestAdapter:
 
 def _failure(response: requests.Response) -> CmsFailure:
     status = response.status_code
-    transient = status >= 500 or status in TRANSIENT_STATUSES
+    # A redirect is the CMS's configuration (redirects are not followed), not the delivery's.
+    transient = status >= 500 or status < 400 or status in TRANSIENT_STATUSES
     return CmsFailure(
         f"cms_http_{status}",
         permanent=not transient,
@@ -256,7 +260,8 @@ def _failure(response: requests.Response) -> CmsFailure:
 
 
 def _reasons(response: requests.Response) -> str | None:
-    """The CMS's error code or field errors: field names and the CMS's messages, short."""
+    """The CMS's error code, or the names of the fields it refused: never its messages, which
+    a CMS may fill with the values it was sent."""
     try:
         body = response.json()
     except ValueError:
@@ -265,14 +270,14 @@ def _reasons(response: requests.Response) -> str | None:
         return None
     errors = body.get("errors")
     if isinstance(errors, list):
-        parts = [
-            f"{str(error.get('field', '?'))[:80]}: {str(error.get('message', ''))[:120]}"
-            for error in errors[:5]
-            if isinstance(error, dict)
+        fields = [
+            str(error.get("field"))[:80]
+            for error in errors[:10]
+            if isinstance(error, dict) and _SAFE_NAME.fullmatch(str(error.get("field")))
         ]
-        return "; ".join(parts) or None
+        return "; ".join(fields) or None
     code = body.get("error")
-    return str(code)[:120] if isinstance(code, str) else None
+    return code if isinstance(code, str) and _SAFE_CODE.fullmatch(code) else None
 
 
 def _retry_after(value: str | None) -> float | None:

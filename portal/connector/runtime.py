@@ -6,9 +6,15 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from portal.cases.directory import CaseDirectory, CmsCaseDirectory, LocalCaseDirectory
+from portal.cases.directory import (
+    Asker,
+    CaseDirectory,
+    CaseLookupUnavailable,
+    CmsCaseDirectory,
+    LocalCaseDirectory,
+)
 from portal.connector.adapter import CmsAdapter
-from portal.connector.factory import adapter_for
+from portal.connector.factory import ConnectorNotConfigured, adapter_for
 from portal.crypto.records import RecordCipher
 from portal.settings import Settings
 
@@ -24,8 +30,15 @@ def cms_adapter() -> CmsAdapter | None:
     return adapter  # type: ignore[no-any-return]
 
 
-def case_directory(session: Session, cipher: RecordCipher) -> CaseDirectory:
-    adapter = cms_adapter()
+def case_directory(session: Session, cipher: RecordCipher, asker: Asker) -> CaseDirectory:
+    try:
+        adapter = cms_adapter()
+    except ConnectorNotConfigured as error:
+        current_app.logger.error("the CMS connector is not configured: %s", error)
+        raise CaseLookupUnavailable(
+            "The case management system cannot be reached from the portal just now: tell the "
+            "portal's administrators."
+        ) from None
     if adapter is None:
         return LocalCaseDirectory(session, cipher)
-    return CmsCaseDirectory(session, cipher, adapter)
+    return CmsCaseDirectory(session, cipher, adapter, asker)

@@ -5,22 +5,30 @@ attempts and moves its next attempt a lease ahead, so no other worker takes it m
 PostgreSQL the claim skips rows another worker has locked (`FOR UPDATE SKIP LOCKED`), so any
 number of workers share the queue; on SQLite the `portal worker` command allows one worker.
 
-Each claimed row is then decrypted, sent under its idempotency key with no transaction open,
-and its outcome recorded in one transaction with its audit event. A worker that dies after the
-CMS committed but before recording leaves the row to be claimed again when the lease runs out;
-the CMS answers the repeated key with the first record, so the child's record never holds two.
+A claim is known by the worker's name and the moment it was made. Just before each send the
+worker renews its lease, and every later change it makes is conditional on still holding that
+claim: a worker whose lease ran out (or whose row an administrator reset) cannot overwrite a
+newer attempt's outcome. A success is the exception: the CMS holds the record whatever the
+portal thought, so it is recorded from any state that has not already recorded one.
+
+Each claimed row is decrypted, sent under its idempotency key with no transaction open, and its
+outcome recorded in one transaction with its audit event. A worker that dies after the CMS
+committed but before recording leaves the row to be claimed again when the lease runs out; the
+CMS answers the repeated key with the first record, so the child's record never holds two.
 On stop, a worker finishes the send in flight and gives back the claims it had not started.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
 import sqlalchemy as sa
@@ -32,6 +40,7 @@ from portal.connector.payload import delivery_for
 from portal.crypto import Keyring
 from portal.lifecycle import (
     CONTRIBUTION_LIFECYCLE,
+    OUTBOX_LIFECYCLE,
     REQUEST_LIFECYCLE,
     ContributionStatus,
     OutboxStatus,
@@ -43,8 +52,13 @@ from portal.settings import Settings
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER_CEILING = timedelta(days=1)
 _TABLE = cast(sa.Table, OutboxMessage.__table__)
+
+
+MAX_RETRY_AFTER = timedelta(days=1)
+_SUCCESS_FROM = tuple(
+    status for status in OutboxStatus if OUTBOX_LIFECYCLE.allows(status, OutboxStatus.DELIVERED)
+)
 
 
 @dataclass
@@ -52,16 +66,18 @@ class DeliveryCounts:
     delivered: int = 0
     retrying: int = 0
     dead_lettered: int = 0
-    released: int = 0
+    released: int = 0  # given back unstarted, or the lease was gone before the send
+    superseded: int = 0  # failed after another attempt had taken the row over
 
     def __bool__(self) -> bool:
-        return bool(self.delivered or self.retrying or self.dead_lettered or self.released)
+        return any(vars(self).values())
 
 
 @dataclass(frozen=True)
 class _Claim:
     id: uuid.UUID
     attempt: int
+    claimed_at: datetime
 
 
 class DeliveryWorker:
@@ -99,6 +115,10 @@ class DeliveryWorker:
                 if self.stop.is_set():
                     counts.released += self._release(claims[index:])
                     break
+                if not self._renew(claim):
+                    log.warning("delivery %s: claim lost before the send", claim.id)
+                    counts.released += 1
+                    continue
                 outcome = self._attempt(claim)
                 setattr(counts, outcome, getattr(counts, outcome) + 1)
         return counts
@@ -135,8 +155,29 @@ class DeliveryWorker:
                     .returning(_TABLE.c.id)
                 ).first()
                 if won is not None:
-                    claims.append(_Claim(row.id, row.attempts + 1))
+                    claims.append(_Claim(row.id, row.attempts + 1, now))
             return claims
+
+    def _mine(self, claim: _Claim) -> sa.ColumnElement[bool]:
+        """The row is pending and still under this claim."""
+        return sa.and_(
+            _TABLE.c.id == claim.id,
+            _TABLE.c.status == OutboxStatus.PENDING,
+            _TABLE.c.claimed_by == self.name,
+            _TABLE.c.claimed_at == claim.claimed_at,
+        )
+
+    def _renew(self, claim: _Claim) -> bool:
+        """Just before a send: the lease runs from now, if the claim is still ours."""
+        lease = timedelta(seconds=self.settings.cms.lease_seconds)
+        with self.sessions() as session, session.begin():
+            renewed = session.execute(
+                sa.update(_TABLE)
+                .where(self._mine(claim))
+                .values(next_attempt_at=utcnow() + lease)
+                .returning(_TABLE.c.id)
+            ).first()
+        return renewed is not None
 
     def _release(self, claims: list[_Claim]) -> int:
         """Give back claims not yet started: due again at once, the attempt not counted."""
@@ -145,11 +186,7 @@ class DeliveryWorker:
             for claim in claims:
                 result = session.execute(
                     sa.update(_TABLE)
-                    .where(
-                        _TABLE.c.id == claim.id,
-                        _TABLE.c.attempts == claim.attempt,
-                        _TABLE.c.status == OutboxStatus.PENDING,
-                    )
+                    .where(self._mine(claim))
                     .values(
                         attempts=claim.attempt - 1,
                         next_attempt_at=utcnow(),
@@ -173,7 +210,11 @@ class DeliveryWorker:
         except CmsFailure as failure:
             return self._record_failure(claim, failure)
         except Exception as error:  # one bad row must not stop every other delivery
-            log.exception("delivery %s: the connector raised %s", claim.id, type(error).__name__)
+            # The type and the code frames only: an exception's message can carry content.
+            frames = "".join(traceback.format_tb(error.__traceback__))
+            log.error(
+                "delivery %s: the connector raised %s\n%s", claim.id, type(error).__name__, frames
+            )
             crash = CmsFailure("connector_error", permanent=False, reason=type(error).__name__)
             return self._record_failure(claim, crash)
         return self._record_delivery(claim, receipt)
@@ -181,10 +222,14 @@ class DeliveryWorker:
     def _record_delivery(self, claim: _Claim, receipt: DeliveryReceipt) -> str:
         now = utcnow()
         with self.sessions() as session, session.begin():
-            # Success stands whoever holds the lease: the CMS keeps one record per key.
+            previous = session.scalar(
+                sa.select(_TABLE.c.status).where(_TABLE.c.id == claim.id).with_for_update()
+            )
+            # Success stands whoever holds the claim, even over a dead letter or a cancellation
+            # made meanwhile: the CMS holds the record for this key whatever the portal thought.
             won = session.execute(
                 sa.update(_TABLE)
-                .where(_TABLE.c.id == claim.id, _TABLE.c.status == OutboxStatus.PENDING)
+                .where(_TABLE.c.id == claim.id, _TABLE.c.status.in_(_SUCCESS_FROM))
                 .values(
                     status=OutboxStatus.DELIVERED,
                     cms_record_id=receipt.record_id,
@@ -196,9 +241,10 @@ class DeliveryWorker:
                 .returning(_TABLE.c.contribution_id)
             ).first()
             if won is None:
-                log.warning("delivery %s: already recorded by another worker", claim.id)
-                self.observe("delivered", None, True)
-                return "delivered"
+                log.warning("delivery %s: already recorded by another attempt", claim.id)
+                return "superseded"
+            if previous != OutboxStatus.PENDING:
+                log.warning("delivery %s: delivered after it was %s", claim.id, previous)
             contribution = session.get_one(Contribution, won.contribution_id)
             CONTRIBUTION_LIFECYCLE.move(contribution, ContributionStatus.DELIVERED)
             contribution.cms_record_id = receipt.record_id
@@ -218,6 +264,7 @@ class DeliveryWorker:
                     "cms_record_id": receipt.record_id,
                     "attempt": claim.attempt,
                     "worker": self.name,
+                    "previous_status": str(previous) if previous else None,
                 },
             )
         log.info(
@@ -243,19 +290,21 @@ class DeliveryWorker:
         with self.sessions() as session, session.begin():
             still_ours = session.execute(
                 sa.update(_TABLE)
-                .where(
-                    _TABLE.c.id == claim.id,
-                    _TABLE.c.attempts == claim.attempt,
-                    _TABLE.c.status == OutboxStatus.PENDING,
-                )
+                .where(self._mine(claim))
                 .values(**values)
                 .returning(_TABLE.c.contribution_id)
             ).first()
             if still_ours is None:
-                # The lease ran out and another worker took over: this attempt still happened.
-                log.warning("delivery %s: lease lost during attempt %d", claim.id, claim.attempt)
-            message = session.get_one(OutboxMessage, claim.id)
-            contribution = session.get_one(Contribution, message.contribution_id)
+                # Another attempt (or an administrator) took the row over: its outcome stands.
+                log.warning(
+                    "delivery %s: attempt %d failed (%s) after the row was taken over",
+                    claim.id,
+                    claim.attempt,
+                    failure.code,
+                )
+                self.observe("superseded", failure, False)
+                return "superseded"
+            contribution = session.get_one(Contribution, still_ours.contribution_id)
             record_event(
                 session,
                 AuditAction.DELIVERY_DEAD_LETTERED if final else AuditAction.DELIVERY_FAILED,
@@ -296,6 +345,7 @@ def retry_delay(settings: Settings, attempt: int, retry_after: float | None = No
         cms.retry_base_seconds * (2 ** min(max(attempt - 1, 0), 30)), cms.retry_ceiling_seconds
     )
     delay = timedelta(seconds=backoff * random.uniform(0.5, 1.0))  # noqa: S311 - spreading, not a secret
-    if retry_after is not None:
-        delay = max(delay, min(timedelta(seconds=retry_after), RETRY_AFTER_CEILING))
+    if retry_after is not None and math.isfinite(retry_after):
+        asked = min(max(retry_after, 0.0), MAX_RETRY_AFTER.total_seconds())
+        delay = max(delay, timedelta(seconds=asked))
     return delay

@@ -13,7 +13,12 @@ from portal import db
 from portal.audit import AuditAction, record_event
 from portal.auth.login import actor_for
 from portal.auth.policy import access, roles
-from portal.cases.directory import CaseLookupUnavailable, CaseSummary, LocalCaseDirectory
+from portal.cases.directory import (
+    Asker,
+    CaseLookupUnavailable,
+    CaseSummary,
+    LocalCaseDirectory,
+)
 from portal.config import Settings
 from portal.connector.runtime import case_directory
 from portal.contributions.services import versions as contribution_versions
@@ -54,8 +59,13 @@ def find_case() -> ResponseReturnValue:
     if form.validate_on_submit():
         reference = (form.reference.data or "").strip()
         unavailable: CaseLookupUnavailable | None = None
+        asker = Asker(
+            council_id=current_user.organisation_id,
+            may_work_on=lambda team_id: council_may_work_on(current_user, team_id),
+            actor=actor_for(current_user),
+        )
         try:
-            case = case_directory(db.session(), _cipher()).find(reference)
+            case = case_directory(db.session(), _cipher(), asker).find(reference)
         except CaseLookupUnavailable as error:
             case, unavailable = None, error
         if case is not None and not council_may_work_on(current_user, case.team_id):

@@ -269,15 +269,16 @@ def test_reference_failures_are_classified(
     assert reference_cms.stored_keys() == []
 
 
-def test_a_refusal_names_the_field(
+def test_a_refusal_names_the_field_but_keeps_none_of_the_cms_message(
     reference_cms: ReferenceCms, reference_adapter: RestAdapter
 ) -> None:
     reference_cms.faults(reject_next=1)
 
     failure = failure_of(lambda: reference_adapter.deliver(delivery(REFERENCE_CASE)))
 
-    assert failure.reason is not None and "answers" in failure.reason
-    assert "92%" not in failure.summary
+    # The CMS said {"field": "answers", "message": "refused by fault injection"}; a CMS may put
+    # the values it was sent in its messages, so only the field's name is kept.
+    assert failure.summary == "cms_http_422: answers"
 
 
 def test_a_wrong_client_secret_waits_rather_than_failing_deliveries(

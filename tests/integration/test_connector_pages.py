@@ -14,16 +14,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from portal import db
-from portal.audit import AuditAction
+from portal.audit import SYSTEM, AuditAction
 from portal.config import Settings
+from portal.connector.adapter import CmsFailure
 from portal.connector.factory import adapter_for
+from portal.connector.outbox import DeliveryRefused, retry
 from portal.connector.worker import DeliveryWorker
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.lifecycle import OutboxStatus
-from portal.models import AuditEvent, Case, Child
+from portal.models import AuditEvent, Case, Child, Role, Team
 from tests.conftest import test_settings
-from tests.factories import csrf_token
+from tests.factories import csrf_token, make_user
 from tests.integration.test_delivery_admin import accepted
 from tests.support.deliveries import CMS_CASE, CMS_CLIENT_ID, Outbox, ReferenceCms
 from tests.support.world import World, client_for
@@ -107,7 +109,13 @@ def test_the_portal_copy_follows_a_change_in_the_cms(
     db_session.refresh(amelia)
     assert cipher.open_text(amelia, "name_enc") == "Amelia Hart"
     [copied] = events(db_session, AuditAction.CASE_COPIED_FROM_CMS)
-    assert copied.details == {"created": False, "children": 2}
+    assert copied.details == {
+        "created": False,
+        "children": 2,
+        "team_changed": False,
+        "team_id": str(council.team.id),
+    }
+    assert copied.actor_user_id == council.worker.id
     case = db_session.scalar(sa.select(Case).where(Case.cms_reference == "NCC-100234"))
     assert case is not None and len(case.children) == 2
 
@@ -164,3 +172,76 @@ def test_a_contribution_accepted_through_the_pages_is_delivered_and_shown(
     assert f"CMS record {record_id}" in council_page.get_data(as_text=True)
     partner_page = client_for(app, world.teacher).get(f"/inbox/{done.reference}")
     assert f"(CMS record {record_id})" in partner_page.get_data(as_text=True)
+
+
+def worker_named(app: Flask, settings: Settings, keyring: FileKeyring, name: str) -> DeliveryWorker:
+    return DeliveryWorker(
+        db.database(app).sessions, adapter_for(settings.cms), settings, keyring, name=name
+    )
+
+
+def test_a_late_success_is_recorded_over_a_dead_letter_made_meanwhile(
+    app: Flask, world: World, db_session: Session, settings: Settings, keyring: FileKeyring
+) -> None:
+    done = accepted(app, world, db_session)
+    world.case.cms_reference = CMS_CASE
+    db_session.commit()
+    slow = worker_named(app, settings, keyring, "slow")
+    [claim] = slow._claim()
+    # Its lease ran out mid-send; another attempt failed for good and dead-lettered the row.
+    done.message.status = OutboxStatus.DEAD_LETTERED
+    done.message.claimed_by = done.message.claimed_at = None
+    db_session.commit()
+
+    assert slow._attempt(claim) == "delivered"  # the CMS holds it: that is what counts
+    db_session.refresh(done.message)
+    assert done.message.status == OutboxStatus.DELIVERED and done.message.cms_record_id
+    [event] = events(db_session, AuditAction.CONTRIBUTION_DELIVERED)
+    assert event.details["previous_status"] == "dead_lettered"
+
+
+def test_a_stale_failure_changes_nothing_and_is_not_recorded(
+    app: Flask, world: World, db_session: Session, settings: Settings, keyring: FileKeyring
+) -> None:
+    done = accepted(app, world, db_session)
+    world.case.cms_reference = CMS_CASE
+    db_session.commit()
+    first, second = (worker_named(app, settings, keyring, name) for name in ("first", "second"))
+    [stale] = first._claim()
+    done.message.next_attempt_at = stale.claimed_at  # its lease runs out
+    db_session.commit()
+    [current] = second._claim()
+    assert current.attempt == 2
+
+    late = CmsFailure("cms_http_500", permanent=True)
+    assert first._record_failure(stale, late) == "superseded"
+    db_session.refresh(done.message)
+    assert done.message.status == OutboxStatus.PENDING
+    assert done.message.claimed_by == "second" and done.message.last_error is None
+    assert not events(db_session, AuditAction.DELIVERY_DEAD_LETTERED)
+    assert not first._renew(stale), "the first worker may not send it again"
+
+    # An administrator cannot bring forward a delivery a worker is sending.
+    with pytest.raises(DeliveryRefused):
+        retry(db_session, done.message.id, SYSTEM)
+    db_session.rollback()
+    assert second._attempt(current) == "delivered"
+
+
+def test_a_case_in_another_team_is_neither_shown_nor_copied(
+    app: Flask, council: Outbox, db_session: Session
+) -> None:
+    outsider_team = Team(organisation_id=council.team.organisation_id, name="CIN West")
+    db_session.add(outsider_team)
+    db_session.flush()
+    outsider = make_user(
+        db_session, council.team.organisation, Role.SOCIAL_WORKER, team=outsider_team
+    )
+    db_session.commit()
+    client = client_for(app, outsider)
+    token = csrf_token(client.get("/requests/new").get_data(as_text=True))
+    answer = client.post("/requests/new", data={"csrf_token": token, "reference": "NCC-102310"})
+    assert answer.status_code == 400
+    assert "There is no case with that reference" in answer.get_data(as_text=True)
+    assert db_session.scalar(sa.select(Case).where(Case.cms_reference == "NCC-102310")) is None
+    assert not events(db_session, AuditAction.CASE_COPIED_FROM_CMS)

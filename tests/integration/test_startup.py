@@ -42,10 +42,14 @@ def production_environment(keyring_path: Path, database_url: str) -> dict[str, s
     signing_key = keyring_path.parent / "audit-signing-key.pem"
     if not signing_key.exists():
         CheckpointSigner.create(signing_key)
+    cms_secret = keyring_path.parent / "cms-client-secret"
+    cms_secret.write_text("cms-secret-for-start-up-tests", encoding="utf-8")
     return {
         "PORTAL_AUDIT__SIGNING_KEY_FILE": str(signing_key),
         "PORTAL_CMS__ADAPTER": "reference",
         "PORTAL_CMS__BASE_URL": "https://cms.northmoor.example",
+        "PORTAL_CMS__CLIENT_ID": "portal",
+        "PORTAL_CMS__CLIENT_SECRET_FILE": str(cms_secret),
         "PORTAL_DATABASE__URL": database_url,
         "PORTAL_KEYRING__PATH": str(keyring_path),
         "PORTAL_SECURITY__SECRET_KEY": TEST_SECRET_KEY,
@@ -138,3 +142,12 @@ def test_production_refuses_to_start_without_the_audit_signing_key(
     assert_refused(start_web_process(tmp_path, **env), "signing_key_file")
     env["PORTAL_AUDIT__SIGNING_KEY_FILE"] = str(tmp_path / "missing.pem")
     assert_refused(start_web_process(tmp_path, **env), "portal audit create-signing-key")
+
+
+def test_production_refuses_to_start_without_the_cms_secret(
+    tmp_path: Path, keyring_path: Path, postgresql_engine: Engine
+) -> None:
+    url = postgresql_engine.url.render_as_string(False)
+    env = production_environment(keyring_path, url)
+    env["PORTAL_CMS__CLIENT_SECRET_FILE"] = str(tmp_path / "missing-secret")
+    assert_refused(start_web_process(tmp_path, **env), "client_secret_file")

@@ -47,3 +47,9 @@ def test_retry_after_seconds_or_an_http_date() -> None:
     assert _retry_after("soon") is None
     assert _retry_after(None) is None
     assert _retry_after("") is None
+
+
+@pytest.mark.parametrize("asked", [1e20, float("inf"), float("nan"), -5.0])
+def test_an_absurd_retry_after_cannot_stop_the_worker(settings: Settings, asked: float) -> None:
+    delay = retry_delay(settings, 1, retry_after=asked)
+    assert timedelta(seconds=5) <= delay <= timedelta(days=1)

@@ -56,11 +56,13 @@ EXPECTED_OUTBOX = {
     ("pending", "dead_lettered"),
     ("dead_lettered", "pending"),
     ("dead_lettered", "cancelled"),
+    ("dead_lettered", "delivered"),
+    ("cancelled", "delivered"),
 }
 
 TERMINAL_REQUEST = {"delivered", "rejected", "revoked", "expired"}
 TERMINAL_CONTRIBUTION = {"returned", "rejected", "delivered", "discarded"}
-TERMINAL_OUTBOX = {"delivered", "cancelled"}
+TERMINAL_OUTBOX = {"delivered"}
 
 # (lifecycle, status enum, allowed pairs, terminal statuses, kind named in messages)
 CASES: dict[str, tuple[Lifecycle, type[enum.Enum], set[tuple[str, str]], set[str], str]] = {
