@@ -7,6 +7,7 @@ one "delivered" in the portal, with the same record id.
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -36,6 +38,7 @@ from tests.support.deliveries import (
     wait_until,
     worker_environment,
 )
+from tests.support.dev_oidc import free_port
 
 
 @dataclass
@@ -334,3 +337,48 @@ def reconcile(stack: Stack) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def test_on_sqlite_one_worker_delivers_and_a_second_is_refused(
+    keyring: FileKeyring, keyring_path: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "portal.db"
+    engine = migrated_engine(f"sqlite:///{path}", keyring)
+    cms = ReferenceCms(tmp_path).start()
+    try:
+        with Session(engine) as session:
+            Outbox(session, keyring, tmp_path / "files").accepted(3, documents=1)
+        environment = worker_environment(f"sqlite:///{path}", keyring_path, tmp_path / "files", cms)
+        with open(f"{path}.worker-lock", "a") as lock:  # as a running worker holds it
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            refused = WorkerProcess(environment, tmp_path / "refused.log", "--once")
+            assert refused.wait() != 0
+            assert "SQLite runs one at a time" in refused.output()
+        worker = WorkerProcess(environment, tmp_path / "sqlite.log", "--once")
+        assert worker.wait() == 0, worker.output()
+        assert "Delivered 3, retrying 0, dead-lettered 0." in worker.output()
+        assert len(cms.records()) == 3
+        with Session(engine) as session:
+            statuses = set(session.scalars(sa.select(OutboxMessage.status)))
+        assert statuses == {OutboxStatus.DELIVERED}
+    finally:
+        cms.stop()
+        engine.dispose()
+
+
+def test_the_worker_serves_its_metrics(stack: Stack) -> None:
+    stack.outbox.accepted(2)
+    stack.cms.faults(fail_next=1)
+    port = free_port()
+    worker = stack.worker("watched", "--metrics-port", str(port))
+    try:
+        wait_until(lambda: stack.all_delivered(2), message="two deliveries")
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    finally:
+        assert worker.terminate() == 0
+    assert "portal_cms_outbox_pending 0.0" in metrics
+    assert "portal_cms_outbox_delivered 2.0" in metrics
+    assert "portal_cms_outbox_dead_lettered 0.0" in metrics
+    assert "portal_cms_outbox_oldest_pending_age_seconds 0.0" in metrics
+    assert "portal_cms_deliveries_total 2.0" in metrics
+    assert 'portal_cms_delivery_failures_total{code="cms_http_500",final="false"} 1.0' in metrics
