@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
 
-.PHONY: help setup assets clamd demo test lint typecheck pytest migrate clean
+.PHONY: help setup assets clamd chromium demo test lint typecheck pytest migrate clean
 
 help:
 	@echo "make demo       install, build assets, migrate, seed and run the demo on http://127.0.0.1:5000"
@@ -32,6 +32,10 @@ setup: $(STAMPS)/venv $(STAMPS)/assets
 clamd:
 	bash scripts/install-clamd.sh
 
+# Debian's Chromium, which the browser tests drive through Playwright (no browser download).
+chromium:
+	bash scripts/install-chromium.sh
+
 assets: $(STAMPS)/assets
 
 demo: setup
@@ -44,7 +48,7 @@ lint: $(STAMPS)/venv
 typecheck: $(STAMPS)/venv
 	$(BIN)/mypy
 
-pytest: setup clamd
+pytest: setup clamd chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
