@@ -9,6 +9,7 @@ from govuk_frontend_wtf.main import WTFormsHelpers
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 
 from portal.navigation import navigation_context
+from portal.uk_time import uk_clock
 
 
 def init_app(app: Flask) -> None:
@@ -29,6 +30,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.lstrip_blocks = True
 
     app.context_processor(navigation_context)
+    app.add_template_filter(uk_clock, "uk_time")
 
     @app.context_processor
     def service() -> dict[str, Any]:

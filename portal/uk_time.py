@@ -25,3 +25,8 @@ def end_of_uk_day(day: date) -> datetime:
 def last_uk_day(moment: datetime) -> date:
     """The UK day that ends at `moment` (an end_of_uk_day value)."""
     return (moment.astimezone(UK) - timedelta(microseconds=1)).date()
+
+
+def uk_clock(moment: datetime | None, pattern: str = "%-d %b %Y %H:%M:%S %Z") -> str:
+    """An instant as UK clock time, for pages (the `uk_time` template filter)."""
+    return "" if moment is None else moment.astimezone(UK).strftime(pattern)

@@ -5,7 +5,6 @@ functions do the change and its audit event)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
@@ -18,7 +17,6 @@ from portal.auth.policy import access, roles
 from portal.connector import outbox
 from portal.lifecycle import OutboxStatus
 from portal.models import OutboxMessage, Role
-from portal.uk_time import UK
 
 blueprint = Blueprint("deliveries", __name__, url_prefix="/admin/deliveries")
 
@@ -120,12 +118,3 @@ def age_in_words(seconds: float) -> str:
             count = minutes // size
             return f"{count} {unit}{'' if count == 1 else 's'}"
     return "less than a minute"
-
-
-def uk_moment(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    return moment.astimezone(UK).strftime("%-d %B %Y at %H:%M")
-
-
-blueprint.add_app_template_filter(uk_moment, "delivery_uk_time")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, render_template, request, url_for
@@ -26,7 +26,6 @@ from portal.auth.login import actor_for
 from portal.auth.policy import access, roles
 from portal.form_fields import DayField
 from portal.models import AuditOutcome, Role
-from portal.uk_time import UK
 
 blueprint = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -48,13 +47,6 @@ def role_label(code: str) -> str:
         return code  # a role the trail recorded that the portal no longer has
 
 
-def uk_time(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    return moment.astimezone(UK).strftime("%-d %b %Y %H:%M:%S %Z")
-
-
-blueprint.add_app_template_filter(uk_time, "audit_uk_time")
 blueprint.add_app_template_filter(action_label, "audit_action_label")
 blueprint.add_app_template_filter(role_label, "audit_role_label")
 
