@@ -205,20 +205,38 @@ def test_reference_delivers_once_per_key(
     assert reference_adapter.delivery_status(receipt.record_id) is None
 
 
-def test_reference_lists_every_record_across_pages(
-    reference_adapter: RestAdapter, monkeypatch: pytest.MonkeyPatch, http_calls: list[str]
+def assert_lists_every_record_across_pages(
+    adapter: RestAdapter,
+    case: str,
+    status: str,
+    listing_call: str,
+    monkeypatch: pytest.MonkeyPatch,
+    http_calls: list[str],
 ) -> None:
     monkeypatch.setattr(rest, "PAGE_LIMIT", 2)
-    sent = [delivery(REFERENCE_CASE, version=v) for v in range(1, 6)]
-    receipts = [reference_adapter.deliver(d) for d in sent]
+    sent = [delivery(case, version=v) for v in range(1, 6)]
+    receipts = [adapter.deliver(d) for d in sent]
 
-    records = list(reference_adapter.delivered_records())
+    records = list(adapter.delivered_records())
 
     assert [(r.record_id, r.idempotency_key) for r in records] == [
         (receipt.record_id, d.idempotency_key) for receipt, d in zip(receipts, sent, strict=True)
     ]
-    assert {(r.case_reference, r.status) for r in records} == {(REFERENCE_CASE, "received")}
-    assert http_calls.count("GET /api/v1/contributions") == 3
+    assert {(r.case_reference, r.status) for r in records} == {(case, status)}
+    assert http_calls.count(listing_call) == 3
+
+
+def test_reference_lists_every_record_across_pages(
+    reference_adapter: RestAdapter, monkeypatch: pytest.MonkeyPatch, http_calls: list[str]
+) -> None:
+    assert_lists_every_record_across_pages(
+        reference_adapter,
+        REFERENCE_CASE,
+        "received",
+        "GET /api/v1/contributions",
+        monkeypatch,
+        http_calls,
+    )
 
 
 def test_one_token_serves_many_calls_and_a_rejected_one_is_replaced_once(
@@ -430,17 +448,14 @@ def test_generic_reports_status(other: OtherCms, generic_adapter: RestAdapter) -
 def test_generic_lists_every_record_across_pages(
     generic_adapter: RestAdapter, monkeypatch: pytest.MonkeyPatch, http_calls: list[str]
 ) -> None:
-    monkeypatch.setattr(rest, "PAGE_LIMIT", 2)
-    sent = [delivery(OTHER_CASE, version=v) for v in range(1, 6)]
-    receipts = [generic_adapter.deliver(d) for d in sent]
-
-    records = list(generic_adapter.delivered_records())
-
-    assert [(r.record_id, r.idempotency_key) for r in records] == [
-        (receipt.record_id, d.idempotency_key) for receipt, d in zip(receipts, sent, strict=True)
-    ]
-    assert {(r.case_reference, r.status) for r in records} == {(OTHER_CASE, "filed")}
-    assert http_calls.count("GET /services/v2/documents") == 3
+    assert_lists_every_record_across_pages(
+        generic_adapter,
+        OTHER_CASE,
+        "filed",
+        "GET /services/v2/documents",
+        monkeypatch,
+        http_calls,
+    )
 
 
 def test_a_wrong_api_key_waits_rather_than_failing_deliveries(
