@@ -30,3 +30,11 @@ def last_uk_day(moment: datetime) -> date:
 def uk_clock(moment: datetime | None, pattern: str = "%-d %b %Y %H:%M:%S %Z") -> str:
     """An instant as UK clock time, for pages (the `uk_time` template filter)."""
     return "" if moment is None else moment.astimezone(UK).strftime(pattern)
+
+
+def long_date(day: date | str) -> str:
+    """A day as people write it, 14 March 2015 (the `long_date` template filter); an ISO date
+    string is read first."""
+    if isinstance(day, str):
+        day = date.fromisoformat(day)
+    return f"{day.day} {day:%B %Y}"

@@ -129,7 +129,7 @@ def section(reference: str, section_id: str) -> ResponseReturnValue:
             ]
             for f in file_fields
         },
-        added=request.args.get("added") == "1",
+        added=request.args.get("added"),
         answers=answers,
         errors=errors,
         position=[s.id for s in template.sections].index(section_id) + 1,

@@ -8,14 +8,15 @@ GOV.UK date input's `<key>-day`, `<key>-month` and `<key>-year`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
 from portal.forms_catalogue import FormTemplate, Question, QuestionType, answer_keys, check_answer
+from portal.forms_catalogue.answers import DATE_PARTS
 from portal.forms_catalogue.template import Section
-
-DATE_PARTS = ("day", "month", "year")
+from portal.uk_time import long_date
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,8 @@ def section_errors(fields: list[Field], answers: dict[str, Any]) -> dict[str, st
 
 
 def shown(question: Question, value: Any) -> str:
-    """An answer as the check-your-answers page shows it."""
-    if value in (None, "", [], {}):
+    """An answer as the check-your-answers and review pages show it."""
+    if _blank(question, value):
         return "Not answered"
     if question.type is QuestionType.YES_NO:
         return "Yes" if value == "yes" else "No"
@@ -95,8 +96,23 @@ def shown(question: Question, value: Any) -> str:
         values = value if isinstance(value, list) else [value]
         return ", ".join(str(labels.get(v) or v) for v in values)
     if question.type is QuestionType.DATE and isinstance(value, dict):
-        return "/".join(str(value.get(part, "")) for part in DATE_PARTS)
+        return _day(value)
     return str(value)
+
+
+def _blank(question: Question, value: Any) -> bool:
+    if question.type is QuestionType.DATE and isinstance(value, dict):
+        return not any(str(value.get(part) or "").strip() for part in DATE_PARTS)
+    return value in (None, "", [], {})
+
+
+def _day(value: dict[str, Any]) -> str:
+    """A date answer as people write it (14 March 2015)."""
+    parts = [str(value.get(part) or "").strip() for part in DATE_PARTS]
+    try:
+        return long_date(date(int(parts[2]), int(parts[1]), int(parts[0])))
+    except ValueError:
+        return "/".join(parts)
 
 
 def section_after(template: FormTemplate, section_id: str) -> str | None:

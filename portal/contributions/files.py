@@ -36,7 +36,7 @@ from portal.contributions.answers_form import file_fields_of
 from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
 from portal.extensions import csrf
-from portal.models import Attachment, AuditOutcome, Role
+from portal.models import Attachment, AuditOutcome, Role, ScanStatus
 from portal.requests.access import councils_request, partners_request
 
 blueprint = Blueprint("files", __name__)
@@ -112,7 +112,8 @@ def upload(reference: str, section_id: str, answer_key: str) -> ResponseReturnVa
             "scan_status": attachment.scan_status.value,
         },
     )
-    return redirect(f"{back}?added=1#{answer_key}")
+    scanned = "clean" if attachment.scan_status is ScanStatus.CLEAN else "unscanned"
+    return redirect(f"{back}?added={scanned}#{answer_key}")
 
 
 @blueprint.post("/inbox/<reference>/answer/<section_id>/files/<attachment_id>/remove")

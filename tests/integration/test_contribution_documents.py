@@ -76,9 +76,9 @@ def test_a_document_is_stored_encrypted_and_downloaded_by_the_council(
     reference = issue(app, world)
     teacher = client_for(app, world.teacher)
     added = upload(teacher, reference, "attendance-letter.pdf", PDF)
-    assert added.status_code == 302 and "added=1" in added.headers["Location"]
+    assert added.status_code == 302 and "added=clean" in added.headers["Location"]
     page = teacher.get(added.headers["Location"]).get_data(as_text=True)
-    assert "attendance-letter.pdf" in page and "Document added" in page
+    assert "attendance-letter.pdf" in page and "was checked for viruses" in page
     stored = list((tmp_path / "files").iterdir())
     assert len(stored) == 1 and b"/Catalog" not in stored[0].read_bytes()
 

@@ -112,6 +112,15 @@ def test_issuing_records_the_sharing_decision_and_stores_the_purpose_encrypted(
     assert reference in dashboard and "Sent" in dashboard
 
 
+def test_the_request_page_gives_days_as_people_write_them(app: Flask, world: World) -> None:
+    """The closing date is the last UK day the partner can answer, never a UTC instant."""
+    reference = issue(app, world)
+    page = client_for(app, world.worker).get(f"/requests/{reference}").get_data(as_text=True)
+    closing = date.today() + timedelta(days=30)
+    assert f"At the end of {closing.day} {closing:%B %Y}" in page
+    assert "Amelia Hart (born 14 March 2015)" in page and "UTC" not in page
+
+
 def test_the_school_finds_it_and_sees_only_what_it_needs(
     app: Flask, world: World, db_session: Session
 ) -> None:
@@ -119,7 +128,7 @@ def test_the_school_finds_it_and_sees_only_what_it_needs(
     teacher = client_for(app, world.teacher)
     assert reference in teacher.get("/inbox").get_data(as_text=True)
     page = teacher.get(f"/inbox/{reference}").get_data(as_text=True)
-    assert "Amelia Hart, born 2015-03-14" in page and PURPOSE in page
+    assert "Amelia Hart, born 14 March 2015" in page and PURPOSE in page
     assert "cin@council.test" in page and "NCC-555001" not in page  # never the case record
     viewed = events(db_session, AuditAction.REQUEST_VIEWED)[-1]
     assert viewed.actor_user_id == world.teacher.id and viewed.case_reference == "NCC-555001"
