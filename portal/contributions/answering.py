@@ -176,16 +176,25 @@ def _check_page(
     draft = services.draft_of(db.session(), found)
     if draft is None:
         return redirect(url_for("answer.start", reference=found.reference))
-    answers = services.answers_of(_cipher(), draft)
+    cipher = _cipher()
+    answers = services.answers_of(cipher, draft)
     children = _children(found)
     _record_child_details_read(found, status >= 400)
+
+    def documents(key: str) -> str:
+        attached = [a for a in draft.attachments if a.answer_key == key]
+        return (
+            ", ".join(cipher.open_text(a, "filename_enc") or "" for a in attached) or "None added"
+        )
+
     rows = [
         (
             part,
             [
                 (field, shown(field.question, answers.get(field.key)))
                 for field in fields_of(part, children)
-            ],
+            ]
+            + [(field, documents(field.key)) for field in file_fields_of(part, children)],
         )
         for part in template.sections
     ]

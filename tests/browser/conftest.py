@@ -1,16 +1,32 @@
 """Browser tests: Playwright driving Debian's Chromium (/usr/bin/chromium, installed by
-`make test` when missing; no browser download), headless, against the portal on loopback."""
+`make test` when missing; no browser download), headless, against the whole portal on loopback
+(tests/support/portal_stack.py).
+
+Each person in a journey has a browser of their own (`people`), with JavaScript on or off and
+a mouse or the keyboard alone. Every portal page a person reaches must be checked with axe
+before they move on (`Person.check`); a page reached and not checked fails the test. Key
+screens are photographed for docs/screenshots.md: into $PORTAL_SCREENSHOTS when it is set
+(`make screenshots`), otherwise into the test's temporary directory.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Frame, Page, sync_playwright
+from sqlalchemy.engine import Engine
+
+from portal.crypto import FileKeyring
+from tests.support.axe import assert_accessible
+from tests.support.hands import Hands, KeyboardHands
+from tests.support.portal_stack import PortalStack, portal_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
+VIEWPORT = {"width": 1024, "height": 768}
 
 
 @pytest.fixture(scope="session")
@@ -28,10 +44,17 @@ def chromium() -> Iterator[Browser]:
         browser.close()
 
 
+def new_context(chromium: Browser, javascript: bool = True) -> BrowserContext:
+    # bypass_csp lets the accessibility check inject axe-core (tests/support/axe.py); with
+    # JavaScript off, axe still runs (Playwright evaluates it), the page's own scripts do not.
+    return chromium.new_context(
+        bypass_csp=True, locale="en-GB", java_script_enabled=javascript, viewport=VIEWPORT
+    )
+
+
 @pytest.fixture
 def context(chromium: Browser) -> Iterator[BrowserContext]:
-    # bypass_csp lets the accessibility check inject axe-core (tests/support/axe.py).
-    opened = chromium.new_context(bypass_csp=True, locale="en-GB")
+    opened = new_context(chromium)
     yield opened
     opened.close()
 
@@ -39,3 +62,88 @@ def context(chromium: Browser) -> Iterator[BrowserContext]:
 @pytest.fixture
 def page(context: BrowserContext) -> Page:
     return context.new_page()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    postgres_admin: Engine,
+    keyring: FileKeyring,
+    keyring_path: Path,
+    audit_key_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[PortalStack]:
+    """The portal under gunicorn with the demo's data and every real part beside it."""
+    with portal_stack(
+        postgres_admin, keyring, keyring_path, audit_key_path, tmp_path_factory.mktemp("stack")
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chosen = os.environ.get("PORTAL_SCREENSHOTS")
+    directory = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@dataclass
+class Person:
+    """One person at their own browser."""
+
+    page: Page
+    hands: Hands
+    portal_url: str
+    screenshots: Path
+    javascript: bool
+    # Every document the browser loaded, in order, and how many of them were checked.
+    reached: list[str] = field(default_factory=list)
+    checked: set[int] = field(default_factory=set)
+
+    def go(self, path: str) -> None:
+        self.page.goto(self.portal_url + path)
+
+    def check(self, shot: str | None = None) -> None:
+        """axe finds no WCAG 2.2 A or AA violation on the page as it stands; `shot` names a
+        screenshot of it for the docs."""
+        self.page.wait_for_load_state()
+        assert_accessible(self.page, javascript=self.javascript)
+        self.checked.add(len(self.reached) - 1)
+        if shot:
+            self.page.screenshot(path=self.screenshots / f"{shot}.png", full_page=True)
+
+    def unchecked(self) -> list[str]:
+        return [
+            url
+            for index, url in enumerate(self.reached)
+            if url.startswith(self.portal_url) and index not in self.checked
+        ]
+
+
+@pytest.fixture
+def people(
+    chromium: Browser, stack: PortalStack, screenshots: Path
+) -> Iterator[Callable[..., Person]]:
+    """people(keyboard=False, javascript=True): a person with a browser of their own."""
+    opened: list[tuple[BrowserContext, Person]] = []
+
+    def open_person(*, keyboard: bool = False, javascript: bool = True) -> Person:
+        context = new_context(chromium, javascript)
+        page = context.new_page()
+        hands = KeyboardHands(page) if keyboard else Hands(page)
+        person = Person(page, hands, stack.portal_url, screenshots, javascript)
+
+        def navigated(frame: Frame) -> None:
+            if frame == page.main_frame:
+                person.reached.append(frame.url)
+
+        page.on("framenavigated", navigated)
+        opened.append((context, person))
+        return person
+
+    yield open_person
+    missed = [url for _context, person in opened for url in person.unchecked()]
+    for context, _person in opened:
+        context.close()
+    assert not missed, f"pages reached but never checked with axe: {missed}"
+    assert not stack.failures(), stack.logs()

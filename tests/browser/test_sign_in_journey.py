@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 from portal.crypto import FileKeyring
 from portal.demo.identity import dev_provider_config
 from portal.demo.seed import seed_demo_data
-from tests.integration.test_demo import providers_on, runtime_keyring
 from tests.support.axe import assert_accessible, violations
+from tests.support.demo_identity import providers_on, runtime_keyring
 from tests.support.dev_oidc import DevOidcProvider, free_port
 from tests.support.live_portal import LiveStack, live_portal
 

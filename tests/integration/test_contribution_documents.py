@@ -83,6 +83,8 @@ def test_a_document_is_stored_encrypted_and_downloaded_by_the_council(
     assert len(stored) == 1 and b"/Catalog" not in stored[0].read_bytes()
 
     answer_everything(teacher, reference, [str(c.id) for c in world.case.children])
+    check = teacher.get(f"/inbox/{reference}/answer/check").get_data(as_text=True)
+    assert "attendance-letter.pdf" in check  # what will be sent, documents included
     sent = send(teacher, reference)
     assert sent.status_code == 302
     receipt = json.loads(

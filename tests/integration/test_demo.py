@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 
 from portal import db
 from portal.audit import AuditAction
-from portal.auth.oidc.provider_spec import ProviderSpec
-from portal.crypto import FileKeyring, runtime
+from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.demo.identity import (
     REGISTRY_FILE,
@@ -35,29 +34,9 @@ from portal.models import (
     UserStatus,
 )
 from tests.conftest import both_backends
+from tests.support.demo_identity import providers_on, runtime_keyring
 from tests.support.dev_oidc import DevOidcProvider, free_port, sign_out_at_provider
 from tests.support.live_portal import Browser, LiveStack, live_portal
-
-TEST_SECRET = "demo-client-secret-for-tests"  # noqa: S105 - a test provider's client secret
-
-
-def providers_on(ports: dict[str, int] | None = None) -> list[tuple[ProviderSpec, str | None]]:
-    """The demo's registry file, with test secrets and (optionally) other loopback ports."""
-    import tomllib
-
-    from portal.demo.identity import REGISTRY_FILE
-
-    with REGISTRY_FILE.open("rb") as handle:
-        entries = tomllib.load(handle)["provider"]
-    providers = []
-    for entry in entries:
-        entry = {k: v for k, v in entry.items() if k != "client_secret_file"}
-        if ports:
-            entry["issuer"] = f"http://127.0.0.1:{ports[entry['slug']]}"
-        spec = ProviderSpec.model_validate(entry)
-        private = spec.client_auth_method.value == "private_key_jwt"
-        providers.append((spec, None if private else TEST_SECRET))
-    return providers
 
 
 def seed(app: Flask) -> str:
@@ -109,21 +88,6 @@ def demo_stack(
         config = dev_provider_config(providers, live.portal_url)
         with DevOidcProvider(config["providers"]) as provider:
             yield live, provider
-
-
-class runtime_keyring:  # noqa: N801 - a context manager
-    """The seed seals with the app's keyring; outside an app, lend it the test keyring."""
-
-    def __init__(self, keyring: FileKeyring) -> None:
-        self.app = Flask("seed")
-        runtime.init_app(self.app, keyring)
-        self.context = self.app.app_context()
-
-    def __enter__(self) -> None:
-        self.context.push()
-
-    def __exit__(self, *exc: object) -> None:
-        self.context.pop()
 
 
 @pytest.mark.parametrize("person", PEOPLE, ids=lambda person: person.subject)

@@ -119,6 +119,9 @@ def test_the_request_page_gives_days_as_people_write_them(app: Flask, world: Wor
     closing = date.today() + timedelta(days=30)
     assert f"At the end of {closing.day} {closing:%B %Y}" in page
     assert "Amelia Hart (born 14 March 2015)" in page and "UTC" not in page
+    banner = client_for(app, world.worker).get(f"/requests/{reference}?issued=1")
+    text = banner.get_data(as_text=True)
+    assert f'banner__heading">Request {reference} sent to' in text and "&lt;p" not in text
 
 
 def test_the_school_finds_it_and_sees_only_what_it_needs(

@@ -1,0 +1,195 @@
+"""The whole portal on loopback, as the demo runs it, for the browser journeys.
+
+gunicorn (infra/gunicorn.conf.py, two workers) serves the portal on a PostgreSQL database of
+its own, seeded with the demo's organisations, people and identity providers; the development
+OpenID provider (node) signs people in; the reference CMS and a `portal worker` process carry
+accepted contributions; `portal notifications send` delivers e-mail to the development SMTP
+server, which keeps each message as a file; rate limits are counted in Redis. Every part is a
+separate process started from the project's own commands, and every log is kept for failures.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from portal.crypto import FileKeyring
+from portal.demo.identity import dev_provider_config
+from portal.demo.seed import seed_demo_data
+from tests.conftest import create_database, drop_database, migrated_engine
+from tests.support.deliveries import (
+    PROJECT_ROOT,
+    ReferenceCms,
+    WorkerProcess,
+    wait_until,
+    worker_environment,
+)
+from tests.support.demo_identity import providers_on, runtime_keyring
+from tests.support.dev_oidc import DevOidcProvider, free_port
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class PortalStack:
+    portal_url: str
+    engine: Engine
+    directory: Path
+    cms: ReferenceCms
+
+    @property
+    def mail(self) -> list[str]:
+        """Every e-mail the SMTP server received, oldest first."""
+        return [
+            path.read_text(encoding="utf-8")
+            for path in sorted((self.directory / "mail").glob("*.eml"))
+        ]
+
+    def wait_for_mail(self, text: str, timeout: float = 30) -> str:
+        """The first e-mail the SMTP server received that mentions `text`."""
+
+        def found() -> str | None:
+            return next((message for message in self.mail if text in message), None)
+
+        message: str = wait_until(found, timeout, f"an e-mail mentioning {text}")
+        return message
+
+    def logs(self) -> str:
+        """The tail of every process's log, for a failing test's message."""
+        parts = []
+        for log in sorted(self.directory.glob("*.log")):
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+            parts.append(f"--- {log.name}\n" + "\n".join(lines[-30:]))
+        return "\n".join(parts)
+
+    def failures(self) -> list[str]:
+        """Log files of the portal's own processes that hold a Python traceback."""
+        names = ("gunicorn.log", "worker.log", "notifications.log", "smtp-sink.log")
+        return [
+            name
+            for name in names
+            if "Traceback" in (self.directory / name).read_text(encoding="utf-8", errors="replace")
+        ]
+
+    def execute(self, statement: str, **values: object) -> None:
+        """Change the database as time or another process would (used to age a session)."""
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(statement), values)
+
+
+class _Process:
+    """A project command in its own process, its output appended to a log file."""
+
+    def __init__(self, command: list[str], environment: dict[str, str], log: Path) -> None:
+        with log.open("a") as output:
+            self.process = subprocess.Popen(  # noqa: S603 - the project's own commands
+                command, stdout=output, stderr=subprocess.STDOUT, env=environment, cwd=PROJECT_ROOT
+            )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def _portal(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "portal.cli", *arguments]
+
+
+def _wait_for_http(url: str, process: _Process, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.process.poll() is not None:
+            raise AssertionError(f"{url} stopped while starting:\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer in {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def portal_stack(
+    postgres_admin: Engine,
+    keyring: FileKeyring,
+    keyring_path: Path,
+    audit_key_path: Path,
+    directory: Path,
+) -> Iterator[PortalStack]:
+    url = create_database(postgres_admin, "browser")
+    engine = migrated_engine(url, keyring)
+    port, smtp_port = free_port(), free_port()
+    portal_url = f"http://127.0.0.1:{port}"
+    providers = providers_on({spec.slug: free_port() for spec, _secret in providers_on()})
+    with Session(engine) as session, session.begin(), runtime_keyring(keyring):
+        seed_demo_data(session, providers)
+    (directory / "cms").mkdir()
+    cms = ReferenceCms(directory / "cms")
+    environment: dict[str, str] = {}
+    with ExitStack() as running:
+        running.callback(lambda: (engine.dispose(), drop_database(postgres_admin, url)))
+        cms.start()
+        running.callback(cms.stop)
+        environment = worker_environment(url, keyring_path, directory / "files", cms)
+        environment |= {
+            "PORTAL_SERVICE__BASE_URL": portal_url,
+            "PORTAL_BIND": f"127.0.0.1:{port}",
+            "PORTAL_WEB_WORKERS": "2",
+            "PORTAL_AUDIT__SIGNING_KEY_FILE": str(audit_key_path),
+            "PORTAL_NOTIFICATIONS__SMTP_PORT": str(smtp_port),
+            "PORTAL_SECURITY__RATE_LIMIT_STORAGE": REDIS_URL,
+            "PORTAL_SECURITY__RATE_LIMIT_KEY_PREFIX": f"browser-{uuid.uuid4().hex[:8]}",
+        }
+
+        def start(name: str, command: list[str]) -> _Process:
+            process = _Process(command, environment, directory / f"{name}.log")
+            running.callback(process.stop)
+            return process
+
+        checkpoint = subprocess.run(  # noqa: S603 - the project's own command
+            _portal("audit", "checkpoint"), env=environment, cwd=PROJECT_ROOT, capture_output=True
+        )
+        assert checkpoint.returncode == 0, checkpoint.stderr
+        sink_log = directory / "smtp-sink.log"
+        start(
+            "smtp-sink",
+            _portal(
+                "notifications",
+                "smtp-sink",
+                "--port",
+                str(smtp_port),
+                "--directory",
+                str(directory / "mail"),
+            ),
+        )
+        wait_until(lambda: "Receiving e-mail" in sink_log.read_text(), 20, "the SMTP server")
+        start("notifications", _portal("notifications", "send", "--every", "1"))
+        web_log = directory / "gunicorn.log"
+        web = start("gunicorn", [sys.executable, "-m", "gunicorn", "-c", "infra/gunicorn.conf.py"])
+        _wait_for_http(f"{portal_url}/healthz", web, web_log)
+        worker = WorkerProcess(environment, directory / "worker.log")
+        running.callback(worker.terminate)
+        oidc = DevOidcProvider(
+            dev_provider_config(providers, portal_url)["providers"],
+            log_path=directory / "oidc.log",
+        )
+        oidc.start()
+        running.callback(oidc.stop)
+        yield PortalStack(portal_url, engine, directory, cms)
