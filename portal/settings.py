@@ -23,6 +23,11 @@ class ServiceSettings(_Section):
     council_name: str = "Northmoor County Council"
     # The address people reach the portal at: identity providers send them back to it.
     base_url: str = Field(default="http://127.0.0.1:5000", pattern=r"^https?://[^/?#]+$")
+    # Where people report accessibility problems (the accessibility statement names it);
+    # unset, the statement sends them to the council's children's services.
+    accessibility_contact_email: str | None = Field(
+        default=None, pattern=r"^[^@\s<>\"]+@[^@\s<>\"]+$"
+    )
 
 
 class DatabaseSettings(_Section):

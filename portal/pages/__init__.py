@@ -22,7 +22,12 @@ def start() -> ResponseReturnValue:
 @blueprint.get("/accessibility")
 @access(PUBLIC)
 def accessibility() -> ResponseReturnValue:
-    return render_template("pages/accessibility.html")
+    settings = current_app.config["PORTAL_SETTINGS"]
+    return render_template(
+        "pages/accessibility.html",
+        session_settings=settings.auth,
+        accessibility_contact=settings.service.accessibility_contact_email,
+    )
 
 
 @blueprint.get("/privacy")

@@ -27,6 +27,7 @@ from tests.support.portal_stack import PortalStack, portal_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 VIEWPORT = {"width": 1024, "height": 768}
+NARROW = {"width": 320, "height": 256}
 
 
 @pytest.fixture(scope="session")
@@ -108,6 +109,12 @@ class Person:
         screenshot of it for the docs."""
         self.page.wait_for_load_state()
         assert_accessible(self.page, javascript=self.javascript)
+        # Reflow (WCAG 1.4.10): at 320 pixels wide (a 1280-pixel screen zoomed to 400%)
+        # nothing makes the page scroll sideways; wide tables scroll in their own box.
+        self.page.set_viewport_size(NARROW)
+        wide = self.page.evaluate("() => document.documentElement.scrollWidth")
+        self.page.set_viewport_size(VIEWPORT)
+        assert wide <= NARROW["width"], f"{self.page.url} is {wide} pixels wide at 320"
         self.checked.add(len(self.reached) - 1)
         if shot:
             self.page.screenshot(path=self.screenshots / f"{shot}.png", full_page=True)

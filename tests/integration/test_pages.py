@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -158,3 +160,28 @@ def test_the_sign_in_form_is_labelled_and_explains_bad_input(client: FlaskClient
         assert answer.status_code == 400
         assert "govuk-error-summary" in html and message in html
         assert html.startswith("<!DOCTYPE html>") and "<title>Error: Sign in" in html
+
+
+def test_the_accessibility_statement_stays_true_to_the_service(
+    app: Flask, client: FlaskClient
+) -> None:
+    """It names the checker the browser tests really use, the idle limit really configured,
+    and the contact when one is configured (otherwise children's services)."""
+    package = json.loads((Path(__file__).parents[2] / "package.json").read_text())
+    major, minor, _patch = package["dependencies"]["axe-core"].split(".")
+    page = client.get("/accessibility").get_data(as_text=True)
+    assert f"axe-core {major}.{minor} against" in page
+    assert "signs you out after 30 minutes without activity" in page
+    assert "partially compliant" in page and "2.2.1 (Timing Adjustable)" in page
+    assert "tell Northmoor County Council’s children’s services" in page
+
+    settings = app.config["PORTAL_SETTINGS"]
+    contact = "access@council.example"
+    app.config["PORTAL_SETTINGS"] = settings.model_copy(
+        update={
+            "service": settings.service.model_copy(update={"accessibility_contact_email": contact}),
+            "auth": settings.auth.model_copy(update={"idle_timeout_minutes": 20}),
+        }
+    )
+    page = client.get("/accessibility").get_data(as_text=True)
+    assert f'href="mailto:{contact}"' in page and "signs you out after 20 minutes" in page
