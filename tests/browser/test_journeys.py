@@ -147,7 +147,7 @@ def test_3_more_information_then_accepted_and_delivered(
 def test_4_information_governance_sees_every_event_for_the_case(
     people: People, stack: PortalStack, document: Path
 ) -> None:
-    reference = returned_accepted_and_delivered(
+    returned_accepted_and_delivered(
         people, stack, document, "NCC-101402", "Maya Patel", javascript=True
     )
     officer = people()
