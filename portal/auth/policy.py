@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 
 from portal.models.users import Role, User
 
@@ -75,15 +76,30 @@ def init_app(app: Flask) -> None:
         if not rule.needs_sign_in:
             return None
         if not current_user.is_authenticated:
-            # Say why, when the person's session has just timed out.
-            ended = getattr(session, "ended", None)
-            return redirect(
-                url_for("auth.sign_in", next=request.full_path.rstrip("?"), ended=ended)
-            )
+            return _to_sign_in()
         if not rule.allows(current_user):
             _record_denial(request.endpoint)
             abort(403)
         return None
+
+    @app.errorhandler(CSRFError)
+    def form_token_refused(_error: CSRFError) -> ResponseReturnValue:
+        """A form sent after the person's session ended carries a token for that session:
+        they are asked to sign in again (and come back here), not shown an error. The form
+        checks its token before the access rule runs, so the two meet here."""
+        from portal.errors import render_error
+
+        rule = rule_for(app, request.endpoint or "")
+        if rule is not None and rule.needs_sign_in and not current_user.is_authenticated:
+            return _to_sign_in()
+        return render_error(400)
+
+
+def _to_sign_in() -> ResponseReturnValue:
+    # Say why, when the person's session has just timed out. A form's page is where they
+    # come back to: what they had saved before is kept, the unsent form is not.
+    ended = getattr(session, "ended", None)
+    return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?"), ended=ended))
 
 
 def _record_denial(endpoint: str) -> None:
