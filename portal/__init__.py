@@ -82,6 +82,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.admin.deliveries import blueprint as deliveries
     from portal.audit.evidence import blueprint as audit_evidence
     from portal.audit.workspace import blueprint as audit
+    from portal.auth.keep_alive import blueprint as keep_alive
     from portal.auth.routes import blueprint as auth
     from portal.contributions.answering import blueprint as answer
     from portal.contributions.files import blueprint as files
@@ -95,6 +96,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(health)
     app.register_blueprint(pages)
     app.register_blueprint(auth)
+    app.register_blueprint(keep_alive)
     app.register_blueprint(people)
     app.register_blueprint(requests)
     app.register_blueprint(inbox)

@@ -7,6 +7,8 @@ token. Sign-in always starts a new row (a new session id); nothing from before c
 Timeouts: a session ends after `idle_timeout_minutes` without a request, and in any case
 `absolute_timeout_hours` after sign-in. `last_seen_at` is written at most once a minute, so
 a busy page costs no extra write per request; the idle timeout is therefore exact to a minute.
+Pages warn a signed-in person before the idle timeout and let them stay signed in (WCAG 2.2
+success criterion 2.2.1): `session_timeout` gives the page its numbers, `touch` the extension.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ from portal.uk_time import UK
 
 # How often an active session's last-seen time is written.
 TOUCH_INTERVAL = timedelta(minutes=1)
+# How long before the idle timeout a page warns. WCAG 2.2.1 asks for at least 20 seconds to
+# act; GOV.UK services' timeout warnings commonly give two minutes, and half of a shorter idle
+# time (one minute at the least) still leaves more than 20 seconds.
+WARNING_LEAD = timedelta(minutes=2)
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):
@@ -213,6 +219,21 @@ def discard(session: ServerSession, store: Session) -> None:
     session.discarded = True
 
 
+def touch(session: ServerSession, store: Session) -> None:
+    """Count this request as activity now, in the request's transaction, however recently the
+    session was last written: a person who asks to stay signed in gets the whole idle time
+    from this moment, not from up to a TOUCH_INTERVAL ago."""
+    if session.token is None:
+        return
+    now = datetime.now(UTC)
+    store.execute(
+        sa.update(WebSession)
+        .where(WebSession.token_hash == token_hash(session.token))
+        .values(last_seen_at=now)
+    )
+    session.last_seen_at = now
+
+
 def end_sessions(
     store: Session,
     *,
@@ -269,13 +290,26 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 
 def session_timeout(settings: Settings) -> dict[str, Any] | None:
-    """The timeouts to tell a signed-in person about, in UK time."""
+    """The timeouts to tell a signed-in person about, in UK time, and in seconds for the
+    page's warning (session-timeout.mjs): the idle limit, what is left of it now (the last
+    write may be up to a TOUCH_INTERVAL old), and how long before the end to warn."""
     current = flask_session._get_current_object()  # type: ignore[attr-defined]
     if not isinstance(current, ServerSession) or current.expires_at is None:
         return None
+    now = datetime.now(UTC)
+    idle = timedelta(minutes=settings.auth.idle_timeout_minutes)
+    idle_left = idle - (now - (current.last_seen_at or now))
     ends = current.expires_at.astimezone(UK)
     return {
         "idle_minutes": settings.auth.idle_timeout_minutes,
         "ends_at": ends.strftime("%-I:%M%p").lower()
         + ("" if ends.date() == datetime.now(ends.tzinfo).date() else ends.strftime(" on %-d %B")),
+        "idle_seconds": int(idle.total_seconds()),
+        "idle_seconds_left": max(0, int(idle_left.total_seconds())),
+        "warning_seconds": int(warning_lead(idle).total_seconds()),
     }
+
+
+def warning_lead(idle: timedelta) -> timedelta:
+    """How long before the idle timeout the warning comes, for an idle limit of `idle`."""
+    return min(WARNING_LEAD, idle / 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal import create_app, db
 from portal.auth.policy import SIGNED_IN, access
-from portal.auth.sessions import token_hash
+from portal.auth.sessions import token_hash, warning_lead
 from portal.models import Role, UserStatus, WebSession
 from tests.conftest import test_settings
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
@@ -72,6 +73,30 @@ def test_a_timed_out_session_sends_the_person_to_sign_in_and_is_deleted(
     assert session_row(db_session, token) is None
     page = client.get(location).get_data(as_text=True)
     assert "You were signed out to protect the information" in page
+
+
+def test_a_form_sent_after_the_session_idled_out_asks_the_person_to_sign_in_again(
+    app: Flask, client: FlaskClient, db_session: Session
+) -> None:
+    """Its token belonged to the ended session: the person is sent to sign in and back to the
+    form's page, never shown a 'problem with your request' page. A bad token from someone
+    still signed in is refused as before."""
+    user = make_user(db_session, make_organisation(db_session), Role.PARTNER_CONTRIBUTOR)
+    token = sign_in(app, client, user)
+
+    @app.route("/test-only/form", methods=["GET", "POST"])
+    @access(SIGNED_IN)
+    def form_page() -> str:
+        return "a form"
+
+    form_token = csrf_token(client.get("/sign-in").get_data(as_text=True))
+    refused = client.post("/test-only/form", data={"csrf_token": "not-the-token"})
+    assert refused.status_code == 400
+    age_session(db_session, token, last_seen_at=datetime.now(UTC) - timedelta(minutes=31))
+
+    sent = client.post("/test-only/form", data={"csrf_token": form_token})
+    assert sent.status_code == 302
+    assert sent.headers["Location"] == "/sign-in?next=/test-only/form&ended=idle"
 
 
 def test_activity_within_the_idle_timeout_keeps_the_session(
@@ -228,3 +253,80 @@ def test_a_forged_remember_me_cookie_signs_nobody_in(
     client.set_cookie("remember_token", forged)
     assert "Signed in as" not in client.get("/").get_data(as_text=True)
     assert client.get("/admin/identity-providers").status_code == 302  # sent to sign in
+
+
+def test_staying_signed_in_gives_the_whole_idle_time_again(
+    app: Flask, client: FlaskClient, db_session: Session
+) -> None:
+    """The timeout warning's "Stay signed in": last seen now, although a page's own request
+    would not write a touch only 30 seconds after the last one."""
+    user = make_user(db_session, make_organisation(db_session), Role.PARTNER_CONTRIBUTOR)
+    token = sign_in(app, client, user)
+    form_token = csrf_token(client.get("/").get_data(as_text=True))
+    age_session(db_session, token, last_seen_at=datetime.now(UTC) - timedelta(seconds=30))
+
+    response = client.post("/session/keep-alive", headers={"X-CSRFToken": form_token})
+    assert response.status_code == 204
+    assert response.get_data() == b""
+    row = session_row(db_session, token)
+    assert row is not None and datetime.now(UTC) - row.last_seen_at < timedelta(seconds=5)
+
+
+def test_staying_signed_in_needs_the_form_token(
+    app: Flask, client: FlaskClient, db_session: Session
+) -> None:
+    user = make_user(db_session, make_organisation(db_session), Role.PARTNER_CONTRIBUTOR)
+    token = sign_in(app, client, user)
+    seen = datetime.now(UTC) - timedelta(seconds=30)
+    age_session(db_session, token, last_seen_at=seen)
+
+    assert client.post("/session/keep-alive").status_code == 400
+    row = session_row(db_session, token)
+    assert row is not None and row.last_seen_at == seen
+
+
+def test_staying_signed_in_after_being_signed_out_sends_the_person_to_sign_in(
+    client: FlaskClient,
+) -> None:
+    form_token = csrf_token(client.get("/sign-in").get_data(as_text=True))
+    response = client.post("/session/keep-alive", headers={"X-CSRFToken": form_token})
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/sign-in?next=")
+
+
+def test_a_signed_in_page_carries_the_timeout_warning_for_its_script(
+    app: Flask, client: FlaskClient, db_session: Session
+) -> None:
+    user = make_user(db_session, make_organisation(db_session), Role.PARTNER_CONTRIBUTOR)
+    sign_in(app, client, user)
+    page = client.get("/").get_data(as_text=True)
+
+    dialog = re.search(r'<dialog id="session-timeout"[^>]*>', page)
+    assert dialog is not None
+    attributes = dict(re.findall(r'(data-[a-z-]+)="([^"]*)"', dialog.group(0)))
+    assert attributes["data-idle-seconds"] == "1800"
+    assert 1790 <= int(attributes["data-idle-seconds-left"]) <= 1800
+    assert attributes["data-warning-seconds"] == "120"
+    assert attributes["data-keep-alive-url"] == "/session/keep-alive"
+    assert attributes["data-csrf-token"] == csrf_token(page)
+    assert "You will be signed out soon" in page
+    assert "session-timeout.mjs" in page
+
+
+def test_an_anonymous_page_has_no_timeout_warning(client: FlaskClient) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert "session-timeout" not in page
+
+
+@pytest.mark.parametrize(("idle_minutes", "lead_seconds"), [(30, 120), (4, 120), (3, 90), (1, 30)])
+def test_the_warning_comes_two_minutes_early_or_at_half_a_short_idle_time(
+    idle_minutes: int, lead_seconds: int
+) -> None:
+    assert warning_lead(timedelta(minutes=idle_minutes)) == timedelta(seconds=lead_seconds)
+
+
+def test_the_warnings_script_is_served_as_javascript(client: FlaskClient) -> None:
+    """A module script of another type is refused by the browser (and nosniff is set)."""
+    with client.get("/assets/session-timeout.mjs") as response:
+        assert response.status_code == 200
+        assert response.mimetype in {"text/javascript", "application/javascript"}

@@ -1,0 +1,146 @@
+// Warns a signed-in person before their idle session times out and lets them stay signed in
+// (WCAG 2.2 success criterion 2.2.1, Timing Adjustable). Progressive enhancement: without
+// JavaScript the <dialog> in base.html stays closed and the page states the limit in words.
+//
+// Every decision compares Date.now() with the deadline rather than trusting that a timer ran
+// on time: a background tab's timers are throttled and a sleeping laptop runs none. Timers
+// are setTimeout only, which the browser tests drive with Playwright's clock.
+
+// The remaining time is read out (aria-live) at most this often.
+const COUNTDOWN_STEP_SECONDS = 15;
+
+// "1 minute and 45 seconds": the time left, to the nearest step of the countdown.
+function spokenDuration(seconds) {
+  const steps = Math.max(1, Math.round(seconds / COUNTDOWN_STEP_SECONDS));
+  const rounded = steps * COUNTDOWN_STEP_SECONDS;
+  const minutes = Math.floor(rounded / 60);
+  const rest = rounded % 60;
+  const parts = [];
+  if (minutes > 0) {
+    parts.push(minutes === 1 ? "1 minute" : `${minutes} minutes`);
+  }
+  if (rest > 0) {
+    parts.push(`${rest} seconds`);
+  }
+  return parts.join(" and ");
+}
+
+class SessionTimeout {
+  constructor(dialog) {
+    this.dialog = dialog;
+    this.idleSeconds = Number(dialog.dataset.idleSeconds);
+    this.warningSeconds = Number(dialog.dataset.warningSeconds);
+    this.keepAliveUrl = dialog.dataset.keepAliveUrl;
+    this.csrfToken = dialog.dataset.csrfToken;
+    this.timeLeft = dialog.querySelector("[data-session-timeout-left]");
+    this.timers = [];
+    this.returnFocusTo = null;
+    this.extending = false;
+    this.stayButton = dialog.querySelector("[data-session-timeout-stay]");
+    this.stayButton.addEventListener("click", () => this.stay());
+    // Escape closes the dialog (the browser does that itself); it is taken as "stay signed
+    // in", so that the time never runs out behind a warning the person has dismissed.
+    dialog.addEventListener("cancel", () => this.stay());
+  }
+
+  start(secondsLeft) {
+    this.clearTimers();
+    this.deadline = Date.now() + secondsLeft * 1000;
+    this.after(Math.max(0, secondsLeft - this.warningSeconds), () => this.warn());
+    this.after(secondsLeft, () => this.timedOut());
+  }
+
+  secondsLeft() {
+    return (this.deadline - Date.now()) / 1000;
+  }
+
+  after(seconds, action) {
+    this.timers.push(setTimeout(action, seconds * 1000));
+  }
+
+  clearTimers() {
+    this.timers.forEach((timer) => clearTimeout(timer));
+    this.timers = [];
+  }
+
+  // Opens the warning, or updates the time it gives; runs again every countdown step.
+  warn() {
+    if (this.extending) {
+      return; // the answer restarts the timers, or reloads the page
+    }
+    const left = this.secondsLeft();
+    if (left <= 0) {
+      this.timedOut();
+      return;
+    }
+    // The words change before the dialog opens, so that opening reads them once (as the
+    // dialog's description) and only later changes are announced.
+    this.timeLeft.textContent = spokenDuration(left);
+    if (!this.dialog.open) {
+      this.returnFocusTo = document.activeElement;
+      this.dialog.showModal();
+      // The dialog's name and description are read out with the button, and staying signed
+      // in is then one key press.
+      this.stayButton.focus();
+    }
+    if (left > COUNTDOWN_STEP_SECONDS) {
+      this.after(COUNTDOWN_STEP_SECONDS, () => this.warn());
+    }
+  }
+
+  // The server has ended the session by now: loading the page afresh lets it send the person
+  // to sign in, saying why. A GET of the page's address, not reload(), which would offer to
+  // send again the form whose answer this page may be.
+  timedOut() {
+    this.clearTimers();
+    const here = new URL(window.location.href);
+    here.hash = ""; // with only a fragment changed, nothing would be loaded
+    window.location.replace(here.href);
+  }
+
+  async stay() {
+    if (this.extending) {
+      return;
+    }
+    this.extending = true;
+    const extended = await this.keepAlive();
+    this.extending = false;
+    if (!extended) {
+      // Already signed out (the answer was a redirect to sign in), or the portal could not
+      // be reached: the page as the server now sees it says which.
+      this.timedOut();
+      return;
+    }
+    this.close();
+    this.start(this.idleSeconds);
+  }
+
+  async keepAlive() {
+    try {
+      const answer = await fetch(this.keepAliveUrl, {
+        method: "POST",
+        headers: { "X-CSRFToken": this.csrfToken },
+        credentials: "same-origin",
+        redirect: "manual",
+      });
+      return answer.status === 204;
+    } catch {
+      return false;
+    }
+  }
+
+  close() {
+    if (this.dialog.open) {
+      this.dialog.close();
+    }
+    if (this.returnFocusTo && this.returnFocusTo.isConnected) {
+      this.returnFocusTo.focus();
+    }
+    this.returnFocusTo = null;
+  }
+}
+
+const dialog = document.getElementById("session-timeout");
+if (dialog && typeof dialog.showModal === "function") {
+  new SessionTimeout(dialog).start(Number(dialog.dataset.idleSecondsLeft));
+}
