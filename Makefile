@@ -5,13 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
 
-.PHONY: help setup assets clamd chromium demo test lint typecheck pytest migrate clean
+.PHONY: help setup assets clamd chromium demo test lint typecheck pytest screenshots migrate clean
 
 help:
 	@echo "make demo       install, build assets, migrate, seed and run the demo on http://127.0.0.1:5000"
 	@echo "make test       install, then lint (ruff) and run the whole test suite (pytest)"
 	@echo "make setup      install Python dependencies (hash-locked) into .venv and build GOV.UK assets"
 	@echo "make typecheck  mypy over the portal package"
+	@echo "make screenshots  run the browser tests and save the key screens into docs/screenshots"
 	@echo "make clean      remove .venv, node_modules, built assets and the demo instance"
 
 $(STAMPS)/venv: requirements/dev.txt pyproject.toml
@@ -21,7 +22,7 @@ $(STAMPS)/venv: requirements/dev.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
-$(STAMPS)/assets: package.json package-lock.json scripts/build-assets.sh portal/assets/portal.css
+$(STAMPS)/assets: package.json package-lock.json scripts/build-assets.sh portal/assets/portal.css portal/assets/session-timeout.mjs
 	@mkdir -p $(STAMPS)
 	bash scripts/build-assets.sh
 	@touch $@
@@ -52,6 +53,10 @@ pytest: setup clamd chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The browser tests, saving the key screens into docs/screenshots (docs/accessibility.md).
+screenshots: setup chromium
+	PORTAL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser $(PYTEST_ARGS)
 
 migrate: $(STAMPS)/venv
 	$(BIN)/portal db upgrade

@@ -117,7 +117,11 @@ class Person:
         assert wide <= NARROW["width"], f"{self.page.url} is {wide} pixels wide at 320"
         self.checked.add(len(self.reached) - 1)
         if shot:
-            self.page.screenshot(path=self.screenshots / f"{shot}.png", full_page=True)
+            # The whole page, down to a limit: the docs show a screen, not a scroll.
+            height = self.page.evaluate("() => document.documentElement.scrollHeight")
+            area = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": min(height, 1400)}
+            path = self.screenshots / f"{shot}.png"
+            self.page.screenshot(path=path, full_page=True, clip=area)
 
     def unchecked(self) -> list[str]:
         return [
