@@ -73,7 +73,12 @@ def sign_in() -> ResponseReturnValue:
     if form.validate_on_submit():
         provider = _provider_for_email(form.email.data or "")
         if provider is not None:
-            return redirect(url_for("auth.start", slug=provider.slug, next=next_path))
+            return render_template(
+                "auth/leaving.html",
+                heading="Sign in",
+                message=f"Taking you to {provider.display_name} to sign in.",
+                destination=url_for("auth.start", slug=provider.slug, next=next_path),
+            )
         form.email.errors = [
             "We do not recognise the organisation for this email address. Choose your "
             "organisation from the list instead"
@@ -278,7 +283,12 @@ def sign_out() -> ResponseReturnValue:
                 {"client_id": provider.client_id, "post_logout_redirect_uri": signed_out}
             )
             separator = "&" if "?" in end_session else "?"
-            return redirect(f"{end_session}{separator}{query}")
+            return render_template(
+                "auth/leaving.html",
+                heading="Signing you out",
+                message=f"Taking you to {provider.display_name} to finish signing out.",
+                destination=f"{end_session}{separator}{query}",
+            )
     return redirect(url_for("auth.signed_out"))
 
 

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Frame, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Frame,
+    Page,
+    sync_playwright,
+)
 from sqlalchemy.engine import Engine
 
 from portal.crypto import FileKeyring
@@ -46,11 +53,10 @@ def chromium() -> Iterator[Browser]:
 
 
 def new_context(chromium: Browser, javascript: bool = True) -> BrowserContext:
-    # bypass_csp lets the accessibility check inject axe-core (tests/support/axe.py); with
-    # JavaScript off, axe still runs (Playwright evaluates it), the page's own scripts do not.
-    return chromium.new_context(
-        bypass_csp=True, locale="en-GB", java_script_enabled=javascript, viewport=VIEWPORT
-    )
+    # The portal's Content-Security-Policy is enforced, as in people's browsers: axe is
+    # evaluated by Playwright (tests/support/axe.py), which the policy does not govern, and
+    # anything the policy refuses is a failure (Person.refused).
+    return chromium.new_context(locale="en-GB", java_script_enabled=javascript, viewport=VIEWPORT)
 
 
 @pytest.fixture
@@ -97,9 +103,18 @@ class Person:
     portal_url: str
     screenshots: Path
     javascript: bool
-    # Every document the browser loaded, in order, and how many of them were checked.
+    # Every document the browser loaded, in order, and which of them were checked; pages that
+    # only pass the person on (auth/leaving.html) are not there long enough to check.
     reached: list[str] = field(default_factory=list)
     checked: set[int] = field(default_factory=set)
+    passing: set[int] = field(default_factory=set)
+    leaving: bool = False
+    # What the browser reported the Content-Security-Policy refused.
+    refused: list[str] = field(default_factory=list)
+
+    def passes_through(self) -> None:
+        """The next portal page moves the person straight on to their identity provider."""
+        self.leaving = True
 
     def go(self, path: str) -> None:
         self.page.goto(self.portal_url + path)
@@ -127,7 +142,7 @@ class Person:
         return [
             url
             for index, url in enumerate(self.reached)
-            if url.startswith(self.portal_url) and index not in self.checked
+            if url.startswith(self.portal_url) and index not in self.checked | self.passing
         ]
 
 
@@ -146,15 +161,25 @@ def people(
 
         def navigated(frame: Frame) -> None:
             if frame == page.main_frame:
+                if person.leaving and frame.url.startswith(person.portal_url):
+                    person.passing.add(len(person.reached))
+                    person.leaving = False
                 person.reached.append(frame.url)
 
+        def console(message: ConsoleMessage) -> None:
+            if "Content Security Policy" in message.text:
+                person.refused.append(f"{page.url}: {message.text}")
+
         page.on("framenavigated", navigated)
+        page.on("console", console)
         opened.append((context, person))
         return person
 
     yield open_person
     missed = [url for _context, person in opened for url in person.unchecked()]
+    refused = [report for _context, person in opened for report in person.refused]
     for context, _person in opened:
         context.close()
     assert not missed, f"pages reached but never checked with axe: {missed}"
+    assert not refused, f"the Content-Security-Policy refused: {refused}"
     assert not stack.failures(), stack.logs()

@@ -38,6 +38,7 @@ def sign_in(person: Person, who: tuple[str, str], shot: str | None = None) -> No
     person.go("/sign-in")
     person.check(shot)
     person.hands.fill(person.page.get_by_label("Work email address"), email)
+    person.passes_through()
     person.hands.click(person.page.get_by_role("button", name="Continue"))
     person.hands.check(person.page.get_by_role("radio", name=name))
     person.hands.click(person.page.get_by_role("button", name="Sign in"))
@@ -47,6 +48,7 @@ def sign_in(person: Person, who: tuple[str, str], shot: str | None = None) -> No
 
 def sign_out(person: Person) -> None:
     """Out of the portal and, at its own page, out of the organisation's provider too."""
+    person.passes_through()
     person.hands.click(person.page.get_by_role("button", name="Sign out"))
     person.hands.click(person.page.get_by_role("button", name="Yes, sign me out"))
     expect(person.page.get_by_role("heading", name="You have signed out")).to_be_visible()

@@ -284,6 +284,7 @@ def test_6_a_partner_who_idled_out_signs_in_again_and_loses_nothing_saved(
     lead.check("partner-6-signed-out-idle")
 
     lead.hands.fill(page.get_by_label("Work email address"), steps.SCHOOL_LEAD[0])
+    lead.passes_through()
     lead.hands.click(page.get_by_role("button", name="Continue"))
     lead.hands.click(page.get_by_role("button", name="Sign in"))
     page.wait_for_url(part_two)

@@ -29,6 +29,24 @@ def test_a_wrong_address_is_explained_accessibly(
     person.check()
 
 
+def test_the_page_that_passes_a_person_on_to_their_provider(
+    people: Callable[..., Person],
+) -> None:
+    """The page between the work-email form and the provider moves on by itself at once;
+    held here (the way on answers 204, so the browser stays), it is checked like any other,
+    and its link serves where refresh is off."""
+    person = people()
+    person.page.route("**/sign-in/start/**", lambda route: route.fulfill(status=204))
+    person.go("/sign-in")
+    person.check()
+    person.hands.fill(person.page.get_by_label("Work email address"), "sw-1@northmoor.example")
+    person.hands.click(person.page.get_by_role("button", name="Continue"))
+    expect(person.page.get_by_role("heading", name="Sign in")).to_be_visible()
+    onward = person.page.get_by_role("button", name="Continue")
+    expect(onward).to_have_attribute("href", "/sign-in/start/northmoor")
+    person.check()
+
+
 def test_the_accessibility_check_can_fail(page: Page) -> None:
     """A guard on the check itself: a page with known faults is caught, by rule."""
     page.set_content('<html><body><img src="data:image/png;base64,"><input></body></html>')

@@ -35,8 +35,13 @@ from portal.models import (
 )
 from tests.conftest import both_backends
 from tests.support.demo_identity import providers_on, runtime_keyring
-from tests.support.dev_oidc import DevOidcProvider, free_port, sign_out_at_provider
-from tests.support.live_portal import Browser, LiveStack, live_portal
+from tests.support.dev_oidc import (
+    DevOidcProvider,
+    free_port,
+    sign_in_at_provider,
+    sign_out_at_provider,
+)
+from tests.support.live_portal import Browser, LiveStack, live_portal, onward
 
 
 def seed(app: Flask) -> str:
@@ -90,6 +95,32 @@ def demo_stack(
             yield live, provider
 
 
+def test_a_work_email_address_leads_to_the_organisations_provider(
+    demo_stack: tuple[LiveStack, DevOidcProvider],
+) -> None:
+    """The address finds the organisation; the answer is a page that moves on to its
+    provider, never a redirect to another site (the CSP's form-action 'self' would stop a
+    browser there), and the way on keeps where the person was going."""
+    live, provider = demo_stack
+    browser = Browser(live)
+    token = browser.csrf()
+    answer = browser.http.post(
+        live.portal_url + "/sign-in?next=/inbox",
+        data={"csrf_token": token, "email": "dsl-1@ashbylane.sch.example"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert not answer.is_redirect and answer.status_code == 200
+    assert "Ashby Lane Primary School" in answer.text
+    start = onward(answer)
+    assert start == "/sign-in/start/ashby-lane?next=/inbox"
+    authorize = browser.get(start)
+    assert authorize.headers["Location"].startswith(provider.issuer("ashby-lane"))
+    callback = sign_in_at_provider(browser.http, authorize.headers["Location"], "dsl-1")
+    home = browser.http.get(callback, allow_redirects=False, timeout=10)
+    assert home.headers["Location"] == "/inbox"
+
+
 @pytest.mark.parametrize("person", PEOPLE, ids=lambda person: person.subject)
 def test_every_demo_person_signs_in_and_out_through_their_provider(
     demo_stack: tuple[LiveStack, DevOidcProvider], person: DemoPerson
@@ -110,9 +141,7 @@ def test_every_demo_person_signs_in_and_out_through_their_provider(
     assert browser.signed_in_as() == person.name
 
     signed_out = browser.sign_out()
-    assert sign_out_at_provider(browser.http, signed_out.headers["Location"]).endswith(
-        "/signed-out"
-    )
+    assert sign_out_at_provider(browser.http, onward(signed_out)).endswith("/signed-out")
     assert browser.signed_in_as() is None
     with live.session() as session:
         actions = list(session.scalars(sa.select(AuditEvent.action)))

@@ -1,8 +1,8 @@
 """Accessibility checks in a real browser: axe-core (from npm) run on the page as it stands.
 
-The portal's Content-Security-Policy allows only its own nonced scripts, so the browser context
-that injects axe is opened with `bypass_csp=True`: the check sees the page the portal served,
-with one script added by the test.
+axe is evaluated by Playwright (the DevTools protocol), not added to the page as a <script>:
+the portal's Content-Security-Policy stays enforced and still governs the page's own scripts,
+and the check also runs where the page's JavaScript is switched off.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ with cookies for the portal and for their provider.
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 from collections.abc import Iterator
@@ -59,6 +60,18 @@ def live_portal(
         db.database(app).engine.dispose()
         engine.dispose()
         drop_database(postgres_admin, url)
+
+
+def onward(response: requests.Response) -> str:
+    """Where the portal sends the browser next: a redirect's Location, or the address of the
+    page that ends a form on the way to an identity provider (auth/leaving.html: an instant
+    refresh, since the CSP keeps forms from redirecting off the portal)."""
+    if response.is_redirect:
+        return response.headers["Location"]
+    assert response.status_code == 200, response.text[:500]
+    found = re.search(r'<meta http-equiv="refresh" content="0; url=([^"]+)">', response.text)
+    assert found, response.text[:2000]
+    return html.unescape(found.group(1))
 
 
 class Browser:
