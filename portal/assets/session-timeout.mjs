@@ -8,6 +8,9 @@
 
 // The remaining time is read out (aria-live) at most this often.
 const COUNTDOWN_STEP_SECONDS = 15;
+// The page is loaded afresh this long after the server's limit, never before it: a request
+// that arrived while the session was still alive would count as activity and renew it.
+const AFTER_THE_LIMIT_SECONDS = 5;
 
 // "1 minute and 45 seconds": the time left, to the nearest step of the countdown.
 function spokenDuration(seconds) {
@@ -30,6 +33,8 @@ class SessionTimeout {
     this.dialog = dialog;
     this.idleSeconds = Number(dialog.dataset.idleSeconds);
     this.warningSeconds = Number(dialog.dataset.warningSeconds);
+    // The session's absolute end, which staying signed in cannot move.
+    this.absoluteDeadline = Date.now() + Number(dialog.dataset.absoluteSecondsLeft) * 1000;
     this.keepAliveUrl = dialog.dataset.keepAliveUrl;
     this.csrfToken = dialog.dataset.csrfToken;
     this.timeLeft = dialog.querySelector("[data-session-timeout-left]");
@@ -47,7 +52,7 @@ class SessionTimeout {
     this.clearTimers();
     this.deadline = Date.now() + secondsLeft * 1000;
     this.after(Math.max(0, secondsLeft - this.warningSeconds), () => this.warn());
-    this.after(secondsLeft, () => this.timedOut());
+    this.after(secondsLeft + AFTER_THE_LIMIT_SECONDS, () => this.timedOut());
   }
 
   secondsLeft() {
@@ -70,8 +75,7 @@ class SessionTimeout {
     }
     const left = this.secondsLeft();
     if (left <= 0) {
-      this.timedOut();
-      return;
+      return; // the page is loaded afresh just after the limit (start)
     }
     // The words change before the dialog opens, so that opening reads them once (as the
     // dialog's description) and only later changes are announced.
@@ -112,7 +116,7 @@ class SessionTimeout {
       return;
     }
     this.close();
-    this.start(this.idleSeconds);
+    this.start(Math.min(this.idleSeconds, (this.absoluteDeadline - Date.now()) / 1000));
   }
 
   async keepAlive() {

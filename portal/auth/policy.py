@@ -96,10 +96,21 @@ def init_app(app: Flask) -> None:
 
 
 def _to_sign_in() -> ResponseReturnValue:
-    # Say why, when the person's session has just timed out. A form's page is where they
-    # come back to: what they had saved before is kept, the unsent form is not.
+    # Say why, when the person's session has just timed out.
     ended = getattr(session, "ended", None)
-    return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?"), ended=ended))
+    return redirect(url_for("auth.sign_in", next=_return_path(), ended=ended))
+
+
+def _return_path() -> str | None:
+    """Where to bring the person back after signing in: the page they asked for, or for a
+    form (often an address that answers only POST) the page the form was on. What they had
+    saved before is kept; the unsent form is not."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc != request.host:
+        return None
+    return safe_next_path(referrer.path + (f"?{referrer.query}" if referrer.query else ""))
 
 
 def _record_denial(endpoint: str) -> None:

@@ -299,13 +299,16 @@ def session_timeout(settings: Settings) -> dict[str, Any] | None:
     now = datetime.now(UTC)
     idle = timedelta(minutes=settings.auth.idle_timeout_minutes)
     idle_left = idle - (now - (current.last_seen_at or now))
+    absolute_left = current.expires_at - now
     ends = current.expires_at.astimezone(UK)
     return {
         "idle_minutes": settings.auth.idle_timeout_minutes,
         "ends_at": ends.strftime("%-I:%M%p").lower()
         + ("" if ends.date() == datetime.now(ends.tzinfo).date() else ends.strftime(" on %-d %B")),
         "idle_seconds": int(idle.total_seconds()),
-        "idle_seconds_left": max(0, int(idle_left.total_seconds())),
+        # Whichever limit comes first: the warning also comes before the absolute end.
+        "idle_seconds_left": max(0, int(min(idle_left, absolute_left).total_seconds())),
+        "absolute_seconds_left": max(0, int(absolute_left.total_seconds())),
         "warning_seconds": int(warning_lead(idle).total_seconds()),
     }
 

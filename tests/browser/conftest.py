@@ -5,7 +5,7 @@
 Each person in a journey has a browser of their own (`people`), with JavaScript on or off and
 a mouse or the keyboard alone. Every portal page a person reaches must be checked with axe
 before they move on (`Person.check`); a page reached and not checked fails the test. Key
-screens are photographed for docs/screenshots.md: into $PORTAL_SCREENSHOTS when it is set
+screens are photographed for docs/accessibility.md: into $PORTAL_SCREENSHOTS when it is set
 (`make screenshots`), otherwise into the test's temporary directory.
 """
 

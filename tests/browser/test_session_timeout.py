@@ -5,11 +5,10 @@ page's time; the server's is moved by ageing the session's row, as in test_journ
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from tests.browser import steps
 from tests.browser.conftest import Person
@@ -78,7 +77,7 @@ def test_a_person_who_does_nothing_is_signed_out_and_told_why(
     expect(page.get_by_role("dialog", name=WARNING)).to_be_visible()
     # The server's clock does not follow the page's: the session's last activity is moved back
     # by the idle limit, as the time would have moved it.
-    age_session(page, stack)
+    stack.age_session(page)
     page.clock.fast_forward(PAST_THE_LIMIT)
 
     page.wait_for_url(re.compile(r"/sign-in\?next=/inbox"))
@@ -86,12 +85,3 @@ def test_a_person_who_does_nothing_is_signed_out_and_told_why(
         "You had not done anything for a while"
     )
     person.check()
-
-
-def age_session(page: Page, stack: PortalStack) -> None:
-    token = next(c["value"] for c in page.context.cookies() if c["name"] == "portal-session")
-    stack.execute(
-        "UPDATE web_sessions SET last_seen_at = last_seen_at - interval '31 minutes' "
-        "WHERE token_hash = :hash",
-        hash=hashlib.sha256(token.encode("ascii")).hexdigest(),
-    )

@@ -61,3 +61,10 @@ def test_the_check_also_runs_with_javascript_off(people: Callable[..., Person]) 
     person.page.set_content('<html><body><img src="data:image/png;base64,"></body></html>')
     rules = {v["id"] for v in violations(person.page, javascript=False)}
     assert {"image-alt", "html-has-lang"} <= rules
+
+
+@pytest.mark.parametrize("path", ["/", "/accessibility", "/privacy", "/cookies", "/signed-out"])
+def test_the_public_pages_are_accessible(people: Callable[..., Person], path: str) -> None:
+    person = people()
+    person.go(path)
+    person.check("accessibility-statement" if path == "/accessibility" else None)

@@ -77,6 +77,8 @@ class KeyboardHands(Hands):
             if self.page.evaluate("() => document.activeElement?.name") == name:
                 break
             self.page.keyboard.press("Tab")
+        else:
+            raise AssertionError(f"Tab never reached the radios {name!r} on {self.page.url}")
         options = self.page.locator(f'input[type="radio"][name="{name}"]').count()
         for _ in range(options + 1):
             if self.focused(box):

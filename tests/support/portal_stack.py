@@ -21,9 +21,11 @@ from pathlib import Path
 
 import requests
 import sqlalchemy as sa
+from playwright.sync_api import Page
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from portal.auth.sessions import token_hash
 from portal.crypto import FileKeyring
 from portal.demo.identity import dev_provider_config
 from portal.demo.seed import seed_demo_data
@@ -82,10 +84,18 @@ class PortalStack:
             if "Traceback" in (self.directory / name).read_text(encoding="utf-8", errors="replace")
         ]
 
-    def execute(self, statement: str, **values: object) -> None:
-        """Change the database as time or another process would (used to age a session)."""
+    def age_session(self, page: Page, minutes: int = 31) -> None:
+        """Time passes for the browser's portal session: its last activity moves back
+        `minutes` (the portal's own check then decides whether it has ended)."""
+        token = next(c["value"] for c in page.context.cookies() if c["name"] == "portal-session")
         with self.engine.begin() as connection:
-            connection.execute(sa.text(statement), values)
+            connection.execute(
+                sa.text(
+                    "UPDATE web_sessions SET last_seen_at = last_seen_at - make_interval("
+                    "mins => :minutes) WHERE token_hash = :hash"
+                ),
+                {"minutes": minutes, "hash": token_hash(token)},
+            )
 
 
 class _Process:
@@ -142,7 +152,6 @@ def portal_stack(
         seed_demo_data(session, providers)
     (directory / "cms").mkdir()
     cms = ReferenceCms(directory / "cms")
-    environment: dict[str, str] = {}
     with ExitStack() as running:
         running.callback(lambda: (engine.dispose(), drop_database(postgres_admin, url)))
         cms.start()
