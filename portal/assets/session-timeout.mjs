@@ -41,6 +41,7 @@ class SessionTimeout {
     this.timers = [];
     this.returnFocusTo = null;
     this.extending = false;
+    this.unreachable = dialog.querySelector("[data-session-timeout-unreachable]");
     this.stayButton = dialog.querySelector("[data-session-timeout-stay]");
     this.stayButton.addEventListener("click", () => this.stay());
     // Escape closes the dialog (the browser does that itself); it is taken as "stay signed
@@ -107,18 +108,31 @@ class SessionTimeout {
       return;
     }
     this.extending = true;
-    const extended = await this.keepAlive();
+    const answer = await this.keepAlive();
     this.extending = false;
-    if (!extended) {
-      // Already signed out (the answer was a redirect to sign in), or the portal could not
-      // be reached: the page as the server now sees it says which.
+    if (answer === "unreachable") {
+      // Loading the page now would fail too, and lose what the person has typed: they stay
+      // here, are told, and can try again while the time lasts.
+      if (!this.dialog.open) {
+        this.dialog.showModal();
+      }
+      this.unreachable.hidden = false;
+      this.stayButton.focus();
+      return;
+    }
+    if (answer !== "extended") {
+      // Already signed out (the answer was a redirect to sign in): the page as the server
+      // now sees it says so.
       this.timedOut();
       return;
     }
+    this.unreachable.hidden = true;
     this.close();
     this.start(Math.min(this.idleSeconds, (this.absoluteDeadline - Date.now()) / 1000));
   }
 
+  // "extended" (204), "refused" (the session is over: the answer is a redirect to sign in)
+  // or "unreachable" (no answer, or the portal failed).
   async keepAlive() {
     try {
       const answer = await fetch(this.keepAliveUrl, {
@@ -127,9 +141,12 @@ class SessionTimeout {
         credentials: "same-origin",
         redirect: "manual",
       });
-      return answer.status === 204;
+      if (answer.status >= 500) {
+        return "unreachable";
+      }
+      return answer.status === 204 ? "extended" : "refused";
     } catch {
-      return false;
+      return "unreachable";
     }
   }
 

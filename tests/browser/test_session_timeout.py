@@ -85,3 +85,31 @@ def test_a_person_who_does_nothing_is_signed_out_and_told_why(
         "You had not done anything for a while"
     )
     person.check()
+
+
+def test_when_the_portal_cannot_be_reached_the_warning_stays_and_says_so(
+    people: People,
+) -> None:
+    """Loading the page would fail too and lose what was typed: the person is told, and
+    tries again."""
+    person = people(keyboard=True)
+    page = person.page
+    page.clock.install()
+    steps.sign_in(person, steps.SCHOOL_LEAD)
+    page.clock.fast_forward(INTO_THE_WARNING)
+    warning = page.get_by_role("dialog", name=WARNING)
+    stay = warning.get_by_role("button", name="Stay signed in")
+    expect(stay).to_be_focused()
+
+    page.route("**/session/keep-alive", lambda route: route.abort("internetdisconnected"))
+    person.hands.click(stay, navigates=False)
+    expect(warning.get_by_role("alert")).to_contain_text("could not be reached")
+    expect(warning).to_be_visible()
+    expect(stay).to_be_focused()
+    person.check()
+
+    page.unroute("**/session/keep-alive")
+    with page.expect_response(lambda response: is_keep_alive(response.url)) as answer:
+        person.hands.click(stay, navigates=False)
+    assert answer.value.status == 204
+    expect(warning).to_be_hidden()
