@@ -31,11 +31,11 @@ setup: $(STAMPS)/venv $(STAMPS)/assets
 
 # ClamAV's clamd, which the attachment tests run with a test-only signature (Debian package).
 clamd:
-	bash scripts/install-clamd.sh
+	bash scripts/install-debian-package.sh clamav-daemon /usr/sbin/clamd "the attachment tests"
 
 # Debian's Chromium, which the browser tests drive through Playwright (no browser download).
 chromium:
-	bash scripts/install-chromium.sh
+	bash scripts/install-debian-package.sh chromium /usr/bin/chromium "the browser tests"
 
 assets: $(STAMPS)/assets
 
