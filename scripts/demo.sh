@@ -46,26 +46,23 @@ CMS_PID=$!
 portal worker --metrics-port 9300 >instance/demo/worker.log 2>&1 &
 WORKER_PID=$!
 trap 'kill "$OIDC_PID" "$CHECKPOINT_PID" "$SINK_PID" "$SENDER_PID" "$EXPIRY_PID" "$CMS_PID" "$WORKER_PID" 2>/dev/null || true' EXIT INT TERM
-for _ in $(seq 1 100); do
-  if grep -q '^ready' "$CMS_LOG"; then break; fi
-  if ! kill -0 "$CMS_PID" 2>/dev/null; then
-    echo "The reference CMS stopped:" >&2
-    tail -n 20 "$CMS_LOG" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
-grep -q '^ready' "$CMS_LOG" || { echo "The reference CMS did not start in time." >&2; exit 1; }
-for _ in $(seq 1 100); do
-  if grep -q '^all-ready' "$OIDC_LOG"; then break; fi
-  if ! kill -0 "$OIDC_PID" 2>/dev/null; then
-    echo "The development OpenID provider stopped:" >&2
-    tail -n 20 "$OIDC_LOG" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
-grep -q '^all-ready' "$OIDC_LOG" || { echo "The development OpenID provider did not start in time." >&2; exit 1; }
+# wait_until_ready NAME PID LOG PATTERN: until LOG has a line starting PATTERN, or stop the
+# demo with the log's tail if the process ends or 20 seconds pass.
+wait_until_ready() {
+  for _ in $(seq 1 100); do
+    if grep -q "^$4" "$3"; then return 0; fi
+    if ! kill -0 "$2" 2>/dev/null; then
+      echo "The $1 stopped:" >&2
+      tail -n 20 "$3" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+  echo "The $1 did not start in time." >&2
+  exit 1
+}
+wait_until_ready "reference CMS" "$CMS_PID" "$CMS_LOG" ready
+wait_until_ready "development OpenID provider" "$OIDC_PID" "$OIDC_LOG" all-ready
 
 cat <<MSG
 
