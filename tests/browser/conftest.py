@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -28,13 +27,11 @@ from playwright.sync_api import (
 from sqlalchemy.engine import Engine
 
 from portal.crypto import FileKeyring
-from tests.support.axe import assert_accessible
 from tests.support.hands import Hands, KeyboardHands
+from tests.support.people import Person, new_context
 from tests.support.portal_stack import PortalStack, portal_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
-VIEWPORT = {"width": 1024, "height": 768}
-NARROW = {"width": 320, "height": 256}
 
 
 @pytest.fixture(scope="session")
@@ -50,13 +47,6 @@ def chromium() -> Iterator[Browser]:
         )
         yield browser
         browser.close()
-
-
-def new_context(chromium: Browser, javascript: bool = True) -> BrowserContext:
-    # The portal's Content-Security-Policy is enforced, as in people's browsers: axe is
-    # evaluated by Playwright (tests/support/axe.py), which the policy does not govern, and
-    # anything the policy refuses is a failure (Person.refused).
-    return chromium.new_context(locale="en-GB", java_script_enabled=javascript, viewport=VIEWPORT)
 
 
 @pytest.fixture
@@ -92,58 +82,6 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
     directory.mkdir(parents=True, exist_ok=True)
     return directory
-
-
-@dataclass
-class Person:
-    """One person at their own browser."""
-
-    page: Page
-    hands: Hands
-    portal_url: str
-    screenshots: Path
-    javascript: bool
-    # Every document the browser loaded, in order, and which of them were checked; pages that
-    # only pass the person on (auth/leaving.html) are not there long enough to check.
-    reached: list[str] = field(default_factory=list)
-    checked: set[int] = field(default_factory=set)
-    passing: set[int] = field(default_factory=set)
-    leaving: bool = False
-    # What the browser reported the Content-Security-Policy refused.
-    refused: list[str] = field(default_factory=list)
-
-    def passes_through(self) -> None:
-        """The next portal page moves the person straight on to their identity provider."""
-        self.leaving = True
-
-    def go(self, path: str) -> None:
-        self.page.goto(self.portal_url + path)
-
-    def check(self, shot: str | None = None) -> None:
-        """axe finds no WCAG 2.2 A or AA violation on the page as it stands; `shot` names a
-        screenshot of it for the docs."""
-        self.page.wait_for_load_state()
-        assert_accessible(self.page, javascript=self.javascript)
-        # Reflow (WCAG 1.4.10): at 320 pixels wide (a 1280-pixel screen zoomed to 400%)
-        # nothing makes the page scroll sideways; wide tables scroll in their own box.
-        self.page.set_viewport_size(NARROW)
-        wide = self.page.evaluate("() => document.documentElement.scrollWidth")
-        self.page.set_viewport_size(VIEWPORT)
-        assert wide <= NARROW["width"], f"{self.page.url} is {wide} pixels wide at 320"
-        self.checked.add(len(self.reached) - 1)
-        if shot:
-            # The whole page, down to a limit: the docs show a screen, not a scroll.
-            height = self.page.evaluate("() => document.documentElement.scrollHeight")
-            area = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": min(height, 1400)}
-            path = self.screenshots / f"{shot}.png"
-            self.page.screenshot(path=path, full_page=True, clip=area)
-
-    def unchecked(self) -> list[str]:
-        return [
-            url
-            for index, url in enumerate(self.reached)
-            if url.startswith(self.portal_url) and index not in self.checked | self.passing
-        ]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Locator, expect
 
-from tests.browser.conftest import Person
+from tests.support.people import Person
 
 SOCIAL_WORKER = ("sw-1@northmoor.example", "Sam Okafor")
 SCHOOL_LEAD = ("dsl-1@ashbylane.sch.example", "Joanne Mercer")

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import steps
-from tests.browser.conftest import Person
+from tests.support.people import Person
 from tests.support.portal_stack import PortalStack
 
 People = Callable[..., Person]

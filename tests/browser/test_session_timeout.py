@@ -11,7 +11,7 @@ from collections.abc import Callable
 from playwright.sync_api import expect
 
 from tests.browser import steps
-from tests.browser.conftest import Person
+from tests.support.people import Person
 from tests.support.portal_stack import PortalStack
 
 People = Callable[..., Person]
