@@ -7,9 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 # More presses than any page of the portal has focusable elements.
 MOST_TABS = 250
+# Space on a file input: how long to wait for the chooser, and how often to press.
+CHOOSER_WAIT_MS = 8_000
+CHOOSER_ATTEMPTS = 3
 
 
 class Hands:
@@ -98,7 +102,18 @@ class KeyboardHands(Hands):
         raise AssertionError(f"no option {label!r} in {field}")
 
     def upload(self, field: Locator, path: Path) -> None:
-        self.tab_to(field)
-        with self.page.expect_file_chooser() as chooser:
-            self.page.keyboard.press("Space")
-        chooser.value.set_files(path)
+        """Space on the focused file input opens the chooser. Headless Chromium now and then
+        drops that one press under load (a clean-clone CI run saw no chooser within 30 s,
+        in a journey that passes on its own), so the press is repeated, from a field the keyboard has reached again, before
+        the journey is failed; a field Tab cannot reach still fails at once."""
+        for attempt in range(CHOOSER_ATTEMPTS):
+            self.tab_to(field)
+            try:
+                with self.page.expect_file_chooser(timeout=CHOOSER_WAIT_MS) as chooser:
+                    self.page.keyboard.press("Space")
+            except PlaywrightTimeoutError:
+                if attempt == CHOOSER_ATTEMPTS - 1:
+                    raise
+                continue
+            chooser.value.set_files(path)
+            return
