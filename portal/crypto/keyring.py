@@ -1,6 +1,7 @@
 """Key-encryption keys (KEKs) kept outside the database, used to wrap per-record data keys."""
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -12,7 +13,7 @@ from typing import Any, Protocol, Self
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from portal.crypto.errors import DecryptionError, KeyringError
+from portal.crypto.errors import DecryptionError, KeyringError, UnknownKeyVersion
 from portal.private_files import PrivateFileError, read_private_file, write_new_private_file
 
 KEYRING_FORMAT = "portal-keyring-v1"
@@ -20,6 +21,7 @@ KEY_SIZE = 32
 NONCE_SIZE = 12
 _TAG_SIZE = 16
 _WRAP_LABEL = b"portal/kek-wrap/v1"
+_FINGERPRINT_LABEL = b"portal/kek-fingerprint/v1"
 _MAX_VERSION = 2**32 - 1
 _MAX_FILE_SIZE = 1024 * 1024
 _VERSION_TEXT = re.compile(r"[1-9][0-9]{0,9}")
@@ -62,19 +64,25 @@ class Keyring(Protocol):
         """Encrypt a 32-byte data key under the active KEK, bound to ``context``."""
 
     def unwrap(self, wrapped: WrappedKey, context: bytes) -> bytes:
-        """Return the data key; raise DecryptionError if the version or context is wrong."""
+        """Return the data key; raise DecryptionError if the version or context is wrong
+        (UnknownKeyVersion if the keyring lacks the version)."""
 
 
 class FileKeyring:
     """AES-256-GCM keyring whose KEKs live in a JSON file readable only by the portal's user."""
 
-    __slots__ = ("_active", "_ciphers")
+    __slots__ = ("_active", "_ciphers", "_fingerprints")
 
     def __init__(self, keys: Mapping[int, bytes], active_version: int) -> None:
         _check_keys(keys, active_version, "The keyring")
         # Only AESGCM objects are kept, so no attribute holds the raw KEK bytes.
         self._ciphers = {version: AESGCM(key) for version, key in keys.items()}
         self._active = active_version
+        # One-way digests, so a reloaded file can be checked to hold the same keys.
+        self._fingerprints = {
+            version: hashlib.sha256(_FINGERPRINT_LABEL + key).digest()
+            for version, key in keys.items()
+        }
 
     def __repr__(self) -> str:
         return f"FileKeyring(active_version={self._active}, versions={sorted(self._ciphers)})"
@@ -85,6 +93,10 @@ class FileKeyring:
 
     def versions(self) -> frozenset[int]:
         return frozenset(self._ciphers)
+
+    def fingerprint(self, version: int) -> bytes:
+        """A one-way digest of one version's key: equal digests mean the same key."""
+        return self._fingerprints[version]
 
     def wrap(self, data_key: bytes, context: bytes) -> WrappedKey:
         if len(data_key) != KEY_SIZE:
@@ -98,7 +110,7 @@ class FileKeyring:
     def unwrap(self, wrapped: WrappedKey, context: bytes) -> bytes:
         cipher = self._ciphers.get(wrapped.kek_version)
         if cipher is None:
-            raise DecryptionError(
+            raise UnknownKeyVersion(
                 f"Wrapped data key refused: key-encryption key version {wrapped.kek_version} "
                 "is not in the keyring."
             )
@@ -120,26 +132,15 @@ class FileKeyring:
     @classmethod
     def load(cls, path: Path) -> Self:
         """Load a keyring file, refusing one that is missing, exposed or malformed."""
-        try:
-            data = read_private_file(
-                path, "Keyring file", f"portal keys create --path {path}", _MAX_FILE_SIZE
-            )
-        except PrivateFileError as error:
-            raise KeyringError(str(error)) from None
-        keys, active = _parse_keyring(path, data)
+        keys, active = read_keyring_keys(path)
         return cls(keys, active)
 
     @classmethod
     def create(cls, path: Path) -> Self:
         """Write a new keyring holding one fresh KEK (version 1); never overwrite a file."""
         key = os.urandom(KEY_SIZE)
-        document = {
-            "format": KEYRING_FORMAT,
-            "active": 1,
-            "keys": {"1": base64.b64encode(key).decode("ascii")},
-        }
         try:
-            write_new_private_file(path, (json.dumps(document, indent=2) + "\n").encode("ascii"))
+            write_new_private_file(path, keyring_file_bytes({1: key}, 1))
         except FileExistsError:
             raise KeyringError(_exists_message(path)) from None
         except OSError as exc:
@@ -148,6 +149,32 @@ class FileKeyring:
                 "is writable by the user running this command."
             ) from None
         return cls({1: key}, 1)
+
+
+def read_keyring_keys(path: Path) -> tuple[dict[int, bytes], int]:
+    """The keys and active version of a keyring file, refusing one that is missing, exposed
+    or malformed (for loading, and for writing a changed copy: portal.crypto.keyring_file)."""
+    try:
+        data = read_private_file(
+            path, "Keyring file", f"portal keys create --path {path}", _MAX_FILE_SIZE
+        )
+    except PrivateFileError as error:
+        raise KeyringError(str(error)) from None
+    return _parse_keyring(path, data)
+
+
+def keyring_file_bytes(keys: Mapping[int, bytes], active: int) -> bytes:
+    """A keyring file's content: every version's key in base64, and the active version."""
+    _check_keys(keys, active, "The keyring")
+    document = {
+        "format": KEYRING_FORMAT,
+        "active": active,
+        "keys": {
+            str(version): base64.b64encode(keys[version]).decode("ascii")
+            for version in sorted(keys)
+        },
+    }
+    return (json.dumps(document, indent=2) + "\n").encode("ascii")
 
 
 def _wrap_associated_data(version: int, context: bytes) -> bytes:

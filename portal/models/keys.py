@@ -16,7 +16,9 @@ class DataKey(Base):
     __tablename__ = "data_keys"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    kek_version: Mapped[int]
+    # Always a registered version (a key_checks row): a database trigger refuses any other,
+    # so a process still holding a retired key cannot write under it (migration 0005).
+    kek_version: Mapped[int] = mapped_column(index=True)
     # None once shredded: every ciphertext under this key is then unreadable for good.
     wrapped_key: Mapped[bytes | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
