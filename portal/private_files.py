@@ -84,3 +84,12 @@ def _open(path: Path, what: str, create_command: str) -> int:
         raise PrivateFileError(
             f"Cannot open {what.lower()} {path} ({exc.strerror}): check the configured path."
         ) from None
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or a new file in `directory` durable: the directory's entry is synced too."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

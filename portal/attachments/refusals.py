@@ -13,6 +13,7 @@ TOO_LARGE = "too_large"
 WRONG_TYPE = "wrong_type"
 INFECTED = "infected"
 NOT_CHECKED = "not_checked"
+NOT_SAVED = "not_saved"  # the document store could not take it (full, read-only, missing)
 
 # Each allowed type is named by what a person would call it, in this order.
 _TYPE_LABELS = {
@@ -71,6 +72,14 @@ def not_checked() -> UploadRefused:
     )
 
 
+def not_saved() -> UploadRefused:
+    return UploadRefused(
+        NOT_SAVED,
+        "The selected file could not be saved. Try again later; if it keeps happening, tell "
+        "the council's portal team",
+    )
+
+
 def size_text(size: int) -> str:
     """25 MB, 500 KB or 100 bytes: the binary units people's computers show file sizes in."""
     if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
@@ -89,5 +98,6 @@ def message_for(reason: str, max_bytes: int, allowed_types: Iterable[str]) -> st
         WRONG_TYPE: lambda: wrong_type(allowed_types),
         INFECTED: infected,
         NOT_CHECKED: not_checked,
+        NOT_SAVED: not_saved,
     }.get(reason)
     return made().message if made else None

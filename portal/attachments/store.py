@@ -8,6 +8,8 @@ own data key. While it is being received it is `<id>.pdsf.partial`; a refusal de
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -31,6 +33,7 @@ from portal.crypto.streaming import StreamEncryptor, decrypt_stream
 from portal.models import Attachment, Contribution
 from portal.models.contributions import ScanStatus
 from portal.models.keys import DataKey as DataKeyRow
+from portal.private_files import fsync_directory
 from portal.settings import AttachmentSettings
 
 logger = logging.getLogger(__name__)
@@ -60,8 +63,10 @@ class PendingAttachment:
         self._digest = hashlib.sha256()
         self._sniffer = TypeSniffer()
         self._encryptor = StreamEncryptor(self._data_key, self.id, CHUNK_SIZE)
-        self._file: BinaryIO | None = _create_private_file(self.path)
-        self._file.write(self._encryptor.header())
+        self._file: BinaryIO | None = None
+        with self.failing_safely():
+            self._file = _create_private_file(self.path)
+            self._file.write(self._encryptor.header())
 
     def write(self, data: bytes) -> None:
         if self._file is None:
@@ -72,25 +77,49 @@ class PendingAttachment:
         self.size_bytes += len(data)
         self._digest.update(data)
         self._sniffer.feed(data)
-        self._file.write(self._encryptor.update(data))
+        with self.failing_safely():
+            self._file.write(self._encryptor.update(data))
 
     def discard(self) -> None:
         """Forget the upload: close and delete the partial file. Safe to call more than once."""
         if self._file is not None:
-            self._file.close()
-            self._file = None
-        self.path.unlink(missing_ok=True)
+            file, self._file = self._file, None
+            # Closing flushes what is buffered, which a full store refuses again; the
+            # descriptor is closed all the same, and the file deleted below.
+            with contextlib.suppress(OSError):
+                file.close()
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as error:
+            logger.error("could not delete a refused upload's partial file: %s", _code(error))
         self._data_key = None
+
+    @contextlib.contextmanager
+    def failing_safely(self) -> Iterator[None]:
+        """The store itself failing (full, read-only, its directory missing) discards what
+        was written and becomes a refusal the person is told about, and an error for the
+        operators' log: never a 500, never a partial file left behind."""
+        try:
+            yield
+        except OSError as error:
+            self.discard()
+            logger.error(
+                "the document store %s could not save an upload: %s",
+                self.settings.storage_directory,
+                _code(error),
+            )
+            raise refusals.not_saved() from None
 
     def seal(self) -> None:
         """Write the final chunk and make the bytes durable before anything refers to them."""
         if self._file is None:
             raise ValueError("this upload is no longer being received")
-        self._file.write(self._encryptor.finalize())
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
+        with self.failing_safely():
+            self._file.write(self._encryptor.finalize())
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
 
     @property
     def sha256(self) -> bytes:
@@ -261,8 +290,13 @@ def _check(pending: PendingAttachment, scanner: Scanner) -> tuple[str, scanning.
 
 def _publish(pending: PendingAttachment) -> Path:
     final = stored_path(pending.settings, pending.id)
-    os.replace(pending.path, final)
-    _fsync_directory(final.parent)
+    with pending.failing_safely():
+        try:
+            os.replace(pending.path, final)
+            fsync_directory(final.parent)
+        except OSError:
+            final.unlink(missing_ok=True)
+            raise
     return final
 
 
@@ -319,9 +353,6 @@ def _create_private_file(path: Path) -> BinaryIO:
     return os.fdopen(descriptor, "wb")
 
 
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+def _code(error: OSError) -> str:
+    """ENOSPC, EROFS...: what went wrong, without the message's path."""
+    return errno.errorcode.get(error.errno or 0, type(error).__name__)

@@ -97,7 +97,7 @@ def read_upload(
         _check_csrf(request, fields, early=False)
     except refusals.UploadRefused as refused:
         reader.discard()
-        if refused.reason == refusals.TOO_LARGE:
+        if refused.reason in (refusals.TOO_LARGE, refusals.NOT_SAVED):
             _drain(request)  # so the browser reads the answer instead of a reset connection
         raise
     except BaseException:

@@ -63,6 +63,15 @@ class AuditAction(enum.StrEnum):
     # Keys and operations
     KEYRING_REGISTERED = "keyring_registered"
     DEMO_DATA_SEEDED = "demo_data_seeded"
+    # Key-encryption key rotation (`portal keys …`): versions and counts, never key material
+    KEK_ROTATED = "kek_rotated"  # a new version added (and made active unless staged)
+    KEK_ACTIVATED = "kek_activated"  # a staged version made the one new keys are wrapped under
+    DATA_KEYS_REWRAPPED = "data_keys_rewrapped"  # one batch moved to the active version
+    KEK_RETIRED = "kek_retired"
+    # Retention: content crypto-shredded after its period, unless a legal hold stops it
+    RETENTION_SHREDDED = "retention_shredded"
+    LEGAL_HOLD_PLACED = "legal_hold_placed"
+    LEGAL_HOLD_RELEASED = "legal_hold_released"
 
 
 # The actions that read a child's information or what partners said about them.

@@ -12,7 +12,16 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
@@ -160,6 +169,8 @@ def download(reference: str, version: str, attachment_id: str) -> ResponseReturn
         None,
     )
     attachment = _attachment_of(contribution.attachments if contribution else [], attachment_id)
+    if found.content_shredded_at is not None:
+        return _deleted_under_retention(found.content_shredded_at)
     session = db.session()
     cipher = RecordCipher(keyring(), session)
     record_event(
@@ -184,6 +195,16 @@ def download(reference: str, version: str, attachment_id: str) -> ResponseReturn
     response.headers["Content-Disposition"] = _attachment_disposition(name)
     response.headers["Content-Length"] = str(attachment.size_bytes)
     return response
+
+
+def _deleted_under_retention(deleted_at: datetime) -> ResponseReturnValue:
+    page = render_template(
+        "errors/error.html",
+        title="This document has been deleted",
+        advice=f"It was deleted on {deleted_at:%-d %B %Y} under the retention policy.",
+        status=410,
+    )
+    return page, 410
 
 
 def _attachment_of(attachments: list[Attachment], attachment_id: str) -> Attachment:

@@ -51,6 +51,15 @@ def show(reference: str, version: str) -> ResponseReturnValue:
 def _page(
     found: DelegationRequest, contribution: Contribution, errors: dict[str, str], status: int
 ) -> ResponseReturnValue:
+    if found.content_shredded_at is not None:
+        # Past its retention period: nothing left to read (or to record as read).
+        return render_template(
+            "contributions/review.html",
+            request_=found,
+            contribution=contribution,
+            shredded_on=found.content_shredded_at,
+            errors=errors,
+        ), status
     session = db.session()
     cipher = RecordCipher(keyring(), session)
     record_event(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import date, datetime
 
@@ -9,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.lifecycle import RequestStatus
-from portal.models.base import Base, HasTimestamps, Sealed, enum_type
+from portal.models.base import Base, HasTimestamps, Sealed, enum_type, utcnow
 from portal.models.cases import Case, Child
 from portal.models.organisations import Organisation
 
@@ -23,7 +24,11 @@ request_children = sa.Table(
 
 class DelegationRequest(Sealed, HasTimestamps, Base):
     __tablename__ = "delegation_requests"
-    __table_args__ = (sa.Index(None, "partner_organisation_id", "status"),)
+    __table_args__ = (
+        sa.Index(None, "partner_organisation_id", "status"),
+        # The retention job's question: which closed requests still hold content.
+        sa.Index(None, "status", "content_shredded_at"),
+    )
 
     # What people quote on the phone: short, unguessable, not a sequence.
     reference: Mapped[str] = mapped_column(sa.String(20), unique=True)
@@ -46,6 +51,8 @@ class DelegationRequest(Sealed, HasTimestamps, Base):
     issued_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     closing_reason_enc: Mapped[bytes | None]  # why it was revoked or rejected
+    # When the retention job crypto-shredded its contributions, documents and review reasons.
+    content_shredded_at: Mapped[datetime | None]
     # Optimistic locking: of two concurrent decisions, the second fails instead of overwriting.
     row_version: Mapped[int] = mapped_column(default=1)
 
@@ -54,3 +61,48 @@ class DelegationRequest(Sealed, HasTimestamps, Base):
     children: Mapped[list[Child]] = relationship(secondary=request_children)
 
     __mapper_args__ = {"version_id_col": row_version}
+
+
+class HoldReason(enum.StrEnum):
+    """Why content is kept past its retention period: codes only, so nothing sensitive is
+    stored with the hold (the details live in the council's own case or legal file)."""
+
+    LITIGATION = "litigation"
+    COMPLAINT = "complaint"
+    INVESTIGATION = "investigation"
+    SUBJECT_ACCESS = "subject_access"
+    PRACTICE_REVIEW = "practice_review"
+
+    @property
+    def label(self) -> str:
+        return _HOLD_REASON_LABELS[self]
+
+
+_HOLD_REASON_LABELS = {
+    HoldReason.LITIGATION: "Litigation, actual or expected",
+    HoldReason.COMPLAINT: "A complaint being investigated",
+    HoldReason.INVESTIGATION: "A police or regulatory investigation",
+    HoldReason.SUBJECT_ACCESS: "A subject access or other information rights request",
+    HoldReason.PRACTICE_REVIEW: "A child safeguarding practice review",
+}
+
+
+class LegalHold(Base):
+    """A request whose content the retention job must keep until the hold is released.
+
+    A table of its own rather than columns on the request: placing or releasing a hold must
+    not bump the request's row version, which would make a social worker's decision at that
+    moment fail as if someone else had decided. Releasing deletes the row; the audit trail
+    keeps every hold's history.
+    """
+
+    __tablename__ = "legal_holds"
+
+    request_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("delegation_requests.id"), primary_key=True
+    )
+    reason: Mapped[HoldReason] = mapped_column(enum_type(HoldReason))
+    placed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    placed_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    request: Mapped[DelegationRequest] = relationship()

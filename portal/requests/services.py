@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from portal import notifications
 from portal.audit import Actor, AuditAction, record_event
 from portal.crypto.records import RecordCipher
+from portal.crypto.shredding import shred_data_keys
 from portal.lifecycle import (
     CONTRIBUTION_LIFECYCLE,
     REQUEST_LIFECYCLE,
@@ -190,12 +191,10 @@ def discard_draft(session: Session, request: DelegationRequest) -> None:
     if draft is not None:
         CONTRIBUTION_LIFECYCLE.move(draft, ContributionStatus.DISCARDED)
         draft.answers_enc = None
-        # Its documents too: destroying their data keys makes the stored files unreadable.
-        now = datetime.now(UTC)
-        for attachment in draft.attachments:
-            if attachment.data_key is not None:
-                attachment.data_key.wrapped_key = None
-                attachment.data_key.shredded_at = now
+        # Its documents too: destroying their data keys makes the stored files unreadable
+        # (the next retention run deletes the files themselves).
+        keys = {a.data_key_id for a in draft.attachments if a.data_key_id is not None}
+        shred_data_keys(session, keys, datetime.now(UTC))
 
 
 def expire_lapsed(session: Session, now: datetime | None = None) -> list[str]:

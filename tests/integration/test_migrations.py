@@ -1,7 +1,9 @@
-"""Migrations build an empty PostgreSQL and SQLite database, and agree with the models."""
+"""Migrations build an empty PostgreSQL and SQLite database, agree with the models, and go
+back down over a database holding data."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,10 +13,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from portal import db, schema
-from portal.models import Base
+from portal.crypto import FileKeyring
+from portal.crypto.keycheck import register_keyring
+from portal.crypto.records import RecordCipher
+from portal.lifecycle import ContributionStatus
+from portal.models import Base, Contribution, Role
+from portal.models.requests import HoldReason, LegalHold
 from tests.conftest import BACKENDS, create_database, drop_database
+from tests.factories import make_case, make_organisation, make_request, make_user
 
 
 @pytest.fixture(params=BACKENDS)
@@ -57,6 +66,41 @@ def test_downgrade_to_nothing_and_back(empty_engine: Engine) -> None:
 
     schema.upgrade(empty_engine)
     assert set(Base.metadata.tables) <= set(sa.inspect(empty_engine).get_table_names())
+
+
+def test_0005_goes_back_down_over_a_request_with_a_contribution_on_legal_hold(
+    empty_engine: Engine, keyring: FileKeyring
+) -> None:
+    schema.upgrade(empty_engine, "0005")
+    with Session(empty_engine) as session, session.begin():
+        register_keyring(session, keyring)
+        cipher = RecordCipher(keyring, session)
+        case = make_case(session, cipher, "Amelia Hart")[0]
+        school = make_organisation(session)
+        worker = make_user(session, case.team.organisation, Role.SOCIAL_WORKER)
+        request = make_request(session, cipher, case, school, worker)
+        teacher = make_user(session, school, Role.PARTNER_CONTRIBUTOR)
+        draft = Contribution(
+            request=request, version=1, status=ContributionStatus.DRAFT, created_by_id=teacher.id
+        )
+        session.add_all([draft, LegalHold(request=request, reason=HoldReason.LITIGATION)])
+        request_id = request.id
+
+    # SQLite rebuilding delegation_requests (foreign keys on) would fail: contributions and
+    # legal holds refer to it.
+    schema.downgrade(empty_engine, "0004")
+
+    inspector = sa.inspect(empty_engine)
+    assert "legal_holds" not in inspector.get_table_names()
+    columns = {column["name"] for column in inspector.get_columns("delegation_requests")}
+    assert "content_shredded_at" not in columns
+    with empty_engine.connect() as connection:
+        kept = connection.execute(sa.text("SELECT id FROM delegation_requests")).scalars().all()
+        assert [uuid.UUID(str(found)) for found in kept] == [request_id]
+        assert connection.scalar(sa.text("SELECT count(*) FROM contributions")) == 1
+        if connection.dialect.name == "sqlite":
+            assert connection.execute(sa.text("PRAGMA foreign_key_check")).all() == []
+    schema.upgrade(empty_engine)  # and up again, over the same data
 
 
 def test_migrations_have_one_head_recorded_in_the_head_file() -> None:
