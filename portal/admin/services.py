@@ -17,9 +17,16 @@ from sqlalchemy.orm import Session, selectinload
 from portal.audit import Actor, AuditAction, record_event
 from portal.auth.oidc.provider_spec import ProviderSpec, RegistryError, problems, spec_of
 from portal.auth.oidc.registry import save_provider
+from portal.auth.sessions import end_sessions
 from portal.config import Settings
 from portal.crypto.records import RecordCipher
-from portal.models import IdentityProvider, Organisation
+from portal.models import (
+    IdentityProvider,
+    Organisation,
+    OrganisationKind,
+    OrganisationStatus,
+    User,
+)
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,46 @@ def set_self_provisioning(
         details={"self_provisioning": enabled},
     )
     return True
+
+
+class OrganisationRefused(Exception):
+    """A suspension the rules refuse; the message says why and what to do instead."""
+
+
+def set_organisation_status(
+    session: Session, organisation: Organisation, status: OrganisationStatus, *, actor: Actor
+) -> int | None:
+    """Suspend an organisation's access (every session of its people ends at once, and none of
+    them can sign in) or restore it, audited. How many sessions ended; None if it already was.
+
+    The council itself cannot be suspended: that would lock out the people who undo it.
+    """
+    if organisation.status == status:
+        return None
+    if status == OrganisationStatus.SUSPENDED and organisation.kind == OrganisationKind.COUNCIL:
+        raise OrganisationRefused(
+            f"{organisation.name} is the council: suspend its people or its identity provider "
+            "instead."
+        )
+    previous = organisation.status
+    organisation.status = status
+    ended = 0
+    if status == OrganisationStatus.SUSPENDED:
+        people = session.scalars(sa.select(User.id).where(User.organisation_id == organisation.id))
+        ended = sum(end_sessions(session, user_id=user_id) for user_id in people.all())
+    record_event(
+        session,
+        AuditAction.ORGANISATION_CHANGED,
+        actor=actor,
+        object_type="organisation",
+        object_id=organisation.id,
+        details={
+            "status": status.value,
+            "previous_status": previous.value,
+            "sessions_ended": ended,
+        },
+    )
+    return ended
 
 
 def rules_summary(provider: IdentityProvider) -> list[str]:

@@ -23,8 +23,10 @@ import sqlalchemy as sa
 from flask import Flask, Request, Response
 from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import CallbackDict
+from werkzeug.exceptions import ServiceUnavailable
 
 from portal import db
 from portal.config import Settings
@@ -49,6 +51,7 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         token: str | None = None,
         row: WebSession | None = None,
         ended: str | None = None,
+        unavailable: bool = False,
     ) -> None:
         def on_update(_self: CallbackDict[str, Any]) -> None:
             self.modified = True
@@ -67,6 +70,8 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         # transaction; the cookie must carry the new token.
         self.rotated = False
         self.discarded = False
+        # The store could not be read (the database is down): the request is answered 503.
+        self.unavailable = unavailable
 
 
 def absolute_lifetime(settings: Settings) -> timedelta:
@@ -86,6 +91,15 @@ class DatabaseSessionInterface(SessionInterface):
         token = request.cookies.get(self.get_cookie_name(app))
         if not token or len(token) > 100:
             return ServerSession()
+        # Flask opens the session before any error handler can answer: a failure here would
+        # be a bare 500, so it is noted and `_refuse_without_store` answers 503 instead.
+        try:
+            return self._open(app, token)
+        except DBAPIError as error:
+            app.logger.error("database error: %s (reading a session)", type(error.orig).__name__)
+            return ServerSession(unavailable=True)
+
+    def _open(self, app: Flask, token: str) -> ServerSession:
         with _store_session(app) as store:
             row = store.get(WebSession, token_hash(token))
             if row is None:
@@ -124,10 +138,30 @@ class DatabaseSessionInterface(SessionInterface):
                 httponly=httponly,
                 samesite=samesite,
             )
-        if session.discarded:
+        if session.discarded or session.unavailable:
             return
         if not (session.modified or session.rotated):
             return
+        try:
+            token = self._write(app, session)
+        except DBAPIError as error:
+            # The database went away after the request's own work: the session's change (a
+            # new form token, say) is lost, so the page made with it is not sent either.
+            db.unavailable_instead(response, error)
+            return
+        response.set_cookie(
+            name,
+            token,
+            domain=domain,
+            path=path,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
+        response.vary.add("Cookie")
+
+    def _write(self, app: Flask, session: ServerSession) -> str:
+        """Store the session's row (a new one on a first visit); returns its token."""
         with _store_session(app) as store:
             if session.token is None:
                 # A first visit that stored something (a CSRF token, a sign-in transaction).
@@ -150,16 +184,7 @@ class DatabaseSessionInterface(SessionInterface):
                     .values(data=dict(session))
                 )
             store.commit()
-        response.set_cookie(
-            name,
-            session.token,
-            domain=domain,
-            path=path,
-            secure=secure,
-            httponly=httponly,
-            samesite=samesite,
-        )
-        response.vary.add("Cookie")
+        return session.token
 
     def is_null_session(self, obj: object) -> bool:
         return False
@@ -283,10 +308,18 @@ class _store_session:  # noqa: N801 - used as a context manager, reads like one
 
 def init_app(app: Flask, settings: Settings) -> None:
     app.session_interface = DatabaseSessionInterface(settings)
+    app.before_request(_refuse_without_store)
 
     @app.context_processor
     def timeout_notice() -> dict[str, Any]:
         return {"session_timeout": lambda: session_timeout(settings)}
+
+
+def _refuse_without_store() -> None:
+    """Registered before any other hook (CSRF, rate limits): a browser whose session could
+    not be read gets the "service unavailable" page, not a form error or a sign-in page."""
+    if getattr(flask_session, "unavailable", False):
+        raise ServiceUnavailable()
 
 
 def session_timeout(settings: Settings) -> dict[str, Any] | None:

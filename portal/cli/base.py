@@ -6,7 +6,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 import click
 from flask import Flask
@@ -15,6 +15,15 @@ from sqlalchemy.engine import Engine
 from portal import create_app
 
 MAX_LINE = 100
+
+
+class CommandError(click.ClickException):
+    """Input the command cannot use: one sentence on stderr, exit code 2, no traceback."""
+
+    exit_code = 2
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"portal: {self.message}", err=True)
 
 
 @click.group(help="Operate the partner delegation portal. PORTAL_ENV picks the settings.")

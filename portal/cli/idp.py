@@ -6,27 +6,18 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask
 from sqlalchemy.orm import Session
 
 from portal.audit.record import SYSTEM
-from portal.cli.base import app_context, cli
+from portal.cli.base import CommandError, app_context, cli
 from portal.models.organisations import ClientAuthMethod
 
 if TYPE_CHECKING:
     from portal.crypto.records import RecordCipher
-
-
-class CommandError(click.ClickException):
-    """Input the command cannot use: one sentence on stderr, exit code 2, no traceback."""
-
-    exit_code = 2
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"portal: {self.message}", err=True)
 
 
 # Where each ProviderSpec field comes from on the command line, for error messages.

@@ -11,7 +11,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.audit import AuditAction, record_event
+from portal.audit import SYSTEM, AuditAction, record_event
 from portal.auth.login import actor_for
 from portal.auth.sessions import end_sessions
 from portal.models import Organisation, Role, RoleAssignment, RoleSource, User, UserStatus
@@ -102,9 +102,11 @@ def change_roles(session: Session, actor: User, person: User, chosen: frozenset[
     return True
 
 
-def suspend(session: Session, actor: User, person: User) -> None:
-    """Suspend the person and end every session they have, at once."""
-    check_suspension(actor, person)
+def suspend(session: Session, actor: User | None, person: User) -> None:
+    """Suspend the person and end every session they have, at once. No actor: an operator's
+    command (`portal people suspend`), recorded as the system."""
+    if actor is not None:
+        check_suspension(actor, person)
     if person.status == UserStatus.SUSPENDED:
         raise Refused(f"{person.display_name} is already suspended")
     previous = person.status
@@ -113,21 +115,21 @@ def suspend(session: Session, actor: User, person: User) -> None:
     record_event(
         session,
         AuditAction.USER_SUSPENDED,
-        actor=actor_for(actor),
+        actor=SYSTEM if actor is None else actor_for(actor),
         object_type="user",
         object_id=person.id,
         details={"previous_status": previous.value, "sessions_ended": ended},
     )
 
 
-def reinstate(session: Session, actor: User, person: User) -> None:
+def reinstate(session: Session, actor: User | None, person: User) -> None:
     if person.status != UserStatus.SUSPENDED:
         raise Refused(f"{person.display_name} is not suspended")
     person.status = UserStatus.ACTIVE
     record_event(
         session,
         AuditAction.USER_REINSTATED,
-        actor=actor_for(actor),
+        actor=SYSTEM if actor is None else actor_for(actor),
         object_type="user",
         object_id=person.id,
         details={"roles": _codes(person.roles)},
