@@ -5,11 +5,14 @@ from __future__ import annotations
 import traceback
 from types import TracebackType
 
-from flask import Flask, g, render_template, request
+from flask import Flask, g, has_request_context, render_template, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from portal import db
+from portal.crypto.errors import UnknownKeyVersion
 from portal.lifecycle import DomainError
+from portal.observability.request_log import request_id, request_method
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 
@@ -25,7 +28,14 @@ class PortalFlask(Flask):
         kind, _error, trace = exc_info
         frames = "".join(traceback.format_tb(trace)) if trace else ""
         name = kind.__name__ if kind else "exception"
-        self.logger.error("unhandled %s on %s %s\n%s", name, request.method, request.path, frames)
+        self.logger.error(
+            "unhandled %s on %s %s (request %s)\n%s",
+            name,
+            request_method(),
+            request.path,
+            request_id(),
+            frames,
+        )
 
 
 _PAGES = {
@@ -67,9 +77,16 @@ _PAGES = {
 
 def render_error(status: int) -> tuple[str, int]:
     title, advice = _PAGES.get(status, _PAGES[500])
+    # A server error's page gives the request's id, for the person to quote to the service
+    # desk and the service desk to find in the logs: it says nothing about the request.
+    reference = None
     if status >= 500:
         _abandon_transaction()
-    return render_template("errors/error.html", title=title, advice=advice, status=status), status
+        reference = request_id() if has_request_context() else None
+    page = render_template(
+        "errors/error.html", title=title, advice=advice, status=status, reference=reference
+    )
+    return page, status
 
 
 def _abandon_transaction() -> None:
@@ -95,6 +112,14 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def database_unavailable(error: DBAPIError) -> tuple[str, int]:
-        # Logged without parameters (the engine hides them); the page says only "unavailable".
-        app.logger.error("database error: %s", type(error.orig).__name__)
+        # Logged without parameters (the engine hides them); the page says only "unavailable",
+        # and is made without the database (db.abandon_request).
+        db.abandon_request(error)
+        return render_error(503)
+
+    @app.errorhandler(UnknownKeyVersion)
+    def keyring_behind(_error: UnknownKeyVersion) -> tuple[str, int]:
+        # Data under a key version this host's keyring file does not hold yet (a rotation's
+        # file not copied here): passing, so "unavailable", not "a problem with the service".
+        app.logger.error("keyring lacks a key version in use: copy the newest keyring file here")
         return render_error(503)

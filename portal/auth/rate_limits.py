@@ -2,6 +2,14 @@
 production, so every web process counts together; memory for the one-process demo).
 
 One Flask-Limiter per app: its storage and key prefix are the app's own settings.
+
+Fail safe when Redis is unreachable (down, or not answering within a second): each process
+keeps applying the same limits, counted in its own memory, so signing in stays limited (per
+process rather than across them) and every other page keeps working; a process goes back to
+the shared counters once Redis answers again. It rechecks at growing intervals (about 1, 2, 4,
+8, 16 and 32 seconds, then from the start), so that can take up to a minute. Failing open
+(Flask-Limiter's `swallow_errors`) would let an attacker who can disturb Redis guess without
+limit; failing closed would lock everyone out of signing in.
 """
 
 from __future__ import annotations
@@ -18,6 +26,10 @@ SIGN_IN_ENDPOINTS = ("auth.sign_in", "auth.start", "auth.callback")
 # Providers' back-channel logouts come server to server: a budget of their own, so a flood of
 # bad logout tokens can neither fill the audit trail nor use up people's sign-in budget.
 BACK_CHANNEL_LIMIT = "120 per minute"
+# How long a request waits for Redis before counting in memory instead. A Redis that accepts
+# connections but never answers is waited for twice per sign-in (counting, then the headers):
+# redis-py's default of five seconds would hold each one for ten.
+REDIS_TIMEOUT_SECONDS = 1
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -25,8 +37,10 @@ def init_app(app: Flask, settings: Settings) -> None:
     limiter = Limiter(
         get_remote_address,
         storage_uri=security.rate_limit_storage,
+        storage_options=_storage_options(security.rate_limit_storage),
         key_prefix=security.rate_limit_key_prefix,
         headers_enabled=True,
+        in_memory_fallback_enabled=True,  # fail safe: see above
     )
     limiter.init_app(app)
     app.extensions[_EXTENSION] = limiter
@@ -38,6 +52,15 @@ def init_app(app: Flask, settings: Settings) -> None:
     budgets["auth.back_channel_logout"] = back_channel
     for endpoint, budget in budgets.items():
         app.view_functions[endpoint] = budget(app.view_functions[endpoint])  # type: ignore[assignment]
+
+
+def _storage_options(storage_uri: str) -> dict[str, str | int]:
+    if not storage_uri.startswith(("redis://", "rediss://")):
+        return {}
+    return {
+        "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+        "socket_timeout": REDIS_TIMEOUT_SECONDS,
+    }
 
 
 def _just_looking() -> bool:

@@ -40,6 +40,7 @@ from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
 from portal.extensions import csrf
 from portal.models import AuditOutcome, IdentityProvider, Organisation, User
+from portal.observability.metrics import count_sign_in_failure
 
 blueprint = Blueprint("auth", __name__)
 
@@ -342,6 +343,7 @@ def _refused(provider: IdentityProvider, failure: SignInFailure) -> ResponseRetu
         object_id=provider_id,
         details={"provider": slug, "reason": failure.reason},
     )
+    count_sign_in_failure(failure.reason)
     return render_template("auth/sign_in_failed.html", failure=failure), failure.status
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -43,9 +42,8 @@ def worker(once: bool, metrics_port: int | None, metrics_host: str, name: str | 
     from portal.connector.worker import DeliveryWorker
     from portal.crypto.runtime import keyring
 
-    # Ids, codes and outcomes only (see portal/connector/worker.py): never a payload or token.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # Logs (set up with the app: [observability] log_format) carry ids, codes and outcomes
+    # only (see portal/connector/worker.py): never a payload or token.
     with app_context() as app:
         settings: Settings = app.config["PORTAL_SETTINGS"]
         adapter = _adapter(settings)

@@ -13,6 +13,7 @@ from portal.config import PROJECT_ROOT, ConfigError, Settings, is_loopback_host
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from portal.db_outage import DatabaseOutage
     from portal.notifications.senders import Sender
 
 DEMO_MAIL_DIRECTORY = PROJECT_ROOT / "instance" / "demo" / "mail"
@@ -32,6 +33,7 @@ def notifications() -> None:
 )
 def send(every: int | None, loop: bool) -> None:
     from portal import db
+    from portal.db_outage import DATABASE_DOWN, DatabaseOutage
     from portal.notifications.senders import sender_for
 
     with app_context() as app:
@@ -40,8 +42,19 @@ def send(every: int | None, loop: bool) -> None:
         sessions = db.database(app).sessions
         interval = every or (settings.notifications.send_interval_seconds if loop else None)
         with stop_on_signals() as stop:
+            # Repeating, the sender rides out a database outage: logged once, tried again
+            # after a short backoff. Once, it fails as before.
+            outage = DatabaseOutage("e-mail sender", stop) if interval else None
             while not stop.is_set():
-                report = _one_pass(sessions, sender, settings)
+                try:
+                    report = _one_pass(sessions, sender, settings, outage)
+                except DATABASE_DOWN as error:
+                    if outage is None:
+                        raise
+                    outage.failed(error)
+                    continue
+                if outage is not None:
+                    outage.answered()
                 if interval is None:
                     click.echo(report or "Nothing to send.")
                     return
@@ -51,7 +64,12 @@ def send(every: int | None, loop: bool) -> None:
         click.echo("Stopped.")
 
 
-def _one_pass(sessions: sessionmaker[Session], sender: Sender, settings: Settings) -> str:
+def _one_pass(
+    sessions: sessionmaker[Session],
+    sender: Sender,
+    settings: Settings,
+    outage: DatabaseOutage | None,
+) -> str:
     """Queue the reminders that have come due, then send; a line saying what happened."""
     from portal.models.base import utcnow
     from portal.notifications.queue import schedule_reminders
@@ -61,7 +79,7 @@ def _one_pass(sessions: sessionmaker[Session], sender: Sender, settings: Setting
     days = settings.notifications.reminder_days_before_due
     with sessions.begin() as session:
         queued = schedule_reminders(session, now, days_before_due=days)
-    counts = send_due(sessions, sender, settings, now)
+    counts = send_due(sessions, sender, settings, now, outage=outage)
     if not (queued or counts.sent or counts.retrying or counts.failed):
         return ""
     return (

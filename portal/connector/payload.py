@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from portal.attachments import AttachmentUnavailable, open_attachment
 from portal.connector.adapter import CmsFailure, Delivery, Document
 from portal.crypto import CryptoError, DecryptionError, Keyring
+from portal.crypto.errors import UnknownKeyVersion
 from portal.crypto.records import RecordCipher
 from portal.models import Attachment, Contribution, OutboxMessage, ScanStatus
 from portal.settings import AttachmentSettings
@@ -21,7 +22,8 @@ from portal.settings import AttachmentSettings
 def delivery_for(
     session: Session, keyring: Keyring, attachments: AttachmentSettings, outbox_id: uuid.UUID
 ) -> Delivery:
-    """The delivery for this outbox row, or CmsFailure (permanent) when it cannot be built."""
+    """The delivery for this outbox row, or CmsFailure when it cannot be built: permanent,
+    except while this process's keyring lacks the key version the content is under."""
     message = session.get(OutboxMessage, outbox_id)
     contribution = session.get(Contribution, message.contribution_id) if message else None
     if message is None or contribution is None or contribution.submitted_at is None:
@@ -38,7 +40,14 @@ def delivery_for(
             )
             if attachment.scan_status != ScanStatus.REFUSED
         )
+    except UnknownKeyVersion:
+        # Caught mid-rotation: this process has not loaded the keyring file holding the new
+        # version yet (it reloads by itself once the file is copied). Retry, like an outage.
+        raise CmsFailure(
+            "key_version_unknown", permanent=False, reason=UnknownKeyVersion.__name__
+        ) from None
     except (AttachmentUnavailable, CryptoError) as error:
+        # A bad tag, a digest mismatch, a shredded key or a missing file never gets better.
         raise CmsFailure(
             "content_unavailable", permanent=True, reason=type(error).__name__
         ) from None

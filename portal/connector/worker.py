@@ -16,6 +16,11 @@ outcome recorded in one transaction with its audit event. A worker that dies aft
 committed but before recording leaves the row to be claimed again when the lease runs out; the
 CMS answers the repeated key with the first record, so the child's record never holds two.
 On stop, a worker finishes the send in flight and gives back the claims it had not started.
+
+While the database is unreachable (a restart, a failover) the worker logs it once, and each
+step waits and tries again with a short backoff (portal/db_outage.py): the claims in hand carry
+on once it answers. A send whose outcome could not be recorded is sent again under its key, and
+the CMS answers with the record it already holds.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import cast
 
 import sqlalchemy as sa
@@ -38,6 +44,7 @@ from portal.audit import AuditAction, record_event
 from portal.connector.adapter import CmsAdapter, CmsFailure, DeliveryReceipt
 from portal.connector.payload import delivery_for
 from portal.crypto import Keyring
+from portal.db_outage import DATABASE_DOWN, DatabaseOutage
 from portal.lifecycle import (
     CONTRIBUTION_LIFECYCLE,
     OUTBOX_LIFECYCLE,
@@ -100,11 +107,18 @@ class DeliveryWorker:
         self.stop = stop or threading.Event()
         # Told (outcome, failure, final) after each attempt: the worker's metrics.
         self.observe = observe or (lambda outcome, failure, final: None)
+        self.outage = DatabaseOutage(f"delivery worker {self.name}", self.stop)
 
     def run(self) -> None:
         """Deliver until stopped, looking for due work every `poll_seconds` when idle."""
         while not self.stop.is_set():
-            if not self.deliver_due():
+            try:
+                worked = self.deliver_due()
+            except DATABASE_DOWN as error:
+                self.outage.failed(error)
+                continue
+            self.outage.answered()
+            if not worked:
                 self.stop.wait(self.settings.cms.poll_seconds)
 
     def deliver_due(self) -> DeliveryCounts:
@@ -115,11 +129,12 @@ class DeliveryWorker:
                 if self.stop.is_set():
                     counts.released += self._release(claims[index:])
                     break
-                if not self._renew(claim):
+                # A claim in hand waits out a database outage, then carries on.
+                if not self.outage.retrying(partial(self._renew, claim)):
                     log.warning("delivery %s: claim lost before the send", claim.id)
                     counts.released += 1
                     continue
-                outcome = self._attempt(claim)
+                outcome = self.outage.retrying(partial(self._attempt, claim))
                 setattr(counts, outcome, getattr(counts, outcome) + 1)
         return counts
 
@@ -209,6 +224,8 @@ class DeliveryWorker:
             receipt = self.adapter.deliver(delivery)
         except CmsFailure as failure:
             return self._record_failure(claim, failure)
+        except DATABASE_DOWN:
+            raise  # an outage, not this row's fault: the attempt is made again once it is over
         except Exception as error:  # one bad row must not stop every other delivery
             # The type and the code frames only: an exception's message can carry content.
             frames = "".join(traceback.format_tb(error.__traceback__))

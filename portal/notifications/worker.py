@@ -6,6 +6,10 @@ attempt a lease ahead, so no other sender takes it while it is being sent. On Po
 claim skips rows another sender has locked (`FOR UPDATE SKIP LOCKED`); on SQLite, where the
 demo runs one sender, a claim is still a conditional update that only one sender can win.
 A sender that dies mid-send leaves its claims to be retried once their lease runs out.
+
+Given a DatabaseOutage (the `portal notifications send` loop), a sender whose database stops
+answering mid-batch waits for it and carries on: in particular it records an e-mail it has
+already sent once the database answers, rather than leaving it to be sent again.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from functools import partial
+from typing import TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_event
 from portal.config import Settings
+from portal.db_outage import DatabaseOutage
 from portal.models import (
     AuditOutcome,
     DelegationRequest,
@@ -48,6 +54,7 @@ LEASE = timedelta(minutes=15)
 RETRY_BASE = timedelta(minutes=1)
 RETRY_CEILING = timedelta(hours=2)
 _TABLE = cast(sa.Table, Notification.__table__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -81,15 +88,22 @@ def send_due(
     now: datetime | None = None,
     *,
     batch_size: int = BATCH_SIZE,
+    outage: DatabaseOutage | None = None,
 ) -> SendCounts:
-    """Send every pending notification due by `now`, a batch at a time; returns the counts."""
+    """Send every pending notification due by `now`, a batch at a time; returns the counts.
+    With `outage`, each claimed notification waits out a database outage, then carries on."""
     now = now or utcnow()
     counts = SendCounts()
+
+    def step(action: Callable[[], T]) -> T:
+        return action() if outage is None else outage.retrying(action)
+
     # Every claim moves its notification's next attempt past `now`: the loop ends.
     while claims := _claim(session_factory, now, batch_size):
         for claim in claims:
-            subject, failure = _send_one(session_factory, sender, settings, claim)
-            status = _record(session_factory, settings, claim, subject, failure, now)
+            # Safe to try again: a database error comes before the send, never after it.
+            subject, failure = step(partial(_send_one, session_factory, sender, settings, claim))
+            status = step(partial(_record, session_factory, settings, claim, subject, failure, now))
             if status is NotificationStatus.SENT:
                 counts.sent += 1
             elif status is NotificationStatus.FAILED:

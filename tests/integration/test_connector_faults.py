@@ -25,9 +25,14 @@ from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction
 from portal.audit.verify import verify_trail
-from portal.crypto import FileKeyring
+from portal.crypto import FileKeyring, new_data_key
+from portal.crypto.keycheck import new_key_check
+from portal.crypto.keyring import read_keyring_keys
+from portal.crypto.keyring_file import stage_keyring
 from portal.lifecycle import ContributionStatus, OutboxStatus, RequestStatus
 from portal.models import AuditEvent, Contribution, OutboxMessage
+from portal.models.keys import DataKey
+from portal.private_files import write_new_private_file
 from tests.conftest import create_database, drop_database, migrated_engine
 from tests.support.deliveries import (
     PROJECT_ROOT,
@@ -382,3 +387,67 @@ def test_the_worker_serves_its_metrics(stack: Stack) -> None:
     assert "portal_cms_outbox_oldest_pending_age_seconds 0.0" in metrics
     assert "portal_cms_deliveries_total 2.0" in metrics
     assert 'portal_cms_delivery_failures_total{code="cms_http_500",final="false"} 1.0' in metrics
+
+
+def test_a_delivery_under_a_key_version_this_host_lacks_waits_for_the_keyring_file(
+    stack: Stack, tmp_path: Path
+) -> None:
+    keys, _ = read_keyring_keys(stack.keyring_path)
+    [damaged] = stack.outbox.accepted(1)
+    with Session(stack.engine) as session, session.begin():  # its data key no longer authenticates
+        contribution = session.get_one(
+            Contribution, session.get_one(OutboxMessage, damaged).contribution_id
+        )
+        data_key = session.get_one(DataKey, contribution.data_key_id)
+        assert data_key.wrapped_key is not None
+        data_key.wrapped_key = data_key.wrapped_key[:-1] + bytes([data_key.wrapped_key[-1] ^ 1])
+    # Another host rotates the key: version 2 is registered, and new contributions use it.
+    key_2 = new_data_key()
+    with Session(stack.engine) as session, session.begin():
+        session.add(new_key_check(2, key_2))
+    stack.outbox.keyring = FileKeyring({**keys, 2: key_2}, 2)
+    [rotated] = stack.outbox.accepted(1, documents=1)
+    # This host's worker has the keyring file from before the rotation.
+    here = tmp_path / "host-b" / "keyring.json"
+    write_new_private_file(here, stack.keyring_path.read_bytes())
+    environment = stack.environment(max_attempts=60) | {"PORTAL_KEYRING__PATH": str(here)}
+    worker = WorkerProcess(environment, stack.logs / "host-b.log", "--name", "host-b")
+    try:
+        wait_until(
+            lambda: (
+                (row := outbox_row(stack, rotated)).attempts >= 3
+                or row.status != OutboxStatus.PENDING
+            ),
+            message="attempts before the file",
+        )
+        waiting, dead = outbox_row(stack, rotated), outbox_row(stack, damaged)
+        assert (waiting.status, waiting.last_error) == (
+            OutboxStatus.PENDING,
+            "key_version_unknown: UnknownKeyVersion",
+        )
+        # A key that does not authenticate never gets better: dead-lettered at once.
+        assert (dead.status, dead.attempts, dead.last_error) == (
+            OutboxStatus.DEAD_LETTERED,
+            1,
+            "content_unavailable: DecryptionError",
+        )
+        stage_keyring(here, {**keys, 2: key_2}, 2).publish()  # the new file reaches this host
+        wait_until(
+            lambda: outbox_row(stack, rotated).status == OutboxStatus.DELIVERED,
+            message="delivery once the keyring file is copied",
+        )
+    finally:
+        assert worker.terminate() == 0
+    failures = stack.events(AuditAction.DELIVERY_FAILED)
+    assert len(failures) >= 3
+    assert {event.details["code"] for event in failures} == {"key_version_unknown"}
+    [dead_lettered] = stack.events(AuditAction.DELIVERY_DEAD_LETTERED)
+    assert dead_lettered.details["code"] == "content_unavailable"
+    [record] = stack.cms.records()
+    assert record["record_id"] == outbox_row(stack, rotated).cms_record_id
+    assert_nothing_sensitive_logged(stack)
+
+
+def outbox_row(stack: Stack, row_id: uuid.UUID) -> OutboxMessage:
+    with Session(stack.engine) as session:
+        return session.get_one(OutboxMessage, row_id)
