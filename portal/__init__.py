@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import ConfigError, Settings, load_settings, read_secret_key
 
@@ -17,19 +18,20 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     With `check_database` (every serving process) start-up also proves the schema is current
     and the keyring belongs to the database; the CLI skips that so it can migrate and register.
     """
-    from portal import db, errors, forms_catalogue, http_headers, startup, templating
+    from portal import db, errors, forms_catalogue, http_headers, observability, startup, templating
     from portal.audit import runtime as audit_runtime
     from portal.auth import login, oidc, policy, rate_limits, sessions
     from portal.crypto import FileKeyring, KeyringError, runtime
     from portal.extensions import csrf
 
     settings = settings or load_settings()
+    observability.configure_logging(settings.observability.log_format)
     app = errors.PortalFlask(__name__, static_folder="static/govuk", static_url_path="/assets")
     _configure(app, settings)
 
     db.init_app(app, settings.database.url)
     try:
-        runtime.init_app(app, FileKeyring.load(settings.keyring.path))
+        runtime.init_app(app, FileKeyring.load(settings.keyring.path), settings.keyring.path)
     except KeyringError as error:
         raise ConfigError(str(error)) from None
     sessions.init_app(app, settings)
@@ -41,10 +43,12 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
 
     templating.init_app(app)
     http_headers.init_app(app)
+    observability.init_app(app, settings)
     policy.init_app(app)
     _register_blueprints(app, settings)
     rate_limits.init_app(app, settings)
     errors.init_app(app)
+    _trust_proxies(app, settings.security.proxy_hops)
 
     if check_database:
         try:
@@ -77,6 +81,19 @@ def _configure(app: Flask, settings: Settings) -> None:
     )
 
 
+def _trust_proxies(app: Flask, hops: int) -> None:
+    """Behind `hops` reverse proxies, take the client's address and scheme from the entries
+    they add to X-Forwarded-For and X-Forwarded-Proto (the rightmost `hops`, never what the
+    client wrote before them). The host is not taken from X-Forwarded-Host: the proxy passes
+    the public host in Host itself (infra/nginx), so a header it forgot to overwrite can never
+    choose it; nor port or prefix, which the portal does not use. Outermost, so that every
+    part of the app sees the corrected request."""
+    if hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0
+        )
+
+
 def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.admin import blueprint as admin
     from portal.admin.deliveries import blueprint as deliveries
@@ -88,12 +105,15 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.contributions.files import blueprint as files
     from portal.contributions.reviewing import blueprint as review
     from portal.health import blueprint as health
+    from portal.observability.routes import blueprint as observability
     from portal.pages import blueprint as pages
     from portal.people import blueprint as people
     from portal.requests.council import blueprint as requests
     from portal.requests.partner import blueprint as inbox
+    from portal.retention.routes import blueprint as legal_holds
 
     app.register_blueprint(health)
+    app.register_blueprint(observability)
     app.register_blueprint(pages)
     app.register_blueprint(auth)
     app.register_blueprint(keep_alive)
@@ -107,3 +127,4 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(deliveries)
     app.register_blueprint(audit)
     app.register_blueprint(audit_evidence)
+    app.register_blueprint(legal_holds)

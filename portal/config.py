@@ -84,14 +84,7 @@ def read_secret_key(settings: Settings) -> str:
     if security.secret_key:
         secret = security.secret_key
     elif security.secret_key_file is not None:
-        path = security.secret_key_file
-        try:
-            data = read_private_file(
-                path, "Secret key file", f"portal secret-key create --path {path}", 4096
-            )
-        except PrivateFileError as error:
-            raise ConfigError(str(error)) from None
-        secret = data.decode("utf-8", errors="replace").strip()
+        secret = read_secret_text(security.secret_key_file, "Secret key file")
     else:
         raise ConfigError(
             "No secret key is configured: set PORTAL_SECURITY__SECRET_KEY or point "
@@ -103,6 +96,16 @@ def read_secret_key(settings: Settings) -> str:
             "one with `portal secret-key create`."
         )
     return secret
+
+
+def read_secret_text(path: Path, what: str) -> str:
+    """A secret made by `portal secret-key create`, from a file only its owner can read, or
+    stop start-up in one sentence."""
+    try:
+        data = read_private_file(path, what, f"portal secret-key create --path {path}", 4096)
+    except PrivateFileError as error:
+        raise ConfigError(str(error)) from None
+    return data.decode("utf-8", errors="replace").strip()
 
 
 def _environment(environ: Mapping[str, str]) -> Environment:

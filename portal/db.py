@@ -2,6 +2,9 @@
 
 A request's work, its audit events included, commits only if the response succeeds; any error
 response or exception rolls the whole transaction back.
+
+When the database goes away (a restart, a failover) requests get the "service unavailable"
+page (503), and the pool's pre-ping replaces dead connections once it is back: no restart.
 """
 
 from __future__ import annotations
@@ -9,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, Response, current_app, g
-from sqlalchemy.engine import Engine
+from flask import Flask, Response, current_app, g, has_request_context
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 _EXTENSION = "portal.db"
@@ -42,6 +46,22 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _limit_statements(_session: Session, _transaction: Any, connection: Connection) -> None:
+    """In a web request on PostgreSQL, each transaction's statements get
+    [database] statement_timeout_seconds; a statement cancelled for it is a database error
+    like any other (the unavailable page, nothing kept)."""
+    if not has_request_context() or connection.dialect.name != "postgresql":
+        return
+    settings = current_app.config.get("PORTAL_SETTINGS")
+    seconds = settings.database.statement_timeout_seconds if settings else 0
+    if seconds:
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(seconds) * 1000}")
+
+
+# Every session, whichever sessionmaker made it (the request's, the session store's, a test's).
+sa.event.listen(Session, "after_begin", _limit_statements)
+
+
 def init_app(app: Flask, url: str) -> None:
     app.extensions[_EXTENSION] = Database(url)
     app.after_request(_commit_on_success)
@@ -70,6 +90,12 @@ def _commit_on_success(response: Response) -> Response:
             db_session.commit()
         else:
             db_session.rollback()
+    except DBAPIError as error:
+        # The database went away at the last step. A commit cut off may or may not have
+        # landed, so the person is not told it succeeded: they get the unavailable page (in
+        # place of this response, keeping its security headers) and look again later.
+        _discard(db_session)
+        return unavailable_instead(response, error)
     finally:
         db_session.close()
     return response
@@ -78,5 +104,40 @@ def _commit_on_success(response: Response) -> Response:
 def _close_session(_error: BaseException | None) -> None:
     db_session: Session | None = g.pop("db_session", None)
     if db_session is not None:
+        _discard(db_session)
+
+
+def abandon_request(error: DBAPIError) -> None:
+    """After a database error: log it by kind only, drop the request's session (its
+    connection may be dead), and show the page as to someone not signed in, since showing
+    who is signed in would reload them from the database that just failed."""
+    current_app.logger.error("database error: %s", type(error.orig).__name__)
+    db_session: Session | None = g.pop("db_session", None)
+    if db_session is not None:
+        _discard(db_session)
+    login_manager = getattr(current_app, "login_manager", None)
+    if login_manager is not None:
+        g._login_user = login_manager.anonymous_user()
+
+
+def _discard(db_session: Session) -> None:
+    try:
         db_session.rollback()
+    except DBAPIError:
+        pass  # the connection is gone, and its transaction with it
+    finally:
         db_session.close()
+
+
+def unavailable_instead(response: Response, error: DBAPIError) -> Response:
+    """Turn a response made before the database failed into the unavailable page (503),
+    keeping the headers already set on it (the security headers and its CSP nonce)."""
+    from portal.errors import render_error
+
+    abandon_request(error)
+    page, status = render_error(503)
+    response.set_data(page)
+    response.status_code = status
+    response.mimetype = "text/html"
+    response.headers.pop("Location", None)
+    return response

@@ -1,9 +1,9 @@
-"""Security headers on every response, a per-request CSP nonce and a request id."""
+"""Security headers on every response, and a per-request CSP nonce. (The request id is
+portal.observability.request_log's.)"""
 
 from __future__ import annotations
 
 import secrets
-import uuid
 
 from flask import Flask, Response, g, request
 
@@ -19,7 +19,6 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def start_request() -> None:
         g.csp_nonce = secrets.token_urlsafe(16)
-        g.request_id = uuid.uuid4().hex
 
     @app.context_processor
     def nonce() -> dict[str, str]:
@@ -39,8 +38,6 @@ def init_app(app: Flask) -> None:
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Permissions-Policy"] = _PERMISSIONS_POLICY
         response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        if "request_id" in g:
-            response.headers["X-Request-Id"] = g.request_id
         if hsts:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         if request.endpoint != "static":

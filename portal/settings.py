@@ -32,6 +32,10 @@ class ServiceSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str = Field(min_length=1)
+    # Within a web request, no PostgreSQL statement may run longer (0: no limit). gunicorn's
+    # threads put no limit on a request, so a stuck query would otherwise hold one for good;
+    # it ends as the "service unavailable" page instead. Commands and workers are not limited.
+    statement_timeout_seconds: int = Field(default=30, ge=0, le=3600)
 
 
 class KeyringSettings(_Section):
@@ -47,6 +51,11 @@ class SecuritySettings(_Section):
     rate_limit_storage: str = "memory://"
     rate_limit_key_prefix: str = "portal"
     sign_in_rate_limit: str = "30 per minute; 300 per hour"
+    # How many reverse proxies sit in front of the web processes, each overwriting or
+    # appending one X-Forwarded-For entry: the client address and scheme come from that many
+    # entries from the right. 0 (the default) ignores every X-Forwarded-* header, since a
+    # client could send its own; 1 behind the infra/nginx proxy. See docs/operations.md.
+    proxy_hops: int = Field(default=0, ge=0, le=5)
 
 
 class AuthSettings(_Section):
@@ -189,6 +198,33 @@ class CmsSettings(_Section):
     poll_seconds: float = Field(default=2, gt=0, le=300)
 
 
+class ObservabilitySettings(_Section):
+    """Logs and metrics (portal/observability/)."""
+
+    # "json": one JSON object per line, for a log shipper (production and tests); "text": one
+    # readable line per record, for a person watching a terminal (the demo).
+    log_format: Literal["json", "text"] = "json"
+    # The bearer token GET /metrics requires, in a file only the service account can read
+    # (mode 600; `portal secret-key create --path PATH` makes one). Unset, /metrics is 404.
+    metrics_token_file: Path | None = None
+
+
+class RetentionSettings(_Section):
+    """How long the portal keeps contribution content once a request is closed, before
+    `portal retention run` crypto-shreds it (answers, documents, review reasons), per outcome;
+    a legal hold stops it. The audit trail is kept apart ([audit] retention_years)."""
+
+    # Counted from delivery into the CMS, which holds the record of truth from then on.
+    delivered_days: int = Field(default=90, ge=1, le=36500)
+    # Counted from closing: the portal's copy is the only one, and a complaint about the
+    # decision can come up to a year later.
+    rejected_days: int = Field(default=365, ge=1, le=36500)
+    revoked_days: int = Field(default=365, ge=1, le=36500)
+    expired_days: int = Field(default=365, ge=1, le=36500)
+    # Requests looked at per query; each is still shredded in its own transaction.
+    batch_size: int = Field(default=100, ge=1, le=10000)
+
+
 class Settings(_Section):
     environment: Environment
     source: str
@@ -202,6 +238,8 @@ class Settings(_Section):
     notifications: NotificationSettings = NotificationSettings()
     attachments: AttachmentSettings = AttachmentSettings()
     cms: CmsSettings = CmsSettings()
+    retention: RetentionSettings = RetentionSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
 
     @property
     def is_production(self) -> bool:

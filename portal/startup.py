@@ -1,10 +1,10 @@
-"""Checks a serving process makes before it accepts requests."""
+"""Checks a serving process makes before it accepts requests (/readyz repeats them while it
+serves: portal.health.checks.py)."""
 
 from __future__ import annotations
 
 import functools
 
-import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -18,7 +18,7 @@ from portal.crypto.keycheck import verify_keyring
 
 
 @functools.cache
-def _code_head() -> str:
+def code_head() -> str:
     """The migration head this code needs; the scripts cannot change under a running process,
     so they are read once, not on every readiness probe."""
     return schema.head_revision()
@@ -37,7 +37,7 @@ def check_ready_to_serve(app: Flask) -> None:
             f"Cannot connect to the database at {url}: check that it is running and that "
             "[database] url is right."
         ) from None
-    head = _code_head()
+    head = code_head()
     if current != head:
         raise ConfigError(
             f"The database schema is at revision {current or 'none'} but this code needs {head}: "
@@ -53,20 +53,3 @@ def check_ready_to_serve(app: Flask) -> None:
             cms_adapter()  # its secret and mapping are read now, not at the first lookup
     except ConnectorNotConfigured as error:
         raise ConfigError(str(error)) from None
-
-
-def readiness(app: Flask) -> dict[str, bool]:
-    """What /readyz reports: each dependency up or not, nothing more."""
-    checks = {"database": False, "migrations": False, "keyring": False}
-    database = db.database(app)
-    try:
-        with database.engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-            checks["database"] = True
-            checks["migrations"] = schema.current_revision(connection) == _code_head()
-        with database.sessions() as db_session:
-            verify_keyring(db_session, runtime.keyring(app))
-            checks["keyring"] = True
-    except (DBAPIError, KeyringError):
-        pass
-    return checks

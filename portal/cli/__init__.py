@@ -8,7 +8,9 @@ import sys
 import click
 
 from portal.cli import (  # noqa: F401 - importing registers the commands
+    access,
     audit,
+    backup,
     connector,
     database,
     demo,
@@ -17,6 +19,7 @@ from portal.cli import (  # noqa: F401 - importing registers the commands
     keys,
     notifications,
     requests,
+    retention,
 )
 from portal.cli.base import cli
 from portal.config import ConfigError

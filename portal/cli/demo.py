@@ -48,6 +48,11 @@ def demo_prepare() -> None:
         cms_secret.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_new_private_file(cms_secret, secrets.token_urlsafe(32).encode("ascii"))
         click.echo(f"Created the reference CMS's client secret {cms_secret}.")
+    documents = settings.attachments.storage_directory
+    if not documents.exists():
+        # Made now, as an operator makes it for production, so readiness reports it from the start.
+        documents.mkdir(parents=True, mode=0o700)
+        click.echo(f"Created the document store {documents}.")
 
 
 @demo.command("seed", help="Add the fictional council, partners, children and users.")

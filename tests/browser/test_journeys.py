@@ -146,7 +146,7 @@ def test_3_more_information_then_accepted_and_delivered(
 def test_4_information_governance_sees_every_event_for_the_case(
     people: People, stack: PortalStack, document: Path
 ) -> None:
-    returned_accepted_and_delivered(
+    reference = returned_accepted_and_delivered(
         people, stack, document, "NCC-101402", "Maya Patel", javascript=True
     )
     officer = people()
@@ -198,6 +198,28 @@ def test_4_information_governance_sees_every_event_for_the_case(
     officer.hands.click(page.get_by_role("link", name="Check the trail has not been altered"))
     expect(page.locator("main")).to_contain_text("Intact")
     officer.check("ig-2-verified")
+
+    # A legal hold keeps the delivered request's content past its retention period.
+    officer.hands.click(page.get_by_role("link", name="Audit trail", exact=True))
+    officer.check()
+    officer.hands.click(page.get_by_role("link", name="Legal holds"))
+    expect(page.locator("main")).to_contain_text("No request is on hold")
+    officer.check()
+    officer.hands.click(page.get_by_role("button", name="Place legal hold"))
+    expect(page.get_by_role("alert")).to_contain_text("Enter the request reference")
+    officer.check()
+    officer.hands.fill(page.get_by_label("Request reference"), reference)
+    reasons = page.get_by_role("group", name="Why must its content be kept?")
+    officer.hands.check(reasons.get_by_label("A complaint being investigated"))
+    officer.hands.click(page.get_by_role("button", name="Place legal hold"))
+    held = page.locator("table tbody tr")
+    expect(held).to_have_count(1)
+    expect(held).to_contain_text(reference)
+    expect(held).to_contain_text("A complaint being investigated")
+    officer.check("ig-3-legal-hold")
+    officer.hands.click(page.get_by_role("button", name=f"Release the hold on {reference}"))
+    expect(page.locator("main")).to_contain_text("No request is on hold")
+    officer.check()
 
 
 def test_5_another_school_finds_no_trace_and_a_withdrawn_request_vanishes(

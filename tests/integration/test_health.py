@@ -1,17 +1,33 @@
-"""/healthz and /readyz: open, revealing nothing, and honest when the database goes away."""
+"""/healthz and /readyz: open, revealing nothing but each dependency's name and up or down,
+quick when one hangs, and honest when one goes away. Only the database, its schema and the
+keyring make the instance "not ready" (503); the rest are reported (portal/health/checks.py
+says why). Every dependency here is real: a private Redis, a real clamd behind a proxy that
+can cut it, a listening socket for the CMS's API host, a store directory and a signing key."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from flask import Flask
 from sqlalchemy.engine import Engine, make_url
 
 from portal import create_app, db
+from portal.audit.signing import CheckpointSigner
+from portal.crypto import FileKeyring
+from portal.health.checks import CHECK_SECONDS
 from tests.conftest import test_settings
+from tests.faults.servers import PrivateRedis
+from tests.support.clamd import Clamd
 
 
 class TcpProxy:
@@ -90,13 +106,217 @@ def test_healthz_is_open_and_says_only_alive(client) -> None:  # type: ignore[no
     assert response.get_json() == {"status": "alive"}
 
 
-def test_readyz_is_open_and_reports_each_dependency(client) -> None:  # type: ignore[no-untyped-def]
-    response = client.get("/readyz")
-    assert response.status_code == 200
-    assert response.get_json() == {
-        "status": "ready",
-        "checks": {"database": True, "migrations": True, "keyring": True},
-    }
+@dataclass
+class Dependencies:
+    storage: Path
+    signing_key: Path
+    redis: PrivateRedis
+    clamd: TcpProxy  # to the real clamd's TCP port
+    cms: socket.socket  # listening, as the CMS's API host would
+
+    def settings(self, **sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        values: dict[str, dict[str, Any]] = {
+            "security": {
+                "rate_limit_storage": self.redis.url,
+                "rate_limit_key_prefix": f"readyz-{uuid.uuid4().hex[:8]}",
+            },
+            "audit": {"signing_key_file": str(self.signing_key)},
+            "attachments": {
+                "storage_directory": str(self.storage),
+                "scanner": "clamd",
+                "clamd_host": "127.0.0.1",
+                "clamd_port": self.clamd.port,
+            },
+            "cms": {
+                "adapter": "reference",
+                "base_url": f"http://127.0.0.1:{self.cms.getsockname()[1]}",
+            },
+        }
+        for name, changes in sections.items():
+            values[name] = {**values.get(name, {}), **changes}
+        return values
+
+
+@pytest.fixture
+def dependencies(tmp_path: Path, clamd: Clamd) -> Iterator[Dependencies]:
+    storage = tmp_path / "files"
+    storage.mkdir()
+    signing_key = tmp_path / "audit-signing-key.pem"
+    CheckpointSigner.create(signing_key)
+    redis_server = PrivateRedis(tmp_path)
+    redis_server.start()
+    clamd_proxy = TcpProxy("127.0.0.1", clamd.tcp_port)
+    cms = socket.create_server(("127.0.0.1", 0))
+    yield Dependencies(storage, signing_key, redis_server, clamd_proxy, cms)
+    cms.close()
+    clamd_proxy.close()
+    redis_server.stop()
+
+
+@pytest.fixture
+def serve(
+    postgresql_engine: Engine, keyring_path: Path, dependencies: Dependencies
+) -> Iterator[Callable[..., Flask]]:
+    """Make an app on the run's database with every dependency configured; `keyring` and
+    settings sections change what it is given."""
+    made: list[Flask] = []
+
+    def make(keyring: Path = keyring_path, **sections: dict[str, Any]) -> Flask:
+        url = postgresql_engine.url.render_as_string(False)
+        app = create_app(
+            test_settings(url, keyring, **dependencies.settings(**sections)),
+            check_database=False,
+        )
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        db.database(app).engine.dispose()
+
+
+EVERY_CHECK = (
+    "database",
+    "migrations",
+    "keyring",
+    "rate_limit_storage",
+    "attachment_storage",
+    "audit_signing_key",
+    "malware_scanner",
+    "cms",
+)
+
+
+def probe(app: Flask) -> tuple[int, dict[str, Any]]:
+    response = app.test_client().get("/readyz")
+    body: dict[str, Any] = response.get_json()
+    assert set(body) == {"status", "checks"}
+    assert all(isinstance(up, bool) for up in body["checks"].values()), body
+    assert body["status"] == ("ready" if response.status_code == 200 else "not ready")
+    return response.status_code, body["checks"]
+
+
+def test_readyz_names_every_dependency_up_or_down_and_nothing_more(
+    serve: Callable[..., Flask],
+) -> None:
+    status, checks = probe(serve())
+    assert status == 200
+    assert checks == dict.fromkeys(EVERY_CHECK, True)
+
+
+def test_without_redis_clamd_or_a_cms_nothing_is_checked_that_is_not_used(
+    postgresql_engine: Engine, keyring_path: Path, tmp_path: Path
+) -> None:
+    settings = test_settings(
+        postgresql_engine.url.render_as_string(False),
+        keyring_path,
+        attachments={"storage_directory": str(tmp_path), "scanner": "none"},
+    )
+    app = create_app(settings, check_database=False)
+    status, checks = probe(app)
+    assert status == 200
+    assert checks == dict.fromkeys(
+        ("database", "migrations", "keyring", "attachment_storage"), True
+    )
+    db.database(app).engine.dispose()
+
+
+def _stop_redis(dependencies: Dependencies) -> None:
+    dependencies.redis.stop()
+
+
+def _remove_store(dependencies: Dependencies) -> None:
+    shutil.rmtree(dependencies.storage)
+
+
+def _remove_signing_key(dependencies: Dependencies) -> None:
+    dependencies.signing_key.unlink()
+
+
+def _cut_clamd(dependencies: Dependencies) -> None:
+    dependencies.clamd.cut()
+
+
+def _close_cms(dependencies: Dependencies) -> None:
+    dependencies.cms.close()
+
+
+@pytest.mark.parametrize(
+    ("check", "breaks"),
+    [
+        ("rate_limit_storage", _stop_redis),
+        ("attachment_storage", _remove_store),
+        ("audit_signing_key", _remove_signing_key),
+        ("malware_scanner", _cut_clamd),
+        ("cms", _close_cms),
+    ],
+)
+def test_a_shared_service_or_store_that_fails_is_reported_but_the_instance_stays_ready(
+    serve: Callable[..., Flask],
+    dependencies: Dependencies,
+    check: str,
+    breaks: Callable[[Dependencies], None],
+) -> None:
+    app = serve()
+    assert probe(app) == (200, dict.fromkeys(EVERY_CHECK, True))
+    breaks(dependencies)
+    status, checks = probe(app)
+    assert checks == dict.fromkeys(EVERY_CHECK, True) | {check: False}
+    # Every instance shares it, and the app says so on the pages that need it: taking them
+    # all out of the load balancer would turn a partial outage into a whole one.
+    assert status == 200
+
+
+def test_a_signing_key_others_could_read_is_reported(
+    serve: Callable[..., Flask], dependencies: Dependencies
+) -> None:
+    app = serve()
+    dependencies.signing_key.chmod(0o644)
+    assert probe(app)[1]["audit_signing_key"] is False
+
+
+def test_a_dependency_that_hangs_costs_the_probe_seconds_not_minutes(
+    serve: Callable[..., Flask],
+) -> None:
+    silent = socket.create_server(("127.0.0.1", 0))  # connections complete, nothing answers
+    try:
+        app = serve(attachments={"clamd_port": silent.getsockname()[1]})
+        started = time.monotonic()
+        status, checks = probe(app)
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    assert checks["malware_scanner"] is False and status == 200
+    assert CHECK_SECONDS - 0.5 < elapsed < CHECK_SECONDS + 1.5
+
+
+def test_a_keyring_that_is_not_this_databases_makes_the_instance_not_ready(
+    serve: Callable[..., Flask], tmp_path: Path
+) -> None:
+    other = tmp_path / "other-keyring.json"
+    FileKeyring.create(other)
+    status, checks = probe(serve(keyring=other))
+    assert status == 503
+    assert checks == dict.fromkeys(EVERY_CHECK, True) | {"keyring": False}
+
+
+def test_a_schema_behind_the_code_makes_the_instance_not_ready(
+    serve: Callable[..., Flask], postgresql_engine: Engine
+) -> None:
+    app = serve()
+    with postgresql_engine.begin() as connection:
+        head = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
+    try:
+        status, checks = probe(app)
+    finally:
+        with postgresql_engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE alembic_version SET version_num = :head"), {"head": head}
+            )
+    assert status == 503
+    assert checks == dict.fromkeys(EVERY_CHECK, True) | {"migrations": False}
+    assert probe(app)[0] == 200
 
 
 def test_readyz_fails_while_the_database_is_down_and_recovers(

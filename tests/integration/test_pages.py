@@ -11,8 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from portal import _configure
+from portal import _configure, http_headers
 from portal.auth.policy import PUBLIC, access
+from portal.crypto import FileKeyring
+from portal.crypto.keyring import WrappedKey
 from portal.models import OrganisationKind, Role
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
 
@@ -119,7 +121,21 @@ def test_security_headers_and_a_fresh_nonce_per_request(client: FlaskClient) -> 
     assert first.headers["X-Content-Type-Options"] == "nosniff"
     assert first.headers["X-Frame-Options"] == "DENY"
     assert first.headers["Cache-Control"] == "no-store"
+    assert first.headers["Referrer-Policy"] == "same-origin"
+    assert "camera=()" in first.headers["Permissions-Policy"]
+    assert "Strict-Transport-Security" not in first.headers  # plain HTTP, as the demo runs
     assert re.fullmatch(r"[0-9a-f]{32}", first.headers["X-Request-Id"])
+
+
+def test_hsts_when_cookies_are_secure() -> None:
+    over_https = Flask("over_https")
+    over_https.config["SESSION_COOKIE_SECURE"] = True
+    http_headers.init_app(over_https)
+    over_https.add_url_rule("/", "home", lambda: "home")
+
+    response = over_https.test_client().get("/")
+
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
 
 
 def test_every_inline_script_carries_the_nonce(client: FlaskClient) -> None:
@@ -185,3 +201,20 @@ def test_the_accessibility_statement_stays_true_to_the_service(
     )
     page = client.get("/accessibility").get_data(as_text=True)
     assert f'href="mailto:{contact}"' in page and "signs you out after 20 minutes" in page
+
+
+def test_data_under_a_key_version_this_host_lacks_is_unavailable_not_an_error(
+    app: Flask, keyring: FileKeyring
+) -> None:
+    # A rotation's new keyring file not yet copied to this host: the page says "unavailable"
+    # (it passes once the file arrives), never a stack trace.
+    @app.get("/test-only/newer-key")
+    @access(PUBLIC)
+    def newer_key() -> str:
+        keyring.unwrap(WrappedKey(kek_version=99, blob=bytes(60)), b"context")
+        return "unreachable"
+
+    response = app.test_client().get("/test-only/newer-key")
+
+    assert response.status_code == 503
+    assert "Sorry, the service is unavailable" in response.get_data(as_text=True)

@@ -32,6 +32,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/cookies"): EVERYONE,
     ("GET", "/healthz"): EVERYONE,
     ("GET", "/readyz"): EVERYONE,
+    # Only the metrics scraper's bearer token gets through; to everyone else it is a 404.
+    ("GET", "/metrics"): frozenset(),
     ("GET", "/sign-in"): EVERYONE,
     ("POST", "/sign-in"): EVERYONE,
     ("GET", "/sign-in/organisations"): EVERYONE,
@@ -93,10 +95,15 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/audit/checkpoints"): frozenset({"ig_officer"}),
     ("POST", "/audit/checkpoints"): frozenset({"ig_officer"}),
     ("POST", "/audit/export"): frozenset({"ig_officer"}),
+    ("GET", "/audit/legal-holds"): frozenset({"ig_officer"}),
+    ("POST", "/audit/legal-holds"): frozenset({"ig_officer"}),
+    ("POST", "/audit/legal-holds/<reference>/release"): frozenset({"ig_officer"}),
     ("GET", "/.well-known/audit-checkpoint-key.pem"): EVERYONE,
 }
 # Routes whose path has parameters are listed by their rule, and by a concrete path above.
 RULE_EXAMPLES = {"/assets/<path:filename>": "/assets/govuk-frontend.min.css"}
+# Routes that answer 404, not a sign-in page or 403, to everyone without their token.
+TOKEN_ONLY = {("GET", "/metrics")}
 ORGANISATION_FOR = {
     Role.PARTNER_CONTRIBUTOR: OrganisationKind.SCHOOL,
     Role.PARTNER_LEAD: OrganisationKind.SCHOOL,
@@ -151,6 +158,11 @@ def call(client: FlaskClient, method: str, path: str) -> tuple[int, str]:
         token = csrf_token(client.get("/sign-in").get_data(as_text=True))
         response = client.open(path, method=method, data={"csrf_token": token})
     with response:  # static files stream from disk; close them
+        if not path.startswith("/assets/"):
+            # Every answer of every route, to every person, may carry personal data: never
+            # stored by a browser or proxy, and always under the page policy.
+            assert response.headers["Cache-Control"] == "no-store", (method, path)
+            assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
         return response.status_code, response.headers.get("Location", "")
 
 
@@ -167,6 +179,8 @@ def test_permission_matrix(app: Flask, db_session: Session, person: str) -> None
             answered = (200, 204, 302, 400, 404) if "<" in path else (200, 204, 302, 400)
             through = status in answered and location.split("?")[0] != "/sign-in"
             assert through, (method, path, status, location)
+        elif (method, path) in TOKEN_ONLY:
+            assert status == 404, (method, path, status)
         elif person == ANONYMOUS:
             # A page asked for is where they come back to; a form sent from nowhere (no
             # Referer from the portal) has no page to come back to.

@@ -25,6 +25,7 @@ from playwright.sync_api import Page
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from portal.auth.oidc.provider_spec import ProviderSpec
 from portal.auth.sessions import token_hash
 from portal.crypto import FileKeyring
 from portal.demo.identity import dev_provider_config
@@ -68,21 +69,11 @@ class PortalStack:
         return message
 
     def logs(self) -> str:
-        """The tail of every process's log, for a failing test's message."""
-        parts = []
-        for log in sorted(self.directory.glob("*.log")):
-            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-            parts.append(f"--- {log.name}\n" + "\n".join(lines[-30:]))
-        return "\n".join(parts)
+        return log_tails(self.directory)
 
     def failures(self) -> list[str]:
-        """Log files of the portal's own processes that hold a Python traceback."""
         names = ("gunicorn.log", "worker.log", "notifications.log", "smtp-sink.log")
-        return [
-            name
-            for name in names
-            if "Traceback" in (self.directory / name).read_text(encoding="utf-8", errors="replace")
-        ]
+        return logs_with_tracebacks(self.directory, names)
 
     def age_session(self, page: Page, minutes: int = 31) -> None:
         """Time passes for the browser's portal session: its last activity moves back
@@ -98,7 +89,25 @@ class PortalStack:
             )
 
 
-class _Process:
+def log_tails(directory: Path) -> str:
+    """The tail of every process's log in `directory`, for a failing test's message."""
+    parts = []
+    for log in sorted(directory.glob("*.log")):
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        parts.append(f"--- {log.name}\n" + "\n".join(lines[-30:]))
+    return "\n".join(parts)
+
+
+def logs_with_tracebacks(directory: Path, names: tuple[str, ...]) -> list[str]:
+    """Those of the named log files (the portal's own processes') that hold a traceback."""
+    return [
+        name
+        for name in names
+        if "Traceback" in (directory / name).read_text(encoding="utf-8", errors="replace")
+    ]
+
+
+class ProjectProcess:
     """A project command in its own process, its output appended to a log file."""
 
     def __init__(self, command: list[str], environment: dict[str, str], log: Path) -> None:
@@ -117,11 +126,19 @@ class _Process:
                 self.process.wait(timeout=5)
 
 
-def _portal(*arguments: str) -> list[str]:
+def portal_command(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "portal.cli", *arguments]
 
 
-def _wait_for_http(url: str, process: _Process, log: Path, timeout: float = 60) -> None:
+def run_portal(environment: dict[str, str], *arguments: str) -> None:
+    """Run a `portal` command to the end; it must succeed."""
+    finished = subprocess.run(  # noqa: S603 - the project's own command
+        portal_command(*arguments), env=environment, cwd=PROJECT_ROOT, capture_output=True
+    )
+    assert finished.returncode == 0, finished.stderr
+
+
+def wait_for_http(url: str, process: ProjectProcess, log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.process.poll() is not None:
@@ -135,6 +152,19 @@ def _wait_for_http(url: str, process: _Process, log: Path, timeout: float = 60) 
     raise AssertionError(f"{url} did not answer in {timeout}s:\n{log.read_text()[-3000:]}")
 
 
+def demo_database(
+    postgres_admin: Engine, keyring: FileKeyring, purpose: str
+) -> tuple[str, Engine, list[tuple[ProviderSpec, str | None]]]:
+    """A new PostgreSQL database, migrated and seeded with the demo's data, its identity
+    providers on free loopback ports: (its URL, an engine, the providers)."""
+    url = create_database(postgres_admin, purpose)
+    engine = migrated_engine(url, keyring)
+    providers = providers_on({spec.slug: free_port() for spec, _secret in providers_on()})
+    with Session(engine) as session, session.begin(), runtime_keyring(keyring):
+        seed_demo_data(session, providers)
+    return url, engine, providers
+
+
 @contextmanager
 def portal_stack(
     postgres_admin: Engine,
@@ -143,13 +173,9 @@ def portal_stack(
     audit_key_path: Path,
     directory: Path,
 ) -> Iterator[PortalStack]:
-    url = create_database(postgres_admin, "browser")
-    engine = migrated_engine(url, keyring)
+    url, engine, providers = demo_database(postgres_admin, keyring, "browser")
     port, smtp_port = free_port(), free_port()
     portal_url = f"http://127.0.0.1:{port}"
-    providers = providers_on({spec.slug: free_port() for spec, _secret in providers_on()})
-    with Session(engine) as session, session.begin(), runtime_keyring(keyring):
-        seed_demo_data(session, providers)
     (directory / "cms").mkdir()
     cms = ReferenceCms(directory / "cms")
     with ExitStack() as running:
@@ -170,19 +196,16 @@ def portal_stack(
             "PORTAL_SECURITY__SIGN_IN_RATE_LIMIT": "600 per minute",
         }
 
-        def start(name: str, command: list[str]) -> _Process:
-            process = _Process(command, environment, directory / f"{name}.log")
+        def start(name: str, command: list[str]) -> ProjectProcess:
+            process = ProjectProcess(command, environment, directory / f"{name}.log")
             running.callback(process.stop)
             return process
 
-        checkpoint = subprocess.run(  # noqa: S603 - the project's own command
-            _portal("audit", "checkpoint"), env=environment, cwd=PROJECT_ROOT, capture_output=True
-        )
-        assert checkpoint.returncode == 0, checkpoint.stderr
+        run_portal(environment, "audit", "checkpoint")
         sink_log = directory / "smtp-sink.log"
         start(
             "smtp-sink",
-            _portal(
+            portal_command(
                 "notifications",
                 "smtp-sink",
                 "--port",
@@ -192,10 +215,10 @@ def portal_stack(
             ),
         )
         wait_until(lambda: "Receiving e-mail" in sink_log.read_text(), 20, "the SMTP server")
-        start("notifications", _portal("notifications", "send", "--every", "1"))
+        start("notifications", portal_command("notifications", "send", "--every", "1"))
         web_log = directory / "gunicorn.log"
         web = start("gunicorn", [sys.executable, "-m", "gunicorn", "-c", "infra/gunicorn.conf.py"])
-        _wait_for_http(f"{portal_url}/healthz", web, web_log)
+        wait_for_http(f"{portal_url}/healthz", web, web_log)
         worker = WorkerProcess(environment, directory / "worker.log")
         running.callback(worker.terminate)
         oidc = DevOidcProvider(
