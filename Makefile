@@ -5,13 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
 
-.PHONY: help setup assets clamd chromium demo test lint typecheck pytest screenshots migrate clean
+.PHONY: help setup assets clamd chromium nginx demo test lint typecheck audit pytest screenshots migrate clean
 
 help:
 	@echo "make demo       install, build assets, migrate, seed and run the demo on http://127.0.0.1:5000"
 	@echo "make test       install, then lint (ruff) and run the whole test suite (pytest)"
 	@echo "make setup      install Python dependencies (hash-locked) into .venv and build GOV.UK assets"
 	@echo "make typecheck  mypy over the portal package"
+	@echo "make audit      known-vulnerability audit of the locked Python and npm dependencies"
 	@echo "make screenshots  run the browser tests and save the key screens into docs/screenshots"
 	@echo "make clean      remove .venv, node_modules, built assets and the demo instance"
 
@@ -37,6 +38,10 @@ clamd:
 chromium:
 	bash scripts/install-debian-package.sh chromium /usr/bin/chromium "the browser tests"
 
+# nginx, which the topology tests run in front of two gunicorn instances (Debian package).
+nginx:
+	bash scripts/install-debian-package.sh nginx /usr/sbin/nginx "the topology tests"
+
 assets: $(STAMPS)/assets
 
 demo: setup
@@ -49,10 +54,15 @@ lint: $(STAMPS)/venv
 typecheck: $(STAMPS)/venv
 	$(BIN)/mypy
 
-pytest: setup clamd chromium
+# pip-audit and npm audit; says NOT AUDITED (and passes) where no advisory service is reachable,
+# unless PORTAL_REQUIRE_AUDIT=1.
+audit: setup
+	$(BIN)/python scripts/audit-dependencies.py
+
+pytest: setup clamd chromium nginx
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck audit pytest
 
 # The browser tests, saving the key screens into docs/screenshots (docs/accessibility.md).
 screenshots: setup chromium
