@@ -9,8 +9,6 @@ other's rows. With CI=true an unreachable PostgreSQL fails the run instead of sk
 from __future__ import annotations
 
 import os
-import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,25 +17,24 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal import create_app, db, schema
+from loopback.databases import (
+    POSTGRES_SERVER_URL,
+    create_database,
+    drop_database,
+    migrated_engine,
+    psycopg_url,
+)
+from portal import create_app, db
 from portal.audit.signing import CheckpointSigner
 from portal.config import Settings, load_settings
 from portal.crypto import FileKeyring
-from portal.crypto.keycheck import register_keyring
 
-POSTGRES_SERVER_URL = os.environ.get(
-    "PORTAL_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 BACKENDS = ("postgresql", "sqlite")
 both_backends = pytest.mark.parametrize("backend", BACKENDS)
-
-
-def psycopg_url(url: str) -> str:
-    return str(make_url(url).set(drivername="postgresql+psycopg").render_as_string(False))
 
 
 def test_settings(database_url: str, keyring_path: Path, **sections: Any) -> Settings:
@@ -89,29 +86,6 @@ def postgres_admin() -> Iterator[Engine]:
         pytest.skip(message)
     yield engine
     engine.dispose()
-
-
-def create_database(admin: Engine, purpose: str) -> str:
-    """A new, empty PostgreSQL database; returns its URL."""
-    name = f"portal_{purpose}_{uuid.uuid4().hex[:10]}"
-    assert re.fullmatch(r"[a-z0-9_]+", name)
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    return psycopg_url(str(make_url(POSTGRES_SERVER_URL).set(database=name)))
-
-
-def drop_database(admin: Engine, url: str) -> None:
-    name = make_url(url).database
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def migrated_engine(url: str, keyring: FileKeyring) -> Engine:
-    engine = db.make_engine(url)
-    schema.upgrade(engine)
-    with Session(engine) as session, session.begin():
-        register_keyring(session, keyring)
-    return engine
 
 
 @pytest.fixture(scope="session")

@@ -9,13 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from loopback.databases import migrated_engine
 from portal.audit import AuditAction
 from portal.audit.signing import CheckpointSigner
 from portal.audit.verify import verify_trail
 from portal.cli.backup import sealed_models, unkeyed_records
 from portal.crypto import FileKeyring
 from portal.models import AuditEvent, Contribution, DelegationRequest
-from tests.conftest import migrated_engine
 from tests.faults.servers import PrivatePostgres
 from tests.support.world import World, build_world
 

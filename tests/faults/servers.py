@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from loopback.processes import PROJECT_ROOT, free_port
 from tests.conftest import TEST_SECRET_KEY
-from tests.support.deliveries import PROJECT_ROOT
-from tests.support.dev_oidc import free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 

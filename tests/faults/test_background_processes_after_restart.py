@@ -32,6 +32,15 @@ from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from loopback.cms import ReferenceCms
+from loopback.processes import (
+    ProjectProcess,
+    WorkerProcess,
+    free_port,
+    log_tails,
+    portal_command,
+    wait_until,
+)
 from portal.audit import AuditAction
 from portal.audit.signing import CheckpointSigner
 from portal.audit.verify import verify_trail
@@ -50,15 +59,7 @@ from tests.faults.portal_data import migrated_database
 from tests.faults.servers import PrivatePostgres
 from tests.faults.test_database_restart import EXCEPTION_TEXT
 from tests.integration.test_notifications import MailCatcher
-from tests.support.deliveries import (
-    Outbox,
-    ReferenceCms,
-    WorkerProcess,
-    wait_until,
-    worker_environment,
-)
-from tests.support.dev_oidc import free_port
-from tests.support.portal_stack import ProjectProcess, log_tails, portal_command
+from tests.support.deliveries import Outbox, worker_environment
 
 pytestmark = pytest.mark.postgres
 

@@ -9,7 +9,6 @@ without a restart, not speed on a loaded machine); and nothing is half-written."
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from loopback.processes import (
+    ProjectProcess,
+    free_port,
+    gunicorn_command,
+    wait_for_http,
+    wait_until,
+)
 from portal import create_app, db
 from portal.crypto import FileKeyring
 from tests.conftest import test_settings
@@ -24,9 +30,6 @@ from tests.factories import sign_in
 from tests.faults.load import Answer, Load, answer_and_send, issue_requests, read_pages
 from tests.faults.portal_data import check_nothing_is_half_written, seeded_database
 from tests.faults.servers import PrivatePostgres, portal_environment
-from tests.support.deliveries import wait_until
-from tests.support.dev_oidc import free_port
-from tests.support.portal_stack import ProjectProcess, wait_for_http
 from tests.support.world import World, issue
 
 pytestmark = pytest.mark.postgres
@@ -55,7 +58,7 @@ def gunicorn_workers(master: int) -> set[int]:
 @contextmanager
 def gunicorn(environment: dict[str, str], base_url: str, log: Path) -> Iterator[ProjectProcess]:
     """gunicorn with the project's configuration, once both its workers are up."""
-    command = [sys.executable, "-m", "gunicorn", "-c", "infra/gunicorn.conf.py"]
+    command = gunicorn_command()
     web = ProjectProcess(command, environment, log)
     try:
         wait_for_http(f"{base_url}/healthz", web, log)

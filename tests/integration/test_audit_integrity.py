@@ -16,12 +16,12 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from loopback.databases import create_database, drop_database, migrated_engine
 from portal.audit import AuditAction
 from portal.audit.signing import CheckpointSigner
 from portal.audit.verify import verify_trail
 from portal.crypto import FileKeyring
 from portal.models import AuditEvent, AuditOutcome, OrganisationKind, Role, User, UserStatus
-from tests.conftest import create_database, drop_database, migrated_engine
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
 
 WRITERS = 4

@@ -20,16 +20,17 @@ from flask import Flask
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
+from loopback.databases import create_database, drop_database, migrated_engine
+from loopback.processes import PROJECT_ROOT
 from portal import create_app, db
 from portal.audit.checkpoints import sign_checkpoint
 from portal.audit.signing import CheckpointSigner
 from portal.crypto import FileKeyring
-from tests.conftest import create_database, drop_database, migrated_engine, test_settings
+from tests.conftest import test_settings
 from tests.factories import csrf_token
 from tests.faults.servers import portal_environment
 from tests.integration.test_contribution_documents import PDF, upload
 from tests.integration.test_contributions import answer_everything, children_of, send
-from tests.support.deliveries import PROJECT_ROOT
 from tests.support.world import build_world, client_for, issue
 
 pytestmark = pytest.mark.postgres

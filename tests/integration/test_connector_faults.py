@@ -23,6 +23,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from loopback.cms import ReferenceCms
+from loopback.databases import create_database, drop_database, migrated_engine
+from loopback.processes import PROJECT_ROOT, WorkerProcess, free_port, wait_until
 from portal.audit import AuditAction
 from portal.audit.verify import verify_trail
 from portal.crypto import FileKeyring, new_data_key
@@ -33,17 +36,7 @@ from portal.lifecycle import ContributionStatus, OutboxStatus, RequestStatus
 from portal.models import AuditEvent, Contribution, OutboxMessage
 from portal.models.keys import DataKey
 from portal.private_files import write_new_private_file
-from tests.conftest import create_database, drop_database, migrated_engine
-from tests.support.deliveries import (
-    PROJECT_ROOT,
-    Outbox,
-    ReferenceCms,
-    WorkerProcess,
-    cms_body,
-    wait_until,
-    worker_environment,
-)
-from tests.support.dev_oidc import free_port
+from tests.support.deliveries import Outbox, cms_body, worker_environment
 
 
 @dataclass

@@ -13,6 +13,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from loopback.cms import CMS_CASE, CMS_CLIENT_ID, ReferenceCms
 from portal import db
 from portal.audit import SYSTEM, AuditAction
 from portal.config import Settings
@@ -27,7 +28,7 @@ from portal.models import AuditEvent, Case, Child, Role, Team
 from tests.conftest import test_settings
 from tests.factories import csrf_token, make_user
 from tests.integration.test_delivery_admin import accepted
-from tests.support.deliveries import CMS_CASE, CMS_CLIENT_ID, Outbox, ReferenceCms
+from tests.support.deliveries import Outbox
 from tests.support.world import World, client_for
 
 

@@ -12,6 +12,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from loopback.processes import free_port
 from portal import db
 from portal.audit import AuditAction
 from portal.crypto import FileKeyring
@@ -35,12 +36,7 @@ from portal.models import (
 )
 from tests.conftest import both_backends
 from tests.support.demo_identity import providers_on, runtime_keyring
-from tests.support.dev_oidc import (
-    DevOidcProvider,
-    free_port,
-    sign_in_at_provider,
-    sign_out_at_provider,
-)
+from tests.support.dev_oidc import DevOidcProvider, sign_in_at_provider, sign_out_at_provider
 from tests.support.live_portal import Browser, LiveStack, live_portal, onward
 
 

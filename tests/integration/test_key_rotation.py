@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from loopback.databases import create_database, drop_database
 from portal import db, schema
 from portal.attachments import open_attachment
 from portal.crypto import (
@@ -38,7 +39,7 @@ from portal.crypto.rewrap import rewrap_data_keys
 from portal.models import Attachment, AuditEvent, Child, Contribution, KeyCheck
 from portal.models.keys import DataKey
 from portal.private_files import write_new_private_file
-from tests.conftest import BACKENDS, create_database, drop_database
+from tests.conftest import BACKENDS
 from tests.factories import make_case
 from tests.support.deliveries import Outbox
 from tests.support.deployment import Deployment, deployment, dispose

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -21,18 +20,24 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from loopback.cms import ReferenceCms
+from loopback.databases import create_database, drop_database, migrated_engine
+from loopback.processes import (
+    ProjectProcess,
+    WorkerProcess,
+    free_port,
+    gunicorn_command,
+    wait_for_http,
+)
 from portal.audit.checkpoints import sign_checkpoint
 from portal.audit.signing import CheckpointSigner
 from portal.crypto import FileKeyring
 from portal.models import OutboxMessage
 from portal.models.base import utcnow
 from portal.private_files import write_new_private_file
-from tests.conftest import create_database, drop_database, migrated_engine
 from tests.integration.test_logs import json_lines
 from tests.integration.test_metrics import samples
-from tests.support.deliveries import Outbox, ReferenceCms, WorkerProcess, worker_environment
-from tests.support.dev_oidc import free_port
-from tests.support.portal_stack import ProjectProcess, wait_for_http
+from tests.support.deliveries import Outbox, worker_environment
 
 HTTP_TIMEOUT = 10
 
@@ -90,7 +95,7 @@ def served(
             "PORTAL_WEB_WORKERS": "2",
         }
         web = ProjectProcess(
-            [sys.executable, "-m", "gunicorn", "-c", "infra/gunicorn.conf.py"],
+            gunicorn_command(),
             environment | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_directory)},
             directory / "gunicorn.log",
         )

@@ -15,6 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from loopback.databases import create_database, drop_database
 from portal import db, schema
 from portal.crypto import FileKeyring
 from portal.crypto.keycheck import register_keyring
@@ -22,7 +23,7 @@ from portal.crypto.records import RecordCipher
 from portal.lifecycle import ContributionStatus
 from portal.models import Base, Contribution, Role
 from portal.models.requests import HoldReason, LegalHold
-from tests.conftest import BACKENDS, create_database, drop_database
+from tests.conftest import BACKENDS
 from tests.factories import make_case, make_organisation, make_request, make_user
 
 

@@ -30,6 +30,7 @@ from joserfc.jwk import OctKey
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from loopback.databases import create_database, drop_database, migrated_engine
 from portal.audit import AuditAction
 from portal.config import Settings
 from portal.crypto import FileKeyring
@@ -60,13 +61,7 @@ from portal.notifications.senders import NotifySender, SmtpSender, sender_for
 from portal.notifications.sink import serve
 from portal.notifications.worker import LEASE, send_due
 from portal.settings import ServiceSettings
-from tests.conftest import (
-    both_backends,
-    create_database,
-    drop_database,
-    migrated_engine,
-    test_settings,
-)
+from tests.conftest import both_backends, test_settings
 from tests.factories import make_case, make_organisation, make_request, make_user
 
 UK = ZoneInfo("Europe/London")

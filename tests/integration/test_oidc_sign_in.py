@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from loopback.processes import free_port
 from portal.audit import AuditAction
 from portal.auth.oidc.provider_spec import ProviderSpec
 from portal.auth.oidc.registry import save_provider
@@ -35,12 +36,7 @@ from portal.models import (
     UserStatus,
     WebSession,
 )
-from tests.support.dev_oidc import (
-    DevOidcProvider,
-    free_port,
-    rsa_private_jwk,
-    sign_out_at_provider,
-)
+from tests.support.dev_oidc import DevOidcProvider, rsa_private_jwk, sign_out_at_provider
 from tests.support.live_portal import Browser, LiveStack, live_portal, onward
 
 SECRET = "portal-client-secret-for-tests"  # noqa: S105 - a test provider's client secret

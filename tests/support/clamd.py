@@ -18,8 +18,8 @@ from types import TracebackType
 
 import pytest
 
+from loopback.processes import free_port
 from portal.attachments.scanning import ClamdScanner
-from tests.support.dev_oidc import free_port
 
 START_TIMEOUT_SECONDS = 60
 SIGNATURE_NAME = "Portal.Test.Eicar"

@@ -11,20 +11,14 @@ from __future__ import annotations
 
 import io
 import os
-import re
-import signal
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import requests
 from sqlalchemy.orm import Session
 
+from loopback.cms import CMS_CASE, CMS_CLIENT_ID, ReferenceCms
 from portal.attachments import NoScanner, store_upload
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
@@ -44,91 +38,8 @@ from tests.conftest import TEST_SECRET_KEY
 from tests.factories import make_user
 from tests.support.world import organisation
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CMS_CLIENT_ID = "portal-test"
-CMS_CASE = "NCC-100234"  # a case the reference CMS seeds, with two children
 CMS_TEAM = "Children in Need Team East"
 ANSWERS = {"attendance": {"percentage": "82"}, "wellbeing": {"concerns": "Often tired."}}
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30, message: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message or check}")
-
-
-class ReferenceCms:
-    """The reference CMS in its own process, with faults on; restartable on the same port
-    and storage."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.secret_file = directory / "cms-client-secret"
-        self.secret_file.write_text(uuid.uuid4().hex, encoding="utf-8")
-        self.port = 0
-        self.url = ""
-        self.process: subprocess.Popen[str] | None = None
-
-    def start(self) -> ReferenceCms:
-        command = [sys.executable, "-m", "reference_cms", "--port", str(self.port), "--faults"]
-        command += ["--data-dir", str(self.directory / "data"), "--client-id", CMS_CLIENT_ID]
-        command += ["--client-secret-file", str(self.secret_file)]
-        with (self.directory / "cms.log").open("a") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own module
-                command, stdout=subprocess.PIPE, stderr=log, text=True, cwd=PROJECT_ROOT
-            )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        self.process.stdout.close()
-        ready = re.fullmatch(r"ready http://127\.0\.0\.1:(\d+)\n", line)
-        assert ready, "the reference CMS did not start"
-        self.port = int(ready.group(1))
-        self.url = f"http://127.0.0.1:{self.port}"
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def faults(self, **settings: Any) -> None:
-        answer = requests.post(f"{self.url}/_faults", json=settings, timeout=5)
-        assert answer.status_code == 200, answer.text
-
-    def records(self) -> list[dict[str, str]]:
-        answer = requests.get(f"{self.url}/_records", timeout=5)
-        assert answer.status_code == 200, answer.text
-        records: list[dict[str, str]] = answer.json()["records"]
-        return records
-
-    def delete(self, record_id: str) -> None:
-        answer = requests.delete(f"{self.url}/_records/{record_id}", timeout=5)
-        assert answer.status_code == 204, answer.text
-
-    def post(self, key: str, body: dict[str, Any], case: str = CMS_CASE) -> requests.Response:
-        """A contribution sent straight to the CMS, as another system (or a lost worker) would."""
-        secret = self.secret_file.read_text(encoding="utf-8")
-        token = requests.post(
-            f"{self.url}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(CMS_CLIENT_ID, secret),
-            timeout=5,
-        ).json()["access_token"]
-        return requests.post(
-            f"{self.url}/api/v1/cases/{case}/contributions",
-            json=body,
-            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
-            timeout=5,
-        )
 
 
 def cms_body(reference: str = "DR-OTHER01") -> dict[str, Any]:
@@ -171,32 +82,6 @@ def worker_environment(
     }
     environment |= {f"PORTAL_CMS__{name.upper()}": str(value) for name, value in values.items()}
     return environment
-
-
-class WorkerProcess:
-    """`portal worker` in its own process, its output in a log file."""
-
-    def __init__(self, environment: dict[str, str], log: Path, *arguments: str) -> None:
-        self.log = log
-        command = [sys.executable, "-m", "portal.cli", "worker", *arguments]
-        with log.open("a") as output:
-            self.process = subprocess.Popen(  # noqa: S603 - our own module
-                command, stdout=output, stderr=subprocess.STDOUT, env=environment, cwd=PROJECT_ROOT
-            )
-
-    def terminate(self, timeout: float = 30) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def wait(self, timeout: float = 60) -> int:
-        return self.process.wait(timeout=timeout)
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
 
 
 class Outbox:

@@ -17,18 +17,13 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import Engine
 
+from loopback.databases import create_database, drop_database, migrated_engine
+from loopback.processes import PROJECT_ROOT
 from portal import create_app, db
 from portal.config import Settings
 from portal.crypto import FileKeyring
 from portal.models.keys import DataKey
-from tests.conftest import (
-    TEST_SECRET_KEY,
-    create_database,
-    drop_database,
-    migrated_engine,
-    test_settings,
-)
-from tests.support.deliveries import PROJECT_ROOT
+from tests.conftest import TEST_SECRET_KEY, test_settings
 
 
 @dataclass

@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -31,13 +30,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVER = REPO_ROOT / "infra" / "dev-oidc" / "server.mjs"
 HTTP_TIMEOUT = 10
 MAX_STEPS = 15
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (another process could still take it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _b64_uint(value: int) -> str:

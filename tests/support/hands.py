@@ -103,9 +103,10 @@ class KeyboardHands(Hands):
 
     def upload(self, field: Locator, path: Path) -> None:
         """Space on the focused file input opens the chooser. Headless Chromium now and then
-        drops that one press under load (a clean-clone CI run saw no chooser within 30 s,
-        in a journey that passes on its own), so the press is repeated, from a field the keyboard has reached again, before
-        the journey is failed; a field Tab cannot reach still fails at once."""
+        drops that one press under load (a clean-clone CI run saw no chooser within 30 s, in
+        a journey that passes on its own), so the press is repeated, from a field the keyboard
+        has reached again, before the journey is failed; a field Tab cannot reach still fails
+        at once."""
         for attempt in range(CHOOSER_ATTEMPTS):
             self.tab_to(field)
             try:

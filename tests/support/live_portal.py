@@ -21,10 +21,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
+from loopback.databases import create_database, drop_database, migrated_engine
+from loopback.processes import free_port
 from portal import create_app, db
 from portal.crypto import FileKeyring
-from tests.conftest import create_database, drop_database, migrated_engine, test_settings
-from tests.support.dev_oidc import free_port, sign_in_at_provider
+from tests.conftest import test_settings
+from tests.support.dev_oidc import sign_in_at_provider
 
 HTTP_TIMEOUT = 10
 

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support.deliveries import PROJECT_ROOT, wait_until
+from loopback.processes import PROJECT_ROOT, wait_until
 
 NGINX = Path("/usr/sbin/nginx")
 TEMPLATE = PROJECT_ROOT / "infra" / "nginx" / "portal.conf.template"

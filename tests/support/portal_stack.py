@@ -10,36 +10,39 @@ separate process started from the project's own commands, and every log is kept 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 import sqlalchemy as sa
 from playwright.sync_api import Page
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from loopback.cms import ReferenceCms
+from loopback.databases import create_database, drop_database, migrated_engine
+from loopback.processes import (
+    ProjectProcess,
+    WorkerProcess,
+    free_port,
+    gunicorn_command,
+    log_tails,
+    logs_with_tracebacks,
+    portal_command,
+    run_portal,
+    wait_for_http,
+    wait_until,
+)
 from portal.auth.oidc.provider_spec import ProviderSpec
 from portal.auth.sessions import token_hash
 from portal.crypto import FileKeyring
 from portal.demo.identity import dev_provider_config
 from portal.demo.seed import seed_demo_data
-from tests.conftest import create_database, drop_database, migrated_engine
-from tests.support.deliveries import (
-    PROJECT_ROOT,
-    ReferenceCms,
-    WorkerProcess,
-    wait_until,
-    worker_environment,
-)
+from tests.support.deliveries import worker_environment
 from tests.support.demo_identity import providers_on, runtime_keyring
-from tests.support.dev_oidc import DevOidcProvider, free_port
+from tests.support.dev_oidc import DevOidcProvider
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -87,69 +90,6 @@ class PortalStack:
                 ),
                 {"minutes": minutes, "hash": token_hash(token)},
             )
-
-
-def log_tails(directory: Path) -> str:
-    """The tail of every process's log in `directory`, for a failing test's message."""
-    parts = []
-    for log in sorted(directory.glob("*.log")):
-        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-        parts.append(f"--- {log.name}\n" + "\n".join(lines[-30:]))
-    return "\n".join(parts)
-
-
-def logs_with_tracebacks(directory: Path, names: tuple[str, ...]) -> list[str]:
-    """Those of the named log files (the portal's own processes') that hold a traceback."""
-    return [
-        name
-        for name in names
-        if "Traceback" in (directory / name).read_text(encoding="utf-8", errors="replace")
-    ]
-
-
-class ProjectProcess:
-    """A project command in its own process, its output appended to a log file."""
-
-    def __init__(self, command: list[str], environment: dict[str, str], log: Path) -> None:
-        with log.open("a") as output:
-            self.process = subprocess.Popen(  # noqa: S603 - the project's own commands
-                command, stdout=output, stderr=subprocess.STDOUT, env=environment, cwd=PROJECT_ROOT
-            )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
-def portal_command(*arguments: str) -> list[str]:
-    return [sys.executable, "-m", "portal.cli", *arguments]
-
-
-def run_portal(environment: dict[str, str], *arguments: str) -> None:
-    """Run a `portal` command to the end; it must succeed."""
-    finished = subprocess.run(  # noqa: S603 - the project's own command
-        portal_command(*arguments), env=environment, cwd=PROJECT_ROOT, capture_output=True
-    )
-    assert finished.returncode == 0, finished.stderr
-
-
-def wait_for_http(url: str, process: ProjectProcess, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.process.poll() is not None:
-            raise AssertionError(f"{url} stopped while starting:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer in {timeout}s:\n{log.read_text()[-3000:]}")
 
 
 def demo_database(
@@ -217,7 +157,7 @@ def portal_stack(
         wait_until(lambda: "Receiving e-mail" in sink_log.read_text(), 20, "the SMTP server")
         start("notifications", portal_command("notifications", "send", "--every", "1"))
         web_log = directory / "gunicorn.log"
-        web = start("gunicorn", [sys.executable, "-m", "gunicorn", "-c", "infra/gunicorn.conf.py"])
+        web = start("gunicorn", gunicorn_command())
         wait_for_http(f"{portal_url}/healthz", web, web_log)
         worker = WorkerProcess(environment, directory / "worker.log")
         running.callback(worker.terminate)

@@ -7,7 +7,6 @@ provider. Every part is a separate process started from the project's own comman
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -21,30 +20,28 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from portal.crypto import FileKeyring
-from portal.demo.identity import dev_provider_config
-from portal.demo.seed import SCHOOLS
-from portal.models import Case, Organisation, User
-from portal.settings import AttachmentSettings
-from tests.conftest import drop_database
-from tests.support.deliveries import (
-    CMS_CASE,
-    Outbox,
-    ReferenceCms,
-    WorkerProcess,
-    worker_environment,
-)
-from tests.support.dev_oidc import DevOidcProvider, free_port
-from tests.support.live_portal import Browser, LiveStack
-from tests.support.nginx import Nginx, loopback_values, require_nginx
-from tests.support.portal_stack import (
+from loopback.cms import CMS_CASE, ReferenceCms
+from loopback.databases import drop_database
+from loopback.processes import (
     ProjectProcess,
-    demo_database,
+    WorkerProcess,
+    free_port,
+    gunicorn_command,
     log_tails,
     logs_with_tracebacks,
     run_portal,
     wait_for_http,
 )
+from portal.crypto import FileKeyring
+from portal.demo.identity import dev_provider_config
+from portal.demo.seed import SCHOOLS
+from portal.models import Case, Organisation, User
+from portal.settings import AttachmentSettings
+from tests.support.deliveries import Outbox, worker_environment
+from tests.support.dev_oidc import DevOidcProvider
+from tests.support.live_portal import Browser, LiveStack
+from tests.support.nginx import Nginx, loopback_values, require_nginx
+from tests.support.portal_stack import demo_database
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SIGN_IN_LIMIT = 5
@@ -185,7 +182,7 @@ def scale_out(
         instances = []
         for name, port in zip(("web-a", "web-b"), web_ports, strict=True):
             process = ProjectProcess(
-                [sys.executable, "-m", "gunicorn", "-c", "infra/gunicorn.conf.py"],
+                gunicorn_command(),
                 environment | {"PORTAL_BIND": f"127.0.0.1:{port}", "PORTAL_WEB_WORKERS": "2"},
                 directory / f"{name}.log",
             )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.dev_oidc import free_port
+from loopback.processes import free_port
 from tests.support.nginx import Nginx, loopback_values
 
 HSTS = "max-age=31536000; includeSubDomains"

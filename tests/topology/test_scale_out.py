@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from loopback.processes import wait_until
 from portal.audit import AuditAction
 from portal.lifecycle import OutboxStatus
 from portal.models import AuditEvent, OutboxMessage
 from tests.factories import csrf_token
-from tests.support.deliveries import wait_until
 from tests.support.live_portal import Browser
 from tests.support.nginx import TEMPORARY_DIRECTORIES
 from tests.support.topology import SIGN_IN_LIMIT, WORKERS, DemoCaseOutbox, Topology
