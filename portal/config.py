@@ -26,7 +26,7 @@ from portal.settings import (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "config"
 ENV_PREFIX = "PORTAL_"
-ENVIRONMENTS = ("production", "demo", "test")
+ENVIRONMENTS = ("production", "demo", "test", "bench")
 MIN_SECRET_KEY_LENGTH = 32
 
 
@@ -243,6 +243,11 @@ def _resolve_paths(settings: Settings) -> Settings:
 
 
 def _refuse_unsafe(settings: Settings) -> None:
+    if settings.benchmark.security_off and settings.environment != "bench":
+        raise ConfigError(
+            "[benchmark] security_off turns encryption and the audit trail off: it is allowed "
+            "only with PORTAL_ENV=bench, on a benchmark's own throwaway database."
+        )
     if not settings.is_production:
         return
     if not settings.service.base_url.startswith("https://"):
