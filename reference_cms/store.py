@@ -1,15 +1,18 @@
 """The reference CMS's own storage: cases, children and received contributions in SQLite.
 
-Each operation opens its own connection, so the store is safe to share between threads (and
-processes); writes run inside BEGIN IMMEDIATE so an idempotency check and its insert are atomic.
+Each operation takes a connection of its own from a pool (one per concurrent operation), so the
+store is safe to share between threads (and processes); writes run inside BEGIN IMMEDIATE so an
+idempotency check and its insert are atomic, one thread of the process at a time.
 """
 
 from __future__ import annotations
 
+import queue
 import secrets
 import sqlite3
+import threading
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,19 +87,39 @@ class IdempotencyKeyReused(Exception):
 class CaseStore:
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Connections are kept for the next operation rather than closed: closing the last
+        # connection to a WAL database checkpoints it and deletes the log, which cost more than
+        # the operation itself, on every request.
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._writing = threading.Lock()
         with self._connect() as connection:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.executescript(SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as connection:
+        try:
+            connection = self._idle.get_nowait()
+        except queue.Empty:
+            connection = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             connection.execute("PRAGMA foreign_keys=ON")
+        try:
             yield connection
+        finally:
+            # Only a connection left with no transaction open goes back to the pool.
+            if connection.in_transaction:
+                connection.close()
+            else:
+                self._idle.put(connection)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as connection:
+        # SQLite lets one writer in at a time anyway. Threads of this process queue here, and
+        # each is woken as soon as the last one commits; left to SQLite, a writer that finds
+        # the database locked sleeps and polls, for longer each time, behind every other.
+        with self._connect() as connection, self._writing:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection

@@ -8,25 +8,46 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from sqlalchemy.orm import Session
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, joinedload
 
 from portal.attachments import AttachmentUnavailable, open_attachment
 from portal.connector.adapter import CmsFailure, Delivery, Document
 from portal.crypto import CryptoError, DecryptionError, Keyring
 from portal.crypto.errors import UnknownKeyVersion
 from portal.crypto.records import RecordCipher
-from portal.models import Attachment, Contribution, OutboxMessage, ScanStatus
+from portal.models import Attachment, Contribution, DelegationRequest, ScanStatus
 from portal.settings import AttachmentSettings
 
 
 def delivery_for(
-    session: Session, keyring: Keyring, attachments: AttachmentSettings, outbox_id: uuid.UUID
+    session: Session,
+    keyring: Keyring,
+    attachments: AttachmentSettings,
+    contribution_id: uuid.UUID,
+    idempotency_key: str,
 ) -> Delivery:
-    """The delivery for this outbox row, or CmsFailure when it cannot be built: permanent,
-    except while this process's keyring lacks the key version the content is under."""
-    message = session.get(OutboxMessage, outbox_id)
-    contribution = session.get(Contribution, message.contribution_id) if message else None
-    if message is None or contribution is None or contribution.submitted_at is None:
+    """The delivery of this contribution under its outbox row's key, or CmsFailure when it
+    cannot be built: permanent, except while this process's keyring lacks the key version the
+    content is under."""
+    # Everything the body needs in one query (the contribution with its request, case, partner
+    # and documents), not one per relationship.
+    contribution = (
+        session.execute(
+            sa.select(Contribution)
+            .where(Contribution.id == contribution_id)
+            .options(
+                joinedload(Contribution.request).options(
+                    joinedload(DelegationRequest.case),
+                    joinedload(DelegationRequest.partner_organisation),
+                ),
+                joinedload(Contribution.attachments),
+            )
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
+    if contribution is None or contribution.submitted_at is None:
         raise CmsFailure("contribution_missing", permanent=True)
     request = contribution.request
     cipher = RecordCipher(keyring, session)
@@ -52,7 +73,7 @@ def delivery_for(
             "content_unavailable", permanent=True, reason=type(error).__name__
         ) from None
     return Delivery(
-        idempotency_key=message.idempotency_key,
+        idempotency_key=idempotency_key,
         case_reference=request.case.cms_reference,
         request_reference=request.reference,
         version=contribution.version,

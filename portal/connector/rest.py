@@ -8,6 +8,7 @@ again once on a 401. Nothing here logs a body, a token or a secret.
 from __future__ import annotations
 
 import base64
+import os
 import re
 import threading
 import time
@@ -53,6 +54,14 @@ class RestAdapter:
         self._timeouts = (connect_timeout, timeout)
         self._http = requests.Session()
         self._http.headers["Accept"] = "application/json"
+        # The environment's proxy and CA bundle are read once, here: by default requests reads
+        # them again on every call, scanning the whole environment each time. A ~/.netrc is not
+        # read at all, so it can never put its own credentials on the token request.
+        self._http.trust_env = False
+        self._http.proxies = requests.utils.get_environ_proxies(self._base_url)
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self._http.verify = bundle
         self._token: str | None = None
         self._token_expires = 0.0
         self._lock = threading.Lock()

@@ -1,6 +1,6 @@
 """Delivering accepted contributions to the CMS, exactly once.
 
-A worker claims a few due outbox rows in a short transaction: it adds one to each row's
+A worker claims a batch of due outbox rows in one statement: it adds one to each row's
 attempts and moves its next attempt a lease ahead, so no other worker takes it meanwhile. On
 PostgreSQL the claim skips rows another worker has locked (`FOR UPDATE SKIP LOCKED`), so any
 number of workers share the queue; on SQLite the `portal worker` command allows one worker.
@@ -11,10 +11,11 @@ claim: a worker whose lease ran out (or whose row an administrator reset) cannot
 newer attempt's outcome. A success is the exception: the CMS holds the record whatever the
 portal thought, so it is recorded from any state that has not already recorded one.
 
-Each claimed row is decrypted, sent under its idempotency key with no transaction open, and its
-outcome recorded in one transaction with its audit event. A worker that dies after the CMS
-committed but before recording leaves the row to be claimed again when the lease runs out; the
-CMS answers the repeated key with the first record, so the child's record never holds two.
+Each claimed row is decrypted in the transaction that renews its lease, sent under its
+idempotency key with no transaction open, and its outcome recorded in one transaction with its
+audit event. A worker that dies after the CMS committed but before recording leaves the row
+to be claimed again when the lease runs out; the CMS answers the repeated key with the first
+record, so the child's record never holds two.
 On stop, a worker finishes the send in flight and gives back the claims it had not started.
 
 While the database is unreachable (a restart, a failover) the worker logs it once, and each
@@ -38,22 +39,22 @@ from functools import partial
 from typing import cast
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from portal.audit import AuditAction, record_event
-from portal.connector.adapter import CmsAdapter, CmsFailure, DeliveryReceipt
+from portal.connector.adapter import CmsAdapter, CmsFailure, Delivery, DeliveryReceipt
 from portal.connector.payload import delivery_for
 from portal.crypto import Keyring
 from portal.db_outage import DATABASE_DOWN, DatabaseOutage
 from portal.lifecycle import (
     CONTRIBUTION_LIFECYCLE,
     OUTBOX_LIFECYCLE,
-    REQUEST_LIFECYCLE,
     ContributionStatus,
     OutboxStatus,
     RequestStatus,
+    TransitionRefused,
 )
-from portal.models import AuditOutcome, Contribution, OutboxMessage
+from portal.models import AuditOutcome, Contribution, DelegationRequest, OutboxMessage
 from portal.models.base import utcnow
 from portal.settings import Settings
 
@@ -66,6 +67,13 @@ MAX_RETRY_AFTER = timedelta(days=1)
 _SUCCESS_FROM = tuple(
     status for status in OutboxStatus if OUTBOX_LIFECYCLE.allows(status, OutboxStatus.DELIVERED)
 )
+_CONTRIBUTIONS = cast(sa.Table, Contribution.__table__)
+_DELIVERABLE_CONTRIBUTION = tuple(
+    status
+    for status in ContributionStatus
+    if CONTRIBUTION_LIFECYCLE.allows(status, ContributionStatus.DELIVERED)
+)
+_REQUESTS = cast(sa.Table, DelegationRequest.__table__)
 
 
 @dataclass
@@ -130,11 +138,12 @@ class DeliveryWorker:
                     counts.released += self._release(claims[index:])
                     break
                 # A claim in hand waits out a database outage, then carries on.
-                if not self.outage.retrying(partial(self._renew, claim)):
+                prepared = self.outage.retrying(partial(self._prepare, claim))
+                if prepared is None:
                     log.warning("delivery %s: claim lost before the send", claim.id)
                     counts.released += 1
                     continue
-                outcome = self.outage.retrying(partial(self._attempt, claim))
+                outcome = self.outage.retrying(partial(self._attempt, claim, prepared))
                 setattr(counts, outcome, getattr(counts, outcome) + 1)
         return counts
 
@@ -144,34 +153,32 @@ class DeliveryWorker:
         cms = self.settings.cms
         with self.sessions() as session, session.begin():
             now = utcnow()
-            query = (
-                sa.select(_TABLE.c.id, _TABLE.c.attempts)
+            due = (
+                sa.select(_TABLE.c.id)
                 .where(_TABLE.c.status == OutboxStatus.PENDING, _TABLE.c.next_attempt_at <= now)
                 .order_by(_TABLE.c.next_attempt_at, _TABLE.c.id)
                 .limit(cms.batch_size)
             )
             if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            claims = []
-            for row in session.execute(query).all():
-                won = session.execute(
-                    sa.update(_TABLE)
-                    .where(
-                        _TABLE.c.id == row.id,
-                        _TABLE.c.attempts == row.attempts,
-                        _TABLE.c.status == OutboxStatus.PENDING,
-                    )
-                    .values(
-                        attempts=row.attempts + 1,
-                        next_attempt_at=now + timedelta(seconds=cms.lease_seconds),
-                        claimed_by=self.name,
-                        claimed_at=now,
-                    )
-                    .returning(_TABLE.c.id)
-                ).first()
-                if won is not None:
-                    claims.append(_Claim(row.id, row.attempts + 1, now))
-            return claims
+                due = due.with_for_update(skip_locked=True)
+            # Picked once, in a CTE: as an IN subquery PostgreSQL may run it again for each row
+            # it updates, skipping the rows just claimed each time, and so claim the whole queue.
+            picked = due.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
+            claimed = session.execute(
+                sa.update(_TABLE)
+                .where(
+                    _TABLE.c.id.in_(sa.select(picked.c.id)),
+                    _TABLE.c.status == OutboxStatus.PENDING,
+                )
+                .values(
+                    attempts=_TABLE.c.attempts + 1,
+                    next_attempt_at=now + timedelta(seconds=cms.lease_seconds),
+                    claimed_by=self.name,
+                    claimed_at=now,
+                )
+                .returning(_TABLE.c.id, _TABLE.c.attempts)
+            ).all()
+            return [_Claim(row.id, row.attempts, now) for row in claimed]
 
     def _mine(self, claim: _Claim) -> sa.ColumnElement[bool]:
         """The row is pending and still under this claim."""
@@ -182,17 +189,38 @@ class DeliveryWorker:
             _TABLE.c.claimed_at == claim.claimed_at,
         )
 
-    def _renew(self, claim: _Claim) -> bool:
-        """Just before a send: the lease runs from now, if the claim is still ours."""
+    def _prepare(self, claim: _Claim) -> Delivery | CmsFailure | None:
+        """Just before a send: the lease runs from now and the delivery is built, in one
+        transaction; None when the claim is no longer ours. A delivery that cannot be built
+        is the failure to record (the renewal rolls back with it: the claim is unchanged)."""
         lease = timedelta(seconds=self.settings.cms.lease_seconds)
-        with self.sessions() as session, session.begin():
-            renewed = session.execute(
-                sa.update(_TABLE)
-                .where(self._mine(claim))
-                .values(next_attempt_at=utcnow() + lease)
-                .returning(_TABLE.c.id)
-            ).first()
-        return renewed is not None
+        try:
+            with self.sessions() as session, session.begin():
+                if session.get_bind().dialect.name == "postgresql":
+                    # The commit need not wait for the disk: a renewal lost in a database crash
+                    # leaves the claim's first lease, and the key keeps the CMS to one record.
+                    session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+                renewed = session.execute(
+                    sa.update(_TABLE)
+                    .where(self._mine(claim))
+                    .values(next_attempt_at=utcnow() + lease)
+                    .returning(_TABLE.c.contribution_id, _TABLE.c.idempotency_key)
+                ).first()
+                if renewed is None:
+                    return None
+                return delivery_for(
+                    session,
+                    self.keyring,
+                    self.settings.attachments,
+                    renewed.contribution_id,
+                    renewed.idempotency_key,
+                )
+        except CmsFailure as failure:
+            return failure
+        except DATABASE_DOWN:
+            raise  # an outage, not this row's fault: tried again once it is over
+        except Exception as error:  # one bad row must not stop every other delivery
+            return _crash(claim, error)
 
     def _release(self, claims: list[_Claim]) -> int:
         """Give back claims not yet started: due again at once, the attempt not counted."""
@@ -216,68 +244,63 @@ class DeliveryWorker:
 
     # One attempt
 
-    def _attempt(self, claim: _Claim) -> str:
+    def _attempt(self, claim: _Claim, prepared: Delivery | CmsFailure) -> str:
+        if isinstance(prepared, CmsFailure):
+            return self._record_failure(claim, prepared)
         try:
-            with self.sessions() as session:
-                delivery = delivery_for(session, self.keyring, self.settings.attachments, claim.id)
-            # The session is closed: no transaction stays open while the CMS answers.
-            receipt = self.adapter.deliver(delivery)
+            # No transaction is open while the CMS answers.
+            receipt = self.adapter.deliver(prepared)
         except CmsFailure as failure:
             return self._record_failure(claim, failure)
-        except DATABASE_DOWN:
-            raise  # an outage, not this row's fault: the attempt is made again once it is over
         except Exception as error:  # one bad row must not stop every other delivery
-            # The type and the code frames only: an exception's message can carry content.
-            frames = "".join(traceback.format_tb(error.__traceback__))
-            log.error(
-                "delivery %s: the connector raised %s\n%s", claim.id, type(error).__name__, frames
-            )
-            crash = CmsFailure("connector_error", permanent=False, reason=type(error).__name__)
-            return self._record_failure(claim, crash)
-        return self._record_delivery(claim, receipt)
+            return self._record_failure(claim, _crash(claim, error))
+        return self._record_delivery(claim, prepared, receipt)
 
-    def _record_delivery(self, claim: _Claim, receipt: DeliveryReceipt) -> str:
+    def _record_delivery(self, claim: _Claim, delivery: Delivery, receipt: DeliveryReceipt) -> str:
         now = utcnow()
+        delivered = sa.update(_TABLE).values(
+            status=OutboxStatus.DELIVERED,
+            cms_record_id=receipt.record_id,
+            delivered_at=now,
+            last_error=None,
+            claimed_by=None,
+            claimed_at=None,
+        )
         with self.sessions() as session, session.begin():
-            previous = session.scalar(
-                sa.select(_TABLE.c.status).where(_TABLE.c.id == claim.id).with_for_update()
-            )
-            # Success stands whoever holds the claim, even over a dead letter or a cancellation
-            # made meanwhile: the CMS holds the record for this key whatever the portal thought.
+            # Usually the claim still holds, and one statement records the outcome.
+            previous: OutboxStatus | None = OutboxStatus.PENDING
             won = session.execute(
-                sa.update(_TABLE)
-                .where(_TABLE.c.id == claim.id, _TABLE.c.status.in_(_SUCCESS_FROM))
-                .values(
-                    status=OutboxStatus.DELIVERED,
-                    cms_record_id=receipt.record_id,
-                    delivered_at=now,
-                    last_error=None,
-                    claimed_by=None,
-                    claimed_at=None,
-                )
-                .returning(_TABLE.c.contribution_id)
+                delivered.where(self._mine(claim)).returning(_TABLE.c.contribution_id)
             ).first()
+            if won is None:
+                previous = session.scalar(
+                    sa.select(_TABLE.c.status).where(_TABLE.c.id == claim.id).with_for_update()
+                )
+                # Success stands whoever holds the claim, even over a dead letter or a
+                # cancellation made meanwhile: the CMS holds the record for this key whatever
+                # the portal thought.
+                won = session.execute(
+                    delivered.where(
+                        _TABLE.c.id == claim.id, _TABLE.c.status.in_(_SUCCESS_FROM)
+                    ).returning(_TABLE.c.contribution_id)
+                ).first()
             if won is None:
                 log.warning("delivery %s: already recorded by another attempt", claim.id)
                 return "superseded"
             if previous != OutboxStatus.PENDING:
                 log.warning("delivery %s: delivered after it was %s", claim.id, previous)
-            contribution = session.get_one(Contribution, won.contribution_id)
-            CONTRIBUTION_LIFECYCLE.move(contribution, ContributionStatus.DELIVERED)
-            contribution.cms_record_id = receipt.record_id
-            contribution.delivered_at = now
-            request = contribution.request
-            if request.status == RequestStatus.ACCEPTED:
-                REQUEST_LIFECYCLE.move(request, RequestStatus.DELIVERED)
+            _mark_delivered(session, won.contribution_id, receipt.record_id, now)
+            # After the moves, so the audit trail's append lock is held only for the append and
+            # the commit.
             record_event(
                 session,
                 AuditAction.CONTRIBUTION_DELIVERED,
                 object_type="contribution",
-                object_id=contribution.id,
-                case_reference=request.case.cms_reference,
+                object_id=won.contribution_id,
+                case_reference=delivery.case_reference,
                 details={
-                    "request": request.reference,
-                    "version": contribution.version,
+                    "request": delivery.request_reference,
+                    "version": delivery.version,
                     "cms_record_id": receipt.record_id,
                     "attempt": claim.attempt,
                     "worker": self.name,
@@ -321,7 +344,7 @@ class DeliveryWorker:
                 )
                 self.observe("superseded", failure, False)
                 return "superseded"
-            contribution = session.get_one(Contribution, still_ours.contribution_id)
+            contribution = _contribution(session, still_ours.contribution_id)
             record_event(
                 session,
                 AuditAction.DELIVERY_DEAD_LETTERED if final else AuditAction.DELIVERY_FAILED,
@@ -352,6 +375,61 @@ class DeliveryWorker:
         )
         self.observe("dead_lettered" if final else "retrying", failure, final)
         return "dead_lettered" if final else "retrying"
+
+
+def _mark_delivered(
+    session: Session, contribution_id: uuid.UUID, record_id: str, now: datetime
+) -> None:
+    """The contribution is delivered, and its request too unless it has moved on: two
+    statements, each conditional on the lifecycle allowing the move (and counting the row's
+    version, as the models do)."""
+    delivered = session.execute(
+        sa.update(_CONTRIBUTIONS)
+        .where(
+            _CONTRIBUTIONS.c.id == contribution_id,
+            _CONTRIBUTIONS.c.status.in_(_DELIVERABLE_CONTRIBUTION),
+        )
+        .values(
+            status=ContributionStatus.DELIVERED,
+            cms_record_id=record_id,
+            delivered_at=now,
+            row_version=_CONTRIBUTIONS.c.row_version + 1,
+        )
+        .returning(_CONTRIBUTIONS.c.request_id)
+    ).first()
+    if delivered is None:
+        current = session.execute(
+            sa.select(_CONTRIBUTIONS.c.status).where(_CONTRIBUTIONS.c.id == contribution_id)
+        ).scalar_one()
+        raise TransitionRefused(
+            CONTRIBUTION_LIFECYCLE.kind, ContributionStatus(current), ContributionStatus.DELIVERED
+        )
+    session.execute(
+        sa.update(_REQUESTS)
+        .where(
+            _REQUESTS.c.id == delivered.request_id,
+            _REQUESTS.c.status == RequestStatus.ACCEPTED,
+        )
+        .values(status=RequestStatus.DELIVERED, row_version=_REQUESTS.c.row_version + 1)
+    )
+
+
+def _contribution(session: Session, contribution_id: uuid.UUID) -> Contribution:
+    """The contribution with its request and case, which its outcome's event names: one query."""
+    return session.execute(
+        sa.select(Contribution)
+        .where(Contribution.id == contribution_id)
+        .options(joinedload(Contribution.request).joinedload(DelegationRequest.case))
+    ).scalar_one()
+
+
+def _crash(claim: _Claim, error: Exception) -> CmsFailure:
+    """The connector's own fault while delivering one row, logged and retried like an outage
+    of the CMS."""
+    # The type and the code frames only: an exception's message can carry content.
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    log.error("delivery %s: the connector raised %s\n%s", claim.id, type(error).__name__, frames)
+    return CmsFailure("connector_error", permanent=False, reason=type(error).__name__)
 
 
 def retry_delay(settings: Settings, attempt: int, retry_after: float | None = None) -> timedelta:

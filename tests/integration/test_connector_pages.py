@@ -17,14 +17,14 @@ from loopback.cms import CMS_CASE, CMS_CLIENT_ID, ReferenceCms
 from portal import db
 from portal.audit import SYSTEM, AuditAction
 from portal.config import Settings
-from portal.connector.adapter import CmsFailure
+from portal.connector.adapter import CmsFailure, Delivery
 from portal.connector.factory import adapter_for
 from portal.connector.outbox import DeliveryRefused, retry
 from portal.connector.worker import DeliveryWorker
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
-from portal.lifecycle import OutboxStatus
-from portal.models import AuditEvent, Case, Child, Role, Team
+from portal.lifecycle import ContributionStatus, OutboxStatus, RequestStatus
+from portal.models import AuditEvent, Case, Child, Contribution, OutboxMessage, Role, Team
 from tests.conftest import test_settings
 from tests.factories import csrf_token, make_user
 from tests.integration.test_delivery_admin import accepted
@@ -189,16 +189,56 @@ def test_a_late_success_is_recorded_over_a_dead_letter_made_meanwhile(
     db_session.commit()
     slow = worker_named(app, settings, keyring, "slow")
     [claim] = slow._claim()
+    sending = slow._prepare(claim)
+    assert sending is not None
     # Its lease ran out mid-send; another attempt failed for good and dead-lettered the row.
     done.message.status = OutboxStatus.DEAD_LETTERED
     done.message.claimed_by = done.message.claimed_at = None
     db_session.commit()
 
-    assert slow._attempt(claim) == "delivered"  # the CMS holds it: that is what counts
+    assert slow._attempt(claim, sending) == "delivered"  # the CMS holds it: that is what counts
     db_session.refresh(done.message)
     assert done.message.status == OutboxStatus.DELIVERED and done.message.cms_record_id
     [event] = events(db_session, AuditAction.CONTRIBUTION_DELIVERED)
     assert event.details["previous_status"] == "dead_lettered"
+
+
+def test_workers_claim_disjoint_batches_of_at_most_the_batch_size(
+    app: Flask, council: Outbox, settings: Settings, keyring: FileKeyring
+) -> None:
+    council.accepted(25)
+    first, second = (worker_named(app, settings, keyring, name) for name in ("first", "second"))
+    batches = [first._claim(), second._claim(), first._claim(), second._claim()]
+    assert [len(batch) for batch in batches] == [10, 10, 5, 0]
+    claimed = [claim.id for batch in batches for claim in batch]
+    assert len(set(claimed)) == 25
+    assert all(claim.attempt == 1 for batch in batches for claim in batch)
+
+
+def test_a_delivery_moves_its_contribution_and_request_as_their_lifecycles_do(
+    app: Flask, council: Outbox, db_session: Session, settings: Settings, keyring: FileKeyring
+) -> None:
+    [outbox_id] = council.accepted(1)
+    message = db_session.get_one(OutboxMessage, outbox_id)
+    contribution = db_session.get_one(Contribution, message.contribution_id)
+    before = (contribution.row_version, contribution.updated_at, contribution.request.row_version)
+    worker = worker_named(app, settings, keyring, "only")
+    [claim] = worker._claim()
+    sending = worker._prepare(claim)
+    assert isinstance(sending, Delivery)
+    assert worker._attempt(claim, sending) == "delivered"
+
+    db_session.expire_all()
+    assert contribution.status == ContributionStatus.DELIVERED
+    assert contribution.cms_record_id == message.cms_record_id is not None
+    assert contribution.delivered_at == message.delivered_at is not None
+    assert contribution.row_version == before[0] + 1 and contribution.updated_at > before[1]
+    assert contribution.request.status == RequestStatus.DELIVERED
+    assert contribution.request.row_version == before[2] + 1
+    [event] = events(db_session, AuditAction.CONTRIBUTION_DELIVERED)
+    assert event.object_id == str(contribution.id) and event.case_reference == CMS_CASE
+    assert event.details["request"] == contribution.request.reference
+    assert event.details["previous_status"] == "pending"
 
 
 def test_a_stale_failure_changes_nothing_and_is_not_recorded(
@@ -220,13 +260,15 @@ def test_a_stale_failure_changes_nothing_and_is_not_recorded(
     assert done.message.status == OutboxStatus.PENDING
     assert done.message.claimed_by == "second" and done.message.last_error is None
     assert not events(db_session, AuditAction.DELIVERY_DEAD_LETTERED)
-    assert not first._renew(stale), "the first worker may not send it again"
+    assert first._prepare(stale) is None, "the first worker may not send it again"
 
     # An administrator cannot bring forward a delivery a worker is sending.
     with pytest.raises(DeliveryRefused):
         retry(db_session, done.message.id, SYSTEM)
     db_session.rollback()
-    assert second._attempt(current) == "delivered"
+    sending = second._prepare(current)
+    assert sending is not None
+    assert second._attempt(current, sending) == "delivered"
 
 
 def test_a_case_in_another_team_is_neither_shown_nor_copied(
