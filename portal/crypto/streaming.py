@@ -51,7 +51,10 @@ def _check_chunk_size(chunk_size: int) -> None:
 class StreamEncryptor:
     """Incremental encryptor: ``header()`` once, ``update()`` any number of times, ``finalize()``.
 
-    Holds back at most one chunk so that the final flag lands on the real last chunk.
+    Holds back at most one chunk so that the final flag lands on the real last chunk. A piece
+    that is exactly one chunk of immutable ``bytes`` (as the document store reads them) is held
+    back by reference and sealed where it lies; anything else is copied once into a reused
+    chunk-sized buffer. Either way each plaintext byte is copied at most once before AES.
     """
 
     def __init__(
@@ -72,7 +75,11 @@ class StreamEncryptor:
             ]
         )
         self._aead = _derive_file_key(data_key, file_id, salt)
-        self._buffer = bytearray()
+        # The held-back plaintext is either `_whole` (a caller's full chunk) or the first
+        # `_filled` bytes of `_assembly` (allocated on first use), never both.
+        self._whole: bytes | None = None
+        self._assembly = bytearray()
+        self._filled = 0
         self._index = 0
         self._header_taken = False
         self._finished = False
@@ -84,27 +91,61 @@ class StreamEncryptor:
         self._header_taken = True
         return self._header
 
-    def update(self, data: bytes) -> bytes:
-        """Buffer ``data``; return ciphertext for every chunk now known not to be the last."""
+    def update(self, data: bytes | bytearray) -> bytes:
+        """Take ``data``; return ciphertext for every chunk now known not to be the last."""
         self._check_usable()
-        self._buffer += data
-        # Keep at least one byte buffered: a full chunk is only non-final once more data exists.
-        ready = (len(self._buffer) - 1) // self._chunk_size if self._buffer else 0
-        if ready == 0:
+        filled = self._filled + len(data)
+        if filled < self._chunk_size and self._assembly and self._whole is None:
+            # A small piece that cannot complete the chunk being assembled: nothing to seal.
+            self._assembly[self._filled : filled] = data
+            self._filled = filled
             return b""
-        size = self._chunk_size
-        with memoryview(self._buffer) as view:
-            pieces = [self._seal(view[i * size : (i + 1) * size], False) for i in range(ready)]
-        del self._buffer[: ready * size]
-        return b"".join(pieces)
+        with memoryview(data) as view:
+            sealed = self._seal_all_but_last(data, view)
+        return b"".join(sealed)
 
     def finalize(self) -> bytes:
         """Return the final chunk (0 to chunk_size plaintext bytes); the encryptor is then spent."""
         self._check_usable()
-        last = self._seal(self._buffer, True)
+        with memoryview(self._assembly) as assembly:
+            held = self._whole if self._whole is not None else assembly[: self._filled]
+            last = self._seal(held, True)
         self._finished = True
-        self._buffer = bytearray()
+        self._whole, self._assembly, self._filled = None, bytearray(), 0
         return last
+
+    def _seal_all_but_last(self, data: bytes | bytearray, view: memoryview) -> list[bytes]:
+        size, end = self._chunk_size, len(view)
+        position = self._top_up(view) if self._filled else 0
+        sealed: list[bytes] = []
+        # A full held chunk is only non-final once more data exists after it.
+        if position < end:
+            if self._whole is not None:
+                sealed.append(self._seal(self._whole, False))
+                self._whole = None
+            elif self._filled == size:
+                sealed.append(self._seal(self._assembly, False))
+                self._filled = 0
+        while end - position > size:
+            sealed.append(self._seal(view[position : position + size], False))
+            position += size
+        if position == 0 and end == size and type(data) is bytes:
+            # Only an immutable piece may be held by reference: a caller may reuse its buffer.
+            self._whole = data
+        elif position < end:
+            self._top_up(view[position:])
+        return sealed
+
+    def _top_up(self, data: bytes | bytearray | memoryview) -> int:
+        """Copy the start of `data` into the partly filled chunk; return how much was taken."""
+        if not self._assembly:
+            self._assembly = bytearray(self._chunk_size)
+        taken = min(self._chunk_size - self._filled, len(data))
+        self._assembly[self._filled : self._filled + taken] = (
+            data if taken == len(data) else data[:taken]
+        )
+        self._filled += taken
+        return taken
 
     def _check_usable(self) -> None:
         if self._finished:

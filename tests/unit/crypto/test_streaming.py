@@ -4,6 +4,7 @@ import io
 import os
 import secrets
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -287,3 +288,82 @@ def test_layout_matches_documented_format(data_key: DataKey) -> None:
         ad = header + index.to_bytes(8, "big") + flag
         plaintext += AESGCM(file_key).decrypt(nonce, frame, ad)
     assert plaintext == data
+
+
+def fixed_randomness(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same salt and nonce prefix for every encryptor, so two encryptions compare."""
+    fixed = SimpleNamespace(urandom=lambda size: bytes(range(size)))
+    monkeypatch.setattr("portal.crypto.streaming.os", fixed)
+
+
+def encrypt_in_pieces(data_key: DataKey, pieces: list[bytes | bytearray]) -> bytes:
+    encryptor = StreamEncryptor(data_key, FILE_ID, chunk_size=CHUNK)
+    output = [encryptor.header()]
+    fed = 0
+    for piece in pieces:
+        sealed = encryptor.update(piece)
+        fed += len(piece)
+        # Exactly one chunk (possibly partial, possibly empty) is always held back.
+        assert len(sealed) % FRAME == 0
+        output.append(sealed)
+        assert sum(map(len, output)) - HEADER == FRAME * max(0, -(-fed // CHUNK) - 1)
+    output.append(encryptor.finalize())
+    return b"".join(output)
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [CHUNK] * 4,
+        [2 * CHUNK, CHUNK],
+        [CHUNK + 1, CHUNK - 1, CHUNK],
+        [5, CHUNK, CHUNK - 5, CHUNK],
+        [CHUNK - 1, 1, CHUNK, 3 * CHUNK + 7],
+        [1] * (2 * CHUNK + 3),
+        [3 * CHUNK],
+    ],
+    ids=["aligned", "double-then-one", "straddling", "partial-then-whole", "mixed", "bytes", "one"],
+)
+@pytest.mark.parametrize("kind", [bytes, bytearray])
+def test_any_split_into_pieces_gives_the_same_stream(
+    data_key: DataKey, monkeypatch: pytest.MonkeyPatch, sizes: list[int], kind: type
+) -> None:
+    fixed_randomness(monkeypatch)
+    data = payload(sum(sizes))
+    whole = encrypt_in_pieces(data_key, [data])
+    offsets = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+    pieces = [kind(data[a:b]) for a, b in zip(offsets, offsets[1:], strict=False)]
+    assert encrypt_in_pieces(data_key, pieces) == whole
+    assert decrypt(data_key, whole) == data
+
+
+def test_random_splits_give_the_same_stream(
+    data_key: DataKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fixed_randomness(monkeypatch)
+    data = payload(40 * CHUNK + 11)
+    whole = encrypt_in_pieces(data_key, [data])
+    for _ in range(20):
+        pieces: list[bytes | bytearray] = []
+        position = 0
+        while position < len(data):
+            size = secrets.choice([0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 100, 3])
+            piece = data[position : position + size]
+            pieces.append(piece if secrets.randbelow(2) else bytearray(piece))
+            position += size
+        assert encrypt_in_pieces(data_key, pieces) == whole
+
+
+def test_a_reused_buffer_is_encrypted_as_it_was_when_given(data_key: DataKey) -> None:
+    # A caller reading into one bytearray again and again must not change what was held back.
+    data = payload(5 * CHUNK + 9)
+    encryptor = StreamEncryptor(data_key, FILE_ID, chunk_size=CHUNK)
+    output = [encryptor.header()]
+    buffer = bytearray(CHUNK)
+    for start in range(0, len(data), CHUNK):
+        piece = data[start : start + CHUNK]
+        buffer[: len(piece)] = piece
+        output.append(encryptor.update(buffer if len(piece) == CHUNK else buffer[: len(piece)]))
+        buffer[:] = bytes(CHUNK)
+    output.append(encryptor.finalize())
+    assert decrypt(data_key, b"".join(output)) == data
