@@ -29,6 +29,8 @@ class AuditEvent(Base):
         sa.Index(None, "action", "seq"),
         sa.Index(None, "outcome", "seq"),
         sa.Index(None, "occurred_at"),
+        # When the council first read a version, for the partner's request page.
+        sa.Index(None, "object_id", "action"),
     )
 
     # Gapless, assigned under the append lock; not a database sequence (those leave gaps).

@@ -57,20 +57,10 @@ def _route_form(found: DelegationRequest) -> RouteForm:
 def _show(found: DelegationRequest, route_form: RouteForm, status: int) -> ResponseReturnValue:
     session = db.session()
     cipher = RecordCipher(keyring(), session)
-    record_event(
-        session,
-        AuditAction.REQUEST_VIEWED,
-        actor=actor_for(current_user),
-        object_type="delegation_request",
-        object_id=found.reference,
-        case_reference=found.case.cms_reference,
-    )
-    if status >= 400:
-        session.commit()
     worker = session.get(User, found.requested_by_id)
     team = session.get(Team, found.case.team_id)
     named = session.get(User, found.named_recipient_id) if found.named_recipient_id else None
-    return render_template(
+    page = render_template(
         "inbox/show.html",
         request_=found,
         purpose=cipher.open_text(found, "purpose_enc"),
@@ -91,7 +81,21 @@ def _show(found: DelegationRequest, route_form: RouteForm, status: int) -> Respo
         first_viewed=_first_viewed(session, found),
         today=uk_today(),
         returned=_what_is_needed(session, cipher, found),
-    ), status
+    )
+    # Recorded once the page is made, in the same transaction: appending holds the audit
+    # chain's lock until the commit, and every audited page in every process waits for it.
+    # Nothing is sent before the commit, so the view is still on the record before it is seen.
+    record_event(
+        session,
+        AuditAction.REQUEST_VIEWED,
+        actor=actor_for(current_user),
+        object_type="delegation_request",
+        object_id=found.reference,
+        case_reference=found.case.cms_reference,
+    )
+    if status >= 400:
+        session.commit()
+    return page, status
 
 
 def _what_is_needed(
