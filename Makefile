@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
 
-.PHONY: help setup assets clamd chromium nginx demo test lint typecheck audit pytest screenshots migrate clean
+.PHONY: help setup assets clamd chromium nginx demo test lint typecheck audit pytest screenshots bench migrate clean
 
 help:
 	@echo "make demo       install, build assets, migrate, seed and run the demo on http://127.0.0.1:5000"
@@ -14,6 +14,7 @@ help:
 	@echo "make typecheck  mypy over the portal package"
 	@echo "make audit      known-vulnerability audit of the locked Python and npm dependencies"
 	@echo "make screenshots  run the browser tests and save the key screens into docs/screenshots"
+	@echo "make bench      the benchmarks on the real stack (about 30 min): a table, also in docs/benchmarks.md"
 	@echo "make clean      remove .venv, node_modules, built assets and the demo instance"
 
 $(STAMPS)/venv: requirements/dev.txt pyproject.toml
@@ -67,6 +68,12 @@ test: lint typecheck audit pytest
 # The browser tests, saving the key screens into docs/screenshots (docs/accessibility.md).
 screenshots: setup chromium
 	PORTAL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser $(PYTEST_ARGS)
+
+# The benchmarks (bench/): the real stack on loopback, the issue's volumes, one table.
+# Needs a quiet machine: the figures are this machine's speed. (`python -m bench --smoke` is
+# the quick check the test suite runs: tests/bench/test_smoke.py.)
+bench: setup
+	$(BIN)/python -m bench --output docs/benchmarks.md
 
 migrate: $(STAMPS)/venv
 	$(BIN)/portal db upgrade

@@ -1,0 +1,111 @@
+"""What the benchmark's simulated people do, for locust (run headless by bench/web_load.py).
+
+Readers, each a signed-in partner with their own session, open their inbox and then one of
+their requests, again and again with no pause (a closed loop: N users means N requests in
+flight). Submitters each take the next answered draft of theirs, attach a 1 MB PDF and send
+it. The plan (sessions, references, drafts) is a JSON file named by BENCH_PLAN.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import secrets
+import time
+from typing import Any
+
+from locust import constant, task
+from locust.contrib.fasthttp import FastHttpUser
+from locust.exception import StopUser
+
+PLAN: dict[str, Any] = json.loads(open(os.environ["BENCH_PLAN"], encoding="utf-8").read())  # noqa: SIM115
+COOKIE = PLAN["cookie"]
+READERS = itertools.cycle(PLAN["readers"])
+SUBMITTERS = iter(PLAN["submitters"])
+DOCUMENT = b"%PDF-1.7\n" + secrets.token_bytes(PLAN["document_bytes"] - 16) + b"\n%%EOF\n"
+BOUNDARY = "bench" + secrets.token_hex(8)
+
+
+class Reader(FastHttpUser):
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        reader = next(READERS)
+        self.headers = {"Cookie": f"{COOKIE}={reader['token']}"}
+        self.references: list[str] = reader["references"]
+
+    @task
+    def inbox_then_request(self) -> None:
+        self._get("/inbox", "inbox")
+        self._get(f"/inbox/{random.choice(self.references)}", "request page")  # noqa: S311
+
+    def _get(self, path: str, name: str) -> None:
+        with self.client.get(path, headers=self.headers, name=name, catch_response=True) as answer:
+            if answer.status_code != 200 or b"Sign out" not in (answer.content or b""):
+                answer.failure(f"{answer.status_code}, not a signed-in page")
+
+
+class Submitter(FastHttpUser):
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        try:
+            submitter = next(SUBMITTERS)
+        except StopIteration:
+            raise StopUser() from None
+        self.headers = {"Cookie": f"{COOKIE}={submitter['token']}"}
+        self.csrf: str = submitter["csrf"]
+        self.drafts = iter(submitter["drafts"])
+
+    @task
+    def attach_and_send(self) -> None:
+        draft = next(self.drafts, None)
+        if draft is None:
+            raise StopUser()
+        started = time.perf_counter()
+        upload = (
+            f"/inbox/{draft['reference']}/answer/{draft['section_id']}/files/{draft['answer_key']}"
+        )
+        headers = self.headers | {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+        attached = self._post(upload, "attach 1 MB document", _multipart(self.csrf), headers)
+        sent = attached and self._post(
+            f"/inbox/{draft['reference']}/answer/submit",
+            "send",
+            f"csrf_token={self.csrf}&declaration=yes".encode(),
+            self.headers | {"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        self.environment.events.request.fire(
+            request_type="FLOW",
+            name="attach 1 MB and send",
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=len(DOCUMENT),
+            exception=None if sent else RuntimeError("not sent"),
+            context={},
+        )
+
+    def _post(self, path: str, name: str, body: bytes, headers: dict[str, str]) -> bool:
+        with self.client.post(
+            path,
+            data=body,  # type: ignore[arg-type]  # geventhttpclient sends bytes as they are
+            headers=headers,
+            name=name,
+            allow_redirects=False,
+            catch_response=True,
+        ) as answer:
+            location = answer.headers.get("Location", "") if answer.headers else ""
+            ok = answer.status_code == 302 and "refused" not in location
+            if not ok:
+                answer.failure(f"{answer.status_code} {location}")
+            return ok
+
+
+def _multipart(csrf: str) -> bytes:
+    """The form token first (the upload reader checks it before the file), then the file."""
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{csrf}\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="report.pdf"\r\n'
+        "Content-Type: application/pdf\r\n\r\n"
+    ).encode()
+    return head + DOCUMENT + f"\r\n--{BOUNDARY}--\r\n".encode()

@@ -1,0 +1,50 @@
+"""`python -m bench --smoke`: every figure of the benchmarks runs end to end on the real stack
+at tiny volumes (how fast is for `make bench` on a quiet machine, never a test)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from loopback.processes import PROJECT_ROOT
+
+FIGURES = (
+    "attachment encryption",
+    "attachment decryption",
+    "inbox, 2 users",
+    "request page, 2 users",
+    "attach 1 MB and send",
+    "upload: worker memory growth",
+    "download: worker memory growth",
+    "IG search by case, 2,000 events",
+    "IG search by person, 4,000 events",
+    "IG search by date range, 4,000 events",
+    "audit append",
+    "audit verification",
+    "connector drain, 1 worker",
+    "connector drain, 4 workers",
+    "security tax: partner pages",
+    "security tax: attach and send",
+)
+
+
+def test_every_figure_is_measured_and_reported(tmp_path: Path) -> None:
+    report = tmp_path / "benchmarks.md"
+    finished = subprocess.run(  # noqa: S603 - the project's own command
+        [sys.executable, "-m", "bench", "--smoke", "--output", str(report)]
+        + ["--directory", str(tmp_path / "run")],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert finished.returncode == 0, finished.stderr[-5000:]
+    written = report.read_text(encoding="utf-8")
+    for figure in FIGURES:
+        assert figure in finished.stdout, (figure, finished.stdout)
+        assert figure in written
+    assert "python -m bench --smoke" in written
+    assert "CPU:" in written and "PostgreSQL" in written
+    # Progress is shown while it runs, on standard error.
+    assert "[bench" in finished.stderr

@@ -1,0 +1,151 @@
+"""The benchmarks' volume generator at smoke scale, in a database of its own: the counts asked
+for, a trail the product's verifier accepts and the portal continues, pages that open what
+was sealed, and no plaintext in the sealed columns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from bench import targets
+from bench.casework import PURPOSES
+from bench.scale import SMOKE, Scale
+from bench.volumes import Volumes, generate
+from loopback.databases import create_database, drop_database, migrated_engine
+from portal import create_app, db
+from portal.audit import AuditAction, record_event
+from portal.audit.verify import verify_trail
+from portal.crypto import FileKeyring
+from portal.crypto.records import RecordCipher
+from portal.models import AuditEvent, Child, DelegationRequest, User
+from portal.requests.services import children_of
+from tests.conftest import test_settings
+from tests.factories import sign_in
+
+
+@dataclass
+class Run:
+    scale: Scale
+    engine: Engine
+    keyring: FileKeyring
+
+    def progress(self, message: str) -> None:
+        print(message)
+
+
+@pytest.fixture(scope="module")
+def generated(postgres_admin: Engine, keyring: FileKeyring) -> Iterator[tuple[Run, Volumes, str]]:
+    url = create_database(postgres_admin, "volumes")
+    engine = migrated_engine(url, keyring)
+    run = Run(SMOKE, engine, keyring)
+    try:
+        yield run, generate(run), url
+    finally:
+        engine.dispose()
+        drop_database(postgres_admin, url)
+
+
+@pytest.fixture(scope="module")
+def portal(
+    generated: tuple[Run, Volumes, str], keyring_path: Path, audit_key_path: Path
+) -> Iterator[Flask]:
+    settings = test_settings(
+        generated[2], keyring_path, audit={"signing_key_file": str(audit_key_path)}
+    )
+    application = create_app(settings)
+    yield application
+    db.database(application).engine.dispose()
+
+
+def test_the_volumes_asked_for(generated: tuple[Run, Volumes, str]) -> None:
+    run, volumes, _url = generated
+    counts = volumes.counts
+    assert counts["organisations"] == SMOKE.organisations
+    assert counts["cases"] == SMOKE.cases
+    assert counts["delegation_requests"] == SMOKE.requests
+    assert counts["audit_events"] == SMOKE.audit_events
+    assert counts["children"] >= SMOKE.cases and counts["contributions"] > 0
+    chosen = targets.partners(run.engine, readers=2, submitters=1, drafts_each=1)
+    assert chosen.readers and chosen.submitters
+
+
+def test_the_trail_verifies_and_the_portal_continues_it(
+    generated: tuple[Run, Volumes, str],
+) -> None:
+    engine = generated[0].engine
+    with Session(engine) as session:
+        report = verify_trail(session, [])
+        assert report.intact, report.damage
+        assert report.events_checked == SMOKE.audit_events
+        last = session.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+        assert last is not None
+        times = session.scalars(sa.select(AuditEvent.occurred_at).order_by(AuditEvent.seq)).all()
+        assert times == sorted(times)
+        appended = record_event(session, AuditAction.AUDIT_VERIFIED)
+        assert (appended.seq, appended.prev_hash) == (last.seq + 1, last.hash)
+        session.commit()
+        assert verify_trail(session, []).intact
+
+
+def test_a_partner_sees_their_inbox_and_the_sealed_request(
+    generated: tuple[Run, Volumes, str], portal: Flask
+) -> None:
+    run = generated[0]
+    chosen = targets.partners(run.engine, readers=1, submitters=1, drafts_each=1)
+    (reader, references), *_others = chosen.readers.items()
+    client = portal.test_client()
+    with Session(run.engine) as session:
+        person = session.get(User, reader)
+        assert person is not None
+        sign_in(portal, client, person)
+        request = session.scalars(
+            sa.select(DelegationRequest).where(DelegationRequest.reference == references[0])
+        ).one()
+        cipher = RecordCipher(run.keyring, session)
+        names = [cipher.open_text(child, "name_enc") or "" for child in children_of(request)]
+        purpose = cipher.open_text(request, "purpose_enc") or ""
+    page = client.get("/inbox")
+    assert page.status_code == 200
+    assert all(reference in page.get_data(as_text=True) for reference in references)
+    shown = client.get(f"/inbox/{request.reference}")
+    assert shown.status_code == 200
+    html = shown.get_data(as_text=True)
+    assert all(name in html for name in names) and purpose[:30] in html
+
+
+def test_an_ig_officer_searches_the_generated_trail(
+    generated: tuple[Run, Volumes, str], portal: Flask
+) -> None:
+    run = generated[0]
+    chosen = targets.searches(run.engine, 1)
+    client = portal.test_client()
+    with Session(run.engine) as session:
+        officer = session.get(User, chosen.officer)
+        assert officer is not None
+        sign_in(portal, client, officer)
+    reference = chosen.cases[0]
+    found = client.get(f"/audit?case_reference={reference}")
+    assert found.status_code == 200, found.get_data(as_text=True)[:2000]
+    assert found.get_data(as_text=True).count(reference) > 1
+
+
+def test_sealed_columns_hold_no_plaintext(generated: tuple[Run, Volumes, str]) -> None:
+    run = generated[0]
+    with Session(run.engine) as session:
+        cipher = RecordCipher(run.keyring, session)
+        child = session.scalars(sa.select(Child).limit(1)).one()
+        name = (cipher.open_text(child, "name_enc") or "").encode()
+        raw = session.execute(sa.text("SELECT name_enc, date_of_birth_enc FROM children")).all()
+        purposes = session.scalars(sa.text("SELECT purpose_enc FROM delegation_requests")).all()
+        answers = session.scalars(sa.text("SELECT answers_enc FROM contributions")).all()
+    assert name and not any(name in bytes(value) for row in raw for value in row)
+    said = PURPOSES[0].split(":")[0].encode()
+    assert not any(said in bytes(value) for value in purposes)
+    assert not any(b"breakfast club" in bytes(value) for value in answers if value)
