@@ -14,7 +14,7 @@ help:
 	@echo "make typecheck  mypy over the portal package"
 	@echo "make audit      known-vulnerability audit of the locked Python and npm dependencies"
 	@echo "make screenshots  run the browser tests and save the key screens into docs/screenshots"
-	@echo "make bench      the benchmarks on the real stack (about 30 min): a table, also in docs/benchmarks.md"
+	@echo "make bench      the benchmarks on the real stack (about 15 min): a table, also in docs/benchmarks.md"
 	@echo "make clean      remove .venv, node_modules, built assets and the demo instance"
 
 $(STAMPS)/venv: requirements/dev.txt pyproject.toml

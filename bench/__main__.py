@@ -1,7 +1,7 @@
 """`make bench`: start the real stack on loopback, generate the issue's volumes, measure every
 figure, print one table and write it to docs/benchmarks.md with the machine, date and command.
 
-    python -m bench            the full run (about half an hour on 2 cores)
+    python -m bench            the full run (about 15 minutes on 2 cores)
     python -m bench --smoke    tiny volumes and short runs: proves every figure runs, fast
 """
 
