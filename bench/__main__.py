@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import signal
 import sys
 import tempfile
 import time
@@ -39,6 +40,9 @@ READERS = 60
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Stopped by a signal (a CI timeout), unwind as for Ctrl-C: the stack's processes are
+    # stopped and its database dropped.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny volumes, short runs")
     parser.add_argument("--output", type=Path, help="write the report here too (Markdown)")

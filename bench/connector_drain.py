@@ -86,16 +86,12 @@ def measure(bench: Bench) -> list[Figure]:
 def _drain(bench: Bench, outbox: _Outbox, *, workers: int) -> float:
     """Deliveries per second for `workers` worker processes over a fresh batch."""
     count = bench.scale.deliveries
-    processes = [
-        WorkerProcess(
-            bench.environment,
-            bench.directory / f"drain-{workers}-worker-{number}.log",
-            "--name",
-            f"drain-{workers}-{number}",
-        )
-        for number in range(workers)
-    ]
+    processes: list[WorkerProcess] = []
     try:
+        for number in range(workers):  # inside the try: a failed start stops the others
+            log = bench.directory / f"drain-{workers}-worker-{number}.log"
+            name = f"drain-{workers}-{number}"
+            processes.append(WorkerProcess(bench.environment, log, "--name", name))
         for process in processes:
             wait_until(partial(_ready, process), timeout=60, message=f"{process.log.name}")
         bench.progress(f"connector drain: {workers} worker(s) ready; writing {count} contributions")

@@ -10,13 +10,17 @@ same code paths otherwise, so the difference is what encryption and audit cost.
 
 from __future__ import annotations
 
+from portal.config import ConfigError
 from portal.settings import Settings
 
 _switch = {"security_off": False}
 
 
 def apply(settings: Settings) -> None:
-    """Set the switch from the process's settings (every app the process makes sets it)."""
+    """Set the switch from the process's settings (every app the process makes sets it).
+    Settings built without portal.config's checks are checked again here."""
+    if settings.benchmark.security_off and settings.environment != "bench":
+        raise ConfigError("[benchmark] security_off is allowed only with PORTAL_ENV=bench.")
     _switch["security_off"] = settings.benchmark.security_off
 
 

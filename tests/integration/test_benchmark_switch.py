@@ -21,7 +21,8 @@ from portal.models import AuditEvent
 from portal.settings import BenchmarkSettings
 from tests.factories import make_case
 
-NEEDED = {"PORTAL_DATABASE__URL": "sqlite://", "PORTAL_KEYRING__PATH": "keyring.json"}
+BENCH_DATABASE = "postgresql+psycopg://127.0.0.1/portal_bench_0123456789"
+NEEDED = {"PORTAL_DATABASE__URL": BENCH_DATABASE, "PORTAL_KEYRING__PATH": "keyring.json"}
 OFF = {"PORTAL_BENCHMARK__SECURITY_OFF": "true"}
 
 
@@ -31,6 +32,19 @@ def test_security_off_is_refused_outside_the_benchmarks(environment: str) -> Non
         load_settings(environ={"PORTAL_ENV": environment} | NEEDED | OFF)
 
 
+def test_security_off_is_refused_on_any_database_but_a_benchmarks_own() -> None:
+    real = {"PORTAL_DATABASE__URL": "postgresql+psycopg://db.council.example/portal"}
+    with pytest.raises(ConfigError, match="portal_bench_"):
+        load_settings(environ={"PORTAL_ENV": "bench"} | NEEDED | real | OFF)
+
+
+def test_settings_made_without_the_checks_cannot_switch_security_off(settings: Settings) -> None:
+    unchecked = settings.model_copy(update={"benchmark": BenchmarkSettings(security_off=True)})
+    with pytest.raises(ConfigError, match="only with PORTAL_ENV=bench"):
+        benchmark.apply(unchecked)
+    assert not benchmark.security_off()
+
+
 def test_the_benchmarks_may_switch_security_off_and_default_to_on() -> None:
     assert load_settings(environ={"PORTAL_ENV": "bench"} | NEEDED | OFF).benchmark.security_off
     assert not load_settings(environ={"PORTAL_ENV": "bench"} | NEEDED).benchmark.security_off
@@ -38,7 +52,9 @@ def test_the_benchmarks_may_switch_security_off_and_default_to_on() -> None:
 
 @pytest.fixture
 def switched_off(settings: Settings) -> Iterator[None]:
-    off = settings.model_copy(update={"benchmark": BenchmarkSettings(security_off=True)})
+    off = settings.model_copy(
+        update={"environment": "bench", "benchmark": BenchmarkSettings(security_off=True)}
+    )
     benchmark.apply(off)
     try:
         yield
