@@ -27,8 +27,6 @@ the CMS answers with the record it already holds.
 from __future__ import annotations
 
 import logging
-import math
-import random
 import threading
 import traceback
 import uuid
@@ -39,22 +37,19 @@ from functools import partial
 from typing import cast
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_event
 from portal.connector.adapter import CmsAdapter, CmsFailure, Delivery, DeliveryReceipt
+from portal.connector.outcomes import contribution_with_case, mark_delivered, retry_delay
 from portal.connector.payload import delivery_for
 from portal.crypto import Keyring
 from portal.db_outage import DATABASE_DOWN, DatabaseOutage
 from portal.lifecycle import (
-    CONTRIBUTION_LIFECYCLE,
     OUTBOX_LIFECYCLE,
-    ContributionStatus,
     OutboxStatus,
-    RequestStatus,
-    TransitionRefused,
 )
-from portal.models import AuditOutcome, Contribution, DelegationRequest, OutboxMessage
+from portal.models import AuditOutcome, OutboxMessage
 from portal.models.base import utcnow
 from portal.settings import Settings
 
@@ -63,17 +58,9 @@ log = logging.getLogger(__name__)
 _TABLE = cast(sa.Table, OutboxMessage.__table__)
 
 
-MAX_RETRY_AFTER = timedelta(days=1)
 _SUCCESS_FROM = tuple(
     status for status in OutboxStatus if OUTBOX_LIFECYCLE.allows(status, OutboxStatus.DELIVERED)
 )
-_CONTRIBUTIONS = cast(sa.Table, Contribution.__table__)
-_DELIVERABLE_CONTRIBUTION = tuple(
-    status
-    for status in ContributionStatus
-    if CONTRIBUTION_LIFECYCLE.allows(status, ContributionStatus.DELIVERED)
-)
-_REQUESTS = cast(sa.Table, DelegationRequest.__table__)
 
 
 @dataclass
@@ -289,7 +276,7 @@ class DeliveryWorker:
                 return "superseded"
             if previous != OutboxStatus.PENDING:
                 log.warning("delivery %s: delivered after it was %s", claim.id, previous)
-            _mark_delivered(session, won.contribution_id, receipt.record_id, now)
+            mark_delivered(session, won.contribution_id, receipt.record_id, now)
             # After the moves, so the audit trail's append lock is held only for the append and
             # the commit.
             record_event(
@@ -344,7 +331,7 @@ class DeliveryWorker:
                 )
                 self.observe("superseded", failure, False)
                 return "superseded"
-            contribution = _contribution(session, still_ours.contribution_id)
+            contribution = contribution_with_case(session, still_ours.contribution_id)
             record_event(
                 session,
                 AuditAction.DELIVERY_DEAD_LETTERED if final else AuditAction.DELIVERY_FAILED,
@@ -377,52 +364,6 @@ class DeliveryWorker:
         return "dead_lettered" if final else "retrying"
 
 
-def _mark_delivered(
-    session: Session, contribution_id: uuid.UUID, record_id: str, now: datetime
-) -> None:
-    """The contribution is delivered, and its request too unless it has moved on: two
-    statements, each conditional on the lifecycle allowing the move (and counting the row's
-    version, as the models do)."""
-    delivered = session.execute(
-        sa.update(_CONTRIBUTIONS)
-        .where(
-            _CONTRIBUTIONS.c.id == contribution_id,
-            _CONTRIBUTIONS.c.status.in_(_DELIVERABLE_CONTRIBUTION),
-        )
-        .values(
-            status=ContributionStatus.DELIVERED,
-            cms_record_id=record_id,
-            delivered_at=now,
-            row_version=_CONTRIBUTIONS.c.row_version + 1,
-        )
-        .returning(_CONTRIBUTIONS.c.request_id)
-    ).first()
-    if delivered is None:
-        current = session.execute(
-            sa.select(_CONTRIBUTIONS.c.status).where(_CONTRIBUTIONS.c.id == contribution_id)
-        ).scalar_one()
-        raise TransitionRefused(
-            CONTRIBUTION_LIFECYCLE.kind, ContributionStatus(current), ContributionStatus.DELIVERED
-        )
-    session.execute(
-        sa.update(_REQUESTS)
-        .where(
-            _REQUESTS.c.id == delivered.request_id,
-            _REQUESTS.c.status == RequestStatus.ACCEPTED,
-        )
-        .values(status=RequestStatus.DELIVERED, row_version=_REQUESTS.c.row_version + 1)
-    )
-
-
-def _contribution(session: Session, contribution_id: uuid.UUID) -> Contribution:
-    """The contribution with its request and case, which its outcome's event names: one query."""
-    return session.execute(
-        sa.select(Contribution)
-        .where(Contribution.id == contribution_id)
-        .options(joinedload(Contribution.request).joinedload(DelegationRequest.case))
-    ).scalar_one()
-
-
 def _crash(claim: _Claim, error: Exception) -> CmsFailure:
     """The connector's own fault while delivering one row, logged and retried like an outage
     of the CMS."""
@@ -430,17 +371,3 @@ def _crash(claim: _Claim, error: Exception) -> CmsFailure:
     frames = "".join(traceback.format_tb(error.__traceback__))
     log.error("delivery %s: the connector raised %s\n%s", claim.id, type(error).__name__, frames)
     return CmsFailure("connector_error", permanent=False, reason=type(error).__name__)
-
-
-def retry_delay(settings: Settings, attempt: int, retry_after: float | None = None) -> timedelta:
-    """Exponential backoff with jitter (so a queue held up by an outage does not all arrive at
-    once afterwards), never sooner than the CMS's Retry-After asked."""
-    cms = settings.cms
-    backoff = min(
-        cms.retry_base_seconds * (2 ** min(max(attempt - 1, 0), 30)), cms.retry_ceiling_seconds
-    )
-    delay = timedelta(seconds=backoff * random.uniform(0.5, 1.0))  # noqa: S311 - spreading, not a secret
-    if retry_after is not None and math.isfinite(retry_after):
-        asked = min(max(retry_after, 0.0), MAX_RETRY_AFTER.total_seconds())
-        delay = max(delay, timedelta(seconds=asked))
-    return delay

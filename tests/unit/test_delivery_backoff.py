@@ -8,8 +8,8 @@ from email.utils import format_datetime
 import pytest
 
 from portal.config import Settings, load_settings
+from portal.connector.outcomes import retry_delay
 from portal.connector.rest import _retry_after
-from portal.connector.worker import retry_delay
 
 
 @pytest.fixture

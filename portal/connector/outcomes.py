@@ -1,0 +1,93 @@
+"""What a delivery's outcome changes beyond its outbox row, in the worker's transaction: the
+contribution and its request moved on to delivered, the contribution its failure event names,
+and how long to wait before trying again."""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from datetime import datetime, timedelta
+from typing import cast
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, joinedload
+
+from portal.lifecycle import (
+    CONTRIBUTION_LIFECYCLE,
+    ContributionStatus,
+    RequestStatus,
+    TransitionRefused,
+)
+from portal.models import Contribution, DelegationRequest
+from portal.settings import Settings
+
+# The longest a CMS's Retry-After is obeyed.
+MAX_RETRY_AFTER = timedelta(days=1)
+_CONTRIBUTIONS = cast(sa.Table, Contribution.__table__)
+_DELIVERABLE_CONTRIBUTION = tuple(
+    status
+    for status in ContributionStatus
+    if CONTRIBUTION_LIFECYCLE.allows(status, ContributionStatus.DELIVERED)
+)
+_REQUESTS = cast(sa.Table, DelegationRequest.__table__)
+
+
+def mark_delivered(
+    session: Session, contribution_id: uuid.UUID, record_id: str, now: datetime
+) -> None:
+    """The contribution is delivered, and its request too unless it has moved on: two
+    statements, each conditional on the lifecycle allowing the move (and counting the row's
+    version, as the models do)."""
+    delivered = session.execute(
+        sa.update(_CONTRIBUTIONS)
+        .where(
+            _CONTRIBUTIONS.c.id == contribution_id,
+            _CONTRIBUTIONS.c.status.in_(_DELIVERABLE_CONTRIBUTION),
+        )
+        .values(
+            status=ContributionStatus.DELIVERED,
+            cms_record_id=record_id,
+            delivered_at=now,
+            row_version=_CONTRIBUTIONS.c.row_version + 1,
+        )
+        .returning(_CONTRIBUTIONS.c.request_id)
+    ).first()
+    if delivered is None:
+        current = session.execute(
+            sa.select(_CONTRIBUTIONS.c.status).where(_CONTRIBUTIONS.c.id == contribution_id)
+        ).scalar_one()
+        raise TransitionRefused(
+            CONTRIBUTION_LIFECYCLE.kind, ContributionStatus(current), ContributionStatus.DELIVERED
+        )
+    session.execute(
+        sa.update(_REQUESTS)
+        .where(
+            _REQUESTS.c.id == delivered.request_id,
+            _REQUESTS.c.status == RequestStatus.ACCEPTED,
+        )
+        .values(status=RequestStatus.DELIVERED, row_version=_REQUESTS.c.row_version + 1)
+    )
+
+
+def contribution_with_case(session: Session, contribution_id: uuid.UUID) -> Contribution:
+    """The contribution with its request and case, which its outcome's event names: one query."""
+    return session.execute(
+        sa.select(Contribution)
+        .where(Contribution.id == contribution_id)
+        .options(joinedload(Contribution.request).joinedload(DelegationRequest.case))
+    ).scalar_one()
+
+
+def retry_delay(settings: Settings, attempt: int, retry_after: float | None = None) -> timedelta:
+    """Exponential backoff with jitter (so a queue held up by an outage does not all arrive at
+    once afterwards), never sooner than the CMS's Retry-After asked."""
+    cms = settings.cms
+    backoff = min(
+        cms.retry_base_seconds * (2 ** min(max(attempt - 1, 0), 30)), cms.retry_ceiling_seconds
+    )
+    delay = timedelta(seconds=backoff * random.uniform(0.5, 1.0))  # noqa: S311 - spreading, not a secret
+    if retry_after is not None and math.isfinite(retry_after):
+        asked = min(max(retry_after, 0.0), MAX_RETRY_AFTER.total_seconds())
+        delay = max(delay, timedelta(seconds=asked))
+    return delay
