@@ -25,7 +25,7 @@ class Answers:
             (template.id, part): [
                 (question, value)
                 for question in questions
-                if (value := _answer(question)) is not None
+                if (value := answer_to(question)) is not None
             ]
             for template in catalogue
             for part, questions in (
@@ -55,7 +55,8 @@ class Answers:
         return answers
 
 
-def _answer(question: Question) -> Any:
+def answer_to(question: Question) -> Any:
+    """A valid answer of the question's type, as stored (None for a document)."""
     kind = question.type
     if kind is QuestionType.FILE:
         return None  # documents are not generated

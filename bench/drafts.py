@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from bench.answers import FORMS, answer_to
 from bench.sessions import COOKIE
 from portal.contributions.answers_form import Field, fields_of, file_fields_of
 from portal.forms_catalogue import load_catalogue
@@ -22,7 +22,6 @@ from portal.forms_catalogue.template import FormTemplate, QuestionType
 from portal.models import DelegationRequest
 from portal.requests.services import children_of
 
-FORMS = Path("config/forms")
 TIMEOUT = 30
 
 
@@ -96,17 +95,10 @@ def _answer(
 
 
 def _answer_for(field: Field) -> dict[str, Any]:
-    question = field.question
-    kind = question.type
-    if kind is QuestionType.NUMBER:
-        low = question.min if question.min is not None else 0
-        return {field.key: str(low)}
-    if kind is QuestionType.YES_NO:
-        return {field.key: "no"}
-    if kind is QuestionType.DATE:
-        return {f"{field.key}-day": "3", f"{field.key}-month": "9", f"{field.key}-year": "2026"}
-    if kind in (QuestionType.SINGLE_CHOICE, QuestionType.MULTIPLE_CHOICE):
-        if not question.choices:
-            raise ValueError(f"{question.id} has no choices")
-        return {field.key: question.choices[0].value}
-    return {field.key: "Settled in class; attends breakfast club most mornings."}
+    """The generator's answer (bench/answers.py) as the page's form posts it: a date in
+    GOV.UK's three boxes, choices as repeated fields."""
+    value = answer_to(field.question)
+    if field.question.type is QuestionType.DATE:
+        year, month, day = value.split("-")
+        return {f"{field.key}-day": day, f"{field.key}-month": month, f"{field.key}-year": year}
+    return {field.key: value}

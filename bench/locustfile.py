@@ -12,7 +12,6 @@ import itertools
 import json
 import os
 import random
-import secrets
 import time
 from typing import Any
 
@@ -20,12 +19,12 @@ from locust import constant, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import StopUser
 
+from bench.uploads import Upload
+
 PLAN: dict[str, Any] = json.loads(open(os.environ["BENCH_PLAN"], encoding="utf-8").read())  # noqa: SIM115
 COOKIE = PLAN["cookie"]
 READERS = itertools.cycle(PLAN["readers"])
 SUBMITTERS = iter(PLAN["submitters"])
-DOCUMENT = b"%PDF-1.7\n" + secrets.token_bytes(PLAN["document_bytes"] - 16) + b"\n%%EOF\n"
-BOUNDARY = "bench" + secrets.token_hex(8)
 
 
 class Reader(FastHttpUser):
@@ -57,6 +56,8 @@ class Submitter(FastHttpUser):
             raise StopUser() from None
         self.headers = {"Cookie": f"{COOKIE}={submitter['token']}"}
         self.csrf: str = submitter["csrf"]
+        self.upload = Upload(self.csrf, "report.pdf")
+        self.document = b"".join(self.upload.body(PLAN["document_bytes"]))
         self.drafts = iter(submitter["drafts"])
 
     @task
@@ -68,8 +69,8 @@ class Submitter(FastHttpUser):
         upload = (
             f"/inbox/{draft['reference']}/answer/{draft['section_id']}/files/{draft['answer_key']}"
         )
-        headers = self.headers | {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
-        attached = self._post(upload, "attach 1 MB document", _multipart(self.csrf), headers)
+        headers = self.headers | {"Content-Type": self.upload.content_type}
+        attached = self._post(upload, "attach 1 MB document", self.document, headers)
         sent = attached and self._post(
             f"/inbox/{draft['reference']}/answer/submit",
             "send",
@@ -80,7 +81,7 @@ class Submitter(FastHttpUser):
             request_type="FLOW",
             name="attach 1 MB and send",
             response_time=(time.perf_counter() - started) * 1000,
-            response_length=len(DOCUMENT),
+            response_length=PLAN["document_bytes"],
             exception=None if sent else RuntimeError("not sent"),
             context={},
         )
@@ -99,13 +100,3 @@ class Submitter(FastHttpUser):
             if not ok:
                 answer.failure(f"{answer.status_code} {location}")
             return ok
-
-
-def _multipart(csrf: str) -> bytes:
-    """The form token first (the upload reader checks it before the file), then the file."""
-    head = (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{csrf}\r\n'
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="report.pdf"\r\n'
-        "Content-Type: application/pdf\r\n\r\n"
-    ).encode()
-    return head + DOCUMENT + f"\r\n--{BOUNDARY}--\r\n".encode()

@@ -5,9 +5,7 @@ through /proc/PID/clear_refs) against its resident set just before."""
 from __future__ import annotations
 
 import re
-import secrets
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -18,13 +16,10 @@ from bench import drafts
 from bench.report import Figure
 from bench.sessions import COOKIE, signed_in
 from bench.stack import Bench
+from bench.uploads import PIECE, Upload
 from portal.models import Contribution, DelegationRequest
 
 GOAL_MB = 64
-PIECE = 1024 * 1024
-# The document is exactly the size asked for: a PDF's first and last lines around random bytes.
-PDF_HEAD = b"%PDF-1.7\n"
-PDF_TAIL = b"\n%%EOF\n"
 
 
 def measure(bench: Bench, partner: uuid.UUID, reference: str) -> list[Figure]:
@@ -88,26 +83,13 @@ def _status(pid: int, field: str) -> int:
 def _upload(
     bench: Bench, http: requests.Session, csrf: str, draft: drafts.Draft, size: int
 ) -> None:
-    boundary = "bench" + secrets.token_hex(8)
-
-    def body() -> Iterator[bytes]:
-        yield (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{csrf}\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.pdf"\r\n'
-            "Content-Type: application/pdf\r\n\r\n"
-        ).encode() + PDF_HEAD
-        piece = secrets.token_bytes(PIECE)
-        for _ in range(size // PIECE - 1):
-            yield piece
-        yield piece[: PIECE - len(PDF_HEAD) - len(PDF_TAIL)] + PDF_TAIL
-        yield f"\r\n--{boundary}--\r\n".encode()
-
+    upload = Upload(csrf, "big.pdf")
     answer_page = f"{bench.portal_url}/inbox/{draft.reference}/answer/{draft.section_id}"
     url = f"{answer_page}/files/{draft.answer_key}"
     answer = http.post(
         url,
-        data=body(),
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        data=upload.body(size),
+        headers={"Content-Type": upload.content_type},
         allow_redirects=False,
         timeout=600,
     )
