@@ -8,7 +8,6 @@ the database records to the last (both `delivered_at`, stamped by the workers).
 
 from __future__ import annotations
 
-import io
 import time
 import uuid
 from collections import Counter
@@ -20,15 +19,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bench.report import Figure
+from loopback.outbox import Parties, accepted_contribution, outbox_message
 from loopback.processes import WorkerProcess, wait_until
-from portal.attachments import NoScanner, store_upload
 from portal.crypto.records import RecordCipher
-from portal.lifecycle import ContributionStatus, OutboxStatus, RequestStatus
+from portal.lifecycle import OutboxStatus
 from portal.models import (
     Case,
     Child,
     Contribution,
-    DelegationRequest,
     Organisation,
     OrganisationKind,
     OutboxMessage,
@@ -50,11 +48,6 @@ GOAL_RATIO = 3.0
 DOCUMENT_EVERY = 10
 # Rows written per flush while filling (the batch is still committed once, at the end).
 FLUSH_EVERY = 500
-ANSWERS = {
-    "attendance": {"percentage": "82", "pattern": "Mondays missed since September"},
-    "wellbeing": {"concerns": "Often tired; says there is no breakfast at home."},
-    "contact": {"last_seen": "2026-11-18", "seen_by": "Class teacher"},
-}
 ISSUER = "https://bench.invalid"
 
 
@@ -204,9 +197,9 @@ class _Outbox:
                 # The outbox rows name their contributions by id only: those must exist first.
                 session.flush()
                 for contribution in contributions:
-                    key = f"contribution-{contribution.id}-v{contribution.version}"
-                    session.add(OutboxMessage(contribution_id=contribution.id, idempotency_key=key))
-                    keys.append(key)
+                    message = outbox_message(contribution)
+                    session.add(message)
+                    keys.append(message.idempotency_key)
                 session.flush()
                 session.expunge_all()
             session.commit()
@@ -215,46 +208,18 @@ class _Outbox:
     def _contribution(
         self, session: Session, cipher: RecordCipher, now: datetime, number: int
     ) -> Contribution:
-        request = DelegationRequest(
-            reference=f"DR-{uuid.uuid4().hex[:8].upper()}",
-            case_id=self.cases[number % len(self.cases)],
-            partner_organisation_id=self.school.id,
-            requested_by_id=self.worker.id,
-            form_template="school-contribution",
-            form_template_version=1,
-            lawful_basis="children-act-1989-s47",
-            status=RequestStatus.ACCEPTED,
-            due_on=date.today() + timedelta(days=10),
-            expires_at=now + timedelta(days=30),
-            issued_at=now,
+        case = self.cases[number % len(self.cases)]
+        parties = Parties(case, self.school.id, self.worker.id, self.lead.id)
+        documents = 1 if number % DOCUMENT_EVERY == 0 else 0
+        return accepted_contribution(
+            session,
+            cipher,
+            parties,
+            now,
+            documents=documents,
+            keyring=self.bench.keyring,
+            files=self.files,
         )
-        cipher.seal_text(request, "purpose_enc", "Child protection conference on 12 December.")
-        contribution = Contribution(
-            request=request,
-            version=1,
-            status=ContributionStatus.ACCEPTED,
-            created_by_id=self.lead.id,
-            submitted_by_id=self.lead.id,
-            submitted_at=now,
-        )
-        contribution.ensure_id()
-        cipher.seal_json(contribution, "answers_enc", ANSWERS)
-        session.add_all([request, contribution])
-        if number % DOCUMENT_EVERY == 0:
-            session.flush()
-            store_upload(
-                io.BytesIO(f"Attendance report for {request.reference}\n".encode() * 40),
-                filename="attendance.txt",
-                answer_key="attendance.report",
-                contribution=contribution,
-                uploader_id=self.lead.id,
-                session=session,
-                cipher=cipher,
-                keyring=self.bench.keyring,
-                settings=self.files,
-                scanner=NoScanner(),
-            )
-        return contribution
 
 
 def _user(organisation: Organisation, role: Role, team: Team | None) -> User:

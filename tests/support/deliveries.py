@@ -9,27 +9,22 @@ the outbox is tested with the review tests.
 
 from __future__ import annotations
 
-import io
 import os
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from loopback.cms import CMS_CASE, CMS_CLIENT_ID, ReferenceCms
-from portal.attachments import NoScanner, store_upload
+from loopback.outbox import Parties, accepted_contribution, outbox_message
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
-from portal.lifecycle import ContributionStatus, RequestStatus
 from portal.models import (
     Case,
     Child,
-    Contribution,
-    DelegationRequest,
     OrganisationKind,
-    OutboxMessage,
     Role,
     Team,
 )
@@ -39,7 +34,6 @@ from tests.factories import make_user
 from tests.support.world import organisation
 
 CMS_TEAM = "Children in Need Team East"
-ANSWERS = {"attendance": {"percentage": "82"}, "wellbeing": {"concerns": "Often tired."}}
 
 
 def cms_body(reference: str = "DR-OTHER01") -> dict[str, Any]:
@@ -118,50 +112,19 @@ class Outbox:
         cipher = RecordCipher(self.keyring, self.session)
         now = datetime.now(UTC)
         ids = []
+        parties = Parties(self.case.id, self.school.id, self.worker.id, self.lead.id)
         for _ in range(count):
-            request = DelegationRequest(
-                reference=f"DR-{uuid.uuid4().hex[:8].upper()}",
-                case=self.case,
-                partner_organisation=self.school,
-                requested_by_id=self.worker.id,
-                form_template="school-contribution",
-                form_template_version=1,
-                lawful_basis="children-act-1989-s47",
-                status=RequestStatus.ACCEPTED,
-                due_on=date.today() + timedelta(days=10),
-                expires_at=now + timedelta(days=30),
-                issued_at=now,
+            contribution = accepted_contribution(
+                self.session,
+                cipher,
+                parties,
+                now,
+                documents=documents,
+                keyring=self.keyring,
+                files=self.files,
             )
-            cipher.seal_text(request, "purpose_enc", "Conference on 12 December.")
-            self.session.add(request)
-            contribution = Contribution(
-                request=request,
-                version=1,
-                status=ContributionStatus.ACCEPTED,
-                created_by_id=self.lead.id,
-                submitted_by_id=self.lead.id,
-                submitted_at=now,
-            )
-            cipher.seal_json(contribution, "answers_enc", ANSWERS)
-            self.session.add(contribution)
             self.session.flush()
-            for number in range(documents):
-                store_upload(
-                    io.BytesIO(f"Attendance report {number} for {request.reference}\n".encode()),
-                    filename=f"attendance-{number}.txt",
-                    answer_key="attendance.report",
-                    contribution=contribution,
-                    uploader_id=self.lead.id,
-                    session=self.session,
-                    cipher=cipher,
-                    keyring=self.keyring,
-                    settings=self.files,
-                    scanner=NoScanner(),
-                )
-            message = OutboxMessage(
-                contribution_id=contribution.id,
-                idempotency_key=f"contribution-{contribution.id}-v{contribution.version}",
-            )
+            message = outbox_message(contribution)
             self.session.add(message)
             self.session.flush()
             ids.append(message.id)
