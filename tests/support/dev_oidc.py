@@ -86,8 +86,10 @@ class DevOidcProvider:
                 return f"http://127.0.0.1:{provider['port']}"
         raise KeyError(f"no provider named {name!r}")
 
-    def start(self, timeout: float = 20) -> None:
-        """Start node and wait until every provider listens; raise with stderr if it does not."""
+    def start(self, timeout: float = 60) -> None:
+        """Start node and wait until every provider listens; raise with stderr if it does not.
+        The demo's eight providers each make their keys first: a clean-clone CI run saw four
+        of them ready after 20 s, so the wait allows a loaded machine a minute."""
         if self._process is not None:
             raise RuntimeError("the development OpenID provider is already running")
         node = shutil.which(self.node)

@@ -165,6 +165,6 @@ def portal_stack(
             dev_provider_config(providers, portal_url)["providers"],
             log_path=directory / "oidc.log",
         )
-        oidc.start(timeout=60)  # eight providers; a loaded CI machine is slower
+        oidc.start()
         running.callback(oidc.stop)
         yield PortalStack(portal_url, engine, directory, cms)

@@ -207,7 +207,7 @@ def scale_out(
             dev_provider_config(providers, public_url)["providers"],
             log_path=directory / "oidc.log",
         )
-        oidc.start(timeout=60)
+        oidc.start()
         running.callback(oidc.stop)
         yield Topology(
             public_url=public_url,
