@@ -114,7 +114,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.contributions.answering import blueprint as answer
     from portal.contributions.files import blueprint as files
     from portal.contributions.reviewing import blueprint as review
-    from portal.health import blueprint as health
+    from portal.health.routes import blueprint as health
     from portal.observability.routes import blueprint as observability
     from portal.pages import blueprint as pages
     from portal.people import blueprint as people
