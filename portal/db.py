@@ -1,7 +1,11 @@
-"""The database: one engine per app, one session and one transaction per request.
+"""The database: one engine per app, and the request boundary: one session, one cipher and one
+transaction per request, committed here and nowhere else in a web request.
 
 A request's work, its audit events included, commits only if the response succeeds; any error
-response or exception rolls the whole transaction back.
+response or exception rolls the whole transaction back. Audit events that must outlive a refused
+response (reads of sensitive content, refusals) are queued with
+`portal.audit.record_lasting_event`: written in the request's transaction when it commits, in a
+transaction of their own when the response is an error. Views never commit.
 
 When the database goes away (a restart, a failover) requests get the "service unavailable"
 page (503), and the pool's pre-ping replaces dead connections once it is back: no restart.
@@ -16,6 +20,10 @@ from flask import Flask, Response, current_app, g, has_request_context
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from portal.audit.lasting import LastingEvent, take_lasting_events, write_lasting_events
+from portal.crypto.records import RecordCipher
+from portal.crypto.runtime import keyring
 
 _EXTENSION = "portal.db"
 
@@ -81,28 +89,64 @@ def session() -> Session:
     return db_session
 
 
-def _commit_on_success(response: Response) -> Response:
+def cipher() -> RecordCipher:
+    """The current request's (or app context's) RecordCipher, next to its session: one per
+    unit of work, so each record's data key is unwrapped at most once in it."""
+    if "db_cipher" not in g:
+        g.db_cipher = RecordCipher(keyring(), session())
+    found: RecordCipher = g.db_cipher
+    return found
+
+
+def _end_unit_of_work() -> Session | None:
+    g.pop("db_cipher", None)
     db_session: Session | None = g.pop("db_session", None)
-    if db_session is None:
-        return response
+    return db_session
+
+
+def _commit_on_success(response: Response) -> Response:
+    lasting = take_lasting_events()
+    db_session = _end_unit_of_work()
     try:
         if response.status_code < 400:
-            db_session.commit()
+            _commit(db_session, lasting)
         else:
-            db_session.rollback()
+            if db_session is not None:
+                _discard(db_session)
+            _record_apart(lasting)
     except DBAPIError as error:
         # The database went away at the last step. A commit cut off may or may not have
         # landed, so the person is not told it succeeded: they get the unavailable page (in
         # place of this response, keeping its security headers) and look again later.
-        _discard(db_session)
+        if db_session is not None:
+            _discard(db_session)
         return unavailable_instead(response, error)
-    finally:
-        db_session.close()
     return response
 
 
+def _commit(db_session: Session | None, lasting: list[LastingEvent]) -> None:
+    if db_session is None and not lasting:
+        return
+    db_session = db_session or database().sessions()
+    try:
+        write_lasting_events(db_session, lasting)
+        db_session.commit()
+    finally:
+        db_session.close()
+
+
+def _record_apart(lasting: list[LastingEvent]) -> None:
+    """The events that outlive a refused response, in a transaction of their own."""
+    if not lasting:
+        return
+    with database().sessions() as apart:
+        write_lasting_events(apart, lasting)
+        apart.commit()
+
+
 def _close_session(_error: BaseException | None) -> None:
-    db_session: Session | None = g.pop("db_session", None)
+    take_lasting_events()  # written by _commit_on_success, or the request never finished
+    db_session = _end_unit_of_work()
     if db_session is not None:
         _discard(db_session)
 
@@ -110,9 +154,11 @@ def _close_session(_error: BaseException | None) -> None:
 def abandon_request(error: DBAPIError) -> None:
     """After a database error: log it by kind only, drop the request's session (its
     connection may be dead), and show the page as to someone not signed in, since showing
-    who is signed in would reload them from the database that just failed."""
+    who is signed in would reload them from the database that just failed. Nothing of the
+    request is kept, its queued audit events included: the page was never shown."""
     current_app.logger.error("database error: %s", type(error.orig).__name__)
-    db_session: Session | None = g.pop("db_session", None)
+    take_lasting_events()  # the page they were about was never shown
+    db_session = _end_unit_of_work()
     if db_session is not None:
         _discard(db_session)
     login_manager = getattr(current_app, "login_manager", None)

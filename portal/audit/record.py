@@ -52,7 +52,7 @@ def record_event(
     """Add an event to the session's transaction. Details are identifiers and codes only:
     never contribution content, child details or token content."""
     details = dict(details or {})
-    _check_details(details)
+    check_details(details)
     if benchmark.security_off():
         return AuditEvent(action=action.value, outcome=outcome, details=details)
     _lock_chain(db_session)
@@ -120,7 +120,7 @@ def _text(value: object | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _check_details(details: dict[str, DetailValue]) -> None:
+def check_details(details: dict[str, DetailValue]) -> None:
     for key, value in details.items():
         if not isinstance(key, str) or not isinstance(value, str | int | bool | type(None)):
             raise TypeError("audit details hold flat identifiers and codes only")

@@ -18,6 +18,9 @@ from flask_wtf.csrf import CSRFError
 
 from portal.models.users import Role, User
 
+# Route modules name roles in their rules through this module, never through the data model.
+__all__ = ["PUBLIC", "SIGNED_IN", "AccessRule", "Role", "access", "roles", "safe_next_path"]
+
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 
 
@@ -114,19 +117,15 @@ def _return_path() -> str | None:
 
 
 def _record_denial(endpoint: str) -> None:
-    """A refusal is on the trail too; the request's own transaction is rolled back with the
-    403, so the event is written in a transaction of its own."""
-    from portal import db
-    from portal.audit import AuditAction, record_event_apart
+    """A refusal is on the trail too: the request boundary writes it in a transaction of its
+    own, since the 403's own transaction is rolled back."""
+    from portal.audit import AuditAction, record_lasting_event
     from portal.auth.login import actor_for
     from portal.models import AuditOutcome
 
-    actor = actor_for(current_user)
-    db.session().rollback()
-    record_event_apart(
-        db.database().sessions,
+    record_lasting_event(
         AuditAction.PERMISSION_DENIED,
-        actor=actor,
+        actor=actor_for(current_user),
         outcome=AuditOutcome.DENIED,
         object_type="route",
         object_id=endpoint,
