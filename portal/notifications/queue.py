@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from portal.models import DelegationRequest, Notification, NotificationKind, NotificationStatus
 from portal.models.base import utcnow
-from portal.requests import services as request_services
+from portal.requests.recipients import OPEN_STATUSES, partner_people
 from portal.uk_time import UK
 
 REMINDER_KINDS = frozenset({NotificationKind.REQUEST_DUE_SOON, NotificationKind.REQUEST_OVERDUE})
@@ -114,7 +114,7 @@ def partner_recipients(session: Session, request: DelegationRequest) -> list[uui
     """The named recipient, or every active person at the partner who can answer requests."""
     if request.named_recipient_id is not None:
         return [request.named_recipient_id]
-    people = request_services.partner_people(session, [request.partner_organisation_id])
+    people = partner_people(session, [request.partner_organisation_id])
     return [person.id for person in people]
 
 
@@ -131,7 +131,7 @@ def schedule_reminders(session: Session, now: datetime, *, days_before_due: int)
         sa.select(DelegationRequest)
         .where(
             # The requests a partner still has to answer.
-            DelegationRequest.status.in_(request_services.OPEN_STATUSES),
+            DelegationRequest.status.in_(OPEN_STATUSES),
             DelegationRequest.due_on <= window_opens,
             DelegationRequest.expires_at > now,
         )

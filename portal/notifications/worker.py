@@ -42,8 +42,8 @@ from portal.models.base import utcnow
 from portal.notifications.messages import TO_PARTNER, Message, compose
 from portal.notifications.queue import REMINDER_KINDS
 from portal.notifications.senders import Sender, SendFailed
-from portal.requests import services as request_services
 from portal.requests.access import council_may_see, open_to_partner, partner_may_see
+from portal.requests.recipients import OPEN_STATUSES
 from portal.uk_time import uk_today
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ def _address_if_still_wanted(session: Session, claim: _Claim, request: Delegatio
 
 def _reminder_still_true(kind: NotificationKind, request: DelegationRequest) -> bool:
     """An answered request needs no reminder; nor does one whose due date has moved since."""
-    if request.status not in request_services.OPEN_STATUSES:
+    if request.status not in OPEN_STATUSES:
         return False
     overdue = uk_today() > request.due_on
     return overdue if kind is NotificationKind.REQUEST_OVERDUE else not overdue

@@ -33,14 +33,13 @@ from portal.models import (
     OutboxMessage,
     Role,
     User,
-    UserStatus,
 )
 from portal.requests.access import council_may_work_on, partner_may_see
+from portal.requests.recipients import OPEN_STATUSES, partner_people
 from portal.uk_time import UK, end_of_uk_day, uk_today
 
 # Crockford's base32 without the letters people misread: short, unguessable, not a sequence.
 _REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-OPEN_STATUSES = frozenset({RequestStatus.ISSUED, RequestStatus.IN_PROGRESS, RequestStatus.RETURNED})
 
 
 class RequestRefused(Exception):
@@ -84,16 +83,6 @@ def partners(session: Session, today: date) -> list[Organisation]:
     return [
         organisation for organisation in found if organisation.sharing_agreement_in_force(today)
     ]
-
-
-def partner_people(session: Session, organisation_ids: list[uuid.UUID]) -> list[User]:
-    """Active people at those partners who can answer requests."""
-    people = session.scalars(
-        sa.select(User)
-        .where(User.organisation_id.in_(organisation_ids), User.status == UserStatus.ACTIVE)
-        .order_by(User.display_name)
-    )
-    return [p for p in people if p.has_role(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)]
 
 
 def issue(
@@ -243,10 +232,12 @@ def extend(
     notifications.reschedule_reminders(session, request)
 
 
-def route(session: Session, request: DelegationRequest, actor: Actor, colleague: User) -> None:
-    if colleague.organisation_id != request.partner_organisation_id or colleague not in (
-        partner_people(session, [request.partner_organisation_id])
-    ):
+def route(session: Session, request: DelegationRequest, actor: Actor, colleague_id: str) -> None:
+    """Pass the request to a colleague at the partner (by their user id, as the form gives
+    it): someone at the same organisation who may answer."""
+    people = partner_people(session, [request.partner_organisation_id])
+    colleague = next((person for person in people if str(person.id) == colleague_id), None)
+    if colleague is None:
         raise RequestRefused("colleague", "Select someone in your organisation")
     request.named_recipient_id = colleague.id
     record_event(
