@@ -20,6 +20,19 @@ from portal import db
 from portal.lifecycle import RequestStatus
 from portal.models import DelegationRequest, Role, User
 
+# The request's type, for the route modules that hand found requests back to the services.
+__all__ = [
+    "DelegationRequest",
+    "council_may_change",
+    "council_may_see",
+    "council_may_work_on",
+    "councils_request",
+    "has_lapsed",
+    "open_to_partner",
+    "partner_may_see",
+    "partners_request",
+]
+
 CLOSED_TO_PARTNERS = frozenset({RequestStatus.REVOKED, RequestStatus.EXPIRED})
 
 
