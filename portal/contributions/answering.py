@@ -4,6 +4,7 @@ check your answers, a declaration, submit, and a signed receipt."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -17,58 +18,25 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 
 from portal import db
 from portal.attachments.refusals import message_for
-from portal.audit import AuditAction, record_event
 from portal.audit.runtime import audit_keys
 from portal.auth.login import actor_for
-from portal.auth.policy import access, roles
-from portal.contributions import receipts, services
-from portal.contributions.answers_form import (
-    Field,
-    fields_of,
-    file_fields_of,
-    first_section_with_error,
-    read_section,
-    section_after,
-    section_errors,
-    shown,
-)
-from portal.crypto.records import RecordCipher
-from portal.crypto.runtime import keyring
-from portal.forms_catalogue import FormTemplate, catalogue
-from portal.models import Contribution, DelegationRequest, Role
-from portal.requests import services as requests
-from portal.requests.access import partners_request
+from portal.auth.policy import Role, access, roles
+from portal.contributions import pages, receipts, services
+from portal.contributions.answers_form import Field, read_section, section_after, section_errors
+from portal.requests.access import DelegationRequest, partners_request
 
 blueprint = Blueprint("answer", __name__, url_prefix="/inbox/<reference>")
 PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
-
-
-def _cipher() -> RecordCipher:
-    return RecordCipher(keyring(), db.session())
-
-
-def _template(found: DelegationRequest) -> FormTemplate:
-    return catalogue().get(found.form_template, found.form_template_version)
-
-
-def _children(found: DelegationRequest) -> list[tuple[str, str]]:
-    cipher = _cipher()
-    return [
-        (str(child.id), cipher.open_text(child, "name_enc") or "")
-        for child in requests.children_of(found)
-    ]
 
 
 @blueprint.get("/answer")
 @access(PARTNERS)
 def start(reference: str) -> ResponseReturnValue:
     found = partners_request(reference)
-    first = _template(found).sections[0].id
+    first = pages.template_of(found).sections[0].id
     return redirect(url_for("answer.section", reference=found.reference, section_id=first))
 
 
@@ -78,78 +46,39 @@ def section(reference: str, section_id: str) -> ResponseReturnValue:
     found = partners_request(reference)
     if found.status not in services.ANSWERABLE:
         return redirect(url_for("inbox.show", reference=found.reference))
-    template = _template(found)
-    part = next((s for s in template.sections if s.id == section_id), None)
-    if part is None:
+    questions = pages.questions_in(db.cipher(), found, section_id)
+    if questions is None:
         abort(404)
-    fields = fields_of(part, _children(found))
-    answers = services.working_answers(db.session(), _cipher(), found)
+    posted: dict[str, Any] | None = None
     errors: dict[str, str] = {}
     if request.method == "POST":
-        posted = read_section(fields, request.form)
-        errors = section_errors(fields, posted)
-        answers = {**answers, **posted}
+        posted = read_section(questions.fields, request.form)
+        errors = section_errors(questions.fields, posted)
         if not errors:
             services.save_section(
-                db.session(),
-                _cipher(),
-                found,
-                current_user,
-                actor_for(current_user),
-                section_id,
-                posted,
-            )
-            if request.form.get("action") == "later":
-                return redirect(url_for("inbox.show", reference=found.reference, saved=1))
-            following = section_after(template, section_id)
-            if following is None:
-                return redirect(url_for("answer.check", reference=found.reference))
-            return redirect(
-                url_for("answer.section", reference=found.reference, section_id=following)
-            )
-    file_fields = file_fields_of(part, _children(found))
-    errors.update(_upload_error(file_fields))
-    if any(field.child_name for field in (*fields, *file_fields)):
-        _record_child_details_read(found, bool(errors))
-    draft = services.draft_of(db.session(), found)
-    attachments = draft.attachments if draft else []
-    cipher = _cipher()
+                db.session(), db.cipher(), found, current_user, actor_for(current_user),
+                section_id, posted,
+            )  # fmt: skip
+            return redirect(_after_saving(found, questions, section_id))
+    errors.update(_upload_error(questions.file_fields))
+    page = pages.section_page(db.session(), db.cipher(), found, questions, current_user, posted)
     return render_template(
         "contributions/section.html",
-        request_=found,
-        template=template,
-        section=part,
-        fields=fields,
-        file_fields=file_fields,
-        files={
-            f.key: [
-                (a, cipher.open_text(a, "filename_enc"))
-                for a in attachments
-                if a.answer_key == f.key
-            ]
-            for f in file_fields
-        },
+        **vars(page),
         added=request.args.get("added"),
-        answers=answers,
         errors=errors,
-        position=[s.id for s in template.sections].index(section_id) + 1,
     ), (400 if errors else 200)
 
 
-def _record_child_details_read(found: DelegationRequest, sent_back: bool) -> None:
-    """The page names the children: a read of their details, on the record even when the page
-    is sent back with errors (whose response rolls the request's transaction back)."""
-    session = db.session()
-    record_event(
-        session,
-        AuditAction.CHILD_DETAILS_VIEWED,
-        actor=actor_for(current_user),
-        object_type="delegation_request",
-        object_id=found.reference,
-        case_reference=found.case.cms_reference,
-    )
-    if sent_back:
-        session.commit()
+def _after_saving(found: DelegationRequest, questions: pages.Questions, section_id: str) -> str:
+    """Where the partner goes once a section is saved: back to the request ("save and come
+    back later"), on to the next section, or to check their answers after the last."""
+    if request.form.get("action") == "later":
+        return url_for("inbox.show", reference=found.reference, saved=1)
+    following = section_after(questions.template, section_id)
+    if following is None:
+        return url_for("answer.check", reference=found.reference)
+    return url_for("answer.section", reference=found.reference, section_id=following)
 
 
 def _upload_error(file_fields: list[Field]) -> dict[str, str]:
@@ -172,39 +101,14 @@ def check(reference: str) -> ResponseReturnValue:
 def _check_page(
     found: DelegationRequest, errors: dict[str, str], status: int, declaration_error: bool = False
 ) -> ResponseReturnValue:
-    template = _template(found)
-    draft = services.draft_of(db.session(), found)
-    if draft is None:
+    page = pages.check_page(db.session(), db.cipher(), found, current_user, errors)
+    if page is None:
         return redirect(url_for("answer.start", reference=found.reference))
-    cipher = _cipher()
-    answers = services.answers_of(cipher, draft)
-    children = _children(found)
-    _record_child_details_read(found, status >= 400)
-
-    def documents(key: str) -> str:
-        attached = [a for a in draft.attachments if a.answer_key == key]
-        return (
-            ", ".join(cipher.open_text(a, "filename_enc") or "" for a in attached) or "None added"
-        )
-
-    rows = [
-        (
-            part,
-            [
-                (field, shown(field.question, answers.get(field.key)))
-                for field in fields_of(part, children)
-            ]
-            + [(field, documents(field.key)) for field in file_fields_of(part, children)],
-        )
-        for part in template.sections
-    ]
     return render_template(
         "contributions/check.html",
-        request_=found,
-        rows=rows,
+        **vars(page),
         errors=errors,
         declaration_error=declaration_error,
-        first_error_section=first_section_with_error(template, errors),
     ), status
 
 
@@ -217,21 +121,18 @@ def submit(reference: str) -> ResponseReturnValue:
     signer = audit_keys().signer
     if signer is None:
         abort(503)
-    session = db.session()
     try:
-        outcome = services.submit(
-            session,
-            _cipher(),
-            signer,
-            found,
-            _template(found),
-            current_user,
-            actor_for(current_user),
-        )
+        with services.one_at_a_time(db.session(), "These answers were sent a moment ago"):
+            outcome = services.submit(
+                db.session(),
+                db.cipher(),
+                signer,
+                found,
+                pages.template_of(found),
+                current_user,
+                actor_for(current_user),
+            )
     except services.ContributionRefused:
-        return _already_sent(found)
-    except (StaleDataError, IntegrityError):
-        session.rollback()
         return _already_sent(found)
     if isinstance(outcome, dict):
         return _check_page(found, outcome, 400)
@@ -242,18 +143,11 @@ def _already_sent(found: DelegationRequest) -> ResponseReturnValue:
     return render_template("contributions/already_sent.html", request_=found), 409
 
 
-def _submitted(found: DelegationRequest, version: str) -> Contribution:
-    for contribution in services.versions(db.session(), found):
-        if str(contribution.version) == version and contribution.submitted_at is not None:
-            return contribution
-    abort(404)
-
-
 @blueprint.get("/receipts/<version>")
 @access(PARTNERS)
 def receipt(reference: str, version: str) -> ResponseReturnValue:
     found = partners_request(reference)
-    contribution = _submitted(found, version)
+    contribution = pages.sent_version(db.session(), found, version) or abort(404)
     return render_template(
         "contributions/receipt.html",
         request_=found,
@@ -265,7 +159,8 @@ def receipt(reference: str, version: str) -> ResponseReturnValue:
 @access(PARTNERS)
 def download_receipt(reference: str, version: str) -> ResponseReturnValue:
     found = partners_request(reference)
-    document = receipts.receipt_document(found, _submitted(found, version))
+    contribution = pages.sent_version(db.session(), found, version) or abort(404)
+    document = receipts.receipt_document(found, contribution)
     response = Response(json.dumps(document, indent=2) + "\n", mimetype="application/json")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="receipt-{found.reference}-v{document["version"]}.json"'

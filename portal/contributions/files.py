@@ -7,11 +7,9 @@ into an unencrypted temporary file first, and the upload reader checks the token
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     Response,
@@ -24,36 +22,25 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy.orm.exc import StaleDataError
 
 from portal import db
-from portal.attachments import (
-    AttachmentUnavailable,
-    UploadRefused,
-    delete_attachment_file,
-    open_attachment,
-    receive_attachment,
-    scanner_for,
-)
-from portal.audit import AuditAction, record_event, record_event_apart
-from portal.auth.login import actor_for
-from portal.auth.policy import access, roles
+from portal.attachments import AttachmentUnavailable, UploadRefused
+from portal.auth.policy import Role, access, roles
 from portal.config import Settings
-from portal.contributions import services
-from portal.contributions.answering import PARTNERS, _children, _template
-from portal.contributions.answers_form import file_fields_of
-from portal.crypto.records import RecordCipher
+from portal.contributions import documents, pages
+from portal.contributions.answering import PARTNERS
+from portal.contributions.documents import DocumentStore, ScanStatus
+from portal.contributions.services import ContributionRefused
 from portal.crypto.runtime import keyring
 from portal.extensions import csrf
-from portal.models import Attachment, AuditOutcome, Role, ScanStatus
 from portal.requests.access import councils_request, partners_request
 
 blueprint = Blueprint("files", __name__)
 
 
-def _settings() -> Settings:
+def _store() -> DocumentStore:
     settings: Settings = current_app.config["PORTAL_SETTINGS"]
-    return settings
+    return DocumentStore(db.session(), db.cipher(), keyring(), settings.attachments)
 
 
 @blueprint.post("/inbox/<reference>/answer/<section_id>/files/<answer_key>")
@@ -61,66 +48,16 @@ def _settings() -> Settings:
 @csrf.exempt  # the upload reader checks the token as the body streams (see above)
 def upload(reference: str, section_id: str, answer_key: str) -> ResponseReturnValue:
     found = partners_request(reference)
-    part = next((s for s in _template(found).sections if s.id == section_id), None)
-    keys = {f.key for f in file_fields_of(part, _children(found))} if part else set()
-    if answer_key not in keys:
+    questions = pages.questions_in(db.cipher(), found, section_id)
+    if questions is None or answer_key not in {f.key for f in questions.file_fields}:
         abort(404)
-    session = db.session()
-    cipher = RecordCipher(keyring(), session)
     back = url_for("answer.section", reference=found.reference, section_id=section_id)
     try:
-        draft = services.ensure_draft(session, cipher, found, current_user)
-    except services.ContributionRefused:
-        return redirect(url_for("inbox.show", reference=found.reference))
-    session.flush()
-    settings = _settings().attachments
-    try:
-        _fields, attachment = receive_attachment(
-            request,
-            answer_key=answer_key,
-            contribution=draft,
-            uploader_id=current_user.id,
-            session=session,
-            cipher=cipher,
-            keyring=keyring(),
-            settings=settings,
-            scanner=scanner_for(settings),
-        )
-        # The draft's row version: a submit or withdrawal that won the race makes this fail,
-        # so a file never joins a version that was sent (or destroyed) meanwhile.
-        draft.updated_at = datetime.now(UTC)
-        session.flush()
-    except StaleDataError:
-        session.rollback()
+        attachment = documents.attach_document(_store(), request, found, current_user, answer_key)
+    except ContributionRefused:
         return redirect(url_for("inbox.show", reference=found.reference))
     except UploadRefused as refused:
-        actor = actor_for(current_user)
-        session.rollback()
-        record_event_apart(
-            db.database().sessions,
-            AuditAction.ATTACHMENT_REFUSED,
-            actor=actor,
-            outcome=AuditOutcome.FAILURE,
-            object_type="delegation_request",
-            object_id=reference,
-            details={"reason": refused.reason, "answer_key": answer_key},
-        )
         return redirect(f"{back}?refused={refused.reason}&key={answer_key}#{answer_key}")
-    record_event(
-        session,
-        AuditAction.ATTACHMENT_UPLOADED,
-        actor=actor_for(current_user),
-        object_type="attachment",
-        object_id=attachment.id,
-        case_reference=found.case.cms_reference,
-        details={
-            "request": found.reference,
-            "answer_key": answer_key,
-            "size_bytes": attachment.size_bytes,
-            "content_type": attachment.content_type,
-            "scan_status": attachment.scan_status.value,
-        },
-    )
     scanned = "clean" if attachment.scan_status is ScanStatus.CLEAN else "unscanned"
     return redirect(f"{back}?added={scanned}#{answer_key}")
 
@@ -129,30 +66,11 @@ def upload(reference: str, section_id: str, answer_key: str) -> ResponseReturnVa
 @access(PARTNERS)
 def remove(reference: str, section_id: str, attachment_id: str) -> ResponseReturnValue:
     found = partners_request(reference)
-    draft = services.draft_of(db.session(), found)
-    attachment = _attachment_of(draft.attachments if draft else [], attachment_id)
-    session = db.session()
-    session.delete(attachment)
-    if draft is not None:
-        draft.updated_at = datetime.now(UTC)  # loses to a submit that got there first
-    record_event(
-        session,
-        AuditAction.ATTACHMENT_REMOVED,
-        actor=actor_for(current_user),
-        object_type="attachment",
-        object_id=attachment.id,
-        case_reference=found.case.cms_reference,
-        details={"request": found.reference, "answer_key": attachment.answer_key},
-    )
-    session.flush()
-    settings = _settings().attachments
-    # The file goes once the row is gone for good, never before.
-    sa.event.listen(
-        session,
-        "after_commit",
-        lambda _session: delete_attachment_file(attachment, settings=settings),
-        once=True,
-    )
+    store = _store()
+    if not documents.remove_document(
+        store.session, store.settings, found, current_user, attachment_id
+    ):
+        abort(404)
     return redirect(url_for("answer.section", reference=found.reference, section_id=section_id))
 
 
@@ -160,40 +78,19 @@ def remove(reference: str, section_id: str, attachment_id: str) -> ResponseRetur
 @access(roles(Role.SOCIAL_WORKER, Role.TEAM_MANAGER))
 def download(reference: str, version: str, attachment_id: str) -> ResponseReturnValue:
     found = councils_request(reference)
-    contribution = next(
-        (
-            c
-            for c in services.versions(db.session(), found)
-            if str(c.version) == version and c.submitted_at is not None
-        ),
-        None,
-    )
-    attachment = _attachment_of(contribution.attachments if contribution else [], attachment_id)
+    contribution = pages.sent_version(db.session(), found, version)
+    attachment = documents.sent_document(contribution, attachment_id)
+    if contribution is None or attachment is None:
+        abort(404)
     if found.content_shredded_at is not None:
         return _deleted_under_retention(found.content_shredded_at)
-    session = db.session()
-    cipher = RecordCipher(keyring(), session)
-    record_event(
-        session,
-        AuditAction.ATTACHMENT_DOWNLOADED,
-        actor=actor_for(current_user),
-        object_type="attachment",
-        object_id=attachment.id,
-        case_reference=found.case.cms_reference,
-        details={
-            "request": found.reference,
-            "version": contribution.version if contribution else None,
-        },
-    )
-    session.commit()  # the download is on the record before a byte leaves
     try:
-        chunks = open_attachment(attachment, keyring=keyring(), settings=_settings().attachments)
+        document = documents.download(_store(), found, contribution, attachment, current_user)
     except AttachmentUnavailable:
         abort(404)
-    name = cipher.open_text(attachment, "filename_enc") or "document"
-    response = Response(chunks, mimetype=attachment.content_type)
-    response.headers["Content-Disposition"] = _attachment_disposition(name)
-    response.headers["Content-Length"] = str(attachment.size_bytes)
+    response = Response(document.chunks, mimetype=document.content_type)
+    response.headers["Content-Disposition"] = _attachment_disposition(document.name)
+    response.headers["Content-Length"] = str(document.size_bytes)
     return response
 
 
@@ -205,17 +102,6 @@ def _deleted_under_retention(deleted_at: datetime) -> ResponseReturnValue:
         status=410,
     )
     return page, 410
-
-
-def _attachment_of(attachments: list[Attachment], attachment_id: str) -> Attachment:
-    try:
-        wanted = uuid.UUID(attachment_id)
-    except ValueError:
-        abort(404)
-    found = next((a for a in attachments if a.id == wanted), None)
-    if found is None:
-        abort(404)
-    return found
 
 
 def _attachment_disposition(name: str) -> str:

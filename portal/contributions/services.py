@@ -5,11 +5,15 @@ new version, prefilled from the last."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from portal import notifications
 from portal.audit import Actor, AuditAction, record_event
@@ -38,6 +42,18 @@ ANSWERABLE = frozenset({RequestStatus.ISSUED, RequestStatus.IN_PROGRESS, Request
 
 class ContributionRefused(Exception):
     """The contribution cannot be changed as asked; the message says why, for the page."""
+
+
+@contextmanager
+def one_at_a_time(session: Session, message: str) -> Iterator[None]:
+    """Two tabs or two reviewers at once: the second one's write fails on the draft's row
+    version or on the one review a version may have. Its work is rolled back and it is refused
+    with `message`; what the first one did stands."""
+    try:
+        yield
+    except (StaleDataError, IntegrityError):
+        session.rollback()
+        raise ContributionRefused(message) from None
 
 
 def versions(session: Session, request: DelegationRequest) -> list[Contribution]:

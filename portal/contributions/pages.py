@@ -1,0 +1,224 @@
+"""What the contribution pages show, gathered for the route modules: a section of questions,
+check your answers, and a sent version under review. Each read of a child's details or of a
+contribution is queued on the audit trail here, to stay on the record whatever the response
+(portal/audit/lasting.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from portal.audit import AuditAction, record_lasting_event
+from portal.auth.login import actor_for
+from portal.contributions import services
+from portal.contributions.answers_form import (
+    Field,
+    fields_of,
+    file_fields_of,
+    first_section_with_error,
+    shown,
+)
+from portal.crypto.records import RecordCipher
+from portal.forms_catalogue import FormTemplate, catalogue
+from portal.forms_catalogue.template import Section
+from portal.lifecycle import ContributionStatus, RequestStatus
+from portal.models import Attachment, DelegationRequest, User
+
+# What the route modules name, so that they never import the data model themselves.
+from portal.models import Contribution as Contribution
+from portal.models import ReviewDecision as ReviewDecision
+from portal.requests.access import council_may_change
+from portal.requests.services import children_of
+
+Rows = list[tuple[Section, list[tuple[Field, str]]]]
+Documents = list[tuple[Attachment, str | None]]  # each with its (decrypted) file name
+
+
+def template_of(found: DelegationRequest) -> FormTemplate:
+    return catalogue().get(found.form_template, found.form_template_version)
+
+
+def children_named(cipher: RecordCipher, found: DelegationRequest) -> list[tuple[str, str]]:
+    """The request's children as (id, name), in the family's order."""
+    return [
+        (str(child.id), cipher.open_text(child, "name_enc") or "") for child in children_of(found)
+    ]
+
+
+def sent_version(session: Session, found: DelegationRequest, version: str) -> Contribution | None:
+    """The sent version with this number (as the URL gives it), or None."""
+    for contribution in services.versions(session, found):
+        if str(contribution.version) == version and contribution.submitted_at is not None:
+            return contribution
+    return None
+
+
+@dataclass(frozen=True)
+class Questions:
+    """One section of a request's questions, as inputs for the request's children."""
+
+    template: FormTemplate
+    section: Section
+    fields: list[Field]
+    file_fields: list[Field]
+
+    @property
+    def name_children(self) -> bool:
+        return any(f.child_name for f in (*self.fields, *self.file_fields))
+
+
+def questions_in(
+    cipher: RecordCipher, found: DelegationRequest, section_id: str
+) -> Questions | None:
+    template = template_of(found)
+    part = next((s for s in template.sections if s.id == section_id), None)
+    if part is None:
+        return None
+    children = children_named(cipher, found)
+    return Questions(template, part, fields_of(part, children), file_fields_of(part, children))
+
+
+@dataclass(frozen=True)
+class SectionPage:
+    request_: DelegationRequest
+    template: FormTemplate
+    section: Section
+    fields: list[Field]
+    file_fields: list[Field]
+    files: dict[str, Documents]
+    answers: dict[str, Any]
+    position: int
+
+
+def section_page(
+    session: Session,
+    cipher: RecordCipher,
+    found: DelegationRequest,
+    questions: Questions,
+    viewer: User,
+    posted: dict[str, Any] | None = None,
+) -> SectionPage:
+    """A section's questions with the answers so far (and what was just posted, when it is
+    sent back with errors) and the documents added to each upload."""
+    if questions.name_children:
+        _record_child_details_read(found, viewer)
+    draft = services.draft_of(session, found)
+    attachments = draft.attachments if draft else []
+    sections = questions.template.sections
+    return SectionPage(
+        request_=found,
+        template=questions.template,
+        section=questions.section,
+        fields=questions.fields,
+        file_fields=questions.file_fields,
+        files={
+            f.key: [
+                (a, cipher.open_text(a, "filename_enc"))
+                for a in attachments
+                if a.answer_key == f.key
+            ]
+            for f in questions.file_fields
+        },
+        answers={**services.working_answers(session, cipher, found), **(posted or {})},
+        position=[s.id for s in sections].index(questions.section.id) + 1,
+    )
+
+
+@dataclass(frozen=True)
+class CheckPage:
+    request_: DelegationRequest
+    rows: Rows
+    first_error_section: str | None
+
+
+def check_page(
+    session: Session,
+    cipher: RecordCipher,
+    found: DelegationRequest,
+    viewer: User,
+    errors: dict[str, str],
+) -> CheckPage | None:
+    """Every answer of the draft, section by section; None when there is no draft."""
+    draft = services.draft_of(session, found)
+    if draft is None:
+        return None
+    template = template_of(found)
+    answers = services.answers_of(cipher, draft)
+    children = children_named(cipher, found)
+    _record_child_details_read(found, viewer)
+
+    def documents(key: str) -> str:
+        attached = [a for a in draft.attachments if a.answer_key == key]
+        names = (cipher.open_text(a, "filename_enc") or "" for a in attached)
+        return ", ".join(names) or "None added"
+
+    rows = [
+        (
+            part,
+            [(f, shown(f.question, answers.get(f.key))) for f in fields_of(part, children)]
+            + [(f, documents(f.key)) for f in file_fields_of(part, children)],
+        )
+        for part in template.sections
+    ]
+    return CheckPage(found, rows, first_section_with_error(template, errors))
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    request_: DelegationRequest
+    contribution: Contribution
+    shredded_on: datetime | None = None
+    rows: Rows = field(default_factory=list)
+    sections: tuple[Section, ...] = ()
+    documents: Documents = field(default_factory=list)
+    can_decide: bool = False
+
+
+def review_page(
+    session: Session,
+    cipher: RecordCipher,
+    found: DelegationRequest,
+    contribution: Contribution,
+    viewer: User,
+) -> ReviewPage:
+    """A sent version as the social worker reads it (a read on the record), or, past its
+    retention period, only when it was deleted (nothing left to read or record)."""
+    if found.content_shredded_at is not None:
+        return ReviewPage(found, contribution, shredded_on=found.content_shredded_at)
+    record_lasting_event(
+        AuditAction.CONTRIBUTION_VIEWED,
+        actor=actor_for(viewer),
+        object_type="contribution",
+        object_id=contribution.id,
+        case_reference=found.case.cms_reference,
+        details={"request": found.reference, "version": contribution.version},
+    )
+    template = template_of(found)
+    answers = services.answers_of(cipher, contribution)
+    children = children_named(cipher, found)
+    return ReviewPage(
+        found,
+        contribution,
+        rows=[
+            (part, [(f, shown(f.question, answers.get(f.key))) for f in fields_of(part, children)])
+            for part in template.sections
+        ],
+        sections=template.sections,
+        documents=[(a, cipher.open_text(a, "filename_enc")) for a in contribution.attachments],
+        can_decide=contribution.status == ContributionStatus.SUBMITTED
+        and found.status == RequestStatus.SUBMITTED
+        and council_may_change(viewer, found),
+    )
+
+
+def _record_child_details_read(found: DelegationRequest, viewer: User) -> None:
+    record_lasting_event(
+        AuditAction.CHILD_DETAILS_VIEWED,
+        actor=actor_for(viewer),
+        object_type="delegation_request",
+        object_id=found.reference,
+        case_reference=found.case.cms_reference,
+    )
