@@ -9,7 +9,7 @@ STAMPS := .stamps
 
 help:
 	@echo "make demo       install, build assets, migrate, seed and run the demo on http://127.0.0.1:5000"
-	@echo "make test       install, then lint (ruff) and run the whole test suite (pytest)"
+	@echo "make test       install, then lint (ruff, import-linter) and run the whole test suite (pytest)"
 	@echo "make setup      install Python dependencies (hash-locked) into .venv and build GOV.UK assets"
 	@echo "make typecheck  mypy over the portal package"
 	@echo "make audit      known-vulnerability audit of the locked Python and npm dependencies"
@@ -48,9 +48,11 @@ assets: $(STAMPS)/assets
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
+# ruff, and import-linter's contracts on the layers (pyproject.toml [tool.importlinter]).
 lint: $(STAMPS)/venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: $(STAMPS)/venv
 	$(BIN)/mypy

@@ -13,10 +13,8 @@ from flask_wtf import FlaskForm
 
 from portal import db
 from portal.auth.login import actor_for
-from portal.auth.policy import access, roles
+from portal.auth.policy import Role, access, roles
 from portal.connector import outbox
-from portal.lifecycle import OutboxStatus
-from portal.models import OutboxMessage, Role
 
 blueprint = Blueprint("deliveries", __name__, url_prefix="/admin/deliveries")
 
@@ -44,7 +42,6 @@ def retry(delivery_id: str) -> ResponseReturnValue:
     except outbox.DeliveryRefused as refused:
         return _refused(message_id, str(refused))
     row = outbox.delivery_rows(db.session(), [message])[0]
-    db.session().commit()
     flash(
         f"The delivery of request {row.request_reference}, version {row.version}, will be "
         "tried again now.",
@@ -66,21 +63,14 @@ def cancel(delivery_id: str) -> ResponseReturnValue:
         except outbox.DeliveryRefused as refused:
             return _refused(message_id, str(refused))
         row = outbox.delivery_rows(db.session(), [message])[0]
-        db.session().commit()
         flash(
             f"The delivery of request {row.request_reference}, version {row.version}, was "
             "cancelled. Copy the contribution into the case record by hand.",
             "success",
         )
         return redirect(url_for("deliveries.index"))
-    found = db.session().get(OutboxMessage, message_id)
-    if found is None:
-        abort(404)
-    return render_template(
-        "admin/delivery_cancel.html",
-        row=outbox.delivery_rows(db.session(), [found])[0],
-        cancellable=found.status == OutboxStatus.DEAD_LETTERED,
-    )
+    found = outbox.delivery(db.session(), message_id) or abort(404)
+    return render_template("admin/delivery_cancel.html", row=found, cancellable=found.cancellable)
 
 
 def _index_page(refused: str | None = None, status: int = 200) -> ResponseReturnValue:
@@ -104,8 +94,7 @@ def _message_id(delivery_id: str) -> uuid.UUID:
 
 def _refused(message_id: uuid.UUID, reason: str) -> ResponseReturnValue:
     """The list as it is now, saying why the action was refused; nothing was changed."""
-    db.session().rollback()
-    if db.session().get(OutboxMessage, message_id) is None:
+    if outbox.delivery(db.session(), message_id) is None:
         abort(404)
     return _index_page(reason, 409)
 

@@ -17,12 +17,10 @@ from portal.admin.forms import (
     form_data,
     new_form_data,
 )
+from portal.admin.services import IdentityProvider
 from portal.auth.login import actor_for
 from portal.auth.oidc.provider_spec import spec_of
-from portal.auth.policy import access, roles
-from portal.crypto.records import RecordCipher
-from portal.crypto.runtime import keyring
-from portal.models import ClientAuthMethod, IdentityProvider, Role
+from portal.auth.policy import Role, access, roles
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -102,15 +100,14 @@ def self_provisioning(organisation_id: str) -> ResponseReturnValue:
 
 
 def _save(form: ProviderForm, slug: str) -> IdentityProvider | None:
-    store = db.session()
     result = services.save(
-        store,
-        RecordCipher(keyring(), store),
+        db.session(),
+        db.cipher(),
         form.spec_data(slug),
         client_secret=form.client_secret_given(),
         actor=actor_for(current_user),
     )
-    if isinstance(result, IdentityProvider):
+    if not isinstance(result, list):
         return result
     for problem in result:
         form.add_error(problem.field, problem.message)
@@ -126,14 +123,11 @@ def _offer_organisations(form: ProviderForm) -> None:
 
 
 def _provider_page(form: ProviderForm, provider: IdentityProvider | None) -> ResponseReturnValue:
-    key_id = None
-    if provider is not None and provider.client_auth_method == ClientAuthMethod.PRIVATE_KEY_JWT:
-        key_id = (provider.client_public_jwk or {}).get("kid")
     return render_template(
         "admin/identity_provider.html",
         form=form,
         provider=provider,
-        key_id=key_id,
+        key_id=services.provider_key_id(provider),
         addresses=services.registration_addresses(
             current_app, provider.slug if provider else "<slug>"
         ),

@@ -20,13 +20,10 @@ from portal.auth.oidc.registry import save_provider
 from portal.auth.sessions import end_sessions
 from portal.config import Settings
 from portal.crypto.records import RecordCipher
-from portal.models import (
-    IdentityProvider,
-    Organisation,
-    OrganisationKind,
-    OrganisationStatus,
-    User,
-)
+from portal.models import ClientAuthMethod, Organisation, OrganisationKind, OrganisationStatus, User
+
+# What the admin's route modules name, so that they never import the data model themselves.
+from portal.models import IdentityProvider as IdentityProvider
 
 
 @dataclass(frozen=True)
@@ -193,6 +190,15 @@ def rules_summary(provider: IdentityProvider) -> list[str]:
     if provider.group_roles:
         rules.append(f"Roles from {len(provider.group_roles)} groups")
     return rules or ["None"]
+
+
+def provider_key_id(provider: IdentityProvider | None) -> str | None:
+    """The key id of the portal's own key that signs this provider's client assertions
+    (private_key_jwt), for its IT team to check against what they registered."""
+    if provider is None or provider.client_auth_method != ClientAuthMethod.PRIVATE_KEY_JWT:
+        return None
+    key_id = (provider.client_public_jwk or {}).get("kid")
+    return str(key_id) if key_id is not None else None
 
 
 def _sentence(message: str) -> str:

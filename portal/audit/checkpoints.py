@@ -7,6 +7,8 @@ slip in between. A run that finds nothing new since the last checkpoint signs no
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -20,6 +22,23 @@ from portal.models.base import utcnow
 
 def latest_checkpoint(session: Session) -> AuditCheckpoint | None:
     return session.scalar(sa.select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1))
+
+
+@dataclass(frozen=True)
+class CheckpointList:
+    """A page of checkpoints, newest first, and where the next older page starts."""
+
+    checkpoints: list[AuditCheckpoint]
+    older: int | None
+
+
+def checkpoint_list(session: Session, before: int | None, size: int) -> CheckpointList:
+    """Up to `size` checkpoints older than `before` (the newest, without it)."""
+    query = sa.select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc())
+    if before is not None:
+        query = query.where(AuditCheckpoint.seq < before)
+    rows = list(session.scalars(query.limit(size + 1)))
+    return CheckpointList(rows[:size], rows[size - 1].seq if len(rows) > size else None)
 
 
 def head_seq(session: Session) -> int:

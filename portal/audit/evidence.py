@@ -3,7 +3,6 @@ the checkpoint key's public half, published for anyone holding an export."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     Response,
@@ -20,14 +19,13 @@ from flask_login import current_user
 
 from portal import db
 from portal.audit import AuditAction, record_event, search
-from portal.audit.checkpoints import sign_checkpoint
+from portal.audit.checkpoints import checkpoint_list, sign_checkpoint
 from portal.audit.export import export_zip
 from portal.audit.runtime import audit_keys
 from portal.audit.verify import verify_trail
 from portal.audit.workspace import search_form
 from portal.auth.login import actor_for
-from portal.auth.policy import PUBLIC, access, roles
-from portal.models import AuditCheckpoint, Role
+from portal.auth.policy import PUBLIC, Role, access, roles
 
 blueprint = Blueprint("audit_evidence", __name__)
 IG_ONLY = roles(Role.IG_OFFICER)
@@ -60,17 +58,14 @@ def verify() -> ResponseReturnValue:
 @blueprint.get("/audit/checkpoints")
 @access(IG_ONLY)
 def checkpoints() -> ResponseReturnValue:
-    before = request.args.get("before", type=int)
-    query = sa.select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc())
-    if before is not None:
-        query = query.where(AuditCheckpoint.seq < before)
-    rows = list(db.session().scalars(query.limit(CHECKPOINTS_PER_PAGE + 1)))
-    older = rows[CHECKPOINTS_PER_PAGE - 1].seq if len(rows) > CHECKPOINTS_PER_PAGE else None
+    found = checkpoint_list(
+        db.session(), request.args.get("before", type=int), CHECKPOINTS_PER_PAGE
+    )
     keys = audit_keys()
     return render_template(
         "audit/checkpoints.html",
-        checkpoints=rows[:CHECKPOINTS_PER_PAGE],
-        older=older,
+        checkpoints=found.checkpoints,
+        older=found.older,
         signer=keys.signer,
         trusted=keys.trusted,
         signed=request.args.get("signed", type=int),

@@ -21,11 +21,11 @@ from wtforms.validators import Length, Regexp, ValidationError
 from portal import db
 from portal.audit import search as trail
 from portal.audit.actions import AuditAction
-from portal.audit.record import DetailValue, record_event
+from portal.audit.lasting import record_lasting_event
+from portal.audit.record import DetailValue
 from portal.auth.login import actor_for
-from portal.auth.policy import access, roles
+from portal.auth.policy import Role, access, roles
 from portal.form_fields import DayField
-from portal.models import AuditOutcome, Role
 
 blueprint = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -102,7 +102,7 @@ class AuditSearchForm(Form):
     outcome = _select(
         "Outcome",
         "Any outcome",
-        (SelectChoice(outcome.value, outcome.value.capitalize()) for outcome in AuditOutcome),
+        (SelectChoice(outcome.value, outcome.value.capitalize()) for outcome in trail.AuditOutcome),
         "Select an outcome from the list",
     )
     date_from = DayField("Date from", description="For example, 27 3 2025. UK time.")
@@ -119,7 +119,7 @@ class AuditSearchForm(Form):
             person=self.person.data or None,
             organisation_id=uuid.UUID(self.organisation.data) if self.organisation.data else None,
             action=AuditAction(self.action.data) if self.action.data else None,
-            outcome=AuditOutcome(self.outcome.data) if self.outcome.data else None,
+            outcome=trail.AuditOutcome(self.outcome.data) if self.outcome.data else None,
             date_from=self.date_from.data,
             date_to=self.date_to.data,
         )
@@ -183,8 +183,7 @@ def search() -> ResponseReturnValue:
         "after": after,
         "events_shown": len(page.rows),
     }
-    record_event(
-        session,
+    record_lasting_event(
         AuditAction.AUDIT_SEARCHED,
         actor=actor_for(current_user),
         case_reference=audit_filter.case_reference,
@@ -204,8 +203,7 @@ def event(seq: str) -> ResponseReturnValue:
     row = trail.event_row(session, int(seq))
     if row is None:
         abort(404)
-    record_event(
-        session,
+    record_lasting_event(
         AuditAction.AUDIT_EVENT_VIEWED,
         actor=actor_for(current_user),
         object_type="audit_event",
@@ -222,8 +220,7 @@ def access_report(case_reference: str) -> ResponseReturnValue:
         abort(404)
     session = db.session()
     rows = trail.access_report(session, case_reference)
-    record_event(
-        session,
+    record_lasting_event(
         AuditAction.AUDIT_ACCESS_REPORT_VIEWED,
         actor=actor_for(current_user),
         object_type="case",

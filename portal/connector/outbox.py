@@ -67,6 +67,16 @@ class DeliveryRow:
     organisation: str
     version: int
 
+    @property
+    def cancellable(self) -> bool:
+        return self.message.status == OutboxStatus.DEAD_LETTERED
+
+
+def delivery(session: Session, message_id: uuid.UUID) -> DeliveryRow | None:
+    """One delivery with its references, or None if there is no such delivery."""
+    message = session.get(OutboxMessage, message_id)
+    return None if message is None else delivery_rows(session, [message])[0]
+
 
 def delivery_rows(session: Session, messages: list[OutboxMessage]) -> list[DeliveryRow]:
     """Each delivery with its request, case and partner, loaded in one query."""

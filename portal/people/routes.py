@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy.orm import Session
 
 from portal import db
-from portal.auth.policy import access, roles
-from portal.models import Role, User, UserStatus
+from portal.auth.policy import Role, access, roles
 from portal.people import services
 from portal.people.forms import ActionForm, RolesForm
 from portal.people.policy import Refused, grantable_roles
+from portal.people.services import PersonAction, RoleChange, User
 
 blueprint = Blueprint("people", __name__)
 
@@ -30,7 +28,7 @@ def index() -> ResponseReturnValue:
     return render_template(
         "people/index.html",
         people=people,
-        waiting=sum(1 for person in people if person.status == UserStatus.PENDING),
+        waiting=services.waiting_for_approval(people),
         everyone=current_user.has_role(Role.PORTAL_ADMIN),
     )
 
@@ -83,7 +81,7 @@ def _person(user_id: str) -> User:
 
 def _change_roles(
     person: User,
-    change: Callable[[Session, User, User, frozenset[Role]], object],
+    change: RoleChange,
     done: str,
 ) -> ResponseReturnValue:
     form = _roles_form(person, posted=True)
@@ -101,9 +99,7 @@ def _change_roles(
     return _person_page(person, roles_form=form)
 
 
-def _act(
-    person: User, action: Callable[[Session, User, User], None], done: str
-) -> ResponseReturnValue:
+def _act(person: User, action: PersonAction, done: str) -> ResponseReturnValue:
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)

@@ -7,6 +7,7 @@ transaction; audit details carry role codes and statuses, never names or address
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -14,7 +15,10 @@ from sqlalchemy.orm import Session
 from portal.audit import SYSTEM, AuditAction, record_event
 from portal.auth.login import actor_for
 from portal.auth.sessions import end_sessions
-from portal.models import Organisation, Role, RoleAssignment, RoleSource, User, UserStatus
+from portal.models import Organisation, Role, RoleAssignment, RoleSource, UserStatus
+
+# What the people pages name, so that their route module never imports the data model.
+from portal.models import User as User
 from portal.people.policy import (
     Refused,
     check_roles,
@@ -22,6 +26,11 @@ from portal.people.policy import (
     grantable_roles,
     may_manage,
 )
+
+# A change to a person's roles (approve, change_roles) and an action on them (suspend,
+# reinstate), as the pages call them: the session, who acts, on whom.
+RoleChange = Callable[[Session, User, User, frozenset[Role]], object]
+PersonAction = Callable[[Session, User, User], None]
 
 _STATUS_ORDER = sa.case(
     (User.status == UserStatus.PENDING, 0), (User.status == UserStatus.ACTIVE, 1), else_=2
@@ -35,6 +44,10 @@ def people_in_scope(session: Session, actor: User) -> list[User]:
         query = query.where(User.organisation_id == actor.organisation_id)
     query = query.order_by(_STATUS_ORDER, Organisation.name, User.display_name, User.id)
     return [person for person in session.scalars(query) if may_manage(actor, person)]
+
+
+def waiting_for_approval(people: list[User]) -> int:
+    return sum(1 for person in people if person.status == UserStatus.PENDING)
 
 
 def person_in_scope(session: Session, actor: User, user_id: uuid.UUID) -> User | None:

@@ -14,7 +14,10 @@ from sqlalchemy.orm import Session
 from portal.audit import Actor, AuditAction, record_event
 from portal.lifecycle import RequestStatus
 from portal.models import DelegationRequest, User
-from portal.models.requests import HoldReason, LegalHold
+
+# What the legal holds page names, so that its route module never imports the data model.
+from portal.models.requests import HoldReason as HoldReason
+from portal.models.requests import LegalHold
 
 REFERENCE_PATTERN = re.compile(r"^DR-[0-9A-Z]{8}$")
 

@@ -14,10 +14,9 @@ from wtforms.validators import DataRequired, Regexp
 
 from portal import db
 from portal.auth.login import actor_for
-from portal.auth.policy import access, roles
-from portal.models import Role
-from portal.models.requests import HoldReason
+from portal.auth.policy import Role, access, roles
 from portal.retention import holds
+from portal.retention.holds import HoldReason
 
 blueprint = Blueprint("legal_holds", __name__, url_prefix="/audit/legal-holds")
 IG_ONLY = roles(Role.IG_OFFICER)
