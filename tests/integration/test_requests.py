@@ -42,6 +42,26 @@ def test_finding_a_case_by_its_reference(app: Flask, world: World, db_session: S
     ]
 
 
+def test_a_lookup_that_finds_nothing_records_that_never_the_text_typed(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    """The audit trail can never be shredded: what someone typed may be a child's name."""
+    client = client_for(app, world.worker)
+    token = csrf_token(client.get("/requests/new").get_data(as_text=True))
+    for typed in ("NCC-999999", "Amelia-Hart-2014"):
+        answer = client.post("/requests/new", data={"csrf_token": token, "reference": typed})
+        assert answer.status_code == 400
+    client.post("/requests/new", data={"csrf_token": token, "reference": "NCC-555001"})
+    lookups = events(db_session, AuditAction.CASE_LOOKED_UP)
+    assert [(e.case_reference, e.details["found"]) for e in lookups] == [
+        (None, False),
+        (None, False),
+        ("NCC-555001", True),
+    ]
+    written = db_session.execute(sa.text("SELECT * FROM audit_events")).all()
+    assert not any("Amelia" in str(row) or "999999" in str(row) for row in written)
+
+
 def test_the_form_offers_only_partners_with_an_agreement_and_records_the_read(
     app: Flask, world: World, db_session: Session
 ) -> None:
