@@ -51,15 +51,7 @@ def worker(once: bool, metrics_port: int | None, metrics_host: str, name: str | 
         metrics = WorkerMetrics(CollectorRegistry(), sessions)
         if metrics_port is not None:
             start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
-        cms = settings.cms
-        longest_send = 4 * (cms.connect_timeout_seconds + cms.timeout_seconds)
-        if cms.lease_seconds < longest_send:
-            click.echo(
-                f"Warning: [cms] lease_seconds ({cms.lease_seconds:g}) is shorter than a send can "
-                f"take ({longest_send:g} s with a token refresh): another worker may send the "
-                "same delivery meanwhile (the CMS keeps one record, but the work is doubled).",
-                err=True,
-            )
+        _warn_of_a_short_lease(settings)
         name = name or f"{socket.gethostname()}:{os.getpid()}"
         with _one_worker_on_sqlite(settings), stop_on_signals() as stop:
             delivery = DeliveryWorker(
@@ -86,6 +78,18 @@ def worker(once: bool, metrics_port: int | None, metrics_host: str, name: str | 
             delivery.run()
         adapter.close()
         click.echo("Stopped.")
+
+
+def _warn_of_a_short_lease(settings: Settings) -> None:
+    cms = settings.cms
+    longest_send = 4 * (cms.connect_timeout_seconds + cms.timeout_seconds)
+    if cms.lease_seconds < longest_send:
+        click.echo(
+            f"Warning: [cms] lease_seconds ({cms.lease_seconds:g}) is shorter than a send can "
+            f"take ({longest_send:g} s with a token refresh): another worker may send the "
+            "same delivery meanwhile (the CMS keeps one record, but the work is doubled).",
+            err=True,
+        )
 
 
 @cli.group(help="The council's case management system: queue status and reconciliation.")

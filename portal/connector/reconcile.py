@@ -14,11 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from portal.connector.adapter import CmsAdapter
+from portal.connector.adapter import CmsAdapter, CmsRecord
 from portal.lifecycle import OutboxStatus
 from portal.models import Case, Contribution, DelegationRequest, OutboxMessage
+
+# idempotency key, status, CMS record id, case reference
+PortalDelivery = Row[str, OutboxStatus, str | None, str]
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,40 @@ class Reconciliation:
 
 
 def reconcile(session: Session, adapter: CmsAdapter) -> Reconciliation:
-    rows = {
+    rows = _portal_deliveries(session)
+    result = Reconciliation()
+    held: set[str] = set()
+    for record in adapter.delivered_records():
+        result.cms_records += 1
+        held.add(record.idempotency_key)
+        row = rows.get(record.idempotency_key)
+        kind = _difference_in(row, record)
+        if kind is not None:
+            result.differences.append(
+                Difference(
+                    kind,
+                    record.idempotency_key,
+                    row.status.value if row else None,
+                    row.cms_record_id if row else None,
+                    record.record_id,
+                )
+            )
+    for key, row in rows.items():
+        if row.status != OutboxStatus.DELIVERED:
+            continue
+        result.portal_deliveries += 1
+        if key not in held and not _held_by_cms(adapter, row.cms_record_id):
+            result.differences.append(
+                Difference("missing_from_cms", key, row.status.value, row.cms_record_id, None)
+            )
+    return result
+
+
+def _portal_deliveries(
+    session: Session,
+) -> dict[str, PortalDelivery]:
+    """Every delivery the portal queued, by idempotency key, with its status and case."""
+    return {
         row.idempotency_key: row
         for row in session.execute(
             sa.select(
@@ -55,41 +92,21 @@ def reconcile(session: Session, adapter: CmsAdapter) -> Reconciliation:
             .join(Case, Case.id == DelegationRequest.case_id)
         )
     }
-    result = Reconciliation()
-    held: set[str] = set()
-    for record in adapter.delivered_records():
-        result.cms_records += 1
-        held.add(record.idempotency_key)
-        row = rows.get(record.idempotency_key)
-        if row is None:
-            kind = "unknown_to_portal"
-        elif row.status != OutboxStatus.DELIVERED:
-            kind = "not_recorded_by_portal"
-        elif row.cms_record_id != record.record_id:
-            kind = "record_id_differs"
-        elif row.cms_reference != record.case_reference:
-            kind = "case_differs"
-        else:
-            continue
-        result.differences.append(
-            Difference(
-                kind,
-                record.idempotency_key,
-                row.status.value if row else None,
-                row.cms_record_id if row else None,
-                record.record_id,
-            )
-        )
-    for key, row in rows.items():
-        if row.status != OutboxStatus.DELIVERED:
-            continue
-        result.portal_deliveries += 1
-        # A listing may leave records out; ask about each one it did not show before saying so.
-        if key in held:
-            continue
-        if row.cms_record_id and adapter.delivery_status(row.cms_record_id) is not None:
-            continue
-        result.differences.append(
-            Difference("missing_from_cms", key, row.status.value, row.cms_record_id, None)
-        )
-    return result
+
+
+def _difference_in(row: PortalDelivery | None, record: CmsRecord) -> str | None:
+    """How a record the CMS holds differs from what the portal recorded, if it does."""
+    if row is None:
+        return "unknown_to_portal"
+    if row.status != OutboxStatus.DELIVERED:
+        return "not_recorded_by_portal"
+    if row.cms_record_id != record.record_id:
+        return "record_id_differs"
+    if row.cms_reference != record.case_reference:
+        return "case_differs"
+    return None
+
+
+def _held_by_cms(adapter: CmsAdapter, record_id: str | None) -> bool:
+    """A listing may leave records out: ask about one it did not show before saying so."""
+    return bool(record_id) and adapter.delivery_status(record_id or "") is not None
