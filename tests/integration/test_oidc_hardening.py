@@ -34,6 +34,12 @@ def person(db_session: Session, forge: ForgeProvider, sub: str) -> User:
     ).one()
 
 
+def authorization_query(client: FlaskClient, slug: str = "forge") -> dict[str, list[str]]:
+    response = client.get(f"/sign-in/start/{slug}")
+    assert response.status_code == 302
+    return parse_qs(urlsplit(response.headers["Location"]).query)
+
+
 # The e-mail address
 
 
@@ -92,7 +98,17 @@ def test_a_newcomer_with_an_address_at_another_domain_gets_none_and_waits(
     assert newcomer.organisation.name == FORGE_ORGANISATION
 
 
-def authorization_query(client: FlaskClient, slug: str = "forge") -> dict[str, list[str]]:
-    response = client.get(f"/sign-in/start/{slug}")
-    assert response.status_code == 302
-    return parse_qs(urlsplit(response.headers["Location"]).query)
+# What the portal asks the provider for
+
+
+def test_a_provider_whose_organisation_requires_mfa_is_asked_for_its_acr_values(
+    client: FlaskClient,
+    db_session: Session,
+    forged_provider: IdentityProvider,
+) -> None:
+    assert "acr_values" not in authorization_query(client)
+
+    forged_provider.required_acr_values = ["AAL3", "AAL2"]  # as NHS CIS2 expects them
+    db_session.flush()
+
+    assert authorization_query(client)["acr_values"] == ["AAL3 AAL2"]
