@@ -1,24 +1,39 @@
 """A provider's back-channel logout (OpenID Connect Back-Channel Logout 1.0): its signed
-logout token checked and the sessions it names ended, audited in the request's transaction."""
+logout token checked, acted on once, and the sessions it names ended, audited in the request's
+transaction.
+
+Each token acted on is remembered by its `jti` until it could no longer be accepted, in the
+database (docs/sign-in.md says why there and not in Redis): the same token sent again, to any
+web process, is refused. The row is written in the same transaction that ends the sessions, so
+a token counts as used only if its logout happened.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_event, record_event_apart
 from portal.auth import oidc
 from portal.auth.oidc.errors import SignInFailure
-from portal.auth.oidc.tokens import check_logout_token_claims, verify_signature
+from portal.auth.oidc.tokens import (
+    check_logout_token_claims,
+    logout_token_accepted_until,
+    verify_signature,
+)
 from portal.auth.sessions import end_sessions
-from portal.models import AuditOutcome, IdentityProvider, User
+from portal.models import AuditOutcome, IdentityProvider, LogoutTokenUse, User
 
 # Far longer than any provider's logout token; refused unread beyond it.
 MAX_TOKEN_LENGTH = 16_384
+_USES = cast(sa.Table, LogoutTokenUse.__table__)
 
 
 def end_provider_sessions(
@@ -27,6 +42,7 @@ def end_provider_sessions(
     """End the sessions `raw_token` names (by `sid`, or every one of the person's by `sub`)
     and record it; how many ended. SignInFailure says why the token was refused."""
     claims = verified_logout_claims(provider, raw_token, skew=skew)
+    act_once(store, provider, claims, skew=skew)
     user = _person_named(store, provider, claims)
     sid = claims.get("sid") if isinstance(claims.get("sid"), str) else None
     ended = 0
@@ -66,6 +82,27 @@ def verified_logout_claims(
     return claims
 
 
+def act_once(
+    store: Session, provider: IdentityProvider, claims: dict[str, Any], *, skew: int
+) -> None:
+    """Remember the token's `jti` until it expires; SignInFailure if it is remembered already.
+    Tokens past their lifetime are forgotten here, so the table holds only live ones."""
+    now = datetime.now(UTC)
+    store.execute(sa.delete(_USES).where(_USES.c.expires_at <= now))
+    expires = datetime.fromtimestamp(logout_token_accepted_until(claims, skew=skew), UTC)
+    remembered = store.execute(
+        _insert_unless_remembered(store)
+        .values(
+            identity_provider_id=provider.id,
+            jti_sha256=hashlib.sha256(claims["jti"].encode()).hexdigest(),
+            expires_at=expires,
+        )
+        .returning(_USES.c.jti_sha256)
+    ).first()
+    if remembered is None:
+        raise SignInFailure("replayed_token")
+
+
 def record_refusal(sessions: Callable[[], Session], provider_id: uuid.UUID, reason: str) -> None:
     """A refused logout token, in a transaction of its own: the request's is rolled back."""
     record_event_apart(
@@ -86,3 +123,14 @@ def _person_named(
     return store.scalar(
         sa.select(User).where(User.issuer == provider.issuer, User.subject == claims["sub"])
     )
+
+
+def _insert_unless_remembered(store: Session) -> postgresql.Insert | sqlite.Insert:
+    # ON CONFLICT DO NOTHING, not check-then-insert: the same token reaching two web processes
+    # at once inserts once; the other waits for that commit and finds the row there.
+    dialect = store.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(_USES).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(_USES).on_conflict_do_nothing()
+    raise RuntimeError(f"logout tokens cannot be remembered on {dialect}")  # pragma: no cover
