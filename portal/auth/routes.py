@@ -28,7 +28,6 @@ from portal import db
 from portal.audit import AuditAction, record_event
 from portal.auth import back_channel, oidc, providers, sessions, signing_in
 from portal.auth.login import actor_for
-from portal.auth.oidc import flow
 from portal.auth.oidc.errors import SignInFailure
 from portal.auth.oidc.registry import published_keys
 from portal.auth.policy import PUBLIC, SIGNED_IN, access, safe_next_path
@@ -101,26 +100,22 @@ def choose_organisation() -> ResponseReturnValue:
 def start(slug: str) -> ResponseReturnValue:
     provider = providers.provider_by_slug(db.session(), slug) or abort(404)
     try:
-        if not provider.enabled:
-            raise SignInFailure("provider_disabled", status=403)
-        metadata = oidc.directory().metadata(provider.issuer)
+        url = signing_in.begin(
+            session,
+            provider,
+            redirect_uri=_callback_url(provider.slug),
+            next_path=safe_next_path(request.args.get("next")),
+        )
     except SignInFailure as failure:
         return _refused(failure, provider.id, provider.slug)
-    url = flow.begin(
-        session,
-        provider,
-        metadata,
-        redirect_uri=_callback_url(provider.slug),
-        next_path=safe_next_path(request.args.get("next")),
-    )
     return redirect(url)
 
 
 @blueprint.get("/sign-in/callback/<slug>")
 @access(PUBLIC)
 def callback(slug: str) -> ResponseReturnValue:
-    provider = providers.provider_by_slug(db.session(), slug) or abort(404)
     store = db.session()
+    provider = providers.provider_by_slug(store, slug) or abort(404)
     try:
         signed_in = signing_in.complete(
             store,

@@ -1,6 +1,7 @@
-"""Completing a sign-in at the provider's callback: the OIDC response checked, who the person
-is decided, and the outcome on the audit trail, in the request's transaction. A refusal is
-recorded apart, since the request's own transaction is rolled back."""
+"""Signing in through a provider: starting, and completing at the provider's callback (the OIDC
+response checked, who the person is decided, and the outcome on the audit trail, in the
+request's transaction). A refusal is recorded apart, since the request's own transaction is
+rolled back."""
 
 from __future__ import annotations
 
@@ -29,6 +30,23 @@ class SignIn:
     awaiting_approval: bool
     provider_session_id: str | None
     next_path: str | None
+
+
+def begin(
+    web_session: MutableMapping[str, Any],
+    provider: IdentityProvider,
+    *,
+    redirect_uri: str,
+    next_path: str | None,
+) -> str:
+    """The provider's authorization URL for a sign-in kept in `web_session`; SignInFailure
+    when the provider is switched off or does not answer."""
+    if not provider.enabled:
+        raise SignInFailure("provider_disabled", status=403)
+    metadata = oidc.directory().metadata(provider.issuer)
+    return flow.begin(
+        web_session, provider, metadata, redirect_uri=redirect_uri, next_path=next_path
+    )
 
 
 def complete(
