@@ -3,10 +3,9 @@ endpoints (callbacks, back-channel logout, the portal's public keys)."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
@@ -26,20 +25,16 @@ from wtforms import EmailField
 from wtforms.validators import DataRequired, Length, Regexp
 
 from portal import db
-from portal.audit import AuditAction, record_event, record_event_apart
-from portal.audit.record import DetailValue
-from portal.auth import oidc, sessions
+from portal.audit import AuditAction, record_event
+from portal.auth import back_channel, oidc, providers, sessions, signing_in
 from portal.auth.login import actor_for
-from portal.auth.oidc import flow, identity
 from portal.auth.oidc.errors import SignInFailure
 from portal.auth.oidc.registry import published_keys
-from portal.auth.oidc.tokens import check_logout_token_claims, verify_signature
 from portal.auth.policy import PUBLIC, SIGNED_IN, access, safe_next_path
 from portal.config import Settings
 from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
 from portal.extensions import csrf
-from portal.models import AuditOutcome, IdentityProvider, Organisation, User
 from portal.observability.metrics import count_sign_in_failure
 
 blueprint = Blueprint("auth", __name__)
@@ -72,7 +67,7 @@ def sign_in() -> ResponseReturnValue:
     next_path = safe_next_path(request.args.get("next"))
     form = WorkEmailForm()
     if form.validate_on_submit():
-        provider = _provider_for_email(form.email.data or "")
+        provider = providers.provider_for_email(db.session(), form.email.data or "")
         if provider is not None:
             return render_template(
                 "auth/leaving.html",
@@ -93,15 +88,9 @@ def sign_in() -> ResponseReturnValue:
 @blueprint.get("/sign-in/organisations")
 @access(PUBLIC)
 def choose_organisation() -> ResponseReturnValue:
-    providers = db.session().scalars(
-        sa.select(IdentityProvider)
-        .join(Organisation)
-        .where(IdentityProvider.enabled.is_(True))
-        .order_by(Organisation.name, IdentityProvider.display_name)
-    )
     return render_template(
         "auth/choose_organisation.html",
-        providers=list(providers),
+        providers=providers.providers_to_choose(db.session()),
         next_path=safe_next_path(request.args.get("next")),
     )
 
@@ -109,85 +98,47 @@ def choose_organisation() -> ResponseReturnValue:
 @blueprint.get("/sign-in/start/<slug>")
 @access(PUBLIC)
 def start(slug: str) -> ResponseReturnValue:
-    provider = _provider(slug)
+    provider = providers.provider_by_slug(db.session(), slug) or abort(404)
     try:
-        if not provider.enabled:
-            raise SignInFailure("provider_disabled", status=403)
-        metadata = oidc.directory().metadata(provider.issuer)
+        url = signing_in.begin(
+            session,
+            provider,
+            redirect_uri=_callback_url(provider.slug),
+            next_path=safe_next_path(request.args.get("next")),
+        )
     except SignInFailure as failure:
-        return _refused(provider, failure)
-    url = flow.begin(
-        session,
-        provider,
-        metadata,
-        redirect_uri=_callback_url(provider),
-        next_path=safe_next_path(request.args.get("next")),
-    )
+        return _refused(failure, provider.id, provider.slug)
     return redirect(url)
 
 
 @blueprint.get("/sign-in/callback/<slug>")
 @access(PUBLIC)
 def callback(slug: str) -> ResponseReturnValue:
-    provider = _provider(slug)
     store = db.session()
+    provider = providers.provider_by_slug(store, slug) or abort(404)
     try:
-        # Taken out of the session first: a state, and so a code, is good for one try only.
-        transaction = flow.take_transaction(session, request.args.get("state"))
-        if not provider.enabled:
-            raise SignInFailure("provider_disabled", status=403)
-        directory = oidc.directory()
-        metadata = directory.metadata(provider.issuer)
-        verified = flow.complete(
-            transaction,
+        signed_in = signing_in.complete(
+            store,
+            session,
             request.args,
             provider,
-            metadata,
-            directory,
-            _credentials(provider),
+            RecordCipher(keyring(), store),
             skew=_settings().auth.clock_skew_seconds,
         )
-        resolution = identity.resolve_user(
-            store, provider, verified.id_token_claims, verified.userinfo
-        )
     except SignInFailure as failure:
-        return _refused(provider, failure)
-
-    user = resolution.user
-
-    def record(action: AuditAction, **extra: DetailValue) -> None:
-        details: dict[str, DetailValue] = {
-            "provider": provider.slug,
-            "acr": _text(verified.id_token_claims.get("acr")),
-            **extra,
-        }
-        record_event(
-            store,
-            action,
-            actor=actor_for(user),
-            object_type="user",
-            object_id=user.id,
-            details=details,
-        )
-
-    if resolution.roles_changed:
-        record(AuditAction.ROLES_CHANGED, source="identity_provider", roles=_roles(user))
-    if resolution.outcome == identity.Outcome.AWAITING_APPROVAL:
-        record(AuditAction.USER_AWAITING_APPROVAL)
+        return _refused(failure, provider.id, provider.slug)
+    if signed_in.awaiting_approval:
         return redirect(url_for("auth.awaiting_approval"))
-    if resolution.outcome == identity.Outcome.PROVISIONED:
-        record(AuditAction.USER_PROVISIONED, roles=_roles(user))
-    record(AuditAction.SIGN_IN)
     sessions.rotate(
         session,  # type: ignore[arg-type]
         store,
-        user_id=user.id,
+        user_id=signed_in.user.id,
         identity_provider_id=provider.id,
-        provider_session_id=verified.provider_session_id,
+        provider_session_id=signed_in.provider_session_id,
         absolute=sessions.absolute_lifetime(_settings()),
     )
-    login_user(user)
-    return redirect(safe_next_path(verified.next_path) or url_for("pages.start"))
+    login_user(signed_in.user)
+    return redirect(safe_next_path(signed_in.next_path) or url_for("pages.start"))
 
 
 @blueprint.get("/sign-in/waiting-for-approval")
@@ -200,58 +151,17 @@ def awaiting_approval() -> ResponseReturnValue:
 @access(PUBLIC)  # authorised by the provider's signed logout token, not a session
 @csrf.exempt
 def back_channel_logout(slug: str) -> ResponseReturnValue:
-    provider = _provider(slug)
-    store = db.session()
+    provider = providers.provider_by_slug(db.session(), slug) or abort(404)
     try:
-        raw = request.form.get("logout_token", "")
-        if not provider.enabled or not raw or len(raw) > 16_384:
-            raise SignInFailure("malformed_token")
-        metadata = oidc.directory().metadata(provider.issuer)
-        claims = verify_signature(
-            raw,
-            algorithms=provider.signing_algorithms,
-            keys=lambda refresh: oidc.directory().keys(metadata, refresh=refresh),
-        )
-        check_logout_token_claims(
-            claims,
-            issuer=provider.issuer,
-            client_id=provider.client_id,
+        back_channel.end_provider_sessions(
+            db.session(),
+            provider,
+            request.form.get("logout_token", ""),
             skew=_settings().auth.clock_skew_seconds,
         )
     except SignInFailure as failure:
-        provider_id = provider.id  # read before the rollback expires it, as in _refused
-        store.rollback()
-        record_event_apart(
-            db.database().sessions,
-            AuditAction.LOGOUT_TOKEN_REFUSED,
-            outcome=AuditOutcome.FAILURE,
-            object_type="identity_provider",
-            object_id=provider_id,
-            details={"reason": failure.reason},
-        )
-        response = jsonify(error="invalid_request", error_description=failure.reason)
-        return response, 400
-    user = None
-    if isinstance(claims.get("sub"), str):
-        user = store.scalar(
-            sa.select(User).where(User.issuer == provider.issuer, User.subject == claims["sub"])
-        )
-    sid = claims.get("sid") if isinstance(claims.get("sid"), str) else None
-    ended = 0
-    if sid is not None or user is not None:
-        ended = sessions.end_sessions(
-            store,
-            user_id=user.id if user is not None else None,
-            identity_provider_id=provider.id,
-            provider_session_id=sid,
-        )
-    record_event(
-        store,
-        AuditAction.SESSION_ENDED_BY_PROVIDER,
-        object_type="user",
-        object_id=user.id if user else None,
-        details={"provider": provider.slug, "sessions_ended": ended},
-    )
+        # The id is read here, before the rollback expires `provider` (as in _refused).
+        return _logout_refused(failure, provider.id)
     return "", 200
 
 
@@ -273,7 +183,7 @@ def sign_out() -> ResponseReturnValue:
     sessions.discard(session, store)  # type: ignore[arg-type]
     logout_user()
     signed_out = _settings().service.base_url + url_for("auth.signed_out")
-    provider = store.get(IdentityProvider, provider_id) if provider_id else None
+    provider = providers.provider_by_id(store, provider_id)
     if provider is not None:
         try:
             end_session = oidc.directory().metadata(provider.issuer).end_session_endpoint
@@ -299,57 +209,22 @@ def signed_out() -> ResponseReturnValue:
     return render_template("auth/signed_out.html")
 
 
-def _provider(slug: str) -> IdentityProvider:
-    provider = db.session().scalar(sa.select(IdentityProvider).where(IdentityProvider.slug == slug))
-    if provider is None:
-        abort(404)
-    return provider
+def _callback_url(slug: str) -> str:
+    return _settings().service.base_url + url_for("auth.callback", slug=slug)
 
 
-def _provider_for_email(email: str) -> IdentityProvider | None:
-    domain = email.rsplit("@", 1)[-1].strip().lower()
-    candidates = [
-        provider
-        for provider in db.session().scalars(
-            sa.select(IdentityProvider).where(IdentityProvider.enabled.is_(True))
-        )
-        if domain in provider.allowed_email_domains
-    ]
-    return candidates[0] if len(candidates) == 1 else None
-
-
-def _callback_url(provider: IdentityProvider) -> str:
-    return _settings().service.base_url + url_for("auth.callback", slug=provider.slug)
-
-
-def _credentials(provider: IdentityProvider) -> flow.Credentials:
-    cipher = RecordCipher(keyring(), db.session())
-    if provider.client_key_enc is not None:
-        return flow.Credentials(private_jwk=cipher.open_json(provider, "client_key_enc"))
-    return flow.Credentials(client_secret=cipher.open_text(provider, "client_secret_enc"))
-
-
-def _refused(provider: IdentityProvider, failure: SignInFailure) -> ResponseReturnValue:
+def _refused(failure: SignInFailure, provider_id: uuid.UUID, slug: str) -> ResponseReturnValue:
     """No session, a clear page, and the refusal on the audit trail."""
-    # Read before the rollback expires `provider`: reloading it would reopen the request's
-    # transaction, and the refusal must be recorded with none open.
-    provider_id, slug = provider.id, provider.slug
+    # The provider's id and slug are read by the caller, before the rollback expires it:
+    # reloading it would reopen the request's transaction, and the refusal must be recorded
+    # with none open.
     db.session().rollback()
-    record_event_apart(
-        db.database().sessions,
-        AuditAction.SIGN_IN_FAILED,
-        outcome=AuditOutcome.FAILURE,
-        object_type="identity_provider",
-        object_id=provider_id,
-        details={"provider": slug, "reason": failure.reason},
-    )
+    signing_in.record_refusal(db.database().sessions, provider_id, slug, failure.reason)
     count_sign_in_failure(failure.reason)
     return render_template("auth/sign_in_failed.html", failure=failure), failure.status
 
 
-def _roles(user: User) -> str:
-    return ",".join(sorted(role.value for role in user.roles))
-
-
-def _text(value: Any) -> str | None:
-    return value[:64] if isinstance(value, str) else None
+def _logout_refused(failure: SignInFailure, provider_id: uuid.UUID) -> ResponseReturnValue:
+    db.session().rollback()
+    back_channel.record_refusal(db.database().sessions, provider_id, failure.reason)
+    return jsonify(error="invalid_request", error_description=failure.reason), 400

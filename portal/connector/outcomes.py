@@ -1,21 +1,24 @@
 """What a delivery's outcome changes beyond its outbox row, in the worker's transaction: the
 contribution and its request moved on to delivered, the contribution its failure event names,
-and how long to wait before trying again."""
+and what a failed attempt does to its row (dead-lettered, or when to try again)."""
 
 from __future__ import annotations
 
 import math
 import random
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
+from portal.connector.adapter import CmsFailure
 from portal.lifecycle import (
     CONTRIBUTION_LIFECYCLE,
     ContributionStatus,
+    OutboxStatus,
     RequestStatus,
     TransitionRefused,
 )
@@ -91,3 +94,43 @@ def retry_delay(settings: Settings, attempt: int, retry_after: float | None = No
         asked = min(max(retry_after, 0.0), MAX_RETRY_AFTER.total_seconds())
         delay = max(delay, timedelta(seconds=asked))
     return delay
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """A failed attempt's outcome, decided once, when the CMS answers (or the delivery could
+    not be built): recorded later than that, after a database outage, it still waits from the
+    answer, as the CMS asked, and the contribution is not sent again meanwhile."""
+
+    failure: CmsFailure
+    final: bool  # dead-lettered: permanent, or the last attempt allowed
+    retry_in: timedelta | None  # None when final
+    retry_at: datetime | None
+
+    @property
+    def outcome(self) -> str:
+        return "dead_lettered" if self.final else "retrying"
+
+    def row_values(self) -> dict[str, object]:
+        """The outbox row's new values; the claim is given up either way."""
+        values: dict[str, object] = {
+            "last_error": self.failure.summary,
+            "claimed_by": None,
+            "claimed_at": None,
+        }
+        if self.final:
+            values["status"] = OutboxStatus.DEAD_LETTERED
+        else:
+            values["next_attempt_at"] = self.retry_at
+        return values
+
+
+def failed_attempt(
+    settings: Settings, attempt: int, failure: CmsFailure, answered_at: datetime
+) -> FailedAttempt:
+    """Dead-lettered when the failure is permanent or `attempt` was the last allowed; otherwise
+    tried again after the backoff (never sooner than the CMS's Retry-After) from `answered_at`."""
+    if failure.permanent or attempt >= settings.cms.max_attempts:
+        return FailedAttempt(failure, final=True, retry_in=None, retry_at=None)
+    delay = retry_delay(settings, attempt, failure.retry_after)
+    return FailedAttempt(failure, final=False, retry_in=delay, retry_at=answered_at + delay)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
@@ -30,6 +31,14 @@ def delivery_for(
     """The delivery of this contribution under its outbox row's key, or CmsFailure when it
     cannot be built: permanent, except while this process's keyring lacks the key version the
     content is under."""
+    contribution = _submitted_contribution(session, contribution_id)
+    answers, documents = _opened_content(
+        RecordCipher(keyring, session), keyring, attachments, contribution
+    )
+    return delivery_from(contribution, idempotency_key, answers, documents)
+
+
+def _submitted_contribution(session: Session, contribution_id: uuid.UUID) -> Contribution:
     # Everything the body needs in one query (the contribution with its request, case, partner
     # and documents), not one per relationship.
     contribution = (
@@ -49,8 +58,16 @@ def delivery_for(
     )
     if contribution is None or contribution.submitted_at is None:
         raise CmsFailure("contribution_missing", permanent=True)
-    request = contribution.request
-    cipher = RecordCipher(keyring, session)
+    return contribution
+
+
+def _opened_content(
+    cipher: RecordCipher,
+    keyring: Keyring,
+    attachments: AttachmentSettings,
+    contribution: Contribution,
+) -> tuple[dict[str, Any], tuple[Document, ...]]:
+    """The answers and the documents (all but those the scanner refused), decrypted."""
     try:
         answers = cipher.open_json(contribution, "answers_enc") or {}
         # In a fixed order: every attempt must send the same body under the same key.
@@ -72,6 +89,19 @@ def delivery_for(
         raise CmsFailure(
             "content_unavailable", permanent=True, reason=type(error).__name__
         ) from None
+    return answers, documents
+
+
+def delivery_from(
+    contribution: Contribution,
+    idempotency_key: str,
+    answers: dict[str, Any],
+    documents: tuple[Document, ...],
+) -> Delivery:
+    """The body sent for a submitted contribution, from its request, case and partner and the
+    content already opened."""
+    request = contribution.request
+    assert contribution.submitted_at is not None  # noqa: S101 - _submitted_contribution's check
     return Delivery(
         idempotency_key=idempotency_key,
         case_reference=request.case.cms_reference,

@@ -20,8 +20,8 @@ On stop, a worker finishes the send in flight and gives back the claims it had n
 
 While the database is unreachable (a restart, a failover) the worker logs it once, and each
 step waits and tries again with a short backoff (portal/db_outage.py): the claims in hand carry
-on once it answers. A send whose outcome could not be recorded is sent again under its key, and
-the CMS answers with the record it already holds.
+on once it answers. A send whose answer could not be recorded is not sent again for it: only
+the recording is tried again, and a failure's next attempt counts from the CMS's answer.
 """
 
 from __future__ import annotations
@@ -41,7 +41,12 @@ from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_event
 from portal.connector.adapter import CmsAdapter, CmsFailure, Delivery, DeliveryReceipt
-from portal.connector.outcomes import contribution_with_case, mark_delivered, retry_delay
+from portal.connector.outcomes import (
+    FailedAttempt,
+    contribution_with_case,
+    failed_attempt,
+    mark_delivered,
+)
 from portal.connector.payload import delivery_for
 from portal.crypto import Keyring
 from portal.db_outage import DATABASE_DOWN, DatabaseOutage
@@ -130,7 +135,7 @@ class DeliveryWorker:
                     log.warning("delivery %s: claim lost before the send", claim.id)
                     counts.released += 1
                     continue
-                outcome = self.outage.retrying(partial(self._attempt, claim, prepared))
+                outcome = self._attempt(claim, prepared)
                 setattr(counts, outcome, getattr(counts, outcome) + 1)
         return counts
 
@@ -232,58 +237,46 @@ class DeliveryWorker:
     # One attempt
 
     def _attempt(self, claim: _Claim, prepared: Delivery | CmsFailure) -> str:
+        """Send once, then record the answer. While the database is down only the recording is
+        tried again: sending again would reach the CMS on the outage's short backoff, sooner
+        than its Retry-After or the backoff ask."""
         if isinstance(prepared, CmsFailure):
-            return self._record_failure(claim, prepared)
+            return self._failed(claim, prepared)
+        answer = self._send(claim, prepared)
+        if isinstance(answer, CmsFailure):
+            return self._failed(claim, answer)
+        return self.outage.retrying(partial(self._record_delivery, claim, prepared, answer))
+
+    def _send(self, claim: _Claim, delivery: Delivery) -> DeliveryReceipt | CmsFailure:
         try:
             # No transaction is open while the CMS answers.
-            receipt = self.adapter.deliver(prepared)
+            return self.adapter.deliver(delivery)
         except CmsFailure as failure:
-            return self._record_failure(claim, failure)
+            return failure
         except Exception as error:  # one bad row must not stop every other delivery
-            return self._record_failure(claim, _crash(claim, error))
-        return self._record_delivery(claim, prepared, receipt)
+            return _crash(claim, error)
+
+    def _failed(self, claim: _Claim, failure: CmsFailure) -> str:
+        failed = failed_attempt(self.settings, claim.attempt, failure, utcnow())
+        return self.outage.retrying(partial(self._record_failure, claim, failed))
 
     def _record_delivery(self, claim: _Claim, delivery: Delivery, receipt: DeliveryReceipt) -> str:
         now = utcnow()
-        delivered = sa.update(_TABLE).values(
-            status=OutboxStatus.DELIVERED,
-            cms_record_id=receipt.record_id,
-            delivered_at=now,
-            last_error=None,
-            claimed_by=None,
-            claimed_at=None,
-        )
         with self.sessions() as session, session.begin():
-            # Usually the claim still holds, and one statement records the outcome.
-            previous: OutboxStatus | None = OutboxStatus.PENDING
-            won = session.execute(
-                delivered.where(self._mine(claim)).returning(_TABLE.c.contribution_id)
-            ).first()
-            if won is None:
-                previous = session.scalar(
-                    sa.select(_TABLE.c.status).where(_TABLE.c.id == claim.id).with_for_update()
-                )
-                # Success stands whoever holds the claim, even over a dead letter or a
-                # cancellation made meanwhile: the CMS holds the record for this key whatever
-                # the portal thought.
-                won = session.execute(
-                    delivered.where(
-                        _TABLE.c.id == claim.id, _TABLE.c.status.in_(_SUCCESS_FROM)
-                    ).returning(_TABLE.c.contribution_id)
-                ).first()
-            if won is None:
+            contribution_id, previous = self._mark_row_delivered(session, claim, receipt, now)
+            if contribution_id is None:
                 log.warning("delivery %s: already recorded by another attempt", claim.id)
                 return "superseded"
             if previous != OutboxStatus.PENDING:
                 log.warning("delivery %s: delivered after it was %s", claim.id, previous)
-            mark_delivered(session, won.contribution_id, receipt.record_id, now)
+            mark_delivered(session, contribution_id, receipt.record_id, now)
             # After the moves, so the audit trail's append lock is held only for the append and
             # the commit.
             record_event(
                 session,
                 AuditAction.CONTRIBUTION_DELIVERED,
                 object_type="contribution",
-                object_id=won.contribution_id,
+                object_id=contribution_id,
                 case_reference=delivery.case_reference,
                 details={
                     "request": delivery.request_reference,
@@ -300,25 +293,43 @@ class DeliveryWorker:
         self.observe("delivered", None, True)
         return "delivered"
 
-    def _record_failure(self, claim: _Claim, failure: CmsFailure) -> str:
-        cms = self.settings.cms
-        final = failure.permanent or claim.attempt >= cms.max_attempts
-        values: dict[str, object] = {
-            "last_error": failure.summary,
-            "claimed_by": None,
-            "claimed_at": None,
-        }
-        delay: timedelta | None = None
-        if final:
-            values["status"] = OutboxStatus.DEAD_LETTERED
-        else:
-            delay = retry_delay(self.settings, claim.attempt, failure.retry_after)
-            values["next_attempt_at"] = utcnow() + delay
+    def _mark_row_delivered(
+        self, session: Session, claim: _Claim, receipt: DeliveryReceipt, now: datetime
+    ) -> tuple[uuid.UUID | None, OutboxStatus | None]:
+        """The row delivered with the CMS's record id: (its contribution, the status it had),
+        or (None, …) when another attempt has recorded the success already."""
+        delivered = sa.update(_TABLE).values(
+            status=OutboxStatus.DELIVERED,
+            cms_record_id=receipt.record_id,
+            delivered_at=now,
+            last_error=None,
+            claimed_by=None,
+            claimed_at=None,
+        )
+        # Usually the claim still holds, and one statement records the outcome.
+        won = session.execute(
+            delivered.where(self._mine(claim)).returning(_TABLE.c.contribution_id)
+        ).first()
+        if won is not None:
+            return won.contribution_id, OutboxStatus.PENDING
+        previous = session.scalar(
+            sa.select(_TABLE.c.status).where(_TABLE.c.id == claim.id).with_for_update()
+        )
+        # Success stands whoever holds the claim, even over a dead letter or a cancellation
+        # made meanwhile: the CMS holds the record for this key whatever the portal thought.
+        won = session.execute(
+            delivered.where(_TABLE.c.id == claim.id, _TABLE.c.status.in_(_SUCCESS_FROM)).returning(
+                _TABLE.c.contribution_id
+            )
+        ).first()
+        return (won.contribution_id if won is not None else None), previous
+
+    def _record_failure(self, claim: _Claim, failed: FailedAttempt) -> str:
         with self.sessions() as session, session.begin():
             still_ours = session.execute(
                 sa.update(_TABLE)
                 .where(self._mine(claim))
-                .values(**values)
+                .values(**failed.row_values())
                 .returning(_TABLE.c.contribution_id)
             ).first()
             if still_ours is None:
@@ -327,41 +338,46 @@ class DeliveryWorker:
                     "delivery %s: attempt %d failed (%s) after the row was taken over",
                     claim.id,
                     claim.attempt,
-                    failure.code,
+                    failed.failure.code,
                 )
-                self.observe("superseded", failure, False)
+                self.observe("superseded", failed.failure, False)
                 return "superseded"
-            contribution = contribution_with_case(session, still_ours.contribution_id)
-            record_event(
-                session,
-                AuditAction.DELIVERY_DEAD_LETTERED if final else AuditAction.DELIVERY_FAILED,
-                outcome=AuditOutcome.FAILURE,
-                object_type="contribution",
-                object_id=contribution.id,
-                case_reference=contribution.request.case.cms_reference,
-                details={
-                    "request": contribution.request.reference,
-                    "version": contribution.version,
-                    "attempt": claim.attempt,
-                    "code": failure.code,
-                    "retry_in_seconds": round(delay.total_seconds()) if delay else None,
-                    "worker": self.name,
-                },
-            )
+            self._record_failure_event(session, claim, failed, still_ours.contribution_id)
         # Codes only: never the payload, the CMS's body or a token.
         log.warning(
             "delivery %s attempt %d failed: %s; %s",
             claim.id,
             claim.attempt,
-            failure.code,
-            "dead-lettered"
-            if final
-            else f"retrying in {delay.total_seconds():.1f}s"
-            if delay
-            else "",
+            failed.failure.code,
+            f"retrying in {failed.retry_in.total_seconds():.1f}s"
+            if failed.retry_in
+            else "dead-lettered",
         )
-        self.observe("dead_lettered" if final else "retrying", failure, final)
-        return "dead_lettered" if final else "retrying"
+        self.observe(failed.outcome, failed.failure, failed.final)
+        return failed.outcome
+
+    def _record_failure_event(
+        self, session: Session, claim: _Claim, failed: FailedAttempt, contribution_id: uuid.UUID
+    ) -> None:
+        contribution = contribution_with_case(session, contribution_id)
+        record_event(
+            session,
+            AuditAction.DELIVERY_DEAD_LETTERED if failed.final else AuditAction.DELIVERY_FAILED,
+            outcome=AuditOutcome.FAILURE,
+            object_type="contribution",
+            object_id=contribution.id,
+            case_reference=contribution.request.case.cms_reference,
+            details={
+                "request": contribution.request.reference,
+                "version": contribution.version,
+                "attempt": claim.attempt,
+                "code": failed.failure.code,
+                "retry_in_seconds": round(failed.retry_in.total_seconds())
+                if failed.retry_in
+                else None,
+                "worker": self.name,
+            },
+        )
 
 
 def _crash(claim: _Claim, error: Exception) -> CmsFailure:

@@ -217,17 +217,8 @@ def decide(
     sections: list[str] | None = None,
     new_due_on: date | None = None,
 ) -> Review:
-    if contribution.status != ContributionStatus.SUBMITTED:
-        raise ContributionRefused("A decision has already been made on this version")
-    if request.status != RequestStatus.SUBMITTED:
-        raise ContributionRefused("This request was withdrawn or closed: no decision is needed")
-    target = {
-        ReviewDecision.ACCEPTED: (ContributionStatus.ACCEPTED, RequestStatus.ACCEPTED),
-        ReviewDecision.RETURNED: (ContributionStatus.RETURNED, RequestStatus.RETURNED),
-        ReviewDecision.REJECTED: (ContributionStatus.REJECTED, RequestStatus.REJECTED),
-    }[decision]
-    CONTRIBUTION_LIFECYCLE.move(contribution, target[0])
-    REQUEST_LIFECYCLE.move(request, target[1])
+    check_decidable(request, contribution)
+    apply_decision(request, contribution, decision, new_due_on)
     review = Review(
         id=uuid.uuid4(),
         contribution_id=contribution.id,
@@ -238,27 +229,13 @@ def decide(
     )
     cipher.seal_text(review, "reason_enc", reason or None)
     session.add(review)
-    if decision == ReviewDecision.RETURNED and new_due_on is not None:
-        request.due_on = new_due_on
-    if decision == ReviewDecision.REJECTED:
-        request.closed_at = datetime.now(UTC)
     if decision == ReviewDecision.ACCEPTED:
         # The connector's outbox row, in the same transaction as the decision.
-        session.add(
-            OutboxMessage(
-                contribution_id=contribution.id,
-                idempotency_key=f"contribution-{contribution.id}-v{contribution.version}",
-            )
-        )
+        session.add(outbox_message_for(contribution))
     session.flush()  # two reviewers at once: the second fails here (one review per version)
-    action = {
-        ReviewDecision.ACCEPTED: AuditAction.CONTRIBUTION_ACCEPTED,
-        ReviewDecision.RETURNED: AuditAction.CONTRIBUTION_RETURNED,
-        ReviewDecision.REJECTED: AuditAction.CONTRIBUTION_REJECTED,
-    }[decision]
     record_event(
         session,
-        action,
+        _DECISION_EVENTS[decision],
         actor=actor,
         object_type="contribution",
         object_id=contribution.id,
@@ -270,10 +247,67 @@ def decide(
             "new_due_on": new_due_on.isoformat() if new_due_on else None,
         },
     )
+    _notify_partner_of_decision(session, request, contribution, decision)
+    return review
+
+
+# What each decision moves the contribution and its request to, and the event it records.
+_DECISION_MOVES = {
+    ReviewDecision.ACCEPTED: (ContributionStatus.ACCEPTED, RequestStatus.ACCEPTED),
+    ReviewDecision.RETURNED: (ContributionStatus.RETURNED, RequestStatus.RETURNED),
+    ReviewDecision.REJECTED: (ContributionStatus.REJECTED, RequestStatus.REJECTED),
+}
+_DECISION_EVENTS = {
+    ReviewDecision.ACCEPTED: AuditAction.CONTRIBUTION_ACCEPTED,
+    ReviewDecision.RETURNED: AuditAction.CONTRIBUTION_RETURNED,
+    ReviewDecision.REJECTED: AuditAction.CONTRIBUTION_REJECTED,
+}
+
+
+def check_decidable(request: DelegationRequest, contribution: Contribution) -> None:
+    """Only a submitted version of a request still awaiting review can be decided on."""
+    if contribution.status != ContributionStatus.SUBMITTED:
+        raise ContributionRefused("A decision has already been made on this version")
+    if request.status != RequestStatus.SUBMITTED:
+        raise ContributionRefused("This request was withdrawn or closed: no decision is needed")
+
+
+def apply_decision(
+    request: DelegationRequest,
+    contribution: Contribution,
+    decision: ReviewDecision,
+    new_due_on: date | None,
+) -> None:
+    """Move the version and its request on; a return may set a new due date, a rejection
+    closes the request."""
+    contribution_status, request_status = _DECISION_MOVES[decision]
+    CONTRIBUTION_LIFECYCLE.move(contribution, contribution_status)
+    REQUEST_LIFECYCLE.move(request, request_status)
+    if decision == ReviewDecision.RETURNED and new_due_on is not None:
+        request.due_on = new_due_on
+    if decision == ReviewDecision.REJECTED:
+        request.closed_at = datetime.now(UTC)
+
+
+def outbox_message_for(contribution: Contribution) -> OutboxMessage:
+    """The accepted version's delivery, under a key the CMS keeps it to one record by."""
+    return OutboxMessage(
+        contribution_id=contribution.id,
+        idempotency_key=f"contribution-{contribution.id}-v{contribution.version}",
+    )
+
+
+def _notify_partner_of_decision(
+    session: Session,
+    request: DelegationRequest,
+    contribution: Contribution,
+    decision: ReviewDecision,
+) -> None:
     submitter = contribution.submitted_by_id
-    if decision == ReviewDecision.RETURNED and submitter is not None:
+    if submitter is None:
+        return
+    if decision == ReviewDecision.RETURNED:
         notifications.notify_partner_returned(session, request, submitter)
         notifications.reschedule_reminders(session, request)
-    elif decision == ReviewDecision.ACCEPTED and submitter is not None:
+    elif decision == ReviewDecision.ACCEPTED:
         notifications.notify_partner_accepted(session, request, submitter)
-    return review

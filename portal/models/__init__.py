@@ -22,7 +22,7 @@ from portal.models.organisations import (
 )
 from portal.models.outbox import OutboxMessage
 from portal.models.requests import DelegationRequest, request_children
-from portal.models.sessions import WebSession
+from portal.models.sessions import LogoutTokenUse, WebSession
 from portal.models.users import Role, RoleAssignment, RoleSource, User, UserStatus
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "DelegationRequest",
     "IdentityProvider",
     "KeyCheck",
+    "LogoutTokenUse",
     "Organisation",
     "OrganisationKind",
     "OrganisationStatus",

@@ -33,3 +33,18 @@ class WebSession(Base):
     # Working state only (CSRF token, sign-in transactions, Flask-Login's keys): never
     # personal data or content.
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class LogoutTokenUse(Base):
+    """A provider's back-channel logout token the portal has acted on, remembered until the
+    token could no longer be accepted: the same token (its `jti`) sent again is refused by
+    every web process. Expired rows are deleted as new tokens arrive."""
+
+    __tablename__ = "logout_token_uses"
+
+    identity_provider_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("identity_providers.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The jti's SHA-256 (hex): a fixed width whatever the provider's jti is.
+    jti_sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

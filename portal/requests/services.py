@@ -92,9 +92,7 @@ def issue(
     case = session.get(Case, new.case_id)
     if case is None or not council_may_work_on(worker, case.team_id):
         raise RequestRefused("case", "The case is no longer there: look it up again")
-    children = [child for child in case.children if child.id in set(new.child_ids)]
-    if not children or len(children) != len(set(new.child_ids)):
-        raise RequestRefused("children", "Select the children the request is about")
+    children = chosen_children(case, new.child_ids)
     partner = session.get(Organisation, new.partner_organisation_id)
     if partner is None or partner not in partners(session, today):
         raise RequestRefused(
@@ -104,12 +102,43 @@ def issue(
         person.id for person in partner_people(session, [partner.id])
     }:
         raise RequestRefused("named_recipient", "Select someone who works at that organisation")
-    if new.due_on < today:
+    check_issue_dates(new.due_on, new.expires_on, today)
+    request = new_request(case, children, partner, worker, new, datetime.now(UTC))
+    cipher.seal_text(request, "purpose_enc", new.purpose)
+    cipher.seal_text(request, "message_enc", new.message or None)
+    session.add(request)
+    session.flush()
+    _record_issued(session, actor, request, new)
+    notifications.notify_partner_of_new_request(session, request)
+    return request
+
+
+def chosen_children(case: Case, child_ids: tuple[uuid.UUID, ...]) -> list[Child]:
+    """The case's children the request is about: every one chosen must be on the case."""
+    chosen = set(child_ids)
+    children = [child for child in case.children if child.id in chosen]
+    if not children or len(children) != len(chosen):
+        raise RequestRefused("children", "Select the children the request is about")
+    return children
+
+
+def check_issue_dates(due_on: date, expires_on: date, today: date) -> None:
+    if due_on < today:
         raise RequestRefused("due_on", "The due date must be today or in the future")
-    if new.expires_on < new.due_on:
+    if expires_on < due_on:
         raise RequestRefused("expires_on", "The request must not end before it is due")
-    now = datetime.now(UTC)
-    request = DelegationRequest(
+
+
+def new_request(
+    case: Case,
+    children: list[Child],
+    partner: Organisation,
+    worker: User,
+    new: NewRequest,
+    now: datetime,
+) -> DelegationRequest:
+    """The issued request, not yet sealed or added: its free text is sealed by the caller."""
+    return DelegationRequest(
         id=uuid.uuid4(),
         reference=new_reference(),
         case=case,
@@ -125,10 +154,11 @@ def issue(
         issued_at=now,
         children=children,
     )
-    cipher.seal_text(request, "purpose_enc", new.purpose)
-    cipher.seal_text(request, "message_enc", new.message or None)
-    session.add(request)
-    session.flush()
+
+
+def _record_issued(
+    session: Session, actor: Actor, request: DelegationRequest, new: NewRequest
+) -> None:
     # The sharing decision: who, what, why and on what basis.
     record_event(
         session,
@@ -136,20 +166,18 @@ def issue(
         actor=actor,
         object_type="delegation_request",
         object_id=request.reference,
-        case_reference=case.cms_reference,
+        case_reference=request.case.cms_reference,
         details={
-            "partner_organisation_id": str(partner.id),
+            "partner_organisation_id": str(request.partner_organisation.id),
             "named_recipient_id": str(new.named_recipient_id) if new.named_recipient_id else None,
             "form_template": new.form_template,
             "form_template_version": new.form_template_version,
             "lawful_basis": new.lawful_basis,
-            "children": len(children),
+            "children": len(request.children),
             "due_on": new.due_on.isoformat(),
             "expires_on": new.expires_on.isoformat(),
         },
     )
-    notifications.notify_partner_of_new_request(session, request)
-    return request
 
 
 def revoke(

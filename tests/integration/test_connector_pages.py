@@ -255,7 +255,7 @@ def test_a_stale_failure_changes_nothing_and_is_not_recorded(
     assert current.attempt == 2
 
     late = CmsFailure("cms_http_500", permanent=True)
-    assert first._record_failure(stale, late) == "superseded"
+    assert first._failed(stale, late) == "superseded"
     db_session.refresh(done.message)
     assert done.message.status == OutboxStatus.PENDING
     assert done.message.claimed_by == "second" and done.message.last_error is None

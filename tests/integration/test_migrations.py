@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,14 @@ from portal.crypto import FileKeyring
 from portal.crypto.keycheck import register_keyring
 from portal.crypto.records import RecordCipher
 from portal.lifecycle import ContributionStatus
-from portal.models import Base, Contribution, Role
+from portal.models import (
+    Base,
+    ClientAuthMethod,
+    Contribution,
+    IdentityProvider,
+    LogoutTokenUse,
+    Role,
+)
 from portal.models.requests import HoldReason, LegalHold
 from tests.conftest import BACKENDS
 from tests.factories import make_case, make_organisation, make_request, make_user
@@ -118,3 +126,39 @@ def test_migration_files_are_numbered_in_order() -> None:
     assert numbers == list(range(1, len(numbers) + 1))
     for revision in revisions:
         assert Path(revision.path).name.startswith(f"{revision.revision}_")
+
+
+def test_0007_adds_remembered_logout_tokens_to_a_database_in_use(empty_engine: Engine) -> None:
+    schema.upgrade(empty_engine, "0006")
+    with Session(empty_engine) as session, session.begin():
+        provider = IdentityProvider(
+            organisation=make_organisation(session),
+            slug="school",
+            display_name="School",
+            issuer="https://idp.test",
+            client_id="portal",
+            client_auth_method=ClientAuthMethod.CLIENT_SECRET_BASIC,
+        )
+        session.add(provider)
+        session.flush()
+        provider_id = provider.id
+
+    schema.upgrade(empty_engine)
+
+    expires = datetime.now(UTC)
+    with Session(empty_engine) as session, session.begin():
+        session.add(
+            LogoutTokenUse(
+                identity_provider_id=provider_id, jti_sha256="0" * 64, expires_at=expires
+            )
+        )
+    with pytest.raises(sa.exc.IntegrityError), Session(empty_engine) as session, session.begin():
+        session.add(
+            LogoutTokenUse(
+                identity_provider_id=provider_id, jti_sha256="0" * 64, expires_at=expires
+            )
+        )
+    schema.downgrade(empty_engine, "0006")
+    assert "logout_token_uses" not in sa.inspect(empty_engine).get_table_names()
+    with empty_engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT count(*) FROM identity_providers")) == 1

@@ -8,8 +8,10 @@ from email.utils import format_datetime
 import pytest
 
 from portal.config import Settings, load_settings
-from portal.connector.outcomes import retry_delay
+from portal.connector.adapter import CmsFailure
+from portal.connector.outcomes import failed_attempt, retry_delay
 from portal.connector.rest import _retry_after
+from portal.lifecycle import OutboxStatus
 
 
 @pytest.fixture
@@ -53,3 +55,41 @@ def test_retry_after_seconds_or_an_http_date() -> None:
 def test_an_absurd_retry_after_cannot_stop_the_worker(settings: Settings, asked: float) -> None:
     delay = retry_delay(settings, 1, retry_after=asked)
     assert timedelta(seconds=5) <= delay <= timedelta(days=1)
+
+
+def test_a_failed_attempt_waits_from_the_cms_answer(settings: Settings) -> None:
+    answered = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    failed = failed_attempt(
+        settings, 1, CmsFailure("cms_http_429", permanent=False, retry_after=120), answered
+    )
+    assert (failed.final, failed.outcome) == (False, "retrying")
+    assert failed.retry_in == timedelta(seconds=120)
+    assert failed.retry_at == answered + timedelta(seconds=120)
+    assert failed.row_values() == {
+        "last_error": "cms_http_429",
+        "claimed_by": None,
+        "claimed_at": None,
+        "next_attempt_at": answered + timedelta(seconds=120),
+    }
+
+
+@pytest.mark.parametrize(
+    ("attempt", "permanent"), [(1, True), (30, False)], ids=["permanent", "last attempt"]
+)
+def test_a_permanent_or_last_failure_dead_letters(
+    settings: Settings, attempt: int, permanent: bool
+) -> None:
+    failure = CmsFailure("cms_http_422", permanent=permanent, reason="answers")
+    failed = failed_attempt(settings, attempt, failure, datetime.now(UTC))
+    assert (failed.final, failed.outcome, failed.retry_in, failed.retry_at) == (
+        True,
+        "dead_lettered",
+        None,
+        None,
+    )
+    assert failed.row_values() == {
+        "last_error": "cms_http_422: answers",
+        "claimed_by": None,
+        "claimed_at": None,
+        "status": OutboxStatus.DEAD_LETTERED,
+    }

@@ -14,6 +14,7 @@ from portal.auth.oidc.tokens import (
     BACK_CHANNEL_LOGOUT_EVENT,
     check_id_token_claims,
     check_logout_token_claims,
+    logout_token_accepted_until,
     verify_signature,
 )
 from tests.support.forge_provider import (
@@ -303,3 +304,24 @@ RS256_HEADER = _segment('{"alg":"RS256"}')
 )
 def test_a_token_that_is_not_a_jws_is_malformed(provider_key: RSAKey, token: str) -> None:
     assert refusal(token, KeySource([provider_key])) == "malformed_token"
+
+
+@pytest.mark.parametrize(
+    ("claims", "until"),
+    [
+        pytest.param(logout_claims(), NOW + 120 + SKEW, id="two minutes from issue"),
+        pytest.param(logout_claims(exp=NOW + 30), NOW + 30 + SKEW, id="exp sooner"),
+        pytest.param(logout_claims(exp=NOW + 600), NOW + 120 + SKEW, id="exp later"),
+    ],
+)
+def test_a_logout_token_is_accepted_until_its_last_acceptable_moment_and_no_later(
+    claims: dict[str, Any], until: float
+) -> None:
+    assert logout_token_accepted_until(claims, skew=SKEW) == until
+    check_logout_token_claims(
+        claims, issuer=ISSUER, client_id=CLIENT_ID, skew=SKEW, now=until - 0.5
+    )
+    with pytest.raises(SignInFailure, match="expired"):
+        check_logout_token_claims(
+            claims, issuer=ISSUER, client_id=CLIENT_ID, skew=SKEW, now=until + 0.5
+        )

@@ -70,6 +70,8 @@ REASONS = {
         f"The sign-in is dated in the future. Check your device's clock, then {_TRY_AGAIN.lower()}"
     ),
     "nonce_mismatch": f"The sign-in does not belong to the one you started. {_TRY_AGAIN}",
+    # A back-channel logout token sent again (only ever answered to the provider, as JSON).
+    "replayed_token": "This sign-out notice has been acted on already.",
     "missing_sub": f"The sign-in does not say who you are. {_ASK_IT}",
     "userinfo_failed": (
         f"We could not read your details from your organisation's sign-in service. {_TRY_AGAIN}"

@@ -1,7 +1,8 @@
 """Who a verified sign-in is: a user is (issuer, subject), in the provider's organisation.
 
 The provider that authenticated a person decides their organisation; nothing in the token
-(an e-mail address at another organisation's domain, say) can move them into another one.
+(an e-mail address at another organisation's domain, say) can move them into another one, nor
+move the address the portal e-mails them at out of their organisation's domains.
 First sign-in provisions an active account only when the organisation allows it and the
 e-mail domain is one the provider's entry allows; otherwise the account waits for approval.
 """
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from portal.auth.oidc.errors import SignInFailure
 from portal.models import (
     IdentityProvider,
+    Organisation,
     OrganisationKind,
     OrganisationStatus,
     Role,
@@ -74,49 +76,55 @@ def resolve_user(
     userinfo: dict[str, Any],
 ) -> Resolution:
     check_assurance(provider, id_token_claims)
-    organisation = provider.organisation
-    if organisation.status != OrganisationStatus.ACTIVE:
+    if provider.organisation.status != OrganisationStatus.ACTIVE:
         raise SignInFailure("organisation_suspended", status=403)
     # The ID token is authoritative; userinfo only adds claims the token left out.
     claims = {**userinfo, **id_token_claims}
-    email = _email(provider, claims)
-    name = (
-        _claim_text(claims, provider.claim_mapping.get("name", "name")) or email or "Unnamed person"
-    )
-    group_roles = _group_roles(provider, claims)
-
+    domains = organisation_domains(provider.organisation)
     user = session.scalar(
         sa.select(User).where(
             User.issuer == provider.issuer, User.subject == id_token_claims["sub"]
         )
     )
-    if user is not None:
-        if user.organisation_id != organisation.id:
-            # Only possible if a provider's issuer were re-registered for another organisation,
-            # which the registry refuses; never follow it.
-            raise SignInFailure("wrong_issuer", status=403)
-        if user.status == UserStatus.SUSPENDED:
-            raise SignInFailure("suspended", status=403)
-        user.email = email
-        user.display_name = name[:200]
-        # Always: a role whose mapping was removed from the provider's entry goes too.
-        changed = _apply_group_roles(user, group_roles)
-        if user.status == UserStatus.PENDING:
-            return Resolution(user, Outcome.AWAITING_APPROVAL, changed)
-        user.last_signed_in_at = datetime.now(UTC)
-        return Resolution(user, Outcome.SIGNED_IN, changed)
+    if user is None:
+        return _provision(session, provider, id_token_claims["sub"], claims, domains)
+    return _refresh(user, provider, claims, domains)
 
-    roles = set(group_roles)
-    if not roles and organisation.kind != OrganisationKind.COUNCIL:
-        roles = {Role.PARTNER_CONTRIBUTOR}
-    domain_allowed = email is not None and _domain(email) in provider.allowed_email_domains
-    active = organisation.self_provisioning and domain_allowed and bool(roles)
+
+def _refresh(
+    user: User, provider: IdentityProvider, claims: dict[str, Any], domains: frozenset[str]
+) -> Resolution:
+    """A known person signs in again: their address, name and provider roles from the claims."""
+    check_may_sign_in(user, provider.organisation)
+    user.email = address_to_keep(_email(provider, claims), domains, user.email)
+    user.display_name = _display_name(provider, claims, user.email)
+    # Always: a role whose mapping was removed from the provider's entry goes too.
+    changed = _apply_group_roles(user, _group_roles(provider, claims))
+    if user.status == UserStatus.PENDING:
+        return Resolution(user, Outcome.AWAITING_APPROVAL, changed)
+    user.last_signed_in_at = datetime.now(UTC)
+    return Resolution(user, Outcome.SIGNED_IN, changed)
+
+
+def _provision(
+    session: Session,
+    provider: IdentityProvider,
+    subject: str,
+    claims: dict[str, Any],
+    domains: frozenset[str],
+) -> Resolution:
+    """A first sign-in: an account in the provider's organisation, active or awaiting approval."""
+    organisation = provider.organisation
+    email = address_to_keep(_email(provider, claims), domains, None)
+    group_roles = _group_roles(provider, claims)
+    roles = first_roles(organisation.kind, group_roles)
+    active = may_self_provision(provider, email, roles)
     user = User(
         issuer=provider.issuer,
-        subject=id_token_claims["sub"],
+        subject=subject,
         organisation=organisation,
         email=email,
-        display_name=name[:200],
+        display_name=_display_name(provider, claims, email),
         status=UserStatus.ACTIVE if active else UserStatus.PENDING,
         last_signed_in_at=datetime.now(UTC) if active else None,
     )
@@ -125,6 +133,56 @@ def resolve_user(
     session.add(user)
     session.flush()
     return Resolution(user, Outcome.PROVISIONED if active else Outcome.AWAITING_APPROVAL)
+
+
+def check_may_sign_in(user: User, organisation: Organisation) -> None:
+    if user.organisation_id != organisation.id:
+        # Only possible if a provider's issuer were re-registered for another organisation,
+        # which the registry refuses; never follow it.
+        raise SignInFailure("wrong_issuer", status=403)
+    if user.status == UserStatus.SUSPENDED:
+        raise SignInFailure("suspended", status=403)
+
+
+def organisation_domains(organisation: Organisation) -> frozenset[str]:
+    """The e-mail domains any of the organisation's provider entries allows."""
+    return frozenset(
+        domain
+        for provider in organisation.identity_providers
+        for domain in provider.allowed_email_domains
+    )
+
+
+def address_to_keep(claimed: str | None, domains: frozenset[str], stored: str | None) -> str | None:
+    """The address to hold for a person: the claimed one when it is within the organisation's
+    domains. A claim outside them (another organisation's, where notifications would then go)
+    leaves the stored address as it was; no usable claim leaves none."""
+    if claimed is None:
+        return None
+    return claimed if _domain(claimed) in domains else stored
+
+
+def first_roles(kind: OrganisationKind, group_roles: set[Role]) -> set[Role]:
+    """A newcomer's roles: from their groups, or a partner's contributor role by default."""
+    if not group_roles and kind != OrganisationKind.COUNCIL:
+        return {Role.PARTNER_CONTRIBUTOR}
+    return set(group_roles)
+
+
+def may_self_provision(provider: IdentityProvider, email: str | None, roles: set[Role]) -> bool:
+    """Active at once only where the organisation allows it, at one of the entry's own
+    domains, with a role; otherwise the newcomer waits for approval."""
+    return (
+        provider.organisation.self_provisioning
+        and email is not None
+        and _domain(email) in provider.allowed_email_domains
+        and bool(roles)
+    )
+
+
+def _display_name(provider: IdentityProvider, claims: dict[str, Any], email: str | None) -> str:
+    name = _claim_text(claims, provider.claim_mapping.get("name", "name"))
+    return (name or email or "Unnamed person")[:200]
 
 
 def _email(provider: IdentityProvider, claims: dict[str, Any]) -> str | None:

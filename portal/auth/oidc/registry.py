@@ -49,6 +49,22 @@ _AUDITED_FIELDS = (
     *sorted(_RULE_FIELDS),
     "enabled",
 )
+# What `apply_spec` copies from the spec as it is (group_roles is stored by role name).
+_COPIED_FIELDS = (
+    "display_name",
+    "issuer",
+    "client_id",
+    "client_auth_method",
+    "scopes",
+    "signing_algorithms",
+    "claim_mapping",
+    "allowed_email_domains",
+    "allowed_tenants",
+    "allowed_hosted_domains",
+    "required_acr_values",
+    "require_strong_amr",
+    "enabled",
+)
 
 
 def save_provider(
@@ -64,6 +80,37 @@ def save_provider(
     A client secret is required for the client_secret_* methods when none is stored yet;
     private_key_jwt gets a key pair generated on first save.
     """
+    organisation = _organisation(session, spec)
+    check_roles_fit(organisation, spec)
+    provider = session.scalar(sa.select(IdentityProvider).where(IdentityProvider.slug == spec.slug))
+    _check_shared_issuer(session, spec)
+    created = provider is None
+    if provider is None:
+        provider = IdentityProvider(id=uuid.uuid4(), slug=spec.slug)
+        session.add(provider)
+    else:
+        check_keeps_identity(provider, organisation, spec)
+    was_enabled = not created and provider.enabled
+    provider.organisation = organisation
+    changed = apply_spec(provider, spec)
+    _set_credentials(provider, cipher, spec.client_auth_method, client_secret)
+    session.flush()
+    ended = 0
+    if not created and ends_sessions(was_enabled, spec, changed):
+        ended = end_sessions(session, identity_provider_id=provider.id)
+    _record_saved(
+        session,
+        provider,
+        created=created,
+        changed=changed,
+        sessions_ended=ended,
+        secret_changed=client_secret is not None,
+        actor=actor,
+    )
+    return provider
+
+
+def _organisation(session: Session, spec: ProviderSpec) -> Organisation:
     organisation = session.scalar(
         sa.select(Organisation).where(Organisation.name == spec.organisation)
     )
@@ -72,75 +119,73 @@ def save_provider(
             f"There is no organisation called {spec.organisation!r}: add it first.",
             field="organisation",
         )
-    if organisation.kind == OrganisationKind.COUNCIL:
-        partner_roles = sorted(
-            group for group, role in spec.group_roles.items() if role in PARTNER_ROLES
+    return organisation
+
+
+def check_roles_fit(organisation: Organisation, spec: ProviderSpec) -> None:
+    """A council's provider gives only council roles, a partner's only partner roles."""
+    council = organisation.kind == OrganisationKind.COUNCIL
+    misfits = sorted(
+        group for group, role in spec.group_roles.items() if (role in PARTNER_ROLES) == council
+    )
+    if not misfits:
+        return
+    if council:
+        raise RegistryError(
+            f"A council provider can only give council roles: the groups "
+            f"{', '.join(misfits)} map to partner roles.",
+            field="group_roles",
         )
-        if partner_roles:
-            raise RegistryError(
-                f"A council provider can only give council roles: the groups "
-                f"{', '.join(partner_roles)} map to partner roles.",
-                field="group_roles",
-            )
-    else:
-        council_roles = sorted(
-            group for group, role in spec.group_roles.items() if role not in PARTNER_ROLES
-        )
-        if council_roles:
-            raise RegistryError(
-                f"A partner organisation's provider can only give partner roles: "
-                f"the groups {', '.join(council_roles)} map to council roles.",
-                field="group_roles",
-            )
-    provider = session.scalar(sa.select(IdentityProvider).where(IdentityProvider.slug == spec.slug))
-    _check_shared_issuer(session, spec)
-    created = provider is None
-    was_enabled = provider is not None and provider.enabled
-    if provider is None:
-        provider = IdentityProvider(id=uuid.uuid4(), slug=spec.slug)
-        session.add(provider)
-    elif provider.issuer != spec.issuer:
+    raise RegistryError(
+        f"A partner organisation's provider can only give partner roles: "
+        f"the groups {', '.join(misfits)} map to council roles.",
+        field="group_roles",
+    )
+
+
+def check_keeps_identity(
+    provider: IdentityProvider, organisation: Organisation, spec: ProviderSpec
+) -> None:
+    """A stored provider keeps its issuer and its organisation: both decide who its people are."""
+    if provider.issuer != spec.issuer:
         raise RegistryError(
             f"The provider {spec.slug!r} keeps its issuer: people are identified by it. Add a "
             "new provider for the new issuer and disable this one.",
             field="issuer",
         )
-    elif provider.organisation_id != organisation.id:
+    if provider.organisation_id != organisation.id:
         raise RegistryError(
             f"The provider {spec.slug!r} belongs to another organisation: a provider cannot move, "
             "because it decides which organisation its people are in.",
             field="organisation",
         )
-    provider.organisation = organisation
+
+
+def apply_spec(provider: IdentityProvider, spec: ProviderSpec) -> list[str]:
+    """Copy what `spec` states onto `provider`; the audited fields that changed, sorted."""
     before = {field: getattr(provider, field, None) for field in _AUDITED_FIELDS}
-    for field in (
-        "display_name",
-        "issuer",
-        "client_id",
-        "client_auth_method",
-        "scopes",
-        "signing_algorithms",
-        "claim_mapping",
-        "allowed_email_domains",
-        "allowed_tenants",
-        "allowed_hosted_domains",
-        "required_acr_values",
-        "require_strong_amr",
-        "enabled",
-    ):
+    for field in _COPIED_FIELDS:
         setattr(provider, field, getattr(spec, field))
     provider.group_roles = {group: role.value for group, role in spec.group_roles.items()}
-    _set_credentials(provider, cipher, spec.client_auth_method, client_secret)
-    session.flush()
-    changed = sorted(f for f in _AUDITED_FIELDS if before[f] != getattr(provider, f, None))
-    # Switching a provider off, or tightening who it lets in, ends the sessions it started:
-    # an admin acting on a compromised provider means its people to be out now.
-    tightened = bool(set(changed) & _RULE_FIELDS)
-    ended = (
-        end_sessions(session, identity_provider_id=provider.id)
-        if not created and ((was_enabled and not spec.enabled) or tightened)
-        else 0
-    )
+    return sorted(f for f in _AUDITED_FIELDS if before[f] != getattr(provider, f, None))
+
+
+def ends_sessions(was_enabled: bool, spec: ProviderSpec, changed: list[str]) -> bool:
+    """Switching a provider off, or changing who it lets in, ends the sessions it started: an
+    admin acting on a compromised provider means its people to be out now."""
+    return (was_enabled and not spec.enabled) or bool(set(changed) & _RULE_FIELDS)
+
+
+def _record_saved(
+    session: Session,
+    provider: IdentityProvider,
+    *,
+    created: bool,
+    changed: list[str],
+    sessions_ended: int,
+    secret_changed: bool,
+    actor: Actor,
+) -> None:
     record_event(
         session,
         AuditAction.IDENTITY_PROVIDER_ADDED if created else AuditAction.IDENTITY_PROVIDER_CHANGED,
@@ -149,11 +194,11 @@ def save_provider(
         object_id=provider.id,
         details={
             "slug": provider.slug,
-            "organisation_id": str(organisation.id),
+            "organisation_id": str(provider.organisation_id),
             "client_auth_method": provider.client_auth_method.value,
             "enabled": provider.enabled,
-            "secret_changed": client_secret is not None,
-            "sessions_ended": ended,
+            "secret_changed": secret_changed,
+            "sessions_ended": sessions_ended,
             "changed": ",".join(changed) or None,
             "group_roles": ",".join(
                 f"{group}={role}" for group, role in sorted(provider.group_roles.items())
@@ -163,7 +208,6 @@ def save_provider(
             "require_strong_amr": provider.require_strong_amr,
         },
     )
-    return provider
 
 
 def _check_shared_issuer(session: Session, spec: ProviderSpec) -> None:

@@ -120,6 +120,14 @@ def check_logout_token_claims(
         raise SignInFailure("missing_sub")
 
 
+def logout_token_accepted_until(claims: dict[str, Any], *, skew: int) -> float:
+    """The last moment (Unix time) `check_logout_token_claims` would accept these claims: so
+    long is a token's `jti` remembered, to refuse it if it comes again."""
+    until = float(claims["iat"]) + LOGOUT_TOKEN_MAX_AGE_SECONDS + skew
+    exp = claims.get("exp")
+    return min(until, float(exp) + skew) if exp is not None and _is_number(exp) else until
+
+
 def _check_issuer_and_audience(claims: dict[str, Any], *, issuer: str, client_id: str) -> None:
     if claims.get("iss") != issuer:
         raise SignInFailure("wrong_issuer")
