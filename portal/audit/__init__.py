@@ -3,13 +3,12 @@ way to queue an event that stays on the record whatever the response (portal/aud
 
 from portal.audit.actions import AuditAction
 from portal.audit.lasting import record_lasting_event
-from portal.audit.record import SYSTEM, Actor, record_event, record_event_apart
+from portal.audit.record import SYSTEM, Actor, record_event
 
 __all__ = [
     "SYSTEM",
     "Actor",
     "AuditAction",
     "record_event",
-    "record_event_apart",
     "record_lasting_event",
 ]

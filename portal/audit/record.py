@@ -9,7 +9,6 @@ changed, removed or reordered event breaks the chain.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,17 +77,6 @@ def record_event(
     db_session.add(event)
     db_session.flush()
     return event
-
-
-def record_event_apart(sessions: Callable[[], Session], action: AuditAction, **fields: Any) -> None:
-    """Record an event in a transaction of its own and commit it at once.
-
-    For events about something that did not happen (a refused sign-in): the request's own
-    transaction is rolled back, but the refusal must stay on the record.
-    """
-    with sessions() as db_session:
-        record_event(db_session, action, **fields)
-        db_session.commit()
 
 
 def event_hash(event: AuditEvent) -> bytes:

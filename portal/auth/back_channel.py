@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -20,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from portal.audit import AuditAction, record_event, record_event_apart
+from portal.audit import AuditAction, record_event, record_lasting_event
 from portal.auth import oidc
 from portal.auth.oidc.errors import SignInFailure
 from portal.auth.oidc.tokens import (
@@ -103,10 +102,9 @@ def act_once(
         raise SignInFailure("replayed_token")
 
 
-def record_refusal(sessions: Callable[[], Session], provider_id: uuid.UUID, reason: str) -> None:
-    """A refused logout token, in a transaction of its own: the request's is rolled back."""
-    record_event_apart(
-        sessions,
+def record_refusal(provider_id: uuid.UUID, reason: str) -> None:
+    """A refused logout token stays on the record, though its response rolls back the rest."""
+    record_lasting_event(
         AuditAction.LOGOUT_TOKEN_REFUSED,
         outcome=AuditOutcome.FAILURE,
         object_type="identity_provider",

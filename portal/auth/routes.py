@@ -32,8 +32,6 @@ from portal.auth.oidc.errors import SignInFailure
 from portal.auth.oidc.registry import published_keys
 from portal.auth.policy import PUBLIC, SIGNED_IN, access, safe_next_path
 from portal.config import Settings
-from portal.crypto.records import RecordCipher
-from portal.crypto.runtime import keyring
 from portal.extensions import csrf
 from portal.observability.metrics import count_sign_in_failure
 
@@ -122,7 +120,7 @@ def callback(slug: str) -> ResponseReturnValue:
             session,
             request.args,
             provider,
-            RecordCipher(keyring(), store),
+            db.cipher(),
             skew=_settings().auth.clock_skew_seconds,
         )
     except SignInFailure as failure:
@@ -214,17 +212,13 @@ def _callback_url(slug: str) -> str:
 
 
 def _refused(failure: SignInFailure, provider_id: uuid.UUID, slug: str) -> ResponseReturnValue:
-    """No session, a clear page, and the refusal on the audit trail."""
-    # The provider's id and slug are read by the caller, before the rollback expires it:
-    # reloading it would reopen the request's transaction, and the refusal must be recorded
-    # with none open.
-    db.session().rollback()
-    signing_in.record_refusal(db.database().sessions, provider_id, slug, failure.reason)
+    """No session, a clear page, and the refusal on the audit trail (the error response rolls
+    the request's transaction back; the request boundary keeps the refusal)."""
+    signing_in.record_refusal(provider_id, slug, failure.reason)
     count_sign_in_failure(failure.reason)
     return render_template("auth/sign_in_failed.html", failure=failure), failure.status
 
 
 def _logout_refused(failure: SignInFailure, provider_id: uuid.UUID) -> ResponseReturnValue:
-    db.session().rollback()
-    back_channel.record_refusal(db.database().sessions, provider_id, failure.reason)
+    back_channel.record_refusal(provider_id, failure.reason)
     return jsonify(error="invalid_request", error_description=failure.reason), 400

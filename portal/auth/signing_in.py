@@ -6,13 +6,13 @@ rolled back."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from portal.audit import AuditAction, record_event, record_event_apart
+from portal.audit import AuditAction, record_event, record_lasting_event
 from portal.audit.record import DetailValue
 from portal.auth import oidc
 from portal.auth.login import actor_for
@@ -127,12 +127,9 @@ def record_outcome(
     record(AuditAction.SIGN_IN)
 
 
-def record_refusal(
-    sessions: Callable[[], Session], provider_id: uuid.UUID, slug: str, reason: str
-) -> None:
-    """A refused sign-in, in a transaction of its own: the request's is rolled back."""
-    record_event_apart(
-        sessions,
+def record_refusal(provider_id: uuid.UUID, slug: str, reason: str) -> None:
+    """A refused sign-in stays on the record, though its response rolls back the rest."""
+    record_lasting_event(
         AuditAction.SIGN_IN_FAILED,
         outcome=AuditOutcome.FAILURE,
         object_type="identity_provider",

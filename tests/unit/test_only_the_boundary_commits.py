@@ -38,7 +38,7 @@ def transaction_ends(source: str) -> list[int]:
             for item in node.items:
                 if isinstance(item.context_expr, ast.Call) and _calls(item.context_expr, "begin"):
                     found.append(node.lineno)
-    return found
+    return sorted(found)
 
 
 def _calls(call: ast.Call, name: str) -> bool:
