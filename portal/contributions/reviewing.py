@@ -20,7 +20,7 @@ from portal.contributions import services
 from portal.contributions.answers_form import fields_of, shown
 from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
-from portal.form_fields import parse_day
+from portal.form_fields import parse_day, too_far_ahead
 from portal.forms_catalogue import catalogue
 from portal.lifecycle import ContributionStatus, RequestStatus
 from portal.models import Contribution, DelegationRequest, ReviewDecision, Role
@@ -163,4 +163,6 @@ def _read_decision(
                 errors["new_due_on"] = "Enter the new due date"
             elif new_due_on < uk_today():
                 errors["new_due_on"] = "The new due date must be today or in the future"
+            elif too_late := too_far_ahead(new_due_on, "New due date"):
+                errors["new_due_on"] = too_late
     return errors, decision, new_due_on
