@@ -6,7 +6,7 @@ nothing outside the CLI knows about terminals.
 
 The project's own few lines rather than tqdm or rich: click (already here) draws a bar but
 shows no rate and still prints its label when piped; tqdm or rich would be a new dependency,
-in both lock files, for what these lines do (docs/operations.md).
+in both lock files, for what these few lines do (docs/operations.md).
 """
 
 from __future__ import annotations
