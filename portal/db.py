@@ -38,20 +38,34 @@ def make_engine(url: str) -> Engine:
     # hide_parameters: a failing statement's values never reach logs or error text.
     options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if url.startswith("sqlite"):
-        options["connect_args"] = {"timeout": 15}
+        options["connect_args"] = {"timeout": 15}  # the busy timeout: how long a writer queues
     else:
         options["connect_args"] = {"connect_timeout": 5}
     engine = sa.create_engine(url, **options)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin_immediate)
     return engine
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # pysqlite's own BEGIN comes late (before the first write) and DEFERRED; `begin` below
+    # sends the portal's instead.
+    connection.isolation_level = None
     cursor = connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    """SQLite (the demo) has one writer at a time. A transaction that read first and wrote
+    later (a page's audit append, read the chain's head then insert the next) failed when
+    another writer went between ("database is locked" at once, or a duplicate sequence
+    number). Taking the write lock at BEGIN makes writers queue for the busy timeout instead.
+    Every transaction takes it, reads too, so the demo's requests run one at a time: a demo's
+    handful of people never notice. PostgreSQL needs none of this (its own locks)."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _limit_statements(_session: Session, _transaction: Any, connection: Connection) -> None:

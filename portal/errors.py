@@ -13,6 +13,7 @@ from portal import db
 from portal.crypto.errors import UnknownKeyVersion
 from portal.lifecycle import DomainError
 from portal.observability.request_log import request_id, request_method
+from portal.url_map import PortalMap
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 
@@ -23,6 +24,8 @@ class PortalFlask(Flask):
     An exception's message can carry what the code was handling (a child's name, an answer),
     so neither it nor the query string reaches the log.
     """
+
+    url_map_class = PortalMap  # no route matches a NUL byte
 
     def log_exception(self, exc_info: ExcInfo) -> None:
         kind, _error, trace = exc_info

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 from govuk_frontend_wtf.wtforms_widgets import GovDateInput
 from wtforms import Field
+from wtforms.validators import ValidationError
+
+from portal.uk_time import latest_planned_day, long_date
 
 _DIGITS = re.compile(r"[0-9]{1,4}")
 
@@ -49,3 +53,19 @@ def parse_day(parts: list[str], label: str) -> date | None:
         return date(int(year), int(month), int(day))
     except ValueError:
         raise ValueError(f"{label} must be a real date, like 27 3 2025") from None
+
+
+def too_far_ahead(day: date, label: str) -> str | None:
+    """GOV.UK's message for a due or closing date past the planning horizon (uk_time's
+    latest_planned_day); None for a day within it."""
+    latest = latest_planned_day()
+    if day <= latest:
+        return None
+    return f"The {label.lower()} must be the same as or before {long_date(latest)}"
+
+
+def within_planning_horizon(form: Any, field: DayField) -> None:
+    """A validator for DayFields that hold a due or closing date."""
+    problem = None if field.data is None else too_far_ahead(field.data, field.label.text)
+    if problem:
+        raise ValidationError(problem)

@@ -13,23 +13,28 @@ _PERMISSIONS_POLICY = (
 )
 
 
+def csp_nonce() -> str:
+    """The request's CSP nonce, made the first time a page or the headers ask for it. Not in a
+    before_request hook: hooks that run before it (the CSRF check, reading a too-large form,
+    the session store) refuse requests with error pages whose scripts need the nonce too."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    nonce: str = g.csp_nonce
+    return nonce
+
+
 def init_app(app: Flask) -> None:
     hsts = app.config["SESSION_COOKIE_SECURE"]
 
-    @app.before_request
-    def start_request() -> None:
-        g.csp_nonce = secrets.token_urlsafe(16)
-
     @app.context_processor
     def nonce() -> dict[str, str]:
-        return {"cspNonce": g.get("csp_nonce", "")}
+        return {"cspNonce": csp_nonce()}
 
     @app.after_request
     def set_headers(response: Response) -> Response:
-        nonce_value = g.get("csp_nonce", "")
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; "
-            f"script-src 'self' 'nonce-{nonce_value}'; "
+            f"script-src 'self' 'nonce-{csp_nonce()}'; "
             "style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; "
             "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
         )

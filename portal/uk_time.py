@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 UK = ZoneInfo("Europe/London")
+PLANNING_HORIZON = timedelta(days=730)  # as far as [requests] default_expiry_days may reach
 
 
 def uk_today() -> date:
@@ -18,7 +19,10 @@ def start_of_uk_day(day: date) -> datetime:
 
 
 def end_of_uk_day(day: date) -> datetime:
-    """The instant the day ends (the start of the next)."""
+    """The instant the day ends (the start of the next). The calendar's last day has no next
+    day: it ends at the last instant there is (GMT in December, so UTC's last instant)."""
+    if day == date.max:
+        return datetime.max.replace(tzinfo=UTC)
     return start_of_uk_day(day + timedelta(days=1))
 
 
@@ -38,3 +42,9 @@ def long_date(day: date | str) -> str:
     if isinstance(day, str):
         day = date.fromisoformat(day)
     return f"{day.day} {day:%B %Y}"
+
+
+def latest_planned_day(today: date | None = None) -> date:
+    """The furthest day a due or closing date may be: two years ahead. A request is for a
+    decision or an assessment in hand; further than that is a typing slip (31/12/9999)."""
+    return (today or uk_today()) + PLANNING_HORIZON

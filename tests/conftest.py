@@ -121,16 +121,11 @@ def engine(request: pytest.FixtureRequest, backend: str) -> Engine:
 
 @pytest.fixture
 def connection(engine: Engine) -> Iterator[Connection]:
-    """A connection inside an outer transaction that the test's end rolls back.
-
-    pysqlite sends no BEGIN for `Connection.begin()`: the first SAVEPOINT would start the
-    transaction and its RELEASE (any session's commit) make the test's rows permanent. Sending
-    BEGIN keeps every savepoint inside a transaction that the test's end rolls back.
-    """
+    """A connection inside an outer transaction that the test's end rolls back (on SQLite too:
+    the portal's engine sends BEGIN IMMEDIATE for `Connection.begin()`, portal/db.py), so every
+    session's commit is a savepoint inside it."""
     with engine.connect() as conn:
         outer = conn.begin()
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN")
         yield conn
         outer.rollback()
 

@@ -13,6 +13,7 @@ import errno
 import hashlib
 import logging
 import os
+import re
 import unicodedata
 import uuid
 from collections.abc import Iterator
@@ -40,7 +41,10 @@ from portal.settings import AttachmentSettings
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64 * 1024
-MAX_FILENAME_LENGTH = 200
+# A name as long as common file systems take (in UTF-8 bytes, what is sealed), so that the
+# council's download saves under the name shown.
+MAX_FILENAME_BYTES = 255
+_EXTENSION = re.compile(r"\.[0-9A-Za-z]{1,10}")
 _SUFFIX = ".pdsf"
 _PARTIAL_SUFFIX = ".pdsf.partial"
 _UNCOMMITTED_FILES = "portal.attachments.uncommitted_files"
@@ -272,10 +276,23 @@ def partial_path(settings: AttachmentSettings, attachment_id: uuid.UUID) -> Path
 
 
 def clean_filename(filename: str) -> str:
-    """The name to show: the last path part, no control characters, at most 200 characters."""
+    """The name to show and download as: the last path part, no control characters, at most
+    MAX_FILENAME_BYTES of UTF-8; a longer name loses the end of its stem, not its extension."""
     name = unicodedata.normalize("NFC", filename).replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
-    return name[:MAX_FILENAME_LENGTH] or "attachment"
+    return _shortened(name) if name else "attachment"
+
+
+def _shortened(name: str) -> str:
+    if len(name.encode()) <= MAX_FILENAME_BYTES:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    kept_extension = dot + extension if stem and _EXTENSION.fullmatch(dot + extension) else ""
+    stem = name.removesuffix(kept_extension) if kept_extension else name
+    room = MAX_FILENAME_BYTES - len(kept_extension.encode())
+    # Cut on bytes; "ignore" drops a character the cut went through.
+    short = stem.encode()[:room].decode("utf-8", "ignore").rstrip(" .")
+    return (short or "attachment") + kept_extension
 
 
 def _check(pending: PendingAttachment, scanner: Scanner) -> tuple[str, scanning.ScanVerdict]:

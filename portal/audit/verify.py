@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from portal.audit.signing import PublicKey
 from portal.models import AuditCheckpoint, AuditEvent
 
 BATCH = 10_000
+PROGRESS_EVERY = 1_000  # events between two calls of a `progress` callback
 _CHECKPOINT_SIGNED = AuditAction.AUDIT_CHECKPOINT_SIGNED.value
 
 
@@ -56,7 +57,13 @@ class VerificationReport:
         return self.damage is None
 
 
-def verify_trail(session: Session, trusted_keys: Iterable[PublicKey]) -> VerificationReport:
+def verify_trail(
+    session: Session,
+    trusted_keys: Iterable[PublicKey],
+    progress: Callable[[int], None] | None = None,
+) -> VerificationReport:
+    """Check every checkpoint's signature, then walk the chain; `progress` is told how many
+    events have been checked, every PROGRESS_EVERY and at the end."""
     keys = {key.key_id: key for key in trusted_keys}
     report = VerificationReport()
     checkpoints = list(session.scalars(sa.select(AuditCheckpoint).order_by(AuditCheckpoint.seq)))
@@ -73,12 +80,24 @@ def verify_trail(session: Session, trusted_keys: Iterable[PublicKey]) -> Verific
             return report
     report.checkpoints_checked = len(checkpoints)
     report.last_checkpoint_seq = checkpoints[-1].seq if checkpoints else None
-    _walk_chain(session, report, {c.seq: c for c in checkpoints})
+    _walk_chain(session, report, {c.seq: c for c in checkpoints}, progress or _untold)
     return report
 
 
+def head_seq(session: Session) -> int:
+    """The newest event's sequence number (0 for an empty trail): how many a check walks."""
+    return int(session.scalar(sa.select(sa.func.max(AuditEvent.seq))) or 0)
+
+
+def _untold(_checked: int) -> None:
+    pass
+
+
 def _walk_chain(
-    session: Session, report: VerificationReport, checkpoints: dict[int, AuditCheckpoint]
+    session: Session,
+    report: VerificationReport,
+    checkpoints: dict[int, AuditCheckpoint],
+    progress: Callable[[int], None],
 ) -> None:
     expected, previous, last_good_checkpoint = 1, GENESIS_HASH, 0
     damage: Damage | None = None
@@ -100,6 +119,9 @@ def _walk_chain(
                 report.damage = damage
                 break
             expected, previous = event.seq + 1, event.hash
+            if event.seq % PROGRESS_EVERY == 0:
+                progress(event.seq)
+    progress(expected - 1)
     report.events_checked = expected - 1
     report.head_seq = expected - 1
     beyond = [seq for seq in checkpoints if seq > report.head_seq]

@@ -89,7 +89,7 @@ class DatabaseSessionInterface(SessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         token = request.cookies.get(self.get_cookie_name(app))
-        if not token or len(token) > 100:
+        if not token or len(token) > 100 or not token.isascii():  # not one the portal issued
             return ServerSession()
         # Flask opens the session before any error handler can answer: a failure here would
         # be a bare 500, so it is noted and `_refuse_without_store` answers 503 instead.

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from portal.cli.base import app_context, cli
+from portal.cli.progress import Progress
 from portal.config import ConfigError
 
 if TYPE_CHECKING:
@@ -84,10 +85,11 @@ def _signer() -> CheckpointSigner:
 def verify() -> None:
     from portal import db
     from portal.audit.runtime import audit_keys
-    from portal.audit.verify import verify_trail
+    from portal.audit.verify import head_seq, verify_trail
 
     with app_context() as app, db.database(app).sessions() as session:
-        report = verify_trail(session, audit_keys().trusted)
+        with Progress("Checking the audit chain", head_seq(session), "events") as progress:
+            report = verify_trail(session, audit_keys().trusted, progress.update)
     if report.damage is None:
         click.echo(
             f"The trail is intact: {report.events_checked} events, "

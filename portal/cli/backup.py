@@ -23,6 +23,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from portal.cli.base import app_context, cli
+from portal.cli.progress import Progress
 
 if TYPE_CHECKING:
     from portal.crypto import Keyring
@@ -122,10 +123,11 @@ def _check_keyring(session: Session, findings: Findings) -> bool:
 
 def _check_trail(session: Session, findings: Findings) -> None:
     from portal.audit.runtime import audit_keys
-    from portal.audit.verify import verify_trail
+    from portal.audit.verify import head_seq, verify_trail
 
     trusted = audit_keys().trusted
-    report = verify_trail(session, trusted)
+    with Progress("Checking the audit chain", head_seq(session), "events") as progress:
+        report = verify_trail(session, trusted, progress.update)
     if report.damage is not None:
         hint = (
             ""

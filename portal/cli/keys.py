@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from portal.cli.base import CommandError, app_context, cli
+from portal.cli.progress import Progress
 from portal.config import ConfigError, load_settings
 from portal.private_files import write_new_private_file
 
@@ -145,11 +146,11 @@ def _rewrap(path: Path, sessions: sessionmaker[Session], batch_size: int) -> Non
     from portal.crypto import FileKeyring
     from portal.crypto.rewrap import rewrap_data_keys
 
-    def progress(done: int, total: int) -> None:
-        click.echo(f"rewrapped {done} of {total} data keys")
-
     keyring = FileKeyring.load(path)  # the file as it is now, not as this process started
-    result = rewrap_data_keys(sessions, keyring, batch_size=batch_size, progress=progress)
+    with Progress("Rewrapping", unit="data keys") as progress:
+        result = rewrap_data_keys(
+            sessions, keyring, batch_size=batch_size, progress=progress.update
+        )
     summary = f"Rewrapped {result.rewrapped} data keys under key version {result.active_version}"
     if result.skipped:
         summary += f"; {result.skipped} were shredded or rewrapped by another process meanwhile"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
 
 from portal.cli.base import CommandError, app_context, cli
+from portal.cli.progress import Progress
 from portal.models.requests import HoldReason
 
 if TYPE_CHECKING:
@@ -32,23 +33,30 @@ def run(dry_run: bool, every: int | None) -> None:
 
     verb = "would shred" if dry_run else "shredded"
 
-    def progress(done: Shredding, report: RetentionReport) -> None:
-        click.echo(
-            f"{verb} {done.reference} ({done.outcome.value}): {done.contributions} versions of "
-            f"answers, {done.attachments} documents, {done.review_reasons} review reasons "
-            f"[{report.shredded} of {report.due}]"
-        )
+    def told(progress: Progress) -> Callable[[Shredding, RetentionReport], None]:
+        def shredded(done: Shredding, report: RetentionReport) -> None:
+            # Each request's line stays (the record of what was shredded); the count and the
+            # rate below it are for a terminal only.
+            progress.update(report.shredded + report.skipped, report.due)
+            progress.note(
+                f"{verb} {done.reference} ({done.outcome.value}): {done.contributions} "
+                f"versions of answers, {done.attachments} documents, {done.review_reasons} "
+                f"review reasons [{report.shredded} of {report.due}]"
+            )
+
+        return shredded
 
     with app_context() as app:
         settings = app.config["PORTAL_SETTINGS"]
         while True:
-            report = run_retention(
-                db.database(app).sessions,
-                settings.retention,
-                settings.attachments,
-                dry_run=dry_run,
-                progress=progress,
-            )
+            with Progress("Retention", unit="requests due") as progress:
+                report = run_retention(
+                    db.database(app).sessions,
+                    settings.retention,
+                    settings.attachments,
+                    dry_run=dry_run,
+                    progress=told(progress),
+                )
             click.echo(
                 f"{'Would shred' if dry_run else 'Shredded'} the content of {report.shredded} "
                 f"requests; {report.skipped} were skipped (held, or done by another process)."

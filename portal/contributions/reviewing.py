@@ -15,7 +15,7 @@ from portal.auth.login import actor_for
 from portal.auth.policy import Role, access, roles
 from portal.contributions import pages, services
 from portal.contributions.pages import Contribution, ReviewDecision
-from portal.form_fields import parse_day
+from portal.form_fields import parse_day, too_far_ahead
 from portal.requests.access import DelegationRequest, council_may_change, councils_request
 from portal.uk_time import uk_today
 
@@ -108,4 +108,6 @@ def _read_decision(
                 errors["new_due_on"] = "Enter the new due date"
             elif new_due_on < uk_today():
                 errors["new_due_on"] = "The new due date must be today or in the future"
+            elif too_late := too_far_ahead(new_due_on, "New due date"):
+                errors["new_due_on"] = too_late
     return errors, decision, new_due_on

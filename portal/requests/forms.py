@@ -17,7 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from portal.cases.directory import CMS_REFERENCE_PATTERN
-from portal.form_fields import DayField
+from portal.form_fields import DayField, within_planning_horizon
 
 PURPOSE_LIMIT = 2000
 MESSAGE_LIMIT = 2000
@@ -91,11 +91,15 @@ class RequestForm(FlaskForm):
             )
         ],
     )
-    due_on = DayField("Due date", description="For example, 27 3 2027.", validators=[_required_day])
+    due_on = DayField(
+        "Due date",
+        description="For example, 27 3 2027.",
+        validators=[_required_day, within_planning_horizon],
+    )
     expires_on = DayField(
         "Closing date",
         description="After this day the partner can no longer see or answer the request.",
-        validators=[_required_day],
+        validators=[_required_day, within_planning_horizon],
     )
 
     def set_choices(
@@ -134,8 +138,8 @@ class RevokeForm(FlaskForm):
 
 
 class ExtendForm(FlaskForm):
-    due_on = DayField("New due date", validators=[_required_day])
-    expires_on = DayField("New closing date", validators=[_required_day])
+    due_on = DayField("New due date", validators=[_required_day, within_planning_horizon])
+    expires_on = DayField("New closing date", validators=[_required_day, within_planning_horizon])
 
 
 class RouteForm(FlaskForm):

@@ -15,6 +15,7 @@ from portal import notifications
 from portal.audit import Actor, AuditAction, record_event
 from portal.crypto.records import RecordCipher
 from portal.crypto.shredding import shred_data_keys
+from portal.form_fields import too_far_ahead
 from portal.lifecycle import (
     CONTRIBUTION_LIFECYCLE,
     REQUEST_LIFECYCLE,
@@ -246,6 +247,8 @@ def extend(
         raise RequestRefused("due_on", "The due date must be today or in the future")
     if expires_on < due_on:
         raise RequestRefused("expires_on", "The request must not end before it is due")
+    if too_late := too_far_ahead(expires_on, "new closing date"):
+        raise RequestRefused("expires_on", too_late)
     request.due_on = due_on
     request.expires_at = end_of_uk_day(expires_on)
     record_event(

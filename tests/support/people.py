@@ -1,19 +1,23 @@
 """One person at their own browser in the browser tests (tests/browser/): the page, how they
 work it (Hands), and the record of every portal page they reached and whether it was checked
-(axe and reflow) before they moved on."""
+(axe, reflow, ids) before they moved on."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
-from tests.support.axe import assert_accessible
+from tests.support.axe import (
+    assert_accessible,
+    assert_ids_unique,
+    assert_no_markup_as_text,
+    assert_reflows,
+)
 from tests.support.hands import Hands
 
-VIEWPORT = {"width": 1024, "height": 768}
-NARROW = {"width": 320, "height": 256}
+VIEWPORT: ViewportSize = {"width": 1024, "height": 768}
 
 
 def new_context(chromium: Browser, javascript: bool = True) -> BrowserContext:
@@ -53,12 +57,9 @@ class Person:
         screenshot of it for the docs."""
         self.page.wait_for_load_state()
         assert_accessible(self.page, javascript=self.javascript)
-        # Reflow (WCAG 1.4.10): at 320 pixels wide (a 1280-pixel screen zoomed to 400%)
-        # nothing makes the page scroll sideways; wide tables scroll in their own box.
-        self.page.set_viewport_size(NARROW)
-        wide = self.page.evaluate("() => document.documentElement.scrollWidth")
-        self.page.set_viewport_size(VIEWPORT)
-        assert wide <= NARROW["width"], f"{self.page.url} is {wide} pixels wide at 320"
+        assert_reflows(self.page)
+        assert_ids_unique(self.page)
+        assert_no_markup_as_text(self.page)
         self.checked.add(len(self.reached) - 1)
         if shot:
             # The whole page, down to a limit: the docs show a screen, not a scroll.

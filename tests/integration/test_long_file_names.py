@@ -1,0 +1,66 @@
+"""A long file name is shortened to what file systems take (255 bytes of UTF-8, the sealed
+plaintext's limit) at the end of its stem, keeping its extension, so the council's download
+still opens in the right program. Through the real upload page and clamd, and the pure rule."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from portal.attachments.store import MAX_FILENAME_BYTES, clean_filename
+from portal.models import Attachment
+from tests.integration.test_contribution_documents import PDF, app, upload
+from tests.integration.test_contributions import answer_everything, send
+from tests.support.world import World, client_for, issue
+
+__all__ = ["app"]  # the documents tests' app: a file store and the real clamd
+
+REPORT = "Attendance report for the spring term " * 10  # 380 characters
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("a" * 300 + ".pdf", "a" * 251 + ".pdf"),
+        (REPORT + ".docx", REPORT[:250].rstrip() + ".docx"),
+        ("b" * 255, "b" * 255),
+        ("notes." + "x" * 300, ("notes." + "x" * 300)[:255]),  # no extension worth keeping
+        ("." * 300 + ".pdf", "attachment.pdf"),
+    ],
+)
+def test_a_long_name_keeps_its_extension(sent: str, kept: str) -> None:
+    assert clean_filename(sent) == kept
+    assert len(clean_filename(sent).encode()) <= MAX_FILENAME_BYTES
+
+
+def test_the_limit_is_on_bytes_and_never_splits_a_character() -> None:
+    kept = clean_filename("学校报告" * 40 + ".pdf")  # three bytes a character
+    assert kept.endswith(".pdf") and kept.startswith("学校报告")
+    assert MAX_FILENAME_BYTES - 3 < len(kept.encode()) <= MAX_FILENAME_BYTES
+
+
+def test_the_council_downloads_it_with_its_extension(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    reference = issue(app, world)
+    teacher = client_for(app, world.teacher)
+    name = REPORT + ".pdf"
+    added = upload(teacher, reference, name, PDF)
+    assert added.status_code == 302
+    shown = clean_filename(name)
+    assert shown.endswith(".pdf")
+    assert shown in teacher.get(added.headers["Location"]).get_data(as_text=True)
+    answer_everything(teacher, reference, [str(child.id) for child in world.case.children])
+    assert send(teacher, reference).status_code == 302
+
+    attachment = db_session.scalar(sa.select(Attachment))
+    assert attachment is not None
+    worker = client_for(app, world.worker)
+    with worker.get(f"/requests/{reference}/versions/1/files/{attachment.id}") as download:
+        assert download.status_code == 200
+        disposition = download.headers["Content-Disposition"]
+    assert unquote(disposition.split("filename*=UTF-8''")[1]) == shown
