@@ -24,8 +24,6 @@ FIGURES = (
     "audit verification",
     "connector drain, 1 worker",
     "connector drain, 4 workers",
-    "security tax: partner pages",
-    "security tax: attach and send",
 )
 
 
