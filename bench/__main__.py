@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    against_floor,
     audit_speed,
     connector_drain,
     crypto_speed,
@@ -27,6 +28,7 @@ from bench import (
     targets,
     volumes,
 )
+from bench.page_costs import ratio_figure
 from bench.report import Figure, table
 from bench.scale import FULL, SMOKE, Scale
 from bench.stack import Bench, open_bench
@@ -64,8 +66,14 @@ def run(scale: Scale, directory: Path) -> tuple[list[Figure], list[str]]:
         bench.progress(f"generated: {generated}")
         chosen = targets.partners(bench.engine, READERS, scale.submitters, scale.drafts_each)
         figures += pages.measure_pages(bench, chosen.readers)
-        sending, _sent = pages.measure_send(bench, chosen.submitters)
+        against, floor = against_floor.measure(bench, chosen.readers)
+        figures += against
+        sending, sent = pages.measure_send(bench, chosen.submitters)
         figures += sending
+        users = (
+            f"{len(chosen.submitters)} users, sending; the floor at {against_floor.users(bench)}"
+        )
+        figures.append(ratio_figure(sent, floor, users, goal=False))
         figures += memory.measure(bench, *chosen.memory)
         figures += _searches(bench, f"{scale.audit_events:,} events")
         figures += audit_speed.measure(bench)
