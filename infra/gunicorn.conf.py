@@ -16,16 +16,18 @@ workers = int(os.environ.get("PORTAL_WEB_WORKERS", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("PORTAL_WEB_THREADS", "4"))
 timeout = 60
-# One request per connection (gunicorn answers "Connection: close"), so that load is spread
-# across the workers request by request. The workers share one listening socket and a
-# connection stays with whichever accepted it: kept alive, a client's connections (nginx's
-# upstream ones, a load generator's) stay where they landed, and under load they all sometimes
-# land on one worker, which queues requests while the other sits idle (throughput halves on
-# 2 cores; docs/operations.md). A new connection is accepted first by the least busy worker,
-# whose main thread is not waiting for its own GIL. The cost, a loopback TCP handshake, is tens
-# of microseconds against pages of milliseconds; and nginx never sends a request down a
-# connection gunicorn is closing.
-keepalive = 0
+# nginx reuses its connections for up to 60 s idle (its upstream keepalive_timeout): gunicorn
+# must not close one first, or a request nginx sends down it as it closes fails.
+keepalive = 75
+# Each worker listens on a socket of its own (SO_REUSEPORT), and the kernel spreads new
+# connections across them. With one socket shared, a connection stays with whichever worker
+# accepted it, and under keep-alive load all of a client's connections (nginx's, a load
+# generator's) sometimes landed on one worker, which queued requests while the other sat idle:
+# throughput halved on 2 cores. Closing every connection after one request spread the load but
+# cost a quarter of a cheap page's throughput (gunicorn lingers for the client's close on the
+# worker's accepting thread). Bind to TCP (the units do): SO_REUSEPORT does nothing for a Unix
+# socket. docs/operations.md says more.
+reuse_port = True
 graceful_timeout = 30
 # Load the app in the master first: a configuration error stops start-up once, clearly,
 # instead of every worker failing in turn.
