@@ -8,17 +8,16 @@ figure, print one table and write it to docs/benchmarks.md with the machine, dat
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shlex
 import signal
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    against_floor,
     audit_speed,
     connector_drain,
     crypto_speed,
@@ -29,12 +28,10 @@ from bench import (
     targets,
     volumes,
 )
+from bench.page_costs import ratio_figure
 from bench.report import Figure, table
 from bench.scale import FULL, SMOKE, Scale
 from bench.stack import Bench, open_bench
-from portal import benchmark
-from portal.config import load_settings
-from portal.settings import BenchmarkSettings
 
 READERS = 60
 
@@ -62,16 +59,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(scale: Scale, directory: Path) -> tuple[list[Figure], list[str]]:
     figures: list[Figure] = []
-    with open_bench(scale, directory / "secure") as bench:
+    with open_bench(scale, directory / "stack") as bench:
         described = machine.describe(bench.engine)
         figures += crypto_speed.measure(bench)
         generated = volumes.generate(bench)
         bench.progress(f"generated: {generated}")
         chosen = targets.partners(bench.engine, READERS, scale.submitters, scale.drafts_each)
         figures += pages.measure_pages(bench, chosen.readers)
+        against, floor = against_floor.measure(bench, chosen.readers)
+        figures += against
         sending, sent = pages.measure_send(bench, chosen.submitters)
         figures += sending
-        inbox = _inbox_rate(bench, chosen.readers)
+        users = (
+            f"{len(chosen.submitters)} users, sending; the floor at {against_floor.users(bench)}"
+        )
+        figures.append(ratio_figure(sent, floor, users, goal=False))
         figures += memory.measure(bench, *chosen.memory)
         figures += _searches(bench, f"{scale.audit_events:,} events")
         figures += audit_speed.measure(bench)
@@ -79,58 +81,12 @@ def run(scale: Scale, directory: Path) -> tuple[list[Figure], list[str]]:
         bench.progress(f"growing the audit trail to {scale.more_audit_events:,} events")
         volumes.grow_audit_trail(bench, scale.more_audit_events)
         figures += _searches(bench, f"{scale.more_audit_events:,} events")
-    figures += security_tax(scale, directory / "insecure", inbox, sent.per_second)
     return figures, described
 
 
 def _searches(bench: Bench, events: str) -> list[Figure]:
     chosen = targets.searches(bench.engine, 40 if bench.scale is FULL else 4)
     return search.measure(bench, chosen.officer, chosen.cases, chosen.people, chosen.days, events)
-
-
-def _inbox_rate(bench: Bench, readers: dict[uuid.UUID, list[str]]) -> float:
-    """Partner pages per second at the security-tax level of concurrency."""
-    plan = pages.reader_plan(bench, readers)
-    loads = pages.read_pages(bench, plan, _tax_users(bench.scale))
-    return sum(loads[page].per_second for page in pages.PAGES)
-
-
-def _tax_users(scale: Scale) -> int:
-    return sorted(scale.users)[len(scale.users) // 2]
-
-
-def security_tax(scale: Scale, directory: Path, inbox_on: float, send_on: float) -> list[Figure]:
-    """The same pages and sending on a stack whose encryption and audit are switched off
-    ([benchmark] security_off), with the same volumes but no audit trail (none is written)."""
-    off = {"PORTAL_BENCHMARK__SECURITY_OFF": "true"}
-    plain = dataclasses.replace(scale, audit_events=0)
-    with open_bench(plain, directory, off) as bench:
-        # This process writes the volumes: it seals (or not) as the stack's processes do.
-        settings = load_settings(environ=bench.environment)
-        benchmark.apply(settings)
-        try:
-            volumes.generate(bench)
-            chosen = targets.partners(bench.engine, READERS, scale.submitters, scale.drafts_each)
-            inbox_off = _inbox_rate(bench, chosen.readers)
-            sent_off = pages.send(bench, pages.submit_plan(bench, chosen.submitters))
-        finally:
-            benchmark.apply(settings.model_copy(update={"benchmark": BenchmarkSettings()}))
-    users = _tax_users(scale)
-    return [
-        _tax("security tax: partner pages", inbox_on, inbox_off, f"pages/s at {users} users"),
-        _tax("security tax: attach and send", send_on, sent_off.per_second, "sent/s"),
-    ]
-
-
-def _tax(name: str, on: float, off: float, unit: str) -> Figure:
-    ratio = on / off if off else 0.0
-    return Figure(
-        name,
-        f"{ratio:.2f} ({on:.1f} vs {off:.1f} {unit})",
-        "≥ 0.75",
-        ratio >= 0.75,
-        "encryption and audit on ÷ both off",
-    )
 
 
 BEGIN = "<!-- measured by python -m bench: everything to the end marker is replaced -->"

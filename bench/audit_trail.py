@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -171,7 +170,7 @@ def append_events(
     count: int,
     start: datetime,
     end: datetime,
-    progress: Callable[[str], None],
+    counted: Callable[[int], None],
     rng: random.Random,
 ) -> None:
     """Append `count` events after the trail's head, their times spread evenly from `start`
@@ -188,7 +187,6 @@ def append_events(
     seq, previous = (head[0], bytes(head[1])) if head else (0, GENESIS_HASH)
     start = max(start, head[2]) if head else start
     step = (end - start) / count
-    began, reported = time.monotonic(), 0
     statement = sql.SQL("COPY audit_events ({}) FROM STDIN").format(
         sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
     )
@@ -205,10 +203,7 @@ def append_events(
                 previous = current
         connection.commit()
         written += size
-        if written * 10 // count > reported or written == count:
-            reported = written * 10 // count
-            rate = written / (time.monotonic() - began)
-            progress(f"audit trail: {written:,} of {count:,} events ({rate:,.0f}/s)")
+        counted(written)
 
 
 def cast_row(event: Event) -> Any:

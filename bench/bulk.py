@@ -13,7 +13,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from portal import benchmark
 from portal.crypto import DataKey, FieldLocation, Keyring, data_key_context, seal_field
 from portal.crypto.keyring import new_data_key
 
@@ -66,8 +65,6 @@ class Sealer:
     ) -> tuple[uuid.UUID | None, list[bytes | None]]:
         if all(plain is None for _, plain in values):
             return None, [None] * len(values)  # RecordCipher makes no key for nothing
-        if benchmark.security_off():  # as RecordCipher, for the security-tax run's data
-            return None, [plain for _, plain in values]
         key = DataKey(id=uuid.uuid4(), key=new_data_key())
         # A shredded key's row keeps no key at all (portal.crypto.shredding).
         wrapped = None if shredded_at else self._keyring.wrap(key.key, data_key_context(key.id))

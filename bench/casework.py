@@ -113,6 +113,7 @@ def write_cases(
             writer.flush()
             on_batch(number + 1)
     writer.flush()
+    on_batch(len(opened))
     return cases
 
 
@@ -180,6 +181,7 @@ def write_requests(
             writer.flush()
             on_batch(number + 1)
     writer.flush()
+    on_batch(len(plan))
 
 
 # The request's row version after each outcome: one per status change (RequestStatus).

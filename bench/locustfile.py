@@ -2,8 +2,9 @@
 
 Readers, each a signed-in partner with their own session, open their inbox and then one of
 their requests, again and again with no pause (a closed loop: N users means N requests in
-flight). Submitters each take the next answered draft of theirs, attach a 1 MB PDF and send
-it. The plan (sessions, references, drafts) is a JSON file named by BENCH_PLAN.
+flight); a plan may name one of these pages alone, or the floor page (bench/floor.py).
+Submitters each take the next answered draft of theirs, attach a 1 MB PDF and send it. The plan
+(sessions, references, drafts) is a JSON file named by BENCH_PLAN.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ PLAN: dict[str, Any] = json.loads(open(os.environ["BENCH_PLAN"], encoding="utf-8
 COOKIE = PLAN["cookie"]
 READERS = itertools.cycle(PLAN["readers"])
 SUBMITTERS = iter(PLAN["submitters"])
+PAGES = PLAN.get("pages", ["inbox", "request page"])
 
 
 class Reader(FastHttpUser):
@@ -36,9 +38,14 @@ class Reader(FastHttpUser):
         self.references: list[str] = reader["references"]
 
     @task
-    def inbox_then_request(self) -> None:
-        self._get("/inbox", "inbox")
-        self._get(f"/inbox/{random.choice(self.references)}", "request page")  # noqa: S311
+    def read(self) -> None:
+        for page in PAGES:
+            if page == "inbox":
+                self._get("/inbox", page)
+            elif page == "request page":
+                self._get(f"/inbox/{random.choice(self.references)}", page)  # noqa: S311
+            else:
+                self._get("/floor", page)
 
     def _get(self, path: str, name: str) -> None:
         with self.client.get(path, headers=self.headers, name=name, catch_response=True) as answer:

@@ -1,12 +1,15 @@
 """Partners under load: the inbox and a request page at each level of concurrent signed-in
-partners, and sending a contribution with a 1 MB document."""
+partners, and sending a contribution with a 1 MB document (with its CPU per send and
+encryption's and audit's share of its time)."""
 
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from bench import drafts
+from bench.page_costs import PageCost, measured, shares_figure
 from bench.report import Figure
 from bench.sessions import COOKIE, signed_in
 from bench.stack import Bench
@@ -76,11 +79,16 @@ def send(bench: Bench, plan: dict[str, Any]) -> Load:
     return loads["attach 1 MB and send"]
 
 
-def measure_send(bench: Bench, submitters: dict[uuid.UUID, list[str]]) -> tuple[list[Figure], Load]:
+def measure_send(
+    bench: Bench, submitters: dict[uuid.UUID, list[str]]
+) -> tuple[list[Figure], PageCost]:
     bench.progress(f"answering {sum(map(len, submitters.values()))} drafts to send (not timed)")
     plan = submit_plan(bench, submitters)
     bench.progress(f"sending with a 1 MB document, {len(submitters)} partners at once")
-    load = send(bench, plan)
+    cost = measured(
+        bench, "attach 1 MB and send", partial(send, bench, plan), bench.web_worker_pids
+    )
+    load = cost.load
     figure = Figure(
         f"attach 1 MB and send, {len(submitters)} users",
         f"{load.per_second:.1f}/s; p50 {load.p50:.0f} ms, p95 {load.p95:.0f} ms",
@@ -88,4 +96,5 @@ def measure_send(bench: Bench, submitters: dict[uuid.UUID, list[str]]) -> tuple[
         load.p95 < SEND_GOAL_MS,
         f"locust, {load.requests} sent (upload + send)",
     )
-    return [figure], load
+    shares = shares_figure(cost, f"{load.requests} sent (upload + send), histogram sums")
+    return [figure, shares], cost

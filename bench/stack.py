@@ -1,8 +1,9 @@
 """The real stack on loopback for one benchmark run: a PostgreSQL database of its own (migrated,
 keyring registered), the document store, the reference CMS and gunicorn serving the portal
-with infra/gunicorn.conf.py, all with PORTAL_ENV=bench (config/bench.toml). Workers are
-started by the figures that need them. Everything is torn down and the database dropped at
-the end, whatever happens."""
+with infra/gunicorn.conf.py (its /metrics behind a token the run makes), all with
+PORTAL_ENV=bench (config/bench.toml). Workers, and the floor page (bench/floor.py) on the same
+gunicorn configuration, are started by the figures that need them. Everything is torn down and
+the database dropped at the end, whatever happens."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from loopback.processes import (
 )
 from portal.audit.signing import CheckpointSigner
 from portal.crypto import FileKeyring
+from portal.private_files import write_new_private_file
 
 # gunicorn as infra/gunicorn.conf.py runs it in production: a worker per core, four threads.
 WEB_WORKERS = 2
@@ -46,6 +48,7 @@ class Bench:
     keyring: FileKeyring
     environment: dict[str, str]
     cms: ReferenceCms
+    metrics_token: str
     portal_url: str = ""
     web: ProjectProcess | None = None
     started: float = field(default_factory=time.monotonic)
@@ -79,13 +82,39 @@ class Bench:
 
     def web_worker_pids(self) -> list[int]:
         """The gunicorn worker processes (the children of the arbiter)."""
-        if self.web is None:
-            return []
-        children = Path(f"/proc/{self.web.process.pid}/task/{self.web.process.pid}/children")
-        return [int(pid) for pid in children.read_text().split()]
+        return [] if self.web is None else gunicorn_workers(self.web)
+
+    @contextmanager
+    def floor(self) -> Iterator[Floor]:
+        """The floor page (bench/floor.py) served by gunicorn with infra/gunicorn.conf.py, as
+        the portal is, on this run's database."""
+        port = free_port()
+        environment = self.environment | {"PORTAL_BIND": f"127.0.0.1:{port}"}
+        log = self.directory / "floor.log"
+        served = ProjectProcess([*gunicorn_command(), "bench.floor:app"], environment, log)
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/healthz", served, log)
+            yield Floor(f"http://127.0.0.1:{port}", served)
+        finally:
+            served.stop()
 
     def logs(self) -> str:
         return log_tails(self.directory)
+
+
+@dataclass(frozen=True)
+class Floor:
+    url: str
+    web: ProjectProcess
+
+    def worker_pids(self) -> list[int]:
+        return gunicorn_workers(self.web)
+
+
+def gunicorn_workers(arbiter: ProjectProcess) -> list[int]:
+    """A gunicorn's worker processes (the children of its arbiter)."""
+    pid = arbiter.process.pid
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 @contextmanager
@@ -107,6 +136,9 @@ def open_bench(
         running.callback(engine.dispose)
         signing_key = directory / "keys" / "audit-signing-key.pem"
         CheckpointSigner.create(signing_key)
+        metrics_token = secrets.token_urlsafe(48)
+        metrics_token_file = directory / "keys" / "metrics-token"
+        write_new_private_file(metrics_token_file, metrics_token.encode())
         (directory / "files").mkdir(mode=0o700)
         (directory / "cms").mkdir()
         cms = ReferenceCms(directory / "cms").start()
@@ -121,6 +153,7 @@ def open_bench(
                 "PORTAL_KEYRING__PATH": str(keyring_path),
                 "PORTAL_SECURITY__SECRET_KEY": secrets.token_urlsafe(48),
                 "PORTAL_AUDIT__SIGNING_KEY_FILE": str(signing_key),
+                "PORTAL_OBSERVABILITY__METRICS_TOKEN_FILE": str(metrics_token_file),
                 "PORTAL_ATTACHMENTS__STORAGE_DIRECTORY": str(directory / "files"),
                 "PORTAL_WEB_WORKERS": str(WEB_WORKERS),
                 "PORTAL_WEB_THREADS": str(WEB_THREADS),
@@ -130,7 +163,9 @@ def open_bench(
             | cms.settings()
             | (settings or {})
         )
-        bench = Bench(scale, directory, url, engine, keyring_path, keyring, environment, cms)
+        bench = Bench(
+            scale, directory, url, engine, keyring_path, keyring, environment, cms, metrics_token
+        )
         running.callback(bench.stop_web)
         bench.start_web()
         yield bench

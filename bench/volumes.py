@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from bench import audit_trail, casework, organisations
 from bench.answers import Answers
 from bench.bulk import Sealer, Writer
+from bench.progress import Counter
 from bench.scale import Scale
 from portal.crypto import Keyring
 from portal.crypto.records import RecordCipher
@@ -67,9 +68,9 @@ def generate(bench: Target) -> Volumes:
         began = time.monotonic()
         # Two years up to a week ago: the week is where grow_audit_trail's events go.
         start, end = now - HISTORY, now - timedelta(days=7)
-        audit_trail.append_events(
-            connection, scale.audit_events - _events(connection), start, end, bench.progress, rng
-        )
+        count = scale.audit_events - _events(connection)
+        counted = Counter("audit trail events", count)
+        audit_trail.append_events(connection, count, start, end, counted, rng)
         seconds["audit trail"] = time.monotonic() - began
         connection.execute("ANALYZE")
         connection.commit()
@@ -87,7 +88,8 @@ def grow_audit_trail(bench: Target, total: int) -> None:
     with psycopg.connect(_conninfo(bench.engine)) as connection:
         now = datetime.now(UTC)
         count = total - _events(connection)
-        audit_trail.append_events(connection, count, now - HISTORY, now, bench.progress, rng)
+        counted = Counter("audit trail events", count)
+        audit_trail.append_events(connection, count, now - HISTORY, now, counted, rng)
         connection.execute("ANALYZE audit_events")
         connection.commit()
 
@@ -111,20 +113,6 @@ def _counts(connection: psycopg.Connection[Any]) -> dict[str, int]:
     return counts
 
 
-class _Progress:
-    """A progress line at each tenth of the way, with the rate so far."""
-
-    def __init__(self, bench: Target, what: str, total: int) -> None:
-        self.bench, self.what, self.total = bench, what, total
-        self.began, self.tenths = time.monotonic(), 0
-
-    def __call__(self, done: int) -> None:
-        if done * 10 // self.total > self.tenths or done == self.total:
-            self.tenths = done * 10 // self.total
-            rate = done / (time.monotonic() - self.began)
-            self.bench.progress(f"{self.what}: {done:,} of {self.total:,} ({rate:,.0f}/s)")
-
-
 def _casework(
     bench: Target,
     connection: psycopg.Connection[Any],
@@ -143,15 +131,13 @@ def _casework(
     for issued_at, number in zip(times, of_case, strict=True):
         opened[number] = min(opened[number], issued_at - timedelta(hours=rng.uniform(1, 48)))
     writer = Writer(connection, sealer, "cases", "children")
-    progress = _Progress(bench, "cases", scale.cases)
-    cases = casework.write_cases(writer, rng, teams, opened, progress)
+    cases = casework.write_cases(writer, rng, teams, opened, Counter("cases", scale.cases))
     counts = writer.counts
     tables = ("delegation_requests", "request_children", "contributions", "reviews", "outbox")
     writer = Writer(connection, sealer, *tables)
     chosen = rng.choices(partners, [partner.weight for partner in partners], k=len(times))
     plan = [(t, cases[n], p) for t, n, p in zip(times, of_case, chosen, strict=True)]
-    progress = _Progress(bench, "requests", scale.requests)
-    casework.write_requests(writer, rng, Answers(), plan, now, progress)
+    casework.write_requests(writer, rng, Answers(), plan, now, Counter("requests", scale.requests))
     return {
         **counts,
         **writer.counts,

@@ -19,6 +19,15 @@ timeout = 60
 # nginx reuses its connections for up to 60 s idle (its upstream keepalive_timeout): gunicorn
 # must not close one first, or a request nginx sends down it as it closes fails.
 keepalive = 75
+# Each worker listens on a socket of its own (SO_REUSEPORT), and the kernel spreads new
+# connections across them. With one socket shared, a connection stays with whichever worker
+# accepted it, and under keep-alive load all of a client's connections (nginx's, a load
+# generator's) sometimes landed on one worker, which queued requests while the other sat idle:
+# throughput halved on 2 cores. Closing every connection after one request spread the load but
+# cost a quarter of a cheap page's throughput (gunicorn lingers for the client's close on the
+# worker's accepting thread). Bind to TCP (the units do): SO_REUSEPORT does nothing for a Unix
+# socket. docs/operations.md says more.
+reuse_port = True
 graceful_timeout = 30
 # Load the app in the master first: a configuration error stops start-up once, clearly,
 # instead of every worker failing in turn.

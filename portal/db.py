@@ -8,11 +8,14 @@ response (reads of sensitive content, refusals) are queued with
 transaction of their own when the response is an error. Views never commit.
 
 When the database goes away (a restart, a failover) requests get the "service unavailable"
-page (503), and the pool's pre-ping replaces dead connections once it is back: no restart.
+page (503) and the pool replaces its dead connections; a connection that sat idle through a
+quiet spell is checked before use (IDLE_BEFORE_CHECK_SECONDS). No restart is needed.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,9 +37,17 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
 
+# A pooled connection idle this long is checked (one round trip) before it is used again: over
+# a quiet spell a database restart or failover can end it unnoticed, and the first person along
+# would be shown "unavailable" for an outage already over. One in steady use is not checked
+# (no round trip per request): if the database goes away under load, the requests it cuts off
+# get the unavailable page and the pool replaces every connection at once (tests/faults).
+IDLE_BEFORE_CHECK_SECONDS = 30.0
+
+
 def make_engine(url: str) -> Engine:
     # hide_parameters: a failing statement's values never reach logs or error text.
-    options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+    options: dict[str, Any] = {"hide_parameters": True}
     if url.startswith("sqlite"):
         options["connect_args"] = {"timeout": 15}  # the busy timeout: how long a writer queues
     else:
@@ -45,7 +56,28 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine, "begin", _sqlite_begin_immediate)
+    else:
+        sa.event.listen(engine, "checkin", _note_idle_since)
+        sa.event.listen(engine, "checkout", _check_if_idle_long(engine.dialect))
     return engine
+
+
+def _note_idle_since(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _check_if_idle_long(dialect: sa.Dialect) -> Callable[[Any, Any, Any], None]:
+    def check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_BEFORE_CHECK_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)  # what pool_pre_ping does at every checkout
+        except dialect.loaded_dbapi.Error as error:
+            # The pool drops this connection and checks out another (a new one if need be).
+            raise sa.exc.DisconnectionError("the pooled connection was closed") from error
+
+    return check
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -225,14 +225,6 @@ class RetentionSettings(_Section):
     batch_size: int = Field(default=100, ge=1, le=10000)
 
 
-class BenchmarkSettings(_Section):
-    """Benchmark-only switches (bench/, PORTAL_ENV=bench); refused in any other environment."""
-
-    # Store sealed columns and documents as plaintext and write no audit events, so that
-    # `make bench` can measure what encryption and audit cost (portal/benchmark.py).
-    security_off: bool = False
-
-
 class Settings(_Section):
     environment: Environment
     source: str
@@ -248,7 +240,6 @@ class Settings(_Section):
     cms: CmsSettings = CmsSettings()
     retention: RetentionSettings = RetentionSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
-    benchmark: BenchmarkSettings = BenchmarkSettings()
 
     @property
     def is_production(self) -> bool:

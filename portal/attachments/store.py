@@ -23,7 +23,6 @@ from typing import BinaryIO
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal import benchmark
 from portal.attachments import refusals, scanning
 from portal.attachments.scanning import Scanner
 from portal.attachments.sniffing import TypeSniffer
@@ -67,11 +66,7 @@ class PendingAttachment:
         self._data_key: DataKey | None = DataKey(id=uuid.uuid4(), key=new_data_key())
         self._digest = hashlib.sha256()
         self._sniffer = TypeSniffer()
-        self._encryptor: StreamEncryptor | _Plaintext = (
-            _Plaintext()
-            if benchmark.security_off()
-            else StreamEncryptor(self._data_key, self.id, CHUNK_SIZE)
-        )
+        self._encryptor = StreamEncryptor(self._data_key, self.id, CHUNK_SIZE)
         self._file: BinaryIO | None = None
         with self.failing_safely():
             self._file = _create_private_file(self.path)
@@ -147,7 +142,7 @@ class PendingAttachment:
     def plaintext(self) -> Iterator[bytes]:
         """The sealed file decrypted again, chunk by chunk: what the scanner reads."""
         with self.path.open("rb") as source:
-            yield from _decrypted(self.data_key, self.id, source)
+            yield from decrypt_stream(self.data_key, self.id, source)
 
     def forget_key(self) -> None:
         self._data_key = None
@@ -255,7 +250,7 @@ def open_attachment(
     except FileNotFoundError:
         raise AttachmentUnavailable(f"attachment {attachment.id} has no stored file") from None
     try:
-        chunks = _decrypted(data_key, attachment.id, source)
+        chunks = decrypt_stream(data_key, attachment.id, source)
     except BaseException:
         source.close()
         raise
@@ -320,26 +315,6 @@ def _publish(pending: PendingAttachment) -> Path:
             final.unlink(missing_ok=True)
             raise
     return final
-
-
-class _Plaintext:
-    """What replaces the file encryptor while the benchmark-only switch is on
-    (portal/benchmark.py): the file holds the plaintext."""
-
-    def header(self) -> bytes:
-        return b""
-
-    def update(self, data: bytes) -> bytes:
-        return data
-
-    def finalize(self) -> bytes:
-        return b""
-
-
-def _decrypted(data_key: DataKey, file_id: uuid.UUID, source: BinaryIO) -> Iterator[bytes]:
-    if benchmark.security_off():
-        return iter(lambda: source.read(CHUNK_SIZE), b"")
-    return decrypt_stream(data_key, file_id, source)
 
 
 def _data_key_row(keyring: Keyring, pending: PendingAttachment) -> DataKeyRow:

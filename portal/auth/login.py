@@ -33,7 +33,9 @@ def load_user(user_id: str) -> User | None:
     # "remember me" cookie, which is a mere signature over the user id.
     if getattr(session, "user_id", None) != key:
         return None
-    user = db.session().get(User, key)
+    # Read with the session itself (portal/auth/sessions.py), in this request's transaction.
+    person = getattr(session, "person", None)
+    user = person if person is not None and person.id == key else db.session().get(User, key)
     # A suspended or pending person's session ends at their next request.
     if user is None or not user.is_active or user.organisation.status != OrganisationStatus.ACTIVE:
         sessions.discard(session, db.session())  # type: ignore[arg-type]

@@ -24,13 +24,14 @@ from flask import Flask, Request, Response
 from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 from werkzeug.datastructures import CallbackDict
 from werkzeug.exceptions import ServiceUnavailable
 
 from portal import db
 from portal.config import Settings
 from portal.models.sessions import WebSession
+from portal.models.users import User
 from portal.uk_time import UK
 
 # How often an active session's last-seen time is written.
@@ -63,6 +64,9 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         self.last_seen_at: datetime | None = row.last_seen_at if row else None
         self.expires_at: datetime | None = row.expires_at if row else None
         self.identity_provider_id: uuid.UUID | None = row.identity_provider_id if row else None
+        # The signed-in person as read with the row, in the request's database session (which
+        # holds its objects only while something else does): for load_user.
+        self.person: User | None = None
         # Why the browser's previous session ended on this request: "idle" or "absolute".
         self.ended = ended
         self.modified = False
@@ -96,24 +100,34 @@ class DatabaseSessionInterface(SessionInterface):
         try:
             return self._open(app, token)
         except DBAPIError as error:
-            app.logger.error("database error: %s (reading a session)", type(error.orig).__name__)
+            db.abandon_request(error)
             return ServerSession(unavailable=True)
 
     def _open(self, app: Flask, token: str) -> ServerSession:
-        with _store_session(app) as store:
-            row = store.get(WebSession, token_hash(token))
-            if row is None:
-                return ServerSession()
-            now = datetime.now(UTC)
-            ended = self._ended(row, now)
-            if ended:
-                store.delete(row)
-                store.commit()
-                return ServerSession(ended=ended)
-            if now - row.last_seen_at >= TOUCH_INTERVAL:
-                row.last_seen_at = now
-                store.commit()
-            return ServerSession(dict(row.data), token=token, row=row)
+        """Read the session, with its person, their organisation and roles, in one statement
+        in the request's own transaction (load_user then finds the person already loaded).
+        Ending or touching the row is written at once, apart: rare, and kept even when the
+        request itself fails."""
+        found = _session_and_person(db.session(), token_hash(token))
+        if found is None:
+            return ServerSession()
+        row, person = found
+        now = datetime.now(UTC)
+        ended = self._ended(row, now)
+        if ended:
+            _write_apart(app, sa.delete(WebSession).where(WebSession.token_hash == row.token_hash))
+            return ServerSession(ended=ended)
+        opened = ServerSession(dict(row.data), token=token, row=row)
+        opened.person = person
+        if now - row.last_seen_at >= TOUCH_INTERVAL:
+            _write_apart(
+                app,
+                sa.update(WebSession)
+                .where(WebSession.token_hash == row.token_hash)
+                .values(last_seen_at=now),
+            )
+            opened.last_seen_at = now
+        return opened
 
     def _ended(self, row: WebSession, now: datetime) -> str | None:
         if now >= row.expires_at:
@@ -278,6 +292,27 @@ def end_sessions(
         raise ValueError("refusing to end every session")
     result = store.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _session_and_person(store: Session, hashed: str) -> tuple[WebSession, User | None] | None:
+    """The session row keyed by `hashed` and its signed-in person (if any), loaded into
+    `store` with their organisation and roles by the same statement."""
+    statement = (
+        sa.select(WebSession, User)
+        .outerjoin(User, User.id == WebSession.user_id)
+        .outerjoin(User.organisation)
+        .outerjoin(User.role_assignments)
+        .options(contains_eager(User.organisation), contains_eager(User.role_assignments))
+        .where(WebSession.token_hash == hashed)
+    )
+    found = store.execute(statement).unique().first()
+    return None if found is None else (found.WebSession, found.User)
+
+
+def _write_apart(app: Flask, statement: sa.Executable) -> None:
+    with _store_session(app) as store:
+        store.execute(statement)
+        store.commit()
 
 
 def _new_token() -> str:

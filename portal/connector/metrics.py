@@ -1,5 +1,6 @@
 """Prometheus metrics for the delivery queue: its depth and age, read from the database at
-each scrape, and the worker's own counts of deliveries and failures."""
+each scrape, and the worker's own counts of deliveries and failures and what its encryption
+and audit appends cost."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from portal.connector.adapter import CmsFailure
 from portal.connector.outbox import queue_figures
+from portal.security_costs import HISTOGRAMS as SECURITY_COSTS
 
 
 class QueueCollector(Collector):
@@ -56,6 +58,8 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry, sessions: Callable[[], Session]) -> None:
         self.registry = registry
         registry.register(QueueCollector(sessions))
+        for histogram in SECURITY_COSTS:
+            registry.register(histogram)
         self.deliveries = Counter(
             "portal_cms_deliveries", "Contributions this worker delivered.", registry=registry
         )

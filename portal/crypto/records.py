@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from portal import benchmark
 from portal.crypto.envelope import DataKey, FieldLocation, data_key_context, open_field, seal_field
 from portal.crypto.errors import DecryptionError
 from portal.crypto.keyring import Keyring, WrappedKey, new_data_key
 from portal.models.base import Sealed
 from portal.models.keys import DataKey as DataKeyRow
+from portal.security_costs import FIELD_OPEN_SECONDS, FIELD_SEAL_SECONDS
 
 
 class RecordCipher:
@@ -41,19 +41,21 @@ class RecordCipher:
 
     def _seal(self, record: Sealed, column: str, plaintext: bytes | None) -> None:
         _check_column(record, column)
-        if plaintext is None or benchmark.security_off():
-            setattr(record, column, plaintext)
+        if plaintext is None:
+            setattr(record, column, None)
             return
-        key = self._key_for(record, create=True)
-        setattr(record, column, seal_field(key, _location(record, column), plaintext))
+        with FIELD_SEAL_SECONDS.time():
+            key = self._key_for(record, create=True)
+            setattr(record, column, seal_field(key, _location(record, column), plaintext))
 
     def _open(self, record: Sealed, column: str) -> bytes | None:
         _check_column(record, column)
         sealed: bytes | None = getattr(record, column)
-        if sealed is None or benchmark.security_off():
-            return sealed
-        key = self._key_for(record, create=False)
-        return open_field(key, _location(record, column), sealed)
+        if sealed is None:
+            return None
+        with FIELD_OPEN_SECONDS.time():
+            key = self._key_for(record, create=False)
+            return open_field(key, _location(record, column), sealed)
 
     def _key_for(self, record: Sealed, *, create: bool) -> DataKey:
         record.ensure_id()

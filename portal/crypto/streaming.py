@@ -1,6 +1,7 @@
 """Chunked streaming AEAD for files: encrypt and decrypt in bounded memory, refusing tampering."""
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from portal.crypto.envelope import DataKey
 from portal.crypto.errors import CryptoError, DecryptionError
+from portal.security_costs import observe_document
 
 MAGIC = b"PDSF"
 STREAM_VERSION = 1
@@ -61,6 +63,7 @@ class StreamEncryptor:
         self, data_key: DataKey, file_id: uuid.UUID, chunk_size: int = DEFAULT_CHUNK_SIZE
     ) -> None:
         _check_chunk_size(chunk_size)
+        started = time.perf_counter()
         salt = os.urandom(_SALT_SIZE)
         self._chunk_size = chunk_size
         self._header = b"".join(
@@ -75,6 +78,8 @@ class StreamEncryptor:
             ]
         )
         self._aead = _derive_file_key(data_key, file_id, salt)
+        # Seconds of crypto so far, reported once the document is finished.
+        self._busy = time.perf_counter() - started
         # The held-back plaintext is either `_whole` (a caller's full chunk) or the first
         # `_filled` bytes of `_assembly` (allocated on first use), never both.
         self._whole: bytes | None = None
@@ -112,6 +117,7 @@ class StreamEncryptor:
             last = self._seal(held, True)
         self._finished = True
         self._whole, self._assembly, self._filled = None, bytearray(), 0
+        observe_document("encrypt", self._busy)
         return last
 
     def _seal_all_but_last(self, data: bytes | bytearray, view: memoryview) -> list[bytes]:
@@ -156,9 +162,12 @@ class StreamEncryptor:
     def _seal(self, chunk: bytes | bytearray | memoryview, final: bool) -> bytes:
         if self._index >= MAX_CHUNKS:
             raise CryptoError(f"A stream cannot hold more than {MAX_CHUNKS} chunks.")
+        started = time.perf_counter()
         nonce, associated_data = _chunk_nonce_and_ad(self._header, self._index, final)
         self._index += 1
-        return self._aead.encrypt(nonce, chunk, associated_data)
+        sealed = self._aead.encrypt(nonce, chunk, associated_data)
+        self._busy += time.perf_counter() - started
+        return sealed
 
 
 def encrypt_stream(
@@ -201,38 +210,52 @@ def decrypt_stream(data_key: DataKey, file_id: uuid.UUID, source: BinaryIO) -> I
         raise DecryptionError(f"{refused}: it belongs to another file.")
     if header[25:41] != data_key.id.bytes:
         raise DecryptionError(f"{refused}: it was encrypted under a different data key.")
+    started = time.perf_counter()
     aead = _derive_file_key(data_key, file_id, header[41 : 41 + _SALT_SIZE])
-    return _decrypt_chunks(aead, header, chunk_size, source, refused)
+    derived = time.perf_counter() - started
+    return _decrypt_chunks(aead, header, chunk_size, source, refused, derived)
 
 
 def _decrypt_chunks(
-    aead: AESGCM, header: bytes, chunk_size: int, source: BinaryIO, refused: str
+    aead: AESGCM, header: bytes, chunk_size: int, source: BinaryIO, refused: str, busy: float
 ) -> Iterator[bytes]:
+    """The chunks' plaintext; `busy` (seconds of crypto so far) is reported at the end."""
     frame_size = chunk_size + TAG_SIZE
     current = _read_exact(source, frame_size)
     if not current:
         raise DecryptionError(f"{refused}: it has no chunks.")
     index = 0
-    while True:
-        if index >= MAX_CHUNKS:
-            raise DecryptionError(f"{refused}: it has too many chunks.")
-        # A short frame can only be the last; otherwise peek one frame ahead to find out.
-        following = _read_exact(source, frame_size) if len(current) == frame_size else b""
-        final = not following
-        nonce, associated_data = _chunk_nonce_and_ad(header, index, final)
-        try:
-            plaintext = aead.decrypt(nonce, current, associated_data)
-        except InvalidTag:
-            raise DecryptionError(
-                f"{refused}: chunk {index} failed authentication (wrong key, tampered, "
-                "truncated, reordered or extended)."
-            ) from None
-        if plaintext:
-            yield plaintext
-        if final:
-            return
-        current = following
-        index += 1
+    try:
+        while True:
+            if index >= MAX_CHUNKS:
+                raise DecryptionError(f"{refused}: it has too many chunks.")
+            # A short frame can only be the last; otherwise peek one frame ahead to find out.
+            following = _read_exact(source, frame_size) if len(current) == frame_size else b""
+            final = not following
+            started = time.perf_counter()
+            plaintext = _open_chunk(aead, header, index, final, current, refused)
+            busy += time.perf_counter() - started
+            if plaintext:
+                yield plaintext
+            if final:
+                return
+            current = following
+            index += 1
+    finally:
+        observe_document("decrypt", busy)
+
+
+def _open_chunk(
+    aead: AESGCM, header: bytes, index: int, final: bool, frame: bytes, refused: str
+) -> bytes:
+    nonce, associated_data = _chunk_nonce_and_ad(header, index, final)
+    try:
+        return aead.decrypt(nonce, frame, associated_data)
+    except InvalidTag:
+        raise DecryptionError(
+            f"{refused}: chunk {index} failed authentication (wrong key, tampered, "
+            "truncated, reordered or extended)."
+        ) from None
 
 
 def _read_exact(source: BinaryIO, size: int) -> bytes:

@@ -1,6 +1,7 @@
 """Prometheus metrics for the web app: requests by Flask endpoint, sign-in failures by reason,
-and, read from the database at each scrape, the delivery queue, the e-mail queue and the age
-of the newest audit checkpoint.
+what encryption and the audit trail cost (portal/security_costs.py), and, read from the
+database at each scrape, the delivery queue, the e-mail queue and the age of the newest audit
+checkpoint.
 
 Under gunicorn every worker process counts on its own; with PROMETHEUS_MULTIPROC_DIR set
 (infra/gunicorn.conf.py sets it) prometheus_client keeps the counts in files there and a
@@ -27,6 +28,7 @@ from portal.models import AuditCheckpoint, Notification
 from portal.models.base import utcnow
 from portal.models.notifications import NotificationStatus
 from portal.observability.request_log import elapsed_seconds, request_method
+from portal.security_costs import HISTOGRAMS as SECURITY_COSTS
 
 # Labels are Flask endpoint names (a fixed set) or "none" for an address no route matches:
 # never a path, which would carry references and grow without bound.
@@ -57,7 +59,7 @@ SIGN_IN_FAILURES = Counter(
     ["reason"],
     registry=None,
 )
-_IN_PROCESS = (REQUEST_DURATION, REQUESTS, ERRORS, SIGN_IN_FAILURES)
+_IN_PROCESS = (REQUEST_DURATION, REQUESTS, ERRORS, SIGN_IN_FAILURES, *SECURITY_COSTS)
 
 
 def count_sign_in_failure(reason: str) -> None:

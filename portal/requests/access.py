@@ -44,13 +44,31 @@ def open_to_partner(request: DelegationRequest, now: datetime | None = None) -> 
     return request.status not in CLOSED_TO_PARTNERS and not has_lapsed(request, now)
 
 
-def partner_may_see(user: User, request: DelegationRequest) -> bool:
-    if user.organisation_id != request.partner_organisation_id or not open_to_partner(request):
+def partner_may_see(user: User, request: DelegationRequest, now: datetime | None = None) -> bool:
+    if user.organisation_id != request.partner_organisation_id:
+        return False
+    if not open_to_partner(request, now):
         return False
     if not user.has_role(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD):
         return False
     named = request.named_recipient_id
     return named is None or named == user.id or user.has_role(Role.PARTNER_LEAD)
+
+
+def partner_sees(user: User, now: datetime) -> sa.ColumnElement[bool]:
+    """partner_may_see as a condition on delegation_requests, for lists (the inbox): the same
+    rule, row by row (tests/integration/test_inbox_rule.py holds them together)."""
+    if not user.has_role(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD):
+        return sa.false()
+    visible = sa.and_(
+        DelegationRequest.partner_organisation_id == user.organisation_id,
+        DelegationRequest.status.not_in(CLOSED_TO_PARTNERS),
+        DelegationRequest.expires_at > now,
+    )
+    if user.has_role(Role.PARTNER_LEAD):
+        return visible
+    named = DelegationRequest.named_recipient_id
+    return sa.and_(visible, sa.or_(named.is_(None), named == user.id))
 
 
 def council_may_see(user: User, request: DelegationRequest) -> bool:

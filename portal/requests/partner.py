@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
@@ -23,8 +25,33 @@ PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
 @blueprint.get("")
 @access(PARTNERS)
 def index() -> ResponseReturnValue:
-    found = services.inbox(db.session(), current_user)
-    return render_template("inbox/index.html", requests=found, today=uk_today())
+    number = request.args.get("page", 1, type=int)
+    found = services.inbox(db.session(), current_user, number) if number >= 1 else None
+    if found is None:
+        abort(404)
+    return render_template(
+        "inbox/index.html", inbox=found, pagination=_pagination(found), today=uk_today()
+    )
+
+
+def _pagination(page: services.InboxPage) -> dict[str, Any]:
+    """govukPagination's parameters: the first and last pages, this one and its neighbours,
+    and an ellipsis for each gap (GOV.UK's pattern for long lists)."""
+
+    def link(number: int) -> dict[str, Any]:
+        return {"number": number, "href": url_for("inbox.index", page=number)}
+
+    around = range(max(1, page.number - 1), min(page.pages, page.number + 1) + 1)
+    items: list[dict[str, Any]] = []
+    for number in sorted({1, *around, page.pages}):
+        if items and number > items[-1]["number"] + 1:
+            items.append({"ellipsis": True, "number": number - 1})
+        items.append(link(number) | {"current": number == page.number})
+    return {
+        "items": items,
+        "previous": link(page.number - 1) if page.number > 1 else None,
+        "next": link(page.number + 1) if page.number < page.pages else None,
+    }
 
 
 @blueprint.get("/<reference>")

@@ -242,6 +242,9 @@ def test_the_worker_and_the_sender_ride_out_a_database_restart_and_do_everything
 
         processes.wait(outage_met, "both processes to meet the outage")
         cluster.start()
+        # The test's own pooled connections ended with the restart too: it starts afresh (the
+        # processes under test find theirs dead and ride that out themselves).
+        engine.dispose()
 
         # Queued after it, and everything done once the database is back.
         work.queue(BATCH)

@@ -281,6 +281,9 @@ def test_gunicorn_outlasts_nginx_connections_and_leaves_the_scheme_to_the_app() 
     assert gunicorn_setting("worker_class") == "gthread"
     [reuse] = nginx_directive("keepalive_timeout")  # in the upstream block, its only use
     assert gunicorn_setting("keepalive") > int(reuse.removesuffix("s"))
+    # Each worker accepts from a socket of its own, so kept-alive connections cannot all pile
+    # onto one worker (docs/operations.md).
+    assert gunicorn_setting("reuse_port") is True
     assert gunicorn_setting("secure_scheme_headers") == {}
 
 
