@@ -98,34 +98,37 @@ class DatabaseSessionInterface(SessionInterface):
         # Flask opens the session before any error handler can answer: a failure here would
         # be a bare 500, so it is noted and `_refuse_without_store` answers 503 instead.
         try:
-            return self._open(app, token)
+            return self._open(token)
         except DBAPIError as error:
             db.abandon_request(error)
             return ServerSession(unavailable=True)
 
-    def _open(self, app: Flask, token: str) -> ServerSession:
+    def _open(self, token: str) -> ServerSession:
         """Read the session, with its person, their organisation and roles, in one statement
         in the request's own transaction (load_user then finds the person already loaded).
-        Ending or touching the row is written at once, apart: rare, and kept even when the
-        request itself fails."""
-        found = _session_and_person(db.session(), token_hash(token))
+        Ending or touching the row (rare) is committed at once, before the request's own work
+        begins, so it is kept even when the request fails; never from a second connection,
+        which on SQLite would wait for the lock this transaction holds."""
+        store = db.session()
+        found = _session_and_person(store, token_hash(token))
         if found is None:
             return ServerSession()
         row, person = found
         now = datetime.now(UTC)
         ended = self._ended(row, now)
         if ended:
-            _write_apart(app, sa.delete(WebSession).where(WebSession.token_hash == row.token_hash))
+            store.execute(sa.delete(WebSession).where(WebSession.token_hash == row.token_hash))
+            store.commit()
             return ServerSession(ended=ended)
         opened = ServerSession(dict(row.data), token=token, row=row)
         opened.person = person
         if now - row.last_seen_at >= TOUCH_INTERVAL:
-            _write_apart(
-                app,
+            store.execute(
                 sa.update(WebSession)
                 .where(WebSession.token_hash == row.token_hash)
-                .values(last_seen_at=now),
+                .values(last_seen_at=now)
             )
+            store.commit()
             opened.last_seen_at = now
         return opened
 
@@ -307,12 +310,6 @@ def _session_and_person(store: Session, hashed: str) -> tuple[WebSession, User |
     )
     found = store.execute(statement).unique().first()
     return None if found is None else (found.WebSession, found.User)
-
-
-def _write_apart(app: Flask, statement: sa.Executable) -> None:
-    with _store_session(app) as store:
-        store.execute(statement)
-        store.commit()
 
 
 def _new_token() -> str:
