@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from portal.private_files import PrivateFileError, read_private_file
 from portal.settings import (
@@ -188,58 +188,51 @@ def _explain(error: ValidationError, source: str) -> str:
     return f"The setting {setting} is invalid ({first['msg']}): {where}."
 
 
+# The settings that name files or directories, by section: relative ones are taken from the
+# project root, not the working directory.
+_PATH_FIELDS = {
+    "keyring": ("path",),
+    "security": ("secret_key_file",),
+    "audit": ("signing_key_file", "trusted_public_key_files"),
+    "requests": ("forms_directory",),
+    "attachments": ("storage_directory",),
+    "cms": ("client_secret_file", "mapping_file"),
+}
+
+
 def _resolve_paths(settings: Settings) -> Settings:
     """Relative paths in the settings are relative to the project root, not the working dir."""
+    update: dict[str, Any] = {
+        section: _absolute_fields(getattr(settings, section), names)
+        for section, names in _PATH_FIELDS.items()
+    }
+    update["database"] = settings.database.model_copy(
+        update={"url": _absolute_sqlite_url(settings.database.url)}
+    )
+    return settings.model_copy(update=update)
 
-    def absolute(path: Path) -> Path:
-        return path if path.is_absolute() else PROJECT_ROOT / path
 
-    keyring = settings.keyring.model_copy(update={"path": absolute(settings.keyring.path)})
-    security = settings.security
-    if security.secret_key_file is not None:
-        security = security.model_copy(
-            update={"secret_key_file": absolute(security.secret_key_file)}
-        )
-    audit = settings.audit.model_copy(
-        update={
-            "signing_key_file": absolute(settings.audit.signing_key_file)
-            if settings.audit.signing_key_file
-            else None,
-            "trusted_public_key_files": [
-                absolute(path) for path in settings.audit.trusted_public_key_files
-            ],
-        }
-    )
-    requests = settings.requests.model_copy(
-        update={"forms_directory": absolute(settings.requests.forms_directory)}
-    )
-    attachments = settings.attachments.model_copy(
-        update={"storage_directory": absolute(settings.attachments.storage_directory)}
-    )
-    cms = settings.cms.model_copy(
-        update={
-            name: absolute(path)
-            for name in ("client_secret_file", "mapping_file")
-            if (path := getattr(settings.cms, name)) is not None
-        }
-    )
-    url = settings.database.url
+def _absolute(path: Path) -> Path:
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _absolute_fields(section: BaseModel, names: tuple[str, ...]) -> BaseModel:
+    changes: dict[str, Any] = {}
+    for name in names:
+        value = getattr(section, name)
+        if isinstance(value, list):
+            changes[name] = [_absolute(path) for path in value]
+        elif value is not None:
+            changes[name] = _absolute(value)
+    return section.model_copy(update=changes)
+
+
+def _absolute_sqlite_url(url: str) -> str:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         relative = url.removeprefix("sqlite:///")
         if relative and relative != ":memory:":
-            url = f"sqlite:///{absolute(Path(relative))}"
-    database = settings.database.model_copy(update={"url": url})
-    return settings.model_copy(
-        update={
-            "keyring": keyring,
-            "security": security,
-            "database": database,
-            "audit": audit,
-            "requests": requests,
-            "attachments": attachments,
-            "cms": cms,
-        }
-    )
+            return f"sqlite:///{_absolute(Path(relative))}"
+    return url
 
 
 def _refuse_unsafe(settings: Settings) -> None:
