@@ -24,6 +24,9 @@ def latest_checkpoint(session: Session) -> AuditCheckpoint | None:
     return session.scalar(sa.select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1))
 
 
+_LAST_SEQ = 10**18
+
+
 @dataclass(frozen=True)
 class CheckpointList:
     """A page of checkpoints, newest first, and where the next older page starts."""
@@ -36,7 +39,8 @@ def checkpoint_list(session: Session, before: int | None, size: int) -> Checkpoi
     """Up to `size` checkpoints older than `before` (the newest, without it)."""
     query = sa.select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc())
     if before is not None:
-        query = query.where(AuditCheckpoint.seq < before)
+        # Any number the address holds, kept within what the column (a 64-bit integer) takes.
+        query = query.where(AuditCheckpoint.seq < max(0, min(before, _LAST_SEQ)))
     rows = list(session.scalars(query.limit(size + 1)))
     return CheckpointList(rows[:size], rows[size - 1].seq if len(rows) > size else None)
 

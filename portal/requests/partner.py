@@ -26,9 +26,7 @@ PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
 @access(PARTNERS)
 def index() -> ResponseReturnValue:
     number = request.args.get("page", 1, type=int)
-    found = services.inbox(db.session(), current_user, number) if number >= 1 else None
-    if found is None:
-        abort(404)
+    found = services.inbox(db.session(), current_user, number) or abort(404)
     return render_template(
         "inbox/index.html", inbox=found, pagination=_pagination(found), today=uk_today()
     )

@@ -295,6 +295,7 @@ def council_requests(session: Session, worker: User) -> list[DelegationRequest]:
 
 
 # Requests on one page of a partner's inbox.
+INBOX_LAST_PAGE = 100_000
 INBOX_PAGE_SIZE = 25
 
 
@@ -325,6 +326,8 @@ def inbox(session: Session, person: User, number: int = 1) -> InboxPage | None:
     None past the last page. Chosen, ordered and cut into pages by the database, reading only
     the columns the list shows: a busy partner has hundreds, and loading them all as whole
     requests, then sorting and showing them all, cost most of the page."""
+    if not 1 <= number <= INBOX_LAST_PAGE:
+        return None  # a page number no inbox reaches (and no database offset can hold)
     request = DelegationRequest
     still_open = sa.case((request.status.in_(OPEN_STATUSES), 0), else_=1)
     rows = session.execute(

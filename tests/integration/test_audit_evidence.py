@@ -92,6 +92,15 @@ def test_a_checkpoint_signed_on_demand_verifies_with_the_published_key(
     assert actions(db_session)[checkpoint.seq - 1] == AuditAction.AUDIT_CHECKPOINT_SIGNED.value
 
 
+def test_the_checkpoint_list_takes_any_position_in_its_address(
+    ig_client: FlaskClient, db_session: Session
+) -> None:
+    trail(db_session)
+    for before in ("1", "-5", str(2**63 - 1), str(2**70), "x"):
+        answer = ig_client.get(f"/audit/checkpoints?before={before}")
+        assert answer.status_code == 200, before
+
+
 def export(ig_client: FlaskClient, query: str) -> zipfile.ZipFile:
     token = csrf_token(ig_client.get(f"/audit?{query}").get_data(as_text=True))
     with ig_client.post(f"/audit/export?{query}", data={"csrf_token": token}) as answer:
