@@ -111,6 +111,7 @@ class DatabaseSessionInterface(SessionInterface):
         which on SQLite would wait for the lock this transaction holds."""
         store = db.session()
         found = _session_and_person(store, token_hash(token))
+        _give_back_sqlite_lock(store)
         if found is None:
             return ServerSession()
         row, person = found
@@ -310,6 +311,14 @@ def _session_and_person(store: Session, hashed: str) -> tuple[WebSession, User |
     )
     found = store.execute(statement).unique().first()
     return None if found is None else (found.WebSession, found.User)
+
+
+def _give_back_sqlite_lock(store: Session) -> None:
+    """SQLite's one write lock is taken at BEGIN (portal/db.py), reads included: once the
+    session is read, give it back, so that a page which does not use the request's session
+    again (the probes, /metrics: they open connections of their own) never waits for it."""
+    if store.get_bind().dialect.name == "sqlite":
+        store.commit()  # nothing written; the person stays loaded (expire_on_commit is off)
 
 
 def _new_token() -> str:

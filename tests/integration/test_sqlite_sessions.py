@@ -77,3 +77,13 @@ def test_a_session_past_its_idle_time_ends_without_waiting(sqlite_app: Flask) ->
     assert time.monotonic() - started < 10
     assert answer.status_code == 302 and "/sign-in" in answer.headers["Location"]
     assert _sessions(sqlite_app) == []
+
+
+def test_the_probes_answer_a_signed_in_browser_at_once(sqlite_app: Flask) -> None:
+    """/readyz checks the database on connections of its own: the session read must not keep
+    the write lock they wait for."""
+    client = _signed_in_client(sqlite_app)
+    started = time.monotonic()
+    answer = client.get("/readyz")
+    assert time.monotonic() - started < 5
+    assert answer.status_code == 200, answer.get_json()
