@@ -18,7 +18,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal import db
-from portal.audit import AuditAction, record_event, search
+from portal.audit import AuditAction, oversight, record_event, search
 from portal.audit.checkpoints import checkpoint_list, sign_checkpoint
 from portal.audit.export import export_zip
 from portal.audit.runtime import audit_keys
@@ -107,17 +107,7 @@ def export() -> ResponseReturnValue:
         checkpoint,
         signer.public.pem,
     )
-    record_event(
-        session,
-        AuditAction.AUDIT_EXPORTED,
-        actor=actor,
-        case_reference=audit_filter.case_reference,
-        details={
-            **{f"{name}_filter": used for name, used in audit_filter.used().items()},
-            "events": summary.matched,
-            "checkpoint_seq": summary.checkpoint_seq,
-        },
-    )
+    oversight.record_export(session, actor, audit_filter, summary.matched, summary.checkpoint_seq)
     return send_file(
         archive,
         mimetype="application/zip",

@@ -19,10 +19,10 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Regexp, ValidationError
 
 from portal import db
+from portal.audit import oversight
 from portal.audit import search as trail
 from portal.audit.actions import AuditAction
 from portal.audit.lasting import record_lasting_event
-from portal.audit.record import DetailValue
 from portal.auth.login import actor_for
 from portal.auth.policy import Role, access, roles
 from portal.form_fields import DayField
@@ -170,24 +170,8 @@ def search() -> ResponseReturnValue:
             "email address"
         ]
         return _search_page(form, None, None), 400
-    details: dict[str, DetailValue] = {
-        f"{name}_filter": used for name, used in audit_filter.used().items()
-    }
-    details |= {
-        "organisation_id": _text(audit_filter.organisation_id),
-        "action": _text(audit_filter.action),
-        "outcome": _text(audit_filter.outcome),
-        "date_from": _text(audit_filter.date_from),
-        "date_to": _text(audit_filter.date_to),
-        "before": before,
-        "after": after,
-        "events_shown": len(page.rows),
-    }
-    record_lasting_event(
-        AuditAction.AUDIT_SEARCHED,
-        actor=actor_for(current_user),
-        case_reference=audit_filter.case_reference,
-        details=details,
+    oversight.record_search(
+        session, actor_for(current_user), audit_filter, (before, after), len(page.rows)
     )
     return _search_page(form, audit_filter, page)
 
@@ -220,14 +204,7 @@ def access_report(case_reference: str) -> ResponseReturnValue:
         abort(404)
     session = db.session()
     rows = trail.access_report(session, case_reference)
-    record_lasting_event(
-        AuditAction.AUDIT_ACCESS_REPORT_VIEWED,
-        actor=actor_for(current_user),
-        object_type="case",
-        object_id=case_reference,
-        case_reference=case_reference,
-        details={"people": len(rows)},
-    )
+    oversight.record_access_report(session, actor_for(current_user), case_reference, len(rows))
     return render_template(
         "audit/access_report.html",
         case_reference=case_reference,
@@ -273,7 +250,3 @@ def _search_page(
         verify_href="/audit/verify",
         clear_href=url_for("audit.search"),
     )
-
-
-def _text(value: object | None) -> str | None:
-    return None if value is None else str(value)

@@ -32,7 +32,7 @@ from portal.auth.login import actor_for
 from portal.models import AuditEvent, AuditOutcome, Organisation, OrganisationKind, Role, User
 from portal.uk_time import UK
 from tests.conftest import both_backends
-from tests.factories import make_organisation, make_user, sign_in
+from tests.factories import csrf_token, make_organisation, make_user, sign_in
 
 IG_PAGES = ("/audit", "/audit/events/1", "/audit/cases/NCC-1/access")
 _EVENT_LINK = re.compile(r'href="/audit/events/(\d+)"')
@@ -603,6 +603,34 @@ def test_a_search_is_audited_with_its_filters_as_flags_never_the_person_text(
     # A search that is refused for bad input records nothing.
     assert ig.get("/audit", query_string={"outcome": "maybe"}).status_code == 400
     assert last_event(db_session).seq == searched.seq
+
+
+def test_text_typed_as_a_case_reference_reaches_the_trail_only_if_the_trail_names_it(
+    ig: FlaskClient, db_session: Session, trail: Trail
+) -> None:
+    """The trail can never be shredded: a child's name typed into the case reference box must
+    not land on it, whether in a search, an access report or an export."""
+    typed = f"Amelia Hart {trail.token}"
+    assert ig.get("/audit", query_string={"case_reference": typed}).status_code == 200
+    searched = last_event(db_session)
+    assert searched.action == AuditAction.AUDIT_SEARCHED
+    assert searched.case_reference is None and searched.details["case_reference_filter"] is True
+    assert ig.get(f"/audit/cases/{typed}/access").status_code == 200
+    reported = last_event(db_session)
+    assert reported.action == AuditAction.AUDIT_ACCESS_REPORT_VIEWED
+    assert (reported.object_id, reported.case_reference) == (None, None)
+    token = csrf_token(ig.get("/audit").get_data(as_text=True))
+    with ig.post(
+        "/audit/export", query_string={"case_reference": typed}, data={"csrf_token": token}
+    ) as exported:
+        assert exported.status_code == 200
+    assert last_event(db_session).action == AuditAction.AUDIT_EXPORTED
+    written = db_session.execute(sa.text("SELECT * FROM audit_events")).all()
+    assert not any("Amelia" in str(row) for row in written)
+
+    # A reference the trail already names is recorded, for the officer's own oversight.
+    ig.get(f"/audit/cases/C1-{trail.token}/access")
+    assert last_event(db_session).case_reference == f"C1-{trail.token}"
 
 
 def test_the_search_page_links_to_export_and_verification(ig: FlaskClient, trail: Trail) -> None:

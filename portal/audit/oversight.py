@@ -1,0 +1,88 @@
+"""The information-governance officer's own reads of the trail, on the trail: which filters a
+search used (as flags and codes), whose case an access report or an export was about.
+
+The trail can never be shredded, so it never takes text it did not already hold: a case
+reference the officer typed is recorded only when events on the trail already name it (it may
+be anything: a mistyped reference, a child's name typed into the wrong box).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.audit.actions import AuditAction
+from portal.audit.lasting import record_lasting_event
+from portal.audit.record import Actor, DetailValue, record_event
+from portal.audit.search import AuditFilter
+from portal.models import AuditEvent
+
+
+def reference_on_trail(session: Session, typed: str | None) -> str | None:
+    """`typed` if events on the trail name it as their case reference, else None."""
+    if not typed:
+        return None
+    named = session.scalar(
+        sa.select(AuditEvent.case_reference).where(AuditEvent.case_reference == typed).limit(1)
+    )
+    return typed if named is not None else None
+
+
+def filter_flags(audit_filter: AuditFilter) -> dict[str, DetailValue]:
+    """What the search asked for: which filters were set, and the closed codes among them."""
+    return _flags(audit_filter) | {
+        "organisation_id": _text(audit_filter.organisation_id),
+        "action": _text(audit_filter.action),
+        "outcome": _text(audit_filter.outcome),
+        "date_from": _text(audit_filter.date_from),
+        "date_to": _text(audit_filter.date_to),
+    }
+
+
+def record_search(
+    session: Session,
+    actor: Actor,
+    audit_filter: AuditFilter,
+    position: tuple[int | None, int | None],
+    shown: int,
+) -> None:
+    before, after = position
+    record_lasting_event(
+        AuditAction.AUDIT_SEARCHED,
+        actor=actor,
+        case_reference=reference_on_trail(session, audit_filter.case_reference),
+        details=filter_flags(audit_filter)
+        | {"before": before, "after": after, "events_shown": shown},
+    )
+
+
+def record_access_report(session: Session, actor: Actor, typed: str, people: int) -> None:
+    case_reference = reference_on_trail(session, typed)
+    record_lasting_event(
+        AuditAction.AUDIT_ACCESS_REPORT_VIEWED,
+        actor=actor,
+        object_type="case",
+        object_id=case_reference,
+        case_reference=case_reference,
+        details={"people": people},
+    )
+
+
+def record_export(
+    session: Session, actor: Actor, audit_filter: AuditFilter, events: int, checkpoint_seq: int
+) -> None:
+    record_event(
+        session,
+        AuditAction.AUDIT_EXPORTED,
+        actor=actor,
+        case_reference=reference_on_trail(session, audit_filter.case_reference),
+        details=_flags(audit_filter) | {"events": events, "checkpoint_seq": checkpoint_seq},
+    )
+
+
+def _flags(audit_filter: AuditFilter) -> dict[str, DetailValue]:
+    return {f"{name}_filter": used for name, used in audit_filter.used().items()}
+
+
+def _text(value: object | None) -> str | None:
+    return None if value is None else str(value)
