@@ -95,8 +95,8 @@ def _trust_proxies(app: Flask, hops: int) -> None:
 
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:
-    from portal.admin import blueprint as admin
     from portal.admin.deliveries import blueprint as deliveries
+    from portal.admin.routes import blueprint as admin
     from portal.audit.evidence import blueprint as audit_evidence
     from portal.audit.workspace import blueprint as audit
     from portal.auth.keep_alive import blueprint as keep_alive
@@ -107,7 +107,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.health.routes import blueprint as health
     from portal.observability.routes import blueprint as observability
     from portal.pages import blueprint as pages
-    from portal.people import blueprint as people
+    from portal.people.routes import blueprint as people
     from portal.requests.council import blueprint as requests
     from portal.requests.partner import blueprint as inbox
     from portal.retention.routes import blueprint as legal_holds

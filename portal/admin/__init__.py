@@ -1,5 +1,2 @@
-"""The portal administrator's pages: organisations and their identity providers."""
-
-from portal.admin.routes import blueprint
-
-__all__ = ["blueprint"]
+"""The portal administrator's pages (routes.py, deliveries.py): organisations, their identity
+providers, and the deliveries to the case management system."""

@@ -20,11 +20,10 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal import db
-from portal.attachments.refusals import message_for
 from portal.audit.runtime import audit_keys
 from portal.auth.login import actor_for
 from portal.auth.policy import Role, access, roles
-from portal.contributions import pages, receipts, services
+from portal.contributions import documents, pages, receipts, services
 from portal.contributions.answers_form import Field, read_section, section_after, section_errors
 from portal.requests.access import DelegationRequest, partners_request
 
@@ -87,7 +86,7 @@ def _upload_error(file_fields: list[Field]) -> dict[str, str]:
     if not key or not reason or key not in {f.key for f in file_fields}:
         return {}
     settings = current_app.config["PORTAL_SETTINGS"].attachments
-    message = message_for(reason, settings.max_bytes, settings.allowed_types)
+    message = documents.refusal_message(reason, settings)
     return {key: message} if message else {}
 
 

@@ -13,22 +13,26 @@ from flask import Request
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from portal import db
+
+# What the route modules name, so that they never import the data model themselves.
+from portal.attachments import AttachmentUnavailable as AttachmentUnavailable
+from portal.attachments import UploadRefused as UploadRefused
 from portal.attachments import (
-    UploadRefused,
     delete_attachment_file,
     open_attachment,
     receive_attachment,
     scanner_for,
 )
+from portal.attachments.refusals import message_for
 from portal.audit import Actor, AuditAction, record_event, record_lasting_event
 from portal.auth.login import actor_for
 from portal.contributions import services
 from portal.contributions.services import ContributionRefused
 from portal.crypto.keyring import Keyring
 from portal.crypto.records import RecordCipher
+from portal.crypto.runtime import keyring
 from portal.models import Attachment, AuditOutcome, Contribution, DelegationRequest, User
-
-# What the route modules name, so that they never import the data model themselves.
 from portal.models import ScanStatus as ScanStatus
 from portal.settings import AttachmentSettings
 
@@ -44,6 +48,16 @@ class DocumentStore:
     cipher: RecordCipher
     keyring: Keyring
     settings: AttachmentSettings
+
+
+def request_store(settings: AttachmentSettings) -> DocumentStore:
+    """The current web request's unit of work (its session and cipher) and the store."""
+    return DocumentStore(db.session(), db.cipher(), keyring(), settings)
+
+
+def refusal_message(reason: str, settings: AttachmentSettings) -> str | None:
+    """What a refused upload's reason code (carried across the redirect) says to the partner."""
+    return message_for(reason, settings.max_bytes, settings.allowed_types)
 
 
 def attach_document(

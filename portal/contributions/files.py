@@ -24,14 +24,17 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal import db
-from portal.attachments import AttachmentUnavailable, UploadRefused
 from portal.auth.policy import Role, access, roles
 from portal.config import Settings
 from portal.contributions import documents, pages
 from portal.contributions.answering import PARTNERS
-from portal.contributions.documents import DocumentStore, ScanStatus
+from portal.contributions.documents import (
+    AttachmentUnavailable,
+    DocumentStore,
+    ScanStatus,
+    UploadRefused,
+)
 from portal.contributions.services import ContributionRefused
-from portal.crypto.runtime import keyring
 from portal.extensions import csrf
 from portal.requests.access import councils_request, partners_request
 
@@ -40,7 +43,7 @@ blueprint = Blueprint("files", __name__)
 
 def _store() -> DocumentStore:
     settings: Settings = current_app.config["PORTAL_SETTINGS"]
-    return DocumentStore(db.session(), db.cipher(), keyring(), settings.attachments)
+    return documents.request_store(settings.attachments)
 
 
 @blueprint.post("/inbox/<reference>/answer/<section_id>/files/<answer_key>")

@@ -1,6 +1,2 @@
 """People management: partner leads approve and suspend their organisation's people and give
 them partner roles; portal administrators do so for everyone, council roles included."""
-
-from portal.people.routes import blueprint
-
-__all__ = ["blueprint"]

@@ -12,13 +12,13 @@ from flask_login import current_user
 from portal import db
 from portal.auth.login import actor_for
 from portal.auth.policy import Role, access, roles
-from portal.cases.directory import CaseSummary
 from portal.config import Settings
 from portal.forms_catalogue import catalogue
 from portal.lifecycle import REQUEST_LIFECYCLE, RequestStatus
 from portal.requests import pages, services
 from portal.requests.access import DelegationRequest, council_may_change, councils_request
 from portal.requests.forms import CaseLookupForm, ExtendForm, RequestForm, RevokeForm
+from portal.requests.pages import CaseSummary
 from portal.requests.recipients import partner_people
 from portal.uk_time import last_uk_day, uk_today
 

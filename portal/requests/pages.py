@@ -14,7 +14,10 @@ from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_lasting_event
 from portal.auth.login import actor_for
-from portal.cases.directory import Asker, CaseLookupUnavailable, CaseSummary, LocalCaseDirectory
+from portal.cases.directory import Asker, CaseLookupUnavailable, LocalCaseDirectory
+
+# What the route modules name, so that they never import the case directory themselves.
+from portal.cases.directory import CaseSummary as CaseSummary
 from portal.connector.runtime import case_directory
 from portal.contributions.services import versions as contribution_versions
 from portal.crypto.records import RecordCipher
