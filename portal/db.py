@@ -1,5 +1,6 @@
 """The database: one engine per app, and the request boundary: one session, one cipher and one
-transaction per request, committed here and nowhere else in a web request.
+transaction per request, committed here (the session store alone commits its own rare writes,
+portal/auth/sessions.py, before the request's work begins).
 
 A request's work, its audit events included, commits only if the response succeeds; any error
 response or exception rolls the whole transaction back. Audit events that must outlive a refused
@@ -155,7 +156,7 @@ def _commit_on_success(response: Response) -> Response:
     db_session = _end_unit_of_work()
     try:
         if response.status_code < 400:
-            _commit(db_session, lasting)
+            _commit_or_keep_lasting(db_session, lasting)
         else:
             if db_session is not None:
                 _discard(db_session)
@@ -168,6 +169,21 @@ def _commit_on_success(response: Response) -> Response:
             _discard(db_session)
         return unavailable_instead(response, error)
     return response
+
+
+def _commit_or_keep_lasting(db_session: Session | None, lasting: list[LastingEvent]) -> None:
+    """Commit the request's work with its lasting events. Should the commit fail for any
+    reason but the database's (a row changed under it, say), the error page follows and the
+    lasting events are still written, apart."""
+    try:
+        _commit(db_session, lasting)
+    except DBAPIError:
+        raise
+    except Exception:
+        if db_session is not None:
+            _discard(db_session)
+        _record_apart(lasting)
+        raise
 
 
 def _commit(db_session: Session | None, lasting: list[LastingEvent]) -> None:

@@ -71,6 +71,17 @@ def _add_routes(app: Flask) -> None:
         db.session().execute(sa.text("SELECT * FROM no_such_table"))
         return "never"
 
+    @app.get("/test-only/read-then-fail-to-commit")
+    @access(PUBLIC)
+    def read_then_fail_to_commit() -> str:
+        change_and_read()
+
+        def refuse(_session: Session) -> None:
+            raise RuntimeError("a row changed under the commit")
+
+        sa.event.listen(db.session(), "before_commit", refuse, once=True)
+        return "never sent"
+
     @app.get("/test-only/read-only")
     @access(PUBLIC)
     def read_only() -> str:
@@ -95,6 +106,7 @@ def test_on_success_the_change_its_event_and_the_read_commit_together(
         ("/test-only/read-then-refuse", 400),
         ("/test-only/read-then-abort", 404),
         ("/test-only/read-then-crash", 500),
+        ("/test-only/read-then-fail-to-commit", 500),
     ],
 )
 def test_an_error_response_keeps_only_the_read(
