@@ -54,10 +54,19 @@ def section(reference: str, section_id: str) -> ResponseReturnValue:
         posted = read_section(questions.fields, request.form)
         errors = section_errors(questions.fields, posted)
         if not errors:
-            services.save_section(
-                db.session(), db.cipher(), found, current_user, actor_for(current_user),
-                section_id, posted,
-            )  # fmt: skip
+            try:
+                with services.one_at_a_time(db.session(), "Saved in another tab meanwhile"):
+                    services.save_section(
+                        db.session(),
+                        db.cipher(),
+                        found,
+                        current_user,
+                        actor_for(current_user),
+                        section_id,
+                        posted,
+                    )
+            except services.ContributionRefused:
+                abort(409)  # another tab saved or sent these answers a moment ago: reload
             return redirect(_after_saving(found, questions, section_id))
     errors.update(_upload_error(questions.file_fields))
     page = pages.section_page(db.session(), db.cipher(), found, questions, current_user, posted)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -67,7 +68,7 @@ def token_of(page: str) -> str:
     return found.group(1)
 
 
-def at_once(*calls: tuple[requests.Session, str, dict[str, str]]) -> list[int]:
+def at_once(*calls: tuple[requests.Session, str, Any]) -> list[int]:
     barrier = threading.Barrier(len(calls))
     statuses: list[int] = [0] * len(calls)
 
@@ -121,6 +122,13 @@ def test_sending_twice_at_once_makes_one_version_and_deciding_twice_one_decision
         assert saved.status_code == 302, saved.text[:500]
     other_tab = requests.Session()
     other_tab.cookies.update(tab.cookies)
+    first_part = TEMPLATE.sections[0]
+    url = f"{base}/inbox/{reference}/answer/{first_part.id}"
+    form = section_form(token_of(tab.get(url, timeout=10).text), first_part, children, "later")
+    saving = list(form.items(multi=True))
+    # Saving the same part in two tabs at once: each is saved, or told it changed (409).
+    statuses = at_once((tab, url, saving), (other_tab, url, saving))
+    assert set(statuses) <= {302, 409}, statuses
     token = token_of(tab.get(f"{base}/inbox/{reference}/answer/check", timeout=10).text)
     submit = f"{base}/inbox/{reference}/answer/submit"
     data = {"csrf_token": token, "declaration": "yes"}
