@@ -46,6 +46,7 @@ def checkpoint_list(session: Session, before: int | None, size: int) -> Checkpoi
 
 
 def head_seq(session: Session) -> int:
+    """The newest event's sequence number (0 for an empty trail): how many a check walks."""
     return int(session.scalar(sa.select(sa.func.coalesce(sa.func.max(AuditEvent.seq), 0))) or 0)
 
 

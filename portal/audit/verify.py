@@ -84,11 +84,6 @@ def verify_trail(
     return report
 
 
-def head_seq(session: Session) -> int:
-    """The newest event's sequence number (0 for an empty trail): how many a check walks."""
-    return int(session.scalar(sa.select(sa.func.max(AuditEvent.seq))) or 0)
-
-
 def _untold(_checked: int) -> None:
     pass
 

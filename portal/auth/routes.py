@@ -158,7 +158,6 @@ def back_channel_logout(slug: str) -> ResponseReturnValue:
             skew=_settings().auth.clock_skew_seconds,
         )
     except SignInFailure as failure:
-        # The id is read here, before the rollback expires `provider` (as in _refused).
         return _logout_refused(failure, provider.id)
     return "", 200
 

@@ -84,8 +84,9 @@ def _signer() -> CheckpointSigner:
 @audit.command("verify", help="Recompute the chain and check every checkpoint.")
 def verify() -> None:
     from portal import db
+    from portal.audit.checkpoints import head_seq
     from portal.audit.runtime import audit_keys
-    from portal.audit.verify import head_seq, verify_trail
+    from portal.audit.verify import verify_trail
 
     with app_context() as app, db.database(app).sessions() as session:
         with Progress("Checking the audit chain", head_seq(session), "events") as progress:

@@ -122,8 +122,9 @@ def _check_keyring(session: Session, findings: Findings) -> bool:
 
 
 def _check_trail(session: Session, findings: Findings) -> None:
+    from portal.audit.checkpoints import head_seq
     from portal.audit.runtime import audit_keys
-    from portal.audit.verify import head_seq, verify_trail
+    from portal.audit.verify import verify_trail
 
     trusted = audit_keys().trusted
     with Progress("Checking the audit chain", head_seq(session), "events") as progress:

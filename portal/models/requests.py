@@ -26,7 +26,7 @@ class DelegationRequest(Sealed, HasTimestamps, Base):
     __tablename__ = "delegation_requests"
     __table_args__ = (
         sa.Index(None, "partner_organisation_id", "status"),
-        # A partner's inbox: the organisation's requests that have not lapsed (migration 0007).
+        # A partner's inbox: the organisation's requests that have not lapsed (migration 0008).
         sa.Index(None, "partner_organisation_id", "expires_at"),
         # The retention job's question: which closed requests still hold content.
         sa.Index(None, "status", "content_shredded_at"),

@@ -57,7 +57,7 @@ def partner_may_see(user: User, request: DelegationRequest, now: datetime | None
 
 def partner_sees(user: User, now: datetime) -> sa.ColumnElement[bool]:
     """partner_may_see as a condition on delegation_requests, for lists (the inbox): the same
-    rule, row by row (tests/integration/test_inbox_rule.py holds them together)."""
+    rule, row by row (tests/integration/test_inbox_list.py holds them together)."""
     if not user.has_role(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD):
         return sa.false()
     visible = sa.and_(
