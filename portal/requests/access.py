@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from flask import abort
 from flask_login import current_user
+from sqlalchemy.orm import joinedload
 
 from portal import db
 from portal.lifecycle import RequestStatus
-from portal.models import DelegationRequest, Role, User
+from portal.models import Case, DelegationRequest, Role, User
 
 # The request's type, for the route modules that hand found requests back to the services.
 __all__ = [
@@ -110,7 +111,10 @@ def _visible(
     reference: str, may_see: Callable[[User, DelegationRequest], bool]
 ) -> DelegationRequest:
     found = db.session().scalar(
-        sa.select(DelegationRequest).where(DelegationRequest.reference == reference.upper())
+        sa.select(DelegationRequest)
+        .where(DelegationRequest.reference == reference.upper())
+        # Every request page needs the case (whose team decides who may see it) and its team.
+        .options(joinedload(DelegationRequest.case).joinedload(Case.team))
     )
     if found is None or not may_see(current_user, found):
         abort(404)

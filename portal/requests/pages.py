@@ -151,14 +151,22 @@ def council_request_page(
 
 
 @dataclass(frozen=True)
+class Contact:
+    """Someone the partner's page names: their name and work address, nothing else."""
+
+    display_name: str
+    email: str | None
+
+
+@dataclass(frozen=True)
 class PartnerRequestPage:
     request_: DelegationRequest
     purpose: str | None
     message: str | None
     children: list[Child]
-    worker: User | None
+    worker: Contact | None
     team: Team
-    named: User | None
+    named: Contact | None
     template: FormTemplate | None
     versions: list[Contribution]
     first_viewed: dict[str, datetime]
@@ -170,20 +178,28 @@ def partner_request_page(
 ) -> PartnerRequestPage:
     _record_request_read(found, viewer)
     every = contribution_versions(session, found)
-    named = session.get(User, found.named_recipient_id) if found.named_recipient_id else None
     return PartnerRequestPage(
         request_=found,
         purpose=cipher.open_text(found, "purpose_enc"),
         message=cipher.open_text(found, "message_enc"),
         children=_children(cipher, found),
-        worker=session.get(User, found.requested_by_id),
+        worker=_contact(session, found.requested_by_id),
         team=found.case.team,
-        named=named,
+        named=_contact(session, found.named_recipient_id),
         template=_template(found),
         versions=every,
         first_viewed=_first_viewed(session, every),
         returned=_what_is_needed(session, cipher, found, every),
     )
+
+
+def _contact(session: Session, user_id: uuid.UUID | None) -> Contact | None:
+    if user_id is None:
+        return None
+    found = session.execute(
+        sa.select(User.display_name, User.email).where(User.id == user_id)
+    ).first()
+    return None if found is None else Contact(found.display_name, found.email)
 
 
 def _record_request_read(found: DelegationRequest, viewer: User) -> None:
@@ -227,7 +243,9 @@ def _what_is_needed(
 
 def _first_viewed(session: Session, every: list[Contribution]) -> dict[str, datetime]:
     """When the council first read each version: for the partner's timeline."""
-    ids = [str(c.id) for c in every]
+    ids = [str(c.id) for c in every if c.submitted_at is not None]
+    if not ids:
+        return {}
     rows = session.execute(
         sa.select(AuditEvent.object_id, sa.func.min(AuditEvent.occurred_at))
         .where(

@@ -56,7 +56,8 @@ def _pagination(page: services.InboxPage) -> dict[str, Any]:
 @access(PARTNERS)
 def show(reference: str) -> ResponseReturnValue:
     found = partners_request(reference)
-    return _show(found, _route_form(found), 200)
+    leads = current_user.has_role(Role.PARTNER_LEAD)
+    return _show(found, _route_form(found) if leads else None, 200)
 
 
 def _route_form(found: DelegationRequest) -> RouteForm:
@@ -68,12 +69,15 @@ def _route_form(found: DelegationRequest) -> RouteForm:
     return form
 
 
-def _show(found: DelegationRequest, route_form: RouteForm, status: int) -> ResponseReturnValue:
+def _show(
+    found: DelegationRequest, route_form: RouteForm | None, status: int
+) -> ResponseReturnValue:
+    """The request's page; `route_form` is the partner lead's, to pass it to a colleague."""
     page = pages.partner_request_page(db.session(), db.cipher(), found, current_user)
     return render_template(
         "inbox/show.html",
         **vars(page),
-        route_form=route_form if current_user.has_role(Role.PARTNER_LEAD) else None,
+        route_form=route_form,
         form=route_form,  # the layout's error summary lists its errors
         routed=request.args.get("routed") == "1",
         saved=request.args.get("saved") == "1",

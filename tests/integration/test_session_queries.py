@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from portal.models import OrganisationKind, OrganisationStatus, Role
 from tests.factories import make_organisation, make_user, sign_in
 from tests.integration.test_sessions import session_row
+from tests.support.world import World, client_for, issue
 
 # The test's transaction makes every commit a savepoint: not the app's own statements.
 SAVEPOINTS = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
@@ -74,3 +75,20 @@ def test_a_suspended_organisations_person_is_signed_out_at_their_next_request(
 
     assert client.get("/inbox").status_code == 302  # to sign in
     assert session_row(db_session, token) is None
+
+
+def test_a_partners_request_page_reads_only_what_it_shows(
+    app: Flask, world: World, connection: Connection
+) -> None:
+    """The busiest partner page: who is signed in, the request with its case and team, the
+    children, the versions, the two people it names (their names and addresses, not their
+    roles), and its read on the audit trail; no colleague list for a contributor, who cannot
+    pass the request on."""
+    reference = issue(app, world)
+    client = client_for(app, world.teacher)
+    client.get(f"/inbox/{reference}")  # the session's form token is written on the first visit
+    with statements(connection) as ran:
+        assert client.get(f"/inbox/{reference}").status_code == 200
+    assert len(ran) <= 9, ran
+    assert sum("FROM role_assignments" in statement for statement in ran) == 0, ran
+    assert any(statement.startswith("INSERT INTO audit_events") for statement in ran)
