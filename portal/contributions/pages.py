@@ -31,6 +31,7 @@ from portal.models import Attachment, DelegationRequest, User
 from portal.models import Contribution as Contribution
 from portal.models import ReviewDecision as ReviewDecision
 from portal.requests.access import council_may_change
+from portal.requests.pages import record_read_of
 from portal.requests.services import children_of
 
 Rows = list[tuple[Section, list[tuple[Field, str]]]]
@@ -104,7 +105,7 @@ def section_page(
     """A section's questions with the answers so far (and what was just posted, when it is
     sent back with errors) and the documents added to each upload."""
     if questions.name_children:
-        _record_child_details_read(found, viewer)
+        record_read_of(found, viewer, AuditAction.CHILD_DETAILS_VIEWED)
     draft = services.draft_of(session, found)
     attachments = draft.attachments if draft else []
     sections = questions.template.sections
@@ -148,7 +149,7 @@ def check_page(
     template = template_of(found)
     answers = services.answers_of(cipher, draft)
     children = children_named(cipher, found)
-    _record_child_details_read(found, viewer)
+    record_read_of(found, viewer, AuditAction.CHILD_DETAILS_VIEWED)
 
     def documents(key: str) -> str:
         attached = [a for a in draft.attachments if a.answer_key == key]
@@ -211,14 +212,4 @@ def review_page(
         can_decide=contribution.status == ContributionStatus.SUBMITTED
         and found.status == RequestStatus.SUBMITTED
         and council_may_change(viewer, found),
-    )
-
-
-def _record_child_details_read(found: DelegationRequest, viewer: User) -> None:
-    record_lasting_event(
-        AuditAction.CHILD_DETAILS_VIEWED,
-        actor=actor_for(viewer),
-        object_type="delegation_request",
-        object_id=found.reference,
-        case_reference=found.case.cms_reference,
     )

@@ -133,7 +133,7 @@ def council_request_page(
     viewer: User,
     lawful_bases: list[LawfulBasis],
 ) -> CouncilRequestPage:
-    _record_request_read(found, viewer)
+    record_read_of(found, viewer, AuditAction.REQUEST_VIEWED)
     template = _template(found)
     return CouncilRequestPage(
         request_=found,
@@ -176,7 +176,7 @@ class PartnerRequestPage:
 def partner_request_page(
     session: Session, cipher: RecordCipher, found: DelegationRequest, viewer: User
 ) -> PartnerRequestPage:
-    _record_request_read(found, viewer)
+    record_read_of(found, viewer, AuditAction.REQUEST_VIEWED)
     every = contribution_versions(session, found)
     return PartnerRequestPage(
         request_=found,
@@ -202,9 +202,11 @@ def _contact(session: Session, user_id: uuid.UUID | None) -> Contact | None:
     return None if found is None else Contact(found.display_name, found.email)
 
 
-def _record_request_read(found: DelegationRequest, viewer: User) -> None:
+def record_read_of(found: DelegationRequest, viewer: User, action: AuditAction) -> None:
+    """A read of the request (or of the children it names), on the record whatever the
+    response: for every page that shows it, the partner's and the council's alike."""
     record_lasting_event(
-        AuditAction.REQUEST_VIEWED,
+        action,
         actor=actor_for(viewer),
         object_type="delegation_request",
         object_id=found.reference,
