@@ -406,12 +406,14 @@ def test_a_delivery_under_a_key_version_this_host_lacks_waits_for_the_keyring_fi
     environment = stack.environment(max_attempts=60) | {"PORTAL_KEYRING__PATH": str(here)}
     worker = WorkerProcess(environment, stack.logs / "host-b.log", "--name", "host-b")
     try:
+        # A claim counts its attempt before the attempt fails, so wait for the failures
+        # themselves: three recorded, or the row no longer pending.
         wait_until(
             lambda: (
-                (row := outbox_row(stack, rotated)).attempts >= 3
-                or row.status != OutboxStatus.PENDING
+                len(stack.events(AuditAction.DELIVERY_FAILED)) >= 3
+                or outbox_row(stack, rotated).status != OutboxStatus.PENDING
             ),
-            message="attempts before the file",
+            message="failed attempts before the file",
         )
         waiting, dead = outbox_row(stack, rotated), outbox_row(stack, damaged)
         assert (waiting.status, waiting.last_error) == (
