@@ -30,6 +30,8 @@ class RequestStatus(enum.StrEnum):
     REJECTED = "rejected"
     REVOKED = "revoked"
     EXPIRED = "expired"
+    # The partner knows none of the children it names: closed, nothing shared.
+    CHILD_NOT_KNOWN = "child_not_known"
 
 
 class ContributionStatus(enum.StrEnum):
@@ -59,8 +61,9 @@ _O = OutboxStatus
 _OPEN_REQUEST_ENDS = {_R.REVOKED, _R.EXPIRED}
 
 REQUEST_TRANSITIONS: Mapping[RequestStatus, frozenset[RequestStatus]] = {
-    _R.ISSUED: frozenset({_R.IN_PROGRESS, _R.SUBMITTED, *_OPEN_REQUEST_ENDS}),
-    _R.IN_PROGRESS: frozenset({_R.SUBMITTED, *_OPEN_REQUEST_ENDS}),
+    # The partner says it knows none of the children before anything is sent.
+    _R.ISSUED: frozenset({_R.IN_PROGRESS, _R.SUBMITTED, _R.CHILD_NOT_KNOWN, *_OPEN_REQUEST_ENDS}),
+    _R.IN_PROGRESS: frozenset({_R.SUBMITTED, _R.CHILD_NOT_KNOWN, *_OPEN_REQUEST_ENDS}),
     _R.SUBMITTED: frozenset({_R.RETURNED, _R.ACCEPTED, _R.REJECTED, _R.REVOKED}),
     _R.RETURNED: frozenset({_R.IN_PROGRESS, _R.SUBMITTED, *_OPEN_REQUEST_ENDS}),
     _R.ACCEPTED: frozenset({_R.DELIVERED}),
@@ -68,6 +71,7 @@ REQUEST_TRANSITIONS: Mapping[RequestStatus, frozenset[RequestStatus]] = {
     _R.REJECTED: frozenset(),
     _R.REVOKED: frozenset(),
     _R.EXPIRED: frozenset(),
+    _R.CHILD_NOT_KNOWN: frozenset(),
 }
 
 CONTRIBUTION_TRANSITIONS: Mapping[ContributionStatus, frozenset[ContributionStatus]] = {

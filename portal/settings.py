@@ -108,6 +108,9 @@ class RequestSettings(_Section):
     default_due_days: int = Field(default=10, ge=1, le=365)
     default_expiry_days: int = Field(default=60, ge=1, le=730)
     forms_directory: Path = Path("config/forms")
+    # Which of a child's identifiers a police partner sees and matches on: none unless the
+    # council's information-sharing agreement with its force provides for one.
+    police_identifiers: list[Literal["nhs_number", "upn"]] = Field(default_factory=list)
 
 
 class NotificationSettings(_Section):

@@ -6,7 +6,7 @@ does not, and the permission-matrix test checks each rule for every role.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -16,10 +16,21 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
+from portal.cases.identifiers import ChildIdentifier
+from portal.models.organisations import OrganisationKind
 from portal.models.users import Role, User
 
 # Route modules name roles in their rules through this module, never through the data model.
-__all__ = ["PUBLIC", "SIGNED_IN", "AccessRule", "Role", "access", "roles", "safe_next_path"]
+__all__ = [
+    "PUBLIC",
+    "SIGNED_IN",
+    "AccessRule",
+    "Role",
+    "access",
+    "child_identifiers_shown_to",
+    "roles",
+    "safe_next_path",
+]
 
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 
@@ -141,3 +152,25 @@ def safe_next_path(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or "\\" in target or any(ord(c) < 32 for c in target):
         return None
     return target
+
+
+# Data minimisation: a partner sees only the identifier its own records are keyed by. The
+# council's own staff see every identifier the CMS holds.
+_IDENTIFIERS_BY_KIND: dict[OrganisationKind, frozenset[ChildIdentifier]] = {
+    OrganisationKind.COUNCIL: frozenset(ChildIdentifier),
+    OrganisationKind.SCHOOL: frozenset({ChildIdentifier.UPN}),
+    OrganisationKind.HEALTH: frozenset({ChildIdentifier.NHS_NUMBER}),
+    OrganisationKind.POLICE: frozenset(),
+    OrganisationKind.OTHER: frozenset(),
+}
+
+
+def child_identifiers_shown_to(
+    kind: OrganisationKind, police_identifiers: Iterable[ChildIdentifier] = ()
+) -> frozenset[ChildIdentifier]:
+    """Which of a child's identifiers people in an organisation of this kind may see and match
+    on. Police see none unless the council configures it ([requests] police_identifiers), for
+    the forces whose agreement provides for it."""
+    if kind is OrganisationKind.POLICE:
+        return frozenset(ChildIdentifier(identifier) for identifier in police_identifiers)
+    return _IDENTIFIERS_BY_KIND[kind]

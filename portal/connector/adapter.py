@@ -14,9 +14,12 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class CmsChild:
-    person_id: str
+    person_id: str | None  # None: the CMS has no person record for this child yet
     name: str
     date_of_birth: str  # ISO 8601 date, as the CMS holds it
+    # As the CMS holds them, unchecked: the case directory keeps only ones that pass their check.
+    nhs_number: str | None = None
+    upn: str | None = None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,13 @@ from portal.models.organisations import (
     Team,
 )
 from portal.models.outbox import OutboxMessage
-from portal.models.requests import DelegationRequest, request_children
+from portal.models.requests import (
+    ChildConfirmation,
+    ChildKnown,
+    DelegationRequest,
+    MatchedOn,
+    request_children,
+)
 from portal.models.sessions import LogoutTokenUse, WebSession
 from portal.models.users import Role, RoleAssignment, RoleSource, User, UserStatus
 
@@ -33,6 +39,8 @@ __all__ = [
     "Base",
     "Case",
     "Child",
+    "ChildConfirmation",
+    "ChildKnown",
     "ClientAuthMethod",
     "Contribution",
     "DataKey",
@@ -40,6 +48,7 @@ __all__ = [
     "IdentityProvider",
     "KeyCheck",
     "LogoutTokenUse",
+    "MatchedOn",
     "Organisation",
     "OrganisationKind",
     "OrganisationStatus",

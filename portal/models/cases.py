@@ -27,7 +27,9 @@ class Case(HasId, Base):
 
 
 class Child(Sealed, Base):
-    """The minimum the portal holds about a child: name and date of birth, both encrypted."""
+    """The minimum the portal holds about a child: name and date of birth, and the consistent
+    identifiers the CMS holds for them (NHS number, UPN), all encrypted. `cms_person_id` is the
+    CMS's own key for the person: what every delivery names the child by."""
 
     __tablename__ = "children"
     __table_args__ = (sa.UniqueConstraint("case_id", "position"),)
@@ -37,6 +39,9 @@ class Child(Sealed, Base):
     cms_person_id: Mapped[str | None] = mapped_column(sa.String(64))
     name_enc: Mapped[bytes]
     date_of_birth_enc: Mapped[bytes]
+    # Canonical forms (portal.cases.identifiers), only ever ones that passed their check digit.
+    nhs_number_enc: Mapped[bytes | None]
+    upn_enc: Mapped[bytes | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="children")

@@ -13,6 +13,7 @@ from portal.lifecycle import RequestStatus
 from portal.models.base import Base, HasTimestamps, Sealed, enum_type, utcnow
 from portal.models.cases import Case, Child
 from portal.models.organisations import Organisation
+from portal.models.users import User
 
 request_children = sa.Table(
     "request_children",
@@ -63,6 +64,52 @@ class DelegationRequest(Sealed, HasTimestamps, Base):
     children: Mapped[list[Child]] = relationship(secondary=request_children)
 
     __mapper_args__ = {"version_id_col": row_version}
+
+
+class ChildKnown(enum.StrEnum):
+    """The partner's answer, before anything else, to "is this the child you know?"."""
+
+    KNOWN = "known"  # "We hold a record for this child"
+    NOT_KNOWN = "not_known"  # "We do not know this child"
+    NOT_THIS_CHILD = "not_this_child"  # "This is not the child we know"
+
+
+class MatchedOn(enum.StrEnum):
+    """What the partner matched its own record on, when it knows the child."""
+
+    UPN = "upn"
+    NHS_NUMBER = "nhs_number"
+    NAME_AND_DATE_OF_BIRTH = "name_and_date_of_birth"
+
+
+class ChildConfirmation(Base):
+    """Whether the partner knows one child a request names, and on what it matched.
+
+    Settled before any answer about the child is saved, and fixed once a version is sent: it is
+    part of what was sent (the receipt covers it), shown to the social worker and delivered to
+    the CMS. Codes only, from closed lists, like a review's decision: nothing about the child
+    is in this table but which child it is.
+    """
+
+    __tablename__ = "child_confirmations"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(answer = 'known') = (matched_on IS NOT NULL)", name="matched_only_when_known"
+        ),
+    )
+
+    request_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("delegation_requests.id"), primary_key=True
+    )
+    child_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("children.id"), primary_key=True)
+    answer: Mapped[ChildKnown] = mapped_column(enum_type(ChildKnown))
+    matched_on: Mapped[MatchedOn | None] = mapped_column(enum_type(MatchedOn))
+    confirmed_by_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
+    confirmed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    request: Mapped[DelegationRequest] = relationship()
+    child: Mapped[Child] = relationship()
+    confirmed_by: Mapped[User] = relationship()
 
 
 class HoldReason(enum.StrEnum):

@@ -21,7 +21,7 @@ from portal import db, schema
 from portal.crypto import FileKeyring
 from portal.crypto.keycheck import register_keyring
 from portal.crypto.records import RecordCipher
-from portal.lifecycle import ContributionStatus
+from portal.lifecycle import REQUEST_LIFECYCLE, ContributionStatus, RequestStatus
 from portal.models import (
     Base,
     ClientAuthMethod,
@@ -30,7 +30,8 @@ from portal.models import (
     LogoutTokenUse,
     Role,
 )
-from portal.models.requests import HoldReason, LegalHold
+from portal.models.cases import Child
+from portal.models.requests import ChildConfirmation, ChildKnown, HoldReason, LegalHold
 from tests.conftest import BACKENDS
 from tests.factories import make_case, make_organisation, make_request, make_user
 
@@ -80,7 +81,8 @@ def test_downgrade_to_nothing_and_back(empty_engine: Engine) -> None:
 def test_0005_goes_back_down_over_a_request_with_a_contribution_on_legal_hold(
     empty_engine: Engine, keyring: FileKeyring
 ) -> None:
-    schema.upgrade(empty_engine, "0005")
+    # Made at the head (the models are the head's), then down through every later migration.
+    schema.upgrade(empty_engine)
     with Session(empty_engine) as session, session.begin():
         register_keyring(session, keyring)
         cipher = RecordCipher(keyring, session)
@@ -162,3 +164,55 @@ def test_0007_adds_remembered_logout_tokens_to_a_database_in_use(empty_engine: E
     assert "logout_token_uses" not in sa.inspect(empty_engine).get_table_names()
     with empty_engine.connect() as connection:
         assert connection.scalar(sa.text("SELECT count(*) FROM identity_providers")) == 1
+
+
+def test_0009_goes_down_and_up_over_children_confirmed_and_a_request_closed_unknown(
+    empty_engine: Engine, keyring: FileKeyring
+) -> None:
+    schema.upgrade(empty_engine)
+    with Session(empty_engine) as session, session.begin():
+        register_keyring(session, keyring)
+        cipher = RecordCipher(keyring, session)
+        case, child = make_case(session, cipher, "Amelia Hart")
+        cipher.seal_text(child, "nhs_number_enc", "9434765919")
+        child_id = child.id
+        school = make_organisation(session)
+        worker = make_user(session, case.team.organisation, Role.SOCIAL_WORKER)
+        teacher = make_user(session, school, Role.PARTNER_CONTRIBUTOR)
+        request = make_request(session, cipher, case, school, worker)
+        request.children = [child]
+        REQUEST_LIFECYCLE.move(request, RequestStatus.CHILD_NOT_KNOWN)
+        session.add(
+            ChildConfirmation(
+                request=request, child=child, answer=ChildKnown.NOT_KNOWN, confirmed_by=teacher
+            )
+        )
+        sibling = Child(case=case, position=1)
+        cipher.seal_text(sibling, "name_enc", "Oliver Hart")
+        cipher.seal_text(sibling, "date_of_birth_enc", "2017-09-02")
+        session.add(sibling)
+        session.flush()
+        ids = (request.id, sibling.id, teacher.id)
+    with pytest.raises(sa.exc.IntegrityError), Session(empty_engine) as session, session.begin():
+        # "Known" always says what it matched on.
+        session.add(
+            ChildConfirmation(
+                request_id=ids[0], child_id=ids[1], answer=ChildKnown.KNOWN, confirmed_by_id=ids[2]
+            )
+        )
+
+    schema.downgrade(empty_engine, "0008")
+
+    inspector = sa.inspect(empty_engine)
+    assert "child_confirmations" not in inspector.get_table_names()
+    assert {"nhs_number_enc", "upn_enc"}.isdisjoint(
+        column["name"] for column in inspector.get_columns("children")
+    )
+    with empty_engine.connect() as connection:
+        # Closed before a decision with nothing shared: the nearest status 0008 knows.
+        assert connection.scalar(sa.text("SELECT status FROM delegation_requests")) == "revoked"
+        if connection.dialect.name == "sqlite":
+            assert connection.execute(sa.text("PRAGMA foreign_key_check")).all() == []
+    schema.upgrade(empty_engine)  # and up again, over the same data
+    with Session(empty_engine) as session:
+        assert session.get_one(Child, child_id).nhs_number_enc is None

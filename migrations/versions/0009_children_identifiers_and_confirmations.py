@@ -1,0 +1,126 @@
+"""the right child: each child's NHS number and UPN (sealed, as the CMS holds them), the
+partner's confirmation of each child a request names, and the request closed because the partner
+knows none of them
+
+Revision: 0009
+Revises: 0008
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+STATUSES = (
+    "issued",
+    "in_progress",
+    "submitted",
+    "returned",
+    "accepted",
+    "delivered",
+    "rejected",
+    "revoked",
+    "expired",
+)
+NOT_KNOWN = "child_not_known"
+STATUS_CHECK = "ck_delegation_requests_requeststatus"
+
+
+def _status_type(values: tuple[str, ...]) -> sa.Enum:
+    return sa.Enum(
+        *values, name="requeststatus", native_enum=False, create_constraint=True, length=32
+    )
+
+
+def upgrade() -> None:
+    # Nullable columns: SQLite adds them in place, without rebuilding the table.
+    op.add_column("children", sa.Column("nhs_number_enc", sa.LargeBinary(), nullable=True))
+    op.add_column("children", sa.Column("upn_enc", sa.LargeBinary(), nullable=True))
+    op.create_table(
+        "child_confirmations",
+        sa.Column("request_id", sa.Uuid(), nullable=False),
+        sa.Column("child_id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "answer",
+            sa.Enum(
+                "known",
+                "not_known",
+                "not_this_child",
+                name="childknown",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "matched_on",
+            sa.Enum(
+                "upn",
+                "nhs_number",
+                "name_and_date_of_birth",
+                name="matchedon",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=True,
+        ),
+        sa.Column("confirmed_by_id", sa.Uuid(), nullable=False),
+        sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "(answer = 'known') = (matched_on IS NOT NULL)",
+            name=op.f("ck_child_confirmations_matched_only_when_known"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["child_id"], ["children.id"], name=op.f("fk_child_confirmations_child_id_children")
+        ),
+        sa.ForeignKeyConstraint(
+            ["confirmed_by_id"],
+            ["users.id"],
+            name=op.f("fk_child_confirmations_confirmed_by_id_users"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["delegation_requests.id"],
+            name=op.f("fk_child_confirmations_request_id_delegation_requests"),
+        ),
+        sa.PrimaryKeyConstraint("request_id", "child_id", name=op.f("pk_child_confirmations")),
+    )
+    _request_statuses(STATUSES, (*STATUSES, NOT_KNOWN))
+
+
+def downgrade() -> None:
+    # A request the partner closed this way is revoked, the nearest status before this one:
+    # closed before a decision, nothing shared.
+    op.execute(
+        sa.text(
+            "UPDATE delegation_requests SET status = 'revoked' WHERE status = :status"
+        ).bindparams(status=NOT_KNOWN)
+    )
+    _request_statuses((*STATUSES, NOT_KNOWN), STATUSES)
+    op.drop_table("child_confirmations")
+    op.drop_column("children", "upn_enc")
+    op.drop_column("children", "nhs_number_enc")
+
+
+def _request_statuses(before: tuple[str, ...], after: tuple[str, ...]) -> None:
+    """Change which statuses a request's CHECK constraint allows. SQLite rebuilds the table
+    for it (with foreign keys off, as portal.schema runs every SQLite migration)."""
+    if op.get_bind().dialect.name == "sqlite":
+        with op.batch_alter_table("delegation_requests", recreate="always") as batch:
+            batch.alter_column(
+                "status",
+                type_=_status_type(after),
+                existing_type=_status_type(before),
+                existing_nullable=False,
+            )
+        return
+    op.drop_constraint(op.f(STATUS_CHECK), "delegation_requests", type_="check")
+    listed = ", ".join(f"'{status}'" for status in after)
+    op.create_check_constraint(op.f(STATUS_CHECK), "delegation_requests", f"status IN ({listed})")

@@ -1,0 +1,86 @@
+"""A child's consistent identifiers: the NHS number and a pupil's unique pupil number (UPN).
+
+Check digits are python-stdnum's (`stdnum.gb.nhs`, `stdnum.gb.upn`): the NHS number's modulus-11
+check digit and the UPN's modulus-23 check letter, as NHS England and the Department for
+Education define them. An identifier that fails its check is refused, never stored or matched
+on. Both are kept in one canonical form: the NHS number as its 10 digits, the UPN as its 13
+characters in capitals; they are shown in the form people read them from their own systems.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.gb import nhs, upn
+
+
+class ChildIdentifier(enum.StrEnum):
+    NHS_NUMBER = "nhs_number"
+    UPN = "upn"
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self]
+
+
+_LABELS = {ChildIdentifier.NHS_NUMBER: "NHS number", ChildIdentifier.UPN: "UPN"}
+
+
+class InvalidIdentifier(ValueError):
+    """The identifier is not a valid one; the message says why and is safe to show (it never
+    repeats the value)."""
+
+
+def nhs_number(text: str) -> str:
+    """The NHS number's 10 digits, from what a person or a system wrote ("943 476 5919",
+    "943-476-5919"), or InvalidIdentifier."""
+    try:
+        return str(nhs.validate(text))
+    except InvalidLength:
+        raise InvalidIdentifier("An NHS number must be 10 digits") from None
+    except InvalidFormat:
+        raise InvalidIdentifier("An NHS number must contain only digits and spaces") from None
+    except InvalidChecksum:
+        raise InvalidIdentifier(
+            "This is not a valid NHS number: check the digits (the last one is a check digit)"
+        ) from None
+    except StdnumError:
+        raise InvalidIdentifier("This is not a valid NHS number") from None
+
+
+def unique_pupil_number(text: str) -> str:
+    """The UPN's 13 characters in capitals, or InvalidIdentifier."""
+    try:
+        return str(upn.validate(text))
+    except InvalidLength:
+        raise InvalidIdentifier("A UPN must be 13 characters") from None
+    except InvalidFormat:
+        raise InvalidIdentifier(
+            "A UPN must be a check letter followed by 11 digits and a final digit or letter"
+        ) from None
+    except InvalidComponent:
+        raise InvalidIdentifier(
+            "This is not a valid UPN: characters 2 to 4 are not an English local authority's number"
+        ) from None
+    except InvalidChecksum:
+        raise InvalidIdentifier(
+            "This is not a valid UPN: its first letter does not match the rest"
+        ) from None
+    except StdnumError:
+        raise InvalidIdentifier("This is not a valid UPN") from None
+
+
+def canonical(identifier: ChildIdentifier, text: str) -> str:
+    """The identifier in its stored form, or InvalidIdentifier."""
+    if identifier is ChildIdentifier.NHS_NUMBER:
+        return nhs_number(text)
+    return unique_pupil_number(text)
+
+
+def shown(identifier: ChildIdentifier, value: str) -> str:
+    """How people read it: an NHS number in groups of 3, 3 and 4 digits; a UPN as it is."""
+    if identifier is ChildIdentifier.NHS_NUMBER:
+        return str(nhs.format(value))
+    return value
