@@ -31,6 +31,11 @@ class ChildSummary:
     id: uuid.UUID
     name: str
     date_of_birth: date
+    # What ties the portal's child to the CMS's person and to partners' records; None where
+    # the CMS holds none (or held one that failed its check digit).
+    cms_person_id: str | None = None
+    nhs_number: str | None = None
+    upn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,9 @@ def summary(cipher: RecordCipher, case: Case, children: list[Child]) -> CaseSumm
                 child.id,
                 cipher.open_text(child, "name_enc") or "",
                 date.fromisoformat(cipher.open_text(child, "date_of_birth_enc") or ""),
+                cms_person_id=child.cms_person_id,
+                nhs_number=cipher.open_text(child, "nhs_number_enc"),
+                upn=cipher.open_text(child, "upn_enc"),
             )
             for child in children
         ),
