@@ -27,14 +27,20 @@ STATUSES = (
     "revoked",
     "expired",
 )
+NOTIFICATION_KINDS = (
+    "request_issued",
+    "request_due_soon",
+    "request_overdue",
+    "contribution_returned",
+    "contribution_accepted",
+    "contribution_submitted",
+)
+# The new request status, and the new e-mail telling the social worker about it.
 NOT_KNOWN = "child_not_known"
-STATUS_CHECK = "ck_delegation_requests_requeststatus"
 
 
-def _status_type(values: tuple[str, ...]) -> sa.Enum:
-    return sa.Enum(
-        *values, name="requeststatus", native_enum=False, create_constraint=True, length=32
-    )
+def _enum(name: str, values: tuple[str, ...]) -> sa.Enum:
+    return sa.Enum(*values, name=name, native_enum=False, create_constraint=True, length=32)
 
 
 def upgrade() -> None:
@@ -92,7 +98,14 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("request_id", "child_id", name=op.f("pk_child_confirmations")),
     )
-    _request_statuses(STATUSES, (*STATUSES, NOT_KNOWN))
+    _allow("delegation_requests", "status", "requeststatus", STATUSES, (*STATUSES, NOT_KNOWN))
+    _allow(
+        "notifications",
+        "kind",
+        "notificationkind",
+        NOTIFICATION_KINDS,
+        (*NOTIFICATION_KINDS, NOT_KNOWN),
+    )
 
 
 def downgrade() -> None:
@@ -103,24 +116,36 @@ def downgrade() -> None:
             "UPDATE delegation_requests SET status = 'revoked' WHERE status = :status"
         ).bindparams(status=NOT_KNOWN)
     )
-    _request_statuses((*STATUSES, NOT_KNOWN), STATUSES)
+    # Its e-mails go: 0008 has no such kind.
+    op.execute(sa.text("DELETE FROM notifications WHERE kind = :kind").bindparams(kind=NOT_KNOWN))
+    _allow(
+        "notifications",
+        "kind",
+        "notificationkind",
+        (*NOTIFICATION_KINDS, NOT_KNOWN),
+        NOTIFICATION_KINDS,
+    )
+    _allow("delegation_requests", "status", "requeststatus", (*STATUSES, NOT_KNOWN), STATUSES)
     op.drop_table("child_confirmations")
     op.drop_column("children", "upn_enc")
     op.drop_column("children", "nhs_number_enc")
 
 
-def _request_statuses(before: tuple[str, ...], after: tuple[str, ...]) -> None:
-    """Change which statuses a request's CHECK constraint allows. SQLite rebuilds the table
+def _allow(
+    table: str, column: str, name: str, before: tuple[str, ...], after: tuple[str, ...]
+) -> None:
+    """Change which values an enum column's CHECK constraint allows. SQLite rebuilds the table
     for it (with foreign keys off, as portal.schema runs every SQLite migration)."""
     if op.get_bind().dialect.name == "sqlite":
-        with op.batch_alter_table("delegation_requests", recreate="always") as batch:
+        with op.batch_alter_table(table, recreate="always") as batch:
             batch.alter_column(
-                "status",
-                type_=_status_type(after),
-                existing_type=_status_type(before),
+                column,
+                type_=_enum(name, after),
+                existing_type=_enum(name, before),
                 existing_nullable=False,
             )
         return
-    op.drop_constraint(op.f(STATUS_CHECK), "delegation_requests", type_="check")
-    listed = ", ".join(f"'{status}'" for status in after)
-    op.create_check_constraint(op.f(STATUS_CHECK), "delegation_requests", f"status IN ({listed})")
+    check = op.f(f"ck_{table}_{name}")
+    op.drop_constraint(check, table, type_="check")
+    listed = ", ".join(f"'{value}'" for value in after)
+    op.create_check_constraint(check, table, f"{column} IN ({listed})")

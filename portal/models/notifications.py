@@ -20,6 +20,7 @@ class NotificationKind(enum.StrEnum):
     CONTRIBUTION_RETURNED = "contribution_returned"  # to the partner
     CONTRIBUTION_ACCEPTED = "contribution_accepted"  # to the partner
     CONTRIBUTION_SUBMITTED = "contribution_submitted"  # to the social worker
+    CHILD_NOT_KNOWN = "child_not_known"  # to the social worker: the partner knows none of them
 
 
 class NotificationStatus(enum.StrEnum):

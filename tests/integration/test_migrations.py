@@ -28,6 +28,8 @@ from portal.models import (
     Contribution,
     IdentityProvider,
     LogoutTokenUse,
+    Notification,
+    NotificationKind,
     Role,
 )
 from portal.models.cases import Child
@@ -187,6 +189,11 @@ def test_0009_goes_down_and_up_over_children_confirmed_and_a_request_closed_unkn
                 request=request, child=child, answer=ChildKnown.NOT_KNOWN, confirmed_by=teacher
             )
         )
+        session.add(
+            Notification(
+                kind=NotificationKind.CHILD_NOT_KNOWN, recipient_id=worker.id, request_id=request.id
+            )
+        )
         sibling = Child(case=case, position=1)
         cipher.seal_text(sibling, "name_enc", "Oliver Hart")
         cipher.seal_text(sibling, "date_of_birth_enc", "2017-09-02")
@@ -211,6 +218,7 @@ def test_0009_goes_down_and_up_over_children_confirmed_and_a_request_closed_unkn
     with empty_engine.connect() as connection:
         # Closed before a decision with nothing shared: the nearest status 0008 knows.
         assert connection.scalar(sa.text("SELECT status FROM delegation_requests")) == "revoked"
+        assert connection.scalar(sa.text("SELECT count(*) FROM notifications")) == 0
         if connection.dialect.name == "sqlite":
             assert connection.execute(sa.text("PRAGMA foreign_key_check")).all() == []
     schema.upgrade(empty_engine)  # and up again, over the same data
