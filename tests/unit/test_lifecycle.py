@@ -28,7 +28,9 @@ EXPECTED_REQUEST = {
     ("issued", "submitted"),
     ("issued", "revoked"),
     ("issued", "expired"),
+    ("issued", "child_not_known"),
     ("in_progress", "submitted"),
+    ("in_progress", "child_not_known"),
     ("in_progress", "revoked"),
     ("in_progress", "expired"),
     ("submitted", "returned"),
@@ -60,7 +62,7 @@ EXPECTED_OUTBOX = {
     ("cancelled", "delivered"),
 }
 
-TERMINAL_REQUEST = {"delivered", "rejected", "revoked", "expired"}
+TERMINAL_REQUEST = {"delivered", "rejected", "revoked", "expired", "child_not_known"}
 TERMINAL_CONTRIBUTION = {"returned", "rejected", "delivered", "discarded"}
 TERMINAL_OUTBOX = {"delivered"}
 
