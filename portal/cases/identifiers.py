@@ -36,6 +36,8 @@ class InvalidIdentifier(ValueError):
 def nhs_number(text: str) -> str:
     """The NHS number's 10 digits, from what a person or a system wrote ("943 476 5919",
     "943-476-5919"), or InvalidIdentifier."""
+    if not text.strip():
+        raise InvalidIdentifier("An NHS number must be 10 digits")
     try:
         return str(nhs.validate(text))
     except InvalidLength:
