@@ -24,6 +24,7 @@ from portal.models import (
     User,
     UserStatus,
 )
+from reference_cms.demo_identifiers import demo_identifiers
 from reference_cms.seed import DEMO_CASES
 from reference_cms.store import Case as CmsDemoCase
 
@@ -83,7 +84,8 @@ PEOPLE = (
 # approval and refusal paths.
 NEWCOMERS = (DemoPerson("new-1", "Ben Carter", SCHOOLS[0], ()),)
 
-# The reference CMS's demo cases: the portal holds the same cases, allocated to a social worker.
+# The reference CMS's demo cases: the portal holds the same cases, allocated to a social worker,
+# with the identifiers the CMS holds for each child (reference_cms/demo_identifiers.py).
 CASES = DEMO_CASES
 
 
@@ -167,4 +169,8 @@ def _case(
         child = Child(case=case, position=position, cms_person_id=cms_child.person_id)
         cipher.seal_text(child, "name_enc", cms_child.name)
         cipher.seal_text(child, "date_of_birth_enc", cms_child.date_of_birth)
+        # What the CMS holds for the child, so that each partner kind matches on its own.
+        held = demo_identifiers(cms_child.person_id)
+        cipher.seal_text(child, "nhs_number_enc", held.nhs_number)
+        cipher.seal_text(child, "upn_enc", held.upn)
         db_session.add(child)

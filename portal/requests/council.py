@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
@@ -15,8 +16,9 @@ from portal.auth.policy import Role, access, roles
 from portal.config import Settings
 from portal.forms_catalogue import catalogue
 from portal.lifecycle import REQUEST_LIFECYCLE, RequestStatus
-from portal.requests import pages, services
+from portal.requests import child_identity, pages, services
 from portal.requests.access import DelegationRequest, council_may_change, councils_request
+from portal.requests.child_identity import PartnerOrganisation
 from portal.requests.forms import CaseLookupForm, ExtendForm, RequestForm, RevokeForm
 from portal.requests.pages import CaseSummary
 from portal.requests.recipients import partner_people
@@ -61,22 +63,42 @@ def new(case_reference: str) -> ResponseReturnValue:
     case = pages.case_to_ask_about(db.session(), db.cipher(), current_user, case_reference)
     if case is None:
         abort(404)
-    form = _request_form(case)
+    partner_organisations = services.partners(db.session(), uk_today())
+    form = _request_form(case, partner_organisations)
     if request.method == "GET":
         settings = _settings().requests
         today = uk_today()
         form.due_on.data = today + timedelta(days=settings.default_due_days)
         form.expires_on.data = today + timedelta(days=settings.default_expiry_days)
     step = request.form.get("step")
-    if request.method == "POST" and step != "change" and form.validate():
-        if step == "issue":
-            return _issue(case, form)
-        return render_template("requests/check.html", form=form, case=case, choices=_labels(form))
+    valid = request.method == "POST" and step != "change" and form.validate()
+    identity = _identity(case, form, partner_organisations)
+    if valid and step == "issue":
+        return _issue(case, form, identity)
+    if valid:
+        return render_template(
+            "requests/check.html", form=form, case=case, choices=_labels(form), identity=identity
+        )
     status = 400 if form.errors else 200
-    return render_template("requests/new.html", form=form, case=case), status
+    return render_template("requests/new.html", form=form, case=case, identity=identity), status
 
 
-def _issue(case: CaseSummary, form: RequestForm) -> ResponseReturnValue:
+def _identity(
+    case: CaseSummary, form: RequestForm, organisations: Sequence[PartnerOrganisation]
+) -> child_identity.BeforeIssuing:
+    """What the CMS holds for each child, and the warnings for the chosen children and
+    partner."""
+    return child_identity.before_issuing(
+        case.children,
+        form.children.data or [],
+        child_identity.chosen_partner(organisations, form.partner.data),
+        _settings().requests.police_identifiers,
+    )
+
+
+def _issue(
+    case: CaseSummary, form: RequestForm, identity: child_identity.BeforeIssuing
+) -> ResponseReturnValue:
     session = db.session()
     partner_id = form.partner.data or ""
     try:
@@ -97,18 +119,24 @@ def _issue(case: CaseSummary, form: RequestForm) -> ResponseReturnValue:
             expires_on=form.expires_on.data,  # type: ignore[arg-type]
         )
         issued = services.issue(
-            session, db.cipher(), current_user, actor_for(current_user), new_request
+            session,
+            db.cipher(),
+            current_user,
+            actor_for(current_user),
+            new_request,
+            _settings().requests.police_identifiers,
         )
     except services.RequestRefused as refused:
         getattr(form, refused.field, form.partner).errors = [refused.message]
-        return render_template("requests/new.html", form=form, case=case), 400
+        return render_template("requests/new.html", form=form, case=case, identity=identity), 400
     return redirect(url_for("requests.show", reference=issued.reference, issued=1))
 
 
-def _request_form(case: CaseSummary) -> RequestForm:
+def _request_form(
+    case: CaseSummary, partner_organisations: Sequence[PartnerOrganisation]
+) -> RequestForm:
     session = db.session()
     form = RequestForm()
-    partner_organisations = services.partners(session, uk_today())
     people = partner_people(session, [p.id for p in partner_organisations])
     names = {organisation.id: organisation.name for organisation in partner_organisations}
     templates = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -36,6 +37,7 @@ from portal.models import (
     User,
 )
 from portal.requests.access import council_may_work_on, partner_sees
+from portal.requests.child_identity import gaps_when_issued
 from portal.requests.recipients import OPEN_STATUSES, partner_people
 from portal.uk_time import UK, end_of_uk_day, uk_today
 
@@ -87,7 +89,12 @@ def partners(session: Session, today: date) -> list[Organisation]:
 
 
 def issue(
-    session: Session, cipher: RecordCipher, worker: User, actor: Actor, new: NewRequest
+    session: Session,
+    cipher: RecordCipher,
+    worker: User,
+    actor: Actor,
+    new: NewRequest,
+    police_identifiers: Iterable[str] = (),
 ) -> DelegationRequest:
     today = uk_today()
     case = session.get(Case, new.case_id)
@@ -109,7 +116,8 @@ def issue(
     cipher.seal_text(request, "message_enc", new.message or None)
     session.add(request)
     session.flush()
-    _record_issued(session, actor, request, new)
+    gaps = gaps_when_issued(children, partner.kind, police_identifiers)
+    _record_issued(session, actor, request, new, gaps)
     notifications.notify_partner_of_new_request(session, request)
     return request
 
@@ -158,9 +166,14 @@ def new_request(
 
 
 def _record_issued(
-    session: Session, actor: Actor, request: DelegationRequest, new: NewRequest
+    session: Session,
+    actor: Actor,
+    request: DelegationRequest,
+    new: NewRequest,
+    gaps: dict[str, int],
 ) -> None:
-    # The sharing decision: who, what, why and on what basis.
+    # The sharing decision: who, what, why and on what basis; and how many of the children
+    # the worker was warned could not be filed in the CMS or matched on an identifier.
     record_event(
         session,
         AuditAction.REQUEST_ISSUED,
@@ -177,6 +190,7 @@ def _record_issued(
             "children": len(request.children),
             "due_on": new.due_on.isoformat(),
             "expires_on": new.expires_on.isoformat(),
+            **gaps,
         },
     )
 

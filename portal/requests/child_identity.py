@@ -1,0 +1,181 @@
+"""What a social worker sees of each child's identity before issuing a request: every
+identifier the CMS holds for the child (council staff may see them all), and warnings when a
+child cannot be filed in the CMS or cannot be matched by the chosen partner on an identifier.
+
+Warnings, never refusals: a child with no person record in the CMS, or no UPN for a school to
+match on, still needs the partner's help; the social worker decides knowing the gap.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from portal.auth.policy import child_identifiers_shown_to
+from portal.cases.directory import ChildSummary
+from portal.cases.identifiers import ChildIdentifier, shown
+from portal.models import Child, OrganisationKind
+
+NOT_HELD = "Not held in the case management system"
+CMS_PERSON_ID = "CMS person id"
+
+
+@dataclass(frozen=True)
+class IdentifierHeld:
+    label: str
+    shown: str | None  # as people read it from their own systems; None: the CMS holds none
+
+    @property
+    def text(self) -> str:
+        return self.shown or NOT_HELD
+
+
+@dataclass(frozen=True)
+class ChildIdentity:
+    id: uuid.UUID
+    name: str
+    date_of_birth: date
+    held: tuple[IdentifierHeld, ...]
+
+
+class PartnerOrganisation(Protocol):
+    """What matching a child needs to know of an organisation (the route modules hold the
+    organisations they list without naming the data model)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> OrganisationKind: ...
+
+
+@dataclass(frozen=True)
+class ChosenPartner:
+    """The organisation the request goes to, as far as matching its children goes."""
+
+    name: str
+    kind: OrganisationKind
+
+
+def chosen_partner(
+    organisations: Iterable[PartnerOrganisation], chosen_id: str | None
+) -> ChosenPartner | None:
+    """The listed organisation the form names, if any: its kind comes from the portal's own
+    record of it, never from anything the browser sent."""
+    for organisation in organisations:
+        if str(organisation.id) == chosen_id:
+            return ChosenPartner(organisation.name, organisation.kind)
+    return None
+
+
+@dataclass(frozen=True)
+class BeforeIssuing:
+    """What the new-request and check pages show about the children's identity."""
+
+    children: list[ChildIdentity]  # every child on the case, with what the CMS holds
+    warnings: list[str]  # about the children the request names, safe to show the worker
+    # The identifiers the partner will see for at least one of those children (data
+    # minimisation per organisation kind: portal.auth.policy.child_identifiers_shown_to).
+    partner_sees: list[str]
+
+
+def _held(child: ChildSummary) -> dict[ChildIdentifier, str]:
+    values = {ChildIdentifier.NHS_NUMBER: child.nhs_number, ChildIdentifier.UPN: child.upn}
+    return {identifier: value for identifier, value in values.items() if value}
+
+
+def identity_of(child: ChildSummary) -> ChildIdentity:
+    held = _held(child)
+    return ChildIdentity(
+        id=child.id,
+        name=child.name,
+        date_of_birth=child.date_of_birth,
+        held=(
+            IdentifierHeld(CMS_PERSON_ID, child.cms_person_id or None),
+            *(
+                IdentifierHeld(
+                    identifier.label,
+                    shown(identifier, held[identifier]) if identifier in held else None,
+                )
+                for identifier in (ChildIdentifier.NHS_NUMBER, ChildIdentifier.UPN)
+            ),
+        ),
+    )
+
+
+def _ordered(identifiers: Iterable[ChildIdentifier]) -> list[ChildIdentifier]:
+    return [identifier for identifier in ChildIdentifier if identifier in set(identifiers)]
+
+
+def warnings_for(
+    child: ChildSummary, partner: ChosenPartner | None, matched_on: frozenset[ChildIdentifier]
+) -> list[str]:
+    """Why answers about this child may not reach the right record, in the worker's words."""
+    found = []
+    if not child.cms_person_id:
+        found.append(
+            f"{child.name} has no person record in the case management system. You can still "
+            "send the request, but the answers cannot be filed in the case management system "
+            "until the child has one: delivery of the answers will stop and an administrator "
+            "will be told."
+        )
+    if partner is not None and matched_on and not matched_on & _held(child).keys():
+        wanted = " or ".join(identifier.label for identifier in _ordered(matched_on))
+        found.append(
+            f"The case management system holds no {wanted} for {child.name}: "
+            f"{partner.name} can only match the child on name and date of birth."
+        )
+    return found
+
+
+def before_issuing(
+    children: Sequence[ChildSummary],
+    chosen_ids: Iterable[str],
+    partner: ChosenPartner | None,
+    police_identifiers: Iterable[str] = (),
+) -> BeforeIssuing:
+    """The children's identities, and the warnings about the chosen ones (every child on the
+    case while none is chosen yet) for the chosen partner, if any."""
+    chosen = set(chosen_ids)
+    named = [child for child in children if str(child.id) in chosen] or list(children)
+    matched_on = (
+        child_identifiers_shown_to(
+            partner.kind, (ChildIdentifier(code) for code in police_identifiers)
+        )
+        if partner is not None
+        else frozenset()
+    )
+    held = {identifier for child in named for identifier in _held(child)}
+    return BeforeIssuing(
+        children=[identity_of(child) for child in children],
+        warnings=[text for child in named for text in warnings_for(child, partner, matched_on)],
+        partner_sees=[identifier.label for identifier in _ordered(matched_on & held)],
+    )
+
+
+def gaps_when_issued(
+    children: Iterable[Child], kind: OrganisationKind, police_identifiers: Iterable[str] = ()
+) -> dict[str, int]:
+    """How many of the children the request names had each gap the worker was warned of, for
+    the sharing decision's audit event (counts only: never an identifier, never a name).
+    Presence is read from the sealed columns without opening them."""
+    matched_on = child_identifiers_shown_to(
+        kind, (ChildIdentifier(code) for code in police_identifiers)
+    )
+    without_person_id = name_only = 0
+    for child in children:
+        sealed = {
+            ChildIdentifier.NHS_NUMBER: child.nhs_number_enc,
+            ChildIdentifier.UPN: child.upn_enc,
+        }
+        held = {identifier for identifier, value in sealed.items() if value is not None}
+        without_person_id += not child.cms_person_id
+        name_only += bool(matched_on) and not matched_on & held
+    return {
+        "children_without_cms_person_id": without_person_id,
+        "children_matched_by_name_only": name_only,
+    }
