@@ -47,7 +47,8 @@ from portal.connector.outcomes import (
     failed_attempt,
     mark_delivered,
 )
-from portal.connector.payload import delivery_for
+from portal.connector.payload import ChildrenWithoutPersonId, delivery_for
+from portal.connector.people import case_brought_in_step
 from portal.crypto import Keyring
 from portal.db_outage import DATABASE_DOWN, DatabaseOutage
 from portal.lifecycle import (
@@ -240,12 +241,30 @@ class DeliveryWorker:
         """Send once, then record the answer. While the database is down only the recording is
         tried again: sending again would reach the CMS on the outage's short backoff, sooner
         than its Retry-After or the backoff ask."""
+        if isinstance(prepared, ChildrenWithoutPersonId):
+            again = self._after_asking_for_the_case(claim, prepared)
+            if again is None:
+                log.warning("delivery %s: claim lost before the send", claim.id)
+                return "released"
+            prepared = again
         if isinstance(prepared, CmsFailure):
             return self._failed(claim, prepared)
         answer = self._send(claim, prepared)
         if isinstance(answer, CmsFailure):
             return self._failed(claim, answer)
         return self.outage.retrying(partial(self._record_delivery, claim, prepared, answer))
+
+    def _after_asking_for_the_case(
+        self, claim: _Claim, failure: ChildrenWithoutPersonId
+    ) -> Delivery | CmsFailure | None:
+        """A child on the request has no CMS person id: once the CMS has been asked for the
+        case again (portal/connector/people.py), the delivery is built again; the failure
+        stands when the CMS still lists the child without one, or could not say."""
+        if not case_brought_in_step(
+            self.adapter, self.sessions, self.keyring, failure.case_reference
+        ):
+            return failure
+        return self.outage.retrying(partial(self._prepare, claim))
 
     def _send(self, claim: _Claim, delivery: Delivery) -> DeliveryReceipt | CmsFailure:
         try:

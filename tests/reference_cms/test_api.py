@@ -536,5 +536,7 @@ def test_openapi_names_every_path() -> None:
         "/_faults:",
         "/_records:",
         "/_records/{record_id}:",
+        "/_cases:",
+        "/_cases/{reference}/person-ids:",
     ):
         assert f"\n  {path}\n" in text
