@@ -1,14 +1,12 @@
 """The reference CMS's HTTP API: OAuth2 client-credentials tokens, cases and contributions.
 
 With faults enabled, `/_faults` scripts failures (500, 429, 422 refusals, delays, held or dropped
-answers) and `/_records` lists and removes records, so the portal's connector can be tested against
-an unreliable CMS.
+answers), `/_records` lists, shows and removes records and `/_cases` adds cases and person ids
+(reference_cms/admin.py), so the portal's connector can be tested against an unreliable CMS.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import logging
@@ -16,14 +14,15 @@ import secrets
 import socket
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from reference_cms import admin
+from reference_cms.contract import contribution_errors, person_sections
 from reference_cms.faults import FaultPlan, InjectedFailure
+from reference_cms.replies import child_json, error, errors, faults, respond, store
 from reference_cms.seed import seed_demo_cases
 from reference_cms.store import CaseStore, IdempotencyKeyReused
 
@@ -31,7 +30,6 @@ TOKEN_LIFETIME_SECONDS = 300
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 100, 500
 ROWID_MAX = 2**63 - 1
 MAX_BODY_BYTES = 60 * 1024 * 1024
-SHA256_HEX = frozenset("0123456789abcdef")
 
 
 class TokenIssuer:
@@ -84,7 +82,7 @@ def create_app(
     app.register_blueprint(token_blueprint)
     app.register_blueprint(api_blueprint)
     if faults_enabled:
-        app.register_blueprint(faults_blueprint)
+        app.register_blueprint(admin.blueprint)
     app.register_error_handler(HTTPException, _http_error)
     app.after_request(_no_store)
     return app
@@ -92,19 +90,10 @@ def create_app(
 
 token_blueprint = Blueprint("token", __name__)
 api_blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
-faults_blueprint = Blueprint("faults", __name__)
-
-
-def _store() -> CaseStore:
-    return current_app.extensions["reference_cms"]["store"]  # type: ignore[no-any-return]
 
 
 def _tokens() -> TokenIssuer:
     return current_app.extensions["reference_cms"]["tokens"]  # type: ignore[no-any-return]
-
-
-def _faults() -> FaultPlan | None:
-    return current_app.extensions["reference_cms"]["faults"]  # type: ignore[no-any-return]
 
 
 @token_blueprint.post("/oauth/token")
@@ -116,27 +105,27 @@ def issue_token() -> Response:
         client_id = request.form.get("client_id", "")
         client_secret = request.form.get("client_secret", "")
     if not _tokens().authenticate(client_id, client_secret):
-        response = _error(401, "invalid_client")
+        response = error(401, "invalid_client")
         response.headers["WWW-Authenticate"] = 'Basic realm="reference-cms"'
         return response
     if request.form.get("grant_type") != "client_credentials":
-        return _error(400, "unsupported_grant_type")
+        return error(400, "unsupported_grant_type")
     token = {"access_token": _tokens().issue(), "expires_in": TOKEN_LIFETIME_SECONDS}
-    return _respond(200, token | {"token_type": "Bearer"})
+    return respond(200, token | {"token_type": "Bearer"})
 
 
 @api_blueprint.before_request
 def apply_faults_then_authenticate() -> Response | None:
-    faults = _faults()
-    if faults is not None:
-        delay, failure = faults.take_api_fault()
+    plan = faults()
+    if plan is not None:
+        delay, failure = plan.take_api_fault()
         if delay:
             time.sleep(delay)
         if failure is not None:
             return _failure_response(failure)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not _tokens().is_valid(token.strip()):
-        response = _error(401, "invalid_token")
+        response = error(401, "invalid_token")
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
     return None
@@ -144,45 +133,46 @@ def apply_faults_then_authenticate() -> Response | None:
 
 @api_blueprint.get("/cases/<reference>")
 def get_case(reference: str) -> Response:
-    case = _store().find_case(reference)
+    case = store().find_case(reference)
     if case is None:
-        return _error(404, "not_found")
-    children = [
-        {"person_id": c.person_id, "name": c.name, "date_of_birth": c.date_of_birth}
-        for c in case.children
-    ]
+        return error(404, "not_found")
+    children = [child_json(child) for child in case.children]
     return jsonify(reference=case.reference, team=case.team, children=children)
 
 
 @api_blueprint.post("/cases/<reference>/contributions")
 def receive_contribution(reference: str) -> Response:
-    faults = _faults()
-    if faults is not None and faults.take_reject():
-        return _errors(422, "answers", "refused by fault injection")
+    plan = faults()
+    if plan is not None and plan.take_reject():
+        return errors(422, "answers", "refused by fault injection")
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key or len(key) > 255:
-        return _errors(400, "Idempotency-Key", "send a unique key of 1 to 255 characters")
+        return errors(400, "Idempotency-Key", "send a unique key of 1 to 255 characters")
     if not request.is_json:
-        return _errors(400, "body", "send the body as application/json")
+        return errors(400, "body", "send the body as application/json")
     body = request.get_json(silent=True)
     if body is None:
-        return _errors(400, "body", "the body is not valid JSON")
-    if _store().find_case(reference) is None:
-        return _error(404, "not_found")
+        return errors(400, "body", "the body is not valid JSON")
+    case = store().find_case(reference)
+    if case is None:
+        return error(404, "not_found")
     if not isinstance(body, dict):
-        return _errors(422, "body", "must be a JSON object")
-    errors = contribution_errors(body)
-    if errors:
-        return _respond(422, {"errors": errors})
+        return errors(422, "body", "must be a JSON object")
+    people = {child.person_id for child in case.children if child.person_id is not None}
+    refused = contribution_errors(body, people)
+    if refused:
+        return respond(422, {"errors": refused})
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     fingerprint = hashlib.sha256(f"{reference}\n{canonical}".encode()).hexdigest()
     try:
-        receipt = _store().receive_contribution(reference, key, fingerprint, canonical)
+        receipt = store().receive_contribution(
+            reference, key, fingerprint, canonical, person_sections(body)
+        )
     except IdempotencyKeyReused:
-        return _error(422, "idempotency_key_reused")
-    if faults is not None:
-        _apply_after_commit_faults(faults)
-    return _respond(
+        return error(422, "idempotency_key_reused")
+    if plan is not None:
+        _apply_after_commit_faults(plan)
+    return respond(
         201 if receipt.created else 200,
         {"record_id": receipt.record.record_id, "status": receipt.record.status},
     )
@@ -190,14 +180,17 @@ def receive_contribution(reference: str) -> Response:
 
 @api_blueprint.get("/contributions/<record_id>")
 def get_contribution(record_id: str) -> Response:
-    record = _store().find_contribution(record_id)
+    """The record's status, and what it holds for each person: filed under their person id."""
+    record = store().find_contribution(record_id)
     if record is None:
-        return _error(404, "not_found")
+        return error(404, "not_found")
+    people = [{"person_id": p.person_id} | p.section for p in store().people_of(record_id)]
     return jsonify(
         record_id=record.record_id,
         case_reference=record.case_reference,
         status=record.status,
         received_at=record.received_at,
+        people=people,
     )
 
 
@@ -206,11 +199,11 @@ def list_contributions() -> Response:
     """A page of records oldest first, for a client reconciling what it delivered."""
     limit = _whole_number(request.args.get("limit", str(PAGE_SIZE_DEFAULT)))
     if limit is None or not 1 <= limit <= PAGE_SIZE_MAX:
-        return _errors(400, "limit", f"must be a whole number from 1 to {PAGE_SIZE_MAX}")
+        return errors(400, "limit", f"must be a whole number from 1 to {PAGE_SIZE_MAX}")
     after = _whole_number(request.args.get("after", "0"))
     if after is None:
-        return _errors(400, "after", "must be a cursor from an earlier page's next")
-    page = _store().page_contributions(after, limit)
+        return errors(400, "after", "must be a cursor from an earlier page's next")
+    page = store().page_contributions(after, limit)
     records = [
         {
             "record_id": r.record_id,
@@ -222,118 +215,7 @@ def list_contributions() -> Response:
         for r in page.records
     ]
     next_cursor = None if page.next_after is None else str(page.next_after)
-    return _respond(200, {"records": records, "next": next_cursor})
-
-
-@faults_blueprint.post("/_faults")
-def set_faults() -> Response:
-    faults = _faults()
-    assert faults is not None  # noqa: S101  # the blueprint is registered only with faults
-    settings = request.get_json(silent=True)
-    if not isinstance(settings, dict):
-        return _errors(400, "body", "send a JSON object")
-    errors = faults.update(settings)
-    if errors:
-        return _respond(422, {"errors": errors})
-    return jsonify(faults.state())
-
-
-@faults_blueprint.delete("/_faults")
-def clear_faults() -> Response:
-    faults = _faults()
-    assert faults is not None  # noqa: S101  # the blueprint is registered only with faults
-    faults.clear()
-    return jsonify(faults.state())
-
-
-@faults_blueprint.get("/_records")
-def list_records() -> Response:
-    records = [
-        {
-            "record_id": r.record_id,
-            "idempotency_key": r.idempotency_key,
-            "case_reference": r.case_reference,
-        }
-        for r in _store().list_contributions()
-    ]
-    return jsonify(records=records)
-
-
-@faults_blueprint.delete("/_records/<record_id>")
-def delete_record(record_id: str) -> Response:
-    if not _store().delete_contribution(record_id):
-        return _error(404, "not_found")
-    return Response(status=204)
-
-
-def contribution_errors(body: dict[str, Any]) -> list[dict[str, str]]:
-    """Why a contribution body is unacceptable, one entry per field; empty when it is fine."""
-    errors: list[dict[str, str]] = []
-
-    def check(name: str, ok: bool, message: str) -> None:
-        if name not in body:
-            errors.append({"field": name, "message": "is required"})
-        elif not ok:
-            errors.append({"field": name, "message": message})
-
-    for name in ("request_reference", "partner_organisation", "form_template"):
-        check(name, _is_text(body.get(name)), "must be a non-empty string")
-    check("version", _is_int(body.get("version"), minimum=1), "must be a whole number, 1 or more")
-    check(
-        "form_template_version",
-        _is_int(body.get("form_template_version")),
-        "must be a whole number",
-    )
-    check("submitted_at", _is_timestamp(body.get("submitted_at")), "must be an ISO 8601 date-time")
-    check("answers", isinstance(body.get("answers"), dict), "must be a JSON object")
-    documents = body.get("documents")
-    check("documents", isinstance(documents, list), "must be a list")
-    if isinstance(documents, list):
-        for index, document in enumerate(documents):
-            errors.extend(_document_errors(f"documents[{index}]", document))
-    return errors
-
-
-def _document_errors(prefix: str, document: Any) -> list[dict[str, str]]:
-    if not isinstance(document, dict):
-        return [{"field": prefix, "message": "must be a JSON object"}]
-    errors = [
-        {"field": f"{prefix}.{name}", "message": "must be a non-empty string"}
-        for name in ("filename", "content_type", "sha256", "content_base64")
-        if not _is_text(document.get(name))
-    ]
-    if errors:
-        return errors
-    digest = document["sha256"].lower()
-    if len(digest) != 64 or not SHA256_HEX.issuperset(digest):
-        return [{"field": f"{prefix}.sha256", "message": "must be 64 hexadecimal characters"}]
-    try:
-        content = base64.b64decode(document["content_base64"], validate=True)
-    except (binascii.Error, ValueError):
-        return [{"field": f"{prefix}.content_base64", "message": "must be valid base64"}]
-    if not secrets.compare_digest(hashlib.sha256(content).hexdigest(), digest):
-        return [{"field": f"{prefix}.sha256", "message": "does not match the decoded content"}]
-    return []
-
-
-def _is_text(value: Any) -> bool:
-    return isinstance(value, str) and bool(value.strip())
-
-
-def _is_int(value: Any, minimum: int | None = None) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return False
-    return minimum is None or value >= minimum
-
-
-def _is_timestamp(value: Any) -> bool:
-    if not isinstance(value, str) or "T" not in value.upper():
-        return False
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+    return respond(200, {"records": records, "next": next_cursor})
 
 
 def _whole_number(text: str) -> int | None:
@@ -366,31 +248,17 @@ def _drop_connection() -> None:
         connection.shutdown(socket.SHUT_RDWR)
 
 
-def _respond(status: int, payload: dict[str, Any]) -> Response:
-    response = jsonify(payload)
-    response.status_code = status
-    return response
-
-
 def _failure_response(failure: InjectedFailure) -> Response:
-    response = _error(failure.status, failure.code)
+    response = error(failure.status, failure.code)
     if failure.retry_after is not None:
         response.headers["Retry-After"] = str(failure.retry_after)
     return response
 
 
-def _error(status: int, code: str) -> Response:
-    return _respond(status, {"error": code})
-
-
-def _errors(status: int, field_name: str, message: str) -> Response:
-    return _respond(status, {"errors": [{"field": field_name, "message": message}]})
-
-
-def _http_error(error: HTTPException) -> Response:
+def _http_error(raised: HTTPException) -> Response:
     names = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
-    code = error.code or 500
-    return _error(code, names.get(code, "bad_request" if code < 500 else "server_error"))
+    code = raised.code or 500
+    return error(code, names.get(code, "bad_request" if code < 500 else "server_error"))
 
 
 def _no_store(response: Response) -> Response:

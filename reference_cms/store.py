@@ -3,10 +3,15 @@
 Each operation takes a connection of its own from a pool (one per concurrent operation), so the
 store is safe to share between threads (and processes); writes run inside BEGIN IMMEDIATE so an
 idempotency check and its insert are atomic, one thread of the process at a time.
+
+A child is a row of its own (SQLite's rowid) whose person id may be missing: a CMS can list a
+child on a case before it has made a person record for them. A database made before that had
+the person id as the children's key; opening it upgrades the table in place.
 """
 
 from __future__ import annotations
 
+import json
 import queue
 import secrets
 import sqlite3
@@ -24,10 +29,13 @@ CREATE TABLE IF NOT EXISTS cases (
     team TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS children (
-    person_id TEXT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     case_reference TEXT NOT NULL REFERENCES cases (reference),
+    person_id TEXT UNIQUE,
     name TEXT NOT NULL,
-    date_of_birth TEXT NOT NULL
+    date_of_birth TEXT NOT NULL,
+    nhs_number TEXT,
+    upn TEXT
 );
 CREATE TABLE IF NOT EXISTS contributions (
     record_id TEXT PRIMARY KEY,
@@ -38,14 +46,43 @@ CREATE TABLE IF NOT EXISTS contributions (
     received_at TEXT NOT NULL,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS contribution_people (
+    record_id TEXT NOT NULL REFERENCES contributions (record_id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    person_id TEXT NOT NULL,
+    section TEXT NOT NULL,
+    PRIMARY KEY (record_id, position),
+    UNIQUE (record_id, person_id)
+);
+"""
+
+# Before children could lack a person id, the person id was their key.
+_UPGRADE_CHILDREN = """
+ALTER TABLE children RENAME TO children_before_upgrade;
+CREATE TABLE children (
+    id INTEGER PRIMARY KEY,
+    case_reference TEXT NOT NULL REFERENCES cases (reference),
+    person_id TEXT UNIQUE,
+    name TEXT NOT NULL,
+    date_of_birth TEXT NOT NULL,
+    nhs_number TEXT,
+    upn TEXT
+);
+INSERT INTO children (case_reference, person_id, name, date_of_birth)
+    SELECT case_reference, person_id, name, date_of_birth FROM children_before_upgrade
+    ORDER BY case_reference, person_id;
+DROP TABLE children_before_upgrade;
 """
 
 
 @dataclass(frozen=True)
 class Child:
-    person_id: str
+    person_id: str | None  # None: no person record yet
     name: str
     date_of_birth: str
+    # As the CMS holds them: a real CMS's data is not always checked, so neither is this.
+    nhs_number: str | None = None
+    upn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +99,15 @@ class ContributionRecord:
     idempotency_key: str
     status: str
     received_at: str
+
+
+@dataclass(frozen=True)
+class PersonSection:
+    """The part of a contribution about one person on the case: what was sent for them,
+    without document content (the body keeps that)."""
+
+    person_id: str
+    section: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -84,6 +130,14 @@ class IdempotencyKeyReused(Exception):
     """The idempotency key was already used with a different body."""
 
 
+class PersonIdRefused(Exception):
+    """A person id could not be given: `code` says why (no_such_child, person_id_taken)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 class CaseStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -94,6 +148,7 @@ class CaseStore:
         self._writing = threading.Lock()
         with self._connect() as connection:
             connection.execute("PRAGMA journal_mode=WAL")
+            _upgrade(connection)
             connection.executescript(SCHEMA)
 
     @contextmanager
@@ -136,8 +191,12 @@ class CaseStore:
         with self._transaction() as connection:
             connection.execute("INSERT INTO cases VALUES (?, ?)", (case.reference, case.team))
             connection.executemany(
-                "INSERT INTO children VALUES (?, ?, ?, ?)",
-                [(c.person_id, case.reference, c.name, c.date_of_birth) for c in case.children],
+                "INSERT INTO children (case_reference, person_id, name, date_of_birth,"
+                " nhs_number, upn) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (case.reference, c.person_id, c.name, c.date_of_birth, c.nhs_number, c.upn)
+                    for c in case.children
+                ],
             )
 
     def find_case(self, reference: str) -> Case | None:
@@ -148,16 +207,49 @@ class CaseStore:
             if row is None:
                 return None
             children = connection.execute(
-                "SELECT person_id, name, date_of_birth FROM children"
-                " WHERE case_reference = ? ORDER BY person_id",
+                "SELECT person_id, name, date_of_birth, nhs_number, upn FROM children"
+                " WHERE case_reference = ? ORDER BY id",
                 (reference,),
             ).fetchall()
         return Case(row[0], row[1], tuple(Child(*child) for child in children))
 
+    def give_person_id(
+        self, reference: str, name: str, date_of_birth: str, person_id: str
+    ) -> Child:
+        """The CMS makes a person record for a child it listed without one: the one child on
+        the case with this name and date of birth and no person id gains `person_id`."""
+        with self._transaction() as connection:
+            waiting = connection.execute(
+                "SELECT id FROM children WHERE case_reference = ? AND name = ?"
+                " AND date_of_birth = ? AND person_id IS NULL",
+                (reference, name, date_of_birth),
+            ).fetchall()
+            if len(waiting) != 1:
+                raise PersonIdRefused("no_such_child")
+            taken = connection.execute(
+                "SELECT 1 FROM children WHERE person_id = ?", (person_id,)
+            ).fetchone()
+            if taken is not None:
+                raise PersonIdRefused("person_id_taken")
+            connection.execute(
+                "UPDATE children SET person_id = ? WHERE id = ?", (person_id, waiting[0][0])
+            )
+            row = connection.execute(
+                "SELECT person_id, name, date_of_birth, nhs_number, upn FROM children WHERE id = ?",
+                (waiting[0][0],),
+            ).fetchone()
+        return Child(*row)
+
     def receive_contribution(
-        self, case_reference: str, idempotency_key: str, body_sha256: str, body: str
+        self,
+        case_reference: str,
+        idempotency_key: str,
+        body_sha256: str,
+        body: str,
+        people: tuple[PersonSection, ...] = (),
     ) -> Receipt:
-        """Store a contribution once per idempotency key; replay the first receipt after that."""
+        """Store a contribution, and its part about each person, once per idempotency key;
+        replay the first receipt after that."""
         with self._transaction() as connection:
             existing = connection.execute(
                 f"SELECT body_sha256, {_RECORD_COLUMNS} FROM contributions"  # noqa: S608  # constant
@@ -187,6 +279,13 @@ class CaseStore:
                     body,
                 ),
             )
+            connection.executemany(
+                "INSERT INTO contribution_people VALUES (?, ?, ?, ?)",
+                [
+                    (record.record_id, position, person.person_id, _canonical(person.section))
+                    for position, person in enumerate(people)
+                ],
+            )
         return Receipt(record, created=True)
 
     def find_contribution(self, record_id: str) -> ContributionRecord | None:
@@ -196,6 +295,24 @@ class CaseStore:
                 (record_id,),
             ).fetchone()
         return None if row is None else _record(row)
+
+    def people_of(self, record_id: str) -> list[PersonSection]:
+        """Each person's part of a record, in the order it was sent."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT person_id, section FROM contribution_people WHERE record_id = ?"
+                " ORDER BY position",
+                (record_id,),
+            ).fetchall()
+        return [PersonSection(row[0], json.loads(row[1])) for row in rows]
+
+    def body_of(self, record_id: str) -> dict[str, Any] | None:
+        """The body a record was received with, as it was sent (for tests that check it)."""
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT body FROM contributions WHERE record_id = ?", (record_id,)
+            ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
 
     def list_contributions(self) -> list[ContributionRecord]:
         return [record for _, record in self._contributions_after(0, limit=-1)]
@@ -235,3 +352,14 @@ _RECORD_COLUMNS = "record_id, case_reference, idempotency_key, status, received_
 
 def _record(row: Any) -> ContributionRecord:
     return ContributionRecord(*row)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _upgrade(connection: sqlite3.Connection) -> None:
+    """Bring a database made by an earlier version up to this schema, in one transaction."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(children)")}
+    if columns and "id" not in columns:
+        connection.executescript(f"BEGIN IMMEDIATE;\n{_UPGRADE_CHILDREN}\nCOMMIT;")

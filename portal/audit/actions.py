@@ -45,6 +45,10 @@ class AuditAction(enum.StrEnum):
     DELIVERY_CANCELLED = "delivery_cancelled"
     DELIVERIES_RECONCILED = "deliveries_reconciled"
     CASE_COPIED_FROM_CMS = "case_copied_from_cms"
+    # Issue 17, the CMS side (helper A): a child the CMS listed without a person id, linked to
+    # the person record the CMS made later (same case, name and date of birth, one each side).
+    CHILD_LINKED_TO_CMS_PERSON = "child_linked_to_cms_person"
+    # End of issue 17's CMS-side actions.
     # E-mail notifications: one event per send attempt's outcome (never the address)
     NOTIFICATION_SENT = "notification_sent"
     NOTIFICATION_FAILED = "notification_failed"

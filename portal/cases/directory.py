@@ -1,16 +1,18 @@
 """Finding a case by its CMS reference.
 
 `CmsCaseDirectory` asks the CMS through the connector and keeps the portal's own copy of the
-case (its team and its children's names and dates of birth, encrypted) in step with what the
-CMS holds. `LocalCaseDirectory` answers from the cases the portal already holds, for a portal
-run with no CMS (`[cms] adapter = "none"`, never in production).
+case (its team, and its children's person ids, names, dates of birth, NHS numbers and UPNs,
+encrypted) in step with what the CMS holds (`bring_case_in_step`). `LocalCaseDirectory`
+answers from the cases the portal already holds, for a portal run with no CMS
+(`[cms] adapter = "none"`, never in production).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
@@ -19,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.audit import Actor, AuditAction, record_event
-from portal.connector.adapter import CmsAdapter, CmsCase, CmsFailure
+from portal.cases.identifiers import ChildIdentifier, InvalidIdentifier, canonical
+from portal.connector.adapter import CmsAdapter, CmsCase, CmsChild, CmsFailure
 from portal.crypto.records import RecordCipher
 from portal.models import Case, Child, Team
 
@@ -128,56 +131,184 @@ class CmsCaseDirectory:
             return None  # a team the portal does not know, or not theirs: as if not there
         try:
             with self.session.begin_nested():
-                case, children = self._copy(found, team)
+                case, children = bring_case_in_step(
+                    self.session, self.cipher, found, team, self.asker.actor
+                )
         except IntegrityError:
             # Someone else's lookup of the same case copied it first: bring that copy in step.
-            case, children = self._copy(found, team)
+            case, children = bring_case_in_step(
+                self.session, self.cipher, found, team, self.asker.actor
+            )
         return summary(self.cipher, case, children)
 
-    def _copy(self, found: CmsCase, team: Team) -> tuple[Case, list[Child]]:
-        """Bring the portal's copy of the case in step with the CMS, recording any change.
-        Children the CMS no longer lists stay on earlier requests but are not offered again."""
-        case = self.session.scalar(sa.select(Case).where(Case.cms_reference == found.reference))
-        created = case is None
-        if case is None:
-            case = Case(cms_reference=found.reference, team=team)
-            self.session.add(case)
-        moved = not created and case.team_id != team.id
-        changed = moved
-        case.team = team
-        known = {child.cms_person_id: child for child in case.children}
-        position = max((child.position for child in case.children), default=-1)
-        children: list[Child] = []
-        for detail in found.children:
-            child = known.get(detail.person_id)
-            if child is None:
-                position += 1
-                child = Child(case=case, position=position, cms_person_id=detail.person_id)
-                self.session.add(child)
-            elif (
-                self.cipher.open_text(child, "name_enc") == detail.name
-                and self.cipher.open_text(child, "date_of_birth_enc") == detail.date_of_birth
-            ):
-                children.append(child)
-                continue
-            self.cipher.seal_text(child, "name_enc", detail.name)
-            self.cipher.seal_text(child, "date_of_birth_enc", detail.date_of_birth)
-            children.append(child)
+
+def refresh_held_case(
+    session: Session, cipher: RecordCipher, found: CmsCase, actor: Actor
+) -> Case | None:
+    """Bring the children of a case the portal already holds in step with what the CMS says
+    now (the delivery worker does, before it gives up on a child without a person id): the
+    same rule as a social worker's lookup. The case keeps its team: a move waits for a social
+    worker's lookup, which checks they may work on the new team's cases. None when the portal
+    does not hold the case."""
+    case = session.scalar(sa.select(Case).where(Case.cms_reference == found.reference))
+    if case is None:
+        return None
+    bring_case_in_step(session, cipher, found, case.team, actor)
+    return case
+
+
+def bring_case_in_step(
+    session: Session, cipher: RecordCipher, found: CmsCase, team: Team, actor: Actor
+) -> tuple[Case, list[Child]]:
+    """Bring the portal's copy of the case in step with the CMS, recording any change: the
+    case's children as the CMS lists them now, in its order. Children the CMS no longer lists
+    stay on earlier requests but are not offered again."""
+    case, created, moved = _case_copy(session, found, team)
+    held = [_held(cipher, child) for child in case.children]
+    matched, linked = matched_children(held, found.children)
+    position = max((child.position for child in case.children), default=-1)
+    children: list[Child] = []
+    copied = _Copied()
+    for detail, child in zip(found.children, matched, strict=True):
+        if child is None:
+            position += 1
+            child = Child(case=case, position=position)
+            session.add(child)
+        copied.changed |= copy_child(cipher, child, detail, copied)
+        children.append(child)
+    if created or moved or copied.changed:
+        session.flush()
+        record_event(
+            session,
+            AuditAction.CASE_COPIED_FROM_CMS,
+            actor=actor,
+            object_type="case",
+            object_id=found.reference,
+            case_reference=found.reference,
+            details=copied.details(created=created, moved=moved, team=team, found=found),
+        )
+    for child in linked:
+        record_event(
+            session,
+            AuditAction.CHILD_LINKED_TO_CMS_PERSON,
+            actor=actor,
+            object_type="child",
+            object_id=child.id,
+            case_reference=found.reference,
+            details={"matched_on": "name_and_date_of_birth"},
+        )
+    return case, children
+
+
+def _case_copy(session: Session, found: CmsCase, team: Team) -> tuple[Case, bool, bool]:
+    """The portal's case for this reference, made if it has none, in `team`: (case, created,
+    moved to another team)."""
+    case = session.scalar(sa.select(Case).where(Case.cms_reference == found.reference))
+    created = case is None
+    if case is None:
+        case = Case(cms_reference=found.reference, team=team)
+        session.add(case)
+    moved = not created and case.team_id != team.id
+    case.team = team
+    return case, created, moved
+
+
+@dataclass(frozen=True)
+class HeldChild:
+    """A child the portal holds on the case, with the name and date of birth it holds."""
+
+    child: Child
+    name: str
+    date_of_birth: str
+
+
+def _held(cipher: RecordCipher, child: Child) -> HeldChild:
+    return HeldChild(
+        child,
+        cipher.open_text(child, "name_enc") or "",
+        cipher.open_text(child, "date_of_birth_enc") or "",
+    )
+
+
+def matched_children(
+    held: list[HeldChild], listed: tuple[CmsChild, ...]
+) -> tuple[list[Child | None], list[Child]]:
+    """For each child the CMS lists, the portal's child it is (None: a new child), and the
+    portal's children given their person id now.
+
+    A child is the portal's child with the same CMS person id. Without a person id on either
+    side, name and date of birth decide, but only when exactly one child on each side has them:
+    twins the CMS lists with one name and birthday are new children, never a guess. A child
+    the CMS now lists with a person id is linked to the portal's child without one in the same
+    way, when no portal child has that person id yet."""
+    by_person = {h.child.cms_person_id: h.child for h in held if h.child.cms_person_id}
+    without_id: dict[tuple[str, str], list[Child]] = {}
+    for h in held:
+        if h.child.cms_person_id is None:
+            without_id.setdefault((h.name, h.date_of_birth), []).append(h.child)
+    listed_as = Counter((c.name, c.date_of_birth) for c in listed)
+    listed_without_id = Counter((c.name, c.date_of_birth) for c in listed if c.person_id is None)
+    matched: list[Child | None] = []
+    linked: list[Child] = []
+    for detail in listed:
+        person = (detail.name, detail.date_of_birth)
+        child = by_person.pop(detail.person_id, None) if detail.person_id is not None else None
+        alike = listed_as if detail.person_id is not None else listed_without_id
+        if child is None and alike[person] == 1 and len(without_id.get(person, ())) == 1:
+            child = without_id.pop(person)[0]
+            if detail.person_id is not None:
+                linked.append(child)
+        matched.append(child)
+    return matched, linked
+
+
+@dataclass
+class _Copied:
+    """What copying the CMS's children changed, in codes and counts for the audit trail."""
+
+    changed: bool = False
+    invalid: Counter[ChildIdentifier] = field(default_factory=Counter)
+
+    def details(
+        self, *, created: bool, moved: bool, team: Team, found: CmsCase
+    ) -> dict[str, str | int | bool | None]:
+        return {
+            "created": created,
+            "children": len(found.children),
+            "team_changed": moved,
+            "team_id": str(team.id),
+            "children_without_person_id": sum(c.person_id is None for c in found.children),
+            "invalid_nhs_numbers": self.invalid[ChildIdentifier.NHS_NUMBER],
+            "invalid_upns": self.invalid[ChildIdentifier.UPN],
+        }
+
+
+def copy_child(cipher: RecordCipher, child: Child, detail: CmsChild, copied: _Copied) -> bool:
+    """Seal what the CMS holds about the child onto the portal's child: whether anything
+    changed. An identifier that fails its check is not kept (and is counted), so a child
+    whose NHS number the CMS holds wrongly has none in the portal rather than a wrong one."""
+    changed = False
+    if detail.person_id is not None and child.cms_person_id != detail.person_id:
+        child.cms_person_id = detail.person_id
+        changed = True
+    wanted = {
+        "name_enc": detail.name,
+        "date_of_birth_enc": detail.date_of_birth,
+        "nhs_number_enc": _checked(ChildIdentifier.NHS_NUMBER, detail.nhs_number, copied),
+        "upn_enc": _checked(ChildIdentifier.UPN, detail.upn, copied),
+    }
+    for column, value in wanted.items():
+        if cipher.open_text(child, column) != value:
+            cipher.seal_text(child, column, value)
             changed = True
-        if created or changed:
-            self.session.flush()
-            record_event(
-                self.session,
-                AuditAction.CASE_COPIED_FROM_CMS,
-                actor=self.asker.actor,
-                object_type="case",
-                object_id=found.reference,
-                case_reference=found.reference,
-                details={
-                    "created": created,
-                    "children": len(found.children),
-                    "team_changed": moved,
-                    "team_id": str(team.id),
-                },
-            )
-        return case, children
+    return changed
+
+
+def _checked(kind: ChildIdentifier, text: str | None, copied: _Copied) -> str | None:
+    if text is None:
+        return None
+    try:
+        return canonical(kind, text)
+    except InvalidIdentifier:
+        copied.invalid[kind] += 1
+        return None

@@ -38,8 +38,26 @@ class Document:
 
 
 @dataclass(frozen=True)
+class DeliveredChild:
+    """What a contribution says about one child the request names, filed under the CMS's own
+    person id (never the portal's internal id for the child)."""
+
+    person_id: str
+    # The partner's confirmation (ChildKnown / MatchedOn codes); None for a request answered
+    # before partners confirmed each child.
+    confirmation: str | None
+    matched_on: str | None
+    # The answers to questions asked once per child, keyed by question id, and the documents
+    # given for this child.
+    answers: dict[str, Any] = field(repr=False)
+    documents: tuple[Document, ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Delivery:
-    """One accepted contribution, decrypted for the moment of sending. Never logged or queued."""
+    """One accepted contribution, decrypted for the moment of sending. Never logged or queued.
+    `answers` and `documents` are about the case as a whole; each child's are in `children`,
+    in the family's order."""
 
     idempotency_key: str
     case_reference: str
@@ -51,6 +69,7 @@ class Delivery:
     form_template_version: int
     answers: dict[str, Any] = field(repr=False)
     documents: tuple[Document, ...] = field(repr=False)
+    children: tuple[DeliveredChild, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,12 @@ DELIVERY_FIELDS = (
     "form_template_version",
     "answers",
     "documents",
+    "children",
 )
 DOCUMENT_FIELDS = ("filename", "content_type", "sha256", "content_base64")
+# Within each child's section: the CMS's person id, the partner's confirmation of the child
+# and what it matched on, and the answers and documents about that child.
+CHILD_FIELDS = ("person_id", "confirmation", "matched_on", "answers", "documents")
 DottedPath = str  # "a.b.c": keys into nested JSON objects
 _DOTTED = r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$"
 _PATH = r"^/[^?#\s]*$"
@@ -67,9 +71,13 @@ class CaseLookupMapping(_Part):
     reference: DottedPath = Field(default="reference", pattern=_DOTTED)
     team: DottedPath = Field(default="team", pattern=_DOTTED)
     children: DottedPath = Field(default="children", pattern=_DOTTED)
+    # Within each child. A person id, NHS number or UPN that is missing or null is None: a CMS
+    # may list a child before it has a person record for them.
     child_person_id: DottedPath = Field(default="person_id", pattern=_DOTTED)
     child_name: DottedPath = Field(default="name", pattern=_DOTTED)
     child_date_of_birth: DottedPath = Field(default="date_of_birth", pattern=_DOTTED)
+    child_nhs_number: DottedPath = Field(default="nhs_number", pattern=_DOTTED)
+    child_upn: DottedPath = Field(default="upn", pattern=_DOTTED)
 
 
 def _identity(names: tuple[str, ...]) -> dict[str, str]:
@@ -86,6 +94,10 @@ class DeliverMapping(_Part):
     document_fields: dict[str, DottedPath] = Field(
         default_factory=lambda: _identity(DOCUMENT_FIELDS)
     )
+    child_fields: dict[str, DottedPath] = Field(default_factory=lambda: _identity(CHILD_FIELDS))
+    # How per-child answers reach the CMS: "sections", one record holding a section per child.
+    # "records" (one record per child) is refused: see _one_record_per_delivery.
+    per_child: Literal["sections", "records"] = "sections"
 
     @field_validator("path")
     @classmethod
@@ -101,6 +113,27 @@ class DeliverMapping(_Part):
     @classmethod
     def _every_document_field(cls, value: dict[str, str]) -> dict[str, str]:
         return _complete(value, DOCUMENT_FIELDS)
+
+    @field_validator("child_fields")
+    @classmethod
+    def _every_child_field(cls, value: dict[str, str]) -> dict[str, str]:
+        return _complete(value, CHILD_FIELDS)
+
+    @field_validator("per_child")
+    @classmethod
+    def _one_record_per_delivery(cls, value: str) -> str:
+        """Exactly-once rests on one POST under one idempotency key, answered with one record
+        id that the portal records, shows and reconciles. A record per child would need a key
+        per child, a partial success the outbox cannot record and several record ids per
+        delivery: not supported, rather than half-supported."""
+        if value == "records":
+            raise ValueError(
+                'per_child = "records" (one CMS record per child) is not supported: a delivery '
+                "is one record under one idempotency key, so that it reaches the CMS exactly "
+                'once. Use "sections" (one record with a section per child, each named by its '
+                "person id; docs/cms-adapters.md)"
+            )
+        return value
 
 
 class StatusMapping(_Part):

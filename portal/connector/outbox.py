@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
 from portal.audit import Actor, AuditAction, record_event
+from portal.connector.payload import AnswerForChildNotOnRequest, ChildrenWithoutPersonId
 from portal.lifecycle import OUTBOX_LIFECYCLE, DomainError, OutboxStatus
 from portal.models import Contribution, DelegationRequest, OutboxMessage
 from portal.models.base import utcnow
@@ -70,6 +71,27 @@ class DeliveryRow:
     @property
     def cancellable(self) -> bool:
         return self.message.status == OutboxStatus.DEAD_LETTERED
+
+    @property
+    def explanation(self) -> str | None:
+        """What the last failure means and what to do, in plain words, where its code has an
+        explanation; the code itself stays on the page too."""
+        code = (self.message.last_error or "").partition(":")[0]
+        return FAILURE_EXPLANATIONS.get(code)
+
+
+# The failures an administrator cannot act on from the code alone.
+FAILURE_EXPLANATIONS = {
+    ChildrenWithoutPersonId.CODE: (
+        "A child on this request has no person record in the case management system. Ask the "
+        "case’s social worker to have the child recorded there, then retry."
+    ),
+    AnswerForChildNotOnRequest.CODE: (
+        "Some answers are about a child this request does not name, so they cannot be filed on "
+        "any child’s record. Cancel this delivery and copy the contribution into the case "
+        "management system by hand."
+    ),
+}
 
 
 def delivery(session: Session, message_id: uuid.UUID) -> DeliveryRow | None:

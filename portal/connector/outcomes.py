@@ -1,6 +1,6 @@
 """What a delivery's outcome changes beyond its outbox row, in the worker's transaction: the
-contribution and its request moved on to delivered, the contribution its failure event names,
-and what a failed attempt does to its row (dead-lettered, or when to try again)."""
+contribution and its request moved on to delivered, a failure's audit event, and what a failed
+attempt does to its row (dead-lettered, or when to try again)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
+from portal.audit import AuditAction, record_event
 from portal.connector.adapter import CmsFailure
 from portal.lifecycle import (
     CONTRIBUTION_LIFECYCLE,
@@ -22,7 +23,7 @@ from portal.lifecycle import (
     RequestStatus,
     TransitionRefused,
 )
-from portal.models import Contribution, DelegationRequest
+from portal.models import AuditOutcome, Contribution, DelegationRequest
 from portal.settings import Settings
 
 # The longest a CMS's Retry-After is obeyed.
@@ -80,6 +81,34 @@ def contribution_with_case(session: Session, contribution_id: uuid.UUID) -> Cont
         .where(Contribution.id == contribution_id)
         .options(joinedload(Contribution.request).joinedload(DelegationRequest.case))
     ).scalar_one()
+
+
+def record_failure_event(
+    session: Session,
+    failed: FailedAttempt,
+    contribution_id: uuid.UUID,
+    *,
+    attempt: int,
+    worker: str,
+) -> None:
+    """A failed attempt's audit event (dead-lettered, or to be tried again): codes only."""
+    contribution = contribution_with_case(session, contribution_id)
+    record_event(
+        session,
+        AuditAction.DELIVERY_DEAD_LETTERED if failed.final else AuditAction.DELIVERY_FAILED,
+        outcome=AuditOutcome.FAILURE,
+        object_type="contribution",
+        object_id=contribution.id,
+        case_reference=contribution.request.case.cms_reference,
+        details={
+            "request": contribution.request.reference,
+            "version": contribution.version,
+            "attempt": attempt,
+            "code": failed.failure.code,
+            "retry_in_seconds": round(failed.retry_in.total_seconds()) if failed.retry_in else None,
+            "worker": worker,
+        },
+    )
 
 
 def retry_delay(settings: Settings, attempt: int, retry_after: float | None = None) -> timedelta:

@@ -1,24 +1,66 @@
 """What is sent for one outbox row: the accepted contribution, decrypted only now, at send time.
 
 The plaintext lives in memory for the length of one send and is never written anywhere.
+
+Each child the request names is sent by the CMS's person id, with the partner's confirmation
+of that child and the answers and documents about them; the portal's own ids for children
+never leave it. A child with no CMS person id stops the delivery (`ChildrenWithoutPersonId`):
+the CMS could only file those answers on a guessed person.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
 from portal.attachments import AttachmentUnavailable, open_attachment
-from portal.connector.adapter import CmsFailure, Delivery, Document
+from portal.connector.adapter import CmsFailure, DeliveredChild, Delivery, Document
 from portal.crypto import CryptoError, DecryptionError, Keyring
 from portal.crypto.errors import UnknownKeyVersion
 from portal.crypto.records import RecordCipher
-from portal.models import Attachment, Contribution, DelegationRequest, ScanStatus
+from portal.forms_catalogue.answers import CHILD_SEPARATOR
+from portal.models import (
+    Attachment,
+    Child,
+    ChildConfirmation,
+    Contribution,
+    DelegationRequest,
+    ScanStatus,
+)
 from portal.settings import AttachmentSettings
+
+# A document as opened for sending, with the answer it was given for ("<question>" or
+# "<question>:<child id>").
+FiledDocument = tuple[str, Document]
+
+
+class ChildrenWithoutPersonId(CmsFailure):
+    """A child the request names has no CMS person id, so the delivery cannot say whose answers
+    they are. Permanent: the worker asks the CMS for the case once more before it records this
+    (`DeliveryWorker`), so a retry after the CMS has made the person record delivers."""
+
+    CODE = "child_without_cms_person_id"
+
+    def __init__(self, case_reference: str, missing: int, named: int) -> None:
+        super().__init__(
+            self.CODE, permanent=True, reason=f"{missing} of {named} children have no person id"
+        )
+        self.case_reference = case_reference
+
+
+class AnswerForChildNotOnRequest(CmsFailure):
+    """An answer or a document is keyed by a child the request does not name: it could not be
+    sent without the portal's own id for that child, so it is not sent at all."""
+
+    CODE = "answer_for_child_not_on_request"
+
+    def __init__(self, count: int) -> None:
+        super().__init__(self.CODE, permanent=True, reason=f"{count} answers or documents")
 
 
 def delivery_for(
@@ -32,10 +74,19 @@ def delivery_for(
     cannot be built: permanent, except while this process's keyring lacks the key version the
     content is under."""
     contribution = _submitted_contribution(session, contribution_id)
+    named_children(contribution.request)  # before anything is decrypted for nothing
     answers, documents = _opened_content(
         RecordCipher(keyring, session), keyring, attachments, contribution
     )
-    return delivery_from(contribution, idempotency_key, answers, documents)
+    confirmations = {
+        confirmation.child_id: confirmation
+        for confirmation in session.scalars(
+            sa.select(ChildConfirmation).where(
+                ChildConfirmation.request_id == contribution.request_id
+            )
+        )
+    }
+    return delivery_from(contribution, idempotency_key, answers, documents, confirmations)
 
 
 def _submitted_contribution(session: Session, contribution_id: uuid.UUID) -> Contribution:
@@ -49,6 +100,7 @@ def _submitted_contribution(session: Session, contribution_id: uuid.UUID) -> Con
                 joinedload(Contribution.request).options(
                     joinedload(DelegationRequest.case),
                     joinedload(DelegationRequest.partner_organisation),
+                    joinedload(DelegationRequest.children),
                 ),
                 joinedload(Contribution.attachments),
             )
@@ -66,13 +118,13 @@ def _opened_content(
     keyring: Keyring,
     attachments: AttachmentSettings,
     contribution: Contribution,
-) -> tuple[dict[str, Any], tuple[Document, ...]]:
+) -> tuple[dict[str, Any], tuple[FiledDocument, ...]]:
     """The answers and the documents (all but those the scanner refused), decrypted."""
     try:
         answers = cipher.open_json(contribution, "answers_enc") or {}
         # In a fixed order: every attempt must send the same body under the same key.
         documents = tuple(
-            _document(cipher, keyring, attachments, attachment)
+            (attachment.answer_key, _document(cipher, keyring, attachments, attachment))
             for attachment in sorted(
                 contribution.attachments, key=lambda found: (found.created_at, str(found.id))
             )
@@ -96,12 +148,15 @@ def delivery_from(
     contribution: Contribution,
     idempotency_key: str,
     answers: dict[str, Any],
-    documents: tuple[Document, ...],
+    documents: Sequence[FiledDocument],
+    confirmations: Mapping[uuid.UUID, ChildConfirmation] | None = None,
 ) -> Delivery:
-    """The body sent for a submitted contribution, from its request, case and partner and the
-    content already opened."""
+    """The body sent for a submitted contribution, from its request, case and partner, the
+    content already opened and the partner's confirmation of each child."""
     request = contribution.request
     assert contribution.submitted_at is not None  # noqa: S101 - _submitted_contribution's check
+    children = named_children(request)
+    case_answers, case_documents, sections = _sorted_out(children, answers, documents)
     return Delivery(
         idempotency_key=idempotency_key,
         case_reference=request.case.cms_reference,
@@ -111,8 +166,85 @@ def delivery_from(
         submitted_at=contribution.submitted_at.isoformat(timespec="seconds"),
         form_template=request.form_template,
         form_template_version=request.form_template_version,
-        answers=answers,
-        documents=documents,
+        answers=case_answers,
+        documents=case_documents,
+        children=tuple(
+            _delivered(person_id, sections[str(child.id)], (confirmations or {}).get(child.id))
+            for child, person_id in children
+        ),
+    )
+
+
+def named_children(request: DelegationRequest) -> list[tuple[Child, str]]:
+    """The children the request names, in the family's order, each with its CMS person id;
+    ChildrenWithoutPersonId when any has none."""
+    children = sorted(request.children, key=lambda child: (child.position, str(child.id)))
+    missing = sum(child.cms_person_id is None for child in children)
+    if missing:
+        raise ChildrenWithoutPersonId(request.case.cms_reference, missing, len(children))
+    return [(child, child.cms_person_id or "") for child in children]
+
+
+class _Section:
+    """One child's answers (by bare question id) and documents, as they are sorted out."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, Any] = {}
+        self.documents: list[Document] = []
+
+
+def _sorted_out(
+    children: list[tuple[Child, str]],
+    answers: dict[str, Any],
+    documents: Sequence[FiledDocument],
+) -> tuple[dict[str, Any], tuple[Document, ...], dict[str, _Section]]:
+    """The case's answers and documents, and each child's section (by the child's id): an
+    answer keyed `<question>:<child id>` goes to that child's section under the bare question
+    id. AnswerForChildNotOnRequest when a key names a child the request does not."""
+    sections = {str(child.id): _Section() for child, _ in children}
+    case_answers: dict[str, Any] = {}
+    case_documents: list[Document] = []
+    strays = 0
+    for key, value in answers.items():
+        question, child_id = _split(key)
+        if child_id is None:
+            case_answers[question] = value
+        elif child_id in sections:
+            sections[child_id].answers[question] = value
+        else:
+            strays += 1
+    for key, document in documents:
+        question, child_id = _split(key)
+        if child_id is None:
+            case_documents.append(document)
+        elif child_id in sections:
+            sections[child_id].documents.append(document)
+        else:
+            strays += 1
+    if strays:
+        raise AnswerForChildNotOnRequest(strays)
+    return case_answers, tuple(case_documents), sections
+
+
+def _split(key: str) -> tuple[str, str | None]:
+    """An answer key's question id, and the child it is about (None: the case as a whole)."""
+    question, separator, child_id = key.partition(CHILD_SEPARATOR)
+    return question, (child_id if separator else None)
+
+
+def _delivered(
+    person_id: str, section: _Section, confirmation: ChildConfirmation | None
+) -> DeliveredChild:
+    return DeliveredChild(
+        person_id=person_id,
+        confirmation=None if confirmation is None else str(confirmation.answer),
+        matched_on=(
+            None
+            if confirmation is None or confirmation.matched_on is None
+            else str(confirmation.matched_on)
+        ),
+        answers=section.answers,
+        documents=tuple(section.documents),
     )
 
 

@@ -26,6 +26,7 @@ from portal.connector.adapter import (
     CmsRecord,
     Delivery,
     DeliveryReceipt,
+    Document,
 )
 from portal.connector.mapping import RestMapping
 
@@ -85,9 +86,11 @@ class RestAdapter:
             team=_text(body, lookup.team),
             children=tuple(
                 CmsChild(
-                    person_id=_text(child, lookup.child_person_id),
+                    person_id=_optional_text(child, lookup.child_person_id),
                     name=_text(child, lookup.child_name),
                     date_of_birth=_text(child, lookup.child_date_of_birth),
+                    nhs_number=_optional_text(child, lookup.child_nhs_number),
+                    upn=_optional_text(child, lookup.child_upn),
                 )
                 for child in children
             ),
@@ -143,8 +146,9 @@ class RestAdapter:
     # HTTP
 
     def _body(self, delivery: Delivery) -> dict[str, Any]:
-        fields = self.mapping.deliver.fields
-        named = self.mapping.deliver.document_fields
+        """One JSON object for the whole delivery: the case-level parts, and a section per
+        child named by its CMS person id, each where the mapping places it."""
+        mapping = self.mapping.deliver
         values: dict[str, Any] = {
             "request_reference": delivery.request_reference,
             "version": delivery.version,
@@ -153,20 +157,37 @@ class RestAdapter:
             "form_template": delivery.form_template,
             "form_template_version": delivery.form_template_version,
             "answers": delivery.answers,
-            "documents": [
+            "documents": self._documents(delivery.documents),
+            "children": [
                 _placed(
-                    named,
+                    mapping.child_fields,
                     {
-                        "filename": document.filename,
-                        "content_type": document.content_type,
-                        "sha256": document.sha256,
-                        "content_base64": base64.b64encode(document.content).decode("ascii"),
+                        "person_id": child.person_id,
+                        "confirmation": child.confirmation,
+                        "matched_on": child.matched_on,
+                        "answers": child.answers,
+                        "documents": self._documents(child.documents),
                     },
                 )
-                for document in delivery.documents
+                for child in delivery.children
             ],
         }
-        return _placed(fields, values)
+        return _placed(mapping.fields, values)
+
+    def _documents(self, documents: tuple[Document, ...]) -> list[dict[str, Any]]:
+        named = self.mapping.deliver.document_fields
+        return [
+            _placed(
+                named,
+                {
+                    "filename": document.filename,
+                    "content_type": document.content_type,
+                    "sha256": document.sha256,
+                    "content_base64": base64.b64encode(document.content).decode("ascii"),
+                },
+            )
+            for document in documents
+        ]
 
     def _call(
         self,
@@ -330,6 +351,16 @@ def _text(body: Any, dotted: str) -> str:
     value = _pluck(body, dotted)
     if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
         raise CmsFailure("cms_bad_response", permanent=False, reason=f"no {dotted}")
+    return str(value)
+
+
+def _optional_text(body: Any, dotted: str) -> str | None:
+    """A field the answer may leave out or set to null (None), else text or a number."""
+    value = _pluck(body, dotted)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise CmsFailure("cms_bad_response", permanent=False, reason=f"no usable {dotted}")
     return str(value)
 
 

@@ -39,22 +39,24 @@ from typing import cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.audit import AuditAction, record_event
+from portal.audit import SYSTEM, AuditAction, record_event
+from portal.cases.directory import refresh_held_case
 from portal.connector.adapter import CmsAdapter, CmsFailure, Delivery, DeliveryReceipt
 from portal.connector.outcomes import (
     FailedAttempt,
-    contribution_with_case,
     failed_attempt,
     mark_delivered,
+    record_failure_event,
 )
-from portal.connector.payload import delivery_for
+from portal.connector.payload import ChildrenWithoutPersonId, delivery_for
 from portal.crypto import Keyring
+from portal.crypto.records import RecordCipher
 from portal.db_outage import DATABASE_DOWN, DatabaseOutage
 from portal.lifecycle import (
     OUTBOX_LIFECYCLE,
     OutboxStatus,
 )
-from portal.models import AuditOutcome, OutboxMessage
+from portal.models import OutboxMessage
 from portal.models.base import utcnow
 from portal.settings import Settings
 
@@ -240,12 +242,41 @@ class DeliveryWorker:
         """Send once, then record the answer. While the database is down only the recording is
         tried again: sending again would reach the CMS on the outage's short backoff, sooner
         than its Retry-After or the backoff ask."""
+        if isinstance(prepared, ChildrenWithoutPersonId):
+            again = self._after_asking_for_the_case(claim, prepared)
+            if again is None:
+                log.warning("delivery %s: claim lost before the send", claim.id)
+                return "released"
+            prepared = again
         if isinstance(prepared, CmsFailure):
             return self._failed(claim, prepared)
         answer = self._send(claim, prepared)
         if isinstance(answer, CmsFailure):
             return self._failed(claim, answer)
         return self.outage.retrying(partial(self._record_delivery, claim, prepared, answer))
+
+    def _after_asking_for_the_case(
+        self, claim: _Claim, failure: ChildrenWithoutPersonId
+    ) -> Delivery | CmsFailure | None:
+        """A child on the request has no CMS person id. The CMS may have made the person record
+        since the social worker looked the case up: ask it for the case once (no transaction
+        open meanwhile), bring the portal's copy in step by the case lookup's own rule, and
+        build the delivery again. The failure stands when the CMS still lists the child without
+        one, or could not say; a retry after it has made the record delivers."""
+        try:
+            found = self.adapter.find_case(failure.case_reference)
+        except CmsFailure as asking:
+            log.warning("delivery %s: the CMS was not asked for the case: %s", claim.id, asking)
+            return failure
+        if found is None or found.reference != failure.case_reference:
+            return failure
+        try:
+            with self.sessions() as session, session.begin():
+                refresh_held_case(session, RecordCipher(self.keyring, session), found, SYSTEM)
+        except Exception as error:  # a lookup racing this one, an outage: the failure stands
+            log.warning("delivery %s: case not brought in step: %s", claim.id, type(error).__name__)
+            return failure
+        return self.outage.retrying(partial(self._prepare, claim))
 
     def _send(self, claim: _Claim, delivery: Delivery) -> DeliveryReceipt | CmsFailure:
         try:
@@ -342,7 +373,9 @@ class DeliveryWorker:
                 )
                 self.observe("superseded", failed.failure, False)
                 return "superseded"
-            self._record_failure_event(session, claim, failed, still_ours.contribution_id)
+            record_failure_event(
+                session, failed, still_ours.contribution_id, attempt=claim.attempt, worker=self.name
+            )
         # Codes only: never the payload, the CMS's body or a token.
         log.warning(
             "delivery %s attempt %d failed: %s; %s",
@@ -355,29 +388,6 @@ class DeliveryWorker:
         )
         self.observe(failed.outcome, failed.failure, failed.final)
         return failed.outcome
-
-    def _record_failure_event(
-        self, session: Session, claim: _Claim, failed: FailedAttempt, contribution_id: uuid.UUID
-    ) -> None:
-        contribution = contribution_with_case(session, contribution_id)
-        record_event(
-            session,
-            AuditAction.DELIVERY_DEAD_LETTERED if failed.final else AuditAction.DELIVERY_FAILED,
-            outcome=AuditOutcome.FAILURE,
-            object_type="contribution",
-            object_id=contribution.id,
-            case_reference=contribution.request.case.cms_reference,
-            details={
-                "request": contribution.request.reference,
-                "version": contribution.version,
-                "attempt": claim.attempt,
-                "code": failed.failure.code,
-                "retry_in_seconds": round(failed.retry_in.total_seconds())
-                if failed.retry_in
-                else None,
-                "worker": self.name,
-            },
-        )
 
 
 def _crash(claim: _Claim, error: Exception) -> CmsFailure:

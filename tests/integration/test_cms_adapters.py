@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from portal.connector import rest
-from portal.connector.adapter import CmsFailure, Delivery, Document
+from portal.connector.adapter import CmsFailure, DeliveredChild, Delivery, Document
 from portal.connector.factory import adapter_for
 from portal.connector.mapping import REFERENCE_MAPPING
 from portal.connector.rest import RestAdapter
@@ -89,6 +89,22 @@ class ReferenceCms:
     def stored_keys(self) -> list[str]:
         records = requests.get(f"{self.url}/_records", timeout=HTTP_TIMEOUT).json()["records"]
         return [record["idempotency_key"] for record in records]
+
+    def people(self, record_id: str) -> list[dict[str, Any]]:
+        """What the CMS filed on each person, as its API answers a client."""
+        token = requests.post(
+            f"{self.url}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(CLIENT_ID, CLIENT_SECRET),
+            timeout=HTTP_TIMEOUT,
+        ).json()["access_token"]
+        record = requests.get(
+            f"{self.url}/api/v1/contributions/{record_id}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=HTTP_TIMEOUT,
+        )
+        people: list[dict[str, Any]] = record.json()["people"]
+        return people
 
 
 @pytest.fixture
@@ -168,6 +184,26 @@ def delivery(case: str, *, version: int = 1, answers: dict[str, Any] | None = No
     )
 
 
+NOTE = b"fictional note about one child"
+
+
+def siblings(case: str, first: str, second: str) -> Delivery:
+    """A delivery about two siblings: one known on their UPN with a document, one not known."""
+    return replace(
+        delivery(case),
+        children=(
+            DeliveredChild(
+                first,
+                "known",
+                "upn",
+                {"attendance": "95%"},
+                (Document("note.txt", "text/plain", hashlib.sha256(NOTE).hexdigest(), NOTE),),
+            ),
+            DeliveredChild(second, "not_known", None, {}, ()),
+        ),
+    )
+
+
 def failure_of(call: Callable[[], object]) -> CmsFailure:
     with pytest.raises(CmsFailure) as raised:
         call()
@@ -182,10 +218,55 @@ def test_reference_finds_a_case(reference_adapter: RestAdapter) -> None:
 
     assert case is not None
     assert (case.reference, case.team) == (REFERENCE_CASE, "Children in Need Team East")
-    assert [(c.person_id, c.name, c.date_of_birth) for c in case.children] == [
-        ("P-102310-1", "Ruby Chen", "2018-08-09")
+    assert [(c.person_id, c.name, c.date_of_birth, c.upn) for c in case.children] == [
+        ("P-102310-1", "Ruby Chen", "2018-08-09", None)
     ]
+    assert case.children[0].nhs_number == "9990001413"
     assert reference_adapter.find_case("NCC-999999") is None
+    kowalski = reference_adapter.find_case("NCC-102788")
+    assert kowalski is not None
+    assert [(c.person_id, c.nhs_number, c.upn) for c in kowalski.children][1] == (None, None, None)
+
+
+def test_reference_files_each_siblings_section_under_their_person_id(
+    reference_cms: ReferenceCms, reference_adapter: RestAdapter
+) -> None:
+    receipt = reference_adapter.deliver(siblings("NCC-100234", "P-100234-1", "P-100234-2"))
+
+    assert reference_cms.people(receipt.record_id) == [
+        {
+            "person_id": "P-100234-1",
+            "confirmation": "known",
+            "matched_on": "upn",
+            "answers": {"attendance": "95%"},
+            "documents": [
+                {
+                    "filename": "note.txt",
+                    "content_type": "text/plain",
+                    "sha256": hashlib.sha256(NOTE).hexdigest(),
+                }
+            ],
+        },
+        {
+            "person_id": "P-100234-2",
+            "confirmation": "not_known",
+            "matched_on": None,
+            "answers": {},
+            "documents": [],
+        },
+    ]
+
+
+def test_reference_refuses_a_section_for_someone_not_on_the_case(
+    reference_cms: ReferenceCms, reference_adapter: RestAdapter
+) -> None:
+    failure = failure_of(
+        lambda: reference_adapter.deliver(siblings("NCC-100234", "P-100234-1", "P-102310-1"))
+    )
+
+    assert (failure.code, failure.permanent) == ("cms_http_422", True)
+    assert failure.reason == "children[1].person_id"
+    assert reference_cms.stored_keys() == []
 
 
 def test_reference_delivers_once_per_key(
@@ -365,6 +446,13 @@ def test_generic_finds_a_case(generic_adapter: RestAdapter) -> None:
     assert [(c.person_id, c.name, c.date_of_birth) for c in case.children] == [
         ("MP-88120", "Isla Moreno", "2016-05-21"),
         ("MP-88121", "Theo Moreno", "2019-11-30"),
+        (None, "Ana Moreno", "2025-01-15"),
+    ]
+    # As the CMS holds them, unchecked: the case directory checks them.
+    assert [(c.nhs_number, c.upn) for c in case.children] == [
+        ("999 000 8019", "H873200116801"),
+        (None, "A873200119802"),
+        (None, None),
     ]
     assert generic_adapter.find_case("MOS-999999") is None
 
@@ -392,6 +480,7 @@ def test_generic_delivers_in_the_cms_shape_once_per_key(
             "form": "school-contribution",
             "formVersion": 2,
             "answers": {"attendance": "92%"},
+            "subjects": [],
         },
         "attachments": [
             {
@@ -402,6 +491,36 @@ def test_generic_delivers_in_the_cms_shape_once_per_key(
             }
         ],
     }
+
+
+def test_generic_files_each_siblings_section_in_the_cms_shape(
+    other: OtherCms, generic_adapter: RestAdapter
+) -> None:
+    generic_adapter.deliver(siblings(OTHER_CASE, "MP-88121", "MP-88120"))
+
+    [stored] = other.documents
+    assert stored.body["content"]["subjects"] == [
+        {
+            "personId": "MP-88121",
+            "identityCheck": {"outcome": "known", "matchedOn": "upn"},
+            "answers": {"attendance": "95%"},
+            "attachments": [
+                {
+                    "name": "note.txt",
+                    "mimeType": "text/plain",
+                    "checksum": hashlib.sha256(NOTE).hexdigest(),
+                    "data": base64.b64encode(NOTE).decode("ascii"),
+                }
+            ],
+        },
+        {
+            "personId": "MP-88120",
+            "identityCheck": {"outcome": "not_known", "matchedOn": None},
+            "answers": {},
+            "attachments": [],
+        },
+    ]
+    assert stored.body["content"]["answers"] == {"attendance": "92%"}
 
 
 def test_generic_refuses_a_reused_key_with_another_body(

@@ -63,6 +63,15 @@ def council(db_session: Session, keyring: FileKeyring, tmp_path: Path) -> Outbox
     return Outbox(db_session, keyring, tmp_path / "files")
 
 
+def on_the_reference_cms(world: World, db_session: Session) -> None:
+    """The world's case and children as the reference CMS holds them (its seeded NCC-100234:
+    the same two children, with their person ids)."""
+    world.case.cms_reference = CMS_CASE
+    for child, person_id in zip(world.case.children, ("P-100234-1", "P-100234-2"), strict=True):
+        child.cms_person_id = person_id
+    db_session.commit()
+
+
 def look_up(app: Flask, council: Outbox, reference: str) -> tuple[int, str, str | None]:
     client = client_for(app, council.worker)
     token = csrf_token(client.get("/requests/new").get_data(as_text=True))
@@ -115,6 +124,9 @@ def test_the_portal_copy_follows_a_change_in_the_cms(
         "children": 2,
         "team_changed": False,
         "team_id": str(council.team.id),
+        "children_without_person_id": 0,
+        "invalid_nhs_numbers": 0,
+        "invalid_upns": 0,
     }
     assert copied.actor_user_id == council.worker.id
     case = db_session.scalar(sa.select(Case).where(Case.cms_reference == "NCC-100234"))
@@ -154,8 +166,7 @@ def test_a_contribution_accepted_through_the_pages_is_delivered_and_shown(
     cms: ReferenceCms,
 ) -> None:
     done = accepted(app, world, db_session)
-    world.case.cms_reference = CMS_CASE  # the world's case is one the reference CMS holds
-    db_session.commit()
+    on_the_reference_cms(world, db_session)
     adapter = adapter_for(settings.cms)
     worker = DeliveryWorker(db.database(app).sessions, adapter, settings, keyring, name="in-test")
     counts = worker.deliver_due()
@@ -185,8 +196,7 @@ def test_a_late_success_is_recorded_over_a_dead_letter_made_meanwhile(
     app: Flask, world: World, db_session: Session, settings: Settings, keyring: FileKeyring
 ) -> None:
     done = accepted(app, world, db_session)
-    world.case.cms_reference = CMS_CASE
-    db_session.commit()
+    on_the_reference_cms(world, db_session)
     slow = worker_named(app, settings, keyring, "slow")
     [claim] = slow._claim()
     sending = slow._prepare(claim)
@@ -245,8 +255,7 @@ def test_a_stale_failure_changes_nothing_and_is_not_recorded(
     app: Flask, world: World, db_session: Session, settings: Settings, keyring: FileKeyring
 ) -> None:
     done = accepted(app, world, db_session)
-    world.case.cms_reference = CMS_CASE
-    db_session.commit()
+    on_the_reference_cms(world, db_session)
     first, second = (worker_named(app, settings, keyring, name) for name in ("first", "second"))
     [stale] = first._claim()
     done.message.next_attempt_at = stale.claimed_at  # its lease runs out

@@ -27,14 +27,27 @@ IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 50, 100
 DOCUMENT_STATE = "filed"
 
-# Fictional cases, in this CMS's own shape.
+# Fictional cases, in this CMS's own shape. Isla's NHS number is from the range reserved for
+# testing, written as people write it; Theo's UPN fails its check letter, as a mistyped one
+# would; the third child has no person record yet.
 CASES: dict[str, dict[str, Any]] = {
     "MOS-000451": {
         "caseId": "MOS-000451",
         "owningTeam": {"id": "T-17", "name": "Family Support Team West"},
         "subjects": [
-            {"personId": "MP-88120", "fullName": "Isla Moreno", "dob": "2016-05-21"},
-            {"personId": "MP-88121", "fullName": "Theo Moreno", "dob": "2019-11-30"},
+            {
+                "personId": "MP-88120",
+                "fullName": "Isla Moreno",
+                "dob": "2016-05-21",
+                "identifiers": {"nhsNumber": "999 000 8019", "upn": "H873200116801"},
+            },
+            {
+                "personId": "MP-88121",
+                "fullName": "Theo Moreno",
+                "dob": "2019-11-30",
+                "identifiers": {"nhsNumber": None, "upn": "A873200119802"},
+            },
+            {"personId": None, "fullName": "Ana Moreno", "dob": "2025-01-15"},
         ],
     },
 }
@@ -98,7 +111,7 @@ def create_document(reference: str) -> Response:
         return _answer(404, {"message": "no such case"})
     if not isinstance(body, dict):
         return _answer(400, {"errors": [{"field": "body", "message": "send a JSON object"}]})
-    errors = _document_errors(body)
+    errors = _document_errors(reference, body)
     if errors:
         return _answer(422, {"errors": errors})
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -151,7 +164,7 @@ def list_documents() -> Response:
     return jsonify(items=items, nextPage=following, total=len(documents))
 
 
-def _document_errors(body: dict[str, Any]) -> list[dict[str, str]]:
+def _document_errors(reference: str, body: dict[str, Any]) -> list[dict[str, str]]:
     """What is wrong with a document body in this CMS's shape; empty when it is fine."""
     source, content = (_object(body.get(name)) for name in ("source", "content"))
     attachments = body.get("attachments")
@@ -165,6 +178,19 @@ def _document_errors(body: dict[str, Any]) -> list[dict[str, str]]:
     for index, attachment in enumerate(attachments if isinstance(attachments, list) else []):
         if not _attachment_ok(attachment):
             errors.append({"field": f"attachments[{index}]", "message": "bad attachment"})
+    return errors + _subject_errors(reference, content.get("subjects", []))
+
+
+def _subject_errors(reference: str, subjects: Any) -> list[dict[str, str]]:
+    """Each subject's section must name a person on the case, and carry answers."""
+    if not isinstance(subjects, list):
+        return [{"field": "content.subjects", "message": "must be a list"}]
+    people = {s["personId"] for s in CASES[reference]["subjects"] if s["personId"]}
+    errors = []
+    for index, subject in enumerate(subjects):
+        section = _object(subject)
+        if section.get("personId") not in people or not isinstance(section.get("answers"), dict):
+            errors.append({"field": f"content.subjects[{index}]", "message": "unknown person"})
     return errors
 
 

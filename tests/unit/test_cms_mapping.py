@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from portal.connector.mapping import (
+    CHILD_FIELDS,
     DELIVERY_FIELDS,
     DOCUMENT_FIELDS,
     REFERENCE_MAPPING,
@@ -43,6 +44,17 @@ def test_the_example_loads() -> None:
         "content_base64": "data",
     }
     assert mapping.deliver.record_id == "document.id"
+    assert mapping.deliver.fields["children"] == "content.subjects"
+    assert mapping.deliver.child_fields == {
+        "person_id": "personId",
+        "confirmation": "identityCheck.outcome",
+        "matched_on": "identityCheck.matchedOn",
+        "answers": "answers",
+        "documents": "attachments",
+    }
+    assert mapping.deliver.per_child == "sections"
+    assert mapping.case_lookup.child_nhs_number == "identifiers.nhsNumber"
+    assert mapping.case_lookup.child_upn == "identifiers.upn"
     assert mapping.status.status == "document.state"
     assert (mapping.records.items, mapping.records.next) == ("items", "nextPage")
     assert mapping.records.cursor_parameter == "page"
@@ -70,6 +82,26 @@ def test_delivery_fields_not_named_keep_their_own_names(tmp_path: Path) -> None:
     assert mapping.deliver.fields["version"] == "version"
     assert set(mapping.deliver.fields) == set(DELIVERY_FIELDS)
     assert set(mapping.deliver.document_fields) == set(DOCUMENT_FIELDS)
+    assert mapping.deliver.child_fields == {name: name for name in CHILD_FIELDS}
+
+
+def test_child_fields_not_named_keep_their_own_names(tmp_path: Path) -> None:
+    mapping = load_mapping(
+        write(tmp_path, '[deliver.child_fields]\nperson_id = "subject.personId"\n')
+    )
+
+    assert mapping.deliver.child_fields["person_id"] == "subject.personId"
+    assert mapping.deliver.child_fields["answers"] == "answers"
+    assert set(mapping.deliver.child_fields) == set(CHILD_FIELDS)
+
+
+def test_one_record_per_child_is_refused_with_the_reason(tmp_path: Path) -> None:
+    with pytest.raises(MappingError) as raised:
+        load_mapping(write(tmp_path, '[deliver]\nper_child = "records"\n'))
+
+    message = str(raised.value)
+    assert 'deliver.per_child: Value error, per_child = "records"' in message
+    assert "exactly once" in message and 'Use "sections"' in message
 
 
 @pytest.mark.parametrize(
@@ -93,6 +125,15 @@ def test_delivery_fields_not_named_keep_their_own_names(tmp_path: Path) -> None:
             "content and content.answers overlap",
         ),
         ('[deliver.fields]\nanswers = "x"\nversion = "x"\n', "x and x overlap"),
+        ('[deliver]\nper_child = "people"\n', "deliver.per_child: Input should be 'sections'"),
+        ('[deliver.child_fields]\nname = "fullName"\n', "unknown field(s) name; known: person_id"),
+        ('[deliver.child_fields]\nperson_id = "who..id"\n', "person_id must be a dotted path"),
+        (
+            '[deliver.child_fields]\nconfirmation = "check"\nmatched_on = "check.on"\n',
+            "check and check.on overlap",
+        ),
+        ('[case_lookup]\nchild_nhs_number = "ids/nhs"\n', "case_lookup.child_nhs_number"),
+        ('[case_lookup]\nchild_upn = ""\n', "case_lookup.child_upn"),
     ],
 )
 def test_mistakes_are_refused_by_name(tmp_path: Path, text: str, named: str) -> None:
@@ -144,6 +185,12 @@ def test_defaults_are_the_reference_contract() -> None:
     assert (mapping.deliver.record_id, mapping.deliver.status) == ("record_id", "status")
     assert mapping.deliver.fields == {name: name for name in DELIVERY_FIELDS}
     assert mapping.deliver.document_fields == {name: name for name in DOCUMENT_FIELDS}
+    assert mapping.deliver.child_fields == {name: name for name in CHILD_FIELDS}
+    assert mapping.deliver.per_child == "sections"
+    assert (mapping.case_lookup.child_nhs_number, mapping.case_lookup.child_upn) == (
+        "nhs_number",
+        "upn",
+    )
     assert mapping.status.path == "/api/v1/contributions/{record_id}"
     assert mapping.records.path == "/api/v1/contributions"
     assert (mapping.records.items, mapping.records.next) == ("records", "next")
@@ -165,5 +212,8 @@ def test_default_names_are_in_the_openapi_contract() -> None:
         assert f"\n  {path}:\n" in contract
     assert f"name: {mapping.deliver.idempotency_header}" in contract
     assert f"name: {mapping.records.cursor_parameter}" in contract
-    for name in (*DELIVERY_FIELDS, *DOCUMENT_FIELDS, "record_id", "idempotency_key"):
+    lookup = mapping.case_lookup
+    children = (lookup.child_person_id, lookup.child_nhs_number, lookup.child_upn)
+    names = (*DELIVERY_FIELDS, *DOCUMENT_FIELDS, *CHILD_FIELDS, *children)
+    for name in (*names, "record_id", "idempotency_key"):
         assert f" {name}:" in contract
