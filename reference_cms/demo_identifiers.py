@@ -37,6 +37,8 @@ DEMO_IDENTIFIERS: dict[str, DemoIdentifiers] = {
     "P-101955-1": DemoIdentifiers("9990195560", "Z801210214551"),  # Noah Williams
     "P-101955-2": DemoIdentifiers("9990195528", "W801210217552"),  # Isla Williams
     "P-102310-1": DemoIdentifiers("9990231060", None),  # Ruby Chen: no UPN held
+    "P-102788-1": DemoIdentifiers("9990278814", "R801210227881"),  # Jacob Kowalski
+    # Zofia Kowalski (NCC-102788) has no person record in the CMS yet, and no identifiers.
 }
 
 NONE_HELD = DemoIdentifiers(None, None)

@@ -37,7 +37,7 @@ def test_every_seeded_identifier_passes_its_check_and_nhs_numbers_are_from_the_t
     pupils = [child.upn for child in children if child.upn]
     assert len(numbers) == len(children) - 1 and len(pupils) == len(children) - 2
     assert all(nhs.is_valid(number) and number.startswith("999") for number in numbers)
-    assert all(upn.is_valid(pupil) and pupil[1:4] == "873" for pupil in pupils)
+    assert all(upn.is_valid(pupil) and pupil[1:4] == "801" for pupil in pupils)
     assert len(set(numbers)) == len(numbers) and len(set(pupils)) == len(pupils)
 
 
