@@ -7,7 +7,9 @@ import re
 from typing import Any
 
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
+from portal.models import ChildConfirmation, ChildKnown, DelegationRequest, MatchedOn, User
 from tests.factories import csrf_token
 
 KNOWN = ("known", "name_and_date_of_birth")
@@ -49,3 +51,19 @@ def confirm_if_asked(client: FlaskClient, reference: str) -> None:
     if start.status_code == 302 and start.headers["Location"].endswith("/children"):
         saved = confirm_children(client, reference)
         assert saved.status_code == 302, saved.get_data(as_text=True)[:1500]
+
+
+def confirmed_in_database(session: Session, request: DelegationRequest, partner: User) -> None:
+    """Test setup that skips the page: the partner knows every child, matched on name and
+    date of birth (for tests about what comes after; the page itself is tested on its own)."""
+    for child in request.children:
+        session.add(
+            ChildConfirmation(
+                request_id=request.id,
+                child_id=child.id,
+                answer=ChildKnown.KNOWN,
+                matched_on=MatchedOn.NAME_AND_DATE_OF_BIRTH,
+                confirmed_by_id=partner.id,
+            )
+        )
+    session.flush()
