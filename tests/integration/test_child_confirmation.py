@@ -4,8 +4,10 @@ says it knows none of them. Through the real app on PostgreSQL, and a real SMTP 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.audit import AuditAction
+from portal.audit.signing import CheckpointSigner, PublicKey
+from portal.contributions import receipts
+from portal.contributions.receipts import canonical_content, verify_receipt
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.lifecycle import ContributionStatus, RequestStatus
@@ -494,3 +499,53 @@ def test_after_a_return_the_answers_go_on_for_the_confirmed_children(
     assert start.headers["Location"].endswith(f"/answer/{TEMPLATE.sections[0].id}")
     answer_everything(teacher, sent, [amelia])
     assert send(teacher, sent).headers["Location"].endswith("/receipts/2")
+
+
+def test_a_version_sent_before_confirmations_existed_keeps_its_receipt_and_goes_on(
+    app: Flask,
+    world: World,
+    sent: str,
+    db_session: Session,
+    keyring: FileKeyring,
+    audit_key_path: Path,
+) -> None:
+    """Sent before this release: no confirmations, a receipt signed over the old content."""
+    request = request_row(db_session, sent)
+    answers = {"attendance_percent": "91"}
+    version = Contribution(
+        request_id=request.id,
+        version=1,
+        status=ContributionStatus.SUBMITTED,
+        created_by_id=world.teacher.id,
+        submitted_by_id=world.teacher.id,
+        submitted_at=datetime.now(UTC),
+        attachments=[],
+    )
+    RecordCipher(keyring, db_session).seal_json(version, "answers_enc", answers)
+    receipts.sign(CheckpointSigner.load(audit_key_path), request, version, answers)
+    request.status = RequestStatus.SUBMITTED
+    db_session.add(version)
+    db_session.commit()
+    assert b'"children"' not in canonical_content(request, version, answers)
+
+    teacher = client_for(app, world.teacher)
+    document = json.loads(teacher.get(f"/inbox/{sent}/receipts/1/download").get_data())
+    key = PublicKey.from_pem(app.test_client().get("/.well-known/audit-checkpoint-key.pem").data)
+    assert verify_receipt(document, key)
+    assert (
+        document["sha256"]
+        == hashlib.sha256(canonical_content(request, version, answers)).hexdigest()
+    )
+    receipt = teacher.get(f"/inbox/{sent}/receipts/1").get_data(as_text=True)
+    assert "You hold a record" not in receipt and "Not confirmed yet" not in receipt
+    assert "Not confirmed yet" not in teacher.get(f"/inbox/{sent}").get_data(as_text=True)
+    assert "nothing to confirm" in teacher.get(f"/inbox/{sent}/children").get_data(as_text=True)
+
+    # Returned for more: the partner answers again about every child, as before.
+    request = request_row(db_session, sent)
+    request.status = RequestStatus.RETURNED
+    db_session.commit()
+    start = teacher.get(f"/inbox/{sent}/answer")
+    assert start.headers["Location"].endswith(f"/answer/{TEMPLATE.sections[0].id}")
+    page = teacher.get(f"/inbox/{sent}/answer/{per_child_section().id}").get_data(as_text=True)
+    assert f"– {AMELIA}" in page and f"– {OLIVER}" in page
