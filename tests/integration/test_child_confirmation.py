@@ -53,6 +53,7 @@ from tests.integration.test_notifications import (  # noqa: F401 - fixtures
     sessions,
     smtp_server,
 )
+from tests.integration.test_page_titles_and_ids import repeated_ids
 from tests.support.confirming import KNOWN, children_on_page, confirm_children
 from tests.support.world import PURPOSE, World, client_for, issue
 
@@ -549,3 +550,14 @@ def test_a_version_sent_before_confirmations_existed_keeps_its_receipt_and_goes_
     assert start.headers["Location"].endswith(f"/answer/{TEMPLATE.sections[0].id}")
     page = teacher.get(f"/inbox/{sent}/answer/{per_child_section().id}").get_data(as_text=True)
     assert f"– {AMELIA}" in page and f"– {OLIVER}" in page
+
+
+def test_the_confirmation_pages_repeat_no_id(app: Flask, world: World, sent: str) -> None:
+    teacher = client_for(app, world.teacher)
+    amelia, oliver = ids(world)
+    asking = teacher.get(f"/inbox/{sent}/children").get_data(as_text=True)
+    wrong = teacher.post(f"/inbox/{sent}/children", data={"csrf_token": csrf_token(asking)})
+    closing = confirm_children(teacher, sent, {amelia: NOT_KNOWN, oliver: NOT_KNOWN})
+    assert "You do not know any of the children" in closing.get_data(as_text=True)
+    for page in (asking, wrong.get_data(as_text=True), closing.get_data(as_text=True)):
+        assert repeated_ids(page) == []
