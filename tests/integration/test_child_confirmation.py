@@ -561,3 +561,29 @@ def test_the_confirmation_pages_repeat_no_id(app: Flask, world: World, sent: str
     assert "You do not know any of the children" in closing.get_data(as_text=True)
     for page in (asking, wrong.get_data(as_text=True), closing.get_data(as_text=True)):
         assert repeated_ids(page) == []
+
+
+def test_the_school_is_not_pointed_at_a_request_it_closed(
+    app: Flask,
+    world: World,
+    sent: str,
+    db_session: Session,
+    engine: Engine,
+    keyring_path: Path,
+    sessions: sessionmaker[Session],  # noqa: F811 - the fixture
+    smtp_server: SmtpServer,  # noqa: F811 - the fixture
+) -> None:
+    close_request(client_for(app, world.teacher), sent, world)  # before its e-mails went
+    settings = notification_settings(engine, keyring_path, smtp_port=smtp_server.port)
+    sender = SmtpSender(host="127.0.0.1", port=smtp_server.port, from_address="no-reply@a.test")
+    counts = send_due(sessions, sender, settings)
+    assert [mail.to for mail in smtp_server.catcher.received] == [[world.worker.email]]
+    assert (counts.sent, counts.failed) == (1, 3)  # the school's three "new request" e-mails
+    request = request_row(db_session, sent)
+    unsent = db_session.scalars(
+        sa.select(Notification).where(
+            Notification.request_id == request.id,
+            Notification.kind == NotificationKind.REQUEST_ISSUED,
+        )
+    ).all()
+    assert len(unsent) == 3 and {n.last_error for n in unsent} == {"request_closed"}
