@@ -28,9 +28,11 @@ EXPECTED_REQUEST = {
     ("issued", "submitted"),
     ("issued", "revoked"),
     ("issued", "expired"),
+    ("issued", "child_not_known"),  # the partner knows none of the children (issue 17)
     ("in_progress", "submitted"),
     ("in_progress", "revoked"),
     ("in_progress", "expired"),
+    ("in_progress", "child_not_known"),
     ("submitted", "returned"),
     ("submitted", "accepted"),
     ("submitted", "rejected"),
@@ -60,7 +62,7 @@ EXPECTED_OUTBOX = {
     ("cancelled", "delivered"),
 }
 
-TERMINAL_REQUEST = {"delivered", "rejected", "revoked", "expired"}
+TERMINAL_REQUEST = {"delivered", "rejected", "revoked", "expired", "child_not_known"}
 TERMINAL_CONTRIBUTION = {"returned", "rejected", "delivered", "discarded"}
 TERMINAL_OUTBOX = {"delivered"}
 
