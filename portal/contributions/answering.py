@@ -71,7 +71,7 @@ def children(reference: str) -> ResponseReturnValue:
             "contributions/children_close.html", **vars(page), posted=request.form
         )
     try:
-        with services.one_at_a_time(db.session(), "Changed in another tab meanwhile"):
+        with services.one_at_a_time(db.session(), CHANGED_MEANWHILE):
             closed = confirmations.save(
                 db.session(),
                 db.cipher(),
@@ -80,17 +80,17 @@ def children(reference: str) -> ResponseReturnValue:
                 choices,
                 current_app.config["PORTAL_SETTINGS"].attachments,
             )
-    except services.ContributionRefused:
+    except services.ContributionRefused as refused:
         page = _confirmation_page(found)
-        return _confirming(page, confirmations.current_values(page.children), FIXED, 409)
+        values = confirmations.current_values(page.children)
+        return _confirming(page, values, {"children": str(refused)}, 409)
     if closed:
         return redirect(url_for("inbox.show", reference=found.reference))
     return redirect(url_for("answer.start", reference=found.reference))
 
 
-FIXED = {
-    "children": "Your answers have been sent with these children confirmed: they cannot change"
-}
+FIXED = {"children": confirmations.FIXED}
+CHANGED_MEANWHILE = "These were changed in another window a moment ago: check them and try again"
 
 
 def _confirmation_page(found: DelegationRequest) -> pages.ConfirmationPage:

@@ -131,6 +131,7 @@ def children_on(
     return children
 
 
+FIXED = "Your answers have been sent with these children confirmed: they cannot change"
 Choice = tuple[ChildKnown, MatchedOn | None]
 KNOWN_FIELD = "known-"
 MATCHED_FIELD = "matched-"
@@ -198,7 +199,7 @@ def save(
     """Record the partner's confirmation of every child (changing earlier ones while nothing
     has been sent). Returns True when it knows none of them and the request has closed."""
     if services.confirmations_fixed(session, found):
-        raise ContributionRefused("These children were confirmed with the answers already sent")
+        raise ContributionRefused(FIXED)
     if set(choices) != {str(child.id) for child in found.children}:
         raise ContributionRefused("Answer for every child the request names")
     actor = actor_for(partner)
