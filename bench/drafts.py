@@ -52,9 +52,32 @@ def prepare(
             template = catalogue.get(found.form_template, found.form_template_version)
             # Names are not needed to answer: only the children's ids make the answers' keys.
             children = [(str(child.id), "") for child in children_of(found)]
+        csrf = _confirm_children(http, portal_url, reference, children, csrf)
         csrf = csrf or _form_token(http, portal_url, reference, template)
         drafts.append(_answer(http, portal_url, csrf, reference, template, children))
     return csrf, drafts
+
+
+def _confirm_children(
+    http: requests.Session, url: str, reference: str, children: list[tuple[str, str]], csrf: str
+) -> str:
+    """The partner's first step on a request: it holds a record for every child (matched on
+    name and date of birth). Returns the session's form token."""
+    page = http.get(f"{url}/inbox/{reference}/children", timeout=TIMEOUT)
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
+    if page.status_code != 200 or not found:
+        raise RuntimeError(f"no confirmation page for {reference}: {page.status_code}")
+    csrf = csrf or html.unescape(found.group(1))
+    form = {"csrf_token": csrf}
+    for child_id, _name in children:
+        form[f"known-{child_id}"] = "known"
+        form[f"matched-{child_id}"] = "name_and_date_of_birth"
+    confirmed = http.post(
+        f"{url}/inbox/{reference}/children", data=form, allow_redirects=False, timeout=TIMEOUT
+    )
+    if confirmed.status_code != 302:
+        raise RuntimeError(f"{reference} children: {confirmed.status_code}")
+    return csrf
 
 
 def _form_token(http: requests.Session, url: str, reference: str, template: FormTemplate) -> str:

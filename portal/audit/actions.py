@@ -76,6 +76,11 @@ class AuditAction(enum.StrEnum):
     RETENTION_SHREDDED = "retention_shredded"
     LEGAL_HOLD_PLACED = "legal_hold_placed"
     LEGAL_HOLD_RELEASED = "legal_hold_released"
+    # Issue 17, the partner confirms each child (portal/contributions/confirmations.py): counts
+    # of its answers and the codes it matched on, never a child's name or identifier.
+    CHILDREN_CONFIRMED = "children_confirmed"
+    # The partner knows none of the children: the request closes and nothing is shared.
+    REQUEST_CLOSED_CHILD_NOT_KNOWN = "request_closed_child_not_known"
 
 
 # The actions that read a child's information or what partners said about them.

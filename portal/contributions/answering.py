@@ -1,9 +1,11 @@
-"""The partner answers a request: a page per section, drafts saved encrypted and resumed,
-check your answers, a declaration, submit, and a signed receipt."""
+"""The partner answers a request: first which of its children they know, then a page per
+section, drafts saved encrypted and resumed, check your answers, a declaration, submit, and a
+signed receipt."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from flask import (
@@ -23,8 +25,15 @@ from portal import db
 from portal.audit.runtime import audit_keys
 from portal.auth.login import actor_for
 from portal.auth.policy import Role, access, roles
-from portal.contributions import documents, pages, receipts, services
-from portal.contributions.answers_form import Field, read_section, section_after, section_errors
+from portal.contributions import confirmations, documents, pages, receipts, services
+from portal.contributions.answers_form import (
+    Field,
+    read_section,
+    section_after,
+    section_errors,
+    unasked,
+)
+from portal.lifecycle import RequestStatus
 from portal.requests.access import DelegationRequest, partners_request
 
 blueprint = Blueprint("answer", __name__, url_prefix="/inbox/<reference>")
@@ -35,17 +44,76 @@ PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
 @access(PARTNERS)
 def start(reference: str) -> ResponseReturnValue:
     found = partners_request(reference)
+    if elsewhere := _before_answering(found):
+        return elsewhere
     first = pages.template_of(found).sections[0].id
     return redirect(url_for("answer.section", reference=found.reference, section_id=first))
+
+
+@blueprint.route("/children", methods=["GET", "POST"])
+@access(PARTNERS)
+def children(reference: str) -> ResponseReturnValue:
+    """Before any answer: which of the children the request names the partner holds a record
+    for, and on what it matched. Knowing none closes the request, once they confirm it."""
+    found = partners_request(reference)
+    if found.status is RequestStatus.CHILD_NOT_KNOWN:
+        return redirect(url_for("inbox.show", reference=found.reference))
+    page = _confirmation_page(found)
+    if request.method == "GET":
+        return _confirming(page, confirmations.current_values(page.children), {}, 200)
+    if page.fixed:
+        return _confirming(page, confirmations.current_values(page.children), FIXED, 409)
+    choices, errors = confirmations.read_confirmations(request.form, page.children)
+    if errors:
+        return _confirming(page, request.form, errors, 400)
+    if confirmations.knows_none(choices) and request.form.get("close") != "yes":
+        return render_template(
+            "contributions/children_close.html", **vars(page), posted=request.form
+        )
+    try:
+        with services.one_at_a_time(db.session(), CHANGED_MEANWHILE):
+            closed = confirmations.save(
+                db.session(),
+                db.cipher(),
+                found,
+                current_user,
+                choices,
+                current_app.config["PORTAL_SETTINGS"].attachments,
+            )
+    except services.ContributionRefused as refused:
+        page = _confirmation_page(found)
+        values = confirmations.current_values(page.children)
+        return _confirming(page, values, {"children": str(refused)}, 409)
+    if closed:
+        return redirect(url_for("inbox.show", reference=found.reference))
+    return redirect(url_for("answer.start", reference=found.reference))
+
+
+FIXED = {"children": confirmations.FIXED}
+CHANGED_MEANWHILE = "These were changed in another window a moment ago: check them and try again"
+
+
+def _confirmation_page(found: DelegationRequest) -> pages.ConfirmationPage:
+    return pages.confirmation_page(
+        db.session(), db.cipher(), found, current_user, seen_by_partner(found)
+    )
+
+
+def _confirming(
+    page: pages.ConfirmationPage, values: Mapping[str, str], errors: dict[str, str], status: int
+) -> ResponseReturnValue:
+    return render_template(
+        "contributions/children.html", **vars(page), values=values, errors=errors
+    ), status
 
 
 @blueprint.route("/answer/<section_id>", methods=["GET", "POST"])
 @access(PARTNERS)
 def section(reference: str, section_id: str) -> ResponseReturnValue:
     found = partners_request(reference)
-    if found.status not in services.ANSWERABLE:
-        return redirect(url_for("inbox.show", reference=found.reference))
-    questions = pages.questions_in(db.cipher(), found, section_id)
+    if elsewhere := _before_answering(found):
+        return elsewhere
+    questions = pages.questions_in(db.session(), db.cipher(), found, section_id)
     if questions is None:
         abort(404)
     posted: dict[str, Any] | None = None
@@ -53,6 +121,8 @@ def section(reference: str, section_id: str) -> ResponseReturnValue:
     if request.method == "POST":
         posted = read_section(questions.fields, request.form)
         errors = section_errors(questions.fields, posted)
+        if unasked([*questions.fields, *questions.file_fields], request.form):
+            errors["unasked"] = UNASKED
         if not errors:
             try:
                 with services.one_at_a_time(db.session(), "Saved in another tab meanwhile"):
@@ -76,6 +146,33 @@ def section(reference: str, section_id: str) -> ResponseReturnValue:
         added=request.args.get("added"),
         errors=errors,
     ), (400 if errors else 200)
+
+
+UNASKED = "Answer only about the children you said you hold a record for"
+
+
+def _before_answering(found: DelegationRequest) -> ResponseReturnValue | None:
+    """Where the partner goes instead of the questions: to the request's page once it can no
+    longer be answered, or to confirm which children they know before anything else."""
+    if found.status not in services.ANSWERABLE:
+        return redirect(url_for("inbox.show", reference=found.reference))
+    return _unconfirmed(found)
+
+
+def _unconfirmed(found: DelegationRequest) -> ResponseReturnValue | None:
+    """Closed because the partner knows none of the children: nothing more to see. Children
+    not yet confirmed: confirm them first."""
+    if found.status is RequestStatus.CHILD_NOT_KNOWN:
+        return redirect(url_for("inbox.show", reference=found.reference))
+    if services.needs_confirmation(db.session(), found):
+        return redirect(url_for("answer.children", reference=found.reference))
+    return None
+
+
+def seen_by_partner(found: DelegationRequest) -> confirmations.Seen:
+    """The child identifiers this partner's pages may show."""
+    police = current_app.config["PORTAL_SETTINGS"].requests.police_identifiers
+    return confirmations.identifiers_seen_by(found, police)
 
 
 def _after_saving(found: DelegationRequest, questions: pages.Questions, section_id: str) -> str:
@@ -103,13 +200,17 @@ def _upload_error(file_fields: list[Field]) -> dict[str, str]:
 @access(PARTNERS)
 def check(reference: str) -> ResponseReturnValue:
     found = partners_request(reference)
+    if elsewhere := _unconfirmed(found):
+        return elsewhere
     return _check_page(found, {}, 200)
 
 
 def _check_page(
     found: DelegationRequest, errors: dict[str, str], status: int, declaration_error: bool = False
 ) -> ResponseReturnValue:
-    page = pages.check_page(db.session(), db.cipher(), found, current_user, errors)
+    page = pages.check_page(
+        db.session(), db.cipher(), found, current_user, errors, seen_by_partner(found)
+    )
     if page is None:
         return redirect(url_for("answer.start", reference=found.reference))
     return render_template(
@@ -124,6 +225,8 @@ def _check_page(
 @access(PARTNERS)
 def submit(reference: str) -> ResponseReturnValue:
     found = partners_request(reference)
+    if elsewhere := _unconfirmed(found):
+        return elsewhere
     if request.form.get("declaration") != "yes":
         return _check_page(found, {}, 400, declaration_error=True)
     signer = audit_keys().signer
@@ -156,11 +259,10 @@ def _already_sent(found: DelegationRequest) -> ResponseReturnValue:
 def receipt(reference: str, version: str) -> ResponseReturnValue:
     found = partners_request(reference)
     contribution = pages.sent_version(db.session(), found, version) or abort(404)
-    return render_template(
-        "contributions/receipt.html",
-        request_=found,
-        receipt=receipts.receipt_document(found, contribution),
+    page = pages.receipt_page(
+        db.session(), db.cipher(), found, contribution, current_user, seen_by_partner(found)
     )
+    return render_template("contributions/receipt.html", **vars(page))
 
 
 @blueprint.get("/receipts/<version>/download")

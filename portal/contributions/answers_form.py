@@ -14,7 +14,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from portal.forms_catalogue import FormTemplate, Question, QuestionType, answer_keys, check_answer
-from portal.forms_catalogue.answers import DATE_PARTS
+from portal.forms_catalogue.answers import CHILD_SEPARATOR, DATE_PARTS
 from portal.forms_catalogue.template import Section
 from portal.uk_time import long_date
 
@@ -73,6 +73,19 @@ def read_section(fields: list[Field], form: MultiDict[str, str]) -> dict[str, An
         else:
             answers[field.key] = form.get(field.key, "").strip()
     return answers
+
+
+def unasked(fields: list[Field], form: MultiDict[str, str]) -> list[str]:
+    """Per-child answers posted that the page did not ask for: about a child the partner has
+    not said it holds a record for (or any other child id). Never saved."""
+    asked = {field.key for field in fields}
+    posted = {_without_date_part(name) for name in form}
+    return sorted(key for key in posted if CHILD_SEPARATOR in key and key not in asked)
+
+
+def _without_date_part(name: str) -> str:
+    key, _, part = name.rpartition("-")
+    return key if key and part in DATE_PARTS else name
 
 
 def section_errors(fields: list[Field], answers: dict[str, Any]) -> dict[str, str]:

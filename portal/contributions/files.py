@@ -26,7 +26,7 @@ from flask_login import current_user
 from portal import db
 from portal.auth.policy import Role, access, roles
 from portal.config import Settings
-from portal.contributions import documents, pages
+from portal.contributions import documents, pages, services
 from portal.contributions.answering import PARTNERS
 from portal.contributions.documents import (
     AttachmentUnavailable,
@@ -34,7 +34,6 @@ from portal.contributions.documents import (
     ScanStatus,
     UploadRefused,
 )
-from portal.contributions.services import ContributionRefused
 from portal.extensions import csrf
 from portal.requests.access import councils_request, partners_request
 
@@ -51,13 +50,16 @@ def _store() -> DocumentStore:
 @csrf.exempt  # the upload reader checks the token as the body streams (see above)
 def upload(reference: str, section_id: str, answer_key: str) -> ResponseReturnValue:
     found = partners_request(reference)
-    questions = pages.questions_in(db.cipher(), found, section_id)
+    if services.needs_confirmation(db.session(), found):
+        # Before the partner says which children it knows, nothing about them is taken.
+        return redirect(url_for("answer.children", reference=found.reference))
+    questions = pages.questions_in(db.session(), db.cipher(), found, section_id)
     if questions is None or answer_key not in {f.key for f in questions.file_fields}:
         abort(404)
     back = url_for("answer.section", reference=found.reference, section_id=section_id)
     try:
         attachment = documents.attach_document(_store(), request, found, current_user, answer_key)
-    except ContributionRefused:
+    except services.ContributionRefused:
         return redirect(url_for("inbox.show", reference=found.reference))
     except UploadRefused as refused:
         return redirect(f"{back}?refused={refused.reason}&key={answer_key}#{answer_key}")

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_lasting_event
 from portal.auth.login import actor_for
-from portal.contributions import services
+from portal.auth.policy import child_identifiers_shown_to
+from portal.cases.identifiers import ChildIdentifier
+from portal.contributions import receipts, services
 from portal.contributions.answers_form import (
     Field,
     fields_of,
@@ -21,19 +23,21 @@ from portal.contributions.answers_form import (
     first_section_with_error,
     shown,
 )
+from portal.contributions.confirmations import ChildOnRequest, children_on
 from portal.crypto.records import RecordCipher
 from portal.forms_catalogue import FormTemplate, catalogue
 from portal.forms_catalogue.template import Section
 from portal.lifecycle import ContributionStatus, RequestStatus
-from portal.models import Attachment, DelegationRequest, User
+from portal.models import Attachment, DelegationRequest, OrganisationKind, User
 
 # What the route modules name, so that they never import the data model themselves.
 from portal.models import Contribution as Contribution
 from portal.models import ReviewDecision as ReviewDecision
 from portal.requests.access import council_may_change
 from portal.requests.pages import record_read_of
-from portal.requests.services import children_of
 
+# Council staff see every identifier the CMS holds for a child.
+COUNCIL_SEES = child_identifiers_shown_to(OrganisationKind.COUNCIL)
 Rows = list[tuple[Section, list[tuple[Field, str]]]]
 Documents = list[tuple[Attachment, str | None]]  # each with its (decrypted) file name
 
@@ -42,10 +46,14 @@ def template_of(found: DelegationRequest) -> FormTemplate:
     return catalogue().get(found.form_template, found.form_template_version)
 
 
-def children_named(cipher: RecordCipher, found: DelegationRequest) -> list[tuple[str, str]]:
-    """The request's children as (id, name), in the family's order."""
+def children_named(
+    session: Session, cipher: RecordCipher, found: DelegationRequest
+) -> list[tuple[str, str]]:
+    """The children the partner answers about as (id, name), in the family's order: those it
+    confirmed it holds a record for (portal/contributions/confirmations.py)."""
     return [
-        (str(child.id), cipher.open_text(child, "name_enc") or "") for child in children_of(found)
+        (str(child.id), cipher.open_text(child, "name_enc") or "")
+        for child in services.children_answered_for(session, found)
     ]
 
 
@@ -72,13 +80,15 @@ class Questions:
 
 
 def questions_in(
-    cipher: RecordCipher, found: DelegationRequest, section_id: str
+    session: Session, cipher: RecordCipher, found: DelegationRequest, section_id: str
 ) -> Questions | None:
+    """A section's questions, asked about the children the partner knows; None if there is
+    no such section."""
     template = template_of(found)
     part = next((s for s in template.sections if s.id == section_id), None)
     if part is None:
         return None
-    children = children_named(cipher, found)
+    children = children_named(session, cipher, found)
     return Questions(template, part, fields_of(part, children), file_fields_of(part, children))
 
 
@@ -133,6 +143,8 @@ class CheckPage:
     request_: DelegationRequest
     rows: Rows
     first_error_section: str | None
+    children: list[ChildOnRequest]
+    fixed: bool  # the children were confirmed with a version already sent
 
 
 def check_page(
@@ -141,14 +153,16 @@ def check_page(
     found: DelegationRequest,
     viewer: User,
     errors: dict[str, str],
+    seen: frozenset[ChildIdentifier],
 ) -> CheckPage | None:
-    """Every answer of the draft, section by section; None when there is no draft."""
+    """Every answer of the draft, section by section, after which children the partner
+    knows (with the identifiers it may see); None when there is no draft."""
     draft = services.draft_of(session, found)
     if draft is None:
         return None
     template = template_of(found)
     answers = services.answers_of(cipher, draft)
-    children = children_named(cipher, found)
+    children = children_named(session, cipher, found)
     record_read_of(found, viewer, AuditAction.CHILD_DETAILS_VIEWED)
 
     def documents(key: str) -> str:
@@ -164,7 +178,13 @@ def check_page(
         )
         for part in template.sections
     ]
-    return CheckPage(found, rows, first_section_with_error(template, errors))
+    return CheckPage(
+        found,
+        rows,
+        first_section_with_error(template, errors),
+        children_on(session, cipher, found, seen),
+        services.confirmations_fixed(session, found),
+    )
 
 
 @dataclass(frozen=True)
@@ -176,6 +196,7 @@ class ReviewPage:
     sections: tuple[Section, ...] = ()
     documents: Documents = field(default_factory=list)
     can_decide: bool = False
+    children: list[ChildOnRequest] = field(default_factory=list)
 
 
 def review_page(
@@ -199,7 +220,7 @@ def review_page(
     )
     template = template_of(found)
     answers = services.answers_of(cipher, contribution)
-    children = children_named(cipher, found)
+    children = children_named(session, cipher, found)
     return ReviewPage(
         found,
         contribution,
@@ -209,7 +230,57 @@ def review_page(
         ],
         sections=template.sections,
         documents=[(a, cipher.open_text(a, "filename_enc")) for a in contribution.attachments],
+        children=children_on(session, cipher, found, COUNCIL_SEES),
         can_decide=contribution.status == ContributionStatus.SUBMITTED
         and found.status == RequestStatus.SUBMITTED
         and council_may_change(viewer, found),
+    )
+
+
+@dataclass(frozen=True)
+class ReceiptPage:
+    request_: DelegationRequest
+    receipt: dict[str, Any]
+    children: list[ChildOnRequest]
+
+
+def receipt_page(
+    session: Session,
+    cipher: RecordCipher,
+    found: DelegationRequest,
+    contribution: Contribution,
+    viewer: User,
+    seen: frozenset[ChildIdentifier],
+) -> ReceiptPage:
+    """A sent version's receipt, with which children the partner said it knows (fixed since
+    the first version was sent, and covered by the receipt's digest)."""
+    record_read_of(found, viewer, AuditAction.CHILD_DETAILS_VIEWED)
+    return ReceiptPage(
+        found,
+        receipts.receipt_document(found, contribution),
+        children_on(session, cipher, found, seen),
+    )
+
+
+@dataclass(frozen=True)
+class ConfirmationPage:
+    request_: DelegationRequest
+    children: list[ChildOnRequest]
+    fixed: bool  # a version was sent: the confirmations are shown, not asked
+
+
+def confirmation_page(
+    session: Session,
+    cipher: RecordCipher,
+    found: DelegationRequest,
+    viewer: User,
+    seen: frozenset[ChildIdentifier],
+) -> ConfirmationPage:
+    """The children the request names, for the partner to say which it knows (a read of their
+    details, on the record)."""
+    record_read_of(found, viewer, AuditAction.CHILD_DETAILS_VIEWED)
+    return ConfirmationPage(
+        found,
+        children_on(session, cipher, found, seen),
+        services.confirmations_fixed(session, found),
     )

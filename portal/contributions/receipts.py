@@ -1,4 +1,5 @@
-"""Receipts: what a partner sent, provably. The digest covers the canonical content and the
+"""Receipts: what a partner sent, provably. The digest covers the canonical content (the
+answers, and which children the partner confirmed it knows and on what it matched) and the
 attachments' digests; the portal signs it with its published Ed25519 key (the audit
 checkpoint key), so the partner can later prove exactly what it sent and when."""
 
@@ -6,19 +7,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from portal.audit.signing import CheckpointSigner, PublicKey
-from portal.models import Contribution, DelegationRequest
+from portal.models import ChildConfirmation, Contribution, DelegationRequest
 
 FORMAT = "portal-receipt/1"
 
 
 def canonical_content(
-    request: DelegationRequest, contribution: Contribution, answers: dict[str, Any]
+    request: DelegationRequest,
+    contribution: Contribution,
+    answers: dict[str, Any],
+    confirmations: Iterable[ChildConfirmation] = (),
 ) -> bytes:
-    content = {
+    content: dict[str, Any] = {
         "format": FORMAT,
         "request": request.reference,
         "form_template": request.form_template,
@@ -38,7 +43,27 @@ def canonical_content(
             key=lambda item: (item["answer_key"], item["sha256"]),
         ),
     }
+    children = confirmed_children(confirmations)
+    # Only when there are any: a version sent before confirmations existed has none, and its
+    # content must canonicalise exactly as it did when it was signed.
+    if children:
+        content["children"] = children
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def confirmed_children(confirmations: Iterable[ChildConfirmation]) -> list[dict[str, str | None]]:
+    """Each child's confirmation as codes, keyed by the child's id as the answers are."""
+    return sorted(
+        (
+            {
+                "child": str(confirmation.child_id),
+                "answer": confirmation.answer.value,
+                "matched_on": confirmation.matched_on.value if confirmation.matched_on else None,
+            }
+            for confirmation in confirmations
+        ),
+        key=lambda item: item["child"] or "",
+    )
 
 
 def signed_message(reference: str, version: int, submitted_at: datetime, digest: bytes) -> bytes:
@@ -53,9 +78,11 @@ def sign(
     request: DelegationRequest,
     contribution: Contribution,
     answers: dict[str, Any],
+    confirmations: Iterable[ChildConfirmation] = (),
 ) -> None:
     assert contribution.submitted_at is not None  # noqa: S101 - set by the caller first
-    digest = hashlib.sha256(canonical_content(request, contribution, answers)).digest()
+    content = canonical_content(request, contribution, answers, confirmations)
+    digest = hashlib.sha256(content).digest()
     contribution.receipt_digest = digest
     contribution.receipt_key_id = signer.public.key_id
     contribution.receipt_signature = signer.sign(

@@ -28,6 +28,9 @@ from portal.lifecycle import (
     RequestStatus,
 )
 from portal.models import (
+    Child,
+    ChildConfirmation,
+    ChildKnown,
     Contribution,
     DelegationRequest,
     OutboxMessage,
@@ -70,6 +73,48 @@ def draft_of(session: Session, request: DelegationRequest) -> Contribution | Non
     return next(
         (c for c in versions(session, request) if c.status == ContributionStatus.DRAFT), None
     )
+
+
+def confirmations_of(
+    session: Session, request: DelegationRequest
+) -> dict[uuid.UUID, ChildConfirmation]:
+    """The partner's confirmation of each child it has confirmed, by child id."""
+    found = session.scalars(
+        sa.select(ChildConfirmation).where(ChildConfirmation.request_id == request.id)
+    )
+    return {confirmation.child_id: confirmation for confirmation in found}
+
+
+def confirmations_fixed(session: Session, request: DelegationRequest) -> bool:
+    """Whether the confirmations can no longer change: once a version is sent they are part
+    of what was sent; and a closed request changes no more."""
+    if request.status not in ANSWERABLE:
+        return True
+    return any(c.submitted_at is not None for c in versions(session, request))
+
+
+def needs_confirmation(session: Session, request: DelegationRequest) -> bool:
+    """Whether the partner must say which children it knows before answering: some child on
+    the request has no confirmation yet. A request answered before confirmations existed (a
+    version sent, none confirmed) goes on as it was answered."""
+    confirmed = confirmations_of(session, request)
+    if not confirmed and confirmations_fixed(session, request):
+        return False
+    return any(child.id not in confirmed for child in request.children)
+
+
+def children_answered_for(session: Session, request: DelegationRequest) -> list[Child]:
+    """The children the partner answers about, in the family's order: those it confirmed it
+    holds a record for; every child of a request answered before confirmations existed."""
+    confirmed = confirmations_of(session, request)
+    family = sorted(request.children, key=lambda child: child.position)
+    if not confirmed:
+        return family if confirmations_fixed(session, request) else []
+    return [
+        child
+        for child in family
+        if child.id in confirmed and confirmed[child.id].answer is ChildKnown.KNOWN
+    ]
 
 
 def answers_of(cipher: RecordCipher, contribution: Contribution | None) -> dict[str, Any]:
@@ -174,8 +219,11 @@ def submit(
     draft = draft_of(session, request)
     if draft is None or request.status != RequestStatus.IN_PROGRESS:
         raise ContributionRefused("There is nothing to send: it may have been sent already")
+    if needs_confirmation(session, request):
+        raise ContributionRefused("Confirm which children you know before sending answers")
     answers = answers_of(cipher, draft)
-    children = [str(child.id) for child in request.children]
+    # Only the children the partner confirmed it knows: an answer about any other is refused.
+    children = [str(child.id) for child in children_answered_for(session, request)]
     errors = validate_answers(template, answers, children, final=True)
     for key in missing_files(template, draft, children):
         errors[key] = "Add the document this question asks for"
@@ -185,7 +233,7 @@ def submit(
     REQUEST_LIFECYCLE.move(request, RequestStatus.SUBMITTED)
     draft.submitted_at = datetime.now(UTC)
     draft.submitted_by_id = partner.id
-    receipts.sign(signer, request, draft, answers)
+    receipts.sign(signer, request, draft, answers, confirmations_of(session, request).values())
     session.flush()  # two tabs at once: the second fails here on the row version
     record_event(
         session,

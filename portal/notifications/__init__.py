@@ -7,6 +7,7 @@ from portal.notifications.queue import (
     notify_partner_of_new_request,
     notify_partner_returned,
     notify_worker_of_submission,
+    notify_workers_child_not_known,
     reschedule_reminders,
     schedule_reminders,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "notify_partner_of_new_request",
     "notify_partner_returned",
     "notify_worker_of_submission",
+    "notify_workers_child_not_known",
     "reschedule_reminders",
     "schedule_reminders",
 ]

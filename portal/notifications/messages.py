@@ -105,6 +105,16 @@ Sign in to review the answer:
 $link
 """,
     ),
+    _K.CHILD_NOT_KNOWN: _Template(
+        subject="Request $reference closed: the partner does not know the child",
+        body="""A partner organisation has told $council that it does not know the child or children your request names. The request is closed and nothing was shared.
+
+Reference: $reference
+
+Sign in to see what the partner said:
+$link
+""",  # noqa: E501 - a paragraph per line: compose wraps them
+    ),
 }
 
 

@@ -78,6 +78,16 @@ def notify_worker_of_submission(session: Session, request: DelegationRequest) ->
     )
 
 
+def notify_workers_child_not_known(session: Session, request: DelegationRequest) -> int:
+    """The partner knows none of the children and the request has closed: tell the social
+    worker who asked, and the case's allocated worker if that is someone else (the sender
+    checks, when it sends, that each may open the request; each is queued once)."""
+    recipients = [request.requested_by_id]
+    if request.case.allocated_worker_id is not None:
+        recipients.append(request.case.allocated_worker_id)
+    return enqueue(session, NotificationKind.CHILD_NOT_KNOWN, recipients, request)
+
+
 def notify_partner_returned(
     session: Session, request: DelegationRequest, submitter_id: uuid.UUID
 ) -> int:

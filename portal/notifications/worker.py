@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from portal.audit import AuditAction, record_event
 from portal.config import Settings
 from portal.db_outage import DatabaseOutage
+from portal.lifecycle import RequestStatus
 from portal.models import (
     AuditOutcome,
     DelegationRequest,
@@ -200,8 +201,9 @@ def _address_if_still_wanted(session: Session, claim: _Claim, request: Delegatio
     if claim.kind not in TO_PARTNER:
         if not council_may_see(recipient, request):
             raise SendFailed("recipient_not_entitled", permanent=True)
-    # Partners are never pointed at a request they can no longer open.
-    elif not open_to_partner(request):
+    # Partners are never pointed at a request they can no longer open, nor at one they
+    # closed themselves by saying they know none of its children.
+    elif not open_to_partner(request) or request.status is RequestStatus.CHILD_NOT_KNOWN:
         raise SendFailed("request_closed", permanent=True)
     elif claim.kind in REMINDER_KINDS and not _reminder_still_true(claim.kind, request):
         raise SendFailed("no_longer_due", permanent=True)

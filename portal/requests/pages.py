@@ -6,6 +6,7 @@ the record whatever the response (portal/audit/lasting.py)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,11 +15,17 @@ from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_lasting_event
 from portal.auth.login import actor_for
+from portal.auth.policy import child_identifiers_shown_to
 from portal.cases.directory import Asker, CaseLookupUnavailable, LocalCaseDirectory
 
 # What the route modules name, so that they never import the case directory themselves.
 from portal.cases.directory import CaseSummary as CaseSummary
 from portal.connector.runtime import case_directory
+from portal.contributions.confirmations import ChildOnRequest, children_on, identifiers_seen_by
+from portal.contributions.services import (
+    confirmations_fixed,
+    needs_confirmation,
+)
 from portal.contributions.services import versions as contribution_versions
 from portal.crypto.records import RecordCipher
 from portal.forms_catalogue import FormTemplate, TemplateNotFound, catalogue
@@ -28,6 +35,7 @@ from portal.models import (
     Contribution,
     DelegationRequest,
     Organisation,
+    OrganisationKind,
     Review,
     Team,
     User,
@@ -124,6 +132,8 @@ class CouncilRequestPage:
     template_title: str
     versions: list[Contribution]
     delivery: services.Delivery | None
+    # What the partner said about each child, once it was sent (or closed the request).
+    confirmed: list[ChildOnRequest]
 
 
 def council_request_page(
@@ -147,7 +157,21 @@ def council_request_page(
         template_title=template.title if template else found.form_template,
         versions=contribution_versions(session, found),
         delivery=services.delivery_of(session, found),
+        confirmed=_what_the_partner_said(session, cipher, found),
     )
+
+
+def _what_the_partner_said(
+    session: Session, cipher: RecordCipher, found: DelegationRequest
+) -> list[ChildOnRequest]:
+    """The partner's confirmation of each child, as the council sees it: only once it is part
+    of what was sent, or closed the request. Until then the partner may still change it."""
+    closed = found.status is RequestStatus.CHILD_NOT_KNOWN
+    if not closed and not confirmations_fixed(session, found):
+        return []
+    council = child_identifiers_shown_to(OrganisationKind.COUNCIL)
+    shown = children_on(session, cipher, found, council)
+    return shown if any(child.answer for child in shown) else []
 
 
 @dataclass(frozen=True)
@@ -163,7 +187,7 @@ class PartnerRequestPage:
     request_: DelegationRequest
     purpose: str | None
     message: str | None
-    children: list[Child]
+    children: list[ChildOnRequest]
     worker: Contact | None
     team: Team
     named: Contact | None
@@ -171,25 +195,38 @@ class PartnerRequestPage:
     versions: list[Contribution]
     first_viewed: dict[str, datetime]
     returned: tuple[str | None, list[str]] | None
+    to_confirm: bool = False  # the partner has yet to say which children it knows
+    confirmations_fixed: bool = False  # sent with a version: no longer changed
 
 
 def partner_request_page(
-    session: Session, cipher: RecordCipher, found: DelegationRequest, viewer: User
+    session: Session,
+    cipher: RecordCipher,
+    found: DelegationRequest,
+    viewer: User,
+    police_identifiers: Iterable[str] = (),
 ) -> PartnerRequestPage:
+    """The request as its partner sees it, each child with only the identifiers its kind of
+    organisation may see. Closed because the partner knows none of the children, it shows
+    nothing of them, nor why they were asked about: only that it is closed."""
     record_read_of(found, viewer, AuditAction.REQUEST_VIEWED)
-    every = contribution_versions(session, found)
+    closed = found.status is RequestStatus.CHILD_NOT_KNOWN
+    every = [] if closed else contribution_versions(session, found)
+    seen = identifiers_seen_by(found, police_identifiers)
     return PartnerRequestPage(
         request_=found,
-        purpose=cipher.open_text(found, "purpose_enc"),
-        message=cipher.open_text(found, "message_enc"),
-        children=_children(cipher, found),
+        purpose=None if closed else cipher.open_text(found, "purpose_enc"),
+        message=None if closed else cipher.open_text(found, "message_enc"),
+        children=[] if closed else children_on(session, cipher, found, seen),
         worker=_contact(session, found.requested_by_id),
         team=found.case.team,
         named=_contact(session, found.named_recipient_id),
-        template=_template(found),
+        template=None if closed else _template(found),
         versions=every,
         first_viewed=_first_viewed(session, every),
         returned=_what_is_needed(session, cipher, found, every),
+        to_confirm=needs_confirmation(session, found),
+        confirmations_fixed=confirmations_fixed(session, found),
     )
 
 

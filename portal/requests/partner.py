@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
@@ -73,7 +73,8 @@ def _show(
     found: DelegationRequest, route_form: RouteForm | None, status: int
 ) -> ResponseReturnValue:
     """The request's page; `route_form` is the partner lead's, to pass it to a colleague."""
-    page = pages.partner_request_page(db.session(), db.cipher(), found, current_user)
+    police = current_app.config["PORTAL_SETTINGS"].requests.police_identifiers
+    page = pages.partner_request_page(db.session(), db.cipher(), found, current_user, police)
     return render_template(
         "inbox/show.html",
         **vars(page),

@@ -216,8 +216,24 @@ def start_answering(person: Person) -> None:
     request's state)."""
     button = person.page.get_by_role("button", name=re.compile("Answer the questions|Continue"))
     person.hands.click(button)
+    if urlsplit(person.page.url).path.endswith("/children"):
+        confirm_children(person)
     expect(person.page.locator("form#section-answers")).to_be_visible()
     person.check()
+
+
+def confirm_children(person: Person) -> None:
+    """Before the questions: the partner says it holds a record for each child, matched on
+    name and date of birth (the choice revealed under "We hold a record for this child")."""
+    page = person.page
+    expect(page.get_by_role("heading", name=re.compile("Confirm the child"))).to_be_visible()
+    person.check()
+    for known in page.get_by_role("radio", name="We hold a record for this child").all():
+        person.hands.check(known)
+    for matched in page.get_by_role("radio", name="Name and date of birth").all():
+        person.hands.check(matched)
+    person.check()
+    save(person)
 
 
 def step_through_to_check(person: Person, change: str | None = None, text: str = "") -> None:

@@ -117,6 +117,19 @@ def issue_requests(load: Load, worker: SignedInClient) -> Callable[[], None]:
     return journey
 
 
+def confirm_children(load: Load, teacher: SignedInClient, reference: str) -> None:
+    """Before the questions: the teacher says it knows every child (once; the page refuses a
+    change after a version is sent, and a retried journey may find it already done)."""
+    page = teacher.call("GET", f"/inbox/{reference}/children", expect=(200, 302))
+    if page.startswith("/inbox/") or 'name="known-' not in page:
+        return  # closed, or confirmed and sent already
+    form = {"csrf_token": csrf_token(page)}
+    for child in load.world.case.children:
+        form[f"known-{child.id}"] = "known"
+        form[f"matched-{child.id}"] = "name_and_date_of_birth"
+    teacher.call("POST", f"/inbox/{reference}/children", form, (302,))
+
+
 def answer_and_send(load: Load, teacher: SignedInClient) -> Callable[[], None]:
     """The teacher answers every section of the oldest request not yet sent, and sends it."""
     children = [str(child.id) for child in load.world.case.children]
@@ -127,6 +140,7 @@ def answer_and_send(load: Load, teacher: SignedInClient) -> Callable[[], None]:
             time.sleep(0.1)
             return
         reference = waiting[0]
+        confirm_children(load, teacher, reference)
         for section in TEMPLATE.sections:
             path = f"/inbox/{reference}/answer/{section.id}"
             page = teacher.call("GET", path, expect=(200, 302))

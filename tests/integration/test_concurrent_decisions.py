@@ -28,6 +28,7 @@ from portal.lifecycle import ContributionStatus
 from portal.models import Contribution, OutboxMessage, Review, WebSession
 from portal.requests import services
 from tests.integration.test_contributions import TEMPLATE, section_form
+from tests.support.confirming import confirmed_in_database
 from tests.support.live_portal import LiveStack, live_portal
 from tests.support.world import World, build_world
 
@@ -108,6 +109,7 @@ def test_sending_twice_at_once_makes_one_version_and_deciding_twice_one_decision
                 expires_on=date.today() + timedelta(days=20),
             ),
         )
+        confirmed_in_database(session, request, world.teacher)
         session.commit()
         reference = request.reference
         children = [str(child.id) for child in world.case.children]

@@ -21,6 +21,7 @@ from tests.conftest import test_settings
 from tests.factories import csrf_token
 from tests.integration.test_contributions import TEMPLATE, answer_everything, send
 from tests.support.clamd import Clamd, eicar
+from tests.support.confirming import confirm_if_asked
 from tests.support.world import World, client_for, issue
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -62,6 +63,7 @@ def file_question() -> tuple[str, str]:
 
 def upload(client, reference: str, name: str, content: bytes):  # type: ignore[no-untyped-def]
     section_id, key = file_question()
+    confirm_if_asked(client, reference)  # the children first, then the questions
     page = client.get(f"/inbox/{reference}/answer/{section_id}").get_data(as_text=True)
     return client.post(
         f"/inbox/{reference}/answer/{section_id}/files/{key}",

@@ -16,6 +16,7 @@ from werkzeug.datastructures import MultiDict
 from portal.audit import AuditAction
 from portal.audit.signing import PublicKey
 from portal.contributions.receipts import canonical_content, verify_receipt
+from portal.contributions.services import confirmations_of
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.forms_catalogue import FormTemplate, QuestionType, answer_keys, load_catalogue
@@ -30,6 +31,7 @@ from portal.models import (
     Review,
 )
 from tests.factories import csrf_token
+from tests.support.confirming import confirm_if_asked
 from tests.support.world import World, client_for, issue
 
 TEMPLATE: FormTemplate = load_catalogue(
@@ -79,6 +81,7 @@ def request_row(session: Session, reference: str) -> DelegationRequest:
 
 
 def answer_everything(client: FlaskClient, reference: str, children: list[str]) -> None:
+    confirm_if_asked(client, reference)
     for section in TEMPLATE.sections:
         path = f"/inbox/{reference}/answer/{section.id}"
         token = csrf_token(client.get(path).get_data(as_text=True))
@@ -97,7 +100,11 @@ def send(client: FlaskClient, reference: str, token: str | None = None) -> Any:
 
 @pytest.fixture
 def sent(app: Flask, world: World) -> str:
-    return issue(app, world)
+    """A request issued to the school, whose teacher has confirmed it knows both children
+    (tests/integration/test_child_confirmation.py tests that step itself)."""
+    reference = issue(app, world)
+    confirm_if_asked(client_for(app, world.teacher), reference)
+    return reference
 
 
 def children_of(world: World) -> list[str]:
@@ -216,7 +223,9 @@ def test_a_sent_version_has_a_receipt_that_verifies(
     )
     assert contribution is not None
     answers = RecordCipher(keyring, db_session).open_json(contribution, "answers_enc")
-    digest = hashlib.sha256(canonical_content(request, contribution, answers)).hexdigest()
+    confirmed = confirmations_of(db_session, request).values()  # part of what was sent
+    content = canonical_content(request, contribution, answers, confirmed)
+    digest = hashlib.sha256(content).hexdigest()
     assert document["sha256"] == digest
 
     again = send(teacher, sent, token)  # the second tab sends the same answers

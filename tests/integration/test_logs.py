@@ -24,6 +24,7 @@ from tests.factories import csrf_token
 from tests.integration.test_contributions import SECRET_ANSWER, TEMPLATE, children_of, section_form
 from tests.integration.test_metrics import with_sections
 from tests.integration.test_pages import SECRET_MARKER, failing_app
+from tests.support.confirming import confirm_if_asked
 
 __all__ = ["failing_app"]  # a fixture: the app with a route that fails with a child's name
 from tests.support.world import World, client_for, issue
@@ -56,6 +57,7 @@ def test_a_request_is_logged_as_json_with_its_id_and_person_and_nothing_it_carri
         s for s in TEMPLATE.sections if any(q.type is QuestionType.LONG_TEXT for q in s.questions)
     )
     path = f"/inbox/{sent}/answer/{section.id}"
+    confirm_if_asked(teacher, sent)
     token = csrf_token(teacher.get(path).get_data(as_text=True))
     form = section_form(token, section, children_of(world), "later")
     form.add("note", f"About {CHILD}")

@@ -13,11 +13,17 @@ from sqlalchemy.orm import Session
 from portal.lifecycle import RequestStatus
 from portal.models import DelegationRequest, Organisation, OrganisationKind, Role, User
 from tests.factories import make_organisation, make_user
+from tests.support.confirming import confirm_children
 from tests.support.world import World, client_for, issue
 
-STATES = ("open", "revoked", "lapsed")
+STATES = ("open", "confirmed", "revoked", "lapsed", "child_not_known")
 # Pages a request has, by who they are for.
-PARTNER_PAGES = ("/inbox/{ref}", "/inbox/{ref}/answer/attendance", "/inbox/{ref}/answer/check")
+PARTNER_PAGES = (
+    "/inbox/{ref}",
+    "/inbox/{ref}/children",
+    "/inbox/{ref}/answer/attendance",
+    "/inbox/{ref}/answer/check",
+)
 COUNCIL_PAGES = ("/requests/{ref}",)
 
 
@@ -55,14 +61,27 @@ def expected(person: str, page: str, state: str) -> int:
             "health",
         ):
             return 403  # the route is for partners only
-        if person in ("school lead", "school contributor") and state == "open":
-            return 302 if page.endswith("/check") else 200  # nothing drafted: back to the start
-        return 404  # another organisation's, or closed: no trace
+        if person not in ("school lead", "school contributor") or state in ("revoked", "lapsed"):
+            return 404  # another organisation's, or closed: no trace
+        return _addressed_partner(page, state)
     if person in ("issuing worker", "manager of the case's team"):
         return 200  # the council still sees closed requests
     if person == "worker in another team":
         return 404
     return 403
+
+
+def _addressed_partner(page: str, state: str) -> int:
+    """The school's own people: the request's page always (closed because they know none of
+    the children, it says only that); the confirmation page until they know none; the
+    questions once they have confirmed the children (before that, sent to confirm them)."""
+    if page.endswith("/children"):
+        return 302 if state == "child_not_known" else 200
+    if page.endswith("/attendance"):
+        return 200 if state == "confirmed" else 302
+    if page.endswith("/check"):
+        return 302  # nothing drafted: back to the start (or to confirm, or to the closed page)
+    return 200
 
 
 def close(session: Session, reference: str, state: str) -> None:
@@ -74,6 +93,8 @@ def close(session: Session, reference: str, state: str) -> None:
         request.status = RequestStatus.REVOKED
     elif state == "lapsed":
         request.expires_at = datetime.now(UTC) - timedelta(minutes=1)
+    elif state == "child_not_known":
+        request.status = RequestStatus.CHILD_NOT_KNOWN
     session.commit()
 
 
@@ -82,6 +103,8 @@ def test_every_person_reaches_exactly_what_the_rules_allow(
     app: Flask, world: World, db_session: Session, state: str
 ) -> None:
     reference = issue(app, world)
+    if state == "confirmed":
+        confirm_children(client_for(app, world.teacher), reference)
     everyone = people(db_session, world)
     close(db_session, reference, state)
     wrong = []

@@ -81,6 +81,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/inbox/<reference>"): frozenset({"partner_contributor", "partner_lead"}),
     ("POST", "/inbox/<reference>/route"): frozenset({"partner_lead"}),
     ("GET", "/inbox/<reference>/answer"): frozenset({"partner_contributor", "partner_lead"}),
+    ("GET", "/inbox/<reference>/children"): PARTNERS,
+    ("POST", "/inbox/<reference>/children"): PARTNERS,
     ("GET", "/inbox/<reference>/answer/<section_id>"): PARTNERS,
     ("POST", "/inbox/<reference>/answer/<section_id>"): PARTNERS,
     ("GET", "/inbox/<reference>/answer/check"): PARTNERS,
