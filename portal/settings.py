@@ -224,6 +224,9 @@ class RetentionSettings(_Section):
     rejected_days: int = Field(default=365, ge=1, le=36500)
     revoked_days: int = Field(default=365, ge=1, le=36500)
     expired_days: int = Field(default=365, ge=1, le=36500)
+    # Closed because the partner knows none of the children: nothing was shared, but the
+    # request's own purpose and message stay until then, for a complaint about it.
+    child_not_known_days: int = Field(default=365, ge=1, le=36500)
     # Requests looked at per query; each is still shredded in its own transaction.
     batch_size: int = Field(default=100, ge=1, le=10000)
 

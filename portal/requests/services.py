@@ -279,7 +279,9 @@ def extend(
 
 def route(session: Session, request: DelegationRequest, actor: Actor, colleague_id: str) -> None:
     """Pass the request to a colleague at the partner (by their user id, as the form gives
-    it): someone at the same organisation who may answer."""
+    it): someone at the same organisation who may answer. Only while the request is open."""
+    if request.status not in OPEN_STATUSES:
+        raise RequestRefused("colleague", "This request is closed: there is nothing to pass on")
     people = partner_people(session, [request.partner_organisation_id])
     colleague = next((person for person in people if str(person.id) == colleague_id), None)
     if colleague is None:

@@ -13,8 +13,9 @@ from portal.models.requests import LegalHold
 from portal.settings import RetentionSettings
 
 _R = RequestStatus
-# Outcomes counted from the request's closing time (set on rejection, revocation, expiry).
-_CLOSED = (_R.REJECTED, _R.REVOKED, _R.EXPIRED)
+# Outcomes counted from the request's closing time (set on rejection, revocation, expiry, and
+# when the partner knows none of the children).
+_CLOSED = (_R.REJECTED, _R.REVOKED, _R.EXPIRED, _R.CHILD_NOT_KNOWN)
 OUTCOMES = (_R.DELIVERED, *_CLOSED)
 
 

@@ -100,8 +100,9 @@ def _page(form: HoldForm, status: int) -> ResponseReturnValue:
     kept = current_app.config["PORTAL_SETTINGS"].retention
     periods = (
         f"{kept.delivered_days} days after delivery to the case record; "
-        f"{kept.rejected_days} days after rejection, {kept.revoked_days} after withdrawal and "
-        f"{kept.expired_days} after expiry"
+        f"{kept.rejected_days} days after rejection, {kept.revoked_days} after withdrawal, "
+        f"{kept.expired_days} after expiry and {kept.child_not_known_days} after the partner "
+        "said it knows none of the children"
     )
     return render_template(
         "retention/legal_holds.html",

@@ -389,6 +389,21 @@ def test_after_closing_the_partner_sees_nothing_of_the_children(
     assert sent in inbox and "Closed: child not known" in inbox
 
 
+def test_a_closed_request_cannot_be_passed_to_a_colleague(
+    app: Flask, world: World, sent: str, db_session: Session
+) -> None:
+    lead = client_for(app, world.lead)
+    token = csrf_token(lead.get(f"/inbox/{sent}").get_data(as_text=True))
+    close_request(client_for(app, world.teacher), sent, world)
+    refused = lead.post(
+        f"/inbox/{sent}/route", data={"csrf_token": token, "colleague": str(world.colleague.id)}
+    )
+    assert refused.status_code == 400
+    assert "there is nothing to pass on" in refused.get_data(as_text=True)
+    assert request_row(db_session, sent).named_recipient_id is None
+    assert events(db_session, AuditAction.REQUEST_ROUTED) == []
+
+
 def test_the_council_sees_the_partner_knows_none_of_them(
     app: Flask, world: World, sent: str
 ) -> None:

@@ -93,6 +93,7 @@ class Closed:
             R.REJECTED: ContributionStatus.REJECTED,
             R.REVOKED: ContributionStatus.SUBMITTED,
             R.EXPIRED: ContributionStatus.DISCARDED,
+            R.CHILD_NOT_KNOWN: ContributionStatus.DISCARDED,
         }[outcome]
         second = self._version(cipher, request, 2, final, ended)
         self._document(cipher, second)
@@ -248,11 +249,12 @@ def assert_shredded(session: Session, keyring: FileKeyring, request: DelegationR
 def test_content_is_shredded_after_its_period_and_never_before(
     portal: CliRunner, closed: Closed, db_session: Session, keyring: FileKeyring, app: Flask
 ) -> None:
-    # Defaults: 90 days after delivery; a year after rejection, withdrawal or expiry.
+    # Defaults: 90 days after delivery; a year after rejection, withdrawal, expiry or the
+    # partner saying it knows none of the children.
     due = {outcome: closed.make(outcome, days) for outcome, days in _periods(+1).items()}
     kept = {outcome: closed.make(outcome, days) for outcome, days in _periods(-1).items()}
     files = stored_files(app)
-    assert len(files) == 8
+    assert len(files) == 10
 
     result = run(portal)
 
@@ -264,9 +266,9 @@ def test_content_is_shredded_after_its_period_and_never_before(
     assert stored_files(app) == {f"{a}.pdsf" for a in _attachment_ids(db_session, kept)}
     assert (
         len(re.findall(r"^shredded DR-\w+ \(\w+\): 2 versions of answers", result.output, re.M))
-        == 4
+        == 5
     )
-    assert "Shredded the content of 4 requests" in result.output
+    assert "Shredded the content of 5 requests" in result.output
     shredded = events(db_session, "retention_shredded")
     assert {event.object_id for event in shredded} == {r.reference for r in due.values()}
     delivered = next(e for e in shredded if e.object_id == due[R.DELIVERED].reference)
@@ -470,6 +472,7 @@ def _periods(offset: int) -> dict[RequestStatus, int]:
         R.REJECTED: 365 + offset,
         R.REVOKED: 365 + offset,
         R.EXPIRED: 365 + offset,
+        R.CHILD_NOT_KNOWN: 365 + offset,
     }
 
 
