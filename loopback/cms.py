@@ -70,6 +70,14 @@ class ReferenceCms:
         records: list[dict[str, str]] = answer.json()["records"]
         return records
 
+    def received(self, record_id: str) -> dict[str, Any]:
+        """The body the CMS received for one record, as it stored it."""
+        answer = requests.get(f"{self.url}/_records/{record_id}", timeout=30)
+        if answer.status_code != 200:
+            raise AssertionError(answer.text)
+        body: dict[str, Any] = answer.json()["body"]
+        return body
+
     def delete(self, record_id: str) -> None:
         answer = requests.delete(f"{self.url}/_records/{record_id}", timeout=5)
         if answer.status_code != 204:

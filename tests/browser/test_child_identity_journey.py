@@ -1,8 +1,10 @@
-"""The right child, as the social worker meets it in a real browser: finding a two-sibling case
-shows what the CMS holds for each child, and asking a school about a child without a UPN warns
-before sending. Every portal page reached passes axe (WCAG 2.2 A and AA).
-
-The partner's side (confirming each child before answering) follows in the partner journeys.
+"""The right child, end to end in a real browser: finding a two-sibling case shows what the CMS
+holds for each child, and asking a school about a child without a UPN warns before sending; the
+school confirms each child before answering (one it knows by UPN, one that is not the child it
+knows), answers only about the one it knows, the social worker sees what the school said, and
+the CMS files the answers under that child's person id; a school that knows neither child closes
+the request and the social worker is told. Every portal page reached passes axe (WCAG 2.2 A
+and AA).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 
 from playwright.sync_api import Locator, expect
 
@@ -108,3 +111,112 @@ def test_7_a_social_worker_sees_what_the_cms_holds_and_is_warned_before_asking(
     # The school is told by e-mail: a reference and a link, never a name or an identifier.
     mail = stack.wait_for_mail(reference)
     assert not re.search(r"999 ?\d{3} ?\d{4}|[A-Z]801\d{9}", mail) and "Amelia" not in mail
+
+
+def say_of(person: Person, child: str, answer: str, matched_on: str | None = None) -> None:
+    """On the confirmation page: what the school says of one child."""
+    page = person.page
+    group = page.get_by_role("group", name=f"Do you hold a record for {child}?")
+    person.hands.check(group.get_by_role("radio", name=answer))
+    if matched_on:
+        matched = page.get_by_role("group", name=re.compile(f"If you hold a record for {child}"))
+        person.hands.check(matched.get_by_role("radio", name=matched_on, exact=True))
+
+
+def confirmation_page(person: Person, reference: str) -> None:
+    steps.open_request(person, reference)
+    person.hands.click(person.page.get_by_role("button", name=re.compile("Answer the questions")))
+    expect(person.page.get_by_role("heading", name="Confirm the children")).to_be_visible()
+    person.check()
+
+
+def test_8_the_school_confirms_each_child_and_the_cms_files_answers_on_the_right_one(
+    people: People, stack: PortalStack, tmp_path: Path
+) -> None:
+    worker = people()
+    steps.sign_in(worker, steps.SOCIAL_WORKER)
+    find_case(worker, "NCC-101955")
+    ask_the_school(worker, ["Noah Williams", "Isla Williams"])
+    reference = send(worker)
+
+    lead = people()
+    page = lead.page
+    steps.sign_in(lead, steps.SCHOOL_LEAD)
+    confirmation_page(lead, reference)
+    # A school sees the UPN it keys pupils by, never the NHS number.
+    main = page.locator("main")
+    expect(main).to_contain_text("Z801210214551")
+    expect(main).not_to_contain_text("999 019 5560")
+    expect(main).not_to_contain_text("9990195560")
+    # Saying it knows a child without saying on what: an error on the field, nothing saved.
+    say_of(lead, "Noah Williams", "We hold a record for this child")
+    say_of(lead, "Isla Williams", "This is not the child we know")
+    steps.save(lead)
+    expect(page.get_by_role("alert")).to_contain_text("There is a problem")
+    lead.check()
+    say_of(lead, "Noah Williams", "We hold a record for this child", "UPN")
+    steps.save(lead)
+    expect(page.locator("form#section-answers")).to_be_visible()
+    lead.check()
+    # Questions about Noah only: Isla is not the child the school knows.
+    expect(page.locator("main")).not_to_contain_text("Isla")
+    document = tmp_path / "attendance-report.pdf"
+    document.write_bytes(steps.PDF)
+    steps.answer_remaining_parts(lead, document)
+    expect(page.locator("main")).to_contain_text(
+        "You hold a record for this child (matched on UPN)"
+    )
+    steps.send_answers(lead)
+
+    steps.open_answers(worker, reference, 1)
+    told = worker.page.locator("main")
+    expect(told).to_contain_text(f"{steps.SCHOOL} holds a record for this child (matched on UPN)")
+    expect(told).to_contain_text(f"{steps.SCHOOL} says this is not the child it knows")
+    steps.decide(worker, "Accept them and add them to the case record")
+    worker.check()
+    status = steps.delivery_status(worker, reference)
+    [record] = [r for r in stack.cms.records() if r["case_reference"] == "NCC-101955"]
+    assert f"CMS record {record['record_id']}" in status, status
+    filed = {
+        child["person_id"]: child for child in stack.cms.received(record["record_id"])["children"]
+    }
+    assert filed["P-101955-1"]["confirmation"] == "known"
+    assert filed["P-101955-1"]["matched_on"] == "upn" and filed["P-101955-1"]["answers"]
+    assert filed["P-101955-2"]["confirmation"] == "not_this_child"
+    assert filed["P-101955-2"]["answers"] == {}
+
+
+def test_9_a_school_that_knows_neither_child_closes_the_request(
+    people: People, stack: PortalStack
+) -> None:
+    worker = people()
+    steps.sign_in(worker, steps.SOCIAL_WORKER)
+    find_case(worker, "NCC-100234")
+    ask_the_school(worker, ["Amelia Hart", "Oliver Hart"])
+    reference = send(worker)
+
+    lead = people(keyboard=True)
+    page = lead.page
+    steps.sign_in(lead, steps.SCHOOL_LEAD)
+    confirmation_page(lead, reference)
+    say_of(lead, "Amelia Hart", "We do not know this child")
+    say_of(lead, "Oliver Hart", "We do not know this child")
+    steps.save(lead)
+    # Asked again before anything happens.
+    expect(page.get_by_role("heading", name="You do not know any of the children")).to_be_visible()
+    lead.check()
+    lead.hands.click(page.get_by_role("button", name="Close the request"))
+    page.wait_for_load_state()
+    main = page.locator("main")
+    expect(main).to_contain_text("Closed: child not known")
+    expect(main).not_to_contain_text("Amelia")
+    lead.check()
+
+    worker.go(f"/requests/{reference}")
+    expect(worker.page.locator("main")).to_contain_text("Closed: child not known")
+    worker.check()
+    # The social worker is told by e-mail: the reference and a link, never a name.
+    mail = stack.wait_for_mail(f"Request {reference} closed: the partner does not know the child")
+    assert "sw-1@northmoor.example" in mail
+    assert "Amelia" not in mail and "Oliver" not in mail and "NCC-100234" not in mail
+    assert not re.search(r"[A-Z]801\d{9}|999 ?\d{3} ?\d{4}", mail)

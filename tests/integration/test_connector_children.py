@@ -108,13 +108,6 @@ def counted(counts: DeliveryCounts) -> tuple[int, int, int]:
     return counts.delivered, counts.retrying, counts.dead_lettered
 
 
-def stored_body(cms: ReferenceCms, record_id: str) -> dict[str, Any]:
-    answer = requests.get(f"{cms.url}/_records/{record_id}", timeout=10)
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()["body"]
-    return body
-
-
 def filed_people(cms: ReferenceCms, record_id: str) -> list[dict[str, Any]]:
     """What the CMS's API says it filed on each person."""
     secret = cms.secret_file.read_text(encoding="utf-8")
@@ -166,7 +159,7 @@ def test_two_siblings_are_filed_under_their_person_ids_in_the_reference_cms(
         {"known-to-school": "no", "wellbeing": "Notes about child 2"},
     ]
     assert [[d["filename"] for d in p["documents"]] for p in people] == [["child-report.txt"], []]
-    body = stored_body(cms, message.cms_record_id)
+    body = cms.received(message.cms_record_id)
     assert body["answers"] == {"attendance-overall": "91%"}
     assert body["documents"] == []
     assert_no_portal_child_id_in(body, harts)
@@ -276,7 +269,7 @@ def test_a_child_without_a_person_id_dead_letters_until_the_cms_makes_one_and_is
     assert linked.details == {"matched_on": "name_and_date_of_birth"}
     people = filed_people(cms, message.cms_record_id)
     assert [p["person_id"] for p in people] == ["P-102788-1", "P-102788-2"]
-    assert_no_portal_child_id_in(stored_body(cms, message.cms_record_id), kowalskis)
+    assert_no_portal_child_id_in(cms.received(message.cms_record_id), kowalskis)
 
 
 def add_cms_case(cms: ReferenceCms, reference: str, children: list[dict[str, Any]]) -> None:
