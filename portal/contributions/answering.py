@@ -60,7 +60,10 @@ def children(reference: str) -> ResponseReturnValue:
         return redirect(url_for("inbox.show", reference=found.reference))
     page = _confirmation_page(found)
     if request.method == "GET":
-        return _confirming(page, confirmations.current_values(page.children), {}, 200)
+        # Back after losing a race with another window (or with a withdrawal, which the
+        # request's own check above has answered with a 404 by now).
+        raced = {"children": CHANGED_MEANWHILE} if request.args.get("changed") == "1" else {}
+        return _confirming(page, confirmations.current_values(page.children), raced, 200)
     if page.fixed:
         return _confirming(page, confirmations.current_values(page.children), FIXED, 409)
     choices, errors = confirmations.read_confirmations(request.form, page.children)
@@ -80,10 +83,11 @@ def children(reference: str) -> ResponseReturnValue:
                 choices,
                 current_app.config["PORTAL_SETTINGS"].attachments,
             )
-    except services.ContributionRefused as refused:
-        page = _confirmation_page(found)
-        values = confirmations.current_values(page.children)
-        return _confirming(page, values, {"children": str(refused)}, 409)
+    except services.ContributionRefused:
+        # Nothing was saved. Someone changed the request meanwhile: a colleague's window, or
+        # the council withdrawing it. Start again from a fresh read, whose access check says
+        # whether the partner may still see the children at all.
+        return redirect(url_for("answer.children", reference=found.reference, changed=1))
     if closed:
         return redirect(url_for("inbox.show", reference=found.reference))
     return redirect(url_for("answer.start", reference=found.reference))

@@ -112,18 +112,30 @@ def children_on(
     cipher: RecordCipher,
     found: DelegationRequest,
     seen: frozenset[ChildIdentifier],
+    *,
+    every_child: bool = False,
+    confirmed: dict[uuid.UUID, ChildConfirmation] | None = None,
 ) -> list[ChildOnRequest]:
-    """The request's children in the family's order, each with its confirmation so far."""
-    confirmed = services.confirmations_of(session, found)
+    """The request's children in the family's order, each with its confirmation so far.
+
+    A child the partner said it does not know, or is not the child it knows, keeps only its
+    name and date of birth: the identifier it was offered to match on is not shown again.
+    `every_child` shows them for every child: to the council, and to the partner while it can
+    still change its answer."""
+    if confirmed is None:
+        confirmed = services.confirmations_of(session, found)
     children = []
     for child in children_of(found):
         confirmation = confirmed.get(child.id)
+        disowned = confirmation is not None and confirmation.answer is not ChildKnown.KNOWN
         children.append(
             ChildOnRequest(
                 id=str(child.id),
                 name=cipher.open_text(child, "name_enc") or "",
                 date_of_birth=cipher.open_text(child, "date_of_birth_enc") or "",
-                identifiers=identifiers_of(cipher, child, seen),
+                identifiers=()
+                if disowned and not every_child
+                else identifiers_of(cipher, child, seen),
                 answer=confirmation.answer if confirmation else None,
                 matched_on=confirmation.matched_on if confirmation else None,
             )

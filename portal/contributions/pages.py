@@ -230,7 +230,7 @@ def review_page(
         ],
         sections=template.sections,
         documents=[(a, cipher.open_text(a, "filename_enc")) for a in contribution.attachments],
-        children=children_on(session, cipher, found, COUNCIL_SEES),
+        children=children_on(session, cipher, found, COUNCIL_SEES, every_child=True),
         can_decide=contribution.status == ContributionStatus.SUBMITTED
         and found.status == RequestStatus.SUBMITTED
         and council_may_change(viewer, found),
@@ -279,8 +279,7 @@ def confirmation_page(
     """The children the request names, for the partner to say which it knows (a read of their
     details, on the record)."""
     record_read_of(found, viewer, AuditAction.CHILD_DETAILS_VIEWED)
+    fixed = services.confirmations_fixed(session, found)
     return ConfirmationPage(
-        found,
-        children_on(session, cipher, found, seen),
-        services.confirmations_fixed(session, found),
+        found, children_on(session, cipher, found, seen, every_child=not fixed), fixed
     )

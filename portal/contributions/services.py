@@ -11,11 +11,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
-from portal import notifications
+from portal import notifications, races
 from portal.audit import Actor, AuditAction, record_event
 from portal.audit.signing import CheckpointSigner
 from portal.contributions import receipts
@@ -49,14 +47,11 @@ class ContributionRefused(Exception):
 
 @contextmanager
 def one_at_a_time(session: Session, message: str) -> Iterator[None]:
-    """Two tabs or two reviewers at once: the second one's write fails on the draft's row
-    version or on the one review a version may have. Its work is rolled back and it is refused
-    with `message`; what the first one did stands."""
-    try:
+    """Two tabs or two reviewers at once: the second one's write fails on the draft's or the
+    request's row version, or on the one review a version may have, and is refused with
+    `message` (portal.races)."""
+    with races.one_at_a_time(session, ContributionRefused(message)):
         yield
-    except (StaleDataError, IntegrityError):
-        session.rollback()
-        raise ContributionRefused(message) from None
 
 
 def versions(session: Session, request: DelegationRequest) -> list[Contribution]:
@@ -90,15 +85,36 @@ def confirmations_fixed(session: Session, request: DelegationRequest) -> bool:
     of what was sent; and a closed request changes no more."""
     if request.status not in ANSWERABLE:
         return True
-    return any(c.submitted_at is not None for c in versions(session, request))
+    return fixed_by(request, versions(session, request))
+
+
+def fixed_by(request: DelegationRequest, every: list[Contribution]) -> bool:
+    """`confirmations_fixed`, from the request's versions already read."""
+    return request.status not in ANSWERABLE or any(c.submitted_at is not None for c in every)
+
+
+def was_sent(request: DelegationRequest, every: list[Contribution]) -> bool:
+    """Whether the partner has sent anything: a version, or the request closed because it
+    knows none of the children. Only then is what it said about them the council's to see."""
+    return request.status is RequestStatus.CHILD_NOT_KNOWN or any(
+        c.submitted_at is not None for c in every
+    )
 
 
 def needs_confirmation(session: Session, request: DelegationRequest) -> bool:
     """Whether the partner must say which children it knows before answering: some child on
     the request has no confirmation yet. A request answered before confirmations existed (a
     version sent, none confirmed) goes on as it was answered."""
-    confirmed = confirmations_of(session, request)
-    if not confirmed and confirmations_fixed(session, request):
+    return still_to_confirm(
+        request, confirmations_of(session, request), confirmations_fixed(session, request)
+    )
+
+
+def still_to_confirm(
+    request: DelegationRequest, confirmed: dict[uuid.UUID, ChildConfirmation], fixed: bool
+) -> bool:
+    """`needs_confirmation`, from the confirmations and whether they are fixed, already read."""
+    if not confirmed and fixed:
         return False
     return any(child.id not in confirmed for child in request.children)
 

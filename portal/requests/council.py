@@ -219,9 +219,12 @@ def revoke(reference: str) -> ResponseReturnValue:
         return _show(found, form, ExtendForm(), 409)
     if not form.validate_on_submit():
         return _show(found, form, ExtendForm(), 400)
-    services.revoke(
-        db.session(), db.cipher(), found, actor_for(current_user), (form.reason.data or "").strip()
-    )
+    reason = (form.reason.data or "").strip()
+    try:
+        services.revoke(db.session(), db.cipher(), found, actor_for(current_user), reason)
+    except services.RequestRefused as refused:
+        form.reason.errors = [refused.message]
+        return _show(found, form, ExtendForm(), 409)
     return redirect(url_for("requests.show", reference=found.reference))
 
 

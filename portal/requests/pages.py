@@ -23,8 +23,10 @@ from portal.cases.directory import CaseSummary as CaseSummary
 from portal.connector.runtime import case_directory
 from portal.contributions.confirmations import ChildOnRequest, children_on, identifiers_seen_by
 from portal.contributions.services import (
-    confirmations_fixed,
-    needs_confirmation,
+    confirmations_of,
+    fixed_by,
+    still_to_confirm,
+    was_sent,
 )
 from portal.contributions.services import versions as contribution_versions
 from portal.crypto.records import RecordCipher
@@ -165,12 +167,12 @@ def _what_the_partner_said(
     session: Session, cipher: RecordCipher, found: DelegationRequest
 ) -> list[ChildOnRequest]:
     """The partner's confirmation of each child, as the council sees it: only once it is part
-    of what was sent, or closed the request. Until then the partner may still change it."""
-    closed = found.status is RequestStatus.CHILD_NOT_KNOWN
-    if not closed and not confirmations_fixed(session, found):
+    of what was sent, or closed the request. Until then the partner may still change it, and
+    what it said of a version it never sent (a withdrawn or lapsed request) is not shown."""
+    if not was_sent(found, contribution_versions(session, found)):
         return []
     council = child_identifiers_shown_to(OrganisationKind.COUNCIL)
-    shown = children_on(session, cipher, found, council)
+    shown = children_on(session, cipher, found, council, every_child=True)
     return shown if any(child.answer for child in shown) else []
 
 
@@ -213,11 +215,14 @@ def partner_request_page(
     closed = found.status is RequestStatus.CHILD_NOT_KNOWN
     every = [] if closed else contribution_versions(session, found)
     seen = identifiers_seen_by(found, police_identifiers)
+    # Read once for the children, whether any is still to confirm, and whether they are fixed.
+    confirmed = {} if closed else confirmations_of(session, found)
+    fixed = fixed_by(found, every)
     return PartnerRequestPage(
         request_=found,
         purpose=None if closed else cipher.open_text(found, "purpose_enc"),
         message=None if closed else cipher.open_text(found, "message_enc"),
-        children=[] if closed else children_on(session, cipher, found, seen),
+        children=[] if closed else children_on(session, cipher, found, seen, confirmed=confirmed),
         worker=_contact(session, found.requested_by_id),
         team=found.case.team,
         named=_contact(session, found.named_recipient_id),
@@ -225,8 +230,8 @@ def partner_request_page(
         versions=every,
         first_viewed=_first_viewed(session, every),
         returned=_what_is_needed(session, cipher, found, every),
-        to_confirm=needs_confirmation(session, found),
-        confirmations_fixed=confirmations_fixed(session, found),
+        to_confirm=still_to_confirm(found, confirmed, fixed),
+        confirmations_fixed=fixed,
     )
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal import notifications
+from portal import notifications, races
 from portal.audit import Actor, AuditAction, record_event
 from portal.crypto.records import RecordCipher
 from portal.crypto.shredding import shred_data_keys
@@ -195,21 +195,27 @@ def _record_issued(
     )
 
 
+CHANGED_MEANWHILE = "The partner changed this request a moment ago: check it and try again"
+
+
 def revoke(
     session: Session, cipher: RecordCipher, request: DelegationRequest, actor: Actor, reason: str
 ) -> None:
-    REQUEST_LIFECYCLE.move(request, RequestStatus.REVOKED)
-    request.closed_at = datetime.now(UTC)
-    discard_draft(session, request)
-    cipher.seal_text(request, "closing_reason_enc", reason)
-    record_event(
-        session,
-        AuditAction.REQUEST_REVOKED,
-        actor=actor,
-        object_type="delegation_request",
-        object_id=request.reference,
-        case_reference=request.case.cms_reference,
-    )
+    """Withdraw the request, destroying any draft. The partner saving, confirming or sending
+    at the same moment wins or loses as a whole: if it went first, RequestRefused."""
+    with races.one_at_a_time(session, RequestRefused("reason", CHANGED_MEANWHILE)):
+        REQUEST_LIFECYCLE.move(request, RequestStatus.REVOKED)
+        request.closed_at = datetime.now(UTC)
+        discard_draft(session, request)
+        cipher.seal_text(request, "closing_reason_enc", reason)
+        record_event(
+            session,
+            AuditAction.REQUEST_REVOKED,
+            actor=actor,
+            object_type="delegation_request",
+            object_id=request.reference,
+            case_reference=request.case.cms_reference,
+        )
 
 
 def discard_draft(session: Session, request: DelegationRequest) -> None:
@@ -263,18 +269,19 @@ def extend(
         raise RequestRefused("expires_on", "The request must not end before it is due")
     if too_late := too_far_ahead(expires_on, "new closing date"):
         raise RequestRefused("expires_on", too_late)
-    request.due_on = due_on
-    request.expires_at = end_of_uk_day(expires_on)
-    record_event(
-        session,
-        AuditAction.REQUEST_EXTENDED,
-        actor=actor,
-        object_type="delegation_request",
-        object_id=request.reference,
-        case_reference=request.case.cms_reference,
-        details={"due_on": due_on.isoformat(), "expires_on": expires_on.isoformat()},
-    )
-    notifications.reschedule_reminders(session, request)
+    with races.one_at_a_time(session, RequestRefused("due_on", CHANGED_MEANWHILE)):
+        request.due_on = due_on
+        request.expires_at = end_of_uk_day(expires_on)
+        record_event(
+            session,
+            AuditAction.REQUEST_EXTENDED,
+            actor=actor,
+            object_type="delegation_request",
+            object_id=request.reference,
+            case_reference=request.case.cms_reference,
+            details={"due_on": due_on.isoformat(), "expires_on": expires_on.isoformat()},
+        )
+        notifications.reschedule_reminders(session, request)
 
 
 def route(session: Session, request: DelegationRequest, actor: Actor, colleague_id: str) -> None:

@@ -271,6 +271,55 @@ def test_one_sibling_not_known_answers_continue_for_the_other_only(
     assert f"– {AMELIA}" in review and f"– {OLIVER}" not in review
 
 
+def test_a_child_the_partner_does_not_know_is_no_longer_shown_with_its_identifier(
+    app: Flask, world: World, sent: str, db_session: Session, keyring: FileKeyring
+) -> None:
+    cipher = RecordCipher(keyring, db_session)
+    for child, upn in zip(
+        sorted(world.case.children, key=lambda child: child.position),
+        ("H801210119341", "V801210121342"),
+        strict=True,
+    ):
+        cipher.seal_text(child, "upn_enc", upn)
+    db_session.commit()
+    teacher = client_for(app, world.teacher)
+    amelia, oliver = ids(world)
+    confirm_children(teacher, sent, {oliver: NOT_THIS_CHILD})
+
+    request_page = teacher.get(f"/inbox/{sent}").get_data(as_text=True)
+    assert "H801210119341" in request_page and "V801210121342" not in request_page
+    # While it can still change its answer, the school checks him against its records again.
+    assert "V801210121342" in teacher.get(f"/inbox/{sent}/children").get_data(as_text=True)
+    answer_everything(teacher, sent, [amelia])
+    for page in ("/answer/check", "/receipts/1", "", "/children"):
+        if page == "/receipts/1":
+            assert send(teacher, sent).status_code == 302
+        html = teacher.get(f"/inbox/{sent}{page}").get_data(as_text=True)
+        assert "V801210121342" not in html, page
+        assert "H801210119341" in html, page
+    # The council still sees every identifier the CMS holds.
+    council = client_for(app, world.worker).get(f"/requests/{sent}").get_data(as_text=True)
+    assert "V801210121342" in council
+
+
+def test_what_a_partner_said_but_never_sent_is_not_the_councils_to_see(
+    app: Flask, world: World, sent: str
+) -> None:
+    teacher = client_for(app, world.teacher)
+    confirm_children(teacher, sent, {ids(world)[1]: NOT_KNOWN})
+    worker = client_for(app, world.worker)
+    page = worker.get(f"/requests/{sent}").get_data(as_text=True)
+    token = csrf_token(page)
+    assert "does not know this child" not in page  # the partner may still change it
+    withdrawn = worker.post(
+        f"/requests/{sent}/revoke", data={"csrf_token": token, "reason": "Case closed"}
+    )
+    assert withdrawn.status_code == 302
+    after = worker.get(f"/requests/{sent}").get_data(as_text=True)
+    assert "Withdrawn" in after
+    assert "does not know this child" not in after and "holds a record" not in after
+
+
 def test_a_child_no_longer_known_takes_the_answers_about_them_out_of_the_draft(
     app: Flask, world: World, sent: str, db_session: Session, keyring: FileKeyring
 ) -> None:

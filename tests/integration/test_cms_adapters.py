@@ -221,7 +221,7 @@ def test_reference_finds_a_case(reference_adapter: RestAdapter) -> None:
     assert [(c.person_id, c.name, c.date_of_birth, c.upn) for c in case.children] == [
         ("P-102310-1", "Ruby Chen", "2018-08-09", None)
     ]
-    assert case.children[0].nhs_number == "9990001413"
+    assert case.children[0].nhs_number == "9990231060"
     assert reference_adapter.find_case("NCC-999999") is None
     kowalski = reference_adapter.find_case("NCC-102788")
     assert kowalski is not None

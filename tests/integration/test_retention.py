@@ -286,7 +286,7 @@ def test_content_is_shredded_after_its_period_and_never_before(
 
     again = run(portal)  # nothing left to do: idempotent
     assert "Shredded the content of 0 requests" in again.output
-    assert len(events(db_session, "retention_shredded")) == 4
+    assert len(events(db_session, "retention_shredded")) == 5
 
 
 def test_requests_without_an_outcome_are_never_shredded_however_old(

@@ -81,14 +81,15 @@ def test_a_partners_request_page_reads_only_what_it_shows(
     app: Flask, world: World, connection: Connection
 ) -> None:
     """The busiest partner page: who is signed in, the request with its case and team, the
-    children, the versions, the two people it names (their names and addresses, not their
-    roles), and its read on the audit trail; no colleague list for a contributor, who cannot
-    pass the request on."""
+    children, the versions, what the partner said of each child (read once, for the children,
+    whether any is still to confirm and whether they are fixed), the two people it names (their
+    names and addresses, not their roles), and its read on the audit trail; no colleague list
+    for a contributor, who cannot pass the request on."""
     reference = issue(app, world)
     client = client_for(app, world.teacher)
     client.get(f"/inbox/{reference}")  # the session's form token is written on the first visit
     with statements(connection) as ran:
         assert client.get(f"/inbox/{reference}").status_code == 200
-    assert len(ran) <= 9, ran
+    assert len(ran) <= 10, ran
     assert sum("FROM role_assignments" in statement for statement in ran) == 0, ran
     assert any(statement.startswith("INSERT INTO audit_events") for statement in ran)
