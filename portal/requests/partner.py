@@ -12,7 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from portal import db
 from portal.auth.login import actor_for
 from portal.auth.policy import Role, access, roles
-from portal.requests import pages, services
+from portal.requests import inbox, pages, services
 from portal.requests.access import DelegationRequest, partners_request
 from portal.requests.forms import RouteForm
 from portal.requests.recipients import partner_people
@@ -26,13 +26,13 @@ PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
 @access(PARTNERS)
 def index() -> ResponseReturnValue:
     number = request.args.get("page", 1, type=int)
-    found = services.inbox(db.session(), current_user, number) or abort(404)
+    found = inbox.inbox_page(db.session(), current_user, number) or abort(404)
     return render_template(
         "inbox/index.html", inbox=found, pagination=_pagination(found), today=uk_today()
     )
 
 
-def _pagination(page: services.InboxPage) -> dict[str, Any]:
+def _pagination(page: inbox.InboxPage) -> dict[str, Any]:
     """govukPagination's parameters: the first and last pages, this one and its neighbours,
     and an ellipsis for each gap (GOV.UK's pattern for long lists)."""
 

@@ -16,7 +16,7 @@ from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.lifecycle import RequestStatus
 from portal.models import DelegationRequest, OrganisationKind, Role, User
-from portal.requests import services
+from portal.requests import inbox
 from portal.requests.access import partner_may_see, partner_sees
 from tests.factories import make_case, make_organisation, make_request, make_user, sign_in
 
@@ -76,7 +76,7 @@ def test_the_inbox_lists_open_requests_first_then_by_due_date(
         made[request.reference] = name
     db_session.flush()
 
-    page = services.inbox(db_session, lead)
+    page = inbox.inbox_page(db_session, lead)
     assert page is not None
     listed = [made[row.reference] for row in page.rows]
     assert listed == ["sent sooner", "returned", "sent later", "awaiting review"]
@@ -91,7 +91,7 @@ def test_a_long_inbox_is_shown_a_page_at_a_time(
     worker = make_user(db_session, make_organisation(db_session), Role.SOCIAL_WORKER)
     lead = make_user(db_session, school, Role.PARTNER_LEAD)
     made = []
-    for days in range(services.INBOX_PAGE_SIZE + 3):
+    for days in range(inbox.INBOX_PAGE_SIZE + 3):
         request = make_request(db_session, cipher, case, school, worker)
         request.due_on = date.today() + timedelta(days=days)
         made.append(request.reference)
@@ -102,7 +102,7 @@ def test_a_long_inbox_is_shown_a_page_at_a_time(
     first = client.get("/inbox").get_data(as_text=True)
     second = client.get("/inbox?page=2").get_data(as_text=True)
 
-    size = services.INBOX_PAGE_SIZE
+    size = inbox.INBOX_PAGE_SIZE
     assert [ref for ref in made if ref in first] == made[:size]  # the soonest due first
     assert [ref for ref in made if ref in second] == made[size:]
     assert f"Showing 1 to {size} of {size + 3} requests." in first
