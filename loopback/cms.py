@@ -85,19 +85,24 @@ class ReferenceCms:
 
     def post(self, key: str, body: dict[str, Any], case: str = CMS_CASE) -> requests.Response:
         """A contribution sent straight to the CMS, as another system (or a lost worker) would."""
+        return requests.post(
+            f"{self.url}/api/v1/cases/{case}/contributions",
+            json=body,
+            headers={"Authorization": f"Bearer {self.token()}", "Idempotency-Key": key},
+            timeout=5,
+        )
+
+    def token(self) -> str:
+        """An access token for the CMS's API, as the portal's client gets one."""
         secret = self.secret_file.read_text(encoding="utf-8")
-        token = requests.post(
+        answer = requests.post(
             f"{self.url}/oauth/token",
             data={"grant_type": "client_credentials"},
             auth=(self.client_id, secret),
             timeout=5,
-        ).json()["access_token"]
-        return requests.post(
-            f"{self.url}/api/v1/cases/{case}/contributions",
-            json=body,
-            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
-            timeout=5,
         )
+        token: str = answer.json()["access_token"]
+        return token
 
     def settings(self) -> dict[str, str]:
         """The portal's [cms] settings for this CMS, as PORTAL_CMS__* variables."""

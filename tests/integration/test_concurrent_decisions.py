@@ -19,13 +19,14 @@ import pytest
 import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from portal.auth.login import actor_for
 from portal.auth.sessions import token_hash
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.lifecycle import ContributionStatus
-from portal.models import Contribution, OutboxMessage, Review, WebSession
+from portal.models import Contribution, DelegationRequest, OutboxMessage, Review, WebSession
 from portal.requests import services
 from tests.integration.test_contributions import TEMPLATE, section_form
 from tests.support.confirming import confirmed_in_database
@@ -85,30 +86,35 @@ def at_once(*calls: tuple[requests.Session, str, Any]) -> list[int]:
     return sorted(statuses)
 
 
+def issued_to_the_school(session: Session, keyring: FileKeyring, world: World) -> DelegationRequest:
+    """A request to the world's school about both children, issued as the service does."""
+    return services.issue(
+        session,
+        RecordCipher(keyring, session),
+        world.worker,
+        actor_for(world.worker),
+        services.NewRequest(
+            case_id=world.case.id,
+            child_ids=tuple(child.id for child in world.case.children),
+            partner_organisation_id=world.school.id,
+            named_recipient_id=None,
+            form_template="school-contribution",
+            form_template_version=1,
+            lawful_basis="children-act-1989-s47",
+            purpose="Conference",
+            message=None,
+            due_on=date.today() + timedelta(days=5),
+            expires_on=date.today() + timedelta(days=20),
+        ),
+    )
+
+
 def test_sending_twice_at_once_makes_one_version_and_deciding_twice_one_decision(
     live: LiveStack, keyring: FileKeyring
 ) -> None:
     with live.session() as session:
         world: World = build_world(session, keyring)
-        request = services.issue(
-            session,
-            RecordCipher(keyring, session),
-            world.worker,
-            actor_for(world.worker),
-            services.NewRequest(
-                case_id=world.case.id,
-                child_ids=tuple(child.id for child in world.case.children),
-                partner_organisation_id=world.school.id,
-                named_recipient_id=None,
-                form_template="school-contribution",
-                form_template_version=1,
-                lawful_basis="children-act-1989-s47",
-                purpose="Conference",
-                message=None,
-                due_on=date.today() + timedelta(days=5),
-                expires_on=date.today() + timedelta(days=20),
-            ),
-        )
+        request = issued_to_the_school(session, keyring, world)
         confirmed_in_database(session, request, world.teacher)
         session.commit()
         reference = request.reference

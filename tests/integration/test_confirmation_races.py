@@ -8,20 +8,21 @@ test_concurrent_decisions.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from portal.auth.login import actor_for
 from portal.crypto import FileKeyring
-from portal.crypto.records import RecordCipher
 from portal.lifecycle import RequestStatus
 from portal.models import DelegationRequest
-from portal.requests import services
-from tests.integration.test_concurrent_decisions import at_once, browser, token_of
+from tests.integration.test_concurrent_decisions import (
+    at_once,
+    browser,
+    issued_to_the_school,
+    token_of,
+)
 from tests.support.live_portal import LiveStack, live_portal
 from tests.support.world import build_world
 
@@ -41,25 +42,7 @@ def test_a_partner_confirming_as_the_council_withdraws_never_sees_the_children_a
 ) -> None:
     with live.session() as session:
         world = build_world(session, keyring)
-        request = services.issue(
-            session,
-            RecordCipher(keyring, session),
-            world.worker,
-            actor_for(world.worker),
-            services.NewRequest(
-                case_id=world.case.id,
-                child_ids=tuple(child.id for child in world.case.children),
-                partner_organisation_id=world.school.id,
-                named_recipient_id=None,
-                form_template="school-contribution",
-                form_template_version=1,
-                lawful_basis="children-act-1989-s47",
-                purpose="Conference",
-                message=None,
-                due_on=date.today() + timedelta(days=5),
-                expires_on=date.today() + timedelta(days=20),
-            ),
-        )
+        request = issued_to_the_school(session, keyring, world)
         session.commit()
         reference, children = request.reference, [str(c.id) for c in world.case.children]
         teacher, worker = browser(live, world.teacher.id), browser(live, world.worker.id)

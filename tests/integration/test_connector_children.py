@@ -110,16 +110,9 @@ def counted(counts: DeliveryCounts) -> tuple[int, int, int]:
 
 def filed_people(cms: ReferenceCms, record_id: str) -> list[dict[str, Any]]:
     """What the CMS's API says it filed on each person."""
-    secret = cms.secret_file.read_text(encoding="utf-8")
-    token = requests.post(
-        f"{cms.url}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(cms.client_id, secret),
-        timeout=10,
-    ).json()["access_token"]
     record = requests.get(
         f"{cms.url}/api/v1/contributions/{record_id}",
-        headers={"Authorization": f"Bearer {token}"},
+        headers={"Authorization": f"Bearer {cms.token()}"},
         timeout=10,
     )
     people: list[dict[str, Any]] = record.json()["people"]
