@@ -1,6 +1,7 @@
 """The reference CMS's test and administration endpoints, offered only with `--faults`: scripted
 failures (`/_faults`), the records it holds (`/_records`), and the changes a CMS's own users
-would make (`/_cases`): a new case, or a person record made for a child listed without one.
+would make (`/_cases`): a new case, the children on a case changed (one leaves it, or is
+recorded under another person), or a person record made for a child listed without one.
 No bearer token: like the fault switches, they exist only where tests run."""
 
 from __future__ import annotations
@@ -86,14 +87,36 @@ def add_case() -> Response:
         return respond(422, {"errors": refused})
     if store().find_case(body["reference"]) is not None:
         return error(409, "case_exists")
-    children = tuple(
-        Child(**{name: child.get(name) for name in _CHILD_FIELDS}) for child in body["children"]
-    )
     try:
-        store().add_case(Case(body["reference"], body["team"], children))
+        store().add_case(Case(body["reference"], body["team"], _children(body)))
     except sqlite3.IntegrityError:
         return error(409, "person_id_taken")  # a person id is unique across the CMS
     return respond(201, {"reference": body["reference"]})
+
+
+@blueprint.put("/_cases/<reference>/children")
+def replace_children(reference: str) -> Response:
+    """The children on the case as the CMS's users now record them, in order, replacing those
+    it listed: 404 when there is no such case, 409 `person_id_taken` when a person id is
+    another case's child's."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return errors(400, "body", "send a JSON object")
+    refused = _children_errors(body.get("children"))
+    if refused:
+        return respond(422, {"errors": refused})
+    try:
+        if not store().replace_children(reference, _children(body)):
+            return error(404, "not_found")
+    except sqlite3.IntegrityError:
+        return error(409, "person_id_taken")
+    return respond(200, {"reference": reference, "children": len(body["children"])})
+
+
+def _children(body: dict[str, Any]) -> tuple[Child, ...]:
+    return tuple(
+        Child(**{name: child.get(name) for name in _CHILD_FIELDS}) for child in body["children"]
+    )
 
 
 @blueprint.post("/_cases/<reference>/person-ids")
@@ -122,9 +145,13 @@ def _case_errors(body: dict[str, Any]) -> list[dict[str, str]]:
         for name in ("reference", "team")
         if not _is_text(body.get(name))
     ]
-    children = body.get("children")
+    return found + _children_errors(body.get("children"))
+
+
+def _children_errors(children: Any) -> list[dict[str, str]]:
     if not isinstance(children, list):
-        return [*found, {"field": "children", "message": "must be a list"}]
+        return [{"field": "children", "message": "must be a list"}]
+    found: list[dict[str, str]] = []
     for index, child in enumerate(children):
         if not isinstance(child, dict) or set(child) - set(_CHILD_FIELDS):
             found.append({"field": f"children[{index}]", "message": "must be a child object"})

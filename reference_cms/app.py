@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -24,7 +25,7 @@ from reference_cms.contract import contribution_errors, person_sections
 from reference_cms.faults import FaultPlan, InjectedFailure
 from reference_cms.replies import child_json, error, errors, faults, respond, store
 from reference_cms.seed import seed_demo_cases
-from reference_cms.store import CaseStore, IdempotencyKeyReused
+from reference_cms.store import CaseStore, IdempotencyKeyReused, Receipt
 
 TOKEN_LIFETIME_SECONDS = 300
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 100, 500
@@ -153,6 +154,31 @@ def receive_contribution(reference: str) -> Response:
     body = request.get_json(silent=True)
     if body is None:
         return errors(400, "body", "the body is not valid JSON")
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    fingerprint = hashlib.sha256(f"{reference}\n{canonical}".encode()).hexdigest()
+    try:
+        # A retry of a stored key gets its first answer, whatever has changed on the case since:
+        # only a new key's body is checked against the case as it is now.
+        receipt = store().replayed(key, fingerprint) or _received(
+            reference, key, fingerprint, body, canonical
+        )
+    except IdempotencyKeyReused:
+        return error(422, "idempotency_key_reused")
+    if isinstance(receipt, Response):
+        return receipt  # a new key's body the CMS cannot file
+    if plan is not None:
+        _apply_after_commit_faults(plan)
+    return respond(
+        201 if receipt.created else 200,
+        {"record_id": receipt.record.record_id, "status": receipt.record.status},
+    )
+
+
+def _received(
+    reference: str, key: str, fingerprint: str, body: Any, canonical: str
+) -> Receipt | Response:
+    """Store a contribution under a new key, once checked against the case as it is now; the
+    refusal when there is no such case or the body is not one the CMS can file."""
     case = store().find_case(reference)
     if case is None:
         return error(404, "not_found")
@@ -162,19 +188,8 @@ def receive_contribution(reference: str) -> Response:
     refused = contribution_errors(body, people)
     if refused:
         return respond(422, {"errors": refused})
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    fingerprint = hashlib.sha256(f"{reference}\n{canonical}".encode()).hexdigest()
-    try:
-        receipt = store().receive_contribution(
-            reference, key, fingerprint, canonical, person_sections(body)
-        )
-    except IdempotencyKeyReused:
-        return error(422, "idempotency_key_reused")
-    if plan is not None:
-        _apply_after_commit_faults(plan)
-    return respond(
-        201 if receipt.created else 200,
-        {"record_id": receipt.record.record_id, "status": receipt.record.status},
+    return store().receive_contribution(
+        reference, key, fingerprint, canonical, person_sections(body)
     )
 
 

@@ -190,14 +190,7 @@ class CaseStore:
     def add_case(self, case: Case) -> None:
         with self._transaction() as connection:
             connection.execute("INSERT INTO cases VALUES (?, ?)", (case.reference, case.team))
-            connection.executemany(
-                "INSERT INTO children (case_reference, person_id, name, date_of_birth,"
-                " nhs_number, upn) VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (case.reference, c.person_id, c.name, c.date_of_birth, c.nhs_number, c.upn)
-                    for c in case.children
-                ],
-            )
+            _insert_children(connection, case.reference, case.children)
 
     def find_case(self, reference: str) -> Case | None:
         with self._connect() as connection:
@@ -212,6 +205,20 @@ class CaseStore:
                 (reference,),
             ).fetchall()
         return Case(row[0], row[1], tuple(Child(*child) for child in children))
+
+    def replace_children(self, reference: str, children: tuple[Child, ...]) -> bool:
+        """The CMS's users change who is on the case: a child leaves it, or is recorded under
+        another person. False when there is no such case; sqlite3.IntegrityError when a person
+        id is another case's child's."""
+        with self._transaction() as connection:
+            found = connection.execute(
+                "SELECT 1 FROM cases WHERE reference = ?", (reference,)
+            ).fetchone()
+            if found is None:
+                return False
+            connection.execute("DELETE FROM children WHERE case_reference = ?", (reference,))
+            _insert_children(connection, reference, children)
+        return True
 
     def give_person_id(
         self, reference: str, name: str, date_of_birth: str, person_id: str
@@ -240,6 +247,12 @@ class CaseStore:
             ).fetchone()
         return Child(*row)
 
+    def replayed(self, idempotency_key: str, body_sha256: str) -> Receipt | None:
+        """The receipt stored under this key for this body, None when the key is new;
+        IdempotencyKeyReused when it was used with another body."""
+        with self._connect() as connection:
+            return _stored_receipt(connection, idempotency_key, body_sha256)
+
     def receive_contribution(
         self,
         case_reference: str,
@@ -251,15 +264,9 @@ class CaseStore:
         """Store a contribution, and its part about each person, once per idempotency key;
         replay the first receipt after that."""
         with self._transaction() as connection:
-            existing = connection.execute(
-                f"SELECT body_sha256, {_RECORD_COLUMNS} FROM contributions"  # noqa: S608  # constant
-                " WHERE idempotency_key = ?",
-                (idempotency_key,),
-            ).fetchone()
+            existing = _stored_receipt(connection, idempotency_key, body_sha256)
             if existing is not None:
-                if not secrets.compare_digest(existing[0], body_sha256):
-                    raise IdempotencyKeyReused(idempotency_key)
-                return Receipt(_record(existing[1:]), created=False)
+                return existing
             record = ContributionRecord(
                 record_id=f"CMS-{secrets.token_hex(8).upper()}",
                 case_reference=case_reference,
@@ -348,6 +355,31 @@ class CaseStore:
 
 
 _RECORD_COLUMNS = "record_id, case_reference, idempotency_key, status, received_at"
+
+
+def _insert_children(
+    connection: sqlite3.Connection, reference: str, children: tuple[Child, ...]
+) -> None:
+    connection.executemany(
+        "INSERT INTO children (case_reference, person_id, name, date_of_birth,"
+        " nhs_number, upn) VALUES (?, ?, ?, ?, ?, ?)",
+        [(reference, c.person_id, c.name, c.date_of_birth, c.nhs_number, c.upn) for c in children],
+    )
+
+
+def _stored_receipt(
+    connection: sqlite3.Connection, idempotency_key: str, body_sha256: str
+) -> Receipt | None:
+    existing = connection.execute(
+        f"SELECT body_sha256, {_RECORD_COLUMNS} FROM contributions"  # noqa: S608  # constant
+        " WHERE idempotency_key = ?",
+        (idempotency_key,),
+    ).fetchone()
+    if existing is None:
+        return None
+    if not secrets.compare_digest(existing[0], body_sha256):
+        raise IdempotencyKeyReused(idempotency_key)
+    return Receipt(_record(existing[1:]), created=False)
 
 
 def _record(row: Any) -> ContributionRecord:

@@ -1,6 +1,7 @@
-"""the right child: each child's NHS number and UPN (sealed, as the CMS holds them), the
-partner's confirmation of each child a request names, and the request closed because the partner
-knows none of them
+"""the right child: each child's NHS number and UPN (sealed, as the CMS holds them), which
+identifiers the CMS holds that fail their check, whether the CMS still lists the child, one child
+per CMS person id on a case, the partner's confirmation of each child a request names, and the
+request closed because the partner knows none of them
 
 Revision: 0009
 Revises: 0008
@@ -37,6 +38,7 @@ NOTIFICATION_KINDS = (
 )
 # The new request status, and the new e-mail telling the social worker about it.
 NOT_KNOWN = "child_not_known"
+PERSON_ON_CASE = "uq_children_case_id_cms_person_id"
 
 
 def _enum(name: str, values: tuple[str, ...]) -> sa.Enum:
@@ -44,9 +46,41 @@ def _enum(name: str, values: tuple[str, ...]) -> sa.Enum:
 
 
 def upgrade() -> None:
-    # Nullable columns: SQLite adds them in place, without rebuilding the table.
+    _add_child_columns()
+    _create_child_confirmations()
+    _allow("delegation_requests", "status", "requeststatus", STATUSES, (*STATUSES, NOT_KNOWN))
+    _allow(
+        "notifications",
+        "kind",
+        "notificationkind",
+        NOTIFICATION_KINDS,
+        (*NOTIFICATION_KINDS, NOT_KNOWN),
+    )
+
+
+def _add_child_columns() -> None:
+    """The identifiers (sealed), the codes of those that failed their check, when the CMS
+    stopped listing the child, and one child per CMS person id on a case."""
+    # Nullable or defaulted columns: SQLite adds them in place, without rebuilding the table.
     op.add_column("children", sa.Column("nhs_number_enc", sa.LargeBinary(), nullable=True))
     op.add_column("children", sa.Column("upn_enc", sa.LargeBinary(), nullable=True))
+    op.add_column(
+        "children",
+        sa.Column("invalid_identifiers", sa.JSON(), nullable=False, server_default="[]"),
+    )
+    op.add_column("children", sa.Column("delisted_at", sa.DateTime(timezone=True), nullable=True))
+    listed = sa.text("cms_person_id IS NOT NULL")
+    op.create_index(
+        PERSON_ON_CASE,
+        "children",
+        ["case_id", "cms_person_id"],
+        unique=True,
+        postgresql_where=listed,
+        sqlite_where=listed,
+    )
+
+
+def _create_child_confirmations() -> None:
     op.create_table(
         "child_confirmations",
         sa.Column("request_id", sa.Uuid(), nullable=False),
@@ -98,14 +132,6 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("request_id", "child_id", name=op.f("pk_child_confirmations")),
     )
-    _allow("delegation_requests", "status", "requeststatus", STATUSES, (*STATUSES, NOT_KNOWN))
-    _allow(
-        "notifications",
-        "kind",
-        "notificationkind",
-        NOTIFICATION_KINDS,
-        (*NOTIFICATION_KINDS, NOT_KNOWN),
-    )
 
 
 def downgrade() -> None:
@@ -127,6 +153,9 @@ def downgrade() -> None:
     )
     _allow("delegation_requests", "status", "requeststatus", (*STATUSES, NOT_KNOWN), STATUSES)
     op.drop_table("child_confirmations")
+    op.drop_index(PERSON_ON_CASE, table_name="children")
+    op.drop_column("children", "delisted_at")
+    op.drop_column("children", "invalid_identifiers")
     op.drop_column("children", "upn_enc")
     op.drop_column("children", "nhs_number_enc")
 

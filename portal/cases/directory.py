@@ -3,8 +3,9 @@
 `CmsCaseDirectory` asks the CMS through the connector and keeps the portal's own copy of the
 case (its team, and its children's person ids, names, dates of birth, NHS numbers and UPNs,
 encrypted) in step with what the CMS holds (`bring_case_in_step`). `LocalCaseDirectory`
-answers from the cases the portal already holds, for a portal run with no CMS
-(`[cms] adapter = "none"`, never in production).
+answers from the cases the portal already holds: the page after a lookup, and a portal run with
+no CMS (`[cms] adapter = "none"`, never in production). Either offers only the children the CMS
+listed at the last lookup.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.audit import Actor, AuditAction, record_event
-from portal.cases.identifiers import ChildIdentifier, InvalidIdentifier, canonical
+from portal.cases.identifiers import SEALED_COLUMN, ChildIdentifier, InvalidIdentifier, canonical
 from portal.connector.adapter import CmsAdapter, CmsCase, CmsChild, CmsFailure
 from portal.crypto.records import RecordCipher
 from portal.models import Case, Child, Team
+from portal.models.base import utcnow
 
 CMS_REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{1,63}$"
 
@@ -39,6 +41,8 @@ class ChildSummary:
     cms_person_id: str | None = None
     nhs_number: str | None = None
     upn: str | None = None
+    # The identifiers the CMS holds for the child that fail their check: to be corrected there.
+    invalid: frozenset[ChildIdentifier] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -71,22 +75,26 @@ class LocalCaseDirectory:
 
 
 def summary(cipher: RecordCipher, case: Case, children: list[Child]) -> CaseSummary:
+    """The case and those of `children` the CMS still lists: one it no longer lists is never
+    offered for a new request (it may have a new person id, or have left the case)."""
     return CaseSummary(
         case.id,
         case.cms_reference,
         case.team_id,
         case.team.name,
-        tuple(
-            ChildSummary(
-                child.id,
-                cipher.open_text(child, "name_enc") or "",
-                date.fromisoformat(cipher.open_text(child, "date_of_birth_enc") or ""),
-                cms_person_id=child.cms_person_id,
-                nhs_number=cipher.open_text(child, "nhs_number_enc"),
-                upn=cipher.open_text(child, "upn_enc"),
-            )
-            for child in children
-        ),
+        tuple(_child_summary(cipher, child) for child in children if child.delisted_at is None),
+    )
+
+
+def _child_summary(cipher: RecordCipher, child: Child) -> ChildSummary:
+    return ChildSummary(
+        child.id,
+        cipher.open_text(child, "name_enc") or "",
+        date.fromisoformat(cipher.open_text(child, "date_of_birth_enc") or ""),
+        cms_person_id=child.cms_person_id,
+        nhs_number=cipher.open_text(child, SEALED_COLUMN[ChildIdentifier.NHS_NUMBER]),
+        upn=cipher.open_text(child, SEALED_COLUMN[ChildIdentifier.UPN]),
+        invalid=frozenset(ChildIdentifier(code) for code in child.invalid_identifiers),
     )
 
 
@@ -114,6 +122,7 @@ class CmsCaseDirectory:
         try:
             found = self.adapter.find_case(reference)
             if found is not None:
+                listed_once(found)
                 for detail in found.children:
                     date.fromisoformat(detail.date_of_birth)
         except (CmsFailure, ValueError) as failure:
@@ -142,6 +151,16 @@ class CmsCaseDirectory:
         return summary(self.cipher, case, children)
 
 
+def listed_once(found: CmsCase) -> None:
+    """A CMS answer naming one person twice on the case cannot say which child is which:
+    CmsFailure `cms_bad_response` (transient: the CMS's data may be put right)."""
+    people = Counter(child.person_id for child in found.children if child.person_id is not None)
+    if any(count > 1 for count in people.values()):
+        raise CmsFailure(
+            "cms_bad_response", permanent=False, reason="a person id listed twice on the case"
+        )
+
+
 def refresh_held_case(
     session: Session, cipher: RecordCipher, found: CmsCase, actor: Actor
 ) -> Case | None:
@@ -149,7 +168,9 @@ def refresh_held_case(
     now (the delivery worker does, before it gives up on a child without a person id): the
     same rule as a social worker's lookup. The case keeps its team: a move waits for a social
     worker's lookup, which checks they may work on the new team's cases. None when the portal
-    does not hold the case."""
+    does not hold the case; a transient CmsFailure when the CMS names a person twice, and
+    IntegrityError when a lookup of the same case copied a child meanwhile."""
+    listed_once(found)
     case = session.scalar(sa.select(Case).where(Case.cms_reference == found.reference))
     if case is None:
         return None
@@ -162,7 +183,8 @@ def bring_case_in_step(
 ) -> tuple[Case, list[Child]]:
     """Bring the portal's copy of the case in step with the CMS, recording any change: the
     case's children as the CMS lists them now, in its order. Children the CMS no longer lists
-    stay on earlier requests but are not offered again."""
+    (a child whose person id changed is a new child) stay on earlier requests but are marked
+    delisted, and are not offered again unless the CMS lists them again."""
     case, created, moved = _case_copy(session, found, team)
     held = [_held(cipher, child) for child in case.children]
     matched, linked = matched_children(held, found.children)
@@ -176,6 +198,8 @@ def bring_case_in_step(
             session.add(child)
         copied.changed |= copy_child(cipher, child, detail, copied)
         children.append(child)
+    copied.delisted = _mark_delisted(held, children)
+    copied.changed |= copied.delisted > 0
     if created or moved or copied.changed:
         session.flush()
         record_event(
@@ -198,6 +222,18 @@ def bring_case_in_step(
             details={"matched_on": "name_and_date_of_birth"},
         )
     return case, children
+
+
+def _mark_delisted(held: list[HeldChild], listed: list[Child]) -> int:
+    """Mark the held children the CMS no longer lists: how many were listed until now."""
+    now = utcnow()
+    newly = 0
+    for child in (h.child for h in held):
+        if child in listed or child.delisted_at is not None:
+            continue
+        child.delisted_at = now
+        newly += 1
+    return newly
 
 
 def _case_copy(session: Session, found: CmsCase, team: Team) -> tuple[Case, bool, bool]:
@@ -268,6 +304,7 @@ class _Copied:
 
     changed: bool = False
     invalid: Counter[ChildIdentifier] = field(default_factory=Counter)
+    delisted: int = 0  # children the CMS listed until now and no longer does
 
     def details(
         self, *, created: bool, moved: bool, team: Team, found: CmsCase
@@ -280,22 +317,28 @@ class _Copied:
             "children_without_person_id": sum(c.person_id is None for c in found.children),
             "invalid_nhs_numbers": self.invalid[ChildIdentifier.NHS_NUMBER],
             "invalid_upns": self.invalid[ChildIdentifier.UPN],
+            "children_no_longer_listed": self.delisted,
         }
 
 
 def copy_child(cipher: RecordCipher, child: Child, detail: CmsChild, copied: _Copied) -> bool:
-    """Seal what the CMS holds about the child onto the portal's child: whether anything
-    changed. An identifier that fails its check is not kept (and is counted), so a child
-    whose NHS number the CMS holds wrongly has none in the portal rather than a wrong one."""
-    changed = False
+    """Seal what the CMS holds about the child onto the portal's child, listed again if it
+    was not: whether anything changed. An identifier that fails its check is not kept, so a
+    child whose NHS number the CMS holds wrongly has none in the portal rather than a wrong
+    one; its kind is noted on the child (for the worker to have it corrected) and counted."""
+    changed = child.delisted_at is not None
+    child.delisted_at = None
     if detail.person_id is not None and child.cms_person_id != detail.person_id:
         child.cms_person_id = detail.person_id
         changed = True
-    wanted = {
-        "name_enc": detail.name,
-        "date_of_birth_enc": detail.date_of_birth,
-        "nhs_number_enc": _checked(ChildIdentifier.NHS_NUMBER, detail.nhs_number, copied),
-        "upn_enc": _checked(ChildIdentifier.UPN, detail.upn, copied),
+    checked, invalid = _checked(detail)
+    copied.invalid.update(invalid)
+    codes = [str(kind) for kind in invalid]
+    if list(child.invalid_identifiers or ()) != codes:
+        child.invalid_identifiers = codes
+        changed = True
+    wanted = {"name_enc": detail.name, "date_of_birth_enc": detail.date_of_birth} | {
+        SEALED_COLUMN[kind]: value for kind, value in checked.items()
     }
     for column, value in wanted.items():
         if cipher.open_text(child, column) != value:
@@ -304,11 +347,18 @@ def copy_child(cipher: RecordCipher, child: Child, detail: CmsChild, copied: _Co
     return changed
 
 
-def _checked(kind: ChildIdentifier, text: str | None, copied: _Copied) -> str | None:
-    if text is None:
-        return None
-    try:
-        return canonical(kind, text)
-    except InvalidIdentifier:
-        copied.invalid[kind] += 1
-        return None
+def _checked(
+    detail: CmsChild,
+) -> tuple[dict[ChildIdentifier, str | None], list[ChildIdentifier]]:
+    """Each identifier in its canonical form (None where the CMS holds none or it fails its
+    check), and those that fail their check."""
+    held = {ChildIdentifier.NHS_NUMBER: detail.nhs_number, ChildIdentifier.UPN: detail.upn}
+    checked: dict[ChildIdentifier, str | None] = {}
+    invalid: list[ChildIdentifier] = []
+    for kind, text in held.items():
+        try:
+            checked[kind] = None if text is None else canonical(kind, text)
+        except InvalidIdentifier:
+            checked[kind] = None
+            invalid.append(kind)
+    return checked, invalid

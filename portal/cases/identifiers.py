@@ -24,8 +24,15 @@ class ChildIdentifier(enum.StrEnum):
     def label(self) -> str:
         return _LABELS[self]
 
+    @property
+    def a_label(self) -> str:
+        """The label with its article, for a sentence: "an NHS number", "a UPN"."""
+        return f"{'an' if self is ChildIdentifier.NHS_NUMBER else 'a'} {self.label}"
+
 
 _LABELS = {ChildIdentifier.NHS_NUMBER: "NHS number", ChildIdentifier.UPN: "UPN"}
+# The sealed column of `portal.models.Child` each identifier is kept in (canonical form).
+SEALED_COLUMN = {ChildIdentifier.NHS_NUMBER: "nhs_number_enc", ChildIdentifier.UPN: "upn_enc"}
 
 
 class InvalidIdentifier(ValueError):

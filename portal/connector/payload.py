@@ -5,13 +5,15 @@ The plaintext lives in memory for the length of one send and is never written an
 Each child the request names is sent by the CMS's person id, with the partner's confirmation
 of that child and the answers and documents about them; the portal's own ids for children
 never leave it. A child with no CMS person id stops the delivery (`ChildrenWithoutPersonId`):
-the CMS could only file those answers on a guessed person.
+the CMS could only file those answers on a guessed person. So do two children with one person
+id (`ChildrenShareAPersonId`): one child's answers would be filed on the other's record.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -51,6 +53,19 @@ class ChildrenWithoutPersonId(CmsFailure):
             self.CODE, permanent=True, reason=f"{missing} of {named} children have no person id"
         )
         self.case_reference = case_reference
+
+
+class ChildrenShareAPersonId(CmsFailure):
+    """Two children the request names have the same CMS person id: the CMS would file both
+    children's answers on one person. The portal keeps one child per person id on a case, so
+    this is a fault to look into, never retried."""
+
+    CODE = "children_share_cms_person_id"
+
+    def __init__(self, repeated: int, named: int) -> None:
+        super().__init__(
+            self.CODE, permanent=True, reason=f"{repeated} of {named} children share a person id"
+        )
 
 
 class AnswerForChildNotOnRequest(CmsFailure):
@@ -177,11 +192,15 @@ def delivery_from(
 
 def named_children(request: DelegationRequest) -> list[tuple[Child, str]]:
     """The children the request names, in the family's order, each with its CMS person id;
-    ChildrenWithoutPersonId when any has none."""
+    ChildrenWithoutPersonId when any has none, ChildrenShareAPersonId when two have the same."""
     children = sorted(request.children, key=lambda child: (child.position, str(child.id)))
     missing = sum(child.cms_person_id is None for child in children)
     if missing:
         raise ChildrenWithoutPersonId(request.case.cms_reference, missing, len(children))
+    people = Counter(child.cms_person_id for child in children)
+    sharing = sum(count for count in people.values() if count > 1)
+    if sharing:
+        raise ChildrenShareAPersonId(sharing, len(children))
     return [(child, child.cms_person_id or "") for child in children]
 
 

@@ -39,9 +39,9 @@ from typing import cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.audit import SYSTEM, AuditAction, record_event
-from portal.cases.directory import refresh_held_case
+from portal.audit import AuditAction, record_event
 from portal.connector.adapter import CmsAdapter, CmsFailure, Delivery, DeliveryReceipt
+from portal.connector.case_refresh import case_asked_again
 from portal.connector.outcomes import (
     FailedAttempt,
     failed_attempt,
@@ -50,7 +50,6 @@ from portal.connector.outcomes import (
 )
 from portal.connector.payload import ChildrenWithoutPersonId, delivery_for
 from portal.crypto import Keyring
-from portal.crypto.records import RecordCipher
 from portal.db_outage import DATABASE_DOWN, DatabaseOutage
 from portal.lifecycle import (
     OUTBOX_LIFECYCLE,
@@ -258,24 +257,19 @@ class DeliveryWorker:
     def _after_asking_for_the_case(
         self, claim: _Claim, failure: ChildrenWithoutPersonId
     ) -> Delivery | CmsFailure | None:
-        """A child on the request has no CMS person id. The CMS may have made the person record
-        since the social worker looked the case up: ask it for the case once (no transaction
-        open meanwhile), bring the portal's copy in step by the case lookup's own rule, and
-        build the delivery again. The failure stands when the CMS still lists the child without
-        one, or could not say; a retry after it has made the record delivers."""
+        """A child on the request has no CMS person id: ask the CMS for the case once, bring
+        the portal's copy in step (portal/connector/case_refresh.py) and build the delivery
+        again. A retry after the CMS has made the person record delivers."""
         try:
-            found = self.adapter.find_case(failure.case_reference)
-        except CmsFailure as asking:
-            log.warning("delivery %s: the CMS was not asked for the case: %s", claim.id, asking)
-            return failure
-        if found is None or found.reference != failure.case_reference:
-            return failure
-        try:
-            with self.sessions() as session, session.begin():
-                refresh_held_case(session, RecordCipher(self.keyring, session), found, SYSTEM)
-        except Exception as error:  # a lookup racing this one, an outage: the failure stands
-            log.warning("delivery %s: case not brought in step: %s", claim.id, type(error).__name__)
-            return failure
+            refused = case_asked_again(
+                self.adapter, self.sessions, self.keyring, self.outage, failure, claim.id
+            )
+        except DATABASE_DOWN:
+            raise  # told to stop during an outage: the claim is picked up again later
+        except Exception as error:  # one bad row must not stop every other delivery
+            return _crash(claim, error)
+        if refused is not None:
+            return refused
         return self.outage.retrying(partial(self._prepare, claim))
 
     def _send(self, claim: _Claim, delivery: Delivery) -> DeliveryReceipt | CmsFailure:

@@ -22,7 +22,7 @@ from portal import notifications
 from portal.audit import Actor, AuditAction, record_event
 from portal.auth.login import actor_for
 from portal.auth.policy import child_identifiers_shown_to
-from portal.cases.identifiers import ChildIdentifier, shown
+from portal.cases.identifiers import SEALED_COLUMN, ChildIdentifier, shown
 from portal.contributions import documents, services
 from portal.contributions.services import ContributionRefused
 from portal.crypto.records import RecordCipher
@@ -44,7 +44,6 @@ _IDENTIFIER_MATCHED = {
 _KNOWN = ChildKnown.KNOWN
 # The identifiers a viewer may see, as the route modules name them.
 Seen = frozenset[ChildIdentifier]
-_COLUMNS = {ChildIdentifier.NHS_NUMBER: "nhs_number_enc", ChildIdentifier.UPN: "upn_enc"}
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ def identifiers_of(
     for kind in (ChildIdentifier.UPN, ChildIdentifier.NHS_NUMBER):
         if kind not in seen:
             continue
-        value = cipher.open_text(child, _COLUMNS[kind])
+        value = cipher.open_text(child, SEALED_COLUMN[kind])
         if value:
             found.append(Identifier(kind, shown(kind, value)))
     return tuple(found)

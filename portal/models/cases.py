@@ -29,10 +29,25 @@ class Case(HasId, Base):
 class Child(Sealed, Base):
     """The minimum the portal holds about a child: name and date of birth, and the consistent
     identifiers the CMS holds for them (NHS number, UPN), all encrypted. `cms_person_id` is the
-    CMS's own key for the person: what every delivery names the child by."""
+    CMS's own key for the person: what every delivery names the child by.
+
+    A child the CMS no longer lists on the case (`delisted_at`) stays on the requests that
+    name them, but is never offered for a new one."""
 
     __tablename__ = "children"
-    __table_args__ = (sa.UniqueConstraint("case_id", "position"),)
+    __table_args__ = (
+        sa.UniqueConstraint("case_id", "position"),
+        # A person is on a case once: two children with one person id would file one person's
+        # answers on the other's record.
+        sa.Index(
+            "uq_children_case_id_cms_person_id",
+            "case_id",
+            "cms_person_id",
+            unique=True,
+            postgresql_where=sa.text("cms_person_id IS NOT NULL"),
+            sqlite_where=sa.text("cms_person_id IS NOT NULL"),
+        ),
+    )
 
     case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), index=True)
     position: Mapped[int] = mapped_column(default=0)  # order within the family on the case
@@ -42,6 +57,10 @@ class Child(Sealed, Base):
     # Canonical forms (portal.cases.identifiers), only ever ones that passed their check digit.
     nhs_number_enc: Mapped[bytes | None]
     upn_enc: Mapped[bytes | None]
+    # The identifiers the CMS holds for the child that fail their check (ChildIdentifier
+    # codes, never the values): the worker is told to correct them there.
+    invalid_identifiers: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
+    delisted_at: Mapped[datetime | None]  # when a lookup found the CMS no longer lists them
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="children")

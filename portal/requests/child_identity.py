@@ -3,7 +3,9 @@ identifier the CMS holds for the child (council staff may see them all), and war
 child cannot be filed in the CMS or cannot be matched by the chosen partner on an identifier.
 
 Warnings, never refusals: a child with no person record in the CMS, or no UPN for a school to
-match on, still needs the partner's help; the social worker decides knowing the gap.
+match on, still needs the partner's help; the social worker decides knowing the gap. An
+identifier the CMS holds that fails its check is shown as such (never its value), so that the
+worker has it corrected there rather than believing the CMS holds none.
 """
 
 from __future__ import annotations
@@ -16,21 +18,24 @@ from typing import Protocol
 
 from portal.auth.policy import child_identifiers_shown_to
 from portal.cases.directory import ChildSummary
-from portal.cases.identifiers import ChildIdentifier, shown
+from portal.cases.identifiers import SEALED_COLUMN, ChildIdentifier, shown
 from portal.models import Child, OrganisationKind
 
 NOT_HELD = "Not held in the case management system"
+NOT_VALID = "Held in the case management system but not valid: correct it there"
 CMS_PERSON_ID = "CMS person id"
+NAME_ONLY = "can only match the child on name and date of birth."
 
 
 @dataclass(frozen=True)
 class IdentifierHeld:
     label: str
     shown: str | None  # as people read it from their own systems; None: the CMS holds none
+    invalid: bool = False  # the CMS holds one that fails its check (never shown)
 
     @property
     def text(self) -> str:
-        return self.shown or NOT_HELD
+        return self.shown or (NOT_VALID if self.invalid else NOT_HELD)
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,7 @@ def identity_of(child: ChildSummary) -> ChildIdentity:
                 IdentifierHeld(
                     identifier.label,
                     shown(identifier, held[identifier]) if identifier in held else None,
+                    invalid=identifier in child.invalid,
                 )
                 for identifier in (ChildIdentifier.NHS_NUMBER, ChildIdentifier.UPN)
             ),
@@ -123,13 +129,28 @@ def warnings_for(
             "until the child has one: delivery of the answers will stop and an administrator "
             "will be told."
         )
-    if partner is not None and matched_on and not matched_on & _held(child).keys():
+    name_only = partner if matched_on and not matched_on & _held(child).keys() else None
+    for identifier in _ordered(child.invalid):
+        found.append(_not_valid(child, identifier, name_only if identifier in matched_on else None))
+    if name_only is not None and not matched_on & child.invalid:
         wanted = " or ".join(identifier.label for identifier in _ordered(matched_on))
         found.append(
             f"The case management system holds no {wanted} for {child.name}: "
-            f"{partner.name} can only match the child on name and date of birth."
+            f"{name_only.name} {NAME_ONLY}"
         )
     return found
+
+
+def _not_valid(
+    child: ChildSummary, identifier: ChildIdentifier, name_only: ChosenPartner | None
+) -> str:
+    """The CMS holds an identifier for the child that fails its check (its value is never
+    repeated); `name_only` is the partner left to match on name and date of birth, if any."""
+    text = (
+        f"The case management system holds {identifier.a_label} for {child.name} that is not "
+        f"a valid {identifier.label}. Correct it in the case management system"
+    )
+    return f"{text}: until then {name_only.name} {NAME_ONLY}" if name_only else f"{text}."
 
 
 def before_issuing(
@@ -168,11 +189,9 @@ def gaps_when_issued(
     )
     without_person_id = name_only = 0
     for child in children:
-        sealed = {
-            ChildIdentifier.NHS_NUMBER: child.nhs_number_enc,
-            ChildIdentifier.UPN: child.upn_enc,
+        held = {
+            kind for kind, column in SEALED_COLUMN.items() if getattr(child, column) is not None
         }
-        held = {identifier for identifier, value in sealed.items() if value is not None}
         without_person_id += not child.cms_person_id
         name_only += bool(matched_on) and not matched_on & held
     return {

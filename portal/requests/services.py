@@ -123,11 +123,18 @@ def issue(
 
 
 def chosen_children(case: Case, child_ids: tuple[uuid.UUID, ...]) -> list[Child]:
-    """The case's children the request is about: every one chosen must be on the case."""
+    """The case's children the request is about: every one chosen must be on the case, and
+    still listed there by the CMS (one it no longer lists may be under a stale person id)."""
     chosen = set(child_ids)
     children = [child for child in case.children if child.id in chosen]
     if not children or len(children) != len(chosen):
         raise RequestRefused("children", "Select the children the request is about")
+    if any(child.delisted_at is not None for child in children):
+        raise RequestRefused(
+            "children",
+            "A child you selected is no longer on this case in the case management system: "
+            "select from the children listed",
+        )
     return children
 
 

@@ -1,5 +1,6 @@
 """Finding a case through the reference CMS (a real process over HTTP) shows, for each child,
-exactly the identifiers the CMS holds; a bad reference is a field error that copies nothing."""
+exactly the identifiers the CMS holds, and an identifier the CMS holds that fails its check as
+held but not valid (never its value); a bad reference is a field error that copies nothing."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import Engine
@@ -19,6 +21,7 @@ from portal.connector.adapter import CmsChild
 from portal.connector.factory import adapter_for
 from portal.crypto import FileKeyring
 from portal.models import Case
+from portal.requests.child_identity import NOT_VALID
 from tests.conftest import test_settings
 from tests.factories import csrf_token
 from tests.integration.test_case_identifiers_pages import NOT_HELD, cards, warnings
@@ -149,3 +152,51 @@ def test_a_child_the_cms_holds_no_identifier_for_is_shown_so_and_warned_of(
         warning.startswith("Zofia Kowalski has no person record in the case management system")
         for warning in warnings(page)
     )
+
+
+def test_an_identifier_the_cms_holds_that_fails_its_check_is_shown_so_and_never_repeated(
+    app: Flask, council: Outbox, cms: ReferenceCms
+) -> None:
+    ben = {
+        "person_id": "P-900418-1",
+        "name": "Ben Lane",
+        "date_of_birth": "2017-07-07",
+        "nhs_number": "999 000 8010",  # the check digit is wrong
+        "upn": "A873200119802",  # the check letter is wrong
+    }
+    case = {"reference": "NCC-900418", "team": "Children in Need Team East", "children": [ben]}
+    assert requests.post(f"{cms.url}/_cases", json=case, timeout=10).status_code == 201
+    assert look_up(app, council, "NCC-900418")[0] == 302
+    client = client_for(app, council.worker)
+    page = client.get("/requests/new/NCC-900418").get_data(as_text=True)
+    rows = cards(page)["Ben Lane"]
+    assert (rows["NHS number"], rows["UPN"]) == (NOT_VALID, NOT_VALID)
+    nhs_warning = (
+        "The case management system holds an NHS number for Ben Lane that is not a valid NHS "
+        "number. Correct it in the case management system."
+    )
+    assert nhs_warning in warnings(page)
+
+    child_id = page.split('name="children" type="checkbox" value="')[1].split('"')[0]
+    check = client.post(
+        "/requests/new/NCC-900418",
+        data={
+            "csrf_token": csrf_token(page),
+            "children": child_id,
+            "partner": str(council.school.id),
+            "form_template": "school-contribution:1",
+            "lawful_basis": "children-act-1989-s47",
+            "purpose": "Core group review.",
+            "due_on": ["1", "1", "2027"],
+            "expires_on": ["1", "2", "2027"],
+        },
+    ).get_data(as_text=True)
+    assert warnings(check) == [
+        nhs_warning,
+        "The case management system holds a UPN for Ben Lane that is not a valid UPN. Correct "
+        "it in the case management system: until then Ashby Lane Primary can only match the "
+        "child on name and date of birth.",
+    ]
+    for html in (page, check):
+        for value in ("9990008010", "999 000 8010", "A873200119802"):
+            assert value not in html

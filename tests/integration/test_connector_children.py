@@ -5,7 +5,7 @@ the reference CMS and, through the example mapping, in a differently shaped CMS,
 the portal's own for a child reaches either. A child without a person id dead-letters with a
 reason an administrator can act on; once the CMS makes the person record, the administrator's
 retry delivers. A case lookup copies the children's NHS numbers and UPNs sealed, keeps none
-that fails its check, and says how many failed."""
+that fails its check, notes which kinds failed on the child, and says how many failed."""
 
 from __future__ import annotations
 
@@ -270,29 +270,26 @@ def add_cms_case(cms: ReferenceCms, reference: str, children: list[dict[str, Any
     assert requests.post(f"{cms.url}/_cases", json=case, timeout=10).status_code == 201
 
 
+ADA = {
+    "person_id": "P-900417-1",
+    "name": "Ada Lane",
+    "date_of_birth": "2015-05-05",
+    "nhs_number": "999 000 8019",
+    "upn": "h873200116801",
+}
+BEN = {
+    "person_id": "P-900417-2",
+    "name": "Ben Lane",
+    "date_of_birth": "2017-07-07",
+    "nhs_number": "9990008010",  # the check digit is wrong
+    "upn": "A873200119802",  # the check letter is wrong
+}
+
+
 def test_a_lookup_copies_valid_identifiers_sealed_and_drops_and_counts_invalid_ones(
     app: Flask, db_session: Session, settings: Settings, keyring: FileKeyring, cms: ReferenceCms
 ) -> None:
-    add_cms_case(
-        cms,
-        "NCC-900417",
-        [
-            {
-                "person_id": "P-900417-1",
-                "name": "Ada Lane",
-                "date_of_birth": "2015-05-05",
-                "nhs_number": "999 000 8019",
-                "upn": "h873200116801",
-            },
-            {
-                "person_id": "P-900417-2",
-                "name": "Ben Lane",
-                "date_of_birth": "2017-07-07",
-                "nhs_number": "9990008010",  # the check digit is wrong
-                "upn": "A873200119802",  # the check letter is wrong
-            },
-        ],
-    )
+    add_cms_case(cms, "NCC-900417", [ADA, BEN])
     lanes = family(db_session, keyring, settings, None)
     assert look_up(app, lanes, "NCC-900417") == 302
 
@@ -302,6 +299,8 @@ def test_a_lookup_copies_valid_identifiers_sealed_and_drops_and_counts_invalid_o
     assert cipher.open_text(ada, "upn_enc") == "H873200116801"
     assert ada.nhs_number_enc is not None and b"9990008019" not in ada.nhs_number_enc
     assert (ben.nhs_number_enc, ben.upn_enc) == (None, None)
+    # Which identifiers the CMS holds wrongly is kept, to be shown: the kind, never the value.
+    assert (ada.invalid_identifiers, ben.invalid_identifiers) == ([], ["nhs_number", "upn"])
     [copied] = events(db_session, AuditAction.CASE_COPIED_FROM_CMS)
     assert (copied.details["invalid_nhs_numbers"], copied.details["invalid_upns"]) == (1, 1)
     assert "9990008010" not in json.dumps(copied.details)
@@ -315,6 +314,17 @@ def test_a_lookup_copies_valid_identifiers_sealed_and_drops_and_counts_invalid_o
     assert len(events(db_session, AuditAction.CASE_COPIED_FROM_CMS)) == 2
     assert look_up(app, lanes, "NCC-900417") == 302  # nothing changed: nothing recorded
     assert len(events(db_session, AuditAction.CASE_COPIED_FROM_CMS)) == 2
+
+    # The CMS's users correct Ben's NHS number: the portal keeps it, and no longer warns of it.
+    corrected = [ADA, BEN | {"nhs_number": "9990008019"}]
+    changed = requests.put(
+        f"{cms.url}/_cases/NCC-900417/children", json={"children": corrected}, timeout=10
+    )
+    assert changed.status_code == 200
+    assert look_up(app, lanes, "NCC-900417") == 302
+    db_session.refresh(ben)
+    assert cipher.open_text(ben, "nhs_number_enc") == "9990008019"
+    assert ben.invalid_identifiers == ["upn"]
 
 
 def test_a_child_without_a_person_id_is_the_same_child_at_the_next_lookup_and_is_linked_later(

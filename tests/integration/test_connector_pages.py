@@ -127,6 +127,7 @@ def test_the_portal_copy_follows_a_change_in_the_cms(
         "children_without_person_id": 0,
         "invalid_nhs_numbers": 0,
         "invalid_upns": 0,
+        "children_no_longer_listed": 0,
     }
     assert copied.actor_user_id == council.worker.id
     case = db_session.scalar(sa.select(Case).where(Case.cms_reference == "NCC-100234"))

@@ -185,9 +185,60 @@ def test_a_case_is_added_with_its_identifiers_unchecked(
     }
 
 
+HARTS_NOW = [
+    {"person_id": "P-100234-9", "name": "Amelia Hart", "date_of_birth": "2015-03-14"},
+    {"person_id": OLIVER, "name": "Oliver Hart", "date_of_birth": "2017-09-02"},
+]
+
+
+def test_the_children_on_a_case_are_changed_as_the_cms_users_record_them(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    changed = client.put(f"/_cases/{CASE}/children", json={"children": HARTS_NOW})
+    assert (changed.status_code, changed.json) == (200, {"reference": CASE, "children": 2})
+    found = client.get(f"/api/v1/cases/{CASE}", headers=auth).json
+    assert [c["person_id"] for c in found["children"]] == ["P-100234-9", OLIVER]
+
+    ruby = {"person_id": "P-102310-1", "name": "Ruby Chen", "date_of_birth": "2018-08-09"}
+    taken = client.put(f"/_cases/{CASE}/children", json={"children": [ruby]})
+    assert (taken.status_code, taken.json) == (409, {"error": "person_id_taken"})
+    unknown = client.put("/_cases/NCC-999999/children", json={"children": HARTS_NOW})
+    assert unknown.status_code == 404
+    bad = client.put(f"/_cases/{CASE}/children", json={"children": [{"name": ""}]})
+    assert bad.status_code == 422
+    left = client.put(f"/_cases/{CASE}/children", json={"children": HARTS_NOW[1:]})
+    assert left.status_code == 200
+    found = client.get(f"/api/v1/cases/{CASE}", headers=auth).json
+    assert [c["name"] for c in found["children"]] == ["Oliver Hart"]
+
+
+def test_a_retry_of_a_stored_key_gets_its_first_receipt_after_the_case_changed(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    body = contribution(
+        children=[section(AMELIA), section(OLIVER, confirmation="not_known", matched_on=None)]
+    )
+    first = post_contribution(client, auth, body)
+    assert first.status_code == 201
+    # Amelia is recorded under another person id: the body names a person no longer on the case.
+    assert client.put(f"/_cases/{CASE}/children", json={"children": HARTS_NOW}).status_code == 200
+
+    retried = post_contribution(client, auth, body)
+    assert (retried.status_code, retried.json) == (200, first.json)
+    reused = post_contribution(client, auth, contribution(children=[section(OLIVER)]))
+    assert (reused.status_code, reused.json) == (422, {"error": "idempotency_key_reused"})
+    fresh = post_contribution(client, auth, body, key="key-2")
+    assert fresh.status_code == 422
+    assert fresh.json["errors"] == [
+        {"field": "children[0].person_id", "message": "is not a child on the case"}
+    ]
+    assert len(client.get("/_records").json["records"]) == 1
+
+
 def test_the_administration_endpoints_need_fault_mode(tmp_path: Path) -> None:
     client = make_app(tmp_path, faults=False).test_client()
     assert client.post("/_cases", json={}).status_code == 404
+    assert client.put(f"/_cases/{CASE}/children", json={}).status_code == 404
     assert client.post(f"/_cases/{CASE}/person-ids", json={}).status_code == 404
     assert client.get("/_records/CMS-0000000000000000").status_code == 404
 

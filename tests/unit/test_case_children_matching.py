@@ -1,14 +1,17 @@
 """Which of the portal's children a child the CMS lists is (portal/cases/directory.py
 matched_children): the same person id; without one, the same name and date of birth when
 exactly one child on each side has them; a child the CMS has now given a person id linked to
-the portal's id-less child the same way. Anything less certain is a new child, never a guess."""
+the portal's id-less child the same way. Anything less certain is a new child, never a guess.
+A CMS answer naming one person twice is not believed (listed_once)."""
 
 from __future__ import annotations
 
 import uuid
 
-from portal.cases.directory import HeldChild, matched_children
-from portal.connector.adapter import CmsChild
+import pytest
+
+from portal.cases.directory import HeldChild, listed_once, matched_children
+from portal.connector.adapter import CmsCase, CmsChild, CmsFailure
 from portal.models import Child
 
 ZOFIA = ("Zofia Kowalski", "2024-12-03")
@@ -90,3 +93,26 @@ def test_a_child_listed_twice_by_one_person_id_is_matched_once() -> None:
     )
 
     assert matched == [amelia.child, None]
+
+
+def test_a_cms_answer_naming_one_person_twice_is_a_transient_bad_response() -> None:
+    twice = CmsCase(
+        "NCC-100234",
+        "Children in Need Team East",
+        (
+            listed("P-1", "Amelia Hart", "2015-03-14"),
+            listed("P-1", "Oliver Hart", "2017-09-02"),
+        ),
+    )
+
+    with pytest.raises(CmsFailure) as raised:
+        listed_once(twice)
+
+    assert (raised.value.code, raised.value.permanent) == ("cms_bad_response", False)
+    assert "P-1" not in raised.value.summary
+
+
+def test_children_without_a_person_id_may_share_a_name_and_birthday() -> None:
+    twins = (listed(None, *ZOFIA), listed(None, *ZOFIA), listed("P-1", "Amelia", "2015-03-14"))
+
+    listed_once(CmsCase("NCC-102788", "Children in Need Team East", twins))

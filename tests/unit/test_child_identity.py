@@ -9,9 +9,11 @@ from datetime import date
 import pytest
 
 from portal.cases.directory import ChildSummary
+from portal.cases.identifiers import ChildIdentifier
 from portal.models import Child, OrganisationKind
 from portal.requests.child_identity import (
     NOT_HELD,
+    NOT_VALID,
     ChosenPartner,
     before_issuing,
     chosen_partner,
@@ -77,6 +79,60 @@ def test_the_partner_kind_decides_which_missing_identifier_is_warned_of(
             f"The case management system holds no UPN for Ruby Chen: {partner.name} can only "
             "match the child on name and date of birth."
         ]
+
+
+# The CMS holds an NHS number for Ben that fails its check digit, and a valid UPN.
+BEN = ChildSummary(
+    uuid.uuid4(),
+    "Ben Lane",
+    date(2017, 7, 7),
+    cms_person_id="P-900417-2",
+    upn="H801210119341",
+    invalid=frozenset({ChildIdentifier.NHS_NUMBER}),
+)
+BEN_NHS = (
+    "The case management system holds an NHS number for Ben Lane that is not a valid NHS "
+    "number. Correct it in the case management system"
+)
+
+
+def test_an_identifier_that_fails_its_check_is_shown_as_held_but_not_valid() -> None:
+    [ben] = before_issuing([BEN], [], None).children
+    assert {held.label: held.text for held in ben.held} == {
+        "CMS person id": "P-900417-2",
+        "NHS number": NOT_VALID,
+        "UPN": "H801210119341",
+    }
+    assert NOT_VALID == "Held in the case management system but not valid: correct it there"
+
+
+def test_an_identifier_failing_its_check_is_warned_of_and_what_it_means_for_the_partner() -> None:
+    assert before_issuing([BEN], [], None).warnings == [f"{BEN_NHS}."]
+    # A school matches on the UPN, which Ben has.
+    assert before_issuing([BEN], [str(BEN.id)], SCHOOL).warnings == [f"{BEN_NHS}."]
+    # Health matches on the NHS number: the wrong one leaves it name and date of birth only.
+    assert before_issuing([BEN], [str(BEN.id)], HEALTH).warnings == [
+        f"{BEN_NHS}: until then {HEALTH.name} can only match the child on name and date of birth."
+    ]
+    # The police matching on either still have the UPN.
+    police_both = before_issuing([BEN], [str(BEN.id)], POLICE, ["nhs_number", "upn"])
+    assert police_both.warnings == [f"{BEN_NHS}."]
+
+
+def test_a_wrong_upn_and_no_nhs_number_warn_a_police_force_matching_on_both_once() -> None:
+    bo = ChildSummary(
+        uuid.uuid4(),
+        "Bo Lane",
+        date(2019, 2, 2),
+        cms_person_id="P-3",
+        invalid=frozenset({ChildIdentifier.UPN}),
+    )
+    warnings = before_issuing([bo], [str(bo.id)], POLICE, ["nhs_number", "upn"]).warnings
+    assert warnings == [
+        "The case management system holds a UPN for Bo Lane that is not a valid UPN. Correct "
+        f"it in the case management system: until then {POLICE.name} can only match the child "
+        "on name and date of birth."
+    ]
 
 
 def test_health_is_warned_of_a_child_without_an_nhs_number_but_not_of_one_with() -> None:

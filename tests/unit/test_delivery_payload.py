@@ -15,6 +15,7 @@ import pytest
 from portal.connector.adapter import DeliveredChild, Delivery, Document
 from portal.connector.payload import (
     AnswerForChildNotOnRequest,
+    ChildrenShareAPersonId,
     ChildrenWithoutPersonId,
     delivery_from,
 )
@@ -128,6 +129,20 @@ def test_a_child_without_a_cms_person_id_stops_the_delivery() -> None:
     assert (failure.code, failure.permanent) == ("child_without_cms_person_id", True)
     assert failure.summary == "child_without_cms_person_id: 1 of 2 children have no person id"
     assert failure.case_reference == "NCC-100234"
+
+
+def test_two_children_with_one_person_id_stop_the_delivery_for_good() -> None:
+    contribution = contribution_about(
+        child(0, "P-100234-1"), child(1, "P-100234-2"), child(2, "P-100234-1")
+    )
+
+    with pytest.raises(ChildrenShareAPersonId) as raised:
+        delivery_from(contribution, "key", {}, [])
+
+    failure = raised.value
+    assert (failure.code, failure.permanent) == ("children_share_cms_person_id", True)
+    assert failure.summary == "children_share_cms_person_id: 2 of 3 children share a person id"
+    assert "P-100234-1" not in failure.summary
 
 
 def test_an_answer_about_a_child_the_request_does_not_name_is_never_sent() -> None:

@@ -45,6 +45,17 @@ def test_no_children_or_another_cases_child_is_refused(chosen: tuple[uuid.UUID, 
     assert refused.value.field == "children"
 
 
+def test_a_child_the_cms_no_longer_lists_is_refused_on_the_field() -> None:
+    case, older, younger = family()
+    older.delisted_at = datetime(2026, 11, 1, tzinfo=UTC)
+
+    assert chosen_children(case, (younger.id,)) == [younger]
+    with pytest.raises(RequestRefused) as refused:
+        chosen_children(case, (older.id, younger.id))
+    assert refused.value.field == "children"
+    assert "no longer on this case in the case management system" in refused.value.message
+
+
 @pytest.mark.parametrize(
     ("due_on", "expires_on", "field"),
     [
