@@ -39,7 +39,8 @@ def case_asked_again(
 ) -> CmsFailure | None:
     """None once the portal's copy of the case is in step with what the CMS says now (the
     delivery is to be built again); otherwise the failure to record. `failure` stands when the
-    CMS could not be asked or no longer has the case. A CMS answer naming one person twice, or
+    CMS refused the question for good or no longer has the case; a CMS that could not answer
+    just now is a transient failure, tried again later. A CMS answer naming one person twice, or
     a social worker's lookup of the same case changing it meanwhile, is a transient failure of
     its own: tried again later, never a dead letter for a child who may have a person id. A
     database outage is waited out, like every other step of the worker's; told to stop
@@ -48,7 +49,9 @@ def case_asked_again(
         found = adapter.find_case(failure.case_reference)
     except CmsFailure as asking:
         log.warning("delivery %s: the CMS was not asked for the case: %s", delivery_id, asking)
-        return failure
+        # An outage of the CMS says nothing about the child: try again later, as for any
+        # other transient failure. Only a refusal that never gets better stands as the child's.
+        return failure if asking.permanent else asking
     if found is None or found.reference != failure.case_reference:
         return failure
     try:

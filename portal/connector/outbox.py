@@ -11,7 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
 from portal.audit import Actor, AuditAction, record_event
-from portal.connector.payload import AnswerForChildNotOnRequest, ChildrenWithoutPersonId
+from portal.connector.payload import (
+    AnswerForChildNotOnRequest,
+    ChildrenShareAPersonId,
+    ChildrenWithoutPersonId,
+)
 from portal.lifecycle import OUTBOX_LIFECYCLE, DomainError, OutboxStatus
 from portal.models import Contribution, DelegationRequest, OutboxMessage
 from portal.models.base import utcnow
@@ -90,6 +94,12 @@ FAILURE_EXPLANATIONS = {
         "Some answers are about a child this request does not name, so they cannot be filed on "
         "any child’s record. Cancel this delivery and copy the contribution into the case "
         "management system by hand."
+    ),
+    ChildrenShareAPersonId.CODE: (
+        "Two children on this request have the same person record in the case management "
+        "system, so their answers cannot be told apart there. Ask the case’s social worker to "
+        "have the records corrected, then retry; or cancel this delivery and copy the "
+        "contribution into the case management system by hand."
     ),
 }
 

@@ -265,6 +265,24 @@ def test_a_child_without_a_person_id_dead_letters_until_the_cms_makes_one_and_is
     assert_no_portal_child_id_in(cms.received(message.cms_record_id), kowalskis)
 
 
+def test_a_cms_that_cannot_answer_about_the_case_just_now_is_tried_again_not_dead_lettered(
+    app: Flask, db_session: Session, settings: Settings, keyring: FileKeyring, cms: ReferenceCms
+) -> None:
+    kowalskis = family(db_session, keyring, settings, None)
+    assert look_up(app, kowalskis, "NCC-102788") == 302
+    kowalskis.take_case("NCC-102788")
+    message = kowalskis.accepted_about_the_children()
+    adapter = adapter_for(settings.cms)
+    cms.faults(fail_next=1)  # the worker's question about the case fails once
+
+    assert counted(deliver_due(app, settings, keyring, adapter)) == (0, 1, 0)
+    adapter.close()
+    db_session.refresh(message)
+    assert message.status == OutboxStatus.PENDING
+    assert (message.last_error or "").startswith("cms_http_500")
+    assert events(db_session, AuditAction.DELIVERY_DEAD_LETTERED) == []
+
+
 def add_cms_case(cms: ReferenceCms, reference: str, children: list[dict[str, Any]]) -> None:
     case = {"reference": reference, "team": CMS_TEAM, "children": children}
     assert requests.post(f"{cms.url}/_cases", json=case, timeout=10).status_code == 201
