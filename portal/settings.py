@@ -110,6 +110,8 @@ class RequestSettings(_Section):
     forms_directory: Path = Path("config/forms")
     # Which of a child's identifiers a police partner sees and matches on: none unless the
     # council's information-sharing agreement with its force provides for one.
+    # Codes of portal.cases.identifiers.ChildIdentifier (which the cores' settings may not
+    # import); portal.auth.policy reads them.
     police_identifiers: list[Literal["nhs_number", "upn"]] = Field(default_factory=list)
 
 

@@ -166,7 +166,7 @@ _IDENTIFIERS_BY_KIND: dict[OrganisationKind, frozenset[ChildIdentifier]] = {
 
 
 def child_identifiers_shown_to(
-    kind: OrganisationKind, police_identifiers: Iterable[ChildIdentifier] = ()
+    kind: OrganisationKind, police_identifiers: Iterable[str] = ()
 ) -> frozenset[ChildIdentifier]:
     """Which of a child's identifiers people in an organisation of this kind may see and match
     on. Police see none unless the council configures it ([requests] police_identifiers), for

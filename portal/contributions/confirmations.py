@@ -88,7 +88,7 @@ def identifiers_seen_by(
     names the police's, if any)."""
     return child_identifiers_shown_to(
         found.partner_organisation.kind,
-        [ChildIdentifier(identifier) for identifier in police_identifiers],
+        police_identifiers,
     )
 
 

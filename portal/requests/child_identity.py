@@ -164,9 +164,7 @@ def before_issuing(
     chosen = set(chosen_ids)
     named = [child for child in children if str(child.id) in chosen] or list(children)
     matched_on = (
-        child_identifiers_shown_to(
-            partner.kind, (ChildIdentifier(code) for code in police_identifiers)
-        )
+        child_identifiers_shown_to(partner.kind, police_identifiers)
         if partner is not None
         else frozenset()
     )
@@ -179,14 +177,14 @@ def before_issuing(
 
 
 def gaps_when_issued(
-    children: Iterable[Child], kind: OrganisationKind, police_identifiers: Iterable[str] = ()
+    children: Iterable[Child],
+    kind: OrganisationKind,
+    police_identifiers: Iterable[str] = (),
 ) -> dict[str, int]:
     """How many of the children the request names had each gap the worker was warned of, for
     the sharing decision's audit event (counts only: never an identifier, never a name).
     Presence is read from the sealed columns without opening them."""
-    matched_on = child_identifiers_shown_to(
-        kind, (ChildIdentifier(code) for code in police_identifiers)
-    )
+    matched_on = child_identifiers_shown_to(kind, police_identifiers)
     without_person_id = name_only = 0
     for child in children:
         held = {
