@@ -60,25 +60,33 @@ def nhs_number(text: str) -> str:
 
 
 def unique_pupil_number(text: str) -> str:
-    """The UPN's 13 characters in capitals, or InvalidIdentifier."""
+    """The UPN's 13 characters in capitals, or InvalidIdentifier.
+
+    python-stdnum also refuses a UPN whose characters 2 to 4 are not on its list of local
+    authority numbers, but that list is from 2011: it lacks the authorities made since (Dorset,
+    the Northamptonshires, Cumberland…), and a pupil keeps the UPN an abolished authority's
+    school gave them. So an unknown authority number is accepted when the check letter fits.
+    """
     try:
         return str(upn.validate(text))
+    except InvalidComponent:
+        number = str(upn.compact(text))
+        if upn.calc_check_digit(number[1:]) == number[0]:
+            return number
+        raise InvalidIdentifier(_UPN_CHECK_LETTER) from None
     except InvalidLength:
         raise InvalidIdentifier("A UPN must be 13 characters") from None
     except InvalidFormat:
         raise InvalidIdentifier(
             "A UPN must be a check letter followed by 11 digits and a final digit or letter"
         ) from None
-    except InvalidComponent:
-        raise InvalidIdentifier(
-            "This is not a valid UPN: characters 2 to 4 are not an English local authority's number"
-        ) from None
     except InvalidChecksum:
-        raise InvalidIdentifier(
-            "This is not a valid UPN: its first letter does not match the rest"
-        ) from None
+        raise InvalidIdentifier(_UPN_CHECK_LETTER) from None
     except StdnumError:
         raise InvalidIdentifier("This is not a valid UPN") from None
+
+
+_UPN_CHECK_LETTER = "This is not a valid UPN: its first letter does not match the rest"
 
 
 def canonical(identifier: ChildIdentifier, text: str) -> str:
