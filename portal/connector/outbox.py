@@ -87,8 +87,9 @@ class DeliveryRow:
 # The failures an administrator cannot act on from the code alone.
 FAILURE_EXPLANATIONS = {
     ChildrenWithoutPersonId.CODE: (
-        "A child on this request has no person record in the case management system. Ask the "
-        "case’s social worker to have the child recorded there, then retry."
+        "A child on this request has no person record in the case management system, or is no "
+        "longer listed there under the record the portal knew. Ask the case’s social worker to "
+        "have the child recorded there, then retry."
     ),
     AnswerForChildNotOnRequest.CODE: (
         "Some answers are about a child this request does not name, so they cannot be filed on "

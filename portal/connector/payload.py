@@ -42,15 +42,19 @@ FiledDocument = tuple[str, Document]
 
 
 class ChildrenWithoutPersonId(CmsFailure):
-    """A child the request names has no CMS person id, so the delivery cannot say whose answers
-    they are. Permanent: the worker asks the CMS for the case once more before it records this
-    (`DeliveryWorker`), so a retry after the CMS has made the person record delivers."""
+    """A child the request names has no CMS person id, or the CMS no longer lists the child
+    under the one the portal holds (merged into another record, or taken off the case), so the
+    delivery cannot say whose answers they are. Permanent: the worker asks the CMS for the case
+    once more before it records this (`DeliveryWorker`), so a retry after the CMS has made (or
+    restored) the person record delivers."""
 
     CODE = "child_without_cms_person_id"
 
     def __init__(self, case_reference: str, missing: int, named: int) -> None:
         super().__init__(
-            self.CODE, permanent=True, reason=f"{missing} of {named} children have no person id"
+            self.CODE,
+            permanent=True,
+            reason=f"{missing} of {named} children have no person id the CMS still lists",
         )
         self.case_reference = case_reference
 
@@ -192,9 +196,12 @@ def delivery_from(
 
 def named_children(request: DelegationRequest) -> list[tuple[Child, str]]:
     """The children the request names, in the family's order, each with its CMS person id;
-    ChildrenWithoutPersonId when any has none, ChildrenShareAPersonId when two have the same."""
+    ChildrenWithoutPersonId when any has none, or one the CMS no longer lists the child under
+    (never filed on a stale record); ChildrenShareAPersonId when two have the same."""
     children = sorted(request.children, key=lambda child: (child.position, str(child.id)))
-    missing = sum(child.cms_person_id is None for child in children)
+    missing = sum(
+        child.cms_person_id is None or child.delisted_at is not None for child in children
+    )
     if missing:
         raise ChildrenWithoutPersonId(request.case.cms_reference, missing, len(children))
     people = Counter(child.cms_person_id for child in children)

@@ -140,6 +140,15 @@ def test_a_child_the_cms_no_longer_lists_is_not_offered_and_is_offered_again_onc
     db_session.refresh(earlier)
     assert {child.id for child in earlier.children} == {amelia.id, oliver.id}
 
+    # Its accepted answers are never filed on the records the CMS no longer lists them under.
+    adapter = adapter_for(settings.cms)
+    assert counted(deliver_due(app, settings, keyring, adapter)) == (0, 0, 1)
+    adapter.close()
+    db_session.refresh(message)
+    assert message.status == OutboxStatus.DEAD_LETTERED
+    assert (message.last_error or "").startswith("child_without_cms_person_id")
+    assert cms.records() == []
+
     # A request naming the child under the old person id is refused on the field.
     made = requests_made(db_session)
     answer = client.post(f"/requests/new/{HARTS}", data=request_fields(page, harts, amelia))
