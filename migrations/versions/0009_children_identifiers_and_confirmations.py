@@ -9,6 +9,8 @@ Revises: 0008
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -69,6 +71,7 @@ def _add_child_columns() -> None:
         sa.Column("invalid_identifiers", sa.JSON(), nullable=False, server_default="[]"),
     )
     op.add_column("children", sa.Column("delisted_at", sa.DateTime(timezone=True), nullable=True))
+    _one_child_per_person_id()
     listed = sa.text("cms_person_id IS NOT NULL")
     op.create_index(
         PERSON_ON_CASE,
@@ -77,6 +80,23 @@ def _add_child_columns() -> None:
         unique=True,
         postgresql_where=listed,
         sqlite_where=listed,
+    )
+
+
+def _one_child_per_person_id() -> None:
+    """Before 0009 a CMS answer naming one person twice on a case made two children with the
+    same person id. The first in the family's order keeps it; each other one loses it and is
+    marked no longer listed, so that nothing is ever filed on it under a person id the CMS
+    cannot tell apart (its requests' deliveries stop and say so; a lookup links it again only
+    by the lookup's own rule)."""
+    op.execute(
+        sa.text(
+            "UPDATE children SET cms_person_id = NULL, delisted_at = :now"
+            " WHERE cms_person_id IS NOT NULL AND EXISTS ("
+            " SELECT 1 FROM children AS earlier WHERE earlier.case_id = children.case_id"
+            " AND earlier.cms_person_id = children.cms_person_id"
+            " AND earlier.position < children.position)"
+        ).bindparams(sa.bindparam("now", datetime.now(UTC), type_=sa.DateTime(timezone=True)))
     )
 
 

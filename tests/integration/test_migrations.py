@@ -254,3 +254,31 @@ def test_0009_keeps_one_child_per_cms_person_id_on_a_case(
     add(cases[1], 1, "P-100234-1")  # the person on another case
     with pytest.raises(sa.exc.IntegrityError):
         add(cases[0], 3, "P-100234-1")
+
+
+def test_0009_leaves_one_child_per_cms_person_id_on_a_case(
+    empty_engine: Engine, keyring: FileKeyring
+) -> None:
+    # Before 0009 a CMS answer naming one person twice made two children with one person id.
+    schema.upgrade(empty_engine)
+    with Session(empty_engine) as session, session.begin():
+        register_keyring(session, keyring)
+        cipher = RecordCipher(keyring, session)
+        case, first = make_case(session, cipher, "Amelia Hart")
+        second = Child(case=case, position=1, cms_person_id="P-1")
+        cipher.seal_text(second, "name_enc", "Oliver Hart")
+        cipher.seal_text(second, "date_of_birth_enc", "2017-09-02")
+        first.cms_person_id = "P-1-before"
+        session.add(second)
+        session.flush()
+        ids = (first.id, second.id)
+    schema.downgrade(empty_engine, "0008")
+    with empty_engine.begin() as connection:
+        connection.execute(sa.text("UPDATE children SET cms_person_id = 'P-1'"))
+
+    schema.upgrade(empty_engine)
+
+    with Session(empty_engine) as session:
+        kept, cleared = (session.get_one(Child, child_id) for child_id in ids)
+        assert (kept.cms_person_id, kept.delisted_at) == ("P-1", None)
+        assert cleared.cms_person_id is None and cleared.delisted_at is not None
