@@ -108,6 +108,13 @@ class Asker:
     actor: Actor
 
 
+_DOWN = "The case management system is not answering just now: try again in a few minutes."
+_UNUSABLE = (
+    "The case management system's answer about this case could not be used. Try again in a few "
+    "minutes; if it happens again, ask its administrators to check the case's records."
+)
+
+
 class CmsCaseDirectory:
     def __init__(
         self, session: Session, cipher: RecordCipher, adapter: CmsAdapter, asker: Asker
@@ -122,12 +129,10 @@ class CmsCaseDirectory:
         try:
             found = self.adapter.find_case(reference)
             if found is not None:
-                listed_once(found)
-                for detail in found.children:
-                    date.fromisoformat(detail.date_of_birth)
-        except (CmsFailure, ValueError) as failure:
+                believable(found)
+        except CmsFailure as failure:
             raise CaseLookupUnavailable(
-                "The case management system is not answering just now: try again in a few minutes."
+                _UNUSABLE if failure.code == "cms_bad_response" else _DOWN
             ) from failure
         if found is None or found.reference != reference:
             return None
@@ -151,9 +156,18 @@ class CmsCaseDirectory:
         return summary(self.cipher, case, children)
 
 
-def listed_once(found: CmsCase) -> None:
-    """A CMS answer naming one person twice on the case cannot say which child is which:
-    CmsFailure `cms_bad_response` (transient: the CMS's data may be put right)."""
+def believable(found: CmsCase) -> None:
+    """What the portal keeps from a CMS answer must make sense: every date of birth a date, and
+    no person named twice on the case (which could not say which child is which). Otherwise
+    CmsFailure `cms_bad_response`, transient: the CMS's data may be put right. Both the lookup
+    and the delivery worker's refresh ask this before copying anything."""
+    for child in found.children:
+        try:
+            date.fromisoformat(child.date_of_birth)
+        except ValueError:
+            raise CmsFailure(
+                "cms_bad_response", permanent=False, reason="a date of birth that is not a date"
+            ) from None
     people = Counter(child.person_id for child in found.children if child.person_id is not None)
     if any(count > 1 for count in people.values()):
         raise CmsFailure(
@@ -170,7 +184,7 @@ def refresh_held_case(
     worker's lookup, which checks they may work on the new team's cases. None when the portal
     does not hold the case; a transient CmsFailure when the CMS names a person twice, and
     IntegrityError when a lookup of the same case copied a child meanwhile."""
-    listed_once(found)
+    believable(found)
     case = session.scalar(sa.select(Case).where(Case.cms_reference == found.reference))
     if case is None:
         return None

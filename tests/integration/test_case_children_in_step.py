@@ -207,7 +207,7 @@ def test_a_lookup_does_not_believe_a_cms_answer_naming_one_person_twice(
     finally:
         adapter.close()
 
-    assert "not answering" in str(unavailable.value)
+    assert "answer about this case could not be used" in str(unavailable.value)
     assert db_session.scalar(sa.select(Case).where(Case.cms_reference == "MOS-000777")) is None
 
 

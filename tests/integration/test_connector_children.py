@@ -50,7 +50,7 @@ MORENOS = (
     Kid("MP-88121", "Theo Moreno", "2019-11-30"),
 )
 ZOFIA = {"name": "Zofia Kowalski", "date_of_birth": "2024-12-03"}
-NO_PERSON_ID = "child_without_cms_person_id: 1 of 2 children have no person id"
+NO_PERSON_ID = "child_without_cms_person_id: 1 of 2 children have no person id the CMS still lists"
 
 
 @pytest.fixture

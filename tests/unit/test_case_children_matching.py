@@ -2,7 +2,7 @@
 matched_children): the same person id; without one, the same name and date of birth when
 exactly one child on each side has them; a child the CMS has now given a person id linked to
 the portal's id-less child the same way. Anything less certain is a new child, never a guess.
-A CMS answer naming one person twice is not believed (listed_once)."""
+A CMS answer naming one person twice is not believed (believable)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from portal.cases.directory import HeldChild, listed_once, matched_children
+from portal.cases.directory import HeldChild, believable, matched_children
 from portal.connector.adapter import CmsCase, CmsChild, CmsFailure
 from portal.models import Child
 
@@ -106,7 +106,7 @@ def test_a_cms_answer_naming_one_person_twice_is_a_transient_bad_response() -> N
     )
 
     with pytest.raises(CmsFailure) as raised:
-        listed_once(twice)
+        believable(twice)
 
     assert (raised.value.code, raised.value.permanent) == ("cms_bad_response", False)
     assert "P-1" not in raised.value.summary
@@ -115,4 +115,12 @@ def test_a_cms_answer_naming_one_person_twice_is_a_transient_bad_response() -> N
 def test_children_without_a_person_id_may_share_a_name_and_birthday() -> None:
     twins = (listed(None, *ZOFIA), listed(None, *ZOFIA), listed("P-1", "Amelia", "2015-03-14"))
 
-    listed_once(CmsCase("NCC-102788", "Children in Need Team East", twins))
+    believable(CmsCase("NCC-102788", "Children in Need Team East", twins))
+
+
+def test_a_cms_answer_whose_date_of_birth_is_not_a_date_is_not_believed() -> None:
+    garbled = (CmsChild("P-1", "Amelia Hart", "14/03/2015"),)
+    with pytest.raises(CmsFailure) as refused:
+        believable(CmsCase("NCC-100234", "Children in Need Team East", garbled))
+    assert refused.value.code == "cms_bad_response" and not refused.value.permanent
+    assert "14/03/2015" not in str(refused.value)

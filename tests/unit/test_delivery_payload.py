@@ -127,7 +127,9 @@ def test_a_child_without_a_cms_person_id_stops_the_delivery() -> None:
 
     failure = raised.value
     assert (failure.code, failure.permanent) == ("child_without_cms_person_id", True)
-    assert failure.summary == "child_without_cms_person_id: 1 of 2 children have no person id"
+    assert failure.summary == (
+        "child_without_cms_person_id: 1 of 2 children have no person id the CMS still lists"
+    )
     assert failure.case_reference == "NCC-100234"
 
 
