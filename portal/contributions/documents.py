@@ -145,23 +145,25 @@ def remove_document(
     partner: User,
     attachment_id: str,
 ) -> bool:
-    """Take a document off the draft; False if the draft has no such document."""
+    """Take a document off the draft; False if the draft has no such document.
+    ContributionRefused when the draft changed meanwhile (sent, withdrawn, or a child taken
+    out of it): nothing is removed."""
     draft = services.draft_of(session, found)
     attachment = _named(draft.attachments if draft else [], attachment_id)
     if draft is None or attachment is None:
         return False
-    session.delete(attachment)
-    draft.updated_at = datetime.now(UTC)  # loses to a submit that got there first
-    record_event(
-        session,
-        AuditAction.ATTACHMENT_REMOVED,
-        actor=actor_for(partner),
-        object_type="attachment",
-        object_id=attachment.id,
-        case_reference=found.case.cms_reference,
-        details={"request": found.reference, "answer_key": attachment.answer_key},
-    )
-    session.flush()
+    with services.one_at_a_time(session, "The answers changed a moment ago"):
+        session.delete(attachment)
+        draft.updated_at = datetime.now(UTC)  # loses to a submit that got there first
+        record_event(
+            session,
+            AuditAction.ATTACHMENT_REMOVED,
+            actor=actor_for(partner),
+            object_type="attachment",
+            object_id=attachment.id,
+            case_reference=found.case.cms_reference,
+            details={"request": found.reference, "answer_key": attachment.answer_key},
+        )
     # The file goes once the row is gone for good, never before.
     sa.event.listen(
         session,

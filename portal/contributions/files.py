@@ -72,9 +72,13 @@ def upload(reference: str, section_id: str, answer_key: str) -> ResponseReturnVa
 def remove(reference: str, section_id: str, attachment_id: str) -> ResponseReturnValue:
     found = partners_request(reference)
     store = _store()
-    if not documents.remove_document(
-        store.session, store.settings, found, current_user, attachment_id
-    ):
+    try:
+        removed = documents.remove_document(
+            store.session, store.settings, found, current_user, attachment_id
+        )
+    except services.ContributionRefused:
+        return redirect(url_for("inbox.show", reference=found.reference))
+    if not removed:
         abort(404)
     return redirect(url_for("answer.section", reference=found.reference, section_id=section_id))
 

@@ -202,7 +202,7 @@ def _record_issued(
     )
 
 
-CHANGED_MEANWHILE = "The partner changed this request a moment ago: check it and try again"
+CHANGED_MEANWHILE = "This request changed a moment ago: check it and try again"
 
 
 def revoke(
@@ -300,16 +300,17 @@ def route(session: Session, request: DelegationRequest, actor: Actor, colleague_
     colleague = next((person for person in people if str(person.id) == colleague_id), None)
     if colleague is None:
         raise RequestRefused("colleague", "Select someone in your organisation")
-    request.named_recipient_id = colleague.id
-    record_event(
-        session,
-        AuditAction.REQUEST_ROUTED,
-        actor=actor,
-        object_type="delegation_request",
-        object_id=request.reference,
-        case_reference=request.case.cms_reference,
-        details={"named_recipient_id": str(colleague.id)},
-    )
+    with races.one_at_a_time(session, RequestRefused("colleague", CHANGED_MEANWHILE)):
+        request.named_recipient_id = colleague.id
+        record_event(
+            session,
+            AuditAction.REQUEST_ROUTED,
+            actor=actor,
+            object_type="delegation_request",
+            object_id=request.reference,
+            case_reference=request.case.cms_reference,
+            details={"named_recipient_id": str(colleague.id)},
+        )
 
 
 def council_requests(session: Session, worker: User) -> list[DelegationRequest]:

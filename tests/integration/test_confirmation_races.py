@@ -8,9 +8,11 @@ test_concurrent_decisions.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -24,7 +26,7 @@ from tests.integration.test_concurrent_decisions import (
     token_of,
 )
 from tests.support.live_portal import LiveStack, live_portal
-from tests.support.world import build_world
+from tests.support.world import World, build_world
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +39,56 @@ def live(
         yield stack
 
 
-def test_a_partner_confirming_as_the_council_withdraws_never_sees_the_children_after(
-    live: LiveStack, keyring: FileKeyring
-) -> None:
+@dataclass(frozen=True)
+class Raced:
+    """A request issued to the school, and the browsers of the people racing over it."""
+
+    reference: str
+    children: list[str]
+    teacher: requests.Session
+    lead: requests.Session
+    worker: requests.Session
+    colleague: str
+
+
+@pytest.fixture(scope="module")
+def world(live: LiveStack, keyring: FileKeyring) -> World:
     with live.session() as session:
-        world = build_world(session, keyring)
-        request = issued_to_the_school(session, keyring, world)
+        built = build_world(session, keyring)
         session.commit()
-        reference, children = request.reference, [str(c.id) for c in world.case.children]
-        teacher, worker = browser(live, world.teacher.id), browser(live, world.worker.id)
+        return built
+
+
+@pytest.fixture
+def raced(live: LiveStack, keyring: FileKeyring, world: World) -> Raced:
+    with live.session() as session:
+        found = World(**{name: session.merge(value) for name, value in vars(world).items()})
+        request = issued_to_the_school(session, keyring, found)
+        session.commit()
+        return Raced(
+            request.reference,
+            [str(child.id) for child in found.case.children],
+            browser(live, found.teacher.id),
+            browser(live, found.lead.id),
+            browser(live, found.worker.id),
+            str(found.colleague.id),
+        )
+
+
+def confirming_every_child(base: str, raced: Raced) -> tuple[str, dict[str, str]]:
+    page = f"{base}/inbox/{raced.reference}/children"
+    form = {"csrf_token": token_of(raced.teacher.get(page, timeout=10).text)}
+    for child in raced.children:
+        form |= {f"known-{child}": "known", f"matched-{child}": "name_and_date_of_birth"}
+    return page, form
+
+
+def test_a_partner_confirming_as_the_council_withdraws_never_sees_the_children_after(
+    live: LiveStack, raced: Raced
+) -> None:
+    reference, teacher, worker = raced.reference, raced.teacher, raced.worker
     base = live.portal_url
-    children_page = f"{base}/inbox/{reference}/children"
-    confirming = {"csrf_token": token_of(teacher.get(children_page, timeout=10).text)}
-    for child in children:
-        confirming |= {f"known-{child}": "known", f"matched-{child}": "name_and_date_of_birth"}
+    children_page, confirming = confirming_every_child(base, raced)
     request_page = f"{base}/requests/{reference}"
     token = token_of(worker.get(request_page, timeout=10).text)
     withdrawing = {"csrf_token": token, "reason": "Case closed"}
@@ -72,3 +110,24 @@ def test_a_partner_confirming_as_the_council_withdraws_never_sees_the_children_a
     else:
         assert after.status_code == 200 and "Amelia" in after.text
         assert statuses == [302, 409]  # the withdrawal was refused: it changed meanwhile
+
+
+def test_a_lead_passing_the_request_on_as_a_colleague_confirms_is_answered_either_way(
+    live: LiveStack, raced: Raced
+) -> None:
+    base = live.portal_url
+    children_page, confirming = confirming_every_child(base, raced)
+    request_page = f"{base}/inbox/{raced.reference}"
+    routing = {
+        "csrf_token": token_of(raced.lead.get(request_page, timeout=10).text),
+        "colleague": raced.colleague,
+    }
+
+    statuses = at_once(
+        (raced.teacher, children_page, confirming),
+        (raced.lead, f"{request_page}/route", routing),
+    )
+
+    # Never a server error: each is done, or told the request changed meanwhile.
+    assert set(statuses) <= {302, 400, 409}, statuses
+    assert 302 in statuses
