@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from loopback.cms import CMS_CLIENT_ID, ReferenceCms
+from loopback.cms import ReferenceCms
 from portal import db
 from portal.audit import SYSTEM, AuditAction
 from portal.cases.directory import Asker, CaseLookupUnavailable, CmsCaseDirectory
@@ -33,7 +33,6 @@ from portal.crypto.records import RecordCipher
 from portal.lifecycle import OutboxStatus
 from portal.models import Case, Child, Contribution, DelegationRequest, OutboxMessage
 from portal.settings import CmsSettings
-from tests.conftest import test_settings
 from tests.factories import csrf_token
 from tests.integration.test_case_identifiers_pages import cards
 from tests.integration.test_connector_children import (
@@ -45,7 +44,7 @@ from tests.integration.test_connector_children import (
     gain_person_id,
     look_up,
 )
-from tests.support.families import Family, Kid
+from tests.support.families import Family, Kid, own_reference_cms, settings_with
 from tests.support.other_cms import CASES, other_cms
 from tests.support.world import client_for
 
@@ -57,29 +56,15 @@ TWICE = "cms_bad_response: a person id listed twice on the case"
 
 @pytest.fixture
 def cms(tmp_path: Path) -> Iterator[ReferenceCms]:
-    directory = tmp_path / "cms"
-    directory.mkdir()
-    running = ReferenceCms(directory).start()
-    yield running
-    running.stop()
+    with own_reference_cms(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
 def settings(
     engine: Engine, keyring_path: Path, audit_key_path: Path, cms: ReferenceCms, tmp_path: Path
 ) -> Settings:
-    return test_settings(
-        engine.url.render_as_string(False),
-        keyring_path,
-        audit={"signing_key_file": str(audit_key_path)},
-        attachments={"storage_directory": str(tmp_path / "files"), "scanner": "none"},
-        cms={
-            "adapter": "reference",
-            "base_url": cms.url,
-            "client_id": CMS_CLIENT_ID,
-            "client_secret_file": str(cms.secret_file),
-        },
-    )
+    return settings_with(engine, keyring_path, audit_key_path, cms, tmp_path)
 
 
 def change_children(cms: ReferenceCms, reference: str, children: list[dict[str, str]]) -> None:

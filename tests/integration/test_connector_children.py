@@ -21,7 +21,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from loopback.cms import CMS_CLIENT_ID, ReferenceCms
+from loopback.cms import ReferenceCms
 from portal import db
 from portal.audit import AuditAction
 from portal.config import Settings
@@ -33,9 +33,8 @@ from portal.crypto.records import RecordCipher
 from portal.lifecycle import OutboxStatus
 from portal.models import AuditEvent, Case, Child, OutboxMessage
 from portal.settings import CmsSettings
-from tests.conftest import test_settings
 from tests.factories import csrf_token
-from tests.support.families import Family, Kid
+from tests.support.families import Family, Kid, own_reference_cms, settings_with
 from tests.support.other_cms import other_cms
 from tests.support.world import client_for
 
@@ -55,30 +54,15 @@ NO_PERSON_ID = "child_without_cms_person_id: 1 of 2 children have no person id t
 
 @pytest.fixture
 def cms(tmp_path: Path) -> Iterator[ReferenceCms]:
-    """A reference CMS of this test's own: some tests change what it holds."""
-    directory = tmp_path / "cms"
-    directory.mkdir()
-    running = ReferenceCms(directory).start()
-    yield running
-    running.stop()
+    with own_reference_cms(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
 def settings(
     engine: Engine, keyring_path: Path, audit_key_path: Path, cms: ReferenceCms, tmp_path: Path
 ) -> Settings:
-    return test_settings(
-        engine.url.render_as_string(False),
-        keyring_path,
-        audit={"signing_key_file": str(audit_key_path)},
-        attachments={"storage_directory": str(tmp_path / "files"), "scanner": "none"},
-        cms={
-            "adapter": "reference",
-            "base_url": cms.url,
-            "client_id": CMS_CLIENT_ID,
-            "client_secret_file": str(cms.secret_file),
-        },
-    )
+    return settings_with(engine, keyring_path, audit_key_path, cms, tmp_path)
 
 
 def family(

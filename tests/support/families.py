@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from loopback.cms import CMS_CLIENT_ID, ReferenceCms
 from loopback.outbox import Parties, accepted_contribution, outbox_message
 from portal.attachments import NoScanner, store_upload
+from portal.config import Settings
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.models import (
@@ -31,6 +37,7 @@ from portal.models import (
     User,
 )
 from portal.settings import AttachmentSettings
+from tests.conftest import test_settings
 from tests.factories import make_user
 from tests.support.world import organisation
 
@@ -146,3 +153,33 @@ class Family:
 
     def child_ids(self) -> list[uuid.UUID]:
         return [child.id for child in self.case.children]
+
+
+@contextmanager
+def own_reference_cms(tmp_path: Path) -> Iterator[ReferenceCms]:
+    """A reference CMS of one test's own: some tests change what it holds."""
+    directory = tmp_path / "cms"
+    directory.mkdir()
+    running = ReferenceCms(directory).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def settings_with(
+    engine: Engine, keyring_path: Path, audit_key_path: Path, cms: ReferenceCms, tmp_path: Path
+) -> Settings:
+    """The portal's settings for a test delivering to `cms` through the reference adapter."""
+    return test_settings(
+        engine.url.render_as_string(False),
+        keyring_path,
+        audit={"signing_key_file": str(audit_key_path)},
+        attachments={"storage_directory": str(tmp_path / "files"), "scanner": "none"},
+        cms={
+            "adapter": "reference",
+            "base_url": cms.url,
+            "client_id": CMS_CLIENT_ID,
+            "client_secret_file": str(cms.secret_file),
+        },
+    )
