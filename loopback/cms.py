@@ -104,11 +104,15 @@ class ReferenceCms:
         token: str = answer.json()["access_token"]
         return token
 
-    def settings(self) -> dict[str, str]:
-        """The portal's [cms] settings for this CMS, as PORTAL_CMS__* variables."""
+    def section(self) -> dict[str, str]:
+        """The portal's [cms] settings for this CMS, through the reference adapter."""
         return {
-            "PORTAL_CMS__ADAPTER": "reference",
-            "PORTAL_CMS__BASE_URL": self.url,
-            "PORTAL_CMS__CLIENT_ID": self.client_id,
-            "PORTAL_CMS__CLIENT_SECRET_FILE": str(self.secret_file),
+            "adapter": "reference",
+            "base_url": self.url,
+            "client_id": self.client_id,
+            "client_secret_file": str(self.secret_file),
         }
+
+    def settings(self) -> dict[str, str]:
+        """The same settings, as PORTAL_CMS__* variables."""
+        return {f"PORTAL_CMS__{name.upper()}": value for name, value in self.section().items()}

@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from loopback.cms import CMS_CLIENT_ID, ReferenceCms
+from loopback.cms import ReferenceCms
 from portal.cases.identifiers import ChildIdentifier, canonical, shown
 from portal.config import Settings
 from portal.connector.adapter import CmsChild
@@ -45,12 +45,7 @@ def settings(
         engine.url.render_as_string(False),
         keyring_path,
         audit={"signing_key_file": str(audit_key_path)},
-        cms={
-            "adapter": "reference",
-            "base_url": cms.url,
-            "client_id": CMS_CLIENT_ID,
-            "client_secret_file": str(cms.secret_file),
-        },
+        cms=cms.section(),
     )
 
 

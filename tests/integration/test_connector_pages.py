@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from loopback.cms import CMS_CASE, CMS_CLIENT_ID, ReferenceCms
+from loopback.cms import CMS_CASE, ReferenceCms
 from portal import db
 from portal.audit import SYSTEM, AuditAction
 from portal.config import Settings
@@ -48,12 +48,7 @@ def settings(
         engine.url.render_as_string(False),
         keyring_path,
         audit={"signing_key_file": str(audit_key_path)},
-        cms={
-            "adapter": "reference",
-            "base_url": cms.url,
-            "client_id": CMS_CLIENT_ID,
-            "client_secret_file": str(cms.secret_file),
-        },
+        cms=cms.section(),
     )
 
 

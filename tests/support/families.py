@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from loopback.cms import CMS_CLIENT_ID, ReferenceCms
+from loopback.cms import ReferenceCms
 from loopback.outbox import Parties, accepted_contribution, outbox_message
 from portal.attachments import NoScanner, store_upload
 from portal.config import Settings
@@ -176,10 +176,5 @@ def settings_with(
         keyring_path,
         audit={"signing_key_file": str(audit_key_path)},
         attachments={"storage_directory": str(tmp_path / "files"), "scanner": "none"},
-        cms={
-            "adapter": "reference",
-            "base_url": cms.url,
-            "client_id": CMS_CLIENT_ID,
-            "client_secret_file": str(cms.secret_file),
-        },
+        cms=cms.section(),
     )
