@@ -107,7 +107,8 @@ def identity_of(child: ChildSummary) -> ChildIdentity:
                     shown(identifier, held[identifier]) if identifier in held else None,
                     invalid=identifier in child.invalid,
                 )
-                for identifier in (ChildIdentifier.NHS_NUMBER, ChildIdentifier.UPN)
+                # Whatever the policy lets council staff see: today every identifier.
+                for identifier in _ordered(child_identifiers_shown_to(OrganisationKind.COUNCIL))
             ),
         ),
     )
