@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import pty
+import select
 from collections.abc import Iterator
 
 import pytest
@@ -33,7 +34,15 @@ def terminal() -> Iterator[tuple[io.TextIOWrapper, int]]:
 
 
 def shown(reader: int) -> str:
-    return os.read(reader, 65536).decode()
+    """Everything written to the terminal so far: a pty hands it over in pieces, so read until
+    nothing more arrives for a moment (one read can return only the first piece)."""
+    received = b""
+    while select.select([reader], [], [], 0.2)[0]:
+        piece = os.read(reader, 65536)
+        if not piece:
+            break
+        received += piece
+    return received.decode()
 
 
 def test_counts_share_and_rate_on_a_terminal(terminal: tuple[io.TextIOWrapper, int]) -> None:
