@@ -151,7 +151,6 @@ class NotificationSettings(_Section):
 DEFAULT_ATTACHMENT_TYPES = (
     "application/pdf",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/msword",
     "application/vnd.oasis.opendocument.text",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "image/png",
@@ -177,6 +176,41 @@ class AttachmentSettings(_Section):
     clamd_host: str | None = None
     clamd_port: int = Field(default=3310, ge=1, le=65535)
     scan_timeout_seconds: float = Field(default=30, gt=0, le=600)
+    # The portal's own inspection of ZIP-based documents (docs/attachments.md, "Inspection"),
+    # before and beside the scanner. The sizes are decompressed bytes, counted as they come out
+    # (never the sizes the archive declares), and must not exceed clamd's MaxFileSize and
+    # MaxScanSize (infra/clamav/clamd.conf), so that the scanner looks at least as far.
+    max_members: int = Field(default=1000, ge=1, le=100_000)
+    max_member_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, le=4 * 1024**3 - 1)
+    max_total_uncompressed_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1024, le=4 * 1024**3 - 1
+    )
+    # Decompressed bytes per compressed byte, checked once a member passes 1 MiB: office
+    # documents compress about 5 to 30 times; the zip bombs seen compress 1000 times.
+    max_compression_ratio: int = Field(default=200, ge=2, le=10_000)
+    # What the CMS delivery carries for each document: the disarmed safe copy (the default)
+    # or the original as the partner sent it.
+    deliver_to_cms: Literal["safe_copy", "original"] = "safe_copy"
+
+
+class DisarmSettings(_Section):
+    """Content disarm: each document rebuilt as a safe copy by a worker process in a sandbox
+    (no network; CPU, memory, time and output limits), never by a web process (docs/disarm.md)."""
+
+    # The sandboxed converter's limits, per document.
+    memory_mb: int = Field(default=2048, ge=256, le=65536)
+    cpu_seconds: int = Field(default=120, ge=5, le=3600)
+    wall_seconds: int = Field(default=180, ge=5, le=3600)
+    max_pages: int = Field(default=300, ge=1, le=10_000)
+    max_output_bytes: int = Field(default=200 * 1024 * 1024, ge=1024 * 1024, le=4 * 1024**3)
+    # Pages are rendered at this resolution before they are rebuilt as a plain PDF.
+    dpi: int = Field(default=150, ge=50, le=600)
+    # LibreOffice's soffice, which converts office documents to PDF before they are rendered.
+    libreoffice: str = "soffice"
+    # How many times a document that failed for a passing reason (the worker stopped) is tried.
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    poll_seconds: float = Field(default=2, gt=0, le=300)
+    lease_seconds: float = Field(default=600, gt=0, le=7200)
 
 
 class CmsSettings(_Section):
@@ -245,6 +279,7 @@ class Settings(_Section):
     requests: RequestSettings = RequestSettings()
     notifications: NotificationSettings = NotificationSettings()
     attachments: AttachmentSettings = AttachmentSettings()
+    disarm: DisarmSettings = DisarmSettings()
     cms: CmsSettings = CmsSettings()
     retention: RetentionSettings = RetentionSettings()
     observability: ObservabilitySettings = ObservabilitySettings()

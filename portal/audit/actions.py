@@ -37,6 +37,9 @@ class AuditAction(enum.StrEnum):
     ATTACHMENT_UPLOADED = "attachment_uploaded"
     ATTACHMENT_REFUSED = "attachment_refused"
     ATTACHMENT_REMOVED = "attachment_removed"
+    # Issue 18, content disarm (docs/disarm.md): the worker's outcome for each document
+    ATTACHMENT_MADE_SAFE = "attachment_made_safe"
+    ATTACHMENT_NOT_MADE_SAFE = "attachment_not_made_safe"
     # The CMS connector: one event per delivery attempt's outcome, and what people did about it
     CONTRIBUTION_DELIVERED = "contribution_delivered"
     DELIVERY_FAILED = "delivery_failed"
@@ -56,7 +59,9 @@ class AuditAction(enum.StrEnum):
     CHILD_DETAILS_VIEWED = "child_details_viewed"
     REQUEST_VIEWED = "request_viewed"
     CONTRIBUTION_VIEWED = "contribution_viewed"
-    ATTACHMENT_DOWNLOADED = "attachment_downloaded"
+    ATTACHMENT_DOWNLOADED = "attachment_downloaded"  # the safe copy
+    # The original as the partner sent it, by a reviewer who gave a reason (issue 18)
+    ATTACHMENT_ORIGINAL_DOWNLOADED = "attachment_original_downloaded"
     # The audit trail itself
     AUDIT_SEARCHED = "audit_searched"
     AUDIT_EVENT_VIEWED = "audit_event_viewed"
@@ -90,5 +95,6 @@ SENSITIVE_READS = frozenset(
         AuditAction.REQUEST_VIEWED,
         AuditAction.CONTRIBUTION_VIEWED,
         AuditAction.ATTACHMENT_DOWNLOADED,
+        AuditAction.ATTACHMENT_ORIGINAL_DOWNLOADED,
     }
 )

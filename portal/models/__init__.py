@@ -8,6 +8,7 @@ from portal.models.contributions import (
     Contribution,
     Review,
     ReviewDecision,
+    SafeCopyStatus,
     ScanStatus,
 )
 from portal.models.keys import DataKey, KeyCheck
@@ -61,6 +62,7 @@ __all__ = [
     "Role",
     "RoleAssignment",
     "RoleSource",
+    "SafeCopyStatus",
     "ScanStatus",
     "Team",
     "User",

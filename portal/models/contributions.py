@@ -50,6 +50,14 @@ class ScanStatus(enum.StrEnum):
     REFUSED = "refused"  # infected, or the scanner could not give a clean verdict
 
 
+class SafeCopyStatus(enum.StrEnum):
+    """Where the document's disarmed safe copy is (docs/disarm.md)."""
+
+    PENDING = "pending"  # "being made safe"
+    READY = "ready"  # "safe copy ready"
+    FAILED = "failed"  # "could not be made safe"
+
+
 class Attachment(Sealed, Base):
     """A file's metadata. Its content is in the file store, in the streaming encrypted format."""
 
@@ -70,6 +78,23 @@ class Attachment(Sealed, Base):
     )
     uploaded_by_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The safe copy: rebuilt by the disarm worker as a plain PDF (or a re-encoded image or
+    # text), kept beside the original as `<id>.safe.pdsf` under the same data key, so that
+    # shredding the key shreds both.
+    safe_status: Mapped[SafeCopyStatus] = mapped_column(
+        enum_type(SafeCopyStatus), default=SafeCopyStatus.PENDING, index=True
+    )
+    safe_content_type: Mapped[str | None] = mapped_column(sa.String(100))
+    safe_size_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    safe_sha256: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32))
+    safe_pages: Mapped[int | None]
+    # Why it could not be made safe: a code (docs/disarm.md), never content.
+    safe_failure: Mapped[str | None] = mapped_column(sa.String(40))
+    safe_attempts: Mapped[int] = mapped_column(default=0)
+    # A disarm worker's claim: who holds it and until when (another may take it after).
+    safe_claimed_by: Mapped[str | None] = mapped_column(sa.String(200))
+    safe_claimed_until: Mapped[datetime | None]
+    safe_made_at: Mapped[datetime | None]
 
     contribution: Mapped[Contribution] = relationship(back_populates="attachments")
 
