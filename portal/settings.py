@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Environment = Literal["production", "demo", "test", "bench"]
 
@@ -160,6 +160,11 @@ DEFAULT_ATTACHMENT_TYPES = (
 
 
 MediaType = Annotated[str, Field(pattern=r"^[a-z0-9.+-]+/[a-z0-9.+-]+$")]
+# Legacy Office binary files (OLE2 compound files: Word and Excel 97-2003) are refused whatever
+# the settings say: the portal cannot inspect them (docs/attachments.md, "Inspection").
+LEGACY_OFFICE_TYPES = frozenset(
+    {"application/msword", "application/vnd.ms-excel", "application/x-ole-storage"}
+)
 
 
 class AttachmentSettings(_Section):
@@ -191,6 +196,17 @@ class AttachmentSettings(_Section):
     # What the CMS delivery carries for each document: the disarmed safe copy (the default)
     # or the original as the partner sent it.
     deliver_to_cms: Literal["safe_copy", "original"] = "safe_copy"
+
+    @field_validator("allowed_types")
+    @classmethod
+    def _no_legacy_office(cls, types: list[str]) -> list[str]:
+        listed = sorted(LEGACY_OFFICE_TYPES.intersection(types))
+        if listed:
+            raise ValueError(
+                f"{', '.join(listed)} cannot be allowed: legacy Word and Excel files are always "
+                "refused (docs/attachments.md, Inspection); remove it from the list"
+            )
+        return types
 
 
 class DisarmSettings(_Section):

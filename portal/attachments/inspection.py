@@ -1,11 +1,51 @@
 """The portal's own inspection of ZIP-based documents, before and beside the scanner
-(docs/attachments.md, "Inspection"). Issue 18, helper H1 writes it; this is the interface."""
+(docs/attachments.md, "Inspection").
+
+Fed the upload's pieces as they arrive, beside the type sniffer: no second pass over the file.
+A file starting with a ZIP signature is walked strictly by `zip_walk` (structure, sizes, CRCs,
+bounds) while each member's content is checked here: no archive or OLE2 compound file inside it
+(how OOXML embeds objects and macros), no macros. An OLE2 file itself (Word or Excel 97-2003)
+is refused outright. Anything else passes, unless it ends in a ZIP end record: a ZIP with
+something put in front of it (a self-extracting program, an image or PDF polyglot).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
+from portal.attachments import refusals
+from portal.attachments.refusals import UploadRefused
+from portal.attachments.zip_walk import CENTRAL, DESCRIPTOR, END, LOCAL, ZipWalk
 from portal.settings import AttachmentSettings
+
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_SIGNATURES = (LOCAL, CENTRAL, END, DESCRIPTOR, b"PK\x06\x06", b"PK\x06\x07")
+_DECIDE_BYTES = len(_OLE2_MAGIC)
+# Formats whose content is itself an archive: ZIP, gzip, xz, 7-Zip, RAR, cabinet, Zstandard.
+_ARCHIVE_MAGIC = (
+    LOCAL,
+    END,
+    DESCRIPTOR,
+    b"\x1f\x8b\x08",
+    b"\xfd7zXZ\x00",
+    b"7z\xbc\xaf\x27\x1c",
+    b"Rar!\x1a\x07",
+    b"MSCF\x00\x00\x00\x00",
+    b"\x28\xb5\x2f\xfd",
+)
+_BZIP2 = re.compile(rb"BZh[1-9](?:1AY&SY|\x17rE8P\x90)")  # a block, or the empty stream's end
+_MAGIC_BYTES = 10
+# OOXML keeps a VBA project in vbaProject.bin (Word's macros' data in vbaData.xml) and names
+# its content type in [Content_Types].xml; OpenDocument keeps macros under Basic/ and Scripts/.
+_MACRO_PARTS = frozenset({"vbaproject.bin", "vbadata.xml"})
+_ODF_MACRO_FOLDERS = ("basic/", "scripts/")
+_CONTENT_TYPES = "[content_types].xml"
+_MACRO_TYPES = (b"vbaproject", b"vbadata", b"macroenabled")
+_OVERLAP = max(len(marker) for marker in _MACRO_TYPES) - 1
+# A ZIP end record (22 bytes and a comment of up to 65535) ending a file that does not start
+# as a ZIP: the last bytes of every other file are kept to look for one.
+_TAIL_BYTES = 22 + 0xFFFF
 
 
 class ContainerInspector:
@@ -14,12 +54,48 @@ class ContainerInspector:
 
     def __init__(self, settings: AttachmentSettings) -> None:
         self._settings = settings
+        self._start = bytearray()  # until there are enough bytes to decide what the file is
+        self._walk: ZipWalk | None = None
+        self._tail: bytearray | None = None
+        self._refused: UploadRefused | None = None
 
     def feed(self, data: bytes) -> None:
-        pass
+        if self._walk is not None:
+            self._walk.feed(data)
+        elif self._tail is not None:
+            self._tail += data
+            if len(self._tail) > 2 * _TAIL_BYTES:  # trimmed in large steps, not every piece
+                del self._tail[: len(self._tail) - _TAIL_BYTES]
+        elif self._refused is None:
+            self._start += data
+            if len(self._start) >= _DECIDE_BYTES:
+                self._decide()
 
     def verdict(self) -> None:
-        pass
+        if self._walk is None and self._tail is None and self._refused is None:
+            self._decide()  # a file shorter than the bytes needed to decide
+        if self._refused is not None:
+            raise self._refused
+        if self._walk is not None:
+            self._walk.finish()
+        elif self._tail is not None and _ends_with_zip_end_record(bytes(self._tail)):
+            raise refusals.inspected(refusals.EXTRA_DATA)
+
+    @property
+    def decompressed_bytes(self) -> int:
+        """How much the walk has decompressed so far: a bomb stops a little past a bound."""
+        return self._walk.decompressed_bytes if self._walk is not None else 0
+
+    def _decide(self) -> None:
+        start, self._start = bytes(self._start), bytearray()
+        if start.startswith(_OLE2_MAGIC):
+            self._refused = refusals.inspected(refusals.LEGACY_OFFICE)
+        elif start[:4] in _ZIP_SIGNATURES:
+            self._walk = ZipWalk(self._settings, MemberContent())
+            self._walk.feed(start)
+        else:
+            self._tail = bytearray()
+            self.feed(start)
 
 
 def inspect_chunks(chunks: Iterable[bytes], settings: AttachmentSettings) -> None:
@@ -28,3 +104,52 @@ def inspect_chunks(chunks: Iterable[bytes], settings: AttachmentSettings) -> Non
     for chunk in chunks:
         inspector.feed(chunk)
     inspector.verdict()
+
+
+class MemberContent:
+    """Checks each member's name and first bytes, as the walk streams its content past."""
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._content_types: bytes | None = None  # the end of [Content_Types].xml so far
+
+    def start(self, name: str) -> None:
+        folded = name.casefold()
+        if folded.rsplit("/", 1)[-1] in _MACRO_PARTS or folded.startswith(_ODF_MACRO_FOLDERS):
+            raise refusals.inspected(refusals.MACROS)
+        self._head = b""
+        self._content_types = b"" if folded == _CONTENT_TYPES else None
+
+    def data(self, piece: bytes) -> None:
+        if len(self._head) < _MAGIC_BYTES:
+            self._head += piece[: _MAGIC_BYTES - len(self._head)]
+            if len(self._head) == _MAGIC_BYTES:
+                _check_head(self._head)
+        if self._content_types is not None:
+            window = self._content_types + piece.lower()
+            if any(marker in window for marker in _MACRO_TYPES):
+                raise refusals.inspected(refusals.MACROS)
+            self._content_types = window[-_OVERLAP:]
+
+    def end(self) -> None:
+        if len(self._head) < _MAGIC_BYTES:
+            _check_head(self._head)
+
+
+def _check_head(head: bytes) -> None:
+    if head.startswith(_OLE2_MAGIC):
+        raise refusals.inspected(refusals.EMBEDDED_OBJECT)
+    if head.startswith(_ARCHIVE_MAGIC) or _BZIP2.match(head):
+        raise refusals.inspected(refusals.NESTED_ARCHIVE)
+
+
+def _ends_with_zip_end_record(tail: bytes) -> bool:
+    """An end record whose comment runs exactly to the end of the file."""
+    position = tail.rfind(END)
+    while position != -1:
+        if len(tail) - position >= 22:
+            comment_length = int.from_bytes(tail[position + 20 : position + 22], "little")
+            if position + 22 + comment_length == len(tail):
+                return True
+        position = tail.rfind(END, 0, position)
+    return False

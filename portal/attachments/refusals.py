@@ -15,11 +15,83 @@ INFECTED = "infected"
 NOT_CHECKED = "not_checked"
 NOT_SAVED = "not_saved"  # the document store could not take it (full, read-only, missing)
 
+# The portal's own inspection (inspection.py, zip_walk.py; docs/attachments.md, "Inspection").
+# The code says exactly what was found, for the audit trail; the message says what to do.
+LEGACY_OFFICE = "legacy_office"  # an OLE2 compound file: Word or Excel 97-2003 (.doc, .xls)
+ENCRYPTED = "encrypted"  # a member encrypted (flag bits 0, 6 or 13, AES extra field or method)
+MACROS = "macros"  # vbaProject.bin, vbaData.xml, a macro content type, ODF Basic/ or Scripts/
+NESTED_ARCHIVE = "nested_archive"  # a member that is itself a ZIP, gzip, bzip2, xz, 7z... file
+EMBEDDED_OBJECT = "embedded_object"  # a member that is an OLE2 file: embedded objects, macros
+TOO_MANY_MEMBERS = "too_many_members"  # more members than max_members
+MEMBER_TOO_LARGE = "member_too_large"  # a member decompressing past max_member_bytes
+UNPACKED_TOO_LARGE = "unpacked_too_large"  # all members past max_total_uncompressed_bytes
+COMPRESSION_RATIO = "compression_ratio"  # past max_compression_ratio once over 1 MiB: a bomb
+ZIP64 = "zip64"  # zip64 extra fields, end records, locators or 0xFFFFFFFF sizes and offsets
+UNKNOWN_COMPRESSION = "unknown_compression"  # neither stored nor deflated
+DIRECTORY_MISMATCH = "directory_mismatch"  # central directory or end record disagrees
+EXTRA_DATA = "extra_data"  # bytes before the first record, between records or after the end
+SIZE_MISMATCH = "size_mismatch"  # real sizes differ from the declared ones
+CRC_MISMATCH = "crc_mismatch"  # the CRC-32 of a member differs from the declared one
+STORED_WITH_DESCRIPTOR = "stored_with_descriptor"  # a data descriptor on a stored member
+DUPLICATE_NAMES = "duplicate_names"  # two members with one name (Unicode and case folded)
+UNSAFE_NAMES = "unsafe_names"  # absolute, "..", backslash, NUL or control characters, empty
+MALFORMED = "malformed"  # a record cut short or a field that cannot be read
+
+_RESAVE = "Open it, save it again and upload the new copy"
+_DAMAGED = (
+    f"The selected file is damaged or was saved in a way this service cannot check. {_RESAVE}"
+)
+INSPECTION_MESSAGES = {
+    LEGACY_OFFICE: (
+        "The selected file is an older Word or Excel file (.doc or .xls), which this service "
+        "does not accept. Save it as a .docx, .xlsx or PDF and upload it again"
+    ),
+    ENCRYPTED: "The selected file is password-protected. Remove the password and upload it again",
+    MACROS: (
+        "The selected file contains macros. Save it without macros (as a .docx, .xlsx or PDF) "
+        "and upload it again"
+    ),
+    NESTED_ARCHIVE: (
+        "The selected file has a compressed archive (such as a .zip file) inside it, which this "
+        "service does not accept. Remove it, or save the document as a PDF, and upload it again"
+    ),
+    EMBEDDED_OBJECT: (
+        "The selected file has an embedded object inside it (such as another document or a "
+        "package), which this service does not accept. Remove it, or save the document as a "
+        "PDF, and upload it again"
+    ),
+    TOO_MANY_MEMBERS: (
+        "The selected file has too many parts to be checked. Save it as a PDF, or split it into "
+        "smaller files, and upload it again"
+    ),
+    MEMBER_TOO_LARGE: (
+        "The selected file is too large to be checked once it is opened. Save it as a PDF, or "
+        "split it into smaller files, and upload it again"
+    ),
+    UNPACKED_TOO_LARGE: (
+        "The selected file is too large to be checked once it is opened. Save it as a PDF, or "
+        "split it into smaller files, and upload it again"
+    ),
+    COMPRESSION_RATIO: (
+        "The selected file is compressed far more than any normal document, so it cannot be "
+        f"checked. {_RESAVE}"
+    ),
+    ZIP64: _DAMAGED,
+    UNKNOWN_COMPRESSION: _DAMAGED,
+    DIRECTORY_MISMATCH: _DAMAGED,
+    EXTRA_DATA: _DAMAGED,
+    SIZE_MISMATCH: _DAMAGED,
+    CRC_MISMATCH: _DAMAGED,
+    STORED_WITH_DESCRIPTOR: _DAMAGED,
+    DUPLICATE_NAMES: _DAMAGED,
+    UNSAFE_NAMES: _DAMAGED,
+    MALFORMED: _DAMAGED,
+}
+
 # Each allowed type is named by what a person would call it, in this order.
 _TYPE_LABELS = {
     sniffing.PDF: "PDF",
     sniffing.DOCX: "Word document",
-    sniffing.DOC: "Word document",
     sniffing.ODT: "Word document",
     sniffing.XLSX: "spreadsheet",
     sniffing.ODS: "spreadsheet",
@@ -80,6 +152,11 @@ def not_saved() -> UploadRefused:
     )
 
 
+def inspected(reason: str) -> UploadRefused:
+    """A refusal by the portal's own inspection; `reason` is one of INSPECTION_MESSAGES."""
+    return UploadRefused(reason, INSPECTION_MESSAGES[reason])
+
+
 def size_text(size: int) -> str:
     """25 MB, 500 KB or 100 bytes: the binary units people's computers show file sizes in."""
     if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
@@ -100,4 +177,6 @@ def message_for(reason: str, max_bytes: int, allowed_types: Iterable[str]) -> st
         NOT_CHECKED: not_checked,
         NOT_SAVED: not_saved,
     }.get(reason)
-    return made().message if made else None
+    if made:
+        return made().message
+    return INSPECTION_MESSAGES.get(reason)

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.attachments import refusals, scanning
+from portal.attachments.inspection import ContainerInspector
 from portal.attachments.scanning import Scanner
 from portal.attachments.sniffing import TypeSniffer
 from portal.crypto.envelope import DataKey, data_key_context
@@ -66,6 +67,7 @@ class PendingAttachment:
         self._data_key: DataKey | None = DataKey(id=uuid.uuid4(), key=new_data_key())
         self._digest = hashlib.sha256()
         self._sniffer = TypeSniffer()
+        self._inspector = ContainerInspector(settings)
         self._encryptor = StreamEncryptor(self._data_key, self.id, CHUNK_SIZE)
         self._file: BinaryIO | None = None
         with self.failing_safely():
@@ -81,6 +83,7 @@ class PendingAttachment:
         self.size_bytes += len(data)
         self._digest.update(data)
         self._sniffer.feed(data)
+        self._inspector.feed(data)
         with self.failing_safely():
             self._file.write(self._encryptor.update(data))
 
@@ -132,6 +135,10 @@ class PendingAttachment:
     @property
     def media_type(self) -> str | None:
         return self._sniffer.media_type()
+
+    def inspect(self) -> None:
+        """The inspection's verdict on the whole file: raises UploadRefused."""
+        self._inspector.verdict()
 
     @property
     def data_key(self) -> DataKey:
@@ -294,6 +301,9 @@ def _check(pending: PendingAttachment, scanner: Scanner) -> tuple[str, scanning.
     allowed = pending.settings.allowed_types
     if pending.size_bytes == 0:
         raise refusals.empty()
+    # Before the type check, so that a document the inspection refuses is told why (a .docx
+    # with something put in front of it no longer looks like a .docx, only like a ZIP).
+    pending.inspect()
     content_type = pending.media_type
     if content_type is None or content_type not in allowed:
         raise refusals.wrong_type(allowed)

@@ -1,0 +1,452 @@
+"""Hostile documents, built in code at test time: nothing hostile is committed as a file.
+
+A small ZIP writer that can be told to lie (a local header, the central directory or the end
+record saying something the data does not), an office-like skeleton to put inside it, and
+`HOSTILE`: each hostile file with the reason code the portal must refuse it with. The EICAR
+string comes from tests/support/clamd.py, assembled from parts.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import random
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from portal.attachments import refusals
+from tests.support.clamd import eicar
+
+MIB = 1024 * 1024
+STORED, DEFLATED = 0, 8
+UTF8 = 0x0800
+DESCRIPTOR_FLAG = 0x0008
+
+CONTENT_TYPES = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    b'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+    b'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+    b'<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
+    b'officedocument.wordprocessingml.document.main+xml"/></Types>'
+)
+RELS = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    b'relationships/officeDocument" Target="word/document.xml"/></Relationships>'
+)
+DOCUMENT = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+    b"<w:body><w:p><w:r><w:t>Attendance this term: 92%</w:t></w:r></w:p></w:body></w:document>"
+)
+
+
+@dataclass
+class Part:
+    """One member as written. `data` is what follows the local header (the content deflated
+    unless given); `local` and `central` override header fields to make them lie."""
+
+    name: str
+    content: bytes = b""
+    method: int = DEFLATED
+    flags: int = 0
+    extra: bytes = b""
+    data: bytes | None = None
+    crc: int | None = None
+    size: int | None = None
+    descriptor: bool = False
+    local: dict[str, int | bytes] = field(default_factory=dict)
+    central: dict[str, int | bytes] = field(default_factory=dict)
+
+    def fields(self) -> dict[str, int | bytes]:
+        data = self.data if self.data is not None else _written(self.content, self.method)
+        name = self.name.encode()
+        return {
+            "name": name,
+            "flags": self.flags | (UTF8 if not name.isascii() else 0),
+            "method": self.method,
+            "crc": zlib.crc32(self.content) if self.crc is None else self.crc,
+            "compressed": len(data),
+            "size": len(self.content) if self.size is None else self.size,
+            "extra": self.extra,
+            "data": data,
+        }
+
+
+def _written(content: bytes, method: int) -> bytes:
+    if method != DEFLATED:
+        return content
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return packer.compress(content) + packer.flush()
+
+
+def _sizes(f: dict[str, int | bytes]) -> list[int]:
+    return [int(f[k]) for k in ("crc", "compressed", "size")]  # type: ignore[call-overload]
+
+
+def _numbers(f: dict[str, int | bytes]) -> list[int]:
+    return [int(f[k]) for k in ("flags", "method")]  # type: ignore[call-overload]
+
+
+def local_header(f: dict[str, int | bytes]) -> bytes:
+    name, extra = bytes(f["name"]), bytes(f["extra"])  # type: ignore[arg-type]
+    numbers, sizes = _numbers(f), _sizes(f)
+    return (
+        b"PK\x03\x04"
+        + struct.pack("<HHHHHIIIHH", 20, *numbers, 0, 0x21, *sizes, len(name), len(extra))
+        + name
+        + extra
+    )
+
+
+def central_entry(f: dict[str, int | bytes], offset: int) -> bytes:
+    name, extra = bytes(f["name"]), bytes(f["extra"])  # type: ignore[arg-type]
+    numbers, sizes = _numbers(f), _sizes(f)
+    offset = int(f.get("offset", offset))  # type: ignore[call-overload]
+    return (
+        b"PK\x01\x02"
+        + struct.pack("<HHHHHHIIIH", 20, 20, *numbers, 0, 0x21, *sizes, len(name))
+        + struct.pack("<HHHHII", len(extra), 0, 0, 0, 0, offset)
+        + name
+        + extra
+    )
+
+
+def build(
+    parts: list[Part],
+    *,
+    before: bytes = b"",
+    between: bytes = b"",
+    after: bytes = b"",
+    comment: bytes = b"",
+    end: dict[str, int] | None = None,
+    listed: list[int] | None = None,
+    zip64_end: bool = False,
+) -> bytes:
+    """A ZIP of `parts`, byte by byte; the keywords put something where it must not be.
+    `listed` names the parts the central directory lists, in its order (all, by default)."""
+    out, entries = bytearray(before), []
+    for part in parts:
+        offset = len(out) - len(before)
+        written = part.fields()
+        out += local_header(written | part.local) + bytes(written["data"])  # type: ignore[arg-type]
+        if part.descriptor:
+            out += b"PK\x07\x08" + struct.pack("<III", *_sizes(written))
+        out += between
+        entries.append(central_entry(written | part.central, offset))
+    directory = b"".join(entries[i] for i in (range(len(parts)) if listed is None else listed))
+    start = len(out) - len(before)
+    out += directory
+    if zip64_end:
+        out += b"PK\x06\x06" + struct.pack("<QHHIIQQQQ", 44, 45, 45, 0, 0, 1, 1, 0, start)
+        out += b"PK\x06\x07" + struct.pack("<IQI", 0, len(out) - 56 - len(before), 1)
+    count = len(parts) if listed is None else len(listed)
+    record = {"disk": 0, "first": 0, "on_disk": count, "total": count}
+    record |= {"size": len(directory), "offset": start, "comment": len(comment)}
+    record |= end or {}
+    out += b"PK\x05\x06" + struct.pack("<HHHHIIH", *record.values()) + comment
+    return bytes(out + after)
+
+
+def docx(*more: Part, first: list[Part] | None = None) -> bytes:
+    """A small Word document as Word lays it out, with `more` members after its own."""
+    return build([*(first or []), *office_parts(), *more])
+
+
+def office_parts() -> list[Part]:
+    return [
+        Part("[Content_Types].xml", CONTENT_TYPES),
+        Part("_rels/.rels", RELS),
+        Part("word/document.xml", DOCUMENT),
+    ]
+
+
+def zipped(members: dict[str, bytes]) -> bytes:
+    """A ZIP as Python's zipfile writes it: what an office suite's output looks like."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            kind = zipfile.ZIP_STORED if name == "mimetype" else zipfile.ZIP_DEFLATED
+            archive.writestr(name, content, compress_type=kind)
+    return buffer.getvalue()
+
+
+def real_docx() -> bytes:
+    members = {"[Content_Types].xml": CONTENT_TYPES, "_rels/.rels": RELS}
+    members |= {"word/document.xml": DOCUMENT, "docProps/app.xml": b"<Properties/>"}
+    return zipped(members)
+
+
+def real_xlsx() -> bytes:
+    types = CONTENT_TYPES.replace(b"/word/document.xml", b"/xl/workbook.xml")
+    members = {"[Content_Types].xml": types, "_rels/.rels": RELS.replace(b"word/", b"xl/")}
+    sheet = b"<worksheet>" + b"<row/>" * 5000 + b"</worksheet>"
+    members |= {"xl/workbook.xml": b"<workbook/>", "xl/worksheets/sheet1.xml": sheet}
+    return zipped(members)
+
+
+def real_odt() -> bytes:
+    members = {"mimetype": b"application/vnd.oasis.opendocument.text"}
+    members |= {"content.xml": b"<office:document-content/>", "styles.xml": b"<styles/>"}
+    members |= {"Configurations2/": b"", "META-INF/manifest.xml": b"<manifest:manifest/>"}
+    return zipped(members)
+
+
+# --- Bombs: long runs made cheaply --------------------------------------------------------------
+
+
+@functools.cache
+def repeated(block: bytes, times: int, tail: bytes = b"", name: str = "word/document.xml") -> Part:
+    """A member of `block` repeated `times` then `tail`, deflated in a moment: each block is
+    compressed after a full flush, so every copy of it compresses to the same bytes."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    first = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    again = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    assert first == again, "a block compresses the same way after a full flush"
+    crc = 0
+    for _ in range(times):
+        crc = zlib.crc32(block, crc)
+    data = first * times + packer.compress(tail) + packer.flush()
+    size = len(block) * times + len(tail)
+    return Part(name, data=data, crc=zlib.crc32(tail, crc), size=size)
+
+
+def bomb(mebibytes: int, tail: bytes = b"") -> bytes:
+    """A .docx-shaped bomb: its document part is `mebibytes` MiB of zeros (then `tail`)."""
+    return build([*office_parts()[:2], repeated(bytes(MIB), mebibytes, tail)])
+
+
+def poorly_compressible_block() -> bytes:
+    """1 MiB that deflates about 20 times: under any ratio bound, so only sizes stop it."""
+    return random.Random(18).randbytes(50 * 1024) + bytes(MIB - 50 * 1024)
+
+
+def large_members(*mebibytes: int) -> bytes:
+    """Members of this many MiB each that compress about 20 times: a few megabytes in all."""
+    block = poorly_compressible_block()
+    parts = [
+        repeated(block, size, name=f"word/media/part{i}.bin") for i, size in enumerate(mebibytes)
+    ]
+    return build([*office_parts(), *parts])
+
+
+def ole2(stream_name: str, *, aligned: bool = True) -> bytes:
+    """A small but well-formed OLE2 compound file: FAT, one directory sector, one stream."""
+    end, free, fat_sector = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD
+    header = b"".join(
+        [
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+            bytes(16),
+            struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6),
+            bytes(6),
+            struct.pack("<IIIIIIIII", 0, 1, 1, 0, 4096, end, 0, end, 0),
+            struct.pack("<I", 0) + struct.pack("<I", free) * 108,
+        ]
+    )
+    data_sectors = 8  # 4096 bytes: a regular stream, not in the mini stream
+    chain = [fat_sector, end] + [3 + i for i in range(data_sectors - 1)] + [end]
+    fat = struct.pack(f"<{len(chain)}I", *chain) + struct.pack("<I", free) * (128 - len(chain))
+
+    def entry(name: str, kind: int, child: int, start: int, size: int) -> bytes:
+        encoded = (name + "\x00").encode("utf-16-le")
+        return b"".join(
+            [
+                encoded.ljust(64, b"\x00"),
+                struct.pack("<HBB", len(encoded), kind, 1),
+                struct.pack("<III", free, free, child),
+                bytes(16 + 4 + 16),
+                struct.pack("<IQ", start, size),
+            ]
+        )
+
+    directory = entry("Root Entry", 5, 1, end, 0) + entry(stream_name, 2, free, 2, 4096)
+    directory += bytes(512 - len(directory))
+    if not aligned:  # the name shifted inside the sector, where no entry can start
+        directory = b"\x00" * 8 + directory[:-8]
+    stream = b"\xec\xa5\xc1\x00" + bytes(4096 - 4)
+    return header + fat + directory + stream
+
+
+# --- The catalogue ------------------------------------------------------------------------------
+
+EICAR_TXT = "word/media/notes.txt"
+ZIP64_EXTRA = struct.pack("<HHQQ", 0x0001, 16, 68, 68)
+AES_EXTRA = struct.pack("<HHH2sBH", 0x9901, 7, 2, b"AE", 3, DEFLATED)
+FULL = 0xFFFFFFFF
+VBA_TYPE = b'<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/></Types>'
+ODT = b"application/vnd.oasis.opendocument.text"
+
+
+def _zip64_eicar() -> bytes:
+    """The issue's 1 KB .docx: its EICAR member written with zip64 headers."""
+    sizes = {"compressed": FULL, "size": FULL}
+    member = Part(EICAR_TXT, eicar(), method=STORED, extra=ZIP64_EXTRA, local=sizes, central=sizes)
+    return build([*office_parts(), member], zip64_end=True)
+
+
+def _overlapping() -> bytes:
+    """Two directory entries for one local header: the overlapping-files bomb's trick."""
+    return build(office_parts(), listed=[0, 1, 2, 2])
+
+
+def _lying(where: str, **fields: int | bytes) -> bytes:
+    part = Part("word/document.xml", DOCUMENT, **{where: dict(fields)})  # type: ignore[arg-type]
+    return build([*office_parts()[:2], part])
+
+
+def _skeleton(**keywords: bytes) -> bytes:
+    return build(office_parts(), **keywords)  # type: ignore[arg-type]
+
+
+Builder = Callable[[], bytes]
+# name: (how to build it, the reason code it is refused with). Bombs are built when used.
+HOSTILE: dict[str, tuple[Builder, str]] = {
+    "zip64 EICAR member (the issue's 1 KB .docx)": (_zip64_eicar, refusals.ZIP64),
+    "EICAR after 150 MiB of zeros in one member": (
+        lambda: bomb(150, eicar()),
+        refusals.COMPRESSION_RATIO,
+    ),
+    "1 GiB member in about 1 MB": (lambda: bomb(1024), refusals.COMPRESSION_RATIO),
+    "200 MiB member in about 200 KB": (lambda: bomb(200), refusals.COMPRESSION_RATIO),
+    "a member of 101 MiB that compresses 20 times": (
+        lambda: large_members(101),
+        refusals.MEMBER_TOO_LARGE,
+    ),
+    "members of 210 MiB in all": (lambda: large_members(70, 70, 70), refusals.UNPACKED_TOO_LARGE),
+    "zip64 end record only": (lambda: build(office_parts(), zip64_end=True), refusals.ZIP64),
+    "encrypted member": (lambda: docx(Part("word/x.xml", b"<x/>", flags=1)), refusals.ENCRYPTED),
+    "strong encryption flag": (
+        lambda: docx(Part("word/x.xml", b"<x/>", flags=0x40)),
+        refusals.ENCRYPTED,
+    ),
+    "AES member": (
+        lambda: docx(Part("word/x.xml", b"<x/>", method=99, extra=AES_EXTRA, data=b"\0" * 20)),
+        refusals.ENCRYPTED,
+    ),
+    "zip inside": (
+        lambda: docx(Part("word/embeddings/a.zip", zipped({"a.txt": b"a"}))),
+        refusals.NESTED_ARCHIVE,
+    ),
+    "docx inside docx": (
+        lambda: docx(Part("word/embeddings/Microsoft_Word_Document.docx", real_docx())),
+        refusals.NESTED_ARCHIVE,
+    ),
+    "stored zip inside": (
+        lambda: docx(Part("word/media/image2.png", zipped({"a": b"a"}), method=STORED)),
+        refusals.NESTED_ARCHIVE,
+    ),
+    "gzip inside": (
+        lambda: docx(Part("word/media/a.bin", b"\x1f\x8b\x08\x00" + bytes(20))),
+        refusals.NESTED_ARCHIVE,
+    ),
+    "7z inside": (
+        lambda: docx(Part("word/media/a.bin", b"7z\xbc\xaf\x27\x1c" + bytes(30))),
+        refusals.NESTED_ARCHIVE,
+    ),
+    "OLE2 object embedded": (
+        lambda: docx(Part("word/embeddings/oleObject1.bin", ole2("Ole10Native"))),
+        refusals.EMBEDDED_OBJECT,
+    ),
+    "vbaProject.bin": (
+        lambda: docx(Part("word/vbaProject.bin", ole2("VBA"))),
+        refusals.MACROS,
+    ),
+    "VBA part renamed, named by its content type": (
+        lambda: build(
+            [
+                Part("[Content_Types].xml", CONTENT_TYPES.replace(b"</Types>", VBA_TYPE)),
+                *office_parts()[1:],
+            ]
+        ),
+        refusals.MACROS,
+    ),
+    "OpenDocument Basic macros": (
+        lambda: zipped({"mimetype": ODT, "Basic/Standard/Module1.xml": b"<module/>"}),
+        refusals.MACROS,
+    ),
+    "too many members": (
+        lambda: docx(*(Part(f"word/p{i}.xml", b"<p/>") for i in range(1000))),
+        refusals.TOO_MANY_MEMBERS,
+    ),
+    "central directory lies about a size": (
+        lambda: _lying("central", size=len(DOCUMENT) + 1),
+        refusals.DIRECTORY_MISMATCH,
+    ),
+    "central directory lies about a name": (
+        lambda: _lying("central", name=b"word/documenT.xml"),
+        refusals.DIRECTORY_MISMATCH,
+    ),
+    "central directory lies about the method": (
+        lambda: _lying("central", method=STORED),
+        refusals.DIRECTORY_MISMATCH,
+    ),
+    "end record lies about the count": (
+        lambda: build(office_parts(), end={"on_disk": 2, "total": 2}),
+        refusals.DIRECTORY_MISMATCH,
+    ),
+    "end record lies about the directory's offset": (
+        lambda: build(office_parts(), end={"offset": 0}),
+        refusals.DIRECTORY_MISMATCH,
+    ),
+    "a member missing from the central directory": (
+        lambda: build(office_parts(), listed=[0, 1]),
+        refusals.DIRECTORY_MISMATCH,
+    ),
+    "central directory in another order": (
+        lambda: build(office_parts(), listed=[1, 0, 2]),
+        refusals.DIRECTORY_MISMATCH,
+    ),
+    "overlapping members": (_overlapping, refusals.DIRECTORY_MISMATCH),
+    "local header lies about the size": (
+        lambda: _lying("local", size=10 * MIB),
+        refusals.SIZE_MISMATCH,
+    ),
+    "local header lies about the compressed size": (
+        lambda: _lying("local", compressed=3),
+        refusals.SIZE_MISMATCH,
+    ),
+    "bad CRC": (lambda: _lying("local", crc=0x12345678), refusals.CRC_MISMATCH),
+    "prepended data": (lambda: _skeleton(before=b"MZ" + bytes(200)), refusals.EXTRA_DATA),
+    "trailing data": (lambda: _skeleton(after=b"\0" * 100), refusals.EXTRA_DATA),
+    "data between members": (lambda: _skeleton(between=b"hidden"), refusals.EXTRA_DATA),
+    "JPEG with a ZIP after it": (
+        lambda: b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(100) + real_docx(),
+        refusals.EXTRA_DATA,
+    ),
+    "stored member with a data descriptor": (
+        lambda: docx(Part("word/x.xml", b"<x/>", method=STORED, flags=DESCRIPTOR_FLAG)),
+        refusals.STORED_WITH_DESCRIPTOR,
+    ),
+    "unknown compression method": (
+        lambda: docx(Part("word/x.xml", b"<x/>", method=14, data=b"LZMA" * 5)),
+        refusals.UNKNOWN_COMPRESSION,
+    ),
+    "duplicate names": (
+        lambda: docx(Part("word/document.xml", b"<evil/>")),
+        refusals.DUPLICATE_NAMES,
+    ),
+    "names differing only in case": (
+        lambda: docx(Part("WORD/Document.xml", b"<evil/>")),
+        refusals.DUPLICATE_NAMES,
+    ),
+    "path traversal": (lambda: docx(Part("../../evil.xml", b"<x/>")), refusals.UNSAFE_NAMES),
+    "absolute name": (lambda: docx(Part("/etc/cron.d/x", b"<x/>")), refusals.UNSAFE_NAMES),
+    "backslash name": (lambda: docx(Part("word\\..\\x.xml", b"<x/>")), refusals.UNSAFE_NAMES),
+    "NUL in a name": (lambda: docx(Part("word/x.xml\0.exe", b"<x/>")), refusals.UNSAFE_NAMES),
+    "comment running past the end": (
+        lambda: build(office_parts(), end={"comment": 500}),
+        refusals.MALFORMED,
+    ),
+    "cut short": (lambda: real_docx()[:-40], refusals.MALFORMED),
+    "corrupt deflate data": (
+        lambda: docx(Part("word/x.xml", b"<x/>", data=b"\xff" * 30)),
+        refusals.MALFORMED,
+    ),
+    "Word 97-2003 document (.doc)": (lambda: ole2("WordDocument"), refusals.LEGACY_OFFICE),
+    "Excel 97-2003 workbook (.xls)": (lambda: ole2("Workbook"), refusals.LEGACY_OFFICE),
+}
