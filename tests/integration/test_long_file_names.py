@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from portal.attachments.store import MAX_FILENAME_BYTES, clean_filename
+from portal.attachments.store import MAX_FILENAME_BYTES, clean_filename, with_extension
 from portal.models import Attachment
 from tests.integration.test_contribution_documents import PDF, app, upload
 from tests.integration.test_contributions import answer_everything, send
@@ -43,12 +43,57 @@ def test_the_limit_is_on_bytes_and_never_splits_a_character() -> None:
     assert MAX_FILENAME_BYTES - 3 < len(kept.encode()) <= MAX_FILENAME_BYTES
 
 
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("学校" * 100 + ".docx", "学校" * 41 + "学.docx"),  # 3-byte characters
+        ("📄" * 80 + ".pdf", "📄" * 62 + ".pdf"),  # 4-byte characters
+        ("r." + "x" * 300, ("r." + "x" * 300)[:255]),  # a very long "extension" is no extension
+        ("r.pdf." + "y" * 11, "r.pdf." + "y" * 11),  # eleven letters: not an extension either
+        (".pdf", "attachment.pdf"),  # only an extension would be a hidden file
+        (".docx. . .", "attachment.docx"),
+        ("report.pdf. . .", "report.pdf"),  # Windows would drop the trailing dots and spaces
+        ("report .pdf ", "report .pdf"),
+        ("invoice\u202egpj.exe", "invoicegpj.exe"),  # right-to-left override
+        ("note\u2066s\u2069.txt", "notes.txt"),  # bidirectional isolates
+        ("zero\u200bwidth.pdf", "zerowidth.pdf"),
+        ("para\u2029graph.pdf", "paragraph.pdf"),
+        ("..", "attachment"),
+        ("report\x00.exe.pdf", "report.exe.pdf"),
+    ],
+)
+def test_hostile_names(sent: str, kept: str) -> None:
+    assert clean_filename(sent) == kept
+    assert len(kept.encode()) <= MAX_FILENAME_BYTES
+    assert clean_filename(kept) == kept  # cleaning twice changes nothing
+
+
+def test_names_differing_only_in_unicode_normalisation_are_one_name() -> None:
+    composed, decomposed = "R\u00e9sum\u00e9 Zo\u00eb.docx", "Re\u0301sume\u0301 Zoe\u0308.docx"
+    assert clean_filename(composed) == clean_filename(decomposed) == composed
+    long_decomposed = "e\u0301" * 200 + ".pdf"  # 3 bytes a letter before NFC, 2 after
+    assert clean_filename(long_decomposed) == "\u00e9" * 125 + ".pdf"
+
+
+def test_a_safe_copys_name_keeps_the_stem_and_takes_its_own_extension() -> None:
+    assert with_extension("Report.docx", ".pdf") == "Report.pdf"
+    assert with_extension("Report", ".pdf") == "Report.pdf"
+    assert with_extension("photo.final.jpeg", ".png") == "photo.final.png"
+    long = clean_filename("a" * 300 + ".docx")
+    assert with_extension(long, ".pdf") == "a" * 250 + ".pdf"  # the stem as it was kept
+    assert with_extension("b" * 253 + ".md", ".pdf") == "b" * 251 + ".pdf"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [REPORT + ".pdf", "Re\u0301sume\u0301\u202e.pdf. .", "\u5b66\u6821\u62a5\u544a" * 30 + ".pdf"],
+)
 def test_the_council_downloads_it_with_its_extension(
-    app: Flask, world: World, db_session: Session
+    app: Flask, world: World, db_session: Session, name: str
 ) -> None:
+    """Shown and downloaded exactly as the sanitiser left it: nothing cleans it again."""
     reference = issue(app, world)
     teacher = client_for(app, world.teacher)
-    name = REPORT + ".pdf"
     added = upload(teacher, reference, name, PDF)
     assert added.status_code == 302
     shown = clean_filename(name)
