@@ -13,8 +13,6 @@ import errno
 import hashlib
 import logging
 import os
-import re
-import unicodedata
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from portal.attachments import refusals, scanning
 from portal.attachments.inspection import ContainerInspector
+from portal.attachments.names import clean_filename as clean_filename
 from portal.attachments.scanning import Scanner
 from portal.attachments.sniffing import TypeSniffer
 from portal.crypto.envelope import DataKey, data_key_context
@@ -41,12 +40,6 @@ from portal.settings import AttachmentSettings
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64 * 1024
-# A name as long as common file systems take (in UTF-8 bytes, what is sealed), so that the
-# council's download saves under the name shown.
-MAX_FILENAME_BYTES = 255
-_EXTENSION = re.compile(r"\.[0-9A-Za-z]{1,10}")
-# Control, format, unassigned and private-use characters, and line and paragraph separators.
-_UNSHOWN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _SUFFIX = ".pdsf"
 _PARTIAL_SUFFIX = ".pdsf.partial"
 _UNCOMMITTED_FILES = "portal.attachments.uncommitted_files"
@@ -277,40 +270,6 @@ def stored_path(settings: AttachmentSettings, attachment_id: uuid.UUID) -> Path:
 
 def partial_path(settings: AttachmentSettings, attachment_id: uuid.UUID) -> Path:
     return settings.storage_directory / f"{attachment_id}{_PARTIAL_SUFFIX}"
-
-
-def clean_filename(filename: str) -> str:
-    """The name to show and download as, and to deliver to the CMS, exactly as returned: the
-    last path part in NFC, no control or format characters (no NUL, no newline, no right-to-left
-    override making "report<RLO>fdp.exe" look like "reportexe.pdf"), no trailing dots or spaces
-    (which Windows drops), never only an extension (".pdf" is "attachment.pdf"), and at most
-    MAX_FILENAME_BYTES of UTF-8; a longer name loses the end of its stem, not its extension."""
-    name = unicodedata.normalize("NFC", filename).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in name if unicodedata.category(c) not in _UNSHOWN)
-    name = name.strip().rstrip(". ")
-    if name.startswith("."):
-        name = "attachment" + name
-    return _shortened(name) if name else "attachment"
-
-
-def with_extension(name: str, extension: str) -> str:
-    """A cleaned name given another extension (".pdf" for a safe copy of "Report.docx" makes
-    "Report.pdf"), shortened by the same rules so that the new extension survives."""
-    stem, dot, old = name.rpartition(".")
-    kept = stem if dot and _EXTENSION.fullmatch(dot + old) else name
-    return clean_filename(kept + extension)
-
-
-def _shortened(name: str) -> str:
-    if len(name.encode()) <= MAX_FILENAME_BYTES:
-        return name
-    stem, dot, extension = name.rpartition(".")
-    kept_extension = dot + extension if stem and _EXTENSION.fullmatch(dot + extension) else ""
-    stem = name.removesuffix(kept_extension) if kept_extension else name
-    room = MAX_FILENAME_BYTES - len(kept_extension.encode())
-    # Cut on bytes; "ignore" drops a character the cut went through.
-    short = stem.encode()[:room].decode("utf-8", "ignore").rstrip(" .")
-    return (short or "attachment") + kept_extension
 
 
 def _check(pending: PendingAttachment, scanner: Scanner) -> tuple[str, scanning.ScanVerdict]:

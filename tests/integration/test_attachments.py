@@ -39,8 +39,9 @@ from portal.attachments import (
     scanning,
     store_upload,
 )
+from portal.attachments.names import clean_filename
 from portal.attachments.scanning import verdict_from_reply
-from portal.attachments.store import clean_filename, stored_path
+from portal.attachments.store import stored_path
 from portal.auth.policy import PUBLIC, access
 from portal.config import ConfigError, load_settings
 from portal.crypto import DecryptionError, FileKeyring, runtime

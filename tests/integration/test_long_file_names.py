@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from portal.attachments.store import MAX_FILENAME_BYTES, clean_filename, with_extension
+from portal.attachments.names import MAX_FILENAME_BYTES, clean_filename, with_extension
 from portal.models import Attachment
 from tests.integration.test_contribution_documents import PDF, app, upload
 from tests.integration.test_contributions import answer_everything, send

@@ -1,9 +1,9 @@
 """Hostile documents, built in code at test time: nothing hostile is committed as a file.
 
-A small ZIP writer that can be told to lie (a local header, the central directory or the end
-record saying something the data does not), an office-like skeleton to put inside it, and
-`HOSTILE`: each hostile file with the reason code the portal must refuse it with. The EICAR
-string comes from tests/support/clamd.py, assembled from parts.
+An office-like skeleton to put in the lying ZIP writer of tests/support/zip_writer.py, bombs
+made in a moment, legacy Office files, and `HOSTILE`: each hostile file with the reason code
+the portal must refuse it with. The EICAR string comes from tests/support/clamd.py, assembled
+from parts.
 """
 
 from __future__ import annotations
@@ -15,15 +15,12 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from portal.attachments import refusals
 from tests.support.clamd import eicar
+from tests.support.zip_writer import DEFLATED, DESCRIPTOR_FLAG, STORED, Part, build
 
 MIB = 1024 * 1024
-STORED, DEFLATED = 0, 8
-UTF8 = 0x0800
-DESCRIPTOR_FLAG = 0x0008
 
 CONTENT_TYPES = (
     b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -46,116 +43,9 @@ DOCUMENT = (
 )
 
 
-@dataclass
-class Part:
-    """One member as written. `data` is what follows the local header (the content deflated
-    unless given); `local` and `central` override header fields to make them lie."""
-
-    name: str
-    content: bytes = b""
-    method: int = DEFLATED
-    flags: int = 0
-    extra: bytes = b""
-    data: bytes | None = None
-    crc: int | None = None
-    size: int | None = None
-    descriptor: bool = False
-    local: dict[str, int | bytes] = field(default_factory=dict)
-    central: dict[str, int | bytes] = field(default_factory=dict)
-
-    def fields(self) -> dict[str, int | bytes]:
-        data = self.data if self.data is not None else _written(self.content, self.method)
-        name = self.name.encode()
-        return {
-            "name": name,
-            "flags": self.flags | (UTF8 if not name.isascii() else 0),
-            "method": self.method,
-            "crc": zlib.crc32(self.content) if self.crc is None else self.crc,
-            "compressed": len(data),
-            "size": len(self.content) if self.size is None else self.size,
-            "extra": self.extra,
-            "data": data,
-        }
-
-
-def _written(content: bytes, method: int) -> bytes:
-    if method != DEFLATED:
-        return content
-    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    return packer.compress(content) + packer.flush()
-
-
-def _sizes(f: dict[str, int | bytes]) -> list[int]:
-    return [int(f[k]) for k in ("crc", "compressed", "size")]  # type: ignore[call-overload]
-
-
-def _numbers(f: dict[str, int | bytes]) -> list[int]:
-    return [int(f[k]) for k in ("flags", "method")]  # type: ignore[call-overload]
-
-
-def local_header(f: dict[str, int | bytes]) -> bytes:
-    name, extra = bytes(f["name"]), bytes(f["extra"])  # type: ignore[arg-type]
-    numbers, sizes = _numbers(f), _sizes(f)
-    return (
-        b"PK\x03\x04"
-        + struct.pack("<HHHHHIIIHH", 20, *numbers, 0, 0x21, *sizes, len(name), len(extra))
-        + name
-        + extra
-    )
-
-
-def central_entry(f: dict[str, int | bytes], offset: int) -> bytes:
-    name, extra = bytes(f["name"]), bytes(f["extra"])  # type: ignore[arg-type]
-    numbers, sizes = _numbers(f), _sizes(f)
-    offset = int(f.get("offset", offset))  # type: ignore[call-overload]
-    return (
-        b"PK\x01\x02"
-        + struct.pack("<HHHHHHIIIH", 20, 20, *numbers, 0, 0x21, *sizes, len(name))
-        + struct.pack("<HHHHII", len(extra), 0, 0, 0, 0, offset)
-        + name
-        + extra
-    )
-
-
-def build(
-    parts: list[Part],
-    *,
-    before: bytes = b"",
-    between: bytes = b"",
-    after: bytes = b"",
-    comment: bytes = b"",
-    end: dict[str, int] | None = None,
-    listed: list[int] | None = None,
-    zip64_end: bool = False,
-) -> bytes:
-    """A ZIP of `parts`, byte by byte; the keywords put something where it must not be.
-    `listed` names the parts the central directory lists, in its order (all, by default)."""
-    out, entries = bytearray(before), []
-    for part in parts:
-        offset = len(out) - len(before)
-        written = part.fields()
-        out += local_header(written | part.local) + bytes(written["data"])  # type: ignore[arg-type]
-        if part.descriptor:
-            out += b"PK\x07\x08" + struct.pack("<III", *_sizes(written))
-        out += between
-        entries.append(central_entry(written | part.central, offset))
-    directory = b"".join(entries[i] for i in (range(len(parts)) if listed is None else listed))
-    start = len(out) - len(before)
-    out += directory
-    if zip64_end:
-        out += b"PK\x06\x06" + struct.pack("<QHHIIQQQQ", 44, 45, 45, 0, 0, 1, 1, 0, start)
-        out += b"PK\x06\x07" + struct.pack("<IQI", 0, len(out) - 56 - len(before), 1)
-    count = len(parts) if listed is None else len(listed)
-    record = {"disk": 0, "first": 0, "on_disk": count, "total": count}
-    record |= {"size": len(directory), "offset": start, "comment": len(comment)}
-    record |= end or {}
-    out += b"PK\x05\x06" + struct.pack("<HHHHIIH", *record.values()) + comment
-    return bytes(out + after)
-
-
-def docx(*more: Part, first: list[Part] | None = None) -> bytes:
+def docx(*more: Part) -> bytes:
     """A small Word document as Word lays it out, with `more` members after its own."""
-    return build([*(first or []), *office_parts(), *more])
+    return build([*office_parts(), *more])
 
 
 def office_parts() -> list[Part]:
@@ -295,12 +185,9 @@ def _overlapping() -> bytes:
 
 
 def _lying(where: str, **fields: int | bytes) -> bytes:
-    part = Part("word/document.xml", DOCUMENT, **{where: dict(fields)})  # type: ignore[arg-type]
+    part = Part("word/document.xml", DOCUMENT)
+    (part.local if where == "local" else part.central).update(fields)
     return build([*office_parts()[:2], part])
-
-
-def _skeleton(**keywords: bytes) -> bytes:
-    return build(office_parts(), **keywords)  # type: ignore[arg-type]
 
 
 Builder = Callable[[], bytes]
@@ -411,9 +298,12 @@ HOSTILE: dict[str, tuple[Builder, str]] = {
         refusals.SIZE_MISMATCH,
     ),
     "bad CRC": (lambda: _lying("local", crc=0x12345678), refusals.CRC_MISMATCH),
-    "prepended data": (lambda: _skeleton(before=b"MZ" + bytes(200)), refusals.EXTRA_DATA),
-    "trailing data": (lambda: _skeleton(after=b"\0" * 100), refusals.EXTRA_DATA),
-    "data between members": (lambda: _skeleton(between=b"hidden"), refusals.EXTRA_DATA),
+    "prepended data": (
+        lambda: build(office_parts(), before=b"MZ" + bytes(200)),
+        refusals.EXTRA_DATA,
+    ),
+    "trailing data": (lambda: build(office_parts(), after=b"\0" * 100), refusals.EXTRA_DATA),
+    "data between members": (lambda: build(office_parts(), between=b"hidden"), refusals.EXTRA_DATA),
     "JPEG with a ZIP after it": (
         lambda: b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(100) + real_docx(),
         refusals.EXTRA_DATA,

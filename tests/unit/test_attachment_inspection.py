@@ -20,15 +20,14 @@ from portal.settings import AttachmentSettings
 from tests.support.hostile_files import (
     HOSTILE,
     MIB,
-    Part,
     bomb,
-    build,
     office_parts,
     real_docx,
     real_odt,
     real_xlsx,
     repeated,
 )
+from tests.support.zip_writer import Part, build
 
 SETTINGS = AttachmentSettings()
 
@@ -126,8 +125,8 @@ def custom(**limits: int) -> AttachmentSettings:
     return AttachmentSettings(**limits)  # type: ignore[arg-type]
 
 
-def member_of(size: int, block: bytes = b"") -> bytes:
-    content = block or random.Random(size).randbytes(size)
+def member_of(size: int) -> bytes:
+    content = random.Random(size).randbytes(size)
     return build([*office_parts(), Part("word/media/blob.bin", content)])
 
 
