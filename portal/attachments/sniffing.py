@@ -3,7 +3,8 @@
 Magic numbers decide PDF, PNG and JPEG. ZIP-based documents are told apart by the member names
 in the ZIP's central directory, which sits at the end of the file, so the last bytes are kept
 and read with the standard library's ZIP reader. Word 97-2003 files are OLE2 compound files
-holding a "WordDocument" stream, found among the 128-byte directory entries as they pass.
+holding a "WordDocument" stream, found among the 128-byte directory entries as they pass; they
+are named here only to be refused (the inspection refuses every OLE2 file: inspection.py).
 Plain text is valid UTF-8 without NUL bytes, checked over the whole file.
 """
 

@@ -1,5 +1,5 @@
-"""The encrypted file store: an upload is hashed, sniffed and encrypted chunk by chunk as it
-arrives, then scanned from its encrypted copy; only an accepted file gets a database row.
+"""The encrypted file store: an upload is hashed, sniffed, inspected and encrypted chunk by
+chunk as it arrives, then scanned from its encrypted copy; only an accepted file gets a row.
 
 A file lives at `<storage_directory>/<attachment id>.pdsf` in the streaming format of
 `portal.crypto.streaming`, bound to the attachment's id and encrypted under the attachment's
@@ -50,8 +50,8 @@ class AttachmentUnavailable(LookupError):
 
 
 class PendingAttachment:
-    """One upload on its way in. `write` hashes, sniffs and encrypts each piece to a private
-    partial file; nothing reaches the database until `finish_attachment` accepts it."""
+    """One upload on its way in. `write` hashes, sniffs, inspects and encrypts each piece to a
+    private partial file; nothing reaches the database until `finish_attachment` accepts it."""
 
     def __init__(self, settings: AttachmentSettings) -> None:
         self.id = uuid.uuid4()

@@ -9,6 +9,7 @@ import html
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -97,8 +98,8 @@ def test_legacy_office_files_are_refused_whatever_they_are_called(
     [("letter.docx", real_docx), ("register.xlsx", real_xlsx), ("notes.odt", real_odt)],
 )
 def test_documents_as_office_suites_write_them_are_accepted(
-    app: Flask, world: World, db_session: Session, name: str, build
-) -> None:  # type: ignore[no-untyped-def]
+    app: Flask, world: World, db_session: Session, name: str, build: Callable[[], bytes]
+) -> None:
     reference = issue(app, world)
     added = upload(client_for(app, world.teacher), reference, name, build())
     assert added.status_code == 302 and "added=clean" in added.headers["Location"]
@@ -109,13 +110,14 @@ def libreoffice() -> str:
     found = shutil.which("soffice")
     if found is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("LibreOffice (soffice) is not installed: run `make libreoffice`")
+            pytest.fail("LibreOffice (soffice) is not installed")
         pytest.skip("LibreOffice (soffice) is not installed")
     return found
 
 
-@pytest.mark.parametrize(("source", "kind"), [("notes.txt", "docx"), ("notes.txt", "odt"),
-                                              ("register.csv", "xlsx")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("source", "kind"), [("notes.txt", "docx"), ("notes.txt", "odt"), ("register.csv", "xlsx")]
+)
 def test_documents_libreoffice_writes_are_accepted(
     app: Flask, world: World, db_session: Session, tmp_path: Path, source: str, kind: str
 ) -> None:
@@ -123,17 +125,18 @@ def test_documents_libreoffice_writes_are_accepted(
     work = tmp_path / "libreoffice"
     work.mkdir()
     (work / source).write_text("Attendance,Term\n92%,Spring\n", encoding="utf-8")
+    profile = f"-env:UserInstallation={(work / 'profile').as_uri()}"
     subprocess.run(
         [
             soffice,
-            f"-env:UserInstallation={(work / 'profile').as_uri()}",
+            profile,
             "--headless",
             "--convert-to",
             kind,
             "--outdir",
             str(work),
             str(work / source),
-        ],  # fmt: skip
+        ],
         check=True,
         capture_output=True,
         timeout=180,
