@@ -168,6 +168,7 @@ EICAR_TXT = "word/media/notes.txt"
 ZIP64_EXTRA = struct.pack("<HHQQ", 0x0001, 16, 68, 68)
 AES_EXTRA = struct.pack("<HHH2sBH", 0x9901, 7, 2, b"AE", 3, DEFLATED)
 FULL = 0xFFFFFFFF
+ZEROS = {"crc": 0, "compressed": 0, "size": 0}  # a local header whose data descriptor follows
 VBA_TYPE = b'<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/></Types>'
 ODT = b"application/vnd.oasis.opendocument.text"
 
@@ -328,6 +329,35 @@ HOSTILE: dict[str, tuple[Builder, str]] = {
     "absolute name": (lambda: docx(Part("/etc/cron.d/x", b"<x/>")), refusals.UNSAFE_NAMES),
     "backslash name": (lambda: docx(Part("word\\..\\x.xml", b"<x/>")), refusals.UNSAFE_NAMES),
     "NUL in a name": (lambda: docx(Part("word/x.xml\0.exe", b"<x/>")), refusals.UNSAFE_NAMES),
+    "data descriptor lies about the CRC": (
+        lambda: docx(
+            Part("word/x.xml", b"<x/>", flags=DESCRIPTOR_FLAG, local=ZEROS, descriptor={"crc": 1})
+        ),
+        refusals.CRC_MISMATCH,
+    ),
+    "data descriptor lies about the size": (
+        lambda: docx(
+            Part("word/x.xml", b"<x/>", flags=DESCRIPTOR_FLAG, local=ZEROS, descriptor={"size": 3})
+        ),
+        refusals.SIZE_MISMATCH,
+    ),
+    "zip64 only in the central directory": (
+        lambda: docx(Part("word/x.xml", b"<x/>", central={"extra": ZIP64_EXTRA})),
+        refusals.ZIP64,
+    ),
+    "drive letter in a name": (lambda: docx(Part("C:/x.xml", b"<x/>")), refusals.UNSAFE_NAMES),
+    "a name that is not the UTF-8 it claims": (
+        lambda: docx(Part("word/x.xml", b"<x/>", flags=0x0800, local={"name": b"word/\xff.xml"})),
+        refusals.UNSAFE_NAMES,
+    ),
+    "OpenDocument scripts": (
+        lambda: zipped({"mimetype": ODT, "Scripts/python/run.py": b"import os"}),
+        refusals.MACROS,
+    ),
+    "an unreadable extra field": (
+        lambda: docx(Part("word/x.xml", b"<x/>", extra=b"\x01\x00\xff")),
+        refusals.MALFORMED,
+    ),
     "comment running past the end": (
         lambda: build(office_parts(), end={"comment": 500}),
         refusals.MALFORMED,

@@ -52,7 +52,7 @@ class Header:
 @dataclass
 class Part:
     """One member as written. `data` is what follows the local header (the content deflated
-    unless given); `local` and `central` override Header fields to make them lie."""
+    unless given); `local`, `central` and `descriptor` override Header fields to make them lie."""
 
     name: str
     content: bytes = b""
@@ -62,7 +62,7 @@ class Part:
     data: bytes | None = None
     crc: int | None = None
     size: int | None = None
-    descriptor: bool = False
+    descriptor: dict[str, Any] | None = None  # a data descriptor after the data, lying if told
     local: dict[str, Any] = field(default_factory=dict)
     central: dict[str, Any] = field(default_factory=dict)
 
@@ -105,8 +105,8 @@ def build(
     for part in parts:
         header = part.header(len(out) - len(before))
         out += dataclasses.replace(header, **part.local).local() + part.written()
-        if part.descriptor:
-            out += header.descriptor()
+        if part.descriptor is not None:
+            out += dataclasses.replace(header, **part.descriptor).descriptor()
         out += between
         entries.append(dataclasses.replace(header, **part.central).central())
     directory = b"".join(entries[i] for i in (range(len(parts)) if listed is None else listed))

@@ -27,7 +27,7 @@ from tests.support.hostile_files import (
     real_xlsx,
     repeated,
 )
-from tests.support.zip_writer import Part, build
+from tests.support.zip_writer import DEFLATED, DESCRIPTOR_FLAG, STORED, Part, build
 
 SETTINGS = AttachmentSettings()
 
@@ -182,3 +182,33 @@ def test_legacy_office_types_cannot_be_allowed() -> None:
             {"PORTAL_ENV": "test"},
             overrides={"attachments": {"allowed_types": ["application/vnd.ms-excel"]}},
         )
+
+
+def test_an_honest_data_descriptor_after_a_deflated_member_passes() -> None:
+    zeros = {"crc": 0, "compressed": 0, "size": 0}
+    part = Part("word/x.xml", b"<x/>" * 100, flags=DESCRIPTOR_FLAG, local=zeros, descriptor={})
+    assert reason(build([*office_parts(), part]), piece=3) == "accepted"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"PK\x03\x04",
+        b"PK\x05\x06",
+        b"\x1f\x8b\x08\x00",
+        b"BZh91AY&SY",
+        b"BZh9\x17rE8P\x90",
+        b"\xfd7zXZ\x00",
+        b"7z\xbc\xaf\x27\x1c",
+        b"Rar!\x1a\x07\x01\x00",
+        b"MSCF\x00\x00\x00\x00",
+        b"\x28\xb5\x2f\xfd",
+    ],
+)
+def test_every_archive_inside_is_refused(head: bytes) -> None:
+    for method in (STORED, DEFLATED):
+        inside = Part("word/media/thing.bin", head + bytes(40), method=method)
+        assert reason(build([*office_parts(), inside])) == refusals.NESTED_ARCHIVE
+    # The same bytes later in a member are only content.
+    later = Part("word/media/thing.bin", b"<x>" + head + b"</x>")
+    assert reason(build([*office_parts(), later])) == "accepted"
