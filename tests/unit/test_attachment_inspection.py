@@ -40,7 +40,8 @@ def reason(data: bytes, settings: AttachmentSettings = SETTINGS, piece: int = 64
     return "accepted"
 
 
-SMALL = {name: entry for name, entry in HOSTILE.items() if len(entry[0]()) < 200_000}
+# Fed a byte at a time too, so not the bombs and large members (named by their MiB or GiB).
+SMALL = {name: entry for name, entry in HOSTILE.items() if "MiB" not in name and "GiB" not in name}
 
 
 @pytest.mark.parametrize("name", list(SMALL))
