@@ -52,8 +52,9 @@ INSPECTION_MESSAGES = {
         "and upload it again"
     ),
     NESTED_ARCHIVE: (
-        "The selected file has a compressed archive (such as a .zip file) inside it, which this "
-        "service does not accept. Remove it, or save the document as a PDF, and upload it again"
+        "The selected file has another file packed inside it (such as a .zip file, or a chart's "
+        "spreadsheet), which this service does not accept. Remove it, or save the document as a "
+        "PDF, and upload it again"
     ),
     EMBEDDED_OBJECT: (
         "The selected file has an embedded object inside it (such as another document or a "
