@@ -1,0 +1,111 @@
+"""Test files for `portal attachments check-scanner`, built on the fly from the EICAR test
+string, which every anti-virus scanner reports as if it were a virus (docs/attachments.md,
+"Scanning"). The string is assembled from parts, so no file in the repository is itself a
+(test) virus that scanners would flag, and the files are made in memory, never written.
+
+Each probe says what must refuse it: the portal's inspection, or the scanner as well. The
+scanner is expected to refuse those it can be configured to catch (clamd with the limits in
+infra/clamav/clamd.conf); the one it cannot is left to the inspection alone.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Past clamd's default MaxFileSize (100 MiB) and under half its default MaxScanSize (400 MiB):
+# clamd with its default limits skips the member without looking at the EICAR bytes at its end
+# and answers OK, even with AlertExceedsMax (ClamAV 1.4.6; docs/attachments.md, "Scanning").
+LONG_RUN_OF_ZEROS = 150 * 1024 * 1024
+_ZEROS_PIECE = 1024 * 1024
+
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/word/document.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>'
+    "</Types>"
+)
+_DOCUMENT = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+    "<w:body><w:p><w:r><w:t>Scanner check</w:t></w:r></w:p></w:body></w:document>"
+)
+
+
+def eicar() -> bytes:
+    """The industry-standard anti-virus test file's 68 bytes."""
+    parts = [r"X5O!P%@AP[4\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS", "-TEST-FILE!$H+H*"]
+    return "".join(parts).encode("ascii")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A test file: its name, what it is, and whether the scanner on its own must refuse it
+    (when not, the portal's inspection must, and check-scanner says why)."""
+
+    name: str
+    description: str
+    scanner_must_refuse: bool
+    build: Callable[[], bytes]
+    why_not_the_scanner: str = ""
+
+
+def plain() -> bytes:
+    return eicar()
+
+
+def zipped() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("eicar.txt", eicar())
+    return buffer.getvalue()
+
+
+def in_docx() -> bytes:
+    """A minimal Word document with the EICAR bytes as one of its parts."""
+    buffer = io.BytesIO()
+    with _docx(buffer) as document:
+        document.writestr("word/media/image1.bin", eicar())
+    return buffer.getvalue()
+
+
+def in_zip64_member() -> bytes:
+    """A Word document whose EICAR part is written with zip64 headers (a few hundred bytes)."""
+    buffer = io.BytesIO()
+    with _docx(buffer) as document:
+        with document.open("word/media/image1.bin", "w", force_zip64=True) as member:
+            member.write(eicar())
+    return buffer.getvalue()
+
+
+def after_zeros() -> bytes:
+    """A Word document with one part of LONG_RUN_OF_ZEROS zero bytes and then the EICAR
+    bytes, compressed to about 150 KB."""
+    buffer = io.BytesIO()
+    with _docx(buffer) as document:
+        with document.open("word/media/image1.bin", "w", force_zip64=False) as member:
+            zeros = bytes(_ZEROS_PIECE)
+            for _ in range(LONG_RUN_OF_ZEROS // _ZEROS_PIECE):
+                member.write(zeros)
+            member.write(eicar())
+    return buffer.getvalue()
+
+
+def _docx(buffer: io.BytesIO) -> zipfile.ZipFile:
+    document = zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED)
+    document.writestr("[Content_Types].xml", _CONTENT_TYPES)
+    document.writestr("word/document.xml", _DOCUMENT)
+    return document
+
+
+PROBES: tuple[Probe, ...] = (
+    Probe("plain", "the EICAR test file itself", True, plain),
+    Probe("zipped", "EICAR in a zip archive", True, zipped),
+    Probe("docx-member", "EICAR as a part of a Word document", True, in_docx),
+    Probe("zip64-member", "EICAR in a Word document part with zip64 headers", False, in_zip64_member),
+    Probe("after-zeros", "EICAR after 150 MiB of zeros in a Word document part", True, after_zeros),
+)
