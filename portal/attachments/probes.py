@@ -45,13 +45,16 @@ def eicar() -> bytes:
 @dataclass(frozen=True)
 class Probe:
     """A test file: its name, what it is, and whether the scanner on its own must refuse it
-    (when not, the portal's inspection must, and check-scanner says why)."""
+    (when not, the portal's inspection must, and `why_not_the_scanner` says why)."""
 
     name: str
     description: str
-    scanner_must_refuse: bool
     build: Callable[[], bytes]
-    why_not_the_scanner: str = ""
+    why_not_the_scanner: str | None = None
+
+    @property
+    def scanner_must_refuse(self) -> bool:
+        return self.why_not_the_scanner is None
 
 
 def plain() -> bytes:
@@ -102,10 +105,19 @@ def _docx(buffer: io.BytesIO) -> zipfile.ZipFile:
     return document
 
 
+# ClamAV 1.4.6 answers OK for a deflated zip64 member whatever its settings (it does not read
+# the zip64 sizes, so it cannot unpack the member); the portal refuses zip64 records itself.
+_ZIP64_UNREADABLE = "ClamAV cannot read zip64 members, so the inspection must refuse them"
+
 PROBES: tuple[Probe, ...] = (
-    Probe("plain", "the EICAR test file itself", True, plain),
-    Probe("zipped", "EICAR in a zip archive", True, zipped),
-    Probe("docx-member", "EICAR as a part of a Word document", True, in_docx),
-    Probe("zip64-member", "EICAR in a Word document part with zip64 headers", False, in_zip64_member),
-    Probe("after-zeros", "EICAR after 150 MiB of zeros in a Word document part", True, after_zeros),
+    Probe("plain", "the EICAR test file itself", plain),
+    Probe("zipped", "EICAR in a zip archive", zipped),
+    Probe("docx-member", "EICAR as a part of a Word document", in_docx),
+    Probe(
+        "zip64-member",
+        "EICAR in a Word document part with zip64 headers",
+        in_zip64_member,
+        _ZIP64_UNREADABLE,
+    ),
+    Probe("after-zeros", "EICAR after 150 MiB of zeros in a Word document part", after_zeros),
 )

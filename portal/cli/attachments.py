@@ -1,0 +1,96 @@
+"""Attachments: `portal attachments check-scanner` (docs/attachments.md, "Scanning")."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import click
+
+from portal.cli.base import CommandError, app_context, cli
+from portal.cli.progress import Progress
+
+if TYPE_CHECKING:
+    from portal.attachments.scanner_check import ProbeResult, ScannerCheck
+
+_HINT = (
+    "Install infra/clamav/clamd.conf as clamd's configuration, restart clamd and run this "
+    'again (docs/attachments.md, "Scanning").'
+)
+
+
+@cli.group("attachments", help="Uploaded documents and their malware scanner.")
+def attachments() -> None:
+    pass
+
+
+@attachments.command(
+    "check-scanner",
+    help="Send test files built from the EICAR test string through the portal's inspection "
+    "and the configured clamd, and fail unless each is refused. Run it after installing or "
+    "upgrading clamd or changing its configuration; readiness reports the last result.",
+)
+def check_scanner_command() -> None:
+    from portal.attachments.probes import PROBES
+    from portal.attachments.scanner_check import check_scanner, record
+    from portal.attachments.scanning import ClamdScanner
+
+    with app_context() as app:
+        settings = app.config["PORTAL_SETTINGS"].attachments
+        if settings.scanner != "clamd":
+            raise CommandError('[attachments] scanner is "none": there is no scanner to check')
+        where = str(settings.clamd_socket or f"{settings.clamd_host}:{settings.clamd_port}")
+        scanner = ClamdScanner(
+            socket_path=settings.clamd_socket,
+            host=settings.clamd_host,
+            port=settings.clamd_port,
+            timeout=settings.scan_timeout_seconds,
+        )
+        with Progress("Checking the scanner", len(PROBES), "test files") as progress:
+            check = check_scanner(
+                settings, scanner, on_probe=lambda probe: progress.update(PROBES.index(probe))
+            )
+            progress.update(len(check.results))
+        record(check, settings, datetime.now(UTC))
+    if check.scanner_version is None:
+        click.echo(f"portal: the scanner does not answer at {where}: is clamd running?", err=True)
+        sys.exit(1)
+    _show(check, where)
+    sys.exit(0 if check.passed else 1)
+
+
+def _show(check: ScannerCheck, where: str) -> None:
+    click.echo(f"Scanner: {check.scanner_version} at {where}")
+    click.echo("")
+    rows = [("test file", "inspection", "scanner", "")]
+    for result in check.results:
+        inspection = "accepted" if result.inspection_refusal is None else "refused"
+        if result.inspection_refusal:
+            inspection += f" ({result.inspection_refusal})"
+        scanner = "refused" if result.scanner_refused else "accepted"
+        if result.scan.signature:
+            scanner += f" ({result.scan.signature})"
+        elif not result.scanner_refused and result.scan.reason != "clean":
+            scanner = f"no verdict ({result.scan.reason})"
+        rows.append((result.probe.name, inspection, scanner, _outcome(result)))
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, row[3]]).rstrip())
+    click.echo("")
+    failed = [r for r in check.results if r.problem is not None]
+    if not failed:
+        click.echo(f"Passed: each of the {len(check.results)} test files was refused.")
+        return
+    for result in failed:
+        click.echo(f"FAILED {result.probe.name} ({result.probe.description}): {result.problem}.")
+    click.echo(_HINT)
+
+
+def _outcome(result: ProbeResult) -> str:
+    if result.problem is not None:
+        return "FAILED"
+    if not result.probe.scanner_must_refuse:
+        return "ok (inspection's job)"
+    return "ok"
