@@ -59,7 +59,13 @@ class ScannerCheck:
 
     @property
     def passed(self) -> bool:
-        return self.scanner_version is not None and all(r.problem is None for r in self.results)
+        """The scanner answered, every probe was tried, and none failed."""
+        tried = tuple(result.probe for result in self.results)
+        return (
+            self.scanner_version is not None
+            and tried == PROBES
+            and all(result.problem is None for result in self.results)
+        )
 
 
 def check_scanner(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -14,9 +17,13 @@ from portal.cli.progress import Progress
 if TYPE_CHECKING:
     from portal.attachments.scanner_check import ProbeResult, ScannerCheck
 
-_HINT = (
+_SCANNER_HINT = (
     "Install infra/clamav/clamd.conf as clamd's configuration, restart clamd and run this "
     'again (docs/attachments.md, "Scanning").'
+)
+_INSPECTION_HINT = (
+    "The portal's own inspection let through what it must refuse: this portal is not fit "
+    'to take uploads (docs/attachments.md, "Inspection").'
 )
 
 
@@ -32,6 +39,7 @@ def attachments() -> None:
     "upgrading clamd or changing its configuration; readiness reports the last result.",
 )
 def check_scanner_command() -> None:
+    from portal.attachments import scanning
     from portal.attachments.probes import PROBES
     from portal.attachments.scanner_check import check_scanner, record
     from portal.attachments.scanning import ClamdScanner
@@ -47,7 +55,9 @@ def check_scanner_command() -> None:
             port=settings.clamd_port,
             timeout=settings.scan_timeout_seconds,
         )
-        with Progress("Checking the scanner", len(PROBES), "test files") as progress:
+        # Each refusal is expected here: not the warnings an upload's refusal logs.
+        quiet = _quiet(logging.getLogger(scanning.__name__))
+        with quiet, Progress("Checking the scanner", len(PROBES), "test files") as progress:
             check = check_scanner(
                 settings, scanner, on_probe=lambda probe: progress.update(PROBES.index(probe))
             )
@@ -85,7 +95,10 @@ def _show(check: ScannerCheck, where: str) -> None:
         return
     for result in failed:
         click.echo(f"FAILED {result.probe.name} ({result.probe.description}): {result.problem}.")
-    click.echo(_HINT)
+    if any(result.probe.scanner_must_refuse for result in failed):
+        click.echo(_SCANNER_HINT)
+    else:
+        click.echo(_INSPECTION_HINT)
 
 
 def _outcome(result: ProbeResult) -> str:
@@ -94,3 +107,13 @@ def _outcome(result: ProbeResult) -> str:
     if not result.probe.scanner_must_refuse:
         return "ok (inspection's job)"
     return "ok"
+
+
+@contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)

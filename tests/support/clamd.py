@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -25,8 +26,11 @@ from typing import Literal
 import pytest
 
 from loopback.processes import free_port
-from portal.attachments.probes import eicar
-from portal.attachments.scanning import ClamdScanner
+from portal.attachments import scanning
+from portal.attachments.probes import PROBES, eicar
+from portal.attachments.scanner_check import ProbeResult, ScannerCheck, record
+from portal.attachments.scanning import ClamdScanner, ScanVerdict
+from portal.settings import AttachmentSettings
 
 START_TIMEOUT_SECONDS = 60
 SIGNATURE_NAME = "Portal.Test.Eicar"
@@ -48,7 +52,14 @@ _DEPLOYMENT_SETTINGS = frozenset(
 )
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
 
-__all__ = ["Clamd", "eicar", "require_clamd", "shipped_settings", "size_in_bytes"]
+__all__ = [
+    "Clamd",
+    "eicar",
+    "record_passing_check",
+    "require_clamd",
+    "shipped_settings",
+    "size_in_bytes",
+]
 
 
 def shipped_settings() -> dict[str, str]:
@@ -191,3 +202,14 @@ class Clamd:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"clamd did not answer PING in {START_TIMEOUT_SECONDS} seconds")
+
+
+def record_passing_check(clamd: Clamd, storage: Path) -> None:
+    """The record `portal attachments check-scanner` leaves when every probe was refused by
+    this clamd, without the seconds the run takes (readiness tests only read the record)."""
+    found = ScanVerdict(clean=False, reason=scanning.INFECTED, signature=SIGNATURE_NAME)
+    check = ScannerCheck(
+        clamd.scanner().version(), tuple(ProbeResult(probe, None, found) for probe in PROBES)
+    )
+    assert check.passed
+    record(check, AttachmentSettings(storage_directory=storage), datetime.now(UTC))

@@ -1,0 +1,120 @@
+"""`portal attachments check-scanner` against real clamds: one with the limits the project
+ships (infra/clamav/clamd.conf), which passes; one with clamd's own default limits, which must
+fail and name the test file that got through; and none at all."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from flask import Flask
+
+from portal import cli, create_app
+from portal.attachments import scanner_check
+from portal.attachments.probes import PROBES
+from tests.conftest import test_settings
+from tests.support.clamd import Clamd
+
+
+@pytest.fixture(scope="module")
+def default_clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clamd]:
+    """clamd as Debian installs it, limits untouched: MaxFileSize 100 MiB and no alerts."""
+    with Clamd(tmp_path_factory.mktemp("clamd-default"), limits="default") as running:
+        yield running
+
+
+def check_scanner(
+    tmp_path: Path, keyring_path: Path, monkeypatch: pytest.MonkeyPatch, **attachments: Any
+) -> Result:
+    storage = tmp_path / "files"
+    storage.mkdir(exist_ok=True)
+    settings = test_settings(
+        f"sqlite:///{tmp_path / 'unused.db'}",
+        keyring_path,
+        attachments={"storage_directory": str(storage), "scanner": "clamd", **attachments},
+    )
+    app: Flask = create_app(settings, check_database=False)
+    monkeypatch.setattr(cli.base, "create_app", lambda **_options: app)
+    return CliRunner().invoke(cli.cli, ["attachments", "check-scanner"])
+
+
+def recorded(tmp_path: Path) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(
+        (tmp_path / "files" / scanner_check.RECORD_NAME).read_text(encoding="utf-8")
+    )
+    return body
+
+
+def table(result: Result) -> dict[str, list[str]]:
+    """Each test file's row: its inspection, scanner and outcome columns."""
+    names = {probe.name for probe in PROBES}
+    rows = [line.split() for line in result.stdout.splitlines()]
+    return {row[0]: row[1:] for row in rows if row and row[0] in names}
+
+
+def test_passes_against_clamd_with_the_shipped_limits(
+    clamd: Clamd, tmp_path: Path, keyring_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = check_scanner(tmp_path, keyring_path, monkeypatch, clamd_socket=str(clamd.socket_path))
+    rows = table(result)
+    assert set(rows) == {probe.name for probe in PROBES}
+    for probe in PROBES:
+        if probe.scanner_must_refuse:
+            assert "refused" in rows[probe.name], result.stdout
+    assert result.stdout.startswith("Scanner: ClamAV ")
+    assert "Passed: each of the 5 test files was refused." in result.stdout, result.stdout
+    assert result.exit_code == 0
+    assert result.stderr == ""  # quiet: no log lines, no progress when not on a terminal
+    assert recorded(tmp_path) | {"checked_at": None} == {
+        "passed": True,
+        "scanner_version": clamd.scanner().version(),
+        "checked_at": None,
+        "failed": [],
+    }
+
+
+def test_fails_against_clamd_with_its_default_limits_and_names_what_got_through(
+    default_clamd: Clamd, tmp_path: Path, keyring_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = check_scanner(
+        tmp_path, keyring_path, monkeypatch, clamd_socket=str(default_clamd.socket_path)
+    )
+    assert result.exit_code == 1, result.stdout
+    rows = table(result)
+    # The EICAR bytes 150 MiB into one part are past the default MaxFileSize: clamd skips the
+    # part without a word and answers OK.
+    assert rows["after-zeros"][-2:] == ["accepted", "FAILED"], result.stdout
+    assert (
+        "FAILED after-zeros (EICAR after 150 MiB of zeros in a Word document part): the "
+        "scanner accepted it." in result.stdout
+    )
+    assert "infra/clamav/clamd.conf" in result.stdout
+    # What a default clamd does catch, it still catches.
+    for name in ("plain", "zipped", "docx-member"):
+        assert rows[name][-1] == "ok", result.stdout
+    assert "after-zeros" in recorded(tmp_path)["failed"]
+    assert recorded(tmp_path)["passed"] is False
+
+
+def test_a_scanner_that_does_not_answer_fails_with_one_clear_line(
+    tmp_path: Path, keyring_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    socket = tmp_path / "no-clamd-here.sock"
+    result = check_scanner(tmp_path, keyring_path, monkeypatch, clamd_socket=str(socket))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == f"portal: the scanner does not answer at {socket}: is clamd running?\n"
+    assert recorded(tmp_path)["passed"] is False
+
+
+def test_with_no_scanner_configured_there_is_nothing_to_check(
+    tmp_path: Path, keyring_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = check_scanner(tmp_path, keyring_path, monkeypatch, scanner="none")
+    assert result.exit_code == 2
+    assert "there is no scanner to check" in result.stderr
+    assert not (tmp_path / "files" / scanner_check.RECORD_NAME).exists()
