@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +27,6 @@ from portal.attachments.refusals import UploadRefused
 from portal.attachments.scanning import ClamdScanner, ScanVerdict
 from portal.settings import AttachmentSettings
 
-RECORD_NAME = "scanner-check.json"
 _REFUSING_REASONS = frozenset({scanning.INFECTED, scanning.SCANNER_LIMIT})
 _PIECE = 64 * 1024
 
@@ -102,8 +103,10 @@ def _pieces(content: bytes) -> list[bytes]:
 
 
 def record_path(settings: AttachmentSettings) -> Path:
-    """In the attachment store, which every web instance reads and writes."""
-    return settings.storage_directory / RECORD_NAME
+    """In the attachment store, which every web instance can write, one per host: each web
+    host has its own clamd (docs/operations.md), checked on that host."""
+    host = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())
+    return settings.storage_directory / f"scanner-check-{host}.json"
 
 
 def record(check: ScannerCheck, settings: AttachmentSettings, now: datetime) -> None:

@@ -16,6 +16,7 @@ from flask import Flask
 from portal import cli, create_app
 from portal.attachments import scanner_check
 from portal.attachments.probes import PROBES
+from portal.settings import AttachmentSettings
 from tests.conftest import test_settings
 from tests.support.clamd import Clamd
 
@@ -42,10 +43,12 @@ def check_scanner(
     return CliRunner().invoke(cli.cli, ["attachments", "check-scanner"])
 
 
+def record(tmp_path: Path) -> Path:
+    return scanner_check.record_path(AttachmentSettings(storage_directory=tmp_path / "files"))
+
+
 def recorded(tmp_path: Path) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(
-        (tmp_path / "files" / scanner_check.RECORD_NAME).read_text(encoding="utf-8")
-    )
+    body: dict[str, Any] = json.loads(record(tmp_path).read_text(encoding="utf-8"))
     return body
 
 
@@ -117,4 +120,4 @@ def test_with_no_scanner_configured_there_is_nothing_to_check(
     result = check_scanner(tmp_path, keyring_path, monkeypatch, scanner="none")
     assert result.exit_code == 2
     assert "there is no scanner to check" in result.stderr
-    assert not (tmp_path / "files" / scanner_check.RECORD_NAME).exists()
+    assert not record(tmp_path).exists()

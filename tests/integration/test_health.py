@@ -27,6 +27,7 @@ from portal.attachments import scanner_check
 from portal.audit.signing import CheckpointSigner
 from portal.crypto import FileKeyring
 from portal.health.checks import CHECK_SECONDS
+from portal.settings import AttachmentSettings
 from tests.conftest import test_settings
 from tests.faults.servers import PrivateRedis
 from tests.support.clamd import Clamd, record_passing_check
@@ -242,7 +243,7 @@ def _cut_clamd(dependencies: Dependencies) -> None:
 
 
 def _forget_the_scanner_check(dependencies: Dependencies) -> None:
-    (dependencies.storage / scanner_check.RECORD_NAME).unlink()
+    scanner_check.record_path(AttachmentSettings(storage_directory=dependencies.storage)).unlink()
 
 
 def _close_cms(dependencies: Dependencies) -> None:
@@ -293,7 +294,7 @@ def test_a_scanner_not_checked_as_it_runs_now_is_reported(
 ) -> None:
     app = serve()
     assert probe(app)[1]["malware_scanner_checked"] is True
-    record = dependencies.storage / scanner_check.RECORD_NAME
+    record = scanner_check.record_path(AttachmentSettings(storage_directory=dependencies.storage))
     body = json.loads(record.read_text(encoding="utf-8"))
     record.write_text(json.dumps(body | change) if change else "{passed", encoding="utf-8")
     status, checks = probe(app)
