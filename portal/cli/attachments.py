@@ -64,8 +64,7 @@ def check_scanner_command() -> None:
             progress.update(len(check.results))
         record(check, settings, datetime.now(UTC))
     if check.scanner_version is None:
-        click.echo(f"portal: the scanner does not answer at {where}: is clamd running?", err=True)
-        sys.exit(1)
+        raise CommandError(f"the scanner does not answer at {where}: is clamd running?")
     _show(check, where)
     sys.exit(0 if check.passed else 1)
 
