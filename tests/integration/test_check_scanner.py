@@ -5,6 +5,9 @@ fail and name the test file that got through; and none at all."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +16,12 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 
+from loopback.processes import PROJECT_ROOT, portal_command
 from portal import cli, create_app
 from portal.attachments import scanner_check
 from portal.attachments.probes import PROBES
 from portal.settings import AttachmentSettings
-from tests.conftest import test_settings
+from tests.conftest import TEST_SECRET_KEY, test_settings
 from tests.support.clamd import Clamd
 
 
@@ -121,3 +125,55 @@ def test_with_no_scanner_configured_there_is_nothing_to_check(
     assert result.exit_code == 2
     assert "there is no scanner to check" in result.stderr
     assert not record(tmp_path).exists()
+
+
+def check_scanner_process(environment: dict[str, str], *, terminal: bool) -> tuple[int, str, str]:
+    """`portal attachments check-scanner` as its own process: on a pty (stdout and stderr
+    both, as a terminal shows them) or through pipes."""
+    arguments = portal_command("attachments", "check-scanner")
+    if not terminal:
+        done = subprocess.run(  # noqa: S603 - the project's own command
+            arguments, env=environment, cwd=PROJECT_ROOT, capture_output=True, text=True
+        )
+        return done.returncode, done.stdout, done.stderr
+    reader, writer = pty.openpty()
+    process = subprocess.Popen(  # noqa: S603 - the project's own command
+        arguments, stdin=writer, stdout=writer, stderr=writer, env=environment, cwd=PROJECT_ROOT
+    )
+    os.close(writer)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(reader, 65536)
+        except OSError:  # EIO: the command has closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(reader)
+    return process.wait(timeout=120), shown.decode(), ""
+
+
+def test_progress_on_a_terminal_and_only_the_table_when_piped(
+    default_clamd: Clamd, tmp_path: Path, keyring_path: Path
+) -> None:
+    (tmp_path / "files").mkdir()
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PORTAL_")}
+    environment |= {
+        "PORTAL_ENV": "test",
+        "PORTAL_DATABASE__URL": f"sqlite:///{tmp_path / 'unused.db'}",
+        "PORTAL_KEYRING__PATH": str(keyring_path),
+        "PORTAL_SECURITY__SECRET_KEY": TEST_SECRET_KEY,
+        "PORTAL_ATTACHMENTS__STORAGE_DIRECTORY": str(tmp_path / "files"),
+        "PORTAL_ATTACHMENTS__SCANNER": "clamd",
+        "PORTAL_ATTACHMENTS__CLAMD_SOCKET": str(default_clamd.socket_path),
+    }
+    status, shown, _ = check_scanner_process(environment, terminal=True)
+    assert status == 1
+    assert "Checking the scanner: 5 of 5 test files (100%), " in shown
+    assert "FAILED after-zeros" in shown
+    status, stdout, stderr = check_scanner_process(environment, terminal=False)
+    assert status == 1
+    assert stderr == ""  # no progress, and none of the warnings a refused upload logs
+    assert stdout.startswith("Scanner: ClamAV ") and "\r" not in stdout
+    assert "FAILED after-zeros" in stdout
