@@ -72,7 +72,7 @@ def check_scanner_command() -> None:
 def _show(check: ScannerCheck, where: str) -> None:
     click.echo(f"Scanner: {check.scanner_version} at {where}")
     click.echo("")
-    rows = [("test file", "inspection", "scanner", "")]
+    rows = [("test file", "inspection", "scanner", "result")]
     for result in check.results:
         inspection = "accepted" if result.inspection_refusal is None else "refused"
         if result.inspection_refusal:
