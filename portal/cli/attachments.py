@@ -16,6 +16,7 @@ from portal.cli.progress import Progress
 
 if TYPE_CHECKING:
     from portal.attachments.scanner_check import ProbeResult, ScannerCheck
+    from portal.settings import AttachmentSettings
 
 _SCANNER_HINT = (
     "Install infra/clamav/clamd.conf as clamd's configuration, restart clamd and run this "
@@ -41,13 +42,15 @@ def attachments() -> None:
 def check_scanner_command() -> None:
     from portal.attachments import scanning
     from portal.attachments.probes import PROBES
-    from portal.attachments.scanner_check import check_scanner, record
+    from portal.attachments.scanner_check import check_scanner
     from portal.attachments.scanning import ClamdScanner
 
     with app_context() as app:
         settings = app.config["PORTAL_SETTINGS"].attachments
         if settings.scanner != "clamd":
             raise CommandError('[attachments] scanner is "none": there is no scanner to check')
+        if settings.clamd_socket is None and settings.clamd_host is None:
+            raise CommandError("[attachments] names neither clamd_socket nor clamd_host")
         where = str(settings.clamd_socket or f"{settings.clamd_host}:{settings.clamd_port}")
         scanner = ClamdScanner(
             socket_path=settings.clamd_socket,
@@ -62,11 +65,23 @@ def check_scanner_command() -> None:
                 settings, scanner, on_probe=lambda probe: progress.update(PROBES.index(probe))
             )
             progress.update(len(check.results))
-        record(check, settings, datetime.now(UTC))
+        if check.scanner_version is not None:
+            _show(check, where)
+        _record(check, settings)
     if check.scanner_version is None:
         raise CommandError(f"the scanner does not answer at {where}: is clamd running?")
-    _show(check, where)
     sys.exit(0 if check.passed else 1)
+
+
+def _record(check: ScannerCheck, settings: AttachmentSettings) -> None:
+    from portal.attachments.scanner_check import record, record_path
+
+    try:
+        record(check, settings, datetime.now(UTC))
+    except OSError as error:
+        where = record_path(settings)
+        message = f"the result could not be recorded in {where}: {error.strerror}"
+        raise CommandError(message) from error
 
 
 def _show(check: ScannerCheck, where: str) -> None:

@@ -177,3 +177,22 @@ def test_progress_on_a_terminal_and_only_the_table_when_piped(
     assert stderr == ""  # no progress, and none of the warnings a refused upload logs
     assert stdout.startswith("Scanner: ClamAV ") and "\r" not in stdout
     assert "FAILED after-zeros" in stdout
+
+
+def test_a_store_where_the_result_cannot_be_recorded_is_said_after_the_table(
+    clamd: Clamd, tmp_path: Path, keyring_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_directory = tmp_path / "not-a-directory"
+    not_a_directory.write_text("", encoding="utf-8")
+    result = check_scanner(
+        tmp_path,
+        keyring_path,
+        monkeypatch,
+        clamd_socket=str(clamd.socket_path),
+        storage_directory=str(not_a_directory),
+    )
+    assert result.exit_code == 2
+    assert result.stdout.startswith("Scanner: ClamAV ")
+    assert result.stderr.startswith("portal: the result could not be recorded in ")
+    assert result.stderr.endswith(": Not a directory\n")
+    assert "Traceback" not in result.output
