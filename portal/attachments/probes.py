@@ -15,12 +15,18 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# Past clamd's default MaxFileSize (100 MiB) and under half its default MaxScanSize (400 MiB):
-# clamd with its default limits skips the member without looking at the EICAR bytes at its end
-# and answers OK, even with AlertExceedsMax (ClamAV 1.4.6; docs/attachments.md, "Scanning").
-LONG_RUN_OF_ZEROS = 150 * 1024 * 1024
-_ZEROS_PIECE = 1024 * 1024
+from portal.attachments.probe_zips import Part, deflated, encrypted, zeros_then, zip_of
 
+# Past clamd's default MaxFileSize (100 MiB) and under its default MaxScanSize (400 MiB): clamd
+# with its default limits skips the part without looking at the EICAR bytes at its end and
+# answers OK, even with AlertExceedsMax (ClamAV 1.4.6; docs/attachments.md, "Scanning").
+LONG_RUN_OF_ZEROS_MIB = 150
+# Past any limit a scanner of uploads would have: it must say it stopped looking.
+BOMB_MIB = 1024
+# For the encrypted part; its secrecy is no part of the test.
+PASSWORD = b"check-scanner"
+
+_PART = "word/media/image1.bin"
 _CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -70,39 +76,41 @@ def zipped() -> bytes:
 
 def in_docx() -> bytes:
     """A minimal Word document with the EICAR bytes as one of its parts."""
-    buffer = io.BytesIO()
-    with _docx(buffer) as document:
-        document.writestr("word/media/image1.bin", eicar())
-    return buffer.getvalue()
+    return zip_of([*_docx_parts(), deflated(_PART, eicar())])
 
 
 def in_zip64_member() -> bytes:
-    """A Word document whose EICAR part is written with zip64 headers (a few hundred bytes)."""
+    """A Word document whose EICAR part is written with zip64 headers (a few hundred bytes):
+    the standard library's ZIP writer makes them."""
     buffer = io.BytesIO()
-    with _docx(buffer) as document:
-        with document.open("word/media/image1.bin", "w", force_zip64=True) as member:
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as document:
+        document.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        document.writestr("word/document.xml", _DOCUMENT)
+        with document.open(_PART, "w", force_zip64=True) as member:
             member.write(eicar())
     return buffer.getvalue()
 
 
 def after_zeros() -> bytes:
-    """A Word document with one part of LONG_RUN_OF_ZEROS zero bytes and then the EICAR
-    bytes, compressed to about 150 KB."""
-    buffer = io.BytesIO()
-    with _docx(buffer) as document:
-        with document.open("word/media/image1.bin", "w", force_zip64=False) as member:
-            zeros = bytes(_ZEROS_PIECE)
-            for _ in range(LONG_RUN_OF_ZEROS // _ZEROS_PIECE):
-                member.write(zeros)
-            member.write(eicar())
-    return buffer.getvalue()
+    """A Word document with one part of 150 MiB of zeros and then the EICAR bytes (150 KB)."""
+    return zip_of([*_docx_parts(), zeros_then(_PART, LONG_RUN_OF_ZEROS_MIB, eicar())])
 
 
-def _docx(buffer: io.BytesIO) -> zipfile.ZipFile:
-    document = zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED)
-    document.writestr("[Content_Types].xml", _CONTENT_TYPES)
-    document.writestr("word/document.xml", _DOCUMENT)
-    return document
+def zip_bomb() -> bytes:
+    """A Word document with one part of 1 GiB of zeros and then the EICAR bytes (1 MB)."""
+    return zip_of([*_docx_parts(), zeros_then(_PART, BOMB_MIB, eicar())])
+
+
+def encrypted_member() -> bytes:
+    """A Word document whose EICAR part is encrypted with a password."""
+    return zip_of([*_docx_parts(), encrypted(deflated(_PART, eicar()), PASSWORD)])
+
+
+def _docx_parts() -> list[Part]:
+    return [
+        deflated("[Content_Types].xml", _CONTENT_TYPES.encode()),
+        deflated("word/document.xml", _DOCUMENT.encode()),
+    ]
 
 
 # ClamAV 1.4.6 answers OK for a deflated zip64 member whatever its settings (it does not read
@@ -120,4 +128,6 @@ PROBES: tuple[Probe, ...] = (
         _ZIP64_UNREADABLE,
     ),
     Probe("after-zeros", "EICAR after 150 MiB of zeros in a Word document part", after_zeros),
+    Probe("zip-bomb", "EICAR after 1 GiB of zeros in a Word document part", zip_bomb),
+    Probe("encrypted", "EICAR in a password-protected Word document part", encrypted_member),
 )

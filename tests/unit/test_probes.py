@@ -1,5 +1,6 @@
-"""The scanner check's test files (portal/attachments/probes.py) are what they claim to be:
-the EICAR bytes where each says, in a readable Word document, past clamd's default limit."""
+"""The scanner check's test files (portal/attachments/probes.py, built with probe_zips.py) are
+what they claim to be: valid ZIPs that the standard library reads back, with the EICAR bytes
+where each says, past a default clamd's limits where they say so."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ import io
 import struct
 import zipfile
 
-from portal.attachments import probes
+import pytest
+
+from portal.attachments import probe_zips, probes
 
 EICAR_PART = "word/media/image1.bin"
 DEFAULT_CLAMD_MAX_FILE_SIZE = 100 * 1024 * 1024
+DEFAULT_CLAMD_MAX_SCAN_SIZE = 400 * 1024 * 1024
 
 
-def part(content: bytes, name: str = EICAR_PART) -> bytes:
+def part(content: bytes, name: str = EICAR_PART, password: bytes | None = None) -> bytes:
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
-        assert archive.testzip() is None
-        return archive.read(name)
+        return archive.read(name, pwd=password)
 
 
 def test_the_eicar_string_is_the_standard_one() -> None:
@@ -24,11 +27,13 @@ def test_the_eicar_string_is_the_standard_one() -> None:
     assert probes.eicar().startswith(b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-")
 
 
-def test_each_probe_holds_the_eicar_bytes_where_it_says() -> None:
+def test_each_small_probe_holds_the_eicar_bytes_where_it_says() -> None:
     assert probes.plain() == probes.eicar()
     assert part(probes.zipped(), "eicar.txt") == probes.eicar()
     for build in (probes.in_docx, probes.in_zip64_member):
         document = build()
+        with zipfile.ZipFile(io.BytesIO(document)) as archive:
+            assert archive.testzip() is None
         assert part(document) == probes.eicar()
         assert part(document, "[Content_Types].xml").startswith(b"<?xml")
         assert probes.eicar() not in document  # compressed: only an unpacker finds it
@@ -47,15 +52,43 @@ def test_the_long_run_of_zeros_is_past_a_default_clamds_file_size_limit() -> Non
     document = probes.after_zeros()
     assert len(document) < 200 * 1024  # small to send, large unpacked
     with zipfile.ZipFile(io.BytesIO(document)) as archive:
+        assert archive.testzip() is None  # every part unpacks, and its CRC-32 matches
         info = archive.getinfo(EICAR_PART)
-        assert info.file_size == probes.LONG_RUN_OF_ZEROS + len(probes.eicar())
-        assert info.file_size > DEFAULT_CLAMD_MAX_FILE_SIZE
+        assert info.file_size == probes.LONG_RUN_OF_ZEROS_MIB * 1024**2 + len(probes.eicar())
+        assert DEFAULT_CLAMD_MAX_FILE_SIZE < info.file_size < DEFAULT_CLAMD_MAX_SCAN_SIZE
         with archive.open(info) as member:
-            member.seek(probes.LONG_RUN_OF_ZEROS)
+            member.seek(info.file_size - len(probes.eicar()))
             assert member.read() == probes.eicar()
+
+
+def test_the_zip_bomb_declares_a_gigabyte_in_a_megabyte() -> None:
+    document = probes.zip_bomb()
+    assert len(document) < 1100 * 1024
+    with zipfile.ZipFile(io.BytesIO(document)) as archive:
+        info = archive.getinfo(EICAR_PART)
+        assert info.file_size == 1024**3 + len(probes.eicar())
+        with archive.open(info) as member:  # the same writer as after-zeros: its start suffices
+            assert member.read(1024**2) == bytes(1024**2)
+
+
+def test_the_encrypted_part_opens_only_with_its_password() -> None:
+    document = probes.encrypted_member()
+    with zipfile.ZipFile(io.BytesIO(document)) as archive:
+        assert archive.getinfo(EICAR_PART).flag_bits & 0x1
+        assert archive.read("word/document.xml").startswith(b"<?xml")
+    assert part(document, password=probes.PASSWORD) == probes.eicar()
+    with pytest.raises(RuntimeError, match="Bad password"):
+        part(document, password=b"not-the-password")
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, 70_000])
+def test_encryption_round_trips_any_content(size: int) -> None:
+    content = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    secret = probe_zips.encrypted(probe_zips.deflated("a.bin", content), b"pw")
+    assert part(probe_zips.zip_of([secret]), "a.bin", b"pw") == content
 
 
 def test_names_are_unique_and_only_the_zip64_probe_is_left_to_the_inspection() -> None:
     names = [probe.name for probe in probes.PROBES]
-    assert len(set(names)) == len(names) == 5
+    assert len(set(names)) == len(names) == 7
     assert [p.name for p in probes.PROBES if not p.scanner_must_refuse] == ["zip64-member"]
