@@ -9,11 +9,12 @@ writable store, case lookups wait for the CMS and deliveries wait in the outbox.
 instance out of the load balancer for one of those would turn a partial outage into a whole
 one, so they are reported (here and as portal_dependency_up) for alerts, not gated on.
 
-`malware_scanner_checked` is whether the last `portal attachments check-scanner` run passed
-against the clamd engine answering now (its record in the attachment store names the engine,
-so an upgraded clamd reads as unchecked until the command runs again). The check itself sends
-150 MiB through clamd's unpacker and takes seconds of its CPU: too much for a probe that load
-balancers send every few seconds, so readiness reads its record instead (docs/operations.md).
+`malware_scanner_checked` is whether this host's last `portal attachments check-scanner` run
+passed against the clamd engine answering now (its record in the attachment store names the
+engine, so an upgraded clamd reads as unchecked until the command runs again). The check itself
+sends hundreds of MiB through clamd's unpacker and takes seconds of its CPU: too much for a
+probe that load balancers send every few seconds, so readiness reads its record instead
+(docs/operations.md).
 """
 
 from __future__ import annotations
