@@ -53,8 +53,11 @@ _DEPLOYMENT_SETTINGS = frozenset(
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
 
 __all__ = [
+    "SHIPPED_CONFIG",
+    "SIGNATURE_NAME",
     "Clamd",
     "eicar",
+    "limit_lines",
     "record_passing_check",
     "require_clamd",
     "shipped_settings",
@@ -111,7 +114,9 @@ def require_clamd() -> str:
 
 
 class Clamd:
-    """clamd on a Unix socket in `directory` and on a loopback TCP port; a context manager."""
+    """clamd on a Unix socket in `directory` and on a loopback TCP port; a context manager.
+    `limits`: the shipped file's limits and alerts, or clamd's own defaults (none given);
+    `stream_max_length` replaces the StreamMaxLength either way."""
 
     def __init__(
         self,
