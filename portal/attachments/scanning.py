@@ -32,9 +32,9 @@ SCANNER_ERROR = "scanner_error"
 _MAX_REPLY = 4096
 # Pieces sent to clamd; each must stay under its StreamMaxLength on its own.
 _MAX_PIECE = 256 * 1024
-# With AlertExceedsMax, clamd names files it could not scan whole like this: not a virus,
-# but not checked either.
-_LIMIT_SIGNATURE_PREFIX = "Heuristics.Limits.Exceeded"
+# With AlertExceedsMax, clamd names files it could not scan whole like this, and with
+# AlertEncrypted those it could not look inside: not a virus, but not checked either.
+_UNCHECKED_SIGNATURE_PREFIXES = ("Heuristics.Limits.Exceeded", "Heuristics.Encrypted")
 
 
 @dataclass(frozen=True)
@@ -93,13 +93,26 @@ class ClamdScanner:
 
     def ping(self) -> bool:
         """Whether clamd answers PONG within the timeout."""
+        return self._command(b"zPING\x00") == "PONG"
+
+    def version(self) -> str | None:
+        """clamd's engine, for example "ClamAV 1.4.6" (without its signatures' version, which
+        changes daily); None when it does not answer."""
+        reply = self._command(b"zVERSION\x00")
+        return reply.split("/", 1)[0].strip() if reply else None
+
+    def _command(self, command: bytes) -> str | None:
+        """A one-line command's NUL-terminated reply; None when clamd does not give one."""
         deadline = time.monotonic() + self._timeout
         try:
             with self._connect(deadline) as connection:
-                _send(connection, b"zPING\x00", deadline)
-                return _receive_reply(connection, deadline) == b"PONG\x00"
+                _send(connection, command, deadline)
+                reply = _receive_reply(connection, deadline)
         except OSError:
-            return False
+            return None
+        if not reply.endswith(b"\x00"):
+            return None
+        return reply[:-1].decode("utf-8", errors="replace")
 
     def _connect(self, deadline: float) -> socket.socket:
         if self._socket_path is not None:
@@ -141,7 +154,7 @@ def verdict_from_reply(reply: bytes) -> ScanVerdict:
         return ScanVerdict(clean=True, reason=CLEAN)
     if text.startswith("stream: ") and text.endswith(" FOUND"):
         signature = text.removeprefix("stream: ").removesuffix(" FOUND").strip()
-        if signature.startswith(_LIMIT_SIGNATURE_PREFIX):
+        if signature.startswith(_UNCHECKED_SIGNATURE_PREFIXES):
             return ScanVerdict(clean=False, reason=SCANNER_LIMIT, signature=signature)
         return ScanVerdict(clean=False, reason=INFECTED, signature=signature)
     if "size limit exceeded" in text.lower():

@@ -9,6 +9,7 @@ import click
 
 from portal.cli import (  # noqa: F401 - importing registers the commands
     access,
+    attachments,
     audit,
     backup,
     connector,

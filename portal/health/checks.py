@@ -8,6 +8,13 @@ sign-in's rate limits fail safe without Redis, uploads are refused without clamd
 writable store, case lookups wait for the CMS and deliveries wait in the outbox. Taking every
 instance out of the load balancer for one of those would turn a partial outage into a whole
 one, so they are reported (here and as portal_dependency_up) for alerts, not gated on.
+
+`malware_scanner_checked` is whether this host's last `portal attachments check-scanner` run
+passed against the clamd engine answering now (its record in the attachment store names the
+engine, so an upgraded clamd reads as unchecked until the command runs again). The check itself
+sends hundreds of MiB through clamd's unpacker and takes seconds of its CPU: too much for a
+probe that load balancers send every few seconds, so readiness reads its record instead
+(docs/operations.md).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from portal import db, schema
+from portal.attachments.scanner_check import last_check_holds
 from portal.attachments.scanning import ClamdScanner
 from portal.audit.signing import CheckpointSigner
 from portal.crypto import runtime
@@ -74,7 +82,8 @@ def _checks(app: Flask) -> dict[str, Callable[[], bool]]:
         path = settings.audit.signing_key_file
         checks["audit_signing_key"] = lambda: _signing_key_readable(path)
     if settings.attachments.scanner == "clamd":
-        checks["malware_scanner"] = lambda: _clamd_answers(settings)
+        checks["malware_scanner"] = lambda: _clamd(settings).ping()
+        checks["malware_scanner_checked"] = lambda: _scanner_checked(settings)
     if settings.cms.adapter != "none" and settings.cms.base_url:
         checks["cms"] = lambda: _cms_reachable(settings)
     return checks
@@ -123,15 +132,18 @@ def _signing_key_readable(path: Path) -> bool:
     return True
 
 
-def _clamd_answers(settings: Settings) -> bool:
+def _clamd(settings: Settings) -> ClamdScanner:
     attachments = settings.attachments
-    scanner = ClamdScanner(
+    return ClamdScanner(
         socket_path=attachments.clamd_socket,
         host=attachments.clamd_host,
         port=attachments.clamd_port,
         timeout=CHECK_SECONDS,
     )
-    return scanner.ping()
+
+
+def _scanner_checked(settings: Settings) -> bool:
+    return last_check_holds(settings.attachments, _clamd(settings).version())
 
 
 def _cms_reachable(settings: Settings) -> bool:

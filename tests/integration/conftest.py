@@ -20,5 +20,5 @@ def world(db_session: Session, keyring: FileKeyring) -> World:
 @pytest.fixture(scope="session")
 def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clamd]:
     """A real clamd whose only signature is the EICAR test file's (no download is possible)."""
-    with Clamd(tmp_path_factory.mktemp("clamd"), stream_max_length="30M") as running:
+    with Clamd(tmp_path_factory.mktemp("clamd")) as running:
         yield running

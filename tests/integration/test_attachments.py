@@ -461,6 +461,7 @@ def test_scanner_for_follows_the_settings(tmp_path: Path) -> None:
         (b"stream: OK\x00", scanning.CLEAN),
         (b"stream: Eicar-Signature FOUND\x00", scanning.INFECTED),
         (b"stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND\x00", scanning.SCANNER_LIMIT),
+        (b"stream: Heuristics.Encrypted.Zip FOUND\x00", scanning.SCANNER_LIMIT),
         (b"INSTREAM size limit exceeded. ERROR\x00", scanning.SCANNER_LIMIT),
         (b"stream: Can't allocate memory ERROR\x00", scanning.SCANNER_ERROR),
         (b"stream: OK", scanning.SCANNER_ERROR),  # cut off before its terminator

@@ -6,6 +6,7 @@ can cut it, a listening socket for the CMS's API host, a store directory and a s
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import threading
@@ -22,12 +23,14 @@ from flask import Flask
 from sqlalchemy.engine import Engine, make_url
 
 from portal import create_app, db
+from portal.attachments import scanner_check
 from portal.audit.signing import CheckpointSigner
 from portal.crypto import FileKeyring
 from portal.health.checks import CHECK_SECONDS
+from portal.settings import AttachmentSettings
 from tests.conftest import test_settings
 from tests.faults.servers import PrivateRedis
-from tests.support.clamd import Clamd
+from tests.support.clamd import Clamd, record_passing_check
 
 
 class TcpProxy:
@@ -146,6 +149,7 @@ def dependencies(tmp_path: Path, clamd: Clamd) -> Iterator[Dependencies]:
     redis_server = PrivateRedis(tmp_path)
     redis_server.start()
     clamd_proxy = TcpProxy("127.0.0.1", clamd.tcp_port)
+    record_passing_check(clamd, storage)
     cms = socket.create_server(("127.0.0.1", 0))
     yield Dependencies(storage, signing_key, redis_server, clamd_proxy, cms)
     cms.close()
@@ -183,6 +187,7 @@ EVERY_CHECK = (
     "attachment_storage",
     "audit_signing_key",
     "malware_scanner",
+    "malware_scanner_checked",
     "cms",
 )
 
@@ -237,6 +242,10 @@ def _cut_clamd(dependencies: Dependencies) -> None:
     dependencies.clamd.cut()
 
 
+def _forget_the_scanner_check(dependencies: Dependencies) -> None:
+    scanner_check.record_path(AttachmentSettings(storage_directory=dependencies.storage)).unlink()
+
+
 def _close_cms(dependencies: Dependencies) -> None:
     dependencies.cms.close()
 
@@ -248,6 +257,7 @@ def _close_cms(dependencies: Dependencies) -> None:
         ("attachment_storage", _remove_store),
         ("audit_signing_key", _remove_signing_key),
         ("malware_scanner", _cut_clamd),
+        ("malware_scanner_checked", _forget_the_scanner_check),
         ("cms", _close_cms),
     ],
 )
@@ -261,9 +271,34 @@ def test_a_shared_service_or_store_that_fails_is_reported_but_the_instance_stays
     assert probe(app) == (200, dict.fromkeys(EVERY_CHECK, True))
     breaks(dependencies)
     status, checks = probe(app)
-    assert checks == dict.fromkeys(EVERY_CHECK, True) | {check: False}
+    # A scanner that does not answer has not been checked either, and the store that has gone
+    # held the check's record.
+    unchecked = check in {"malware_scanner", "attachment_storage"}
+    also = {"malware_scanner_checked": False} if unchecked else {}
+    assert checks == dict.fromkeys(EVERY_CHECK, True) | {check: False} | also
     # Every instance shares it, and the app says so on the pages that need it: taking them
     # all out of the load balancer would turn a partial outage into a whole one.
+    assert status == 200
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"passed": False}, id="the last check failed"),
+        pytest.param({"scanner_version": "ClamAV 1.4.5"}, id="clamd was upgraded since"),
+        pytest.param(None, id="the record is not JSON"),
+    ],
+)
+def test_a_scanner_not_checked_as_it_runs_now_is_reported(
+    serve: Callable[..., Flask], dependencies: Dependencies, change: dict[str, Any] | None
+) -> None:
+    app = serve()
+    assert probe(app)[1]["malware_scanner_checked"] is True
+    record = scanner_check.record_path(AttachmentSettings(storage_directory=dependencies.storage))
+    body = json.loads(record.read_text(encoding="utf-8"))
+    record.write_text(json.dumps(body | change) if change else "{passed", encoding="utf-8")
+    status, checks = probe(app)
+    assert checks == dict.fromkeys(EVERY_CHECK, True) | {"malware_scanner_checked": False}
     assert status == 200
 
 
