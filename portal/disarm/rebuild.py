@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from portal.attachments import sniffing
 from portal.disarm.images import rebuild_image
+from portal.disarm.office import office_to_pdf
 from portal.disarm.outcome import SafeCopy
 from portal.disarm.pdf import rebuild_pdf
 from portal.disarm.text import rebuild_text
@@ -31,4 +32,7 @@ def rebuild(plaintext: bytes, media_type: str, settings: DisarmSettings) -> Safe
         return rebuild_pdf(plaintext, settings)
     if media_type in IMAGES:
         return rebuild_image(plaintext, media_type, settings)
+    if media_type in OFFICE_EXTENSIONS:
+        pdf = office_to_pdf(plaintext, OFFICE_EXTENSIONS[media_type], settings)
+        return rebuild_pdf(pdf, settings)
     return rebuild_text(plaintext)
