@@ -2,10 +2,12 @@
 
 Each conversion gets a new LibreOffice user profile in a private directory in memory
 (/dev/shm, mode 0700), made for it and removed after it with the document and the PDF; nothing
-touches a disk. The profile is written before LibreOffice first starts, with macros switched off
-(never run, whatever the document says), links to other files and documents never updated, Java
-off and the untrusted-referer block on. The converter process's sandbox (no network, limits)
-holds LibreOffice too: it is a child of that process, in its process group.
+touches a disk. The caller of the converter process makes and removes that directory, so it
+goes even when the converter is killed. The profile is written before LibreOffice first starts,
+with macros switched off (never run, whatever the document says), links to other files and
+documents never updated, Java off and the untrusted-referer block on. The converter process's
+sandbox (no network, limits) holds LibreOffice too: it is a child of that process, in its
+process group.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from portal.disarm.outcome import (
     CONVERTER_MISSING,
     OUTPUT_TOO_LARGE,
     SANDBOX_UNAVAILABLE,
-    TIMEOUT,
     CouldNotMakeSafe,
 )
+from portal.disarm.sandbox import stopped_by_signal
 from portal.settings import DisarmSettings
 
-MEMORY_DIRECTORY = Path("/dev/shm")
+# mkdtemp makes a new directory there that only this user can enter.
+MEMORY_DIRECTORY = Path("/dev/shm")  # noqa: S108
 _SETTINGS = (
     ("org.openoffice.Office.Common/Security/Scripting", "DisableMacrosExecution", "true"),
     ("org.openoffice.Office.Common/Security/Scripting", "MacroSecurityLevel", "3"),
@@ -42,45 +45,51 @@ _SETTINGS = (
 )
 
 
-def office_to_pdf(plaintext: bytes, extension: str, settings: DisarmSettings) -> bytes:
+def office_to_pdf(
+    plaintext: bytes, extension: str, settings: DisarmSettings, directory: Path
+) -> bytes:
+    """`plaintext` converted to PDF in `directory` (private, in memory: private_directory)."""
     program = shutil.which(settings.libreoffice)
     if program is None:
         raise CouldNotMakeSafe(CONVERTER_MISSING)
-    with _private_directory() as directory:
-        profile = directory / "profile"
-        _write_profile(profile)
-        source = directory / f"document{extension}"
-        source.write_bytes(plaintext)
-        ended = subprocess.run(  # noqa: S603 (the program and arguments are the portal's own)
-            [
-                program,
-                "--headless",
-                "--norestore",
-                "--nolockcheck",
-                "--nodefault",
-                "--nologo",
-                f"-env:UserInstallation={profile.as_uri()}",
-                "--convert-to",
-                "pdf",
-                "--outdir",
-                str(directory / "out"),
-                str(source),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=directory,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(directory)},
-            check=False,
-        )
-        return _converted(directory / "out" / "document.pdf", ended.returncode, settings)
+    profile = directory / "profile"
+    _write_profile(profile)
+    source = directory / f"document{extension}"
+    source.write_bytes(plaintext)
+    ended = subprocess.run(  # noqa: S603 (the program and arguments are the portal's own)
+        _command(program, profile, source, directory / "out"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=directory,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(directory)},
+        check=False,
+    )
+    return _converted(directory / "out" / "document.pdf", ended.returncode, settings)
+
+
+def _command(program: str, profile: Path, source: Path, out: Path) -> list[str]:
+    return [
+        program,
+        "--headless",
+        "--norestore",
+        "--nolockcheck",
+        "--nodefault",
+        "--nologo",
+        f"-env:UserInstallation={profile.as_uri()}",
+        "--convert-to",
+        "pdf",
+        "--outdir",
+        str(out),
+        str(source),
+    ]
 
 
 def _converted(path: Path, returncode: int, settings: DisarmSettings) -> bytes:
-    if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-        raise CouldNotMakeSafe(TIMEOUT)
     if returncode == -signal.SIGXFSZ:
         raise CouldNotMakeSafe(OUTPUT_TOO_LARGE)
+    if returncode < 0:
+        raise CouldNotMakeSafe(stopped_by_signal(-returncode))
     if not path.is_file():
         raise CouldNotMakeSafe(CONVERTER_FAILED)
     if path.stat().st_size > settings.max_output_bytes:
@@ -89,7 +98,8 @@ def _converted(path: Path, returncode: int, settings: DisarmSettings) -> bytes:
 
 
 @contextlib.contextmanager
-def _private_directory() -> Iterator[Path]:
+def private_directory() -> Iterator[Path]:
+    """A new directory in memory that only this user can enter, removed afterwards."""
     if not MEMORY_DIRECTORY.is_dir():
         raise CouldNotMakeSafe(SANDBOX_UNAVAILABLE)
     directory = Path(tempfile.mkdtemp(prefix="portal-disarm-", dir=MEMORY_DIRECTORY))
