@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from portal.disarm.isolation import SandboxUnavailable
 from portal.disarm.kinds import OFFICE_EXTENSIONS, SUPPORTED
 from portal.disarm.office import private_directory
 from portal.disarm.outcome import (
@@ -32,7 +33,10 @@ def make_safe(plaintext: bytes, media_type: str, settings: DisarmSettings) -> Sa
         raise CouldNotMakeSafe(CONVERTER_MISSING)
     with _workspace(media_type) as directory:
         request = request_header(media_type, len(plaintext), settings, directory) + plaintext
-        done = exchange(request, settings, settings.max_output_bytes + HEADER_LIMIT)
+        try:
+            done = exchange(request, settings, settings.max_output_bytes + HEADER_LIMIT)
+        except SandboxUnavailable:
+            raise CouldNotMakeSafe(SANDBOX_UNAVAILABLE) from None
     if done.overflowed:
         raise CouldNotMakeSafe(OUTPUT_TOO_LARGE)
     stopped = done.failure()

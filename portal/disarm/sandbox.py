@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from portal.disarm.isolation import SandboxUnavailable
 from portal.disarm.outcome import CONVERTER_FAILED, MEMORY, TIMEOUT
 from portal.settings import DisarmSettings
 
@@ -70,7 +71,7 @@ def exchange(request: bytes, settings: DisarmSettings, output_limit: int) -> Exc
     except OSError:
         for descriptor in (stdin_read, stdin_write, stdout_read, stdout_write):
             os.close(descriptor)
-        raise
+        raise SandboxUnavailable("the converter process could not be started") from None
     os.close(stdin_read)
     os.close(stdout_write)
     try:
