@@ -15,7 +15,6 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
-import socket
 
 from portal.settings import DisarmSettings
 
@@ -44,9 +43,20 @@ def _leave_network() -> None:
         raise SandboxUnavailable(f"unshare failed: {os.strerror(error)}")
     if uid != 0:
         _map_ids(uid, gid)
-    interfaces = [name for _index, name in socket.if_nameindex()]
+    interfaces = network_interfaces()
     if interfaces not in ([], ["lo"]):
         raise SandboxUnavailable(f"network interfaces remain: {interfaces}")
+
+
+def network_interfaces() -> list[str]:
+    """The interfaces this process's network namespace has, from /proc (no netlink socket,
+    which a service's RestrictAddressFamilies may forbid)."""
+    try:
+        with open("/proc/self/net/dev", encoding="ascii") as table:
+            lines = table.read().splitlines()[2:]  # two lines of column headings
+    except OSError as error:
+        raise SandboxUnavailable(f"network interfaces unknown: {error}") from None
+    return sorted(line.split(":", 1)[0].strip() for line in lines)
 
 
 def _map_ids(uid: int, gid: int) -> None:

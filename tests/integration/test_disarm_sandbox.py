@@ -25,7 +25,7 @@ from portal.settings import DisarmSettings
 
 PROBE = """
 import json, socket, sys
-from portal.disarm.isolation import SandboxUnavailable, enter_sandbox
+from portal.disarm.isolation import SandboxUnavailable, enter_sandbox, network_interfaces
 from portal.settings import DisarmSettings
 
 settings = DisarmSettings(**json.loads(sys.argv[1]))
@@ -56,7 +56,7 @@ try:
     print("connected")
 except OSError:
     print("unreachable")
-print(sorted(name for _index, name in socket.if_nameindex()))
+print(network_interfaces())
 """
 
 
