@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -109,6 +110,37 @@ def test_an_office_document_becomes_a_pdf_of_its_pages(
     assert [name for name in inputs.ACTIVE_NAMES if name in copy.content] == []
     # LibreOffice's profile, the document and its PDF were in memory, and are gone.
     assert set(MEMORY_DIRECTORY.glob("portal-disarm-*")) == before
+
+
+def _magenta(pdf: bytes) -> int:
+    """How many pixels of the PDF's first page are the test picture's magenta."""
+    document = pdfium.PdfDocument(pdf)
+    picture = document[0].render(scale=0.5).to_pil().convert("RGB")
+    document.close()
+    colours = picture.getcolors(picture.width * picture.height) or []
+    return sum(n for n, (red, green, blue) in colours if red > 240 and green < 20 and blue > 240)
+
+
+def test_an_office_document_cannot_pull_a_file_of_this_machine_into_its_copy(
+    libreoffice: None, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (200, 200), (255, 0, 255)).save(secret)
+    linking = inputs.docx_linking_image(secret)
+    # LibreOffice as it comes does fetch the linked file while converting: the hostile part.
+    source = tmp_path / "linking.docx"
+    source.write_bytes(linking)
+    profile = (tmp_path / "profile").as_uri()
+    command = ["soffice", "--headless", f"-env:UserInstallation={profile}", "--convert-to"]
+    subprocess.run(
+        [*command, "pdf", "--outdir", str(tmp_path), str(source)], capture_output=True, check=True
+    )
+    assert _magenta((tmp_path / "linking.pdf").read_bytes()) > 1000
+
+    copy = make_safe(linking, sniffing.DOCX, SETTINGS)
+
+    assert copy.pages == 1
+    assert _magenta(copy.content) == 0
 
 
 def test_a_photo_loses_its_exif_gps_position_and_every_other_piece_of_metadata() -> None:

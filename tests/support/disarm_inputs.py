@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import io
 import struct
+import zipfile
 import zlib
+from pathlib import Path
 
 from PIL import Image
 
@@ -221,3 +223,46 @@ def _srgb_profile() -> bytes:
     from PIL import ImageCms
 
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def docx_linking_image(target: Path) -> bytes:
+    """A Word document showing a picture it does not contain: a link to the file `target` on
+    the machine that opens it (an external image relationship)."""
+    namespaces = (
+        'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" '
+        'xmlns:wp="http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing" '
+        'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
+        'xmlns:pic="http://schemas.openxmlformats.org/drawingml/2006/picture"'
+    )
+    size = '<a:ext cx="1905000" cy="1905000"/>'
+    picture = (
+        '<w:p><w:r><w:drawing><wp:inline><wp:extent cx="1905000" cy="1905000"/>'
+        '<wp:docPr id="1" name="Picture 1"/><a:graphic><a:graphicData '
+        'uri="http://schemas.openxmlformats.org/drawingml/2006/picture"><pic:pic>'
+        '<pic:nvPicPr><pic:cNvPr id="1" name="linked.png"/><pic:cNvPicPr/></pic:nvPicPr>'
+        '<pic:blipFill><a:blip r:link="rId2"/><a:stretch><a:fillRect/></a:stretch></pic:blipFill>'
+        f'<pic:spPr><a:xfrm><a:off x="0" y="0"/>{size}</a:xfrm><a:prstGeom prst="rect">'
+        "<a:avLst/></a:prstGeom></pic:spPr></pic:pic></a:graphicData></a:graphic></wp:inline>"
+        "</w:drawing></w:r></w:p>"
+    )
+    document = (
+        f'<?xml version="1.0" encoding="UTF-8"?><w:document {namespaces}><w:body>'
+        f"<w:p><w:r><w:t>A linked picture follows</w:t></w:r></w:p>{picture}</w:body></w:document>"
+    )
+    relationships = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        f'relationships/image" Target="{target.as_uri()}" TargetMode="External"/>'
+        "</Relationships>"
+    )
+    with zipfile.ZipFile(io.BytesIO(docx(["placeholder"]))) as plain:
+        members = {name: plain.read(name) for name in plain.namelist()}
+    members["word/document.xml"] = document.encode()
+    members["word/_rels/document.xml.rels"] = relationships.encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
