@@ -23,6 +23,10 @@ from portal.disarm.outcome import CONVERTER_FAILED, MEMORY, TIMEOUT
 from portal.settings import DisarmSettings
 
 _CHUNK = 256 * 1024
+# How the exchange ended: the converter closed its answer, sent too much, or ran out of time.
+ANSWERED, OVERFLOWED, DEADLINE = "answered", "overflowed", "deadline"
+# How long a converter that has answered is given to exit before its group is killed.
+EXIT_GRACE_SECONDS = 5
 _ENVIRONMENT = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ")
 
 
@@ -36,13 +40,13 @@ class Exchange:
     exit_status: int
     peak_memory_bytes: int
 
-    def failure(self) -> str | None:
-        """The code for a converter that stopped before answering, if it did."""
+    def failure(self) -> str:
+        """The code for a converter that stopped before it answered in full."""
         if self.timed_out:
             return TIMEOUT
-        if not os.WIFSIGNALED(self.exit_status):
-            return None
-        return stopped_by_signal(os.WTERMSIG(self.exit_status))
+        if os.WIFSIGNALED(self.exit_status):
+            return stopped_by_signal(os.WTERMSIG(self.exit_status))
+        return CONVERTER_FAILED
 
 
 def stopped_by_signal(signal_number: int) -> str:
@@ -75,8 +79,10 @@ def exchange(request: bytes, settings: DisarmSettings, output_limit: int) -> Exc
     os.close(stdin_read)
     os.close(stdout_write)
     try:
-        output, overflowed = _serve(stdin_write, stdout_read, request, deadline, output_limit)
-        finished = not overflowed and _exited_by(pid, deadline)
+        output, ended = _serve(stdin_write, stdout_read, request, deadline, output_limit)
+        if ended == ANSWERED:
+            # Its answer is complete: a moment to exit, never past the deadline.
+            _exited_by(pid, min(deadline, time.monotonic() + EXIT_GRACE_SECONDS))
     finally:
         os.close(stdout_read)
         # The converter's group goes, whatever happened: LibreOffice left behind included.
@@ -85,8 +91,8 @@ def exchange(request: bytes, settings: DisarmSettings, output_limit: int) -> Exc
         _, status, usage = os.wait4(pid, 0)
     return Exchange(
         output=output,
-        timed_out=not finished and not overflowed,
-        overflowed=overflowed,
+        timed_out=ended == DEADLINE,
+        overflowed=ended == OVERFLOWED,
         exit_status=status,
         peak_memory_bytes=usage.ru_maxrss * 1024,
     )
@@ -110,9 +116,9 @@ def _spawn(stdin: int, stdout: int) -> int:
 
 def _serve(
     stdin: int, stdout: int, request: bytes, deadline: float, limit: int
-) -> tuple[bytes, bool]:
-    """Write `request` and read the answer together until the answer ends, passes `limit`
-    (then True) or the deadline passes. Closes `stdin`."""
+) -> tuple[bytes, str]:
+    """Write `request` and read the answer together until the answer ends (ANSWERED), passes
+    `limit` (OVERFLOWED) or the deadline passes (DEADLINE). Closes `stdin`."""
     pending = memoryview(request)
     received = bytearray()
     os.set_blocking(stdin, False)
@@ -133,11 +139,11 @@ def _serve(
                         continue
                     chunk = os.read(stdout, _CHUNK)
                     if not chunk:
-                        return bytes(received), False
+                        return bytes(received), ANSWERED
                     received += chunk
                     if len(received) > limit:
-                        return bytes(received[:limit]), True
-            return bytes(received), False
+                        return bytes(received[:limit]), OVERFLOWED
+            return bytes(received), DEADLINE
         finally:
             if writing:
                 os.close(stdin)

@@ -16,6 +16,8 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +116,55 @@ def test_a_process_that_cannot_be_isolated_converts_nothing() -> None:
         check=False,
     )
     assert converted.stdout.endswith(b"\nHello")
+
+
+def test_a_process_started_in_the_sandbox_dies_with_it_even_if_it_leaves_the_group() -> None:
+    """What LibreOffice (or code a hostile document ran in it) starts cannot outlive the
+    converter by calling setsid(): the converter's children are in a PID namespace whose init
+    dies with the converter's process group."""
+    marker = f"disarm-escape-{os.getpid()}"
+    escape = f"""
+    import subprocess
+    daemon = (
+        "import os, sys, time\\n"
+        "if os.fork() == 0:\\n"
+        "    os.setsid()\\n"
+        "    time.sleep(600)\\n"
+        "time.sleep(600)\\n"
+    )
+    subprocess.Popen([sys.executable, "-c", daemon, "{marker}"])
+    print("started", flush=True)
+    time.sleep(600)
+    """
+    program = PROBE.replace("import json,", "import json, time,") + textwrap.dedent(escape)
+    probe = subprocess.Popen(
+        [sys.executable, "-c", program, "{}", "sandboxed"],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert probe.stdout is not None and probe.stdout.readline() == "started\n"
+        deadline = time.monotonic() + 30
+        while len(_processes_with(marker)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_processes_with(marker)) == 2  # the child and its setsid() grandchild
+    finally:
+        os.killpg(probe.pid, signal.SIGKILL)  # as make_safe does
+        probe.wait()
+        probe.stdout.close()  # type: ignore[union-attr]
+    deadline = time.monotonic() + 10
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_with(marker) == set()
+
+
+def _processes_with(marker: str) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            if marker.encode() in (entry / "cmdline").read_bytes():
+                found.add(int(entry.name))
+        except OSError:  # not a process, or it has just gone
+            continue
+    return found
