@@ -33,7 +33,7 @@ def make_safe(plaintext: bytes, media_type: str, settings: DisarmSettings) -> Sa
     if media_type not in SUPPORTED and media_type not in OFFICE_EXTENSIONS:
         raise CouldNotMakeSafe(CONVERTER_MISSING)
     with _workspace(media_type) as directory:
-        request = request_header(media_type, len(plaintext), settings, directory) + plaintext
+        request = [request_header(media_type, len(plaintext), settings, directory), plaintext]
         try:
             done = exchange(request, settings, settings.max_output_bytes + HEADER_LIMIT)
         except SandboxUnavailable:

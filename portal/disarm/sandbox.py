@@ -65,8 +65,9 @@ def stopped_by_signal(signal_number: int) -> str:
     return CONVERTER_FAILED
 
 
-def exchange(request: bytes, settings: DisarmSettings, output_limit: int) -> Exchange:
-    """Run the converter on `request`; stop reading its answer past `output_limit` bytes."""
+def exchange(request: list[bytes], settings: DisarmSettings, output_limit: int) -> Exchange:
+    """Run the converter on `request` (its parts written in turn, never joined: a document may
+    be large); stop reading its answer past `output_limit` bytes."""
     deadline = time.monotonic() + settings.wall_seconds
     stdin_read, stdin_write = os.pipe()
     stdout_read, stdout_write = os.pipe()
@@ -115,27 +116,24 @@ def _spawn(stdin: int, stdout: int) -> int:
 
 
 def _serve(
-    stdin: int, stdout: int, request: bytes, deadline: float, limit: int
+    stdin: int, stdout: int, request: list[bytes], deadline: float, limit: int
 ) -> tuple[bytes, str]:
     """Write `request` and read the answer together until the answer ends (ANSWERED), passes
     `limit` (OVERFLOWED) or the deadline passes (DEADLINE). Closes `stdin`."""
-    pending = memoryview(request)
+    unsent = _Unsent(request)
     received = bytearray()
     os.set_blocking(stdin, False)
     os.set_blocking(stdout, False)
     with selectors.DefaultSelector() as selector:
         selector.register(stdout, selectors.EVENT_READ)
         selector.register(stdin, selectors.EVENT_WRITE)
-        writing = True
         try:
             while (remaining := deadline - time.monotonic()) > 0:
                 for key, _events in selector.select(remaining):
                     if key.fd == stdin:
-                        pending = _write_some(stdin, pending)
-                        if not pending:
+                        if unsent.write_some(stdin):
                             selector.unregister(stdin)
-                            os.close(stdin)
-                            writing = False
+                            unsent.close(stdin)
                         continue
                     chunk = os.read(stdout, _CHUNK)
                     if not chunk:
@@ -145,16 +143,33 @@ def _serve(
                         return bytes(received[:limit]), OVERFLOWED
             return bytes(received), DEADLINE
         finally:
-            if writing:
-                os.close(stdin)
+            unsent.close(stdin)
 
 
-def _write_some(stdin: int, pending: memoryview) -> memoryview:
-    try:
-        written = os.write(stdin, pending[:_CHUNK])
-    except BrokenPipeError:  # the converter stopped reading: its answer will say why
-        return pending[:0]
-    return pending[written:]
+class _Unsent:
+    """What remains of the request, written a piece at a time as the pipe takes it."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self._parts = [memoryview(part) for part in parts if part]
+        self._closed = False
+
+    def write_some(self, stdin: int) -> bool:
+        """Write what the pipe takes now; True once all is written (or no longer wanted)."""
+        if self._parts:
+            try:
+                written = os.write(stdin, self._parts[0][:_CHUNK])
+            except BrokenPipeError:  # the converter stopped reading: its answer says why
+                self._parts.clear()
+                return True
+            self._parts[0] = self._parts[0][written:]
+            if not self._parts[0]:
+                self._parts.pop(0)
+        return not self._parts
+
+    def close(self, stdin: int) -> None:
+        if not self._closed:
+            self._closed = True
+            os.close(stdin)
 
 
 def _exited_by(pid: int, deadline: float) -> bool:

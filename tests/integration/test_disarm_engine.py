@@ -187,6 +187,14 @@ def test_text_is_re_encoded_without_a_byte_order_mark_or_control_characters() ->
     assert refusal(b"a NUL \x00 here", "text/plain") == "unreadable"
 
 
+def test_a_large_document_goes_through_the_pipes_both_ways_whole() -> None:
+    """The caller writes 60 MB while the converter reads, then reads 60 MB back: neither side
+    stalls on a full pipe."""
+    text = ("A line of a long statement, café.\n" * 1_900_000).encode()
+    copy = make_safe(text, "text/plain", SETTINGS)
+    assert copy.content == text
+
+
 def test_a_page_of_the_largest_size_pdf_allows_is_rendered_at_a_lower_resolution() -> None:
     copy = make_safe(inputs.enormous_page_pdf(), sniffing.PDF, SETTINGS)
     document = opened(copy)
