@@ -28,6 +28,7 @@ from portal.disarm.outcome import (
     CONVERTER_MISSING,
     OUTPUT_TOO_LARGE,
     SANDBOX_UNAVAILABLE,
+    UNREADABLE,
     CouldNotMakeSafe,
 )
 from portal.disarm.sandbox import stopped_by_signal
@@ -93,7 +94,8 @@ def _converted(path: Path, returncode: int, settings: DisarmSettings) -> bytes:
     if returncode < 0:
         raise CouldNotMakeSafe(stopped_by_signal(-returncode))
     if not path.is_file():
-        raise CouldNotMakeSafe(CONVERTER_FAILED)
+        # LibreOffice ends normally, having made nothing, when it cannot load the document.
+        raise CouldNotMakeSafe(UNREADABLE if returncode == 0 else CONVERTER_FAILED)
     if path.stat().st_size > settings.max_output_bytes:
         raise CouldNotMakeSafe(OUTPUT_TOO_LARGE)
     return path.read_bytes()

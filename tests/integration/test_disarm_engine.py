@@ -237,6 +237,11 @@ def test_a_copy_larger_than_allowed_is_refused() -> None:
     assert refusal(out.getvalue(), sniffing.PNG, settings) == "output_too_large"
 
 
+def test_an_office_document_libreoffice_cannot_load_is_unreadable(libreoffice: None) -> None:
+    broken = inputs.docx(["Hello"])[:200]  # the first member's start, and no more
+    assert refusal(broken, sniffing.DOCX) == "unreadable"
+
+
 def test_a_kind_with_no_converter_and_a_missing_libreoffice_are_named() -> None:
     assert refusal(b"PK\x03\x04", sniffing.ZIP) == "converter_missing"
     settings = DisarmSettings(libreoffice="/nonexistent/soffice")
