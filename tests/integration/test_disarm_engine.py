@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -109,13 +109,33 @@ def test_a_pdf_of_more_pages_than_allowed_is_refused_before_any_is_rendered() ->
 
 @pytest.mark.parametrize(
     ("build", "media_type"),
-    [(inputs.docx, sniffing.DOCX), (inputs.odt, sniffing.ODT)],
-    ids=["docx", "odt"],
+    [
+        (
+            lambda _tmp: inputs.docx(["Safe copy of a partner's report", "Second paragraph"]),
+            sniffing.DOCX,
+        ),
+        (
+            lambda _tmp: inputs.odt(["Safe copy of a partner's report", "Second paragraph"]),
+            sniffing.ODT,
+        ),
+        (lambda _tmp: inputs.odp(["A slide of a partner's presentation"]), sniffing.ODP),
+        (
+            lambda tmp: inputs.xlsx_by_libreoffice([["Name", "Visits"], ["Alpha", "12"]], tmp),
+            sniffing.XLSX,
+        ),
+    ],
+    ids=["docx", "odt", "odp", "xlsx"],
 )
 def test_an_office_document_becomes_a_pdf_of_its_pages(
-    libreoffice: None, private_directories: list[Path], build: object, media_type: str
+    libreoffice: None,
+    private_directories: list[Path],
+    tmp_path: Path,
+    build: Callable[[Path], bytes],
+    media_type: str,
 ) -> None:
-    document_bytes = build(["Safe copy of a partner's report", "Second paragraph"])  # type: ignore[operator]
+    document_bytes = build(tmp_path)
+    assert sniffing.detect_type(document_bytes) == media_type  # what the upload would find
+
     copy = make_safe(document_bytes, media_type, SETTINGS)
 
     assert copy.pages == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
 import zipfile
 import zlib
 from pathlib import Path
@@ -266,3 +267,51 @@ def docx_linking_image(target: Path) -> bytes:
         for name, data in members.items():
             archive.writestr(name, data)
     return out.getvalue()
+
+
+def odp(slides: list[str]) -> bytes:
+    """An OpenDocument presentation, one text box a slide."""
+    pages = "".join(
+        f'<draw:page draw:name="page{number}"><draw:frame svg:x="2cm" svg:y="2cm" '
+        f'svg:width="20cm" svg:height="3cm"><draw:text-box><text:p>{text}</text:p>'
+        "</draw:text-box></draw:frame></draw:page>"
+        for number, text in enumerate(slides, start=1)
+    )
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+        'xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0" '
+        f'office:version="1.2"><office:body><office:presentation>{pages}'
+        "</office:presentation></office:body></office:document-content>"
+    )
+    kind = "application/vnd.oasis.opendocument.presentation"
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+        'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
+        f'manifest:version="1.2"><manifest:file-entry manifest:full-path="/" '
+        f'manifest:version="1.2" manifest:media-type="{kind}"/><manifest:file-entry '
+        'manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>'
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("mimetype", kind, compress_type=zipfile.ZIP_STORED)
+        archive.writestr("META-INF/manifest.xml", manifest, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def xlsx_by_libreoffice(rows: list[list[str]], directory: Path) -> bytes:
+    """An Excel workbook of `rows`, written by LibreOffice Calc from CSV in `directory`."""
+    source = directory / "table.csv"
+    source.write_text("\n".join(",".join(row) for row in rows) + "\n", encoding="utf-8")
+    profile = (directory / "profile").as_uri()
+    subprocess.run(
+        ["soffice", "--headless", f"-env:UserInstallation={profile}", "--convert-to", "xlsx"]
+        + ["--outdir", str(directory), str(source)],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    return (directory / "table.xlsx").read_bytes()
