@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -89,8 +88,6 @@ def _command(program: str, profile: Path, source: Path, out: Path) -> list[str]:
 
 
 def _converted(path: Path, returncode: int, settings: DisarmSettings) -> bytes:
-    if returncode == -signal.SIGXFSZ:
-        raise CouldNotMakeSafe(OUTPUT_TOO_LARGE)
     if returncode < 0:
         raise CouldNotMakeSafe(stopped_by_signal(-returncode))
     if not path.is_file():
