@@ -1,0 +1,182 @@
+"""The caller's side: start the converter process, hand it the document, take its answer.
+
+The converter (`python -m portal.disarm.child`) starts in a session and process group of its
+own, so that it and everything it starts (LibreOffice's soffice.bin) can be killed together.
+The document goes in through one pipe and the answer comes out through another, both served
+together without blocking, so that neither side can stall on a full pipe. The whole exchange
+has a deadline of `wall_seconds`: when it passes, or once the converter has answered, the
+process group is killed, and the converter is reaped with its resource usage (the peak memory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+from portal.disarm.isolation import SandboxUnavailable
+from portal.disarm.outcome import CONVERTER_FAILED, MEMORY, TIMEOUT
+from portal.settings import DisarmSettings
+
+_CHUNK = 256 * 1024
+# How the exchange ended: the converter closed its answer, sent too much, or ran out of time.
+ANSWERED, OVERFLOWED, DEADLINE = "answered", "overflowed", "deadline"
+# How long a converter that has answered is given to exit before its group is killed.
+EXIT_GRACE_SECONDS = 5
+_ENVIRONMENT = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ")
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """What came back: the answer's bytes, how the converter ended, and its peak memory."""
+
+    output: bytes
+    timed_out: bool
+    overflowed: bool
+    exit_status: int
+    peak_memory_bytes: int
+
+    def failure(self) -> str:
+        """The code for a converter that stopped before it answered in full."""
+        if self.timed_out:
+            return TIMEOUT
+        if os.WIFSIGNALED(self.exit_status):
+            return stopped_by_signal(os.WTERMSIG(self.exit_status))
+        return CONVERTER_FAILED
+
+
+def stopped_by_signal(signal_number: int) -> str:
+    """Why a converter process was killed by a signal that was not ours.
+
+    Its CPU time ran out (SIGXCPU at the soft limit, SIGKILL at the hard one, which the
+    kernel's out-of-memory killer also sends); or it aborted: PDFium and LibreOffice abort when
+    an allocation fails under the address space limit (std::bad_alloc, or PDFium's own
+    out-of-memory end), so SIGABRT counts as running out of memory. Any other crash (SIGSEGV,
+    say) is "converter_failed".
+    """
+    if signal_number == signal.SIGXCPU:
+        return TIMEOUT
+    if signal_number in (signal.SIGKILL, signal.SIGABRT):
+        return MEMORY
+    return CONVERTER_FAILED
+
+
+def exchange(request: list[bytes], settings: DisarmSettings, output_limit: int) -> Exchange:
+    """Run the converter on `request` (its parts written in turn, never joined: a document may
+    be large); stop reading its answer past `output_limit` bytes."""
+    deadline = time.monotonic() + settings.wall_seconds
+    stdin_read, stdin_write = os.pipe()
+    stdout_read, stdout_write = os.pipe()
+    try:
+        pid = _spawn(stdin_read, stdout_write)
+    except OSError:
+        for descriptor in (stdin_read, stdin_write, stdout_read, stdout_write):
+            os.close(descriptor)
+        raise SandboxUnavailable("the converter process could not be started") from None
+    os.close(stdin_read)
+    os.close(stdout_write)
+    try:
+        output, ended = _serve(stdin_write, stdout_read, request, deadline, output_limit)
+        if ended == ANSWERED:
+            # Its answer is complete: a moment to exit, never past the deadline.
+            _exited_by(pid, min(deadline, time.monotonic() + EXIT_GRACE_SECONDS))
+    finally:
+        os.close(stdout_read)
+        # The converter's group goes, whatever happened: LibreOffice left behind included.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        _, status, usage = os.wait4(pid, 0)
+    return Exchange(
+        output=output,
+        timed_out=ended == DEADLINE,
+        overflowed=ended == OVERFLOWED,
+        exit_status=status,
+        peak_memory_bytes=usage.ru_maxrss * 1024,
+    )
+
+
+def _spawn(stdin: int, stdout: int) -> int:
+    environment = {name: os.environ[name] for name in _ENVIRONMENT if name in os.environ}
+    environment.setdefault("LANG", "C.UTF-8")
+    return os.posix_spawn(
+        sys.executable,
+        [sys.executable, "-m", "portal.disarm.child"],
+        environment,
+        file_actions=[
+            (os.POSIX_SPAWN_DUP2, stdin, 0),
+            (os.POSIX_SPAWN_DUP2, stdout, 1),
+            (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+        ],
+        setsid=True,
+    )
+
+
+def _serve(
+    stdin: int, stdout: int, request: list[bytes], deadline: float, limit: int
+) -> tuple[bytes, str]:
+    """Write `request` and read the answer together until the answer ends (ANSWERED), passes
+    `limit` (OVERFLOWED) or the deadline passes (DEADLINE). Closes `stdin`."""
+    unsent = _Unsent(request)
+    received = bytearray()
+    os.set_blocking(stdin, False)
+    os.set_blocking(stdout, False)
+    with selectors.DefaultSelector() as selector:
+        selector.register(stdout, selectors.EVENT_READ)
+        selector.register(stdin, selectors.EVENT_WRITE)
+        try:
+            while (remaining := deadline - time.monotonic()) > 0:
+                for key, _events in selector.select(remaining):
+                    if key.fd == stdin:
+                        if unsent.write_some(stdin):
+                            selector.unregister(stdin)
+                            unsent.close(stdin)
+                        continue
+                    chunk = os.read(stdout, _CHUNK)
+                    if not chunk:
+                        return bytes(received), ANSWERED
+                    received += chunk
+                    if len(received) > limit:
+                        return bytes(received[:limit]), OVERFLOWED
+            return bytes(received), DEADLINE
+        finally:
+            unsent.close(stdin)
+
+
+class _Unsent:
+    """What remains of the request, written a piece at a time as the pipe takes it."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self._parts = [memoryview(part) for part in parts if part]
+        self._closed = False
+
+    def write_some(self, stdin: int) -> bool:
+        """Write what the pipe takes now; True once all is written (or no longer wanted)."""
+        if self._parts:
+            try:
+                written = os.write(stdin, self._parts[0][:_CHUNK])
+            except BrokenPipeError:  # the converter stopped reading: its answer says why
+                self._parts.clear()
+                return True
+            self._parts[0] = self._parts[0][written:]
+            if not self._parts[0]:
+                self._parts.pop(0)
+        return not self._parts
+
+    def close(self, stdin: int) -> None:
+        if not self._closed:
+            self._closed = True
+            os.close(stdin)
+
+
+def _exited_by(pid: int, deadline: float) -> bool:
+    """Whether the converter has exited by the deadline (it stays unreaped until wait4)."""
+    while True:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
