@@ -28,6 +28,7 @@ from portal.attachments import (
 from portal.attachments.refusals import message_for
 from portal.attachments.safe_copies import open_safe_copy, safe_copy_name
 from portal.audit import Actor, AuditAction, record_event, record_lasting_event
+from portal.audit.actions import ORIGINAL_DOWNLOAD_REASONS
 from portal.auth.login import actor_for
 from portal.contributions import services
 from portal.contributions.services import ContributionRefused
@@ -214,16 +215,7 @@ def download(
     )
 
 
-# Why a reviewer needs the original rather than the safe copy: codes on the record, with the
-# words the form and the audit pages show. No free text: a reason in the reviewer's own words
-# could carry a child's details into the audit trail, which holds codes only.
-ORIGINAL_REASONS = {
-    "safe_copy_unreadable": "The safe copy is unreadable or is missing content",
-    "legal_evidence": "It is needed as evidence in legal proceedings",
-    "document_details": "I need to check the document’s details, such as tracked changes "
-    "or when and by whom it was written",
-    "other": "Another reason (your information governance officer may ask you about it)",
-}
+ORIGINAL_REASONS = ORIGINAL_DOWNLOAD_REASONS
 
 
 def download_original(
