@@ -1,0 +1,72 @@
+"""The converter process: `python -m portal.disarm.child`, started by portal.disarm.sandbox.
+
+It reads the request's header from standard input, shuts itself in (portal.disarm.isolation),
+and only then reads the document, converts it and writes the answer to standard output. Nothing
+it reads is written anywhere else (LibreOffice's working files stay in a private directory in
+memory, removed at the end: portal.disarm.office).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import BinaryIO
+
+from pydantic import ValidationError
+
+from portal.disarm.isolation import SandboxUnavailable, enter_sandbox
+from portal.disarm.outcome import (
+    CONVERTER_FAILED,
+    MEMORY,
+    SANDBOX_UNAVAILABLE,
+    CouldNotMakeSafe,
+    SafeCopy,
+)
+from portal.disarm.protocol import (
+    ProtocolError,
+    failure_header,
+    read_header,
+    success_header,
+)
+from portal.disarm.rebuild import rebuild
+from portal.settings import DisarmSettings
+
+
+def main() -> int:
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    try:
+        header = read_header(source)
+        settings = DisarmSettings.model_validate(header["settings"])
+        media_type = str(header["media_type"])
+    except (ProtocolError, ValidationError, KeyError):
+        return _fail(sink, CONVERTER_FAILED)
+    try:
+        enter_sandbox(settings, header["length"])
+    except SandboxUnavailable:
+        return _fail(sink, SANDBOX_UNAVAILABLE)
+    plaintext = source.read(header["length"])
+    if len(plaintext) != header["length"]:
+        return _fail(sink, CONVERTER_FAILED)
+    try:
+        copy = rebuild(plaintext, media_type, settings)
+    except CouldNotMakeSafe as refusal:
+        return _fail(sink, refusal.code)
+    except MemoryError:
+        return _fail(sink, MEMORY)
+    _answer(sink, copy)
+    return 0
+
+
+def _answer(sink: BinaryIO, copy: SafeCopy) -> None:
+    sink.write(success_header(copy))
+    sink.write(copy.content)
+    sink.flush()
+
+
+def _fail(sink: BinaryIO, code: str) -> int:
+    sink.write(failure_header(code))
+    sink.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""make_safe: a document's safe copy, made by a converter process in a sandbox.
+
+The caller blocks until the converter answers or its time runs out: only the disarm worker
+calls this, never a web process.
+"""
+
+from __future__ import annotations
+
+from portal.disarm.outcome import (
+    CODES,
+    CONVERTER_FAILED,
+    CONVERTER_MISSING,
+    OUTPUT_TOO_LARGE,
+    CouldNotMakeSafe,
+    SafeCopy,
+)
+from portal.disarm.protocol import HEADER_LIMIT, ProtocolError, parse_header, request_header
+from portal.disarm.rebuild import OFFICE_EXTENSIONS, SUPPORTED
+from portal.disarm.sandbox import exchange
+from portal.settings import DisarmSettings
+
+
+def make_safe(plaintext: bytes, media_type: str, settings: DisarmSettings) -> SafeCopy:
+    """The safe copy of `plaintext` (a file of `media_type`), or CouldNotMakeSafe(code)."""
+    if media_type not in SUPPORTED and media_type not in OFFICE_EXTENSIONS:
+        raise CouldNotMakeSafe(CONVERTER_MISSING)
+    request = request_header(media_type, len(plaintext), settings) + plaintext
+    done = exchange(request, settings, settings.max_output_bytes + HEADER_LIMIT)
+    if done.overflowed:
+        raise CouldNotMakeSafe(OUTPUT_TOO_LARGE)
+    stopped = done.failure()
+    if stopped is not None:
+        raise CouldNotMakeSafe(stopped)
+    copy = _answer(done.output)
+    return SafeCopy(
+        content=copy.content,
+        content_type=copy.content_type,
+        pages=copy.pages,
+        peak_memory_bytes=done.peak_memory_bytes,
+    )
+
+
+def _answer(output: bytes) -> SafeCopy:
+    line, _newline, content = output.partition(b"\n")
+    try:
+        header = parse_header(line + _newline)
+    except ProtocolError:
+        raise CouldNotMakeSafe(CONVERTER_FAILED) from None
+    code = header.get("code")
+    if code is not None:
+        raise CouldNotMakeSafe(code if code in CODES else CONVERTER_FAILED)
+    if len(content) != header["length"]:
+        raise CouldNotMakeSafe(CONVERTER_FAILED)
+    pages = header.get("pages")
+    return SafeCopy(
+        content=content,
+        content_type=str(header.get("content_type")),
+        pages=pages if isinstance(pages, int) else None,
+    )

@@ -1,0 +1,148 @@
+"""The caller's side: start the converter process, hand it the document, take its answer.
+
+The converter (`python -m portal.disarm.child`) starts in a session and process group of its
+own, so that it and everything it starts (LibreOffice's soffice.bin) can be killed together.
+The document goes in through one pipe and the answer comes out through another, both served
+together without blocking, so that neither side can stall on a full pipe. The whole exchange
+has a deadline of `wall_seconds`: when it passes, or once the converter has answered, the
+process group is killed, and the converter is reaped with its resource usage (the peak memory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+from portal.disarm.outcome import MEMORY, TIMEOUT
+from portal.settings import DisarmSettings
+
+_CHUNK = 256 * 1024
+_ENVIRONMENT = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ")
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """What came back: the answer's bytes, how the converter ended, and its peak memory."""
+
+    output: bytes
+    timed_out: bool
+    overflowed: bool
+    exit_status: int
+    peak_memory_bytes: int
+
+    def failure(self) -> str | None:
+        """The code for a converter that stopped before answering, if it did."""
+        if self.timed_out:
+            return TIMEOUT
+        if os.WIFSIGNALED(self.exit_status):
+            stopped_by = os.WTERMSIG(self.exit_status)
+            if stopped_by == signal.SIGXCPU:
+                return TIMEOUT
+            if stopped_by == signal.SIGKILL:  # not ours: the kernel's out-of-memory killer
+                return MEMORY
+        return None
+
+
+def exchange(request: bytes, settings: DisarmSettings, output_limit: int) -> Exchange:
+    """Run the converter on `request`; stop reading its answer past `output_limit` bytes."""
+    deadline = time.monotonic() + settings.wall_seconds
+    stdin_read, stdin_write = os.pipe()
+    stdout_read, stdout_write = os.pipe()
+    try:
+        pid = _spawn(stdin_read, stdout_write)
+    except OSError:
+        for descriptor in (stdin_read, stdin_write, stdout_read, stdout_write):
+            os.close(descriptor)
+        raise
+    os.close(stdin_read)
+    os.close(stdout_write)
+    try:
+        output, overflowed = _serve(stdin_write, stdout_read, request, deadline, output_limit)
+        finished = not overflowed and _exited_by(pid, deadline)
+    finally:
+        os.close(stdout_read)
+        # The converter's group goes, whatever happened: LibreOffice left behind included.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        _, status, usage = os.wait4(pid, 0)
+    return Exchange(
+        output=output,
+        timed_out=not finished and not overflowed,
+        overflowed=overflowed,
+        exit_status=status,
+        peak_memory_bytes=usage.ru_maxrss * 1024,
+    )
+
+
+def _spawn(stdin: int, stdout: int) -> int:
+    environment = {name: os.environ[name] for name in _ENVIRONMENT if name in os.environ}
+    environment.setdefault("LANG", "C.UTF-8")
+    return os.posix_spawn(
+        sys.executable,
+        [sys.executable, "-m", "portal.disarm.child"],
+        environment,
+        file_actions=[
+            (os.POSIX_SPAWN_DUP2, stdin, 0),
+            (os.POSIX_SPAWN_DUP2, stdout, 1),
+            (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+        ],
+        setsid=True,
+    )
+
+
+def _serve(
+    stdin: int, stdout: int, request: bytes, deadline: float, limit: int
+) -> tuple[bytes, bool]:
+    """Write `request` and read the answer together until the answer ends, passes `limit`
+    (then True) or the deadline passes. Closes `stdin`."""
+    pending = memoryview(request)
+    received = bytearray()
+    os.set_blocking(stdin, False)
+    os.set_blocking(stdout, False)
+    with selectors.DefaultSelector() as selector:
+        selector.register(stdout, selectors.EVENT_READ)
+        selector.register(stdin, selectors.EVENT_WRITE)
+        writing = True
+        try:
+            while (remaining := deadline - time.monotonic()) > 0:
+                for key, _events in selector.select(remaining):
+                    if key.fd == stdin:
+                        pending = _write_some(stdin, pending)
+                        if not pending:
+                            selector.unregister(stdin)
+                            os.close(stdin)
+                            writing = False
+                        continue
+                    chunk = os.read(stdout, _CHUNK)
+                    if not chunk:
+                        return bytes(received), False
+                    received += chunk
+                    if len(received) > limit:
+                        return bytes(received[:limit]), True
+            return bytes(received), False
+        finally:
+            if writing:
+                os.close(stdin)
+
+
+def _write_some(stdin: int, pending: memoryview) -> memoryview:
+    try:
+        written = os.write(stdin, pending[:_CHUNK])
+    except BrokenPipeError:  # the converter stopped reading: its answer will say why
+        return pending[:0]
+    return pending[written:]
+
+
+def _exited_by(pid: int, deadline: float) -> bool:
+    """Whether the converter has exited by the deadline (it stays unreaped until wait4)."""
+    while True:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
