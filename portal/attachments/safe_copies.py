@@ -24,8 +24,7 @@ from portal.attachments.store import (
 )
 from portal.crypto.keyring import Keyring
 from portal.crypto.streaming import StreamEncryptor, decrypt_stream
-from portal.models import Attachment
-from portal.models.contributions import SafeCopyStatus
+from portal.models import Attachment, SafeCopyStatus
 from portal.private_files import fsync_directory
 from portal.settings import AttachmentSettings
 

@@ -324,20 +324,21 @@ def _document(
 ) -> Document:
     """The document as delivered: its safe copy, or (by configuration) its original."""
     name = cipher.open_text(attachment, "filename_enc") or f"document-{attachment.id}"
+    expected, content_type = attachment.sha256, attachment.content_type
     if settings.deliver_to_cms == "original":
         chunks = open_attachment(attachment, keyring=keyring, settings=settings)
-        expected, content_type = attachment.sha256, attachment.content_type
     else:
         chunks = open_safe_copy(attachment, keyring=keyring, settings=settings)
-        expected, content_type = attachment.safe_sha256, attachment.safe_content_type
-        name = safe_copy_name(name, content_type or "")
+        expected = attachment.safe_sha256
+        content_type = attachment.safe_content_type or "application/octet-stream"
+        name = safe_copy_name(name, content_type)
     content = b"".join(chunks)
     digest = hashlib.sha256(content).hexdigest()
     if expected is not None and expected.hex() != digest:
         raise DecryptionError(f"attachment {attachment.id} does not match its digest")
     return Document(
         filename=name,
-        content_type=content_type or "application/octet-stream",
+        content_type=content_type,
         sha256=digest,
         content=content,
     )

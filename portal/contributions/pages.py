@@ -243,8 +243,9 @@ def review_page(
 def reviewed(cipher: RecordCipher, attachment: Attachment) -> ReviewedDocument:
     name = cipher.open_text(attachment, "filename_enc")
     safe_type = attachment.safe_content_type
-    ready = attachment.safe_status == SafeCopyStatus.READY and safe_type is not None
-    return attachment, name, safe_copy_name(name or "document", safe_type) if ready else None
+    if attachment.safe_status != SafeCopyStatus.READY or safe_type is None:
+        return attachment, name, None
+    return attachment, name, safe_copy_name(name or "document", safe_type)
 
 
 @dataclass(frozen=True)
