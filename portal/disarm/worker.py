@@ -161,10 +161,6 @@ class DisarmWorker:
                     return self._record(claim, refused.code, None)
                 return "retrying"
             return self._record(claim, refused.code, None)
-        try:
-            self.outage.retrying(lambda: self._write(claim, safe))
-        except _Final as final:
-            return self._record(claim, final.code, None)
         return self._record(claim, None, safe)
 
     def _original(self, claim: _Claim) -> _Original:
@@ -179,23 +175,10 @@ class DisarmWorker:
                 )
                 return _Original(b"".join(chunks), attachment.content_type)
             except (AttachmentUnavailable, CryptoError) as error:
-                log.error("disarm %s: the original is unreadable (%s)", claim.id, type(error))
-                raise _Final(ORIGINAL_UNAVAILABLE) from None
-
-    def _write(self, claim: _Claim, safe: SafeCopy) -> None:
-        with self.sessions() as session:
-            attachment = session.get(Attachment, claim.id)
-            if attachment is None or _shredded(attachment):
-                raise _Final(SHREDDED)
-            try:
-                write_safe_copy(
-                    attachment,
-                    safe.content,
-                    keyring=self.keyring,
-                    settings=self.settings.attachments,
+                log.error(
+                    "disarm %s: the original is unreadable (%s)", claim.id, type(error).__name__
                 )
-            except CryptoError:
-                raise _Final(SHREDDED) from None
+                raise _Final(ORIGINAL_UNAVAILABLE) from None
 
     def _record(self, claim: _Claim, failure: str | None, safe: SafeCopy | None) -> str:
         """The outcome and its audit event, in one transaction, if the claim is still ours."""
@@ -207,6 +190,8 @@ class DisarmWorker:
         return outcome
 
     def _recorded(self, claim: _Claim, failure: str | None, safe: SafeCopy | None) -> str:
+        """With the row locked (so no other worker can claim it meanwhile), the safe copy is
+        written, then the row and the audit event; "lost" when the claim is no longer ours."""
         with self.sessions() as session, session.begin():
             mine = sa.and_(
                 _TABLE.c.id == claim.id,
@@ -214,18 +199,32 @@ class DisarmWorker:
                 _TABLE.c.safe_claimed_by == self.name,
                 _TABLE.c.safe_claimed_until == claim.until,
             )
-            values = _outcome_values(failure, safe)
-            changed = session.execute(
-                sa.update(_TABLE).where(mine).values(**values).returning(_TABLE.c.id)
-            ).first()
-            if changed is None:
+            if (
+                session.execute(sa.select(_TABLE.c.id).where(mine).with_for_update()).first()
+                is None
+            ):
                 return "lost"
-            attachment = session.get(Attachment, claim.id)
-            assert attachment is not None  # noqa: S101 - the update above found it
+            attachment = session.get_one(Attachment, claim.id)
+            if safe is not None and not self._written(attachment, safe):
+                failure, safe = SHREDDED, None
+            values = _outcome_values(failure, safe)
+            session.execute(sa.update(_TABLE).where(mine).values(**values))
             _audit(session, attachment, claim, failure, safe)
         if failure is not None:
             delete_safe_copy(self.settings.attachments, claim.id)
         return "failed" if failure else "ready"
+
+    def _written(self, attachment: Attachment, safe: SafeCopy) -> bool:
+        """The safe copy stored; False when the attachment's data key was shredded meanwhile."""
+        if _shredded(attachment):
+            return False
+        try:
+            write_safe_copy(
+                attachment, safe.content, keyring=self.keyring, settings=self.settings.attachments
+            )
+        except CryptoError:
+            return False
+        return True
 
 
 @dataclass(frozen=True)
