@@ -20,7 +20,7 @@ from portal.crypto.records import RecordCipher
 from portal.disarm import SafeCopy
 from portal.disarm.worker import ready_values
 from portal.lifecycle import ContributionStatus, RequestStatus
-from portal.models import Contribution, DelegationRequest, OutboxMessage
+from portal.models import Attachment, Contribution, DelegationRequest, OutboxMessage
 from portal.settings import AttachmentSettings
 
 ANSWERS = {
@@ -98,10 +98,18 @@ def accepted_contribution(
             settings=files,
             scanner=NoScanner(),
         )
-        write_safe_copy(attachment, text, keyring=keyring, settings=files)
-        for column, value in ready_values(SafeCopy(text, "text/plain", None)).items():
-            setattr(attachment, column, value)
+        store_safe_copy(attachment, SafeCopy(text, "text/plain", None), keyring, files)
     return contribution
+
+
+def store_safe_copy(
+    attachment: Attachment, safe: SafeCopy, keyring: Keyring, files: AttachmentSettings
+) -> None:
+    """Store `safe` as the attachment's safe copy and mark it ready, as the disarm worker does
+    (the caller commits)."""
+    write_safe_copy(attachment, safe.content, keyring=keyring, settings=files)
+    for column, value in ready_values(safe).items():
+        setattr(attachment, column, value)
 
 
 def outbox_message(contribution: Contribution) -> OutboxMessage:
