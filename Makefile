@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
 
-.PHONY: help setup assets clamd chromium nginx demo test lint typecheck audit pytest screenshots bench migrate clean
+.PHONY: help setup assets clamd chromium libreoffice nginx demo test lint typecheck audit pytest screenshots bench migrate clean
 
 help:
 	@echo "make demo       install, build assets, migrate, seed and run the demo on http://127.0.0.1:5000"
@@ -39,13 +39,21 @@ clamd:
 chromium:
 	bash scripts/install-debian-package.sh chromium /usr/bin/chromium "the browser tests"
 
+# LibreOffice (headless, no GUI), which converts office documents to PDF for their safe copies
+# (docs/disarm.md): Writer, Calc and Impress, each checked by a library it installs.
+LO := /usr/lib/libreoffice/program
+libreoffice:
+	bash scripts/install-debian-package.sh libreoffice-writer-nogui $(LO)/libswlo.so "the safe copy tests"
+	bash scripts/install-debian-package.sh libreoffice-calc-nogui $(LO)/libsclo.so "the safe copy tests"
+	bash scripts/install-debian-package.sh libreoffice-impress-nogui $(LO)/libsdlo.so "the safe copy tests"
+
 # nginx, which the topology tests run in front of two gunicorn instances (Debian package).
 nginx:
 	bash scripts/install-debian-package.sh nginx /usr/sbin/nginx "the topology tests"
 
 assets: $(STAMPS)/assets
 
-demo: setup
+demo: setup libreoffice
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 # ruff, and import-linter's contracts on the layers (pyproject.toml [tool.importlinter]).
@@ -62,7 +70,7 @@ typecheck: $(STAMPS)/venv
 audit: setup
 	$(BIN)/python scripts/audit-dependencies.py
 
-pytest: setup clamd chromium nginx
+pytest: setup clamd chromium libreoffice nginx
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck audit pytest

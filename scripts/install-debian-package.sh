@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install a Debian package the tests need when its program is missing:
-#   install-debian-package.sh PACKAGE PROGRAM-PATH WHAT-IT-IS-FOR
+# Install a Debian package the tests need when its program (or another file it installs, such
+# as a library) is missing:
+#   install-debian-package.sh PACKAGE PATH WHAT-IT-IS-FOR
 # e.g. chromium /usr/bin/chromium "the browser tests". Without root (or password-less sudo)
 # it says how to install it; the tests that need it are then skipped, except in CI, where
 # this fails.
@@ -8,7 +9,7 @@ set -euo pipefail
 package=$1
 program=$2
 purpose=$3
-if [ -x "$program" ]; then
+if [ -e "$program" ]; then
   exit 0
 fi
 if [ "$(id -u)" -eq 0 ]; then

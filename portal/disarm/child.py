@@ -9,6 +9,7 @@ memory, removed at the end: portal.disarm.office).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import BinaryIO
 
 from pydantic import ValidationError
@@ -37,6 +38,7 @@ def main() -> int:
         header = read_header(source)
         settings = DisarmSettings.model_validate(header["settings"])
         media_type = str(header["media_type"])
+        directory = Path(header["directory"]) if header.get("directory") else None
     except (ProtocolError, ValidationError, KeyError):
         return _fail(sink, CONVERTER_FAILED)
     try:
@@ -47,7 +49,7 @@ def main() -> int:
     if len(plaintext) != header["length"]:
         return _fail(sink, CONVERTER_FAILED)
     try:
-        copy = rebuild(plaintext, media_type, settings)
+        copy = rebuild(plaintext, media_type, settings, directory)
     except CouldNotMakeSafe as refusal:
         return _fail(sink, refusal.code)
     except MemoryError:

@@ -6,16 +6,22 @@ calls this, never a web process.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from portal.disarm.kinds import OFFICE_EXTENSIONS, SUPPORTED
+from portal.disarm.office import private_directory
 from portal.disarm.outcome import (
     CODES,
     CONVERTER_FAILED,
     CONVERTER_MISSING,
     OUTPUT_TOO_LARGE,
+    SANDBOX_UNAVAILABLE,
     CouldNotMakeSafe,
     SafeCopy,
 )
 from portal.disarm.protocol import HEADER_LIMIT, ProtocolError, parse_header, request_header
-from portal.disarm.rebuild import OFFICE_EXTENSIONS, SUPPORTED
 from portal.disarm.sandbox import exchange
 from portal.settings import DisarmSettings
 
@@ -24,8 +30,9 @@ def make_safe(plaintext: bytes, media_type: str, settings: DisarmSettings) -> Sa
     """The safe copy of `plaintext` (a file of `media_type`), or CouldNotMakeSafe(code)."""
     if media_type not in SUPPORTED and media_type not in OFFICE_EXTENSIONS:
         raise CouldNotMakeSafe(CONVERTER_MISSING)
-    request = request_header(media_type, len(plaintext), settings) + plaintext
-    done = exchange(request, settings, settings.max_output_bytes + HEADER_LIMIT)
+    with _workspace(media_type) as directory:
+        request = request_header(media_type, len(plaintext), settings, directory) + plaintext
+        done = exchange(request, settings, settings.max_output_bytes + HEADER_LIMIT)
     if done.overflowed:
         raise CouldNotMakeSafe(OUTPUT_TOO_LARGE)
     stopped = done.failure()
@@ -38,6 +45,20 @@ def make_safe(plaintext: bytes, media_type: str, settings: DisarmSettings) -> Sa
         pages=copy.pages,
         peak_memory_bytes=done.peak_memory_bytes,
     )
+
+
+@contextlib.contextmanager
+def _workspace(media_type: str) -> Iterator[Path | None]:
+    # An office document's private directory is made and removed here, not in the converter
+    # process, so that it goes even when that process is killed.
+    if media_type not in OFFICE_EXTENSIONS:
+        yield None
+        return
+    try:
+        with private_directory() as directory:
+            yield directory
+    except OSError:
+        raise CouldNotMakeSafe(SANDBOX_UNAVAILABLE) from None
 
 
 def _answer(output: bytes) -> SafeCopy:

@@ -8,8 +8,8 @@ JPEG at `dpi` and img2pdf writes those JPEGs into the new PDF as they are (no se
 each page the size of the original page.
 
 A page so large that its picture would pass PAGE_PIXEL_CAP (or the memory budget) is rendered
-at a lower resolution to fit; a document of more than `max_pages` pages is refused before any
-page is rendered.
+at a lower resolution to fit (a page too large even at one pixel an inch is refused, "memory");
+a document of more than `max_pages` pages is refused before any page is rendered.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pypdfium2 as pdfium
 
 from portal.disarm.images import pixel_limit
 from portal.disarm.outcome import (
+    MEMORY,
     OUTPUT_TOO_LARGE,
     TOO_MANY_PAGES,
     UNREADABLE,
@@ -92,7 +93,11 @@ def _render_page(page: pdfium.PdfPage, dpi: int, cap: int) -> bytes:
 
 
 def _fitting_dpi(width: float, height: float, dpi: int, cap: int) -> int:
+    """`dpi`, or a lower resolution at which the page's picture has at most `cap` pixels."""
     pixels = (width * dpi / 72) * (height * dpi / 72)
     if pixels <= cap:
         return dpi
-    return max(1, math.floor(dpi * math.sqrt(cap / pixels)))
+    fitting = math.floor(dpi * math.sqrt(cap / pixels))
+    if fitting < 1:  # a page over 6,000 inches on a side, even at one pixel an inch
+        raise CouldNotMakeSafe(MEMORY)
+    return fitting

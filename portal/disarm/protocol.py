@@ -8,6 +8,7 @@ page count, then the copy, or only the code saying why there is none.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from portal.disarm.outcome import SafeCopy
@@ -20,8 +21,17 @@ class ProtocolError(Exception):
     """A message that does not follow the protocol."""
 
 
-def request_header(media_type: str, length: int, settings: DisarmSettings) -> bytes:
-    return _line({"media_type": media_type, "length": length, "settings": settings.model_dump()})
+def request_header(
+    media_type: str, length: int, settings: DisarmSettings, directory: Path | None
+) -> bytes:
+    return _line(
+        {
+            "media_type": media_type,
+            "length": length,
+            "settings": settings.model_dump(),
+            "directory": str(directory) if directory is not None else None,
+        }
+    )
 
 
 def success_header(copy: SafeCopy) -> bytes:

@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from portal.disarm.outcome import MEMORY, TIMEOUT
+from portal.disarm.outcome import CONVERTER_FAILED, MEMORY, TIMEOUT
 from portal.settings import DisarmSettings
 
 _CHUNK = 256 * 1024
@@ -39,13 +39,25 @@ class Exchange:
         """The code for a converter that stopped before answering, if it did."""
         if self.timed_out:
             return TIMEOUT
-        if os.WIFSIGNALED(self.exit_status):
-            stopped_by = os.WTERMSIG(self.exit_status)
-            if stopped_by == signal.SIGXCPU:
-                return TIMEOUT
-            if stopped_by == signal.SIGKILL:  # not ours: the kernel's out-of-memory killer
-                return MEMORY
-        return None
+        if not os.WIFSIGNALED(self.exit_status):
+            return None
+        return stopped_by_signal(os.WTERMSIG(self.exit_status))
+
+
+def stopped_by_signal(signal_number: int) -> str:
+    """Why a converter process was killed by a signal that was not ours.
+
+    Its CPU time ran out (SIGXCPU at the soft limit, SIGKILL at the hard one, which the
+    kernel's out-of-memory killer also sends); or it aborted: PDFium and LibreOffice abort when
+    an allocation fails under the address space limit (std::bad_alloc, or PDFium's own
+    out-of-memory end), so SIGABRT counts as running out of memory. Any other crash (SIGSEGV,
+    say) is "converter_failed".
+    """
+    if signal_number == signal.SIGXCPU:
+        return TIMEOUT
+    if signal_number in (signal.SIGKILL, signal.SIGABRT):
+        return MEMORY
+    return CONVERTER_FAILED
 
 
 def exchange(request: bytes, settings: DisarmSettings, output_limit: int) -> Exchange:

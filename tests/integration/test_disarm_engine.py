@@ -1,0 +1,235 @@
+"""The content disarm engine on real converters (PDFium, Pillow, LibreOffice) and hostile files
+built at test time (tests/support/disarm_inputs.py): what a safe copy holds, and that a hostile
+file is refused within the converter's limits with the right code.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+import pytest
+from PIL import Image
+
+from portal.attachments import sniffing
+from portal.disarm import CouldNotMakeSafe, SafeCopy, make_safe
+from portal.disarm.office import MEMORY_DIRECTORY
+from portal.settings import DisarmSettings
+from tests.support import disarm_inputs as inputs
+
+SETTINGS = DisarmSettings(wall_seconds=60)
+
+
+@pytest.fixture(scope="module")
+def libreoffice() -> None:
+    if shutil.which("soffice") is None:
+        message = "LibreOffice is not installed (make libreoffice)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+        pytest.skip(message)
+
+
+def refusal(plaintext: bytes, media_type: str, settings: DisarmSettings = SETTINGS) -> str:
+    started = time.monotonic()
+    with pytest.raises(CouldNotMakeSafe) as refused:
+        make_safe(plaintext, media_type, settings)
+    assert time.monotonic() - started < settings.wall_seconds + 5
+    return refused.value.code
+
+
+def opened(copy: SafeCopy) -> pdfium.PdfDocument:
+    assert copy.content_type == "application/pdf"
+    assert copy.content.startswith(b"%PDF-")
+    return pdfium.PdfDocument(copy.content)
+
+
+def test_a_pdf_with_javascript_actions_attachments_links_and_forms_keeps_only_its_pages() -> None:
+    hostile = inputs.active_pdf()
+    original = pdfium.PdfDocument(hostile)
+    assert original.count_attachments() == 1  # the hostile file is what it says
+    assert pdfium_c.FPDFPage_GetAnnotCount(original[0]) == 3
+    assert all(name in hostile for name in inputs.ACTIVE_NAMES)
+    original.close()
+
+    copy = make_safe(hostile, sniffing.PDF, SETTINGS)
+
+    assert copy.pages == 2
+    assert [name for name in inputs.ACTIVE_NAMES if name in copy.content] == []
+    document = opened(copy)
+    assert len(document) == 2
+    assert document.count_attachments() == 0
+    for page in document:
+        assert pdfium_c.FPDFPage_GetAnnotCount(page) == 0
+        kinds = [item.type for item in page.get_objects()]
+        assert kinds == [pdfium_c.FPDF_PAGEOBJ_IMAGE]  # one picture, no text, no paths
+        assert page.get_textpage().count_chars() == 0
+        assert page.get_size() == pytest.approx((595, 842), abs=1)
+    document.close()
+
+
+def test_the_rebuilt_page_shows_what_the_original_showed() -> None:
+    copy = make_safe(inputs.plain_pdf(1), sniffing.PDF, SETTINGS)
+    document = opened(copy)
+    picture = document[0].render(scale=1).to_pil().convert("L")
+    document.close()
+    # The text line near the top of the page is there, in dark pixels, and nothing else.
+    assert picture.crop((60, 100, 400, 130)).getextrema()[0] < 80
+    assert picture.crop((0, 300, 595, 842)).getextrema()[0] > 200
+
+
+def test_a_pdf_of_more_pages_than_allowed_is_refused_before_any_is_rendered() -> None:
+    settings = DisarmSettings(wall_seconds=60, max_pages=10)
+    assert refusal(inputs.plain_pdf(11), sniffing.PDF, settings) == "too_many_pages"
+    assert make_safe(inputs.plain_pdf(10), sniffing.PDF, settings).pages == 10
+
+
+@pytest.mark.parametrize(
+    ("build", "media_type"),
+    [(inputs.docx, sniffing.DOCX), (inputs.odt, sniffing.ODT)],
+    ids=["docx", "odt"],
+)
+def test_an_office_document_becomes_a_pdf_of_its_pages(
+    libreoffice: None, build: object, media_type: str
+) -> None:
+    document_bytes = build(["Safe copy of a partner's report", "Second paragraph"])  # type: ignore[operator]
+    before = set(MEMORY_DIRECTORY.glob("portal-disarm-*"))
+
+    copy = make_safe(document_bytes, media_type, SETTINGS)
+
+    assert copy.pages == 1
+    document = opened(copy)
+    picture = document[0].render(scale=1).to_pil().convert("L")
+    document.close()
+    assert picture.getextrema()[0] < 80  # the text is drawn
+    assert [name for name in inputs.ACTIVE_NAMES if name in copy.content] == []
+    # LibreOffice's profile, the document and its PDF were in memory, and are gone.
+    assert set(MEMORY_DIRECTORY.glob("portal-disarm-*")) == before
+
+
+def test_a_photo_loses_its_exif_gps_position_and_every_other_piece_of_metadata() -> None:
+    photo = inputs.jpeg_with_gps()
+    with Image.open(io.BytesIO(photo)) as original:
+        assert original.getexif().get_ifd(0x8825)  # the GPS position is there to lose
+    assert b"secret" in photo
+
+    copy = make_safe(photo, sniffing.JPEG, SETTINGS)
+
+    assert copy.content_type == sniffing.JPEG and copy.pages is None
+    with Image.open(io.BytesIO(copy.content)) as image:
+        assert image.format == "JPEG" and image.size == (320, 240)
+        assert not image.getexif()
+        assert not {"exif", "icc_profile", "comment", "xmp"} & set(image.info)
+    assert b"secret" not in copy.content and b"Hostile Camera" not in copy.content
+
+
+def test_a_png_loses_its_text_chunks_exif_and_profile_and_keeps_its_transparency() -> None:
+    png = inputs.png_with_text()
+    copy = make_safe(png, sniffing.PNG, SETTINGS)
+
+    for chunk in (b"tEXt", b"iTXt", b"zTXt", b"eXIf", b"iCCP"):
+        assert chunk in png or chunk == b"zTXt"
+        assert chunk not in copy.content
+    with Image.open(io.BytesIO(copy.content)) as image:
+        assert (image.format, image.mode, image.size) == ("PNG", "RGBA", (64, 48))
+        assert image.getpixel((0, 0)) == (10, 200, 10, 128)
+
+
+def test_a_png_decompression_bomb_is_refused_without_being_decoded() -> None:
+    bomb = inputs.png_bomb()  # 1.6 billion pixels in a few hundred kilobytes
+    assert len(bomb) < 1024 * 1024
+    assert refusal(bomb, sniffing.PNG) == "memory"
+
+
+def test_text_is_re_encoded_without_a_byte_order_mark_or_control_characters() -> None:
+    copy = make_safe(
+        b"\xef\xbb\xbfDear social worker,\r\n\x1b[2Jcaf\xc3\xa9\x07\tend\n", "text/plain", SETTINGS
+    )
+    assert copy.content == "Dear social worker,\r\n\ufffd[2Jcafé\ufffd\tend\n".encode()
+    assert copy.content_type == "text/plain" and copy.pages is None
+    assert refusal(b"not \xff UTF-8", "text/plain") == "unreadable"
+    assert refusal(b"a NUL \x00 here", "text/plain") == "unreadable"
+
+
+def test_a_page_of_the_largest_size_pdf_allows_is_rendered_at_a_lower_resolution() -> None:
+    copy = make_safe(inputs.enormous_page_pdf(), sniffing.PDF, SETTINGS)
+    document = opened(copy)
+    assert document[0].get_size() == pytest.approx((14_400, 14_400), rel=0.01)
+    image = document[0].get_objects().__next__()
+    width, height = image.get_px_size()
+    assert width * height <= 40_000_000
+    document.close()
+
+
+@pytest.mark.parametrize(
+    ("build", "codes"),
+    [
+        # a page 140 km on a side: too large even at one pixel an inch
+        (lambda: inputs.enormous_page_pdf(10_000_000), {"memory"}),
+        # a page tree that contains itself and claims a billion pages
+        (inputs.cyclic_pages_pdf, {"unreadable", "too_many_pages"}),
+        # a content stream of 1.3 MB that inflates to 512 MiB of lines to draw
+        (inputs.content_bomb_pdf, {"memory"}),
+        # not a PDF at all
+        (lambda: b"%PDF-1.7\n" + os.urandom(4096), {"unreadable"}),
+    ],
+    ids=["enormous-page", "cyclic-page-tree", "content-stream-bomb", "garbage"],
+)
+def test_a_pathological_pdf_is_refused_within_the_limits(build: object, codes: set[str]) -> None:
+    settings = DisarmSettings(wall_seconds=30, memory_mb=1024, cpu_seconds=30)
+    assert refusal(build(), sniffing.PDF, settings) in codes  # type: ignore[operator]
+
+
+def test_arrays_nested_two_hundred_thousand_deep_do_not_stop_the_page_rendering() -> None:
+    copy = make_safe(inputs.deep_nesting_pdf(), sniffing.PDF, SETTINGS)
+    assert copy.pages == 1
+
+
+def test_a_copy_larger_than_allowed_is_refused() -> None:
+    noise = Image.frombytes("RGB", (1000, 1000), os.urandom(3_000_000))
+    out = io.BytesIO()
+    noise.save(out, "PNG")
+    settings = DisarmSettings(max_output_bytes=1024 * 1024)
+    assert refusal(out.getvalue(), sniffing.PNG, settings) == "output_too_large"
+
+
+def test_a_kind_with_no_converter_and_a_missing_libreoffice_are_named() -> None:
+    assert refusal(b"PK\x03\x04", sniffing.ZIP) == "converter_missing"
+    settings = DisarmSettings(libreoffice="/nonexistent/soffice")
+    assert refusal(inputs.docx(["Hello"]), sniffing.DOCX, settings) == "converter_missing"
+
+
+def test_the_peak_memory_of_the_converter_is_measured() -> None:
+    copy = make_safe(inputs.plain_pdf(1), sniffing.PDF, SETTINGS)
+    assert copy.peak_memory_bytes is not None
+    assert 10 * 1024 * 1024 < copy.peak_memory_bytes < SETTINGS.memory_mb * 1024 * 1024
+
+
+def _converter_processes() -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:  # not a process, or it has just gone
+            continue
+        if b"portal.disarm.child" in command or b"portal-disarm-" in command:
+            found.add(int(entry.name))
+    return found
+
+
+def test_at_the_time_limit_the_converter_and_libreoffice_are_killed_together(
+    libreoffice: None,
+) -> None:
+    slow = inputs.docx([f"Paragraph {number} of a very long report" for number in range(80_000)])
+    settings = DisarmSettings(wall_seconds=5, max_pages=10_000)
+    before = set(MEMORY_DIRECTORY.glob("portal-disarm-*"))
+    assert _converter_processes() == set()
+
+    assert refusal(slow, sniffing.DOCX, settings) == "timeout"
+
+    assert _converter_processes() == set()  # soffice.bin included: its group was killed
+    assert set(MEMORY_DIRECTORY.glob("portal-disarm-*")) == before
