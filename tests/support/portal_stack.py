@@ -3,9 +3,10 @@
 gunicorn (infra/gunicorn.conf.py, two workers) serves the portal on a PostgreSQL database of
 its own, seeded with the demo's organisations, people and identity providers; the development
 OpenID provider (node) signs people in; a `portal disarm` process makes each document's safe
-copy; the reference CMS and a `portal worker` process carry accepted contributions; `portal notifications send` delivers e-mail to the development SMTP
-server, which keeps each message as a file; rate limits are counted in Redis. Every part is a
-separate process started from the project's own commands, and every log is kept for failures.
+copy; the reference CMS and a `portal worker` process carry accepted contributions; `portal
+notifications send` delivers e-mail to the development SMTP server, which keeps each message
+as a file; rate limits are counted in Redis. Every part is a separate process started from
+the project's own commands, and every log is kept for failures.
 """
 
 from __future__ import annotations
