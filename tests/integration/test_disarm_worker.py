@@ -24,6 +24,7 @@ from portal.attachments.safe_copies import open_safe_copy, safe_copy_path
 from portal.audit import AuditAction
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
+from portal.disarm import CouldNotMakeSafe, SafeCopy
 from portal.disarm.worker import DisarmWorker
 from portal.models import Attachment, AuditEvent, Contribution, OutboxMessage, SafeCopyStatus
 from portal.models.base import utcnow
@@ -311,3 +312,45 @@ def test_the_command_makes_what_waits_and_stops_cleanly_on_sigterm(
         assert "Made safe 0, could not make safe 0, to try again 0." in once.output()
     finally:
         engine.dispose()
+
+
+def test_a_machine_that_cannot_convert_leaves_the_document_to_be_tried_again(
+    db_session: Session,
+    sessions: Callable[[], Session],
+    settings: Settings,
+    keyring: FileKeyring,
+    stored: Store,
+) -> None:
+    attachment = stored()
+
+    def no_sandbox_here(*_arguments: object) -> SafeCopy:
+        raise CouldNotMakeSafe("sandbox_unavailable")
+
+    stranded = DisarmWorker(
+        sessions, settings, keyring, name="no-sandbox", converter=no_sandbox_here
+    )
+    assert stranded.make_due().retrying == 1
+    db_session.refresh(attachment)
+    assert attachment.safe_status == SafeCopyStatus.PENDING  # claimed until its lease runs out
+    assert not events(db_session, AuditAction.ATTACHMENT_NOT_MADE_SAFE)
+
+    attachment.safe_claimed_until = utcnow() - timedelta(seconds=1)  # the lease ran out
+    db_session.commit()
+    assert stranded.make_due().failed == 1  # the last of max_attempts (2)
+    db_session.refresh(attachment)
+    assert attachment.safe_status == SafeCopyStatus.FAILED
+    assert attachment.safe_failure == "sandbox_unavailable"
+
+
+def test_an_original_missing_from_the_store_fails_for_good(
+    db_session: Session,
+    sessions: Callable[[], Session],
+    settings: Settings,
+    keyring: FileKeyring,
+    stored: Store,
+) -> None:
+    attachment = stored()
+    (settings.attachments.storage_directory / f"{attachment.id}.pdsf").unlink()
+    assert worker(sessions, settings, keyring).make_due().failed == 1
+    db_session.refresh(attachment)
+    assert attachment.safe_failure == "original_unavailable"
