@@ -4,18 +4,19 @@ A worker claims one document whose safe copy is pending with a lease (`safe_clai
 `safe_claimed_until`, and one more `safe_attempts`) in a single conditional UPDATE: on
 PostgreSQL it skips rows another worker holds (`FOR UPDATE SKIP LOCKED`), and on SQLite the
 database's one writer makes the claim atomic all the same. With no transaction open it
-decrypts the original, calls `make_safe` (which blocks while its sandboxed child runs: only
-this worker ever calls it), encrypts the result beside the original (`safe_copies`), and then
-records the outcome with its audit event in one transaction, on condition that the claim is
-still its own.
+decrypts the original and calls `make_safe` (which blocks while its sandboxed child runs: only
+this worker ever calls it). Then, in one transaction with the row locked and on condition that
+the claim is still its own, it encrypts the result beside the original (`safe_copies`) and
+records the outcome with its audit event.
 
 Outcomes: "ready"; "failed" with the engine's code when the document itself is the cause (a
 hostile or broken file never gets better); "failed" with "shredded" when the attachment's data
 key is gone. A worker that is killed (or whose machine stops) leaves its lease to run out; the
 document is then claimed again, up to `[disarm] max_attempts`, after which it is failed as
-"interrupted". A converter or sandbox missing from this machine is an operator's problem: the
-document is given back to wait for a lease and counts an attempt, so it too fails once
-`max_attempts` is spent. Logs carry ids and codes only, never a name or content.
+"interrupted". A converter or sandbox missing from this machine, or the engine failing in an
+unexpected way, is not the document's fault: it stays claimed until its lease runs out and is
+tried again, and fails with that code once `max_attempts` is spent. Logs carry ids and codes
+only, never a name or content.
 """
 
 from __future__ import annotations
@@ -156,12 +157,20 @@ class DisarmWorker:
             safe = self.converter(original.content, original.media_type, self.settings.disarm)
         except CouldNotMakeSafe as refused:
             if refused.code in PASSING_CODES:
-                log.error("disarm %s: %s; tried again after the lease", claim.id, refused.code)
-                if claim.attempt >= self.settings.disarm.max_attempts:
-                    return self._record(claim, refused.code, None)
-                return "retrying"
+                return self._passing(claim, refused.code)
             return self._record(claim, refused.code, None)
+        except Exception as error:  # a fault of the engine's: one document must not stop all
+            log.error("disarm %s: the engine failed (%s)", claim.id, type(error).__name__)
+            return self._passing(claim, "converter_failed")
         return self._record(claim, None, safe)
+
+    def _passing(self, claim: _Claim, code: str) -> str:
+        """Not the document's fault: left claimed, so it is tried again once the lease runs
+        out, unless that was the last attempt allowed."""
+        log.error("disarm %s: %s (attempt %d)", claim.id, code, claim.attempt)
+        if claim.attempt >= self.settings.disarm.max_attempts:
+            return self._record(claim, code, None)
+        return "retrying"
 
     def _original(self, claim: _Claim) -> _Original:
         """The original's plaintext, read in a short transaction; _Final when it cannot be."""

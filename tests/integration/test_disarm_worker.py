@@ -314,21 +314,29 @@ def test_the_command_makes_what_waits_and_stops_cleanly_on_sigterm(
         engine.dispose()
 
 
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        (CouldNotMakeSafe("sandbox_unavailable"), "sandbox_unavailable"),
+        (CouldNotMakeSafe("converter_missing"), "converter_missing"),
+        (RuntimeError("a fault of the engine's"), "converter_failed"),
+    ],
+)
 def test_a_machine_that_cannot_convert_leaves_the_document_to_be_tried_again(
     db_session: Session,
     sessions: Callable[[], Session],
     settings: Settings,
     keyring: FileKeyring,
     stored: Store,
+    fault: Exception,
+    code: str,
 ) -> None:
     attachment = stored()
 
-    def no_sandbox_here(*_arguments: object) -> SafeCopy:
-        raise CouldNotMakeSafe("sandbox_unavailable")
+    def failing(*_arguments: object) -> SafeCopy:
+        raise fault
 
-    stranded = DisarmWorker(
-        sessions, settings, keyring, name="no-sandbox", converter=no_sandbox_here
-    )
+    stranded = DisarmWorker(sessions, settings, keyring, name="stranded", converter=failing)
     assert stranded.make_due().retrying == 1
     db_session.refresh(attachment)
     assert attachment.safe_status == SafeCopyStatus.PENDING  # claimed until its lease runs out
@@ -339,7 +347,7 @@ def test_a_machine_that_cannot_convert_leaves_the_document_to_be_tried_again(
     assert stranded.make_due().failed == 1  # the last of max_attempts (2)
     db_session.refresh(attachment)
     assert attachment.safe_status == SafeCopyStatus.FAILED
-    assert attachment.safe_failure == "sandbox_unavailable"
+    assert attachment.safe_failure == code
 
 
 def test_an_original_missing_from_the_store_fails_for_good(
