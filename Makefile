@@ -82,7 +82,7 @@ screenshots: setup chromium
 # The benchmarks (bench/): the real stack on loopback, the issue's volumes, one table.
 # Needs a quiet machine: the figures are this machine's speed. (`python -m bench --smoke` is
 # the quick check the test suite runs: tests/bench/test_smoke.py.)
-bench: setup
+bench: setup libreoffice
 	$(BIN)/python -m bench --output docs/benchmarks.md
 
 migrate: $(STAMPS)/venv

@@ -21,6 +21,7 @@ from bench import (
     audit_speed,
     connector_drain,
     crypto_speed,
+    disarm_speed,
     machine,
     memory,
     pages,
@@ -62,6 +63,7 @@ def run(scale: Scale, directory: Path) -> tuple[list[Figure], list[str]]:
     with open_bench(scale, directory / "stack") as bench:
         described = machine.describe(bench.engine)
         figures += crypto_speed.measure(bench)
+        figures += disarm_speed.measure(bench)
         generated = volumes.generate(bench)
         bench.progress(f"generated: {generated}")
         chosen = targets.partners(bench.engine, READERS, scale.submitters, scale.drafts_each)

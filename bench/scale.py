@@ -28,6 +28,8 @@ class Scale:
     crypto_mb: int
     # Events each of the eight concurrent audit writers appends.
     appends_per_writer: int
+    # Pages of the document whose safe copy is timed (bench/disarm_speed.py).
+    disarm_pages: int
 
 
 FULL = Scale(
@@ -45,6 +47,7 @@ FULL = Scale(
     big_file_mb=200,
     crypto_mb=256,
     appends_per_writer=500,
+    disarm_pages=30,
 )
 
 SMOKE = Scale(
@@ -62,4 +65,5 @@ SMOKE = Scale(
     big_file_mb=4,
     crypto_mb=4,
     appends_per_writer=10,
+    disarm_pages=2,
 )

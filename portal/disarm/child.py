@@ -45,10 +45,10 @@ def main() -> int:
         enter_sandbox(settings, header["length"])
     except SandboxUnavailable:
         return _fail(sink, SANDBOX_UNAVAILABLE)
-    plaintext = source.read(header["length"])
-    if len(plaintext) != header["length"]:
-        return _fail(sink, CONVERTER_FAILED)
     try:
+        plaintext = source.read(header["length"])
+        if len(plaintext) != header["length"]:
+            return _fail(sink, CONVERTER_FAILED)
         copy = rebuild(plaintext, media_type, settings, directory)
     except CouldNotMakeSafe as refusal:
         return _fail(sink, refusal.code)

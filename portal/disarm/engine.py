@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from portal.disarm.isolation import SandboxUnavailable
 from portal.disarm.kinds import OFFICE_EXTENSIONS, SUPPORTED
 from portal.disarm.office import private_directory
 from portal.disarm.outcome import (
@@ -31,18 +33,24 @@ def make_safe(plaintext: bytes, media_type: str, settings: DisarmSettings) -> Sa
     if media_type not in SUPPORTED and media_type not in OFFICE_EXTENSIONS:
         raise CouldNotMakeSafe(CONVERTER_MISSING)
     with _workspace(media_type) as directory:
-        request = request_header(media_type, len(plaintext), settings, directory) + plaintext
-        done = exchange(request, settings, settings.max_output_bytes + HEADER_LIMIT)
+        request = [request_header(media_type, len(plaintext), settings, directory), plaintext]
+        try:
+            done = exchange(request, settings, settings.max_output_bytes + HEADER_LIMIT)
+        except SandboxUnavailable:
+            raise CouldNotMakeSafe(SANDBOX_UNAVAILABLE) from None
     if done.overflowed:
         raise CouldNotMakeSafe(OUTPUT_TOO_LARGE)
-    stopped = done.failure()
-    if stopped is not None:
-        raise CouldNotMakeSafe(stopped)
-    copy = _answer(done.output)
+    header, content = _answer(done.output)
+    if header is None:  # no complete answer: how the converter ended says why
+        raise CouldNotMakeSafe(done.failure())
+    code = header.get("code")
+    if code is not None:
+        raise CouldNotMakeSafe(code if code in CODES else CONVERTER_FAILED)
+    pages = header.get("pages")
     return SafeCopy(
-        content=copy.content,
-        content_type=copy.content_type,
-        pages=copy.pages,
+        content=content,
+        content_type=str(header.get("content_type")),
+        pages=pages if isinstance(pages, int) else None,
         peak_memory_bytes=done.peak_memory_bytes,
     )
 
@@ -61,20 +69,13 @@ def _workspace(media_type: str) -> Iterator[Path | None]:
         raise CouldNotMakeSafe(SANDBOX_UNAVAILABLE) from None
 
 
-def _answer(output: bytes) -> SafeCopy:
-    line, _newline, content = output.partition(b"\n")
+def _answer(output: bytes) -> tuple[dict[str, Any] | None, bytes]:
+    """The answer's header and content, or None for an answer cut short or garbled."""
+    line, newline, content = output.partition(b"\n")
     try:
-        header = parse_header(line + _newline)
+        header = parse_header(line + newline)
     except ProtocolError:
-        raise CouldNotMakeSafe(CONVERTER_FAILED) from None
-    code = header.get("code")
-    if code is not None:
-        raise CouldNotMakeSafe(code if code in CODES else CONVERTER_FAILED)
+        return None, b""
     if len(content) != header["length"]:
-        raise CouldNotMakeSafe(CONVERTER_FAILED)
-    pages = header.get("pages")
-    return SafeCopy(
-        content=content,
-        content_type=str(header.get("content_type")),
-        pages=pages if isinstance(pages, int) else None,
-    )
+        return None, b""
+    return header, content

@@ -1,11 +1,17 @@
 """The converter process shuts itself in before it reads a byte of the document.
 
 `enter_sandbox` gives the calling process a network namespace of its own (no interface but a
-loopback that is down, so nothing can be reached, not even this machine's own services) and
-resource limits: address space (memory_mb), CPU time (cpu_seconds), open files, file size and no
-core dumps. Without root it makes a user namespace first, which lets an ordinary user make the
-network namespace. Anything that cannot be had raises SandboxUnavailable: the caller then
-converts nothing (fail closed).
+loopback that is down, so nothing can be reached, not even this machine's own services), a PID
+namespace for the processes it starts (LibreOffice), and resource limits: address space
+(memory_mb), CPU time (cpu_seconds), open files, file size and no core dumps. Without root it
+makes a user namespace first, which lets an ordinary user make the other two.
+
+The PID namespace is what makes killing the converter's process group enough: the first process
+the converter starts is that namespace's init, in the group, and when it dies the kernel kills
+every process in the namespace, even one that left the group with setsid().
+
+Anything that cannot be had raises SandboxUnavailable: the caller then converts nothing (fail
+closed).
 
 Python 3.11 has no os.unshare, so unshare(2) is called through ctypes.
 """
@@ -15,10 +21,10 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
-import socket
 
 from portal.settings import DisarmSettings
 
+CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 OPEN_FILES = 512
@@ -31,22 +37,33 @@ class SandboxUnavailable(Exception):
 
 
 def enter_sandbox(settings: DisarmSettings, input_bytes: int) -> None:
-    _leave_network()
+    _unshare()
     _limit_resources(settings, input_bytes)
 
 
-def _leave_network() -> None:
+def _unshare() -> None:
     uid, gid = os.getuid(), os.getgid()
-    flags = CLONE_NEWNET if uid == 0 else CLONE_NEWUSER | CLONE_NEWNET
+    flags = CLONE_NEWNET | CLONE_NEWPID | (0 if uid == 0 else CLONE_NEWUSER)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(ctypes.c_int(flags)) != 0:
         error = ctypes.get_errno()
         raise SandboxUnavailable(f"unshare failed: {os.strerror(error)}")
     if uid != 0:
         _map_ids(uid, gid)
-    interfaces = [name for _index, name in socket.if_nameindex()]
+    interfaces = network_interfaces()
     if interfaces not in ([], ["lo"]):
         raise SandboxUnavailable(f"network interfaces remain: {interfaces}")
+
+
+def network_interfaces() -> list[str]:
+    """The interfaces this process's network namespace has, from /proc (no netlink socket,
+    which a service's RestrictAddressFamilies may forbid)."""
+    try:
+        with open("/proc/self/net/dev", encoding="ascii") as table:
+            lines = table.read().splitlines()[2:]  # two lines of column headings
+    except OSError as error:
+        raise SandboxUnavailable(f"network interfaces unknown: {error}") from None
+    return sorted(line.split(":", 1)[0].strip() for line in lines)
 
 
 def _map_ids(uid: int, gid: int) -> None:

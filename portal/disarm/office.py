@@ -4,8 +4,10 @@ Each conversion gets a new LibreOffice user profile in a private directory in me
 (/dev/shm, mode 0700), made for it and removed after it with the document and the PDF; nothing
 touches a disk. The caller of the converter process makes and removes that directory, so it
 goes even when the converter is killed. The profile is written before LibreOffice first starts,
-with macros switched off (never run, whatever the document says), links to other files and
-documents never updated, Java off and the untrusted-referer block on. The converter process's
+with macros switched off (never run, whatever the document says), pictures linked from outside
+the document not loaded (the untrusted-referer block: without it LibreOffice draws a linked
+file:/// picture from this machine into the PDF), links to other documents never updated and
+Java off. The converter process's
 sandbox (no network, limits) holds LibreOffice too: it is a child of that process, in its
 process group.
 """
@@ -26,6 +28,7 @@ from portal.disarm.outcome import (
     CONVERTER_MISSING,
     OUTPUT_TOO_LARGE,
     SANDBOX_UNAVAILABLE,
+    UNREADABLE,
     CouldNotMakeSafe,
 )
 from portal.disarm.sandbox import stopped_by_signal
@@ -91,7 +94,8 @@ def _converted(path: Path, returncode: int, settings: DisarmSettings) -> bytes:
     if returncode < 0:
         raise CouldNotMakeSafe(stopped_by_signal(-returncode))
     if not path.is_file():
-        raise CouldNotMakeSafe(CONVERTER_FAILED)
+        # LibreOffice ends normally, having made nothing, when it cannot load the document.
+        raise CouldNotMakeSafe(UNREADABLE if returncode == 0 else CONVERTER_FAILED)
     if path.stat().st_size > settings.max_output_bytes:
         raise CouldNotMakeSafe(OUTPUT_TOO_LARGE)
     return path.read_bytes()

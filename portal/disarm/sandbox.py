@@ -18,10 +18,15 @@ import sys
 import time
 from dataclasses import dataclass
 
+from portal.disarm.isolation import SandboxUnavailable
 from portal.disarm.outcome import CONVERTER_FAILED, MEMORY, TIMEOUT
 from portal.settings import DisarmSettings
 
 _CHUNK = 256 * 1024
+# How the exchange ended: the converter closed its answer, sent too much, or ran out of time.
+ANSWERED, OVERFLOWED, DEADLINE = "answered", "overflowed", "deadline"
+# How long a converter that has answered is given to exit before its group is killed.
+EXIT_GRACE_SECONDS = 5
 _ENVIRONMENT = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ")
 
 
@@ -35,13 +40,13 @@ class Exchange:
     exit_status: int
     peak_memory_bytes: int
 
-    def failure(self) -> str | None:
-        """The code for a converter that stopped before answering, if it did."""
+    def failure(self) -> str:
+        """The code for a converter that stopped before it answered in full."""
         if self.timed_out:
             return TIMEOUT
-        if not os.WIFSIGNALED(self.exit_status):
-            return None
-        return stopped_by_signal(os.WTERMSIG(self.exit_status))
+        if os.WIFSIGNALED(self.exit_status):
+            return stopped_by_signal(os.WTERMSIG(self.exit_status))
+        return CONVERTER_FAILED
 
 
 def stopped_by_signal(signal_number: int) -> str:
@@ -60,8 +65,9 @@ def stopped_by_signal(signal_number: int) -> str:
     return CONVERTER_FAILED
 
 
-def exchange(request: bytes, settings: DisarmSettings, output_limit: int) -> Exchange:
-    """Run the converter on `request`; stop reading its answer past `output_limit` bytes."""
+def exchange(request: list[bytes], settings: DisarmSettings, output_limit: int) -> Exchange:
+    """Run the converter on `request` (its parts written in turn, never joined: a document may
+    be large); stop reading its answer past `output_limit` bytes."""
     deadline = time.monotonic() + settings.wall_seconds
     stdin_read, stdin_write = os.pipe()
     stdout_read, stdout_write = os.pipe()
@@ -70,12 +76,14 @@ def exchange(request: bytes, settings: DisarmSettings, output_limit: int) -> Exc
     except OSError:
         for descriptor in (stdin_read, stdin_write, stdout_read, stdout_write):
             os.close(descriptor)
-        raise
+        raise SandboxUnavailable("the converter process could not be started") from None
     os.close(stdin_read)
     os.close(stdout_write)
     try:
-        output, overflowed = _serve(stdin_write, stdout_read, request, deadline, output_limit)
-        finished = not overflowed and _exited_by(pid, deadline)
+        output, ended = _serve(stdin_write, stdout_read, request, deadline, output_limit)
+        if ended == ANSWERED:
+            # Its answer is complete: a moment to exit, never past the deadline.
+            _exited_by(pid, min(deadline, time.monotonic() + EXIT_GRACE_SECONDS))
     finally:
         os.close(stdout_read)
         # The converter's group goes, whatever happened: LibreOffice left behind included.
@@ -84,8 +92,8 @@ def exchange(request: bytes, settings: DisarmSettings, output_limit: int) -> Exc
         _, status, usage = os.wait4(pid, 0)
     return Exchange(
         output=output,
-        timed_out=not finished and not overflowed,
-        overflowed=overflowed,
+        timed_out=ended == DEADLINE,
+        overflowed=ended == OVERFLOWED,
         exit_status=status,
         peak_memory_bytes=usage.ru_maxrss * 1024,
     )
@@ -108,46 +116,60 @@ def _spawn(stdin: int, stdout: int) -> int:
 
 
 def _serve(
-    stdin: int, stdout: int, request: bytes, deadline: float, limit: int
-) -> tuple[bytes, bool]:
-    """Write `request` and read the answer together until the answer ends, passes `limit`
-    (then True) or the deadline passes. Closes `stdin`."""
-    pending = memoryview(request)
+    stdin: int, stdout: int, request: list[bytes], deadline: float, limit: int
+) -> tuple[bytes, str]:
+    """Write `request` and read the answer together until the answer ends (ANSWERED), passes
+    `limit` (OVERFLOWED) or the deadline passes (DEADLINE). Closes `stdin`."""
+    unsent = _Unsent(request)
     received = bytearray()
     os.set_blocking(stdin, False)
     os.set_blocking(stdout, False)
     with selectors.DefaultSelector() as selector:
         selector.register(stdout, selectors.EVENT_READ)
         selector.register(stdin, selectors.EVENT_WRITE)
-        writing = True
         try:
             while (remaining := deadline - time.monotonic()) > 0:
                 for key, _events in selector.select(remaining):
                     if key.fd == stdin:
-                        pending = _write_some(stdin, pending)
-                        if not pending:
+                        if unsent.write_some(stdin):
                             selector.unregister(stdin)
-                            os.close(stdin)
-                            writing = False
+                            unsent.close(stdin)
                         continue
                     chunk = os.read(stdout, _CHUNK)
                     if not chunk:
-                        return bytes(received), False
+                        return bytes(received), ANSWERED
                     received += chunk
                     if len(received) > limit:
-                        return bytes(received[:limit]), True
-            return bytes(received), False
+                        return bytes(received[:limit]), OVERFLOWED
+            return bytes(received), DEADLINE
         finally:
-            if writing:
-                os.close(stdin)
+            unsent.close(stdin)
 
 
-def _write_some(stdin: int, pending: memoryview) -> memoryview:
-    try:
-        written = os.write(stdin, pending[:_CHUNK])
-    except BrokenPipeError:  # the converter stopped reading: its answer will say why
-        return pending[:0]
-    return pending[written:]
+class _Unsent:
+    """What remains of the request, written a piece at a time as the pipe takes it."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self._parts = [memoryview(part) for part in parts if part]
+        self._closed = False
+
+    def write_some(self, stdin: int) -> bool:
+        """Write what the pipe takes now; True once all is written (or no longer wanted)."""
+        if self._parts:
+            try:
+                written = os.write(stdin, self._parts[0][:_CHUNK])
+            except BrokenPipeError:  # the converter stopped reading: its answer says why
+                self._parts.clear()
+                return True
+            self._parts[0] = self._parts[0][written:]
+            if not self._parts[0]:
+                self._parts.pop(0)
+        return not self._parts
+
+    def close(self, stdin: int) -> None:
+        if not self._closed:
+            self._closed = True
+            os.close(stdin)
 
 
 def _exited_by(pid: int, deadline: float) -> bool:

@@ -13,6 +13,9 @@ from loopback.processes import PROJECT_ROOT
 FIGURES = (
     "attachment encryption",
     "attachment decryption",
+    "safe copy per page, PDF",
+    "safe copy per page, .docx",
+    "disarm worker peak memory",
     "inbox, 2 users",
     "request page, 2 users",
     "attach 1 MB and send",
@@ -54,6 +57,10 @@ def test_every_figure_is_measured_and_reported(tmp_path: Path) -> None:
     for line in finished.stdout.splitlines():
         if "÷ floor" in line:
             assert re.search(r"throughput \d+\.\d\d \(.*\); CPU/request \d+\.\d ×", line), line
+        if "safe copy per page" in line:
+            assert re.search(r"\d+ ms = \d+\.\d × .* alone \(\d+ ms\)", line), line
+        if "disarm worker peak memory" in line:
+            assert re.search(r"\d+ MiB = \d\.\d\d × its limit \(\d+ MiB\)", line), line
         if "encryption and audit share" in line:
             assert re.search(r"encryption \d+\.\d% \(seal .*\); audit \d+\.\d%", line), line
     assert "python -m bench --smoke" in written

@@ -5,10 +5,14 @@ file is refused within the converter's limits with the right code.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
+import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -17,8 +21,7 @@ import pytest
 from PIL import Image
 
 from portal.attachments import sniffing
-from portal.disarm import CouldNotMakeSafe, SafeCopy, make_safe
-from portal.disarm.office import MEMORY_DIRECTORY
+from portal.disarm import CouldNotMakeSafe, SafeCopy, engine, make_safe, office
 from portal.settings import DisarmSettings
 from tests.support import disarm_inputs as inputs
 
@@ -32,6 +35,22 @@ def libreoffice() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{message}; CI=true requires it", pytrace=False)
         pytest.skip(message)
+
+
+@pytest.fixture
+def private_directories(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Each private directory make_safe makes for LibreOffice (other tests on this machine may
+    be making their own at the same time: only these are this test's)."""
+    made: list[Path] = []
+
+    @contextlib.contextmanager
+    def recorded() -> Iterator[Path]:
+        with office.private_directory() as directory:
+            made.append(directory)
+            yield directory
+
+    monkeypatch.setattr(engine, "private_directory", recorded)
+    return made
 
 
 def refusal(plaintext: bytes, media_type: str, settings: DisarmSettings = SETTINGS) -> str:
@@ -94,11 +113,9 @@ def test_a_pdf_of_more_pages_than_allowed_is_refused_before_any_is_rendered() ->
     ids=["docx", "odt"],
 )
 def test_an_office_document_becomes_a_pdf_of_its_pages(
-    libreoffice: None, build: object, media_type: str
+    libreoffice: None, private_directories: list[Path], build: object, media_type: str
 ) -> None:
     document_bytes = build(["Safe copy of a partner's report", "Second paragraph"])  # type: ignore[operator]
-    before = set(MEMORY_DIRECTORY.glob("portal-disarm-*"))
-
     copy = make_safe(document_bytes, media_type, SETTINGS)
 
     assert copy.pages == 1
@@ -108,7 +125,39 @@ def test_an_office_document_becomes_a_pdf_of_its_pages(
     assert picture.getextrema()[0] < 80  # the text is drawn
     assert [name for name in inputs.ACTIVE_NAMES if name in copy.content] == []
     # LibreOffice's profile, the document and its PDF were in memory, and are gone.
-    assert set(MEMORY_DIRECTORY.glob("portal-disarm-*")) == before
+    (directory,) = private_directories
+    assert directory.parent == office.MEMORY_DIRECTORY and not directory.exists()
+
+
+def _magenta(pdf: bytes) -> int:
+    """How many pixels of the PDF's first page are the test picture's magenta."""
+    document = pdfium.PdfDocument(pdf)
+    picture = document[0].render(scale=0.5).to_pil().convert("RGB")
+    document.close()
+    colours = picture.getcolors(picture.width * picture.height) or []
+    return sum(n for n, (red, green, blue) in colours if red > 240 and green < 20 and blue > 240)
+
+
+def test_an_office_document_cannot_pull_a_file_of_this_machine_into_its_copy(
+    libreoffice: None, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (200, 200), (255, 0, 255)).save(secret)
+    linking = inputs.docx_linking_image(secret)
+    # LibreOffice as it comes does fetch the linked file while converting: the hostile part.
+    source = tmp_path / "linking.docx"
+    source.write_bytes(linking)
+    profile = (tmp_path / "profile").as_uri()
+    command = ["soffice", "--headless", f"-env:UserInstallation={profile}", "--convert-to"]
+    subprocess.run(
+        [*command, "pdf", "--outdir", str(tmp_path), str(source)], capture_output=True, check=True
+    )
+    assert _magenta((tmp_path / "linking.pdf").read_bytes()) > 1000
+
+    copy = make_safe(linking, sniffing.DOCX, SETTINGS)
+
+    assert copy.pages == 1
+    assert _magenta(copy.content) == 0
 
 
 def test_a_photo_loses_its_exif_gps_position_and_every_other_piece_of_metadata() -> None:
@@ -155,6 +204,14 @@ def test_text_is_re_encoded_without_a_byte_order_mark_or_control_characters() ->
     assert refusal(b"a NUL \x00 here", "text/plain") == "unreadable"
 
 
+def test_a_large_document_goes_through_the_pipes_both_ways_whole() -> None:
+    """The caller writes 60 MB while the converter reads, then reads 60 MB back: neither side
+    stalls on a full pipe."""
+    text = ("A line of a long statement, café.\n" * 1_900_000).encode()
+    copy = make_safe(text, "text/plain", SETTINGS)
+    assert copy.content == text
+
+
 def test_a_page_of_the_largest_size_pdf_allows_is_rendered_at_a_lower_resolution() -> None:
     copy = make_safe(inputs.enormous_page_pdf(), sniffing.PDF, SETTINGS)
     document = opened(copy)
@@ -197,6 +254,11 @@ def test_a_copy_larger_than_allowed_is_refused() -> None:
     assert refusal(out.getvalue(), sniffing.PNG, settings) == "output_too_large"
 
 
+def test_an_office_document_libreoffice_cannot_load_is_unreadable(libreoffice: None) -> None:
+    broken = inputs.docx(["Hello"])[:200]  # the first member's start, and no more
+    assert refusal(broken, sniffing.DOCX) == "unreadable"
+
+
 def test_a_kind_with_no_converter_and_a_missing_libreoffice_are_named() -> None:
     assert refusal(b"PK\x03\x04", sniffing.ZIP) == "converter_missing"
     settings = DisarmSettings(libreoffice="/nonexistent/soffice")
@@ -209,27 +271,42 @@ def test_the_peak_memory_of_the_converter_is_measured() -> None:
     assert 10 * 1024 * 1024 < copy.peak_memory_bytes < SETTINGS.memory_mb * 1024 * 1024
 
 
-def _converter_processes() -> set[int]:
+def _processes_with(text: str) -> set[int]:
     found = set()
     for entry in Path("/proc").iterdir():
         try:
             command = (entry / "cmdline").read_bytes()
         except OSError:  # not a process, or it has just gone
             continue
-        if b"portal.disarm.child" in command or b"portal-disarm-" in command:
+        if text.encode() in command:
             found.add(int(entry.name))
     return found
 
 
 def test_at_the_time_limit_the_converter_and_libreoffice_are_killed_together(
-    libreoffice: None,
+    libreoffice: None, private_directories: list[Path]
 ) -> None:
     slow = inputs.docx([f"Paragraph {number} of a very long report" for number in range(80_000)])
     settings = DisarmSettings(wall_seconds=5, max_pages=10_000)
-    before = set(MEMORY_DIRECTORY.glob("portal-disarm-*"))
-    assert _converter_processes() == set()
+    # LibreOffice's processes name their profile, in the private directory, on their command
+    # line: watched while the conversion runs, so the test knows they were there to be killed.
+    seen: set[int] = set()
+    done = threading.Event()
 
-    assert refusal(slow, sniffing.DOCX, settings) == "timeout"
+    def watch() -> None:
+        while not done.wait(0.1):
+            for directory in private_directories:
+                seen.update(_processes_with(str(directory)))
 
-    assert _converter_processes() == set()  # soffice.bin included: its group was killed
-    assert set(MEMORY_DIRECTORY.glob("portal-disarm-*")) == before
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        assert refusal(slow, sniffing.DOCX, settings) == "timeout"
+    finally:
+        done.set()
+        watcher.join()
+
+    (directory,) = private_directories
+    assert seen  # LibreOffice was running when the time ran out
+    assert _processes_with(str(directory)) == set()  # and nothing of it is left
+    assert not directory.exists()

@@ -13,8 +13,13 @@ import io
 import struct
 import zipfile
 import zlib
+from pathlib import Path
 
 from PIL import Image
+
+# The office documents, shared with the benchmarks.
+from loopback.documents import docx as docx
+from loopback.documents import odt as odt
 
 _PAGE_TEXT = b"BT /F1 24 Tf 72 720 Td (A page of a hostile PDF) Tj ET"
 _FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
@@ -220,64 +225,44 @@ def _srgb_profile() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
-def docx(paragraphs: list[str]) -> bytes:
-    """A Word document of `paragraphs` (the fewest members Word needs)."""
-    body = "".join(f"<w:p><w:r><w:t>{text}</w:t></w:r></w:p>" for text in paragraphs)
-    members = {
-        "[Content_Types].xml": (
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Default Extension="rels" '
-            'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-            '<Default Extension="xml" ContentType="application/xml"/>'
-            '<Override PartName="/word/document.xml" ContentType="application/'
-            'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
-        ),
-        "_rels/.rels": (
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/'
-            '2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>'
-        ),
-        "word/document.xml": (
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
-            f"<w:body>{body}</w:body></w:document>"
-        ),
-    }
-    return _zip(members)
-
-
-def odt(paragraphs: list[str]) -> bytes:
-    """An OpenDocument text of `paragraphs` ("mimetype" first and stored, as the format says)."""
-    body = "".join(f"<text:p>{text}</text:p>" for text in paragraphs)
-    members = {
-        "mimetype": "application/vnd.oasis.opendocument.text",
-        "META-INF/manifest.xml": (
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"'
-            ' manifest:version="1.2">'
-            '<manifest:file-entry manifest:full-path="/" manifest:version="1.2" '
-            'manifest:media-type="application/vnd.oasis.opendocument.text"/>'
-            '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
-            "</manifest:manifest>"
-        ),
-        "content.xml": (
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            "<office:document-content "
-            'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
-            ' xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
-            f"<office:body><office:text>{body}</office:text></office:body>"
-            "</office:document-content>"
-        ),
-    }
-    return _zip(members)
-
-
-def _zip(members: dict[str, str]) -> bytes:
+def docx_linking_image(target: Path) -> bytes:
+    """A Word document showing a picture it does not contain: a link to the file `target` on
+    the machine that opens it (an external image relationship)."""
+    namespaces = (
+        'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" '
+        'xmlns:wp="http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing" '
+        'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
+        'xmlns:pic="http://schemas.openxmlformats.org/drawingml/2006/picture"'
+    )
+    size = '<a:ext cx="1905000" cy="1905000"/>'
+    picture = (
+        '<w:p><w:r><w:drawing><wp:inline><wp:extent cx="1905000" cy="1905000"/>'
+        '<wp:docPr id="1" name="Picture 1"/><a:graphic><a:graphicData '
+        'uri="http://schemas.openxmlformats.org/drawingml/2006/picture"><pic:pic>'
+        '<pic:nvPicPr><pic:cNvPr id="1" name="linked.png"/><pic:cNvPicPr/></pic:nvPicPr>'
+        '<pic:blipFill><a:blip r:link="rId2"/><a:stretch><a:fillRect/></a:stretch></pic:blipFill>'
+        f'<pic:spPr><a:xfrm><a:off x="0" y="0"/>{size}</a:xfrm><a:prstGeom prst="rect">'
+        "<a:avLst/></a:prstGeom></pic:spPr></pic:pic></a:graphicData></a:graphic></wp:inline>"
+        "</w:drawing></w:r></w:p>"
+    )
+    document = (
+        f'<?xml version="1.0" encoding="UTF-8"?><w:document {namespaces}><w:body>'
+        f"<w:p><w:r><w:t>A linked picture follows</w:t></w:r></w:p>{picture}</w:body></w:document>"
+    )
+    relationships = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        f'relationships/image" Target="{target.as_uri()}" TargetMode="External"/>'
+        "</Relationships>"
+    )
+    with zipfile.ZipFile(io.BytesIO(docx(["placeholder"]))) as plain:
+        members = {name: plain.read(name) for name in plain.namelist()}
+    members["word/document.xml"] = document.encode()
+    members["word/_rels/document.xml.rels"] = relationships.encode()
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for name, text in members.items():
-            method = zipfile.ZIP_STORED if name == "mimetype" else zipfile.ZIP_DEFLATED
-            archive.writestr(name, text, compress_type=method)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
     return out.getvalue()
