@@ -13,15 +13,15 @@ from pathlib import Path
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
+from loopback.documents import docx
 from loopback.processes import wait_until
 from portal.models import Attachment, Contribution, DelegationRequest, SafeCopyStatus
 from tests.browser import steps
-from tests.support.disarming import small_docx
 from tests.support.people import Person
 from tests.support.portal_stack import PortalStack
 
 People = Callable[..., Person]
-DOCX = small_docx("Attendance since September: 82 per cent")
+DOCX = docx(["Attendance since September: 82 per cent"])
 LEGAL = "Needed as evidence in legal proceedings"
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from loopback.cms import ReferenceCms
+from loopback.documents import docx
 from portal import db
 from portal.attachments import NoScanner, store_upload
 from portal.audit import SYSTEM
@@ -33,10 +34,10 @@ from portal.crypto.records import RecordCipher
 from portal.lifecycle import OutboxStatus
 from portal.models import Attachment, Contribution, OutboxMessage, SafeCopyStatus
 from tests.integration.test_connector_children import HARTS, family
-from tests.support.disarming import make_safe_copies, small_docx
+from tests.support.disarming import make_safe_copies
 from tests.support.families import own_reference_cms, settings_with
 
-DOCX = small_docx("Attendance since September: 82%")
+DOCX = docx(["Attendance since September: 82%"])
 WORD = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 

@@ -3,9 +3,6 @@ real PDF for it to rebuild."""
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 from flask import Flask
 
 from portal import db
@@ -46,36 +43,3 @@ def one_page_pdf(text: str = "Attendance letter") -> bytes:
         table,
     )
     return bytes(pdf)
-
-
-def small_docx(text: str = "Attendance report") -> bytes:
-    """A Word document (.docx) of one paragraph: the few parts Word and LibreOffice need."""
-    parts = {
-        "[Content_Types].xml": (
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Default Extension="rels" '
-            'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-            '<Default Extension="xml" ContentType="application/xml"/>'
-            '<Override PartName="/word/document.xml" ContentType="application/'
-            'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>'
-            "</Types>"
-        ),
-        "_rels/.rels": (
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            '<Relationship Id="rId1" Target="word/document.xml" Type="http://schemas.'
-            'openxmlformats.org/officeDocument/2006/relationships/officeDocument"/>'
-            "</Relationships>"
-        ),
-        "word/document.xml": (
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
-            f"<w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>"
-        ),
-    }
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as docx:
-        for name, content in parts.items():
-            docx.writestr(name, content)
-    return archive.getvalue()
