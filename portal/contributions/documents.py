@@ -208,7 +208,7 @@ def download(
     _record_download(AuditAction.ATTACHMENT_DOWNLOADED, found, contribution, attachment, reader)
     chunks = open_safe_copy(attachment, keyring=store.keyring, settings=store.settings)
     return Download(
-        name=safe_copy_name(document_name(store, attachment), attachment.safe_content_type),
+        name=safe_copy_name(_name(store, attachment), attachment.safe_content_type),
         content_type=attachment.safe_content_type,
         size_bytes=attachment.safe_size_bytes or 0,
         chunks=chunks,
@@ -241,14 +241,14 @@ def download_original(
     )
     chunks = open_attachment(attachment, keyring=store.keyring, settings=store.settings)
     return Download(
-        name=document_name(store, attachment),
+        name=_name(store, attachment),
         content_type=attachment.content_type,
         size_bytes=attachment.size_bytes,
         chunks=chunks,
     )
 
 
-def document_name(store: DocumentStore, attachment: Attachment) -> str:
+def _name(store: DocumentStore, attachment: Attachment) -> str:
     """The name the document was sent under (as the sanitiser left it)."""
     return store.cipher.open_text(attachment, "filename_enc") or "document"
 

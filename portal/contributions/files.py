@@ -114,23 +114,22 @@ def download_original(reference: str, version: str, attachment_id: str) -> Respo
     found, contribution, attachment = _sent_document(reference, version, attachment_id)
     if found.content_shredded_at is not None:
         return _deleted_under_retention(found.content_shredded_at)
-    store = _store()
     reason = request.form.get("reason", "")
     if request.method == "GET" or reason not in documents.ORIGINAL_REASONS:
+        # Nothing of the document is shown (not even its name) until the download itself,
+        # which is on the record.
         error = "Select why you need the original" if request.method == "POST" else None
         page = render_template(
             "contributions/original.html",
             request_=found,
             contribution=contribution,
-            attachment=attachment,
-            name=documents.document_name(store, attachment),
             reasons=documents.ORIGINAL_REASONS,
             error=error,
         )
         return page, 400 if error else 200
     try:
         document = documents.download_original(
-            store, found, contribution, attachment, current_user, reason
+            _store(), found, contribution, attachment, current_user, reason
         )
     except AttachmentUnavailable:
         abort(404)
