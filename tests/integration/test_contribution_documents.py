@@ -27,6 +27,7 @@ from tests.support.disarming import make_safe_copies, one_page_pdf
 from tests.support.world import World, client_for, issue
 
 PDF = one_page_pdf()
+PNG_HEADER_ONLY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 300
 
 
 @pytest.fixture
@@ -245,3 +246,26 @@ def test_withdrawing_shreds_the_drafts_documents(
     assert attachment is not None and attachment.data_key is not None
     assert attachment.data_key.wrapped_key is None  # unreadable for good
     assert worker.get(f"/requests/{reference}/versions/1/files/{attachment.id}").status_code == 404
+
+
+def test_a_document_that_could_not_be_made_safe_is_reached_only_as_its_original(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    reference = issue(app, world)
+    teacher = client_for(app, world.teacher)
+    # A PNG's signature and header, then nothing sound: accepted by type, unreadable to rebuild.
+    upload(teacher, reference, "photo.png", PNG_HEADER_ONLY)
+    answer_everything(teacher, reference, [str(c.id) for c in world.case.children])
+    send(teacher, reference)
+    attachment = db_session.scalar(sa.select(Attachment))
+    assert attachment is not None
+
+    counts = make_safe_copies(app)
+    assert (counts.ready, counts.failed) == (0, 1)
+    worker = client_for(app, world.worker)
+    review = worker.get(f"/requests/{reference}/versions/1").get_data(as_text=True)
+    assert "Could not be made safe" in review and "Download the original" in review
+    safe_copy = f"/requests/{reference}/versions/1/files/{attachment.id}"
+    assert f'href="{safe_copy}"' not in review  # no link to a safe copy there is not
+    refused = worker.get(safe_copy)
+    assert refused.status_code == 409 and "could not be made safe" in refused.get_data(as_text=True)
