@@ -14,10 +14,13 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from portal.attachments import NoScanner, store_upload
+from portal.attachments.safe_copies import write_safe_copy
 from portal.crypto import Keyring
 from portal.crypto.records import RecordCipher
+from portal.disarm import SafeCopy
+from portal.disarm.worker import ready_values
 from portal.lifecycle import ContributionStatus, RequestStatus
-from portal.models import Contribution, DelegationRequest, OutboxMessage
+from portal.models import Attachment, Contribution, DelegationRequest, OutboxMessage
 from portal.settings import AttachmentSettings
 
 ANSWERS = {
@@ -48,7 +51,9 @@ def accepted_contribution(
     files: AttachmentSettings | None = None,
 ) -> Contribution:
     """An accepted first version of a new request, added to the session (with `documents`
-    small text documents, for which `keyring` and `files` are needed)."""
+    small text documents, for which `keyring` and `files` are needed, each with its safe
+    copy: UTF-8 text with no control characters, which the disarm engine gives back as it is,
+    stored as the disarm worker stores it, without a converter process for each)."""
     request = DelegationRequest(
         reference=f"DR-{uuid.uuid4().hex[:8].upper()}",
         case_id=parties.case_id,
@@ -80,8 +85,9 @@ def accepted_contribution(
         raise ValueError("documents need the keyring and the file store")
     session.flush()
     for number in range(documents):
-        store_upload(
-            io.BytesIO(f"Attendance report {number} for {request.reference}\n".encode() * 40),
+        text = f"Attendance report {number} for {request.reference}\n".encode() * 40
+        attachment = store_upload(
+            io.BytesIO(text),
             filename=f"attendance-{number}.txt",
             answer_key="attendance.report",
             contribution=contribution,
@@ -92,7 +98,18 @@ def accepted_contribution(
             settings=files,
             scanner=NoScanner(),
         )
+        store_safe_copy(attachment, SafeCopy(text, "text/plain", None), keyring, files)
     return contribution
+
+
+def store_safe_copy(
+    attachment: Attachment, safe: SafeCopy, keyring: Keyring, files: AttachmentSettings
+) -> None:
+    """Store `safe` as the attachment's safe copy and mark it ready, as the disarm worker does
+    (the caller commits)."""
+    write_safe_copy(attachment, safe.content, keyring=keyring, settings=files)
+    for column, value in ready_values(safe).items():
+        setattr(attachment, column, value)
 
 
 def outbox_message(contribution: Contribution) -> OutboxMessage:

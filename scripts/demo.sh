@@ -45,7 +45,10 @@ python -m reference_cms --port 8300 --data-dir instance/demo/cms --client-id por
 CMS_PID=$!
 portal worker --metrics-port 9300 >instance/demo/worker.log 2>&1 &
 WORKER_PID=$!
-trap 'kill "$OIDC_PID" "$CHECKPOINT_PID" "$SINK_PID" "$SENDER_PID" "$EXPIRY_PID" "$CMS_PID" "$WORKER_PID" 2>/dev/null || true' EXIT INT TERM
+# The disarm worker makes each uploaded document's safe copy, in a sandboxed converter.
+portal disarm >instance/demo/disarm.log 2>&1 &
+DISARM_PID=$!
+trap 'kill "$OIDC_PID" "$CHECKPOINT_PID" "$SINK_PID" "$SENDER_PID" "$EXPIRY_PID" "$CMS_PID" "$WORKER_PID" "$DISARM_PID" 2>/dev/null || true' EXIT INT TERM
 # wait_until_ready NAME PID LOG PATTERN: until LOG has a line starting PATTERN, or stop the
 # demo with the log's tail if the process ends or 20 seconds pass.
 wait_until_ready() {
@@ -78,7 +81,8 @@ files in instance/demo/mail/.
 
 Accepted contributions go to the reference CMS on http://127.0.0.1:8300 within seconds;
 the request then shows "delivered" with the CMS record id. Worker log:
-instance/demo/worker.log; its metrics: http://127.0.0.1:9300/metrics.
+instance/demo/worker.log; its metrics: http://127.0.0.1:9300/metrics. Uploaded documents
+are made safe within seconds (log: instance/demo/disarm.log).
 
 Everything is fictional. Stop the demo with Ctrl+C. Start again from scratch with
   rm -rf instance/demo && make demo

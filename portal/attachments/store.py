@@ -260,8 +260,12 @@ def open_attachment(
 
 
 def delete_attachment_file(attachment: Attachment, *, settings: AttachmentSettings) -> None:
-    """Delete the encrypted file (the caller deletes or shreds the row in its transaction)."""
+    """Delete the encrypted file and its safe copy (the caller deletes or shreds the row in
+    its transaction)."""
+    from portal.attachments.safe_copies import delete_safe_copy  # it builds on this module
+
     stored_path(settings, attachment.id).unlink(missing_ok=True)
+    delete_safe_copy(settings, attachment.id)
 
 
 def stored_path(settings: AttachmentSettings, attachment_id: uuid.UUID) -> Path:

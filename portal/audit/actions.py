@@ -98,3 +98,15 @@ SENSITIVE_READS = frozenset(
         AuditAction.ATTACHMENT_ORIGINAL_DOWNLOADED,
     }
 )
+
+# Why a reviewer downloaded a document's original rather than its safe copy: the codes the
+# form offers and the trail records (ATTACHMENT_ORIGINAL_DOWNLOADED's "reason"), with the words
+# the form and the IG pages show. Codes only, never free text: a reason in a person's own words
+# could carry a child's details into the trail.
+ORIGINAL_DOWNLOAD_REASONS = {
+    "safe_copy_unreadable": "The safe copy is unreadable or is missing content",
+    "legal_evidence": "Needed as evidence in legal proceedings",
+    "document_details": "Needed to check the document’s details, such as tracked changes or "
+    "who wrote it and when",
+    "other": "Another reason (the information governance officer may ask about it)",
+}

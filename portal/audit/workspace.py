@@ -21,7 +21,7 @@ from wtforms.validators import Length, Regexp, ValidationError
 from portal import db
 from portal.audit import oversight
 from portal.audit import search as trail
-from portal.audit.actions import AuditAction
+from portal.audit.actions import ORIGINAL_DOWNLOAD_REASONS, AuditAction
 from portal.audit.lasting import record_lasting_event
 from portal.auth.login import actor_for
 from portal.auth.policy import Role, access, roles
@@ -36,8 +36,24 @@ _SEQ = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also accep
 _PAGING = ("before", "after")
 
 
+# Actions whose code alone would not say what happened.
+_ACTION_LABELS = {
+    AuditAction.ATTACHMENT_DOWNLOADED.value: "Document downloaded (its safe copy)",
+    AuditAction.ATTACHMENT_ORIGINAL_DOWNLOADED.value: "Original document downloaded",
+    AuditAction.ATTACHMENT_MADE_SAFE.value: "Safe copy of a document made",
+    AuditAction.ATTACHMENT_NOT_MADE_SAFE.value: "Document could not be made safe",
+}
+
+
 def action_label(action: str) -> str:
-    return action.replace("_", " ").capitalize()
+    return _ACTION_LABELS.get(action) or action.replace("_", " ").capitalize()
+
+
+def detail_label(action: str, key: str, value: object) -> str:
+    """A recorded detail as IG reads it: an original download's reason in words."""
+    if action == AuditAction.ATTACHMENT_ORIGINAL_DOWNLOADED.value and key == "reason":
+        return ORIGINAL_DOWNLOAD_REASONS.get(str(value), str(value))
+    return "None" if value is None else str(value)
 
 
 def role_label(code: str) -> str:
@@ -48,6 +64,7 @@ def role_label(code: str) -> str:
 
 
 blueprint.add_app_template_filter(action_label, "audit_action_label")
+blueprint.add_app_template_global(detail_label, "audit_detail_label")
 blueprint.add_app_template_filter(role_label, "audit_role_label")
 
 

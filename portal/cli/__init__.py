@@ -15,6 +15,7 @@ from portal.cli import (  # noqa: F401 - importing registers the commands
     connector,
     database,
     demo,
+    disarm,
     idp,
     inspection,
     keys,

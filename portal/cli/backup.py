@@ -89,6 +89,7 @@ def check_copy(app: Flask, session: Session, sample: int, findings: Findings) ->
     for model, columns in sealed_models():
         _check_sealed_table(session, keyring, model, columns, sample, findings)
     _check_documents(app, session, sample, findings)
+    _check_safe_copies(app, session, sample, findings)
 
 
 def _check_schema(session: Session, findings: Findings) -> None:
@@ -255,4 +256,48 @@ def _check_documents(app: Flask, session: Session, sample: int, findings: Findin
         "documents",
         f"{len(ids)} readable, {len(ids) - len(missing)} files present; {checked} decrypted "
         f"({size} bytes), digests match",
+    )
+
+
+def _check_safe_copies(app: Flask, session: Session, sample: int, findings: Findings) -> None:
+    """Every ready safe copy of a readable document has its file (`<id>.safe.pdsf`), and a
+    sample decrypts to its digest: a store restored without them would leave reviewers and
+    the CMS delivery nothing to read."""
+    from portal.attachments import AttachmentUnavailable
+    from portal.attachments.safe_copies import open_safe_copy, safe_copy_path
+    from portal.crypto import CryptoError, runtime
+    from portal.models import Attachment, SafeCopyStatus
+    from portal.models.keys import DataKey
+
+    settings = app.config["PORTAL_SETTINGS"].attachments
+    ready = (
+        sa.select(Attachment)
+        .join(DataKey, Attachment.data_key_id == DataKey.id)
+        .where(DataKey.wrapped_key.is_not(None), Attachment.safe_status == SafeCopyStatus.READY)
+    )
+    ids: list[uuid.UUID] = list(session.scalars(ready.with_only_columns(Attachment.id)))
+    missing = {i for i in ids if not safe_copy_path(settings, i).is_file()}
+    for attachment_id in sorted(missing):
+        findings.fail("safe copy", f"attachment {attachment_id} has no safe copy file")
+    checked = 0
+    for attachment in session.scalars(ready.order_by(sa.func.random()).limit(sample)).unique():
+        if attachment.id in missing:
+            continue
+        digest = hashlib.sha256()
+        try:
+            for chunk in open_safe_copy(
+                attachment, keyring=runtime.keyring(app), settings=settings
+            ):
+                digest.update(chunk)
+        except (CryptoError, AttachmentUnavailable):
+            findings.fail("safe copy", f"attachment {attachment.id}'s safe copy does not decrypt")
+            continue
+        if digest.digest() != attachment.safe_sha256:
+            findings.fail("safe copy", f"attachment {attachment.id}'s safe copy differs")
+            continue
+        checked += 1
+    findings.ok(
+        "safe copy",
+        f"{len(ids)} ready, {len(ids) - len(missing)} files present; {checked} decrypted, "
+        "digests match",
     )

@@ -15,6 +15,8 @@ from portal.connector.payload import (
     AnswerForChildNotOnRequest,
     ChildrenShareAPersonId,
     ChildrenWithoutPersonId,
+    SafeCopyFailed,
+    SafeCopyPending,
 )
 from portal.lifecycle import OUTBOX_LIFECYCLE, DomainError, OutboxStatus
 from portal.models import Contribution, DelegationRequest, OutboxMessage
@@ -101,6 +103,19 @@ FAILURE_EXPLANATIONS = {
         "system, so their answers cannot be told apart there. Ask the case’s social worker to "
         "have the records corrected, then retry; or cancel this delivery and copy the "
         "contribution into the case management system by hand."
+    ),
+    SafeCopyPending.CODE: (
+        "A document is still being made safe by the disarm worker (portal disarm), and the "
+        "delivery waits for its safe copy: it is tried again by itself. If it keeps waiting, "
+        "check that the disarm worker is running."
+    ),
+    SafeCopyFailed.CODE: (
+        "A document could not be made safe (the reason is in brackets), so it has no safe "
+        "copy to deliver. The case’s social worker can still download the original after "
+        "saying why. Either cancel this delivery and file the document by hand, or have the "
+        "portal deliver documents as the partner sent them (set deliver_to_cms to "
+        '"original" in the [attachments] settings, which applies to every delivery) and '
+        "retry."
     ),
 }
 

@@ -7,6 +7,11 @@ of that child and the answers and documents about them; the portal's own ids for
 never leave it. A child with no CMS person id stops the delivery (`ChildrenWithoutPersonId`):
 the CMS could only file those answers on a guessed person. So do two children with one person
 id (`ChildrenShareAPersonId`): one child's answers would be filed on the other's record.
+
+Documents go as their safe copies (`[attachments] deliver_to_cms = "safe_copy"`, the default),
+under the safe copy's name, type, size and digest: a document still being made safe makes the
+delivery wait and try again (`SafeCopyPending`), and one that could not be made safe stops it
+(`SafeCopyFailed`). With "original" they go as the partner sent them.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
 from portal.attachments import AttachmentUnavailable, open_attachment
+from portal.attachments.safe_copies import open_safe_copy, safe_copy_name
 from portal.connector.adapter import CmsFailure, DeliveredChild, Delivery, Document
 from portal.crypto import CryptoError, DecryptionError, Keyring
 from portal.crypto.errors import UnknownKeyVersion
@@ -32,6 +38,7 @@ from portal.models import (
     ChildConfirmation,
     Contribution,
     DelegationRequest,
+    SafeCopyStatus,
     ScanStatus,
 )
 from portal.settings import AttachmentSettings
@@ -80,6 +87,28 @@ class AnswerForChildNotOnRequest(CmsFailure):
 
     def __init__(self, count: int) -> None:
         super().__init__(self.CODE, permanent=True, reason=f"{count} answers or documents")
+
+
+class SafeCopyPending(CmsFailure):
+    """A document's safe copy is still being made: the delivery waits for the disarm worker
+    and tries again (its backoff), as it does for an outage."""
+
+    CODE = "document_being_made_safe"
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(self.CODE, permanent=False, reason=f"{waiting} documents")
+
+
+class SafeCopyFailed(CmsFailure):
+    """A document could not be made safe, so there is no safe copy to deliver. Permanent: the
+    same document fails the same way. An administrator may deliver originals instead
+    (`[attachments] deliver_to_cms = "original"`) and retry, or cancel and file by hand."""
+
+    CODE = "document_not_made_safe"
+
+    def __init__(self, codes: list[str]) -> None:
+        reasons = ", ".join(sorted(set(codes)))
+        super().__init__(self.CODE, permanent=True, reason=f"{len(codes)} documents ({reasons})")
 
 
 def delivery_for(
@@ -139,15 +168,18 @@ def _opened_content(
     contribution: Contribution,
 ) -> tuple[dict[str, Any], tuple[FiledDocument, ...]]:
     """The answers and the documents (all but those the scanner refused), decrypted."""
+    # In a fixed order: every attempt must send the same body under the same key.
+    sent = sorted(
+        (found for found in contribution.attachments if found.scan_status != ScanStatus.REFUSED),
+        key=lambda found: (found.created_at, str(found.id)),
+    )
+    if attachments.deliver_to_cms == "safe_copy":
+        _check_safe_copies(sent)
     try:
         answers = cipher.open_json(contribution, "answers_enc") or {}
-        # In a fixed order: every attempt must send the same body under the same key.
         documents = tuple(
             (attachment.answer_key, _document(cipher, keyring, attachments, attachment))
-            for attachment in sorted(
-                contribution.attachments, key=lambda found: (found.created_at, str(found.id))
-            )
-            if attachment.scan_status != ScanStatus.REFUSED
+            for attachment in sent
         )
     except UnknownKeyVersion:
         # Caught mid-rotation: this process has not loaded the keyring file holding the new
@@ -274,16 +306,39 @@ def _delivered(
     )
 
 
+def _check_safe_copies(attachments: list[Attachment]) -> None:
+    """SafeCopyFailed when a document could not be made safe; SafeCopyPending while one is
+    still being made."""
+    failed = [
+        a.safe_failure or "unknown" for a in attachments if a.safe_status == SafeCopyStatus.FAILED
+    ]
+    if failed:
+        raise SafeCopyFailed(failed)
+    waiting = sum(a.safe_status == SafeCopyStatus.PENDING for a in attachments)
+    if waiting:
+        raise SafeCopyPending(waiting)
+
+
 def _document(
     cipher: RecordCipher, keyring: Keyring, settings: AttachmentSettings, attachment: Attachment
 ) -> Document:
-    content = b"".join(open_attachment(attachment, keyring=keyring, settings=settings))
+    """The document as delivered: its safe copy, or (by configuration) its original."""
+    name = cipher.open_text(attachment, "filename_enc") or f"document-{attachment.id}"
+    expected, content_type = attachment.sha256, attachment.content_type
+    if settings.deliver_to_cms == "original":
+        chunks = open_attachment(attachment, keyring=keyring, settings=settings)
+    else:
+        chunks = open_safe_copy(attachment, keyring=keyring, settings=settings)
+        expected = attachment.safe_sha256
+        content_type = attachment.safe_content_type or "application/octet-stream"
+        name = safe_copy_name(name, content_type)
+    content = b"".join(chunks)
     digest = hashlib.sha256(content).hexdigest()
-    if attachment.sha256 is not None and attachment.sha256.hex() != digest:
+    if expected is not None and expected.hex() != digest:
         raise DecryptionError(f"attachment {attachment.id} does not match its digest")
     return Document(
-        filename=cipher.open_text(attachment, "filename_enc") or f"document-{attachment.id}",
-        content_type=attachment.content_type,
+        filename=name,
+        content_type=content_type,
         sha256=digest,
         content=content,
     )

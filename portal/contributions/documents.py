@@ -1,6 +1,7 @@
 """Documents attached to answers: adding one to the draft as it streams in, removing one, and
-the social worker's download. Each is audited; a refused upload keeps nothing but its refusal
-on the record, and a removed document's file goes only once its row is gone for good."""
+the social worker's downloads: the safe copy, or the original with a reason. Each is audited;
+a refused upload keeps nothing but its refusal on the record, and a removed document's file
+goes only once its row is gone for good."""
 
 from __future__ import annotations
 
@@ -25,14 +26,18 @@ from portal.attachments import (
     scanner_for,
 )
 from portal.attachments.refusals import message_for
+from portal.attachments.safe_copies import open_safe_copy, safe_copy_name
 from portal.audit import Actor, AuditAction, record_event, record_lasting_event
+from portal.audit.actions import ORIGINAL_DOWNLOAD_REASONS
 from portal.auth.login import actor_for
 from portal.contributions import services
 from portal.contributions.services import ContributionRefused
 from portal.crypto.keyring import Keyring
 from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
-from portal.models import Attachment, AuditOutcome, Contribution, DelegationRequest, User
+from portal.models import Attachment as Attachment
+from portal.models import AuditOutcome, Contribution, DelegationRequest, User
+from portal.models import SafeCopyStatus as SafeCopyStatus
 from portal.models import ScanStatus as ScanStatus
 from portal.settings import AttachmentSettings
 
@@ -194,23 +199,75 @@ def download(
     attachment: Attachment,
     reader: User,
 ) -> Download:
-    """The document's decrypted content, in chunks, with its name. The download is on the
-    record whether or not the file can be opened (the request boundary commits it before a
-    byte leaves). Raises AttachmentUnavailable."""
+    """The document's safe copy, decrypted in chunks, with its name ("Report.docx" gives
+    "Report.pdf"). The download is on the record whether or not the file can be opened (the
+    request boundary commits it before a byte leaves). Raises AttachmentUnavailable, before
+    anything is recorded, while there is no safe copy."""
+    if attachment.safe_status != SafeCopyStatus.READY or attachment.safe_content_type is None:
+        raise AttachmentUnavailable(f"attachment {attachment.id} has no safe copy")
+    _record_download(AuditAction.ATTACHMENT_DOWNLOADED, found, contribution, attachment, reader)
+    chunks = open_safe_copy(attachment, keyring=store.keyring, settings=store.settings)
+    return Download(
+        name=safe_copy_name(_name(store, attachment), attachment.safe_content_type),
+        content_type=attachment.safe_content_type,
+        size_bytes=attachment.safe_size_bytes or 0,
+        chunks=chunks,
+    )
+
+
+ORIGINAL_REASONS = ORIGINAL_DOWNLOAD_REASONS
+
+
+def download_original(
+    store: DocumentStore,
+    found: DelegationRequest,
+    contribution: Contribution,
+    attachment: Attachment,
+    reader: User,
+    reason: str,
+) -> Download:
+    """The document as the partner sent it, for a reviewer who said why (one of
+    ORIGINAL_REASONS), on the record with that reason like any download. Raises
+    AttachmentUnavailable."""
+    if reason not in ORIGINAL_REASONS:
+        raise ValueError(f"not a reason for downloading an original: {reason}")
+    _record_download(
+        AuditAction.ATTACHMENT_ORIGINAL_DOWNLOADED,
+        found,
+        contribution,
+        attachment,
+        reader,
+        reason=reason,
+    )
+    chunks = open_attachment(attachment, keyring=store.keyring, settings=store.settings)
+    return Download(
+        name=_name(store, attachment),
+        content_type=attachment.content_type,
+        size_bytes=attachment.size_bytes,
+        chunks=chunks,
+    )
+
+
+def _name(store: DocumentStore, attachment: Attachment) -> str:
+    """The name the document was sent under (as the sanitiser left it)."""
+    return store.cipher.open_text(attachment, "filename_enc") or "document"
+
+
+def _record_download(
+    action: AuditAction,
+    found: DelegationRequest,
+    contribution: Contribution,
+    attachment: Attachment,
+    reader: User,
+    **more: str,
+) -> None:
     record_lasting_event(
-        AuditAction.ATTACHMENT_DOWNLOADED,
+        action,
         actor=actor_for(reader),
         object_type="attachment",
         object_id=attachment.id,
         case_reference=found.case.cms_reference,
-        details={"request": found.reference, "version": contribution.version},
-    )
-    chunks = open_attachment(attachment, keyring=store.keyring, settings=store.settings)
-    return Download(
-        name=store.cipher.open_text(attachment, "filename_enc") or "document",
-        content_type=attachment.content_type,
-        size_bytes=attachment.size_bytes,
-        chunks=chunks,
+        details={"request": found.reference, "version": contribution.version, **more},
     )
 
 

@@ -1,4 +1,5 @@
-"""Documents partners attach to their answers, and the social worker's (audited) download.
+"""Documents partners attach to their answers, and the social worker's (audited) downloads:
+the safe copy, or the original once the reviewer has said why.
 
 Uploads stream straight from the request body into the encrypted store and the virus scanner
 (portal/attachments): the route is exempt from the CSRF extension, which would parse the body
@@ -29,13 +30,16 @@ from portal.config import Settings
 from portal.contributions import documents, pages, services
 from portal.contributions.answering import PARTNERS
 from portal.contributions.documents import (
+    Attachment,
     AttachmentUnavailable,
     DocumentStore,
+    SafeCopyStatus,
     ScanStatus,
     UploadRefused,
 )
+from portal.contributions.pages import Contribution
 from portal.extensions import csrf
-from portal.requests.access import councils_request, partners_request
+from portal.requests.access import DelegationRequest, councils_request, partners_request
 
 blueprint = Blueprint("files", __name__)
 
@@ -83,24 +87,87 @@ def remove(reference: str, section_id: str, attachment_id: str) -> ResponseRetur
     return redirect(url_for("answer.section", reference=found.reference, section_id=section_id))
 
 
-@blueprint.get("/requests/<reference>/versions/<version>/files/<attachment_id>")
-@access(roles(Role.SOCIAL_WORKER, Role.TEAM_MANAGER))
+COUNCIL_STAFF = roles(Role.SOCIAL_WORKER, Role.TEAM_MANAGER)
+_DOCUMENT = "/requests/<reference>/versions/<version>/files/<attachment_id>"
+
+
+@blueprint.get(_DOCUMENT)
+@access(COUNCIL_STAFF)
 def download(reference: str, version: str, attachment_id: str) -> ResponseReturnValue:
+    """The safe copy: what reviewers open."""
+    found, contribution, attachment = _sent_document(reference, version, attachment_id)
+    if found.content_shredded_at is not None:
+        return _deleted_under_retention(found.content_shredded_at)
+    if attachment.safe_status != SafeCopyStatus.READY:
+        return _no_safe_copy(attachment)
+    try:
+        document = documents.download(_store(), found, contribution, attachment, current_user)
+    except AttachmentUnavailable:
+        abort(404)
+    return _streamed(document)
+
+
+@blueprint.route(f"{_DOCUMENT}/original", methods=["GET", "POST"])
+@access(COUNCIL_STAFF)
+def download_original(reference: str, version: str, attachment_id: str) -> ResponseReturnValue:
+    """The document as the partner sent it, once the reviewer has said why they need it."""
+    found, contribution, attachment = _sent_document(reference, version, attachment_id)
+    if found.content_shredded_at is not None:
+        return _deleted_under_retention(found.content_shredded_at)
+    reason = request.form.get("reason", "")
+    if request.method == "GET" or reason not in documents.ORIGINAL_REASONS:
+        # Nothing of the document is shown (not even its name) until the download itself,
+        # which is on the record.
+        error = "Select why you need the original" if request.method == "POST" else None
+        page = render_template(
+            "contributions/original.html",
+            request_=found,
+            contribution=contribution,
+            reasons=documents.ORIGINAL_REASONS,
+            error=error,
+        )
+        return page, 400 if error else 200
+    try:
+        document = documents.download_original(
+            _store(), found, contribution, attachment, current_user, reason
+        )
+    except AttachmentUnavailable:
+        abort(404)
+    return _streamed(document)
+
+
+def _sent_document(
+    reference: str, version: str, attachment_id: str
+) -> tuple[DelegationRequest, Contribution, Attachment]:
     found = councils_request(reference)
     contribution = pages.sent_version(db.session(), found, version)
     attachment = documents.sent_document(contribution, attachment_id)
     if contribution is None or attachment is None:
         abort(404)
-    if found.content_shredded_at is not None:
-        return _deleted_under_retention(found.content_shredded_at)
-    try:
-        document = documents.download(_store(), found, contribution, attachment, current_user)
-    except AttachmentUnavailable:
-        abort(404)
+    return found, contribution, attachment
+
+
+def _streamed(document: documents.Download) -> Response:
     response = Response(document.chunks, mimetype=document.content_type)
     response.headers["Content-Disposition"] = _attachment_disposition(document.name)
     response.headers["Content-Length"] = str(document.size_bytes)
     return response
+
+
+def _no_safe_copy(attachment: Attachment) -> ResponseReturnValue:
+    """A link to a safe copy that is not (or no longer) there: what became of it."""
+    waiting = attachment.safe_status == SafeCopyStatus.PENDING
+    page = render_template(
+        "errors/error.html",
+        title=f"This document {'is being' if waiting else 'could not be'} made safe",
+        advice="Its safe copy will be ready in a few minutes: go back to the answers and "
+        "try again then."
+        if waiting
+        else "Go back to the answers: you can download the original there, after saying "
+        "why you need it.",
+        status=409,
+    )
+    return page, 409
 
 
 def _deleted_under_retention(deleted_at: datetime) -> ResponseReturnValue:

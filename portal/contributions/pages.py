@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from portal.attachments.safe_copies import safe_copy_name
 from portal.audit import AuditAction, record_lasting_event
 from portal.auth.login import actor_for
 from portal.auth.policy import child_identifiers_shown_to
@@ -28,7 +29,7 @@ from portal.crypto.records import RecordCipher
 from portal.forms_catalogue import FormTemplate, catalogue
 from portal.forms_catalogue.template import Section
 from portal.lifecycle import ContributionStatus, RequestStatus
-from portal.models import Attachment, DelegationRequest, OrganisationKind, User
+from portal.models import Attachment, DelegationRequest, OrganisationKind, SafeCopyStatus, User
 
 # What the route modules name, so that they never import the data model themselves.
 from portal.models import Contribution as Contribution
@@ -40,6 +41,8 @@ from portal.requests.pages import record_read_of
 COUNCIL_SEES = child_identifiers_shown_to(OrganisationKind.COUNCIL)
 Rows = list[tuple[Section, list[tuple[Field, str]]]]
 Documents = list[tuple[Attachment, str | None]]  # each with its (decrypted) file name
+# A sent document as reviewers see it: with its name, and its safe copy's name once ready.
+ReviewedDocument = tuple[Attachment, str | None, str | None]
 
 
 def template_of(found: DelegationRequest) -> FormTemplate:
@@ -194,7 +197,7 @@ class ReviewPage:
     shredded_on: datetime | None = None
     rows: Rows = field(default_factory=list)
     sections: tuple[Section, ...] = ()
-    documents: Documents = field(default_factory=list)
+    documents: list[ReviewedDocument] = field(default_factory=list)
     can_decide: bool = False
     children: list[ChildOnRequest] = field(default_factory=list)
 
@@ -229,12 +232,20 @@ def review_page(
             for part in template.sections
         ],
         sections=template.sections,
-        documents=[(a, cipher.open_text(a, "filename_enc")) for a in contribution.attachments],
+        documents=[reviewed(cipher, a) for a in contribution.attachments],
         children=children_on(session, cipher, found, COUNCIL_SEES, every_child=True),
         can_decide=contribution.status == ContributionStatus.SUBMITTED
         and found.status == RequestStatus.SUBMITTED
         and council_may_change(viewer, found),
     )
+
+
+def reviewed(cipher: RecordCipher, attachment: Attachment) -> ReviewedDocument:
+    name = cipher.open_text(attachment, "filename_enc")
+    safe_type = attachment.safe_content_type
+    if attachment.safe_status != SafeCopyStatus.READY or safe_type is None:
+        return attachment, name, None
+    return attachment, name, safe_copy_name(name or "document", safe_type)
 
 
 @dataclass(frozen=True)

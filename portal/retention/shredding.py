@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.attachments.safe_copies import delete_safe_copy
 from portal.attachments.store import stored_path
 from portal.audit import AuditAction, record_event
 from portal.crypto.shredding import shred_data_keys
@@ -114,6 +115,7 @@ def sweep_shredded_files(
             return swept
         after = batch[-1]
         for attachment_id in batch:
+            delete_safe_copy(attachments, attachment_id)
             try:
                 stored_path(attachments, attachment_id).unlink()
             except FileNotFoundError:
@@ -141,6 +143,7 @@ def _one(
     # Only after the commit: if it had failed, the files would still be needed.
     deleted = 0
     for attachment_id in attachment_ids:
+        delete_safe_copy(attachments, attachment_id)  # shredded with the same key
         try:
             stored_path(attachments, attachment_id).unlink()
         except FileNotFoundError:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Locator, expect
 
+from tests.support.disarming import one_page_pdf
 from tests.support.people import Person
 
 SOCIAL_WORKER = ("sw-1@northmoor.example", "Sam Okafor")
@@ -23,12 +24,9 @@ SCHOOL = "Ashby Lane Primary School"
 SCHOOL_FORM = "School contribution to a child protection conference or assessment (for school)"
 DUE_IN_DAYS = 10
 PURPOSE = "For the initial child protection conference on 9 December."
-# A small, valid PDF: what a school attaches (an attendance report).
-PDF = (
-    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-    b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
-    b"trailer << /Root 1 0 R >>\n%%EOF\n"
-)
+# A small, valid PDF of one page: what a school attaches (an attendance report), and what the
+# disarm worker can rebuild as a safe copy.
+PDF = one_page_pdf("Attendance report")
 
 
 def sign_in(person: Person, who: tuple[str, str], shot: str | None = None) -> None:

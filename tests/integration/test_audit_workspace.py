@@ -479,6 +479,26 @@ def test_an_event_shows_every_field_and_is_audited(
     assert ig.get("/audit/events/%C2%B2").status_code == 404
 
 
+def test_an_original_documents_download_shows_why_in_words(
+    ig: FlaskClient, db_session: Session, trail: Trail
+) -> None:
+    event = record_event(
+        db_session,
+        AuditAction.ATTACHMENT_ORIGINAL_DOWNLOADED,
+        actor=actor_for(trail.alice),
+        object_type="attachment",
+        object_id=uuid.uuid4(),
+        case_reference=f"C1-{trail.token}",
+        details={"request": "REQ-1", "version": 1, "reason": "legal_evidence"},
+    )
+    db_session.commit()
+
+    page = html.unescape(ig.get(f"/audit/events/{event.seq}").get_data(as_text=True))
+    assert "Original document downloaded (attachment_original_downloaded)" in page
+    assert "Needed as evidence in legal proceedings" in page
+    assert "legal_evidence" not in page
+
+
 def test_an_event_of_someone_the_portal_no_longer_holds_shows_their_ids(
     ig: FlaskClient, db_session: Session
 ) -> None:
@@ -506,7 +526,7 @@ def test_the_access_report_counts_each_persons_reads_of_the_case_only(
     alice = _person(db_session, school, f"Alice {token}", f"alice.{token}@example.org")
     bob = _person(db_session, make_organisation(db_session), f"Bob {token}", f"bob.{token}@x.org")
     gone = Actor(uuid.uuid4(), school.id, "social_worker")
-    times = iter(datetime(2025, 5, day, 9, 0, tzinfo=UTC) for day in range(1, 20))
+    times = iter(datetime(2025, 5, day, 9, 0, tzinfo=UTC) for day in range(1, 21))
     monkeypatch.setattr(audit_record, "utcnow", lambda: next(times))
 
     def read(actor: Actor, action: AuditAction, on: str = case, **fields: Any) -> None:
@@ -517,6 +537,9 @@ def test_the_access_report_counts_each_persons_reads_of_the_case_only(
     read(actor_for(bob), AuditAction.ATTACHMENT_DOWNLOADED)  # 3 May
     read(actor_for(alice), AuditAction.CHILD_DETAILS_VIEWED)  # 4 May
     read(gone, AuditAction.CONTRIBUTION_VIEWED)  # 5 May
+    read(
+        actor_for(bob), AuditAction.ATTACHMENT_ORIGINAL_DOWNLOADED, details={"reason": "other"}
+    )  # 6 May
     # Not reads of this case: another case, a refusal, a failed read, other actions.
     read(actor_for(alice), AuditAction.CHILD_DETAILS_VIEWED, on=other_case)
     read(actor_for(bob), AuditAction.PERMISSION_DENIED, outcome=AuditOutcome.DENIED)
@@ -538,7 +561,10 @@ def test_the_access_report_counts_each_persons_reads_of_the_case_only(
         school.name,
     )
     assert by_person[alice.id].roles == ["partner_contributor"]
-    assert by_person[bob.id].reads == {"attachment_downloaded": 1}
+    assert by_person[bob.id].reads == {
+        "attachment_downloaded": 1,
+        "attachment_original_downloaded": 1,
+    }
     # Someone the portal no longer holds: their id, and the organisation the event recorded.
     assert by_person[gone.user_id].who.name == str(gone.user_id)
     assert by_person[gone.user_id].who.organisation == school.name
@@ -555,7 +581,8 @@ def test_the_access_report_counts_each_persons_reads_of_the_case_only(
         str(gone.user_id),
         "Child details viewed: 2",
         "Request viewed: 1",
-        "Attachment downloaded: 1",
+        "Document downloaded (its safe copy): 1",
+        "Original document downloaded: 1",
         "1 May 2025 10:00:00 BST",
         f"/audit?case_reference={case}",
     ):

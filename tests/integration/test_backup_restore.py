@@ -31,6 +31,7 @@ from tests.factories import csrf_token
 from tests.faults.servers import portal_environment
 from tests.integration.test_contribution_documents import PDF, upload
 from tests.integration.test_contributions import answer_everything, children_of, send
+from tests.support.disarming import make_safe_copies
 from tests.support.world import build_world, client_for, issue
 
 pytestmark = pytest.mark.postgres
@@ -119,6 +120,7 @@ def test_a_backup_restores_into_a_new_database_and_verifies(
     tmp_path: Path,
 ) -> None:
     accepted_with_a_document(source, keyring, audit_key_path)
+    assert make_safe_copies(source.app).ready == 1
     environment = portal_environment(source.url, keyring_path, audit_key_path)
     backup_dir = tmp_path / "backup"
     made = run(
@@ -156,6 +158,7 @@ def test_a_backup_restores_into_a_new_database_and_verifies(
         assert f"sealed:     {table}: " in out
     assert "children: 2 records (2 sealed, 0 shredded); 2 decrypted, 4 fields" in out
     assert "documents:  1 readable, 1 files present; 1 decrypted" in out
+    assert "safe copy:  1 ready, 1 files present; 1 decrypted, digests match" in out
     assert "VERIFIED" in out
 
     # The grants are the migrations' own, restated on the copy: the app role may append to
@@ -191,9 +194,10 @@ def test_a_backup_restores_into_a_new_database_and_verifies(
     assert "decryption: FAILED: not attempted" in foreign.stderr
     assert "NOT VERIFIED" in foreign.stderr
 
-    # A document missing from the store is found.
-    (stored,) = restored_files.iterdir()
+    # A document and a safe copy missing from the store are found.
+    stored, safe_copy = sorted(restored_files.iterdir())  # <id>.pdsf, <id>.safe.pdsf
     stored.unlink()
+    safe_copy.unlink()
     incomplete = run(
         [str(PROJECT_ROOT / ".venv/bin/portal"), "backup", "verify"],
         environment
@@ -204,6 +208,7 @@ def test_a_backup_restores_into_a_new_database_and_verifies(
     )
     assert incomplete.returncode == 1
     assert f"attachment {stored.name.split('.')[0]} has no file" in incomplete.stderr
+    assert f"attachment {stored.name.split('.')[0]} has no safe copy file" in incomplete.stderr
 
     # Unless its data key was shredded (by retention, or with a discarded draft): its file is
     # deleted after that commit, so a backup may rightly hold the row without the file.

@@ -1,5 +1,6 @@
 """Documents on answers: uploaded through the answer page into the encrypted store past a real
-clamd, refused when infected, counted in the receipt, and downloaded by the council (audited)."""
+clamd, refused when infected, counted in the receipt, made safe by the disarm worker, and
+downloaded by the council (audited): the safe copy, or the original with a reason."""
 
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ from tests.factories import csrf_token
 from tests.integration.test_contributions import TEMPLATE, answer_everything, send
 from tests.support.clamd import Clamd, eicar
 from tests.support.confirming import confirm_if_asked
+from tests.support.disarming import make_safe_copies, one_page_pdf
 from tests.support.world import World, client_for, issue
 
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PDF = one_page_pdf()
+PNG_HEADER_ONLY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 300
 
 
 @pytest.fixture
@@ -81,6 +84,7 @@ def test_a_document_is_stored_encrypted_and_downloaded_by_the_council(
     assert added.status_code == 302 and "added=clean" in added.headers["Location"]
     page = teacher.get(added.headers["Location"]).get_data(as_text=True)
     assert "attendance-letter.pdf" in page and "was checked for viruses" in page
+    assert "Being made safe" in page
     stored = list((tmp_path / "files").iterdir())
     assert len(stored) == 1 and b"/Catalog" not in stored[0].read_bytes()
 
@@ -95,25 +99,82 @@ def test_a_document_is_stored_encrypted_and_downloaded_by_the_council(
     assert receipt["sha256"]
 
     worker = client_for(app, world.worker)
-    review = worker.get(f"/requests/{reference}/versions/1").get_data(as_text=True)
-    assert "attendance-letter.pdf" in review
     attachment = db_session.scalar(sa.select(Attachment))
     assert attachment is not None and attachment.sha256 is not None
-    with worker.get(f"/requests/{reference}/versions/1/files/{attachment.id}") as download:
-        assert download.status_code == 200 and download.data == PDF
+    review = worker.get(f"/requests/{reference}/versions/1").get_data(as_text=True)
+    assert "attendance-letter.pdf" in review and "Being made safe" in review
+    safe_copy = f"/requests/{reference}/versions/1/files/{attachment.id}"
+    waiting = worker.get(safe_copy)
+    assert waiting.status_code == 409 and "is being made safe" in waiting.get_data(as_text=True)
+
+    assert make_safe_copies(app).ready == 1
+    review = worker.get(f"/requests/{reference}/versions/1").get_data(as_text=True)
+    assert "Safe copy ready" in review and "Download the original" in review
+    assert sorted(path.name for path in (tmp_path / "files").iterdir()) == [
+        f"{attachment.id}.pdsf",
+        f"{attachment.id}.safe.pdsf",
+    ]
+    with worker.get(safe_copy) as download:
+        assert download.status_code == 200 and download.mimetype == "application/pdf"
+        assert download.data.startswith(b"%PDF") and download.data != PDF
+        assert b"/Font" not in download.data  # rebuilt from pictures of its pages
         assert "attendance-letter.pdf" in download.headers["Content-Disposition"]
-    db_session.expire_all()
-    downloaded = db_session.scalars(
-        sa.select(AuditEvent).where(AuditEvent.action == AuditAction.ATTACHMENT_DOWNLOADED.value)
-    ).all()
-    assert downloaded and downloaded[-1].actor_user_id == world.worker.id
-    # Another team's worker gets nothing.
-    assert (
-        client_for(app, world.other_worker)
-        .get(f"/requests/{reference}/versions/1/files/{attachment.id}")
-        .status_code
-        == 404
+    assert last_download(db_session, AuditAction.ATTACHMENT_DOWNLOADED).actor_user_id == (
+        world.worker.id
     )
+    # Another team's worker gets nothing, safe copy or original.
+    other = client_for(app, world.other_worker)
+    assert other.get(safe_copy).status_code == 404
+    assert other.get(f"{safe_copy}/original").status_code == 404
+
+
+def last_download(session: Session, action: AuditAction) -> AuditEvent:
+    session.expire_all()
+    events = session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == action.value).order_by(AuditEvent.seq)
+    ).all()
+    assert events, action
+    return events[-1]
+
+
+def test_the_original_is_downloaded_only_with_a_reason_on_the_record(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    reference = issue(app, world)
+    teacher = client_for(app, world.teacher)
+    upload(teacher, reference, "Attendance report.pdf", PDF)
+    answer_everything(teacher, reference, [str(c.id) for c in world.case.children])
+    send(teacher, reference)
+    attachment = db_session.scalar(sa.select(Attachment))
+    assert attachment is not None
+    original = f"/requests/{reference}/versions/1/files/{attachment.id}/original"
+
+    worker = client_for(app, world.worker)
+    form = worker.get(original).get_data(as_text=True)
+    assert "Why do you need the original?" in form
+    assert "Attendance report" not in form  # nothing of it before the download on the record
+    refused = worker.post(original, data={"csrf_token": csrf_token(form)})
+    assert refused.status_code == 400
+    assert "Select why you need the original" in refused.get_data(as_text=True)
+    made_up = worker.post(original, data={"csrf_token": csrf_token(form), "reason": "curious"})
+    assert made_up.status_code == 400
+    db_session.expire_all()
+    assert not db_session.scalars(
+        sa.select(AuditEvent).where(
+            AuditEvent.action == AuditAction.ATTACHMENT_ORIGINAL_DOWNLOADED.value
+        )
+    ).all()
+
+    with worker.post(
+        original, data={"csrf_token": csrf_token(form), "reason": "legal_evidence"}
+    ) as download:
+        assert download.status_code == 200 and download.data == PDF
+        assert "Attendance%20report.pdf" in download.headers["Content-Disposition"]
+    event = last_download(db_session, AuditAction.ATTACHMENT_ORIGINAL_DOWNLOADED)
+    assert event.actor_user_id == world.worker.id and event.object_id == str(attachment.id)
+    assert event.details == {"request": reference, "version": 1, "reason": "legal_evidence"}
+    # The partner never downloads from the council's side.
+    assert teacher.get(original).status_code in (403, 404)
 
 
 @pytest.mark.parametrize(
@@ -185,3 +246,26 @@ def test_withdrawing_shreds_the_drafts_documents(
     assert attachment is not None and attachment.data_key is not None
     assert attachment.data_key.wrapped_key is None  # unreadable for good
     assert worker.get(f"/requests/{reference}/versions/1/files/{attachment.id}").status_code == 404
+
+
+def test_a_document_that_could_not_be_made_safe_is_reached_only_as_its_original(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    reference = issue(app, world)
+    teacher = client_for(app, world.teacher)
+    # A PNG's signature and header, then nothing sound: accepted by type, unreadable to rebuild.
+    upload(teacher, reference, "photo.png", PNG_HEADER_ONLY)
+    answer_everything(teacher, reference, [str(c.id) for c in world.case.children])
+    send(teacher, reference)
+    attachment = db_session.scalar(sa.select(Attachment))
+    assert attachment is not None
+
+    counts = make_safe_copies(app)
+    assert (counts.ready, counts.failed) == (0, 1)
+    worker = client_for(app, world.worker)
+    review = worker.get(f"/requests/{reference}/versions/1").get_data(as_text=True)
+    assert "Could not be made safe" in review and "Download the original" in review
+    safe_copy = f"/requests/{reference}/versions/1/files/{attachment.id}"
+    assert f'href="{safe_copy}"' not in review  # no link to a safe copy there is not
+    refused = worker.get(safe_copy)
+    assert refused.status_code == 409 and "could not be made safe" in refused.get_data(as_text=True)

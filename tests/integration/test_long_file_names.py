@@ -15,6 +15,7 @@ from portal.attachments.names import MAX_FILENAME_BYTES, clean_filename, with_ex
 from portal.models import Attachment
 from tests.integration.test_contribution_documents import PDF, app, upload
 from tests.integration.test_contributions import answer_everything, send
+from tests.support.disarming import make_safe_copies
 from tests.support.world import World, client_for, issue
 
 __all__ = ["app"]  # the documents tests' app: a file store and the real clamd
@@ -104,6 +105,7 @@ def test_the_council_downloads_it_with_its_extension(
 
     attachment = db_session.scalar(sa.select(Attachment))
     assert attachment is not None
+    assert make_safe_copies(app).ready == 1  # the council downloads the safe copy
     worker = client_for(app, world.worker)
     with worker.get(f"/requests/{reference}/versions/1/files/{attachment.id}") as download:
         assert download.status_code == 200

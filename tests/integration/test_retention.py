@@ -45,6 +45,7 @@ from tests.conftest import test_settings
 from tests.factories import csrf_token, make_request, make_user
 from tests.support.deliveries import Outbox
 from tests.support.deployment import deployment
+from tests.support.disarming import make_safe_copies
 from tests.support.world import World, client_for
 
 pytestmark = pytest.mark.postgres
@@ -443,7 +444,8 @@ def test_pages_that_showed_the_content_say_it_was_deleted(
     worker = client_for(app, world.worker)
     download = f"/requests/{request.reference}/versions/2/files/{document.id}"
     assert ANSWER in worker.get(f"/requests/{request.reference}/versions/2").get_data(as_text=True)
-    assert worker.get(download).get_data() == DOCUMENT
+    assert make_safe_copies(app).ready == 1
+    assert worker.get(download).get_data() == DOCUMENT  # plain UTF-8: its safe copy is the same
 
     run(portal)
 

@@ -93,6 +93,12 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/inbox/<reference>/answer/<section_id>/files/<answer_key>"): PARTNERS,
     ("POST", "/inbox/<reference>/answer/<section_id>/files/<attachment_id>/remove"): PARTNERS,
     ("GET", "/requests/<reference>/versions/<version>/files/<attachment_id>"): COUNCIL_CASEWORK,
+    ("GET", "/requests/<reference>/versions/<version>/files/<attachment_id>/original"): (
+        COUNCIL_CASEWORK
+    ),
+    ("POST", "/requests/<reference>/versions/<version>/files/<attachment_id>/original"): (
+        COUNCIL_CASEWORK
+    ),
     ("POST", "/requests/<reference>/versions/<version>/decision"): COUNCIL_CASEWORK,
     ("GET", "/audit/checkpoints"): frozenset({"ig_officer"}),
     ("POST", "/audit/checkpoints"): frozenset({"ig_officer"}),

@@ -17,6 +17,7 @@ from portal import create_app, db
 from portal.config import Settings
 from portal.models import Attachment
 from portal.private_files import write_new_private_file
+from tests.factories import csrf_token
 from tests.integration.test_contribution_documents import PDF, upload
 from tests.integration.test_contributions import answer_everything, send
 from tests.integration.test_metrics import samples, with_sections
@@ -125,7 +126,13 @@ def test_a_document_is_timed_as_it_is_encrypted_and_decrypted(
     assert attachment is not None
     decrypted = metrics.by_direction("decrypt")
     worker = client_for(metered, world.worker)
-    with worker.get(f"/requests/{reference}/versions/1/files/{attachment.id}") as download:
+    # The original (its safe copy is not made in this test), for a reason on the record.
+    original = f"/requests/{reference}/versions/1/files/{attachment.id}/original"
+    form = {
+        "csrf_token": csrf_token(worker.get(original).get_data(as_text=True)),
+        "reason": "other",
+    }
+    with worker.post(original, data=form) as download:
         assert download.data == PDF
     assert metrics.by_direction("decrypt") == decrypted + 1
     assert metrics.grown()[DOCUMENT][1] > 0

@@ -19,11 +19,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from loopback.cms import ReferenceCms
-from loopback.outbox import Parties, accepted_contribution, outbox_message
+from loopback.outbox import Parties, accepted_contribution, outbox_message, store_safe_copy
 from portal.attachments import NoScanner, store_upload
 from portal.config import Settings
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
+from portal.disarm import make_safe
 from portal.models import (
     Case,
     Child,
@@ -36,7 +37,7 @@ from portal.models import (
     Team,
     User,
 )
-from portal.settings import AttachmentSettings
+from portal.settings import AttachmentSettings, DisarmSettings
 from tests.conftest import test_settings
 from tests.factories import make_user
 from tests.support.world import organisation
@@ -123,7 +124,7 @@ class Family:
             answers[f"wellbeing:{child.id}"] = f"Notes about child {number + 1}"
         cipher.seal_json(contribution, "answers_enc", answers)
         session.flush()
-        store_upload(
+        report = store_upload(
             io.BytesIO(CHILD_REPORT),
             filename="child-report.txt",
             answer_key=f"child-report:{children[0].id}",
@@ -135,6 +136,8 @@ class Family:
             settings=self.files,
             scanner=NoScanner(),
         )
+        safe = make_safe(CHILD_REPORT, report.content_type, DisarmSettings())
+        store_safe_copy(report, safe, self.keyring, self.files)
         for number, child in enumerate(children):
             known = number == 0
             session.add(

@@ -2,10 +2,11 @@
 
 gunicorn (infra/gunicorn.conf.py, two workers) serves the portal on a PostgreSQL database of
 its own, seeded with the demo's organisations, people and identity providers; the development
-OpenID provider (node) signs people in; the reference CMS and a `portal worker` process carry
-accepted contributions; `portal notifications send` delivers e-mail to the development SMTP
-server, which keeps each message as a file; rate limits are counted in Redis. Every part is a
-separate process started from the project's own commands, and every log is kept for failures.
+OpenID provider (node) signs people in; a `portal disarm` process makes each document's safe
+copy; the reference CMS and a `portal worker` process carry accepted contributions; `portal
+notifications send` delivers e-mail to the development SMTP server, which keeps each message
+as a file; rate limits are counted in Redis. Every part is a separate process started from
+the project's own commands, and every log is kept for failures.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class PortalStack:
         return log_tails(self.directory)
 
     def failures(self) -> list[str]:
-        names = ("gunicorn.log", "worker.log", "notifications.log", "smtp-sink.log")
+        names = ("gunicorn.log", "worker.log", "disarm.log", "notifications.log", "smtp-sink.log")
         return logs_with_tracebacks(self.directory, names)
 
     def age_session(self, page: Page, minutes: int = 31) -> None:
@@ -134,6 +135,7 @@ def portal_stack(
             # Every person in every journey signs in from 127.0.0.1: the limit is counted (in
             # Redis) but set above what the suite needs. Its own tests are in test_sessions.py.
             "PORTAL_SECURITY__SIGN_IN_RATE_LIMIT": "600 per minute",
+            "PORTAL_DISARM__POLL_SECONDS": "0.5",
         }
 
         def start(name: str, command: list[str]) -> ProjectProcess:
@@ -161,6 +163,7 @@ def portal_stack(
         wait_for_http(f"{portal_url}/healthz", web, web_log)
         worker = WorkerProcess(environment, directory / "worker.log")
         running.callback(worker.terminate)
+        start("disarm", portal_command("disarm"))
         oidc = DevOidcProvider(
             dev_provider_config(providers, portal_url)["providers"],
             log_path=directory / "oidc.log",

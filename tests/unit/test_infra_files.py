@@ -85,6 +85,7 @@ def test_the_units_are_the_ones_the_docs_name() -> None:
         "portal.target",
         "portal-web@.service",
         "portal-worker@.service",
+        "portal-disarm@.service",
         "portal-notifications.service",
         "portal-checkpoint.service",
         "portal-expiry.service",
@@ -117,6 +118,20 @@ def test_every_service_is_hardened_by_the_shared_drop_in() -> None:
     for path in SERVICES:  # and none loosens what it sets
         keys = {key for key, _ in unit(path).get("Service", [])}
         assert not keys & {"User", "ProtectSystem", "ReadWritePaths", "NoNewPrivileges"}
+
+
+def test_the_disarm_worker_has_no_network_and_bounded_resources() -> None:
+    service = dict(unit(SYSTEMD / "portal-disarm@.service")["Service"])
+    assert service["PrivateNetwork"] == "yes"
+    assert service["MemoryMax"] and service["CPUQuota"] and service["TasksMax"]
+    # Its drop-in lets the converter make its own user and network namespaces and set its
+    # limits, and nothing else that the shared drop-in forbids.
+    sandbox = unit(SYSTEMD / "portal-disarm@.service.d" / "sandbox.conf")["Service"]
+    assert sandbox == [
+        ("RestrictNamespaces", "user net pid"),
+        ("SystemCallFilter", "setrlimit prlimit64"),
+        ("RestrictAddressFamilies", "AF_NETLINK"),
+    ]
 
 
 def test_web_instances_listen_on_loopback_only() -> None:

@@ -21,6 +21,7 @@ MAY_COMMIT = {
     "cli": "the `portal` command: each command is its own unit of work",
     "connector/worker.py": "the delivery worker, a background process",
     "connector/case_refresh.py": "the delivery worker's refresh of a case, in its process",
+    "disarm/worker.py": "the disarm worker, a background process",
     "notifications/worker.py": "the e-mail sender, a background process",
     "retention/shredding.py": "the retention run, a background command",
     "crypto/rotation.py": "key rotation, a background command",
