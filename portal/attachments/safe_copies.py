@@ -15,12 +15,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from portal.attachments.names import with_extension
 from portal.attachments.store import (
     AttachmentUnavailable,
     _closing,
     _create_private_file,
     _unwrap,
-    clean_filename,
 )
 from portal.crypto.keyring import Keyring
 from portal.crypto.streaming import StreamEncryptor, decrypt_stream
@@ -56,10 +56,7 @@ def safe_copy_name(original_name: str, safe_content_type: str) -> str:
     ("Report.docx" → "Report.pdf"), shortened by `clean_filename`'s rules so that the
     extension survives. A type with no known extension keeps the original's name."""
     extension = EXTENSIONS.get(safe_content_type)
-    if extension is None:
-        return original_name
-    stem, dot, _old = original_name.rpartition(".")
-    return clean_filename((stem if dot and stem else original_name) + extension)
+    return original_name if extension is None else with_extension(original_name, extension)
 
 
 def write_safe_copy(
