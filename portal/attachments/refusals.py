@@ -29,7 +29,8 @@ COMPRESSION_RATIO = "compression_ratio"  # past max_compression_ratio once over 
 ZIP64 = "zip64"  # zip64 extra fields, end records, locators or 0xFFFFFFFF sizes and offsets
 UNKNOWN_COMPRESSION = "unknown_compression"  # neither stored nor deflated
 DIRECTORY_MISMATCH = "directory_mismatch"  # central directory or end record disagrees
-EXTRA_DATA = "extra_data"  # bytes before the first record, between records or after the end
+EXTRA_DATA = "extra_data"  # bytes before, between or after the records, an end record comment
+EXTRA_FIELD = "extra_field"  # an extra field not on zip_walk's short list of harmless ones
 SIZE_MISMATCH = "size_mismatch"  # real sizes differ from the declared ones
 CRC_MISMATCH = "crc_mismatch"  # the CRC-32 of a member differs from the declared one
 STORED_WITH_DESCRIPTOR = "stored_with_descriptor"  # a data descriptor on a stored member
@@ -81,6 +82,7 @@ INSPECTION_MESSAGES = {
     UNKNOWN_COMPRESSION: _DAMAGED,
     DIRECTORY_MISMATCH: _DAMAGED,
     EXTRA_DATA: _DAMAGED,
+    EXTRA_FIELD: _DAMAGED,
     SIZE_MISMATCH: _DAMAGED,
     CRC_MISMATCH: _DAMAGED,
     STORED_WITH_DESCRIPTOR: _DAMAGED,

@@ -185,6 +185,32 @@ def _overlapping() -> bytes:
     return build(office_parts(), listed=[0, 1, 2, 2])
 
 
+def smuggled_docx() -> bytes:
+    """A clean document whose end record's comment holds a second archive: its directory lists
+    the real members and an OLE2 object hidden in the comment, and zipfile, which takes the last
+    end record it finds, reads that one (the review of issue 18, finding 1)."""
+    real = build(office_parts())
+    size, offset = struct.unpack("<II", real[-10:-2])
+    hidden = Part("word/embeddings/oleObject1.bin", ole2("Ole10Native"), method=STORED)
+    header = hidden.header(len(real))  # the comment starts where the clean file ended
+    local = header.local() + hidden.written()
+    directory = real[offset : offset + size] + header.central()
+    count = len(office_parts()) + 1
+    fields = (0, 0, count, count, len(directory), len(real) + len(local), 0)
+    second_end = b"PK\x05\x06" + struct.pack("<HHHHIIH", *fields)
+    return build(office_parts(), comment=local + directory + second_end)
+
+
+def info_zip_extra(kind: int, text: bytes, checked: bytes = b"word/media/x.bin") -> bytes:
+    """Info-ZIP's Unicode path (0x7075) or comment (0x6375) extra field: version 1, the CRC-32
+    of the name (or comment) it replaces, then the text readers honouring it use instead."""
+    body = struct.pack("<BI", 1, zlib.crc32(checked)) + text
+    return struct.pack("<HH", kind, len(body)) + body
+
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
 def _lying(where: str, **fields: int | bytes) -> bytes:
     part = Part("word/document.xml", DOCUMENT)
     (part.local if where == "local" else part.central).update(fields)
@@ -360,6 +386,29 @@ HOSTILE: dict[str, tuple[Builder, str]] = {
     ),
     "comment running past the end": (
         lambda: build(office_parts(), end={"comment": 500}),
+        refusals.EXTRA_DATA,
+    ),
+    "an archive hidden in the end record's comment": (smuggled_docx, refusals.EXTRA_DATA),
+    "PDF with a ZIP after it": (lambda: PDF + real_docx(), refusals.EXTRA_DATA),
+    "PDF with a ZIP and a line break after it": (
+        lambda: PDF + real_docx() + b"\n",
+        refusals.EXTRA_DATA,
+    ),
+    "Unicode path extra field naming ../": (
+        lambda: docx(Part("word/media/x.bin", b"x", extra=info_zip_extra(0x7075, b"../../x"))),
+        refusals.EXTRA_FIELD,
+    ),
+    "Unicode comment extra field": (
+        lambda: docx(Part("word/media/x.bin", b"x", extra=info_zip_extra(0x6375, b"hidden"))),
+        refusals.EXTRA_FIELD,
+    ),
+    "an extra field of an unknown kind": (
+        lambda: docx(Part("word/x.xml", b"<x/>", central={"extra": b"\x66\x66\x00\x00"})),
+        refusals.EXTRA_FIELD,
+    ),
+    "a name over 1 KiB": (lambda: docx(Part("word/" + "a" * 1100, b"<x/>")), refusals.MALFORMED),
+    "harmless extra fields over 1 KiB": (
+        lambda: docx(Part("word/x.xml", b"<x/>", extra=struct.pack("<HH", 0x5455, 0) * 257)),
         refusals.MALFORMED,
     ),
     "cut short": (lambda: real_docx()[:-40], refusals.MALFORMED),
