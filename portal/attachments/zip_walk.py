@@ -5,8 +5,9 @@ or deflated only), counting the bytes that really come out and checking them aga
 and sizes the archive declares. Then the central directory must list exactly the same members,
 in the same order, at the same offsets, with the same names, flags, methods, CRCs and sizes, and
 the end record must agree with it; nothing may come before, between or after the records, and
-the end record has no comment (a reader taking the last end record it finds would read an archive
-hidden there). Any departure refuses the file with the reason code of `refusals` (docs/attachments.md, "Inspection").
+the end record has no comment (a reader taking the last end record it finds would read an
+archive hidden there). Any departure refuses the file with the reason code of `refusals`
+(docs/attachments.md, "Inspection").
 
 The walk is a generator that asks for bytes: `(True, n)` for exactly n, `(False, n)` for
 whatever is at hand up to n. `ZipWalk.feed` answers it from the upload's pieces as they come.
