@@ -12,7 +12,8 @@ EMPTY = "empty"
 TOO_LARGE = "too_large"
 WRONG_TYPE = "wrong_type"
 INFECTED = "infected"
-NOT_CHECKED = "not_checked"
+NOT_CHECKED = "not_checked"  # the scanner down, slow or confused: trying again may work
+TOO_COMPLEX_TO_SCAN = "too_complex_to_scan"  # past clamd's size or scan limits: it will not
 NOT_SAVED = "not_saved"  # the document store could not take it (full, read-only, missing)
 
 # The portal's own inspection (inspection.py, zip_walk.py; docs/attachments.md, "Inspection").
@@ -147,6 +148,14 @@ def not_checked() -> UploadRefused:
     )
 
 
+def too_complex_to_scan() -> UploadRefused:
+    return UploadRefused(
+        TOO_COMPLEX_TO_SCAN,
+        "The selected file is too large or complex to be checked for viruses. Save it as a PDF, "
+        "or split it into smaller files, and upload it again",
+    )
+
+
 def not_saved() -> UploadRefused:
     return UploadRefused(
         NOT_SAVED,
@@ -178,6 +187,7 @@ def message_for(reason: str, max_bytes: int, allowed_types: Iterable[str]) -> st
         WRONG_TYPE: lambda: wrong_type(allowed_types),
         INFECTED: infected,
         NOT_CHECKED: not_checked,
+        TOO_COMPLEX_TO_SCAN: too_complex_to_scan,
         NOT_SAVED: not_saved,
     }.get(reason)
     if made:

@@ -4,8 +4,9 @@ last run, which readiness reports (docs/attachments.md, "Scanning").
 
 A probe passes when something refuses it, and when the scanner on its own refuses it if the
 probe says the scanner must. The scanner refuses a probe by finding it ("infected") or by
-saying it could not look at all of it ("scanner_limit": clamd's AlertExceedsMax or
-AlertEncrypted alerts); a scanner that does not answer, or answers nonsense, fails the check.
+saying it could not look at all of it ("scanner_limit", "scanner_encrypted": clamd's
+AlertExceedsMax or AlertEncrypted alerts); a scanner that does not answer, or answers nonsense,
+fails the check.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from portal.attachments.refusals import UploadRefused
 from portal.attachments.scanning import ClamdScanner, ScanVerdict
 from portal.settings import AttachmentSettings
 
-_REFUSING_REASONS = frozenset({scanning.INFECTED, scanning.SCANNER_LIMIT})
+_REFUSING_REASONS = frozenset(
+    {scanning.INFECTED, scanning.SCANNER_LIMIT, scanning.SCANNER_ENCRYPTED}
+)
 _PIECE = 64 * 1024
 
 
