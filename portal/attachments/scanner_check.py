@@ -18,7 +18,7 @@ import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from portal.attachments import scanning
@@ -131,16 +131,23 @@ def record(check: ScannerCheck, settings: AttachmentSettings, now: datetime) -> 
         raise
 
 
-def last_check_holds(settings: AttachmentSettings, scanner_version: str | None) -> bool:
+def last_check_holds(
+    settings: AttachmentSettings, scanner_version: str | None, now: datetime
+) -> bool:
     """Whether the last recorded check passed against the clamd engine answering now (an
-    upgraded clamd has not been checked until the command runs again)."""
+    upgraded clamd has not been checked until the command runs again), within
+    `scanner_check_max_age_hours` of `now` (a changed clamd.conf shows in no version: only a
+    new run finds it)."""
     try:
         body = json.loads(record_path(settings).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        checked_at = datetime.fromisoformat(body["checked_at"])
+    except (OSError, ValueError, TypeError, KeyError):
         return False
+    max_age = timedelta(hours=settings.scanner_check_max_age_hours)
     return (
-        isinstance(body, dict)
-        and body.get("passed") is True
+        body.get("passed") is True
         and scanner_version is not None
         and body.get("scanner_version") == scanner_version
+        and checked_at.tzinfo is not None
+        and now - max_age <= checked_at <= now + timedelta(minutes=5)  # a little clock skew
     )
