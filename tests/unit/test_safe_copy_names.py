@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
+from portal.attachments.names import MAX_FILENAME_BYTES, clean_filename
 from portal.attachments.safe_copies import safe_copy_file_id, safe_copy_name
-from portal.attachments.store import MAX_FILENAME_BYTES, clean_filename
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ from portal.attachments.store import MAX_FILENAME_BYTES, clean_filename
         ("photo.jpeg", "image/jpeg", "photo.jpg"),
         ("notes.txt", "text/plain", "notes.txt"),
         ("README", "application/pdf", "README.pdf"),
-        (".docx", "application/pdf", ".docx.pdf"),
+        (".docx", "application/pdf", "attachment.docx.pdf"),  # never hidden: clean_filename
         ("Report.docx", "application/x-unknown", "Report.docx"),
     ],
 )
