@@ -5,9 +5,9 @@ Fed the upload's pieces as they arrive, beside the type sniffer: no second pass 
 A file starting with a ZIP signature is walked strictly by `zip_walk` (structure, sizes, CRCs,
 bounds) while each member's content is checked here: no archive or OLE2 compound file inside it
 (how OOXML embeds objects and macros), no macros. An OLE2 file itself (Word or Excel 97-2003)
-is refused outright. Anything else passes, unless a ZIP end record near its end points back at
-a central directory inside the file, as ZIP readers accept: a ZIP with something put in front of
-it (a self-extracting program, an image or PDF polyglot), whatever bytes follow the record.
+is refused outright. Anything else passes, unless a ZIP end record near its end has a central
+directory just before it, as zipfile reads one: a ZIP with something put in front of it (a
+self-extracting program, an image or PDF polyglot), whatever bytes follow the record.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from portal.attachments.sniffing import OLE2_MAGIC
 from portal.attachments.zip_walk import CENTRAL, DESCRIPTOR, END, LOCAL, ZipWalk
 from portal.settings import AttachmentSettings
 
-_ZIP_SIGNATURES = (LOCAL, CENTRAL, END, DESCRIPTOR, b"PK\x06\x06", b"PK\x06\x07")
+_LOCATOR = b"PK\x06\x07"  # the zip64 end record's locator: 20 bytes, just before the end record
+_ZIP_SIGNATURES = (LOCAL, CENTRAL, END, DESCRIPTOR, b"PK\x06\x06", _LOCATOR)
 _DECIDE_BYTES = len(OLE2_MAGIC)
 # Formats whose content is itself an archive: ZIP, gzip, xz, 7-Zip, RAR, cabinet, Zstandard.
 _ARCHIVE_MAGIC = (
@@ -143,16 +144,26 @@ def _check_head(head: bytes) -> None:
 
 
 def _holds_zip_end_record(tail: bytes, size: int) -> bool:
-    """An end record (the last `tail` bytes of a file of `size`) whose central directory, by its
-    offset and size, lies before it in the file: what zipfile opens (it reads the directory
-    just before the record, wherever the offset says the archive starts), whatever follows."""
+    """An end record among the last `tail` bytes of a file of `size` that zipfile would open:
+    it reads the central directory just before the record (whatever offset the record gives,
+    which it only uses to find where the archive starts), or a zip64 record before that.
+    Whatever follows the record. A directory starting before the kept bytes counts too."""
     start = size - len(tail)  # where the tail is in the file
     position = tail.rfind(END)
     while position != -1:
-        if len(tail) - position >= _END_RECORD:
-            directory_size = int.from_bytes(tail[position + 12 : position + 16], "little")
-            directory_offset = int.from_bytes(tail[position + 16 : position + 20], "little")
-            if directory_offset + directory_size <= start + position:
-                return True
+        if len(tail) - position >= _END_RECORD and _opens(tail, position, start + position):
+            return True
         position = tail.rfind(END, 0, position)
     return False
+
+
+def _opens(tail: bytes, position: int, in_file: int) -> bool:
+    """Whether zipfile finds a directory for the end record at `position` in `tail`
+    (`in_file` in the whole file)."""
+    if position >= 20 and tail[position - 20 : position - 16] == _LOCATOR:
+        return True
+    directory_size = int.from_bytes(tail[position + 12 : position + 16], "little")
+    directory = position - directory_size  # in the tail; negative: before the kept bytes
+    if not 0 < directory_size <= in_file:
+        return False  # no directory (an empty archive holds nothing), or none that fits
+    return directory < 0 or tail[directory : directory + 4] == CENTRAL

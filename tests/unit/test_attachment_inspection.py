@@ -241,10 +241,22 @@ def test_what_zipfile_reads_in_a_smuggling_file_is_what_the_inspection_refuses()
         assert reason(polyglot) == reason(polyglot, piece=1000) == refusals.EXTRA_DATA
 
 
-def test_a_zip_end_record_pointing_past_itself_is_only_content() -> None:
-    # Offsets no reader can follow: the directory would lie after the record.
-    record = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, 46, 10_000_000, 0)
-    assert reason(PDF + record + b"\n%%EOF\n") == "accepted"
+def test_a_zip_end_record_with_no_directory_before_it_is_only_content() -> None:
+    record = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, 46, 0, 0)
+    assert reason(PDF + record + b"\n%%EOF\n") == "accepted"  # 46 bytes of PDF before it
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(io.BytesIO(PDF + record))
+
+
+def test_a_polyglot_whose_end_record_gives_any_offset_is_refused() -> None:
+    # zipfile reads the directory just before the end record and takes the offset only to
+    # find where the archive starts: a record saying 10 MB, or 0, still opens.
+    docx = real_docx()
+    for offset in (0, 10_000_000):
+        record = docx[-22:-6] + struct.pack("<IH", offset, 0)
+        polyglot = PDF + docx[:-22] + record + b"\n"
+        assert zipfile.ZipFile(io.BytesIO(polyglot)).namelist()
+        assert reason(polyglot) == refusals.EXTRA_DATA
 
 
 @pytest.mark.parametrize(
