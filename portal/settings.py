@@ -181,6 +181,10 @@ class AttachmentSettings(_Section):
     clamd_host: str | None = None
     clamd_port: int = Field(default=3310, ge=1, le=65535)
     scan_timeout_seconds: float = Field(default=30, gt=0, le=600)
+    # Readiness reports clamd unchecked once the last passing `portal attachments check-scanner`
+    # is older than this: a changed clamd.conf is only found by the next run (the daily timer,
+    # infra/systemd/portal-scanner-check.timer).
+    scanner_check_max_age_hours: float = Field(default=24, gt=0, le=24 * 31)
     # The portal's own inspection of ZIP-based documents (docs/attachments.md, "Inspection"),
     # before and beside the scanner. The sizes are decompressed bytes, counted as they come out
     # (never the sizes the archive declares), and must not exceed clamd's MaxFileSize and

@@ -5,8 +5,9 @@ Fed the upload's pieces as they arrive, beside the type sniffer: no second pass 
 A file starting with a ZIP signature is walked strictly by `zip_walk` (structure, sizes, CRCs,
 bounds) while each member's content is checked here: no archive or OLE2 compound file inside it
 (how OOXML embeds objects and macros), no macros. An OLE2 file itself (Word or Excel 97-2003)
-is refused outright. Anything else passes, unless it ends in a ZIP end record: a ZIP with
-something put in front of it (a self-extracting program, an image or PDF polyglot).
+is refused outright. Anything else passes, unless a ZIP end record near its end has a central
+directory just before it, as zipfile reads one: a ZIP with something put in front of it (a
+self-extracting program, an image or PDF polyglot), whatever bytes follow the record.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from collections.abc import Iterable
 
 from portal.attachments import refusals
 from portal.attachments.refusals import UploadRefused
+from portal.attachments.sniffing import OLE2_MAGIC
 from portal.attachments.zip_walk import CENTRAL, DESCRIPTOR, END, LOCAL, ZipWalk
 from portal.settings import AttachmentSettings
 
-_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_ZIP_SIGNATURES = (LOCAL, CENTRAL, END, DESCRIPTOR, b"PK\x06\x06", b"PK\x06\x07")
-_DECIDE_BYTES = len(_OLE2_MAGIC)
+_LOCATOR = b"PK\x06\x07"  # the zip64 end record's locator: 20 bytes, just before the end record
+_ZIP_SIGNATURES = (LOCAL, CENTRAL, END, DESCRIPTOR, b"PK\x06\x06", _LOCATOR)
+_DECIDE_BYTES = len(OLE2_MAGIC)
 # Formats whose content is itself an archive: ZIP, gzip, xz, 7-Zip, RAR, cabinet, Zstandard.
 _ARCHIVE_MAGIC = (
     LOCAL,
@@ -43,9 +45,10 @@ _ODF_MACRO_FOLDERS = ("basic/", "scripts/")
 _CONTENT_TYPES = "[content_types].xml"
 _MACRO_TYPES = (b"vbaproject", b"vbadata", b"macroenabled")
 _OVERLAP = max(len(marker) for marker in _MACRO_TYPES) - 1
-# A ZIP end record (22 bytes and a comment of up to 65535) ending a file that does not start
-# as a ZIP: the last bytes of every other file are kept to look for one.
+# A ZIP end record (22 bytes) in the last 64 KiB + 22 bytes of a file that does not start as a
+# ZIP, where zipfile and other readers look for one: those bytes of every other file are kept.
 _TAIL_BYTES = 22 + 0xFFFF
+_END_RECORD = 22
 
 
 class ContainerInspector:
@@ -57,12 +60,14 @@ class ContainerInspector:
         self._start = bytearray()  # until there are enough bytes to decide what the file is
         self._walk: ZipWalk | None = None
         self._tail: bytearray | None = None
+        self._size = 0  # of the whole file, once it is known not to start as a ZIP
         self._refused: UploadRefused | None = None
 
     def feed(self, data: bytes) -> None:
         if self._walk is not None:
             self._walk.feed(data)
         elif self._tail is not None:
+            self._size += len(data)
             self._tail += data
             if len(self._tail) > 2 * _TAIL_BYTES:  # trimmed in large steps, not every piece
                 del self._tail[: len(self._tail) - _TAIL_BYTES]
@@ -78,17 +83,12 @@ class ContainerInspector:
             raise self._refused
         if self._walk is not None:
             self._walk.finish()
-        elif self._tail is not None and _ends_with_zip_end_record(bytes(self._tail)):
+        elif self._tail is not None and _holds_zip_end_record(bytes(self._tail), self._size):
             raise refusals.inspected(refusals.EXTRA_DATA)
-
-    @property
-    def decompressed_bytes(self) -> int:
-        """How much the walk has decompressed so far: a bomb stops a little past a bound."""
-        return self._walk.decompressed_bytes if self._walk is not None else 0
 
     def _decide(self) -> None:
         start, self._start = bytes(self._start), bytearray()
-        if start.startswith(_OLE2_MAGIC):
+        if start.startswith(OLE2_MAGIC):
             self._refused = refusals.inspected(refusals.LEGACY_OFFICE)
         elif start[:4] in _ZIP_SIGNATURES:
             self._walk = ZipWalk(self._settings, MemberContent())
@@ -137,19 +137,33 @@ class MemberContent:
 
 
 def _check_head(head: bytes) -> None:
-    if head.startswith(_OLE2_MAGIC):
+    if head.startswith(OLE2_MAGIC):
         raise refusals.inspected(refusals.EMBEDDED_OBJECT)
     if head.startswith(_ARCHIVE_MAGIC) or _BZIP2.match(head):
         raise refusals.inspected(refusals.NESTED_ARCHIVE)
 
 
-def _ends_with_zip_end_record(tail: bytes) -> bool:
-    """An end record whose comment runs exactly to the end of the file."""
+def _holds_zip_end_record(tail: bytes, size: int) -> bool:
+    """An end record among the last `tail` bytes of a file of `size` that zipfile would open:
+    it reads the central directory just before the record (whatever offset the record gives,
+    which it only uses to find where the archive starts), or a zip64 record before that.
+    Whatever follows the record. A directory starting before the kept bytes counts too."""
+    start = size - len(tail)  # where the tail is in the file
     position = tail.rfind(END)
     while position != -1:
-        if len(tail) - position >= 22:
-            comment_length = int.from_bytes(tail[position + 20 : position + 22], "little")
-            if position + 22 + comment_length == len(tail):
-                return True
+        if len(tail) - position >= _END_RECORD and _opens(tail, position, start + position):
+            return True
         position = tail.rfind(END, 0, position)
     return False
+
+
+def _opens(tail: bytes, position: int, in_file: int) -> bool:
+    """Whether zipfile finds a directory for the end record at `position` in `tail`
+    (`in_file` in the whole file)."""
+    if position >= 20 and tail[position - 20 : position - 16] == _LOCATOR:
+        return True
+    directory_size = int.from_bytes(tail[position + 12 : position + 16], "little")
+    directory = position - directory_size  # in the tail; negative: before the kept bytes
+    if not 0 < directory_size <= in_file:
+        return False  # no directory (an empty archive holds nothing), or none that fits
+    return directory < 0 or tail[directory : directory + 4] == CENTRAL

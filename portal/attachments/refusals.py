@@ -12,7 +12,8 @@ EMPTY = "empty"
 TOO_LARGE = "too_large"
 WRONG_TYPE = "wrong_type"
 INFECTED = "infected"
-NOT_CHECKED = "not_checked"
+NOT_CHECKED = "not_checked"  # the scanner down, slow or confused: trying again may work
+TOO_COMPLEX_TO_SCAN = "too_complex_to_scan"  # past clamd's size or scan limits: it will not
 NOT_SAVED = "not_saved"  # the document store could not take it (full, read-only, missing)
 
 # The portal's own inspection (inspection.py, zip_walk.py; docs/attachments.md, "Inspection").
@@ -29,7 +30,8 @@ COMPRESSION_RATIO = "compression_ratio"  # past max_compression_ratio once over 
 ZIP64 = "zip64"  # zip64 extra fields, end records, locators or 0xFFFFFFFF sizes and offsets
 UNKNOWN_COMPRESSION = "unknown_compression"  # neither stored nor deflated
 DIRECTORY_MISMATCH = "directory_mismatch"  # central directory or end record disagrees
-EXTRA_DATA = "extra_data"  # bytes before the first record, between records or after the end
+EXTRA_DATA = "extra_data"  # bytes before, between or after the records, an end record comment
+EXTRA_FIELD = "extra_field"  # an extra field not on zip_walk's short list of harmless ones
 SIZE_MISMATCH = "size_mismatch"  # real sizes differ from the declared ones
 CRC_MISMATCH = "crc_mismatch"  # the CRC-32 of a member differs from the declared one
 STORED_WITH_DESCRIPTOR = "stored_with_descriptor"  # a data descriptor on a stored member
@@ -81,6 +83,7 @@ INSPECTION_MESSAGES = {
     UNKNOWN_COMPRESSION: _DAMAGED,
     DIRECTORY_MISMATCH: _DAMAGED,
     EXTRA_DATA: _DAMAGED,
+    EXTRA_FIELD: _DAMAGED,
     SIZE_MISMATCH: _DAMAGED,
     CRC_MISMATCH: _DAMAGED,
     STORED_WITH_DESCRIPTOR: _DAMAGED,
@@ -145,6 +148,14 @@ def not_checked() -> UploadRefused:
     )
 
 
+def too_complex_to_scan() -> UploadRefused:
+    return UploadRefused(
+        TOO_COMPLEX_TO_SCAN,
+        "The selected file is too large or complex to be checked for viruses. Save it as a PDF, "
+        "or split it into smaller files, and upload it again",
+    )
+
+
 def not_saved() -> UploadRefused:
     return UploadRefused(
         NOT_SAVED,
@@ -176,6 +187,7 @@ def message_for(reason: str, max_bytes: int, allowed_types: Iterable[str]) -> st
         WRONG_TYPE: lambda: wrong_type(allowed_types),
         INFECTED: infected,
         NOT_CHECKED: not_checked,
+        TOO_COMPLEX_TO_SCAN: too_complex_to_scan,
         NOT_SAVED: not_saved,
     }.get(reason)
     if made:

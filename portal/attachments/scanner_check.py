@@ -4,8 +4,9 @@ last run, which readiness reports (docs/attachments.md, "Scanning").
 
 A probe passes when something refuses it, and when the scanner on its own refuses it if the
 probe says the scanner must. The scanner refuses a probe by finding it ("infected") or by
-saying it could not look at all of it ("scanner_limit": clamd's AlertExceedsMax or
-AlertEncrypted alerts); a scanner that does not answer, or answers nonsense, fails the check.
+saying it could not look at all of it ("scanner_limit", "scanner_encrypted": clamd's
+AlertExceedsMax or AlertEncrypted alerts); a scanner that does not answer, or answers nonsense,
+fails the check.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from portal.attachments import scanning
@@ -27,7 +28,9 @@ from portal.attachments.refusals import UploadRefused
 from portal.attachments.scanning import ClamdScanner, ScanVerdict
 from portal.settings import AttachmentSettings
 
-_REFUSING_REASONS = frozenset({scanning.INFECTED, scanning.SCANNER_LIMIT})
+_REFUSING_REASONS = frozenset(
+    {scanning.INFECTED, scanning.SCANNER_LIMIT, scanning.SCANNER_ENCRYPTED}
+)
 _PIECE = 64 * 1024
 
 
@@ -128,16 +131,23 @@ def record(check: ScannerCheck, settings: AttachmentSettings, now: datetime) -> 
         raise
 
 
-def last_check_holds(settings: AttachmentSettings, scanner_version: str | None) -> bool:
+def last_check_holds(
+    settings: AttachmentSettings, scanner_version: str | None, now: datetime
+) -> bool:
     """Whether the last recorded check passed against the clamd engine answering now (an
-    upgraded clamd has not been checked until the command runs again)."""
+    upgraded clamd has not been checked until the command runs again), within
+    `scanner_check_max_age_hours` of `now` (a changed clamd.conf shows in no version: only a
+    new run finds it)."""
     try:
         body = json.loads(record_path(settings).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        checked_at = datetime.fromisoformat(body["checked_at"])
+    except (OSError, ValueError, TypeError, KeyError):
         return False
+    max_age = timedelta(hours=settings.scanner_check_max_age_hours)
     return (
-        isinstance(body, dict)
-        and body.get("passed") is True
+        body.get("passed") is True
         and scanner_version is not None
         and body.get("scanner_version") == scanner_version
+        and checked_at.tzinfo is not None
+        and now - max_age <= checked_at <= now + timedelta(minutes=5)  # a little clock skew
     )

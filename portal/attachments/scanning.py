@@ -1,8 +1,8 @@
 """Malware scanning: ClamAV's clamd over its INSTREAM protocol, on a Unix socket or TCP.
 
-Only clamd's own "stream: OK" is a clean verdict. Anything else (a signature found, clamd's
-size limit, an error reply, garbage, silence past the deadline, a refused or dropped
-connection) means the file is not accepted, never that it is clean.
+Only clamd's own "stream: OK" is a clean verdict. Anything else (a signature found, an
+encrypted file, clamd's size or scan limits, an error reply, garbage, silence past the deadline,
+a refused or dropped connection) means the file is not accepted, never that it is clean.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ INFECTED = "infected"
 NOT_SCANNED = "not_scanned"
 SCANNER_UNAVAILABLE = "scanner_unavailable"
 SCANNER_TIMEOUT = "scanner_timeout"
-SCANNER_LIMIT = "scanner_limit"
+SCANNER_LIMIT = "scanner_limit"  # too large or complex for clamd's limits: will not change
+SCANNER_ENCRYPTED = "scanner_encrypted"  # clamd cannot look inside: a password is the cause
 SCANNER_ERROR = "scanner_error"
 
 # clamd answers within this many bytes; more is not an answer.
@@ -34,7 +35,8 @@ _MAX_REPLY = 4096
 _MAX_PIECE = 256 * 1024
 # With AlertExceedsMax, clamd names files it could not scan whole like this, and with
 # AlertEncrypted those it could not look inside: not a virus, but not checked either.
-_UNCHECKED_SIGNATURE_PREFIXES = ("Heuristics.Limits.Exceeded", "Heuristics.Encrypted")
+_LIMIT_SIGNATURE = "Heuristics.Limits.Exceeded"
+_ENCRYPTED_SIGNATURE = "Heuristics.Encrypted"
 
 
 @dataclass(frozen=True)
@@ -154,8 +156,10 @@ def verdict_from_reply(reply: bytes) -> ScanVerdict:
         return ScanVerdict(clean=True, reason=CLEAN)
     if text.startswith("stream: ") and text.endswith(" FOUND"):
         signature = text.removeprefix("stream: ").removesuffix(" FOUND").strip()
-        if signature.startswith(_UNCHECKED_SIGNATURE_PREFIXES):
+        if signature.startswith(_LIMIT_SIGNATURE):
             return ScanVerdict(clean=False, reason=SCANNER_LIMIT, signature=signature)
+        if signature.startswith(_ENCRYPTED_SIGNATURE):
+            return ScanVerdict(clean=False, reason=SCANNER_ENCRYPTED, signature=signature)
         return ScanVerdict(clean=False, reason=INFECTED, signature=signature)
     if "size limit exceeded" in text.lower():
         return ScanVerdict(clean=False, reason=SCANNER_LIMIT)

@@ -38,7 +38,7 @@ ZIP_TAIL_BYTES = 1024 * 1024
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
-_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ODF_TYPES = frozenset({ODT, ODS, ODP})
 # OOXML main parts: the folder names the kind; a VBA project makes it the macro-enabled kind.
 _OOXML_KINDS = (("word/", DOCX, DOCM), ("xl/", XLSX, XLSM), ("ppt/", PPTX, PPTM))
@@ -62,7 +62,7 @@ class TypeSniffer:
         if len(self._prefix) < PREFIX_BYTES:
             self._prefix += data[: PREFIX_BYTES - len(self._prefix)]
         self._text.feed(data)
-        if not self._decided and len(self._prefix) >= len(_OLE2_MAGIC):
+        if not self._decided and len(self._prefix) >= len(OLE2_MAGIC):
             # Everything seen so far is in the prefix: the container reader starts at byte 0.
             self._decided = True
             self._container = _container_for(bytes(self._prefix))
@@ -97,7 +97,7 @@ def detect_type(data: bytes) -> str | None:
 def _container_for(head: bytes) -> _ZipTail | _OleDirectory | None:
     if head.startswith(_ZIP_MAGIC):
         return _ZipTail()
-    if head.startswith(_OLE2_MAGIC):
+    if head.startswith(OLE2_MAGIC):
         return _OleDirectory()
     return None
 

@@ -289,6 +289,10 @@ def _check(pending: PendingAttachment, scanner: Scanner) -> tuple[str, scanning.
     verdict = scanner.scan(pending.plaintext())
     if verdict.reason == scanning.INFECTED:
         raise refusals.infected()
+    if verdict.reason == scanning.SCANNER_ENCRYPTED:  # a password-protected PDF, say
+        raise refusals.inspected(refusals.ENCRYPTED)  # told as the inspection tells it
+    if verdict.reason == scanning.SCANNER_LIMIT:  # trying again will not help
+        raise refusals.too_complex_to_scan()
     if not verdict.clean and verdict.reason != scanning.NOT_SCANNED:
         raise refusals.not_checked()
     return content_type, verdict

@@ -4,8 +4,10 @@ Each local file header is read in turn and its data decompressed as it streams p
 or deflated only), counting the bytes that really come out and checking them against the CRC
 and sizes the archive declares. Then the central directory must list exactly the same members,
 in the same order, at the same offsets, with the same names, flags, methods, CRCs and sizes, and
-the end record must agree with it; nothing may come before, between or after the records. Any
-departure refuses the file with the reason code of `refusals` (docs/attachments.md, "Inspection").
+the end record must agree with it; nothing may come before, between or after the records, and
+the end record has no comment (a reader taking the last end record it finds would read an
+archive hidden there). Any departure refuses the file with the reason code of `refusals`
+(docs/attachments.md, "Inspection").
 
 The walk is a generator that asks for bytes: `(True, n)` for exactly n, `(False, n)` for
 whatever is at hand up to n. `ZipWalk.feed` answers it from the upload's pieces as they come.
@@ -38,6 +40,14 @@ _DESCRIPTOR_FLAG = 0x0008
 _UTF8_FLAG = 0x0800
 _ZIP64_EXTRA = 0x0001
 _ENCRYPTION_EXTRAS = frozenset({0x0017, 0x9901})  # strong encryption header, WinZip AES
+# Extra fields that change nothing a reader sees: NTFS times (0x000a), extended timestamp
+# (0x5455), Unix uid/gid (0x7875), and padding: Microsoft's packaging growth hint (0xa220) and
+# Android's zipalign (0xd935). Any other, such as Info-ZIP's Unicode path (0x7075) or comment
+# (0x6375), which some readers take instead of the name that was checked, is refused.
+_HARMLESS_EXTRAS = frozenset({0x000A, 0x5455, 0x7875, 0xA220, 0xD935})
+# A member's name, extra field or comment longer than this is not an office document's: refused
+# before it is read, so a few bytes of header cannot ask for 64 KiB of work each.
+MAX_FIELD_BYTES = 1024
 _FULL32 = 0xFFFFFFFF
 _FULL16 = 0xFFFF
 
@@ -85,7 +95,7 @@ class ZipWalk:
         self._walk: Walk | None = self._archive()
         self._need: Need = next(self._walk)
         self._refused: UploadRefused | None = None
-        self.decompressed_bytes = 0
+        self._unpacked = 0  # all members' decompressed bytes so far
 
     def feed(self, data: bytes) -> None:
         if self._refused is not None:
@@ -178,6 +188,7 @@ class ZipWalk:
         _version, flags, method, _time, _date, crc, compressed, size, name_length, extra_length = (
             struct.unpack("<HHHHHIIIHH", header)
         )
+        _check_lengths(name_length, extra_length)
         raw_name = yield from self._read(name_length)
         extra = yield from self._read(extra_length)
         _check_extra(extra)
@@ -244,10 +255,10 @@ class ZipWalk:
 
     def _count(self, out: bytes, produced: int, consumed: int) -> None:
         """The bounds, checked on every piece as it comes out: a bomb stops early."""
-        self.decompressed_bytes += len(out)
+        self._unpacked += len(out)
         if produced > self._settings.max_member_bytes:
             raise refusals.inspected(refusals.MEMBER_TOO_LARGE)
-        if self.decompressed_bytes > self._settings.max_total_uncompressed_bytes:
+        if self._unpacked > self._settings.max_total_uncompressed_bytes:
             raise refusals.inspected(refusals.UNPACKED_TOO_LARGE)
         ratio = self._settings.max_compression_ratio
         if produced > RATIO_FROM and produced > ratio * max(consumed, 1):
@@ -269,6 +280,7 @@ class ZipWalk:
         fields = struct.unpack("<HHHHHHIIIHHHHHII", header)
         flags, method, crc, compressed, size = fields[2], fields[3], *fields[6:9]
         name_length, extra_length, comment_length, disk, offset = *fields[9:13], fields[15]
+        _check_lengths(name_length, extra_length, comment_length)
         raw_name = yield from self._read(name_length)
         extra = yield from self._read(extra_length)
         yield from self._read(comment_length)
@@ -292,8 +304,8 @@ class ZipWalk:
         expected = (0, 0, count, count, directory_size, directory_start)
         if (disk, directory_disk, on_disk, total, size, offset) != expected:
             raise refusals.inspected(refusals.DIRECTORY_MISMATCH)
-        # The comment ends the file: one running past the end leaves the walk unfinished.
-        yield from self._read(comment_length)
+        if comment_length:  # office suites write none; zipfile would read an archive in it
+            raise refusals.inspected(refusals.EXTRA_DATA)
 
 
 def _decompress(inflater: zlib._Decompress, data: bytes) -> bytes:
@@ -301,6 +313,11 @@ def _decompress(inflater: zlib._Decompress, data: bytes) -> bytes:
         return inflater.decompress(data, PIECE)
     except zlib.error:
         raise refusals.inspected(refusals.MALFORMED) from None
+
+
+def _check_lengths(*lengths: int) -> None:
+    if max(lengths) > MAX_FIELD_BYTES:
+        raise refusals.inspected(refusals.MALFORMED)
 
 
 def _check_extra(extra: bytes) -> None:
@@ -316,6 +333,8 @@ def _check_extra(extra: bytes) -> None:
             raise refusals.inspected(refusals.ZIP64)
         if kind in _ENCRYPTION_EXTRAS:
             raise refusals.inspected(refusals.ENCRYPTED)
+        if kind not in _HARMLESS_EXTRAS:
+            raise refusals.inspected(refusals.EXTRA_FIELD)
 
 
 def _check_method(flags: int, method: int) -> None:

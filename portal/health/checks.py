@@ -11,10 +11,12 @@ one, so they are reported (here and as portal_dependency_up) for alerts, not gat
 
 `malware_scanner_checked` is whether this host's last `portal attachments check-scanner` run
 passed against the clamd engine answering now (its record in the attachment store names the
-engine, so an upgraded clamd reads as unchecked until the command runs again). The check itself
-sends hundreds of MiB through clamd's unpacker and takes seconds of its CPU: too much for a
-probe that load balancers send every few seconds, so readiness reads its record instead
-(docs/operations.md).
+engine, so an upgraded clamd reads as unchecked until the command runs again), within
+`scanner_check_max_age_hours` (24): a clamd.conf changed since shows in nothing readiness can
+see, so the check runs twice a day (infra/systemd/portal-scanner-check.timer) and after clamd
+starts. The check itself sends hundreds of MiB through clamd's unpacker and takes seconds of its
+CPU: too much for a probe that load balancers send every few seconds, so readiness reads its
+record instead (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -143,7 +146,8 @@ def _clamd(settings: Settings) -> ClamdScanner:
 
 
 def _scanner_checked(settings: Settings) -> bool:
-    return last_check_holds(settings.attachments, _clamd(settings).version())
+    version = _clamd(settings).version()
+    return last_check_holds(settings.attachments, version, datetime.now(UTC))
 
 
 def _cms_reachable(settings: Settings) -> bool:

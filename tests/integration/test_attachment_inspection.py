@@ -24,7 +24,8 @@ from tests.factories import csrf_token
 from tests.integration.test_attachments import BOUNDARY, multipart
 from tests.integration.test_contribution_documents import app, file_question
 from tests.support.confirming import confirm_if_asked
-from tests.support.hostile_files import HOSTILE, ole2, real_docx, real_odt, real_xlsx
+from tests.support.hostile_files import HOSTILE, real_docx, real_odt, real_xlsx
+from tests.support.ole2_files import ole2
 from tests.support.world import World, client_for, issue
 
 __all__ = ["app"]  # the documents tests' app: a file store and the real clamd

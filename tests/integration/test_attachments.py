@@ -405,7 +405,40 @@ def test_clamds_size_limit_means_not_accepted(
         upload.store(
             GeneratedFile(3 * MIB), settings=attachment_settings, scanner=small_clamd.scanner()
         )
-    assert refused.value.reason == refusals.NOT_CHECKED
+    assert refused.value.reason == refusals.TOO_COMPLEX_TO_SCAN
+    assert refused.value.message == (
+        "The selected file is too large or complex to be checked for viruses. Save it as a PDF, "
+        "or split it into smaller files, and upload it again"
+    )
+    assert "try again" not in refused.value.message.lower()
+    assert refusals.message_for(refused.value.reason, MIB, []) == refused.value.message
+    nothing_left(upload, storage, before)
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (b"stream: Heuristics.Encrypted.PDF FOUND\x00", refusals.ENCRYPTED),
+        (b"stream: Heuristics.Limits.Exceeded.MaxScanSize FOUND\x00", refusals.TOO_COMPLEX_TO_SCAN),
+        (b"stream: Can't allocate memory ERROR\x00", refusals.NOT_CHECKED),
+    ],
+)
+def test_what_clamd_could_not_check_is_told_as_what_will_help(
+    upload: Upload,
+    attachment_settings: AttachmentSettings,
+    storage: Path,
+    tmp_path: Path,
+    reply: bytes,
+    reason: str,
+) -> None:
+    before = upload.data_key_rows()
+    with FakeClamd(tmp_path / "clamd.sock", reply):
+        scanner = ClamdScanner(socket_path=tmp_path / "clamd.sock", timeout=5)
+        with pytest.raises(UploadRefused) as refused:
+            upload.store(LINE, settings=attachment_settings, scanner=scanner)
+    assert refused.value.reason == reason
+    if reason == refusals.ENCRYPTED:  # as the inspection says it of an encrypted document
+        assert refused.value.message == refusals.INSPECTION_MESSAGES[refusals.ENCRYPTED]
     nothing_left(upload, storage, before)
 
 
@@ -461,7 +494,7 @@ def test_scanner_for_follows_the_settings(tmp_path: Path) -> None:
         (b"stream: OK\x00", scanning.CLEAN),
         (b"stream: Eicar-Signature FOUND\x00", scanning.INFECTED),
         (b"stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND\x00", scanning.SCANNER_LIMIT),
-        (b"stream: Heuristics.Encrypted.Zip FOUND\x00", scanning.SCANNER_LIMIT),
+        (b"stream: Heuristics.Encrypted.Zip FOUND\x00", scanning.SCANNER_ENCRYPTED),
         (b"INSTREAM size limit exceeded. ERROR\x00", scanning.SCANNER_LIMIT),
         (b"stream: Can't allocate memory ERROR\x00", scanning.SCANNER_ERROR),
         (b"stream: OK", scanning.SCANNER_ERROR),  # cut off before its terminator

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +288,11 @@ def test_a_shared_service_or_store_that_fails_is_reported_but_the_instance_stays
         pytest.param({"passed": False}, id="the last check failed"),
         pytest.param({"scanner_version": "ClamAV 1.4.5"}, id="clamd was upgraded since"),
         pytest.param(None, id="the record is not JSON"),
+        pytest.param(
+            {"checked_at": (datetime.now(UTC) - timedelta(hours=25)).isoformat()},
+            id="the last check is more than a day old",
+        ),
+        pytest.param({"checked_at": None}, id="the record has no time"),
     ],
 )
 def test_a_scanner_not_checked_as_it_runs_now_is_reported(

@@ -61,6 +61,15 @@ def test_the_limit_is_on_bytes_and_never_splits_a_character() -> None:
         ("para\u2029graph.pdf", "paragraph.pdf"),
         ("..", "attachment"),
         ("report\x00.exe.pdf", "report.exe.pdf"),
+        ('Minutes: "draft" <v2>|final?*.pdf', "Minutes_ _draft_ _v2__final__.pdf"),  # Windows
+        ("CON.pdf", "_CON.pdf"),  # Windows devices, with or without an extension, any case
+        ("nul", "_nul"),
+        ("Com1.tar.gz", "_Com1.tar.gz"),
+        ("lpt9 .txt", "_lpt9 .txt"),
+        ("aux:.pdf", "aux_.pdf"),  # no longer a device's name once ":" is replaced
+        ("CONSENT.pdf", "CONSENT.pdf"),  # only the names themselves
+        ("com10.pdf", "com10.pdf"),
+        ("?", "_"),
     ],
 )
 def test_hostile_names(sent: str, kept: str) -> None:
@@ -87,7 +96,13 @@ def test_a_safe_copys_name_keeps_the_stem_and_takes_its_own_extension() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [REPORT + ".pdf", "Re\u0301sume\u0301\u202e.pdf. .", "\u5b66\u6821\u62a5\u544a" * 30 + ".pdf"],
+    [
+        REPORT + ".pdf",
+        "Re\u0301sume\u0301\u202e.pdf. .",
+        "\u5b66\u6821\u62a5\u544a" * 30 + ".pdf",
+        "Minutes: draft <v2>|final?.pdf",
+        "prn.pdf",
+    ],
 )
 def test_the_council_downloads_it_with_its_extension(
     app: Flask, world: World, db_session: Session, name: str

@@ -1,9 +1,9 @@
 """Hostile documents, built in code at test time: nothing hostile is committed as a file.
 
 An office-like skeleton to put in the lying ZIP writer of tests/support/zip_writer.py, bombs
-made in a moment, legacy Office files, and `HOSTILE`: each hostile file with the reason code
-the portal must refuse it with. The EICAR string comes from tests/support/clamd.py, assembled
-from parts.
+made in a moment, legacy Office files (built by tests/support/ole2_files.py), and `HOSTILE`:
+each hostile file with the reason code the portal must refuse it with. The EICAR string comes
+from tests/support/clamd.py, assembled from parts.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from portal.attachments import refusals
 from tests.support.clamd import eicar
+from tests.support.ole2_files import ole2
 from tests.support.zip_writer import DEFLATED, DESCRIPTOR_FLAG, STORED, Part, build
 
 MIB = 1024 * 1024
@@ -125,43 +126,6 @@ def large_members(*mebibytes: int) -> bytes:
     return build([*office_parts(), *parts])
 
 
-def ole2(stream_name: str, *, aligned: bool = True) -> bytes:
-    """A small but well-formed OLE2 compound file: FAT, one directory sector, one stream."""
-    end, free, fat_sector = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD
-    header = b"".join(
-        [
-            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
-            bytes(16),
-            struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6),
-            bytes(6),
-            struct.pack("<IIIIIIIII", 0, 1, 1, 0, 4096, end, 0, end, 0),
-            struct.pack("<I", 0) + struct.pack("<I", free) * 108,
-        ]
-    )
-    data_sectors = 8  # 4096 bytes: a regular stream, not in the mini stream
-    chain = [fat_sector, end] + [3 + i for i in range(data_sectors - 1)] + [end]
-    fat = struct.pack(f"<{len(chain)}I", *chain) + struct.pack("<I", free) * (128 - len(chain))
-
-    def entry(name: str, kind: int, child: int, start: int, size: int) -> bytes:
-        encoded = (name + "\x00").encode("utf-16-le")
-        return b"".join(
-            [
-                encoded.ljust(64, b"\x00"),
-                struct.pack("<HBB", len(encoded), kind, 1),
-                struct.pack("<III", free, free, child),
-                bytes(16 + 4 + 16),
-                struct.pack("<IQ", start, size),
-            ]
-        )
-
-    directory = entry("Root Entry", 5, 1, end, 0) + entry(stream_name, 2, free, 2, 4096)
-    directory += bytes(512 - len(directory))
-    if not aligned:  # the name shifted inside the sector, where no entry can start
-        directory = b"\x00" * 8 + directory[:-8]
-    stream = b"\xec\xa5\xc1\x00" + bytes(4096 - 4)
-    return header + fat + directory + stream
-
-
 # --- The catalogue ------------------------------------------------------------------------------
 
 EICAR_TXT = "word/media/notes.txt"
@@ -183,6 +147,32 @@ def _zip64_eicar() -> bytes:
 def _overlapping() -> bytes:
     """Two directory entries for one local header: the overlapping-files bomb's trick."""
     return build(office_parts(), listed=[0, 1, 2, 2])
+
+
+def smuggled_docx() -> bytes:
+    """A clean document whose end record's comment holds a second archive: its directory lists
+    the real members and an OLE2 object hidden in the comment, and zipfile, which takes the last
+    end record it finds, reads that one (the review of issue 18, finding 1)."""
+    real = build(office_parts())
+    size, offset = struct.unpack("<II", real[-10:-2])
+    hidden = Part("word/embeddings/oleObject1.bin", ole2("Ole10Native"), method=STORED)
+    header = hidden.header(len(real))  # the comment starts where the clean file ended
+    local = header.local() + hidden.written()
+    directory = real[offset : offset + size] + header.central()
+    count = len(office_parts()) + 1
+    fields = (0, 0, count, count, len(directory), len(real) + len(local), 0)
+    second_end = b"PK\x05\x06" + struct.pack("<HHHHIIH", *fields)
+    return build(office_parts(), comment=local + directory + second_end)
+
+
+def info_zip_extra(kind: int, text: bytes, checked: bytes = b"word/media/x.bin") -> bytes:
+    """Info-ZIP's Unicode path (0x7075) or comment (0x6375) extra field: version 1, the CRC-32
+    of the name (or comment) it replaces, then the text readers honouring it use instead."""
+    body = struct.pack("<BI", 1, zlib.crc32(checked)) + text
+    return struct.pack("<HH", kind, len(body)) + body
+
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def _lying(where: str, **fields: int | bytes) -> bytes:
@@ -360,6 +350,29 @@ HOSTILE: dict[str, tuple[Builder, str]] = {
     ),
     "comment running past the end": (
         lambda: build(office_parts(), end={"comment": 500}),
+        refusals.EXTRA_DATA,
+    ),
+    "an archive hidden in the end record's comment": (smuggled_docx, refusals.EXTRA_DATA),
+    "PDF with a ZIP after it": (lambda: PDF + real_docx(), refusals.EXTRA_DATA),
+    "PDF with a ZIP and a line break after it": (
+        lambda: PDF + real_docx() + b"\n",
+        refusals.EXTRA_DATA,
+    ),
+    "Unicode path extra field naming ../": (
+        lambda: docx(Part("word/media/x.bin", b"x", extra=info_zip_extra(0x7075, b"../../x"))),
+        refusals.EXTRA_FIELD,
+    ),
+    "Unicode comment extra field": (
+        lambda: docx(Part("word/media/x.bin", b"x", extra=info_zip_extra(0x6375, b"hidden"))),
+        refusals.EXTRA_FIELD,
+    ),
+    "an extra field of an unknown kind": (
+        lambda: docx(Part("word/x.xml", b"<x/>", central={"extra": b"\x66\x66\x00\x00"})),
+        refusals.EXTRA_FIELD,
+    ),
+    "a name over 1 KiB": (lambda: docx(Part("word/" + "a" * 1100, b"<x/>")), refusals.MALFORMED),
+    "harmless extra fields over 1 KiB": (
+        lambda: docx(Part("word/x.xml", b"<x/>", extra=struct.pack("<HH", 0x5455, 0) * 257)),
         refusals.MALFORMED,
     ),
     "cut short": (lambda: real_docx()[:-40], refusals.MALFORMED),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import random
+import struct
 import tracemalloc
 import zipfile
 
@@ -12,20 +13,22 @@ import pytest
 from pydantic import ValidationError
 
 from portal.attachments import refusals
-from portal.attachments.inspection import ContainerInspector, inspect_chunks
+from portal.attachments.inspection import ContainerInspector, MemberContent, inspect_chunks
 from portal.attachments.refusals import INSPECTION_MESSAGES, UploadRefused
-from portal.attachments.zip_walk import PIECE, RATIO_FROM
+from portal.attachments.zip_walk import PIECE, RATIO_FROM, ZipWalk
 from portal.config import ConfigError, load_settings
 from portal.settings import AttachmentSettings
 from tests.support.hostile_files import (
     HOSTILE,
     MIB,
+    PDF,
     bomb,
     office_parts,
     real_docx,
     real_odt,
     real_xlsx,
     repeated,
+    smuggled_docx,
 )
 from tests.support.zip_writer import DEFLATED, DESCRIPTOR_FLAG, STORED, Part, build
 
@@ -94,7 +97,6 @@ def test_other_files_pass_through_untouched(content: bytes) -> None:
     inspector = ContainerInspector(SETTINGS)
     inspector.feed(content)
     inspector.verdict()
-    assert inspector.decompressed_bytes == 0
 
 
 def test_an_empty_zip_passes_the_inspection_and_is_left_to_the_type_check() -> None:
@@ -107,19 +109,32 @@ def test_a_bomb_stops_a_little_past_one_mebibyte_in_bounded_memory(
 ) -> None:
     data = bomb(mebibytes)
     assert len(data) < size  # the issue's 1 GiB in about 1 MB, 200 MiB in about 200 KB
-    inspector = ContainerInspector(SETTINGS)
+    counted = Counted()
+    walk = ZipWalk(SETTINGS, counted)
     tracemalloc.start()
     try:
         for start in range(0, len(data), 64 * 1024):
-            inspector.feed(data[start : start + 64 * 1024])
+            walk.feed(data[start : start + 64 * 1024])
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     with pytest.raises(UploadRefused) as refused:
-        inspector.verdict()
+        walk.finish()
     assert refused.value.reason == refusals.COMPRESSION_RATIO
-    assert RATIO_FROM < inspector.decompressed_bytes <= RATIO_FROM + 2 * PIECE
+    assert RATIO_FROM < counted.unpacked <= RATIO_FROM + 2 * PIECE
     assert peak < 1024 * 1024  # pieces of 64 KiB, never the member
+
+
+class Counted(MemberContent):
+    """The inspection's own member checks, counting the decompressed bytes they are shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unpacked = 0
+
+    def data(self, piece: bytes) -> None:
+        self.unpacked += len(piece)
+        super().data(piece)
 
 
 def custom(**limits: int) -> AttachmentSettings:
@@ -157,12 +172,13 @@ def test_the_ratio_counts_only_once_a_member_passes_one_mebibyte() -> None:
 
 
 def test_a_refused_file_costs_nothing_more_after_its_refusal() -> None:
-    inspector = ContainerInspector(SETTINGS)
-    inspector.feed(HOSTILE["encrypted member"][0]())
-    inspector.feed(bomb(64))  # ignored: the answer is already known
-    assert inspector.decompressed_bytes < 2000
+    counted = Counted()
+    walk = ZipWalk(SETTINGS, counted)
+    walk.feed(HOSTILE["encrypted member"][0]())
+    walk.feed(bomb(64))  # ignored: the answer is already known
+    assert counted.unpacked < 2000
     with pytest.raises(UploadRefused):
-        inspector.verdict()
+        walk.finish()
 
 
 def test_every_reason_has_a_plain_message_that_survives_the_redirect() -> None:
@@ -213,3 +229,46 @@ def test_every_archive_inside_is_refused(head: bytes) -> None:
     # The same bytes later in a member are only content.
     later = Part("word/media/thing.bin", b"<x>" + head + b"</x>")
     assert reason(build([*office_parts(), later])) == "accepted"
+
+
+def test_what_zipfile_reads_in_a_smuggling_file_is_what_the_inspection_refuses() -> None:
+    hidden = "word/embeddings/oleObject1.bin"
+    assert hidden in zipfile.ZipFile(io.BytesIO(smuggled_docx())).namelist()
+    assert reason(smuggled_docx()) == refusals.EXTRA_DATA
+    for after in (b"", b"\n", b"%%EOF\n" * 100, random.Random(5).randbytes(60_000)):
+        polyglot = PDF + real_docx() + after
+        assert zipfile.ZipFile(io.BytesIO(polyglot)).namelist()  # zipfile opens every one
+        assert reason(polyglot) == reason(polyglot, piece=1000) == refusals.EXTRA_DATA
+
+
+def test_a_zip_end_record_with_no_directory_before_it_is_only_content() -> None:
+    record = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, 46, 0, 0)
+    assert reason(PDF + record + b"\n%%EOF\n") == "accepted"  # 46 bytes of PDF before it
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(io.BytesIO(PDF + record))
+
+
+def test_a_polyglot_whose_end_record_gives_any_offset_is_refused() -> None:
+    # zipfile reads the directory just before the end record and takes the offset only to
+    # find where the archive starts: a record saying 10 MB, or 0, still opens.
+    docx = real_docx()
+    for offset in (0, 10_000_000):
+        record = docx[-22:-6] + struct.pack("<IH", offset, 0)
+        polyglot = PDF + docx[:-22] + record + b"\n"
+        assert zipfile.ZipFile(io.BytesIO(polyglot)).namelist()
+        assert reason(polyglot) == refusals.EXTRA_DATA
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        struct.pack("<HH", 0x000A, 32) + bytes(32),  # NTFS times (7-Zip, Windows)
+        struct.pack("<HHBI", 0x5455, 5, 1, 1_700_000_000),  # Info-ZIP extended timestamp
+        struct.pack("<HHBBIBI", 0x7875, 11, 1, 4, 1000, 4, 1000),  # Info-ZIP Unix uid/gid
+        struct.pack("<HH", 0xA220, 4) + bytes(4),  # Microsoft's packaging growth hint
+        struct.pack("<HHH", 0xD935, 2, 4),  # Android zipalign padding
+    ],
+)
+def test_harmless_extra_fields_are_accepted(extra: bytes) -> None:
+    part = Part("word/media/x.bin", b"x", extra=extra)
+    assert reason(build([*office_parts(), part]), piece=3) == "accepted"

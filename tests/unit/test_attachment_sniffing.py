@@ -12,7 +12,7 @@ import pytest
 from portal.attachments import refusals, sniffing
 from portal.attachments.sniffing import TypeSniffer, detect_type
 from portal.settings import DEFAULT_ATTACHMENT_TYPES
-from tests.support.hostile_files import ole2
+from tests.support.ole2_files import ole2
 
 PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"

@@ -91,6 +91,8 @@ def test_the_units_are_the_ones_the_docs_name() -> None:
         "portal-expiry.service",
         "portal-retention.service",
         "portal-retention.timer",
+        "portal-scanner-check.service",
+        "portal-scanner-check.timer",
     }
 
 
@@ -132,6 +134,28 @@ def test_the_disarm_worker_has_no_network_and_bounded_resources() -> None:
         ("SystemCallFilter", "setrlimit prlimit64"),
         ("RestrictAddressFamilies", "AF_NETLINK"),
     ]
+
+
+def test_the_scanner_check_runs_daily_and_after_clamd_starts_and_retries_only_a_silent_clamd() -> (
+    None
+):
+    service = SYSTEMD / "portal-scanner-check.service"
+    assert values(service, "Service", "Type") == ["oneshot"]
+    assert values(service, "Install", "WantedBy") == ["clamav-daemon.service"]
+    assert values(service, "Unit", "After") == ["clamav-daemon.service"]
+    timer = SYSTEMD / "portal-scanner-check.timer"
+    # Every 12 hours, its delay fixed per host: a run a little late never lets the record lapse.
+    assert values(timer, "Timer", "OnCalendar") == ["*-*-* 04,16:15:00"]
+    assert values(timer, "Timer", "FixedRandomDelay") == ["true"]
+    assert values(timer, "Timer", "Persistent") == ["true"]
+    # The retry drop-in is read after the shared one (file-name order), so its lines win.
+    drop_in = SYSTEMD / "portal-scanner-check.service.d" / "retry.conf"
+    assert drop_in.name > "hardening.conf"
+    retry = dict(unit(drop_in)["Service"])
+    # check-scanner exits 1 when a test file got through (retrying cannot help) and 2 when
+    # clamd does not answer (tests/integration/test_check_scanner.py).
+    assert retry == {"Restart": "on-failure", "RestartSec": "60", "RestartPreventExitStatus": "1"}
+    assert AttachmentSettings().scanner_check_max_age_hours == 24 > 12 + 0.25
 
 
 def test_web_instances_listen_on_loopback_only() -> None:
