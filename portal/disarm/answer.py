@@ -66,7 +66,7 @@ class AnswerReader:
             self._payload.take(taken)
             if self._payload.remaining == 0:
                 payload, self._payload = self._payload, None
-                self._builder.finish(payload)
+                payload.close()
 
     def _next_line(self) -> bytes | None:
         end = self._buffer.find(b"\n", 0, RECORD_LIMIT)
@@ -88,7 +88,7 @@ class AnswerReader:
         payload = self._builder.start(record)
         if payload is None:
             return
-        if payload.remaining == 0:
-            self._builder.finish(payload)
+        if payload.remaining == 0:  # empty text
+            payload.close()
         else:
             self._payload = payload

@@ -9,6 +9,7 @@ PDF of the page pictures written here by img2pdf. Text is decoded and cleaned ag
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Protocol
 
 import img2pdf
@@ -40,28 +41,34 @@ def malformed() -> CouldNotMakeSafe:
 
 
 class Payload(Protocol):
+    """A record's bytes, taken as they come; `close` once `remaining` is 0 hands them on."""
+
     remaining: int
 
     def take(self, data: bytes) -> None: ...
 
+    def close(self) -> None: ...
+
 
 class Builder(Protocol):
+    """The safe copy of one kind, built from the answer's records (`start` checks each one)."""
+
     complete: bool
 
     def start(self, record: Record) -> Payload | None: ...
-
-    def finish(self, payload: Payload) -> None: ...
 
     def result(self) -> SafeCopy: ...
 
 
 class RawPicture:
-    """A picture of the declared size and mode, filled from raw bytes a whole row at a time."""
+    """A picture of the declared size and mode, filled from raw bytes a whole row at a time,
+    then handed to `filled` with its resolution."""
 
-    def __init__(self, record: Record) -> None:
+    def __init__(self, record: Record, filled: Callable[[Image.Image, int], None]) -> None:
         self.picture = Image.new(record.mode, (record.width, record.height))
         self.remaining = record.length
-        self.dpi = record.dpi
+        self._dpi = record.dpi
+        self._filled = filled
         self._row = record.width * MODES[record.mode]
         self._pending = bytearray()
         self._top = 0
@@ -79,15 +86,24 @@ class RawPicture:
             del self._pending[:size]
             self._top += rows
 
+    def close(self) -> None:
+        self._filled(self.picture, self._dpi)
+
 
 class RawBytes:
-    def __init__(self, length: int) -> None:
-        self.content = bytearray()
+    """Bytes of the declared length, then handed to `filled`."""
+
+    def __init__(self, length: int, filled: Callable[[bytes], None]) -> None:
+        self._content = bytearray()
         self.remaining = length
+        self._filled = filled
 
     def take(self, data: bytes) -> None:
         self.remaining -= len(data)
-        self.content += data
+        self._content += data
+
+    def close(self) -> None:
+        self._filled(bytes(self._content))
 
 
 def encode(picture: Image.Image, kind: str, **options: object) -> bytes:
@@ -121,13 +137,11 @@ class PagesBuilder:
         sides = max(record.width, record.height) <= MAX_JPEG_SIDE
         if not (fits and sides and record.mode == "RGB" and 1 <= record.dpi <= self._settings.dpi):
             raise malformed()
-        return RawPicture(record)
+        return RawPicture(record, self._add_page)
 
-    def finish(self, payload: Payload) -> None:
-        assert isinstance(payload, RawPicture)  # noqa: S101 (start made it)
+    def _add_page(self, pixels: Image.Image, dpi: int) -> None:
         # The resolution makes img2pdf give the page the original page's size.
-        dpi = (payload.dpi, payload.dpi)
-        picture = encode(payload.picture, "JPEG", quality=PAGE_JPEG_QUALITY, dpi=dpi)
+        picture = encode(pixels, "JPEG", quality=PAGE_JPEG_QUALITY, dpi=(dpi, dpi))
         self._size += len(picture)
         if self._size > self._settings.max_output_bytes:
             raise CouldNotMakeSafe(OUTPUT_TOO_LARGE)
@@ -152,21 +166,20 @@ class ImageBuilder:
         self.complete = False
 
     def start(self, record: Record) -> Payload | None:
-        if record.kind != IMAGE or self.complete:
+        if record.kind != IMAGE:
             raise malformed()
         fits = record.width * record.height <= pixel_limit(self._settings)
         if self._media_type == sniffing.JPEG:
             fits = fits and max(record.width, record.height) <= MAX_JPEG_SIDE
         if not fits or record.mode not in _IMAGE_MODES[self._media_type]:
             raise malformed()
-        return RawPicture(record)
+        return RawPicture(record, self._encode)
 
-    def finish(self, payload: Payload) -> None:
-        assert isinstance(payload, RawPicture)  # noqa: S101 (start made it)
+    def _encode(self, pixels: Image.Image, _dpi: int) -> None:
         if self._media_type == sniffing.JPEG:
-            content = encode(payload.picture, "JPEG", quality=IMAGE_JPEG_QUALITY)
+            content = encode(pixels, "JPEG", quality=IMAGE_JPEG_QUALITY)
         else:
-            content = encode(payload.picture, "PNG")
+            content = encode(pixels, "PNG")
         if len(content) > self._settings.max_output_bytes:
             raise CouldNotMakeSafe(OUTPUT_TOO_LARGE)
         self._content, self.complete = content, True
@@ -184,16 +197,15 @@ class TextBuilder:
         self.complete = False
 
     def start(self, record: Record) -> Payload | None:
-        if record.kind != TEXT or self.complete:
+        if record.kind != TEXT:
             raise malformed()
         if record.length > self._settings.max_output_bytes:
             raise CouldNotMakeSafe(OUTPUT_TOO_LARGE)
-        return RawBytes(record.length)
+        return RawBytes(record.length, self._clean)
 
-    def finish(self, payload: Payload) -> None:
-        assert isinstance(payload, RawBytes)  # noqa: S101 (start made it)
+    def _clean(self, sent: bytes) -> None:
         try:
-            content = clean_text(bytes(payload.content))
+            content = clean_text(sent)
         except CouldNotMakeSafe:  # not UTF-8, or a NUL: the converter sends only clean text
             raise malformed() from None
         if len(content) > self._settings.max_output_bytes:

@@ -167,6 +167,7 @@ def test_text_is_checked_and_cleaned_here_whatever_the_converter_sent() -> None:
     copy = read(written(lambda a: a.text(sent)), sniffing.TEXT)
     assert copy.content == "caf\u00e9 \ufffd[2J invoice\ufffdgnp.exe \ufffdx\ufffd\n".encode()
     assert (copy.content_type, copy.pages) == ("text/plain", None)
+    assert read(written(lambda a: a.text(b"")), sniffing.TEXT).content == b""
     assert (
         refused(written(lambda a: a.text(b"not \xff UTF-8")), sniffing.TEXT) == "converter_failed"
     )
