@@ -6,9 +6,10 @@ A Word document of `disarm_pages` pages of text is made at run time; LibreOffice
 to PDF directly (no sandbox), and PDFium renders that PDF's pages in this process at the same
 resolution as the engine: those are the floors. Then make_safe (portal/disarm) makes a safe copy
 of the PDF and of the .docx with the production settings: a converter process started, shut in
-(network namespace, limits), LibreOffice's profile written, every page rendered, encoded as JPEG
-and rebuilt. Wall clock throughout, as the worker waits for it. The peak memory is the
-converter process's largest resident size, LibreOffice's included, against its memory limit.
+(network namespace, limits), LibreOffice's profile written, every page rendered and its raw
+pixels sent back, then encoded as JPEG and rebuilt by the caller. Wall clock throughout, as the
+worker waits for it. The peak memory is the converter process's largest resident size,
+LibreOffice's included, against its memory limit.
 """
 
 from __future__ import annotations

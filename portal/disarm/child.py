@@ -1,9 +1,10 @@
 """The converter process: `python -m portal.disarm.child`, started by portal.disarm.sandbox.
 
 It reads the request's header from standard input, shuts itself in (portal.disarm.isolation),
-and only then reads the document, converts it and writes the answer to standard output. Nothing
-it reads is written anywhere else (LibreOffice's working files stay in a private directory in
-memory, removed at the end: portal.disarm.office).
+and only then reads the document, converts it and writes the answer to standard output: raw
+pixels or text, record by record (portal.disarm.protocol), from which the worker builds the safe
+copy itself. Nothing it reads is written anywhere else (LibreOffice's working files stay in a
+private directory in memory, removed at the end: portal.disarm.office).
 """
 
 from __future__ import annotations
@@ -20,15 +21,9 @@ from portal.disarm.outcome import (
     MEMORY,
     SANDBOX_UNAVAILABLE,
     CouldNotMakeSafe,
-    SafeCopy,
 )
-from portal.disarm.protocol import (
-    ProtocolError,
-    failure_header,
-    read_header,
-    success_header,
-)
-from portal.disarm.rebuild import rebuild
+from portal.disarm.protocol import Answer, ProtocolError, read_header
+from portal.disarm.rebuild import convert
 from portal.settings import DisarmSettings
 
 
@@ -49,24 +44,16 @@ def main() -> int:
         plaintext = source.read(header["length"])
         if len(plaintext) != header["length"]:
             return _fail(sink, CONVERTER_FAILED)
-        copy = rebuild(plaintext, media_type, settings, directory)
+        convert(plaintext, media_type, settings, directory, Answer(sink))
     except CouldNotMakeSafe as refusal:
         return _fail(sink, refusal.code)
     except MemoryError:
         return _fail(sink, MEMORY)
-    _answer(sink, copy)
     return 0
 
 
-def _answer(sink: BinaryIO, copy: SafeCopy) -> None:
-    sink.write(success_header(copy))
-    sink.write(copy.content)
-    sink.flush()
-
-
 def _fail(sink: BinaryIO, code: str) -> int:
-    sink.write(failure_header(code))
-    sink.flush()
+    Answer(sink).fail(code)
     return 0
 
 

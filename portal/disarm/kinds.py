@@ -5,15 +5,12 @@ from __future__ import annotations
 from portal.attachments import sniffing
 
 IMAGES = frozenset({sniffing.PNG, sniffing.JPEG})
-# Every kind LibreOffice converts to PDF before its pages are rendered.
+# Every kind LibreOffice converts to PDF before its pages are rendered: those the upload accepts
+# (legacy and macro-enabled Office files are refused there: docs/attachments.md).
 OFFICE_EXTENSIONS = {
-    sniffing.DOC: ".doc",
     sniffing.DOCX: ".docx",
-    sniffing.DOCM: ".docm",
     sniffing.XLSX: ".xlsx",
-    sniffing.XLSM: ".xlsm",
     sniffing.PPTX: ".pptx",
-    sniffing.PPTM: ".pptm",
     sniffing.ODT: ".odt",
     sniffing.ODS: ".ods",
     sniffing.ODP: ".odp",

@@ -3,7 +3,8 @@
 The converter (`python -m portal.disarm.child`) starts in a session and process group of its
 own, so that it and everything it starts (LibreOffice's soffice.bin) can be killed together.
 The document goes in through one pipe and the answer comes out through another, both served
-together without blocking, so that neither side can stall on a full pipe. The whole exchange
+together without blocking, so that neither side can stall on a full pipe; the answer is handed
+to the caller's `receive` as it arrives (never gathered here). The whole exchange
 has a deadline of `wall_seconds`: when it passes, or once the converter has answered, the
 process group is killed, and the converter is reaped with its resource usage (the peak memory).
 """
@@ -16,6 +17,7 @@ import selectors
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from portal.disarm.isolation import SandboxUnavailable
@@ -23,8 +25,9 @@ from portal.disarm.outcome import CONVERTER_FAILED, MEMORY, TIMEOUT
 from portal.settings import DisarmSettings
 
 _CHUNK = 256 * 1024
-# How the exchange ended: the converter closed its answer, sent too much, or ran out of time.
-ANSWERED, OVERFLOWED, DEADLINE = "answered", "overflowed", "deadline"
+# How the exchange ended: the converter closed its answer, the caller wanted no more of it, or
+# the time ran out.
+ANSWERED, STOPPED, DEADLINE = "answered", "stopped", "deadline"
 # How long a converter that has answered is given to exit before its group is killed.
 EXIT_GRACE_SECONDS = 5
 _ENVIRONMENT = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ")
@@ -32,11 +35,9 @@ _ENVIRONMENT = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ")
 
 @dataclass(frozen=True)
 class Exchange:
-    """What came back: the answer's bytes, how the converter ended, and its peak memory."""
+    """How the exchange and the converter ended, and the converter's peak memory."""
 
-    output: bytes
     timed_out: bool
-    overflowed: bool
     exit_status: int
     peak_memory_bytes: int
 
@@ -65,9 +66,11 @@ def stopped_by_signal(signal_number: int) -> str:
     return CONVERTER_FAILED
 
 
-def exchange(request: list[bytes], settings: DisarmSettings, output_limit: int) -> Exchange:
+def exchange(
+    request: list[bytes], settings: DisarmSettings, receive: Callable[[bytes], bool]
+) -> Exchange:
     """Run the converter on `request` (its parts written in turn, never joined: a document may
-    be large); stop reading its answer past `output_limit` bytes."""
+    be large), handing each piece of its answer to `receive`; stop once that returns False."""
     deadline = time.monotonic() + settings.wall_seconds
     stdin_read, stdin_write = os.pipe()
     stdout_read, stdout_write = os.pipe()
@@ -80,7 +83,7 @@ def exchange(request: list[bytes], settings: DisarmSettings, output_limit: int) 
     os.close(stdin_read)
     os.close(stdout_write)
     try:
-        output, ended = _serve(stdin_write, stdout_read, request, deadline, output_limit)
+        ended = _serve(stdin_write, stdout_read, request, deadline, receive)
         if ended == ANSWERED:
             # Its answer is complete: a moment to exit, never past the deadline.
             _exited_by(pid, min(deadline, time.monotonic() + EXIT_GRACE_SECONDS))
@@ -91,9 +94,7 @@ def exchange(request: list[bytes], settings: DisarmSettings, output_limit: int) 
             os.killpg(pid, signal.SIGKILL)
         _, status, usage = os.wait4(pid, 0)
     return Exchange(
-        output=output,
         timed_out=ended == DEADLINE,
-        overflowed=ended == OVERFLOWED,
         exit_status=status,
         peak_memory_bytes=usage.ru_maxrss * 1024,
     )
@@ -116,12 +117,15 @@ def _spawn(stdin: int, stdout: int) -> int:
 
 
 def _serve(
-    stdin: int, stdout: int, request: list[bytes], deadline: float, limit: int
-) -> tuple[bytes, str]:
-    """Write `request` and read the answer together until the answer ends (ANSWERED), passes
-    `limit` (OVERFLOWED) or the deadline passes (DEADLINE). Closes `stdin`."""
+    stdin: int,
+    stdout: int,
+    request: list[bytes],
+    deadline: float,
+    receive: Callable[[bytes], bool],
+) -> str:
+    """Write `request` and read the answer together until the answer ends (ANSWERED),
+    `receive` wants no more (STOPPED) or the deadline passes (DEADLINE). Closes `stdin`."""
     unsent = _Unsent(request)
-    received = bytearray()
     os.set_blocking(stdin, False)
     os.set_blocking(stdout, False)
     with selectors.DefaultSelector() as selector:
@@ -137,11 +141,10 @@ def _serve(
                         continue
                     chunk = os.read(stdout, _CHUNK)
                     if not chunk:
-                        return bytes(received), ANSWERED
-                    received += chunk
-                    if len(received) > limit:
-                        return bytes(received[:limit]), OVERFLOWED
-            return bytes(received), DEADLINE
+                        return ANSWERED
+                    if not receive(chunk):
+                        return STOPPED
+            return DEADLINE
         finally:
             unsent.close(stdin)
 

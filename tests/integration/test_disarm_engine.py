@@ -208,6 +208,27 @@ def test_a_png_loses_its_text_chunks_exif_and_profile_and_keeps_its_transparency
         assert image.getpixel((0, 0)) == (10, 200, 10, 128)
 
 
+def _png(image: Image.Image, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG", **options)
+    return out.getvalue()
+
+
+def test_png_modes_come_back_as_grey_or_rgb_keeping_transparency_and_levels() -> None:
+    palette = Image.new("P", (8, 8), 1)
+    palette.putpalette([0, 0, 0, 250, 20, 20])
+    sixteen_bit = Image.new("I;16", (8, 8), 32_768)
+    for original, options, mode, pixel in (
+        (palette, {"transparency": 0}, "RGBA", (250, 20, 20, 255)),
+        (palette, {}, "RGB", (250, 20, 20)),
+        (sixteen_bit, {}, "L", 128),
+        (Image.new("1", (8, 8), 1), {}, "L", 255),
+    ):
+        copy = make_safe(_png(original, **options), sniffing.PNG, SETTINGS)
+        with Image.open(io.BytesIO(copy.content)) as image:
+            assert (image.mode, image.getpixel((3, 3))) == (mode, pixel)
+
+
 def test_a_png_decompression_bomb_is_refused_without_being_decoded() -> None:
     bomb = inputs.png_bomb()  # 1.6 billion pixels in a few hundred kilobytes
     assert len(bomb) < 1024 * 1024
@@ -219,6 +240,13 @@ def test_text_is_re_encoded_without_a_byte_order_mark_or_control_characters() ->
         b"\xef\xbb\xbfDear social worker,\r\n\x1b[2Jcaf\xc3\xa9\x07\tend\n", "text/plain", SETTINGS
     )
     assert copy.content == "Dear social worker,\r\n\ufffd[2Jcafé\ufffd\tend\n".encode()
+    # Bidirectional overrides, embeddings and isolates would show "invoice\u202egnp.exe" as
+    # "invoiceexe.png": they go too; right-to-left and left-to-right marks stay.
+    spoofing = "invoice\u202egnp.exe \u202ax\u202c \u2067y\u2069 \u200f\u200e\n"
+    copy = make_safe(spoofing.encode(), "text/plain", SETTINGS)
+    assert (
+        copy.content == "invoice\ufffdgnp.exe \ufffdx\ufffd \ufffdy\ufffd \u200f\u200e\n".encode()
+    )
     assert copy.content_type == "text/plain" and copy.pages is None
     assert refusal(b"not \xff UTF-8", "text/plain") == "unreadable"
     assert refusal(b"a NUL \x00 here", "text/plain") == "unreadable"
@@ -247,14 +275,16 @@ def test_a_page_of_the_largest_size_pdf_allows_is_rendered_at_a_lower_resolution
     [
         # a page 140 km on a side: too large even at one pixel an inch
         (lambda: inputs.enormous_page_pdf(10_000_000), {"memory"}),
-        # a page tree that contains itself and claims a billion pages
-        (inputs.cyclic_pages_pdf, {"unreadable", "too_many_pages"}),
+        # page trees that contain themselves and claim a billion, or a million, pages: the
+        # count is a lie (no page past the limit can be loaded), not too many pages
+        (inputs.cyclic_pages_pdf, {"unreadable"}),
+        (inputs.self_referencing_pages_pdf, {"unreadable"}),
         # a content stream of 1.3 MB that inflates to 512 MiB of lines to draw
         (inputs.content_bomb_pdf, {"memory"}),
         # not a PDF at all
         (lambda: b"%PDF-1.7\n" + os.urandom(4096), {"unreadable"}),
     ],
-    ids=["enormous-page", "cyclic-page-tree", "content-stream-bomb", "garbage"],
+    ids=["enormous-page", "cyclic-page-tree", "self-page-tree", "content-stream-bomb", "garbage"],
 )
 def test_a_pathological_pdf_is_refused_within_the_limits(build: object, codes: set[str]) -> None:
     settings = DisarmSettings(wall_seconds=30, memory_mb=1024, cpu_seconds=30)

@@ -136,6 +136,16 @@ def cyclic_pages_pdf() -> bytes:
     return pdf(objects)
 
 
+def self_referencing_pages_pdf() -> bytes:
+    """A page tree whose only kid is itself, claiming a million pages: PDFium counts them all,
+    and cannot load one."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [2 0 R] /Count 1000000 >>",
+    ]
+    return pdf(objects)
+
+
 def deep_nesting_pdf(depth: int = 200_000) -> bytes:
     """A page whose resources hold arrays nested `depth` deep: a recursive parser's stack."""
     nested = b"[" * depth + b"]" * depth
