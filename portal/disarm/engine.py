@@ -35,7 +35,8 @@ def make_safe(plaintext: bytes, media_type: str, settings: DisarmSettings) -> Sa
     with _workspace(media_type) as directory:
         request = [request_header(media_type, len(plaintext), settings, directory), plaintext]
         try:
-            done = exchange(request, settings, settings.max_output_bytes + HEADER_LIMIT)
+            limit = settings.max_output_bytes + HEADER_LIMIT
+            done = exchange(request, settings, limit, directory)
         except SandboxUnavailable:
             raise CouldNotMakeSafe(SANDBOX_UNAVAILABLE) from None
     if done.overflowed:

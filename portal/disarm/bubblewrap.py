@@ -1,0 +1,94 @@
+"""The converter's confinement: the bubblewrap (`bwrap`) command that starts it.
+
+bubblewrap (Debian's `bubblewrap`, the sandbox Flatpak is built on) starts the converter in new
+user, mount, PID, network, IPC, UTS and cgroup namespaces, as uid and gid 65534 (nobody) with no
+capabilities, in a session of its own, killed if its caller dies. Its file system is built from
+nothing: read-only, only what the converter needs to run (/usr, where LibreOffice and the fonts
+are; the font and LibreOffice configuration in /etc; the Python interpreter, the virtual
+environment and the `portal` package itself, never the project directory around it); a new
+/proc for its own PID namespace, a minimal /dev, a /tmp in memory that goes with the sandbox,
+and read-write only the private directory of this conversion (portal.disarm.office). There is
+no /home, /root, /run, /var or configuration: no socket (PostgreSQL's, clamd's, D-Bus,
+journald), no key, no stored document can be named from inside, let alone opened.
+
+docs/disarm.md "The sandbox" says why bubblewrap and not its rivals.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import portal
+from portal.settings import DisarmSettings
+
+BWRAP = Path("/usr/bin/bwrap")
+# The converter's user and group inside its user namespace: nobody, never root.
+NOBODY = 65534
+# /etc holds the host's configuration; of it the converter sees only what fonts and
+# LibreOffice read (and the dynamic linker's cache).
+_ETC = ("/etc/fonts", "/etc/libreoffice", "/etc/ld.so.cache")
+# Debian links these to /usr ("merged /usr"); elsewhere they are directories of their own.
+_TOP_LEVEL = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+_NAMESPACES = ("--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session")
+
+
+def sandbox_command(settings: DisarmSettings, directory: Path | None) -> list[str]:
+    """The command that runs `python -m portal.disarm.child` confined; `directory` (if any)
+    is the only place it may write, besides its own /tmp in memory."""
+    return [*_bwrap(settings, directory), "--", sys.executable, "-m", "portal.disarm.child"]
+
+
+def sandbox_works(settings: DisarmSettings) -> bool:
+    """Whether bubblewrap can make the converter's sandbox here now (it runs `true` in it)."""
+    try:
+        ended = subprocess.run(  # noqa: S603 (the program and arguments are the portal's own)
+            [*_bwrap(settings, None), "--", "true"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={"PATH": "/usr/bin:/bin"},
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return ended.returncode == 0
+
+
+def _bwrap(settings: DisarmSettings, directory: Path | None) -> list[str]:
+    identity = ["--cap-drop", "ALL", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+    tmp_bytes = str(settings.memory_mb * 1024 * 1024)
+    arguments = [str(BWRAP), *_NAMESPACES, *identity, *_file_system()]
+    arguments += ["--proc", "/proc", "--dev", "/dev", "--size", tmp_bytes, "--tmpfs", "/tmp"]
+    if directory is not None:
+        arguments += ["--bind", str(directory), str(directory)]
+    return [*arguments, "--chdir", "/tmp"]
+
+
+def _file_system() -> list[str]:
+    arguments = ["--ro-bind", "/usr", "/usr"]
+    for name in _TOP_LEVEL:
+        path = Path("/", name)
+        if path.is_symlink():
+            arguments += ["--symlink", str(path.readlink()), str(path)]
+        elif path.is_dir():
+            arguments += ["--ro-bind", str(path), str(path)]
+    for path in (*_ETC, *_python_paths()):
+        arguments += ["--ro-bind-try", path, path]
+    return arguments
+
+
+def _python_paths() -> list[str]:
+    """The interpreter, the virtual environment and the `portal` package, each once: the
+    package's own directory only, not the project around it (instance/ holds keys and the
+    document store)."""
+    package = Path(portal.__file__).parent
+    paths: list[Path] = []
+    for path in (Path(sys.base_prefix), Path(sys.prefix), package):
+        path = path.absolute()
+        if path.is_relative_to("/usr") or any(path.is_relative_to(kept) for kept in paths):
+            continue
+        paths = [kept for kept in paths if not kept.is_relative_to(path)] + [path]
+    return [str(path) for path in paths]
