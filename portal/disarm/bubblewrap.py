@@ -31,20 +31,35 @@ NOBODY = 65534
 _ETC = ("/etc/fonts", "/etc/libreoffice", "/etc/ld.so.cache")
 # Debian links these to /usr ("merged /usr"); elsewhere they are directories of their own.
 _TOP_LEVEL = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
-_NAMESPACES = ("--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session")
+# The shell as the namespace's first process: runs its arguments, waits, ends as they did.
+_FIRST_PROCESS = ("/bin/sh", "-c", '"$@"; exit $?', "sandbox")
+_NAMESPACES = ("--unshare-all", "--unshare-user", "--disable-userns", "--as-pid-1")
+_LIFETIME = ("--die-with-parent", "--new-session")
 
 
-def sandbox_command(settings: DisarmSettings, directory: Path | None) -> list[str]:
-    """The command that runs `python -m portal.disarm.child` confined; `directory` (if any)
-    is the only place it may write, besides its own /tmp in memory."""
-    return [*_bwrap(settings, directory), "--", sys.executable, "-m", "portal.disarm.child"]
+def sandbox_command(
+    settings: DisarmSettings, directory: Path | None, command: list[str] | None = None
+) -> list[str]:
+    """The command that runs the converter (`python -m portal.disarm.child`, or `command`)
+    confined; `directory` (if any) is the only place it may write, besides its own /tmp in
+    memory.
+
+    The first process of the sandbox's PID namespace is a shell that waits for the converter
+    and ends as it did (128 plus a signal's number when a signal killed it): the converter is
+    not that first process, which the kernel does not stop with a signal it does not handle
+    (SIGXCPU at the CPU limit, SIGABRT when PDFium aborts), and the shell, reaped by bubblewrap
+    here, carries the converter's resource usage (peak memory, CPU time) out to the caller.
+    When the shell dies, the kernel kills every process left in the namespace.
+    """
+    converter = command or [sys.executable, "-m", "portal.disarm.child"]
+    return [*confinement(settings, directory), "--", *_FIRST_PROCESS, *converter]
 
 
 def sandbox_works(settings: DisarmSettings) -> bool:
     """Whether bubblewrap can make the converter's sandbox here now (it runs `true` in it)."""
     try:
         ended = subprocess.run(  # noqa: S603 (the program and arguments are the portal's own)
-            [*_bwrap(settings, None), "--", "true"],
+            [*confinement(settings, None), "--", "true"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -57,14 +72,16 @@ def sandbox_works(settings: DisarmSettings) -> bool:
     return ended.returncode == 0
 
 
-def _bwrap(settings: DisarmSettings, directory: Path | None) -> list[str]:
+def confinement(settings: DisarmSettings, directory: Path | None) -> list[str]:
+    """bubblewrap and its options, to be followed by "--" and the command to confine."""
     identity = ["--cap-drop", "ALL", "--uid", str(NOBODY), "--gid", str(NOBODY)]
     tmp_bytes = str(settings.memory_mb * 1024 * 1024)
-    arguments = [str(BWRAP), *_NAMESPACES, *identity, *_file_system()]
+    arguments = [str(BWRAP), *_NAMESPACES, *_LIFETIME, *identity, *_file_system()]
     arguments += ["--proc", "/proc", "--dev", "/dev", "--size", tmp_bytes, "--tmpfs", "/tmp"]
     if directory is not None:
         arguments += ["--bind", str(directory), str(directory)]
-    return [*arguments, "--chdir", "/tmp"]
+    # The root bubblewrap builds the rest on (mount points only) is made read-only too.
+    return [*arguments, "--remount-ro", "/", "--chdir", "/tmp"]
 
 
 def _file_system() -> list[str]:
