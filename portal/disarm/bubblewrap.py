@@ -20,10 +20,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import portal
 from portal.settings import DisarmSettings
 
 BWRAP = Path("/usr/bin/bwrap")
+# The `portal` package's own directory.
+PACKAGE = Path(__file__).parent.parent
+# The sandbox's own /tmp, in memory, gone with it (not the host's).
+TMP = "/tmp"  # noqa: S108
 # The converter's user and group inside its user namespace: nobody, never root.
 NOBODY = 65534
 # /etc holds the host's configuration; of it the converter sees only what fonts and
@@ -77,11 +80,11 @@ def confinement(settings: DisarmSettings, directory: Path | None) -> list[str]:
     identity = ["--cap-drop", "ALL", "--uid", str(NOBODY), "--gid", str(NOBODY)]
     tmp_bytes = str(settings.memory_mb * 1024 * 1024)
     arguments = [str(BWRAP), *_NAMESPACES, *_LIFETIME, *identity, *_file_system()]
-    arguments += ["--proc", "/proc", "--dev", "/dev", "--size", tmp_bytes, "--tmpfs", "/tmp"]
+    arguments += ["--proc", "/proc", "--dev", "/dev", "--size", tmp_bytes, "--tmpfs", TMP]
     if directory is not None:
         arguments += ["--bind", str(directory), str(directory)]
     # The root bubblewrap builds the rest on (mount points only) is made read-only too.
-    return [*arguments, "--remount-ro", "/", "--chdir", "/tmp"]
+    return [*arguments, "--remount-ro", "/", "--chdir", TMP]
 
 
 def _file_system() -> list[str]:
@@ -92,8 +95,8 @@ def _file_system() -> list[str]:
             arguments += ["--symlink", str(path.readlink()), str(path)]
         elif path.is_dir():
             arguments += ["--ro-bind", str(path), str(path)]
-    for path in (*_ETC, *_python_paths()):
-        arguments += ["--ro-bind-try", path, path]
+    for kept in (*_ETC, *_python_paths()):
+        arguments += ["--ro-bind-try" if kept in _ETC else "--ro-bind", kept, kept]
     return arguments
 
 
@@ -101,9 +104,8 @@ def _python_paths() -> list[str]:
     """The interpreter, the virtual environment and the `portal` package, each once: the
     package's own directory only, not the project around it (instance/ holds keys and the
     document store)."""
-    package = Path(portal.__file__).parent
     paths: list[Path] = []
-    for path in (Path(sys.base_prefix), Path(sys.prefix), package):
+    for path in (Path(sys.base_prefix), Path(sys.prefix), PACKAGE):
         path = path.absolute()
         if path.is_relative_to("/usr") or any(path.is_relative_to(kept) for kept in paths):
             continue

@@ -9,8 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-import portal
-from portal.disarm.bubblewrap import sandbox_command
+from portal.disarm.bubblewrap import PACKAGE, sandbox_command
 from portal.settings import DisarmSettings
 
 PROBE = """
@@ -83,4 +82,4 @@ def processes_with(marker: str) -> set[int]:
 
 def project_root() -> Path:
     """The directory holding the `portal` package (and instance/ with keys and documents)."""
-    return Path(portal.__file__).parent.parent
+    return PACKAGE.parent
