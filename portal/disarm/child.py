@@ -1,7 +1,8 @@
 """The converter process: `python -m portal.disarm.child`, started by portal.disarm.sandbox.
 
-It reads the request's header from standard input, shuts itself in (portal.disarm.isolation),
-and only then reads the document, converts it and writes the answer to standard output. Nothing
+It starts confined (portal.disarm.bubblewrap), reads the request's header from standard input,
+checks its sandbox and sets its limits (portal.disarm.isolation), and only then reads the
+document, converts it and writes the answer to standard output. Nothing
 it reads is written anywhere else (LibreOffice's working files stay in a private directory in
 memory, removed at the end: portal.disarm.office).
 """
