@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
 
-.PHONY: help setup assets clamd chromium libreoffice nginx demo test lint typecheck audit pytest screenshots bench migrate clean
+.PHONY: help setup assets clamd chromium libreoffice bubblewrap nginx demo test lint typecheck audit pytest screenshots bench migrate clean
 
 help:
 	@echo "make demo       install, build assets, migrate, seed and run the demo on http://127.0.0.1:5000"
@@ -47,13 +47,17 @@ libreoffice:
 	bash scripts/install-debian-package.sh libreoffice-calc-nogui $(LO)/libsclo.so "the safe copy tests"
 	bash scripts/install-debian-package.sh libreoffice-impress-nogui $(LO)/libsdlo.so "the safe copy tests"
 
+# bubblewrap, which starts the document converter in its sandbox (docs/disarm.md "The sandbox").
+bubblewrap:
+	bash scripts/install-debian-package.sh bubblewrap /usr/bin/bwrap "the safe copy tests"
+
 # nginx, which the topology tests run in front of two gunicorn instances (Debian package).
 nginx:
 	bash scripts/install-debian-package.sh nginx /usr/sbin/nginx "the topology tests"
 
 assets: $(STAMPS)/assets
 
-demo: setup libreoffice
+demo: setup libreoffice bubblewrap
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 # ruff, and import-linter's contracts on the layers (pyproject.toml [tool.importlinter]).
@@ -70,7 +74,7 @@ typecheck: $(STAMPS)/venv
 audit: setup
 	$(BIN)/python scripts/audit-dependencies.py
 
-pytest: setup clamd chromium libreoffice nginx
+pytest: setup clamd chromium libreoffice bubblewrap nginx
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck audit pytest
@@ -82,7 +86,7 @@ screenshots: setup chromium
 # The benchmarks (bench/): the real stack on loopback, the issue's volumes, one table.
 # Needs a quiet machine: the figures are this machine's speed. (`python -m bench --smoke` is
 # the quick check the test suite runs: tests/bench/test_smoke.py.)
-bench: setup libreoffice
+bench: setup libreoffice bubblewrap
 	$(BIN)/python -m bench --output docs/benchmarks.md
 
 migrate: $(STAMPS)/venv

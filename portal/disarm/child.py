@@ -1,10 +1,11 @@
 """The converter process: `python -m portal.disarm.child`, started by portal.disarm.sandbox.
 
-It reads the request's header from standard input, shuts itself in (portal.disarm.isolation),
-and only then reads the document, converts it and writes the answer to standard output: raw
-pixels or text, record by record (portal.disarm.protocol), from which the worker builds the safe
-copy itself. Nothing it reads is written anywhere else (LibreOffice's working files stay in a
-private directory in memory, removed at the end: portal.disarm.office).
+It starts confined (portal.disarm.bubblewrap), reads the request's header from standard input,
+checks its sandbox and sets its limits (portal.disarm.isolation), and only then reads the
+document, converts it and writes the answer to standard output: raw pixels or text, record by
+record (portal.disarm.protocol), from which the worker builds the safe copy itself. Nothing it
+reads is written anywhere else (LibreOffice's working files stay in the sandbox's private
+directory in memory, removed at the end: portal.disarm.office).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def make_safe(plaintext: bytes, media_type: str, settings: DisarmSettings) -> Sa
     with _workspace(media_type) as directory:
         request = [request_header(media_type, len(plaintext), settings, directory), plaintext]
         try:
-            done = exchange(request, settings, reader.feed)
+            done = exchange(request, settings, reader.feed, directory)
         except SandboxUnavailable:
             raise CouldNotMakeSafe(SANDBOX_UNAVAILABLE) from None
     # An answer cut short: how the converter ended says why.

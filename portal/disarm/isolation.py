@@ -1,35 +1,33 @@
-"""The converter process shuts itself in before it reads a byte of the document.
+"""The converter checks its sandbox and sets its limits before it reads a byte of the document.
 
-`enter_sandbox` gives the calling process a network namespace of its own (no interface but a
-loopback that is down, so nothing can be reached, not even this machine's own services), a PID
-namespace for the processes it starts (LibreOffice), and resource limits: address space
-(memory_mb), CPU time (cpu_seconds), open files, file size and no core dumps. Without root it
-makes a user namespace first, which lets an ordinary user make the other two.
+The sandbox itself is made before the converter starts (portal.disarm.bubblewrap): namespaces,
+nobody's ids, a file system of its own. `enter_sandbox` makes sure it is in one (a user
+namespace, not root in it, no network interface but loopback), so that a converter started any
+other way converts nothing, and sets resource limits, which LibreOffice inherits: address space
+(memory_mb), CPU time (cpu_seconds), processes and threads, open files, file size, no core
+dumps.
 
-The PID namespace is what makes killing the converter's process group enough: the first process
-the converter starts is that namespace's init, in the group, and when it dies the kernel kills
-every process in the namespace, even one that left the group with setsid().
-
-Anything that cannot be had raises SandboxUnavailable: the caller then converts nothing (fail
-closed).
-
-Python 3.11 has no os.unshare, so unshare(2) is called through ctypes.
+Anything that is not as it must be raises SandboxUnavailable: the converter then answers
+"sandbox_unavailable" without reading the document (fail closed).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import resource
 
 from portal.settings import DisarmSettings
 
-CLONE_NEWPID = 0x20000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
 OPEN_FILES = 512
+# Processes and threads of the sandbox's user (LibreOffice runs a few dozen threads). Counted
+# in the sandbox's own user namespace; the kernel does not apply it when the caller is root.
+PROCESSES = 256
 # Files the converter may write: LibreOffice's PDF and profile in the private directory.
 _FILE_SIZE_SLACK = 64 * 1024 * 1024
+# Seconds of CPU time past `cpu_seconds` before SIGKILL, when SIGXCPU is caught or ignored.
+CPU_GRACE_SECONDS = 5
+# /proc/self/uid_map outside any user namespace: every id mapped to itself.
+_INITIAL_USER_NAMESPACE = ["0", "0", "4294967295"]
 
 
 class SandboxUnavailable(Exception):
@@ -37,19 +35,20 @@ class SandboxUnavailable(Exception):
 
 
 def enter_sandbox(settings: DisarmSettings, input_bytes: int) -> None:
-    _unshare()
+    _check_confined()
     _limit_resources(settings, input_bytes)
 
 
-def _unshare() -> None:
-    uid, gid = os.getuid(), os.getgid()
-    flags = CLONE_NEWNET | CLONE_NEWPID | (0 if uid == 0 else CLONE_NEWUSER)
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(ctypes.c_int(flags)) != 0:
-        error = ctypes.get_errno()
-        raise SandboxUnavailable(f"unshare failed: {os.strerror(error)}")
-    if uid != 0:
-        _map_ids(uid, gid)
+def _check_confined() -> None:
+    try:
+        with open("/proc/self/uid_map", encoding="ascii") as uid_map:
+            mapping = uid_map.read().split()
+    except OSError as error:
+        raise SandboxUnavailable(f"user namespace unknown: {error}") from None
+    if mapping == _INITIAL_USER_NAMESPACE:
+        raise SandboxUnavailable("not in a user namespace of its own")
+    if os.getuid() == 0 or os.geteuid() == 0:
+        raise SandboxUnavailable("root in its user namespace")
     interfaces = network_interfaces()
     if interfaces not in ([], ["lo"]):
         raise SandboxUnavailable(f"network interfaces remain: {interfaces}")
@@ -66,27 +65,15 @@ def network_interfaces() -> list[str]:
     return sorted(line.split(":", 1)[0].strip() for line in lines)
 
 
-def _map_ids(uid: int, gid: int) -> None:
-    # Keep the same ids inside the user namespace, so files the converter makes are its own.
-    try:
-        for name, text in (
-            ("setgroups", "deny"),
-            ("uid_map", f"{uid} {uid} 1"),
-            ("gid_map", f"{gid} {gid} 1"),
-        ):
-            with open(f"/proc/self/{name}", "w", encoding="ascii") as handle:
-                handle.write(text)
-    except OSError as error:
-        raise SandboxUnavailable(f"user namespace ids: {error}") from None
-
-
 def _limit_resources(settings: DisarmSettings, input_bytes: int) -> None:
     memory = settings.memory_mb * 1024 * 1024
     largest_file = max(input_bytes, settings.max_output_bytes) + _FILE_SIZE_SLACK
+    cpu_hard = settings.cpu_seconds + CPU_GRACE_SECONDS
     limits = (
         (resource.RLIMIT_AS, memory, memory),
-        # SIGXCPU at the soft limit; SIGKILL a little later if that is caught or ignored.
-        (resource.RLIMIT_CPU, settings.cpu_seconds, settings.cpu_seconds + 5),
+        # SIGXCPU at the soft limit; SIGKILL at the hard one if that is caught or ignored.
+        (resource.RLIMIT_CPU, settings.cpu_seconds, cpu_hard),
+        (resource.RLIMIT_NPROC, PROCESSES, PROCESSES),
         (resource.RLIMIT_NOFILE, OPEN_FILES, OPEN_FILES),
         (resource.RLIMIT_FSIZE, largest_file, largest_file),
         (resource.RLIMIT_CORE, 0, 0),

@@ -7,15 +7,16 @@ goes even when the converter is killed. The profile is written before LibreOffic
 with macros switched off (never run, whatever the document says), pictures linked from outside
 the document not loaded (the untrusted-referer block: without it LibreOffice draws a linked
 file:/// picture from this machine into the PDF), links to other documents never updated and
-Java off. The converter process's
-sandbox (no network, limits) holds LibreOffice too: it is a child of that process, in its
-process group.
+Java off. The converter's sandbox
+(portal.disarm.bubblewrap: namespaces, its own file system, limits) holds LibreOffice too: it is
+a child of the converter process, and its temporary files go to the sandbox's own /tmp.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -64,10 +65,20 @@ def office_to_pdf(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=directory,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(directory)},
+        env=_environment(directory),
         check=False,
     )
     return _converted(directory / "out" / "document.pdf", ended.returncode, settings)
+
+
+def _environment(directory: Path) -> dict[str, str]:
+    # Its temporary files (lu*.tmp) go to the sandbox's own /tmp, in memory, which goes with
+    # the sandbox however the conversion ends (portal.disarm.bubblewrap).
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(directory),
+        "TMPDIR": "/tmp",  # noqa: S108
+    }
 
 
 def _command(program: str, profile: Path, source: Path, out: Path) -> list[str]:
@@ -89,7 +100,9 @@ def _command(program: str, profile: Path, source: Path, out: Path) -> list[str]:
 
 def _converted(path: Path, returncode: int, settings: DisarmSettings) -> bytes:
     if returncode < 0:
-        raise CouldNotMakeSafe(stopped_by_signal(-returncode))
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_exhausted = used.ru_utime + used.ru_stime >= settings.cpu_seconds
+        raise CouldNotMakeSafe(stopped_by_signal(-returncode, cpu_exhausted))
     if not path.is_file():
         # LibreOffice ends normally, having made nothing, when it cannot load the document.
         raise CouldNotMakeSafe(UNREADABLE if returncode == 0 else CONVERTER_FAILED)

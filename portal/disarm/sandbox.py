@@ -1,12 +1,15 @@
 """The caller's side: start the converter process, hand it the document, take its answer.
 
-The converter (`python -m portal.disarm.child`) starts in a session and process group of its
-own, so that it and everything it starts (LibreOffice's soffice.bin) can be killed together.
-The document goes in through one pipe and the answer comes out through another, both served
-together without blocking, so that neither side can stall on a full pipe; the answer is handed
-to the caller's `receive` as it arrives (never gathered here). The whole exchange
-has a deadline of `wall_seconds`: when it passes, or once the converter has answered, the
-process group is killed, and the converter is reaped with its resource usage (the peak memory).
+The converter (`python -m portal.disarm.child`) is started by bubblewrap, confined
+(portal.disarm.bubblewrap), with no descriptor but its two pipes and a minimal environment.
+bubblewrap starts in a session and process group of its own, and is the first process of the
+converter's PID namespace: killing that group kills every process in the sandbox, LibreOffice
+and anything that left the group with setsid() included. The document goes in through one pipe
+and the answer comes out through another, both served together without blocking, so that
+neither side can stall on a full pipe; the answer is handed to the caller's `receive` as it
+arrives (never gathered here). The whole exchange has a deadline of `wall_seconds`:
+when it passes, or once the converter has answered, the process group is killed, and
+bubblewrap is reaped with its resource usage (the converter's peak memory and CPU time).
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ import contextlib
 import os
 import selectors
 import signal
-import sys
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from portal.disarm.bubblewrap import sandbox_command, sandbox_works
 from portal.disarm.isolation import SandboxUnavailable
-from portal.disarm.outcome import CONVERTER_FAILED, MEMORY, TIMEOUT
+from portal.disarm.outcome import CONVERTER_FAILED, MEMORY, SANDBOX_UNAVAILABLE, TIMEOUT
 from portal.settings import DisarmSettings
 
 _CHUNK = 256 * 1024
@@ -31,6 +36,10 @@ ANSWERED, STOPPED, DEADLINE = "answered", "stopped", "deadline"
 # How long a converter that has answered is given to exit before its group is killed.
 EXIT_GRACE_SECONDS = 5
 _ENVIRONMENT = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ")
+# bubblewrap ends with 1 when it cannot make the sandbox, and with 128 plus the signal's number
+# when the converter was killed by a signal.
+_BWRAP_FAILED = 1
+_SIGNALLED = 128
 
 
 @dataclass(frozen=True)
@@ -40,26 +49,34 @@ class Exchange:
     timed_out: bool
     exit_status: int
     peak_memory_bytes: int
+    cpu_exhausted: bool = False
+    sandbox_failed: bool = False
 
     def failure(self) -> str:
         """The code for a converter that stopped before it answered in full."""
         if self.timed_out:
             return TIMEOUT
-        if os.WIFSIGNALED(self.exit_status):
-            return stopped_by_signal(os.WTERMSIG(self.exit_status))
+        if self.sandbox_failed:
+            return SANDBOX_UNAVAILABLE
+        code = os.waitstatus_to_exitcode(self.exit_status)
+        if code > _SIGNALLED:  # bubblewrap's report of the converter's signal
+            return stopped_by_signal(code - _SIGNALLED, self.cpu_exhausted)
+        if code < 0:
+            return stopped_by_signal(-code, self.cpu_exhausted)
         return CONVERTER_FAILED
 
 
-def stopped_by_signal(signal_number: int) -> str:
+def stopped_by_signal(signal_number: int, cpu_exhausted: bool = False) -> str:
     """Why a converter process was killed by a signal that was not ours.
 
-    Its CPU time ran out (SIGXCPU at the soft limit, SIGKILL at the hard one, which the
-    kernel's out-of-memory killer also sends); or it aborted: PDFium and LibreOffice abort when
-    an allocation fails under the address space limit (std::bad_alloc, or PDFium's own
-    out-of-memory end), so SIGABRT counts as running out of memory. Any other crash (SIGSEGV,
-    say) is "converter_failed".
+    Its CPU time ran out (SIGXCPU at the soft limit; SIGKILL at the hard one, told from the
+    out-of-memory killer's SIGKILL by `cpu_exhausted`, the CPU time used reaching the limit);
+    or it aborted: PDFium and LibreOffice abort when an allocation fails under the address
+    space limit (std::bad_alloc, or PDFium's own out-of-memory end), so SIGABRT, and SIGKILL
+    with CPU time to spare, count as running out of memory. Any other crash (SIGSEGV, say) is
+    "converter_failed".
     """
-    if signal_number == signal.SIGXCPU:
+    if signal_number == signal.SIGXCPU or (signal_number == signal.SIGKILL and cpu_exhausted):
         return TIMEOUT
     if signal_number in (signal.SIGKILL, signal.SIGABRT):
         return MEMORY
@@ -67,23 +84,28 @@ def stopped_by_signal(signal_number: int) -> str:
 
 
 def exchange(
-    request: list[bytes], settings: DisarmSettings, receive: Callable[[bytes], bool]
+    request: list[bytes],
+    settings: DisarmSettings,
+    receive: Callable[[bytes], bool],
+    directory: Path | None,
 ) -> Exchange:
     """Run the converter on `request` (its parts written in turn, never joined: a document may
-    be large), handing each piece of its answer to `receive`; stop once that returns False."""
+    be large), writing only in `directory`, handing each piece of its answer to `receive`; stop
+    once that returns False."""
     deadline = time.monotonic() + settings.wall_seconds
     stdin_read, stdin_write = os.pipe()
     stdout_read, stdout_write = os.pipe()
     try:
-        pid = _spawn(stdin_read, stdout_write)
+        pid = _spawn(sandbox_command(settings, directory), stdin_read, stdout_write)
     except OSError:
         for descriptor in (stdin_read, stdin_write, stdout_read, stdout_write):
             os.close(descriptor)
         raise SandboxUnavailable("the converter process could not be started") from None
     os.close(stdin_read)
     os.close(stdout_write)
+    answered = _Answered(receive)
     try:
-        ended = _serve(stdin_write, stdout_read, request, deadline, receive)
+        ended = _serve(stdin_write, stdout_read, request, deadline, answered)
         if ended == ANSWERED:
             # Its answer is complete: a moment to exit, never past the deadline.
             _exited_by(pid, min(deadline, time.monotonic() + EXIT_GRACE_SECONDS))
@@ -97,23 +119,40 @@ def exchange(
         timed_out=ended == DEADLINE,
         exit_status=status,
         peak_memory_bytes=usage.ru_maxrss * 1024,
+        cpu_exhausted=usage.ru_utime + usage.ru_stime >= settings.cpu_seconds,
+        sandbox_failed=_sandbox_failed(answered.anything, status, settings),
     )
 
 
-def _spawn(stdin: int, stdout: int) -> int:
+def _spawn(command: list[str], stdin: int, stdout: int) -> int:
+    """Start `command` in a session of its own with the two pipes as its standard input and
+    output, nothing on its standard error, no other descriptor, and a minimal environment:
+    Python writes no bytecode (the code is read-only in the sandbox) and temporary files go to
+    the sandbox's own /tmp."""
     environment = {name: os.environ[name] for name in _ENVIRONMENT if name in os.environ}
     environment.setdefault("LANG", "C.UTF-8")
-    return os.posix_spawn(
-        sys.executable,
-        [sys.executable, "-m", "portal.disarm.child"],
-        environment,
-        file_actions=[
-            (os.POSIX_SPAWN_DUP2, stdin, 0),
-            (os.POSIX_SPAWN_DUP2, stdout, 1),
-            (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
-        ],
-        setsid=True,
+    environment |= {"PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": "/tmp", "HOME": "/tmp"}  # noqa: S108
+    process = subprocess.Popen(  # noqa: S603 (the program and arguments are the portal's own)
+        command,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=subprocess.DEVNULL,
+        close_fds=True,
+        env=environment,
+        start_new_session=True,
     )
+    # The caller reaps it with os.wait4 (for its resource usage): Popen is not to wait too.
+    process.returncode = 0
+    return process.pid
+
+
+def _sandbox_failed(answered: bool, status: int, settings: DisarmSettings) -> bool:
+    """Whether the converter never started because bubblewrap could not make its sandbox: it
+    then ends with 1 having written nothing, which a converter crashing at its start may do too,
+    so bubblewrap is asked again, with nothing to run."""
+    if answered or os.waitstatus_to_exitcode(status) != _BWRAP_FAILED:
+        return False
+    return not sandbox_works(settings)
 
 
 def _serve(
@@ -147,6 +186,18 @@ def _serve(
             return DEADLINE
         finally:
             unsent.close(stdin)
+
+
+class _Answered:
+    """The caller's `receive`, noting whether the converter wrote anything at all."""
+
+    def __init__(self, receive: Callable[[bytes], bool]) -> None:
+        self._receive = receive
+        self.anything = False
+
+    def __call__(self, chunk: bytes) -> bool:
+        self.anything = True
+        return self._receive(chunk)
 
 
 class _Unsent:

@@ -1,170 +1,184 @@
-"""The converter's sandbox on this machine's kernel: a process that has entered it
-(portal.disarm.isolation.enter_sandbox, as the converter does before it reads a document)
-cannot reach a socket this test listens on, cannot take more memory or CPU time than allowed,
-and a process that cannot be isolated converts nothing.
+"""What the converter's sandbox lets it reach, on this machine's kernel: each probe runs
+confined exactly as the converter is (bubblewrap, portal.disarm.bubblewrap) and, to show there
+was something to reach, the same probe runs unconfined.
 
-Each probe is a small Python program run in a process of its own, as the converter is.
+Its limits, its processes and failing closed: test_disarm_sandbox_limits.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
-import textwrap
-import time
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from portal.disarm.protocol import request_header
-from portal.disarm.sandbox import stopped_by_signal
-from portal.settings import DisarmSettings
+from portal.disarm import sandbox
+from portal.disarm.bubblewrap import BWRAP
+from tests.support.sandbox_probes import probe_command, project_root, run_probe
 
-PROBE = """
-import json, socket, sys
-from portal.disarm.isolation import SandboxUnavailable, enter_sandbox, network_interfaces
-from portal.settings import DisarmSettings
 
-settings = DisarmSettings(**json.loads(sys.argv[1]))
-if sys.argv[2] == "sandboxed":
+@pytest.fixture(autouse=True, scope="module")
+def bubblewrap() -> None:
+    if not BWRAP.exists():
+        message = "bubblewrap is not installed (make bubblewrap)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+        pytest.skip(message)
+
+
+@contextlib.contextmanager
+def directory_in(parent: Path) -> Iterator[Path]:
+    made = Path(tempfile.mkdtemp(prefix="disarm-sandbox-test-", dir=parent))
     try:
-        enter_sandbox(settings, 0)
-    except SandboxUnavailable:
-        print("sandbox unavailable")
-        sys.exit(0)
-"""
-
-
-def run_probe(body: str, *arguments: str, settings: dict[str, int] | None = None) -> str:
-    program = PROBE + textwrap.dedent(body)
-    ended = subprocess.run(
-        [sys.executable, "-c", program, json.dumps(settings or {}), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return f"{ended.returncode} {ended.stdout.strip()}"
+        yield made
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 CONNECT = """
-try:
-    socket.create_connection(("127.0.0.1", int(sys.argv[3])), timeout=5).close()
-    print("connected")
-except OSError:
-    print("unreachable")
-print(network_interfaces())
+for address in sys.argv[3:]:
+    family = socket.AF_INET if address[0].isdigit() else socket.AF_UNIX
+    target = (address, 5432) if family == socket.AF_INET else address.replace("@", "\\0", 1)
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as client:
+            client.settimeout(5)
+            client.connect(target)
+        print("connected", end=" ")
+    except OSError:
+        print("unreachable", end=" ")
 """
 
 
-def test_a_sandboxed_process_cannot_reach_even_a_socket_on_this_machine() -> None:
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = str(listener.getsockname()[1])
-        # The same probe outside the sandbox connects: the listener is there to be reached.
-        assert run_probe(CONNECT, "open", port).startswith("0 connected")
-        assert run_probe(CONNECT, "sandboxed", port) == "0 unreachable\n['lo']"
+def test_a_sandboxed_process_cannot_reach_a_socket_outside_it() -> None:
+    """Not a Unix socket in the project (where instance/ is) nor an abstract one (D-Bus's
+    kind), not PostgreSQL's own socket, nor a TCP port on this machine's 127.0.0.1."""
+    with contextlib.ExitStack() as listening, directory_in(project_root()) as project:
+        path = project / "outside.sock"
+        abstract = f"@portal-disarm-test-{os.getpid()}"
+        tcp = listening.enter_context(socket.create_server(("127.0.0.1", 0)))
+        for address in (str(path), abstract.replace("@", "\0", 1)):
+            server = listening.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+            server.bind(address)
+            server.listen()
+        port = tcp.getsockname()[1]
+        connect = CONNECT.replace("(address, 5432)", f"(address, {port})")
+        targets = [str(path), abstract, "127.0.0.1"]
+        assert run_probe(connect, "open", *targets) == "0 connected connected connected"
+        assert run_probe(connect, "sandboxed", *targets) == "0 unreachable unreachable unreachable"
+    postgres = Path("/run/postgresql/.s.PGSQL.5432")
+    if postgres.exists():
+        assert run_probe(CONNECT, "open", str(postgres)) == "0 connected"
+        assert run_probe(CONNECT, "sandboxed", str(postgres)) == "0 unreachable"
 
 
-def test_a_sandboxed_process_cannot_take_more_memory_than_its_limit() -> None:
-    allocate = """
+READ = """
+found = []
+for path in sys.argv[4:]:
     try:
-        block = bytearray(600 * 1024 * 1024)
-        print("allocated")
-    except MemoryError:
-        print("refused")
-    """
-    assert run_probe(allocate, "open") == "0 allocated"
-    assert run_probe(allocate, "sandboxed", settings={"memory_mb": 256}) == "0 refused"
+        with open(path, encoding="utf-8") as secret:
+            found.append(secret.read())
+    except OSError:
+        found.append("unreadable")
+project = sys.argv[3]
+print(json.dumps({"read": found, "project": sorted(os.listdir(project))}))
+"""
 
 
-def test_a_sandboxed_process_is_stopped_when_its_cpu_time_runs_out() -> None:
-    spin = """
-    while True:
+def test_a_sandboxed_process_cannot_read_the_project_home_or_configuration() -> None:
+    """Files the worker's user can read: one in the project directory (where instance/ keeps
+    the keys and the document store), one in its home, and one of /etc's."""
+    root = project_root()
+    with directory_in(root) as project, directory_in(Path.home()) as home:
+        (project / "key").write_text("project-secret")
+        (home / "key").write_text("home-secret")
+        targets = [str(root), str(project / "key"), str(home / "key"), "/etc/hostname"]
+        hostname = Path("/etc/hostname").read_text()
+        opened = json.loads(run_probe(READ, "open", *targets).split(" ", 1)[1])
+        confined = json.loads(run_probe(READ, "sandboxed", *targets).split(" ", 1)[1])
+    assert opened["read"] == ["project-secret", "home-secret", hostname]
+    assert project.name in opened["project"]
+    assert confined["read"] == ["unreadable"] * 3
+    # Of the project directory only the package (and a virtual environment in it) is there.
+    assert "portal" in confined["project"]
+    assert set(confined["project"]) <= {"portal", ".venv"}
+
+
+WRITE = """
+written = []
+for path in sys.argv[3:]:
+    try:
+        with open(path, "x", encoding="utf-8") as attempt:
+            attempt.write("written")
+        written.append(path)
+    except OSError:
         pass
-    """
-    assert run_probe(spin, "sandboxed", settings={"cpu_seconds": 5}) == f"{-signal.SIGXCPU} "
-    assert stopped_by_signal(signal.SIGXCPU) == "timeout"
+print(json.dumps(written))
+"""
 
 
-def test_a_process_that_cannot_be_isolated_converts_nothing() -> None:
-    """Root without its capabilities may not make a network namespace: the converter then
-    answers "sandbox_unavailable" before it reads the document."""
-    if os.getuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv, to take root's capabilities away")
-    document = b"Hello"
-    request = request_header("text/plain", len(document), DisarmSettings(), None) + document
-    ended = subprocess.run(
-        ["setpriv", "--bounding-set=-all", "--inh-caps=-all", sys.executable]
-        + ["-m", "portal.disarm.child"],
-        input=request,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert ended.stdout == b'{"code": "sandbox_unavailable", "length": 0}\n'
-    # The same request from a process that can be isolated is converted.
-    converted = subprocess.run(
-        [sys.executable, "-m", "portal.disarm.child"],
-        input=request,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert converted.stdout.endswith(b"\nHello")
+def test_a_sandboxed_process_writes_only_in_its_private_directory(tmp_path: Path) -> None:
+    """Its own /tmp takes files too, but they are in memory and go with the sandbox: not one
+    reaches the real /tmp."""
+    marker = f"disarm-sandbox-test-{os.getpid()}"
+    package = project_root() / "portal"
+    with directory_in(Path("/dev/shm")) as private:  # noqa: S108 (as portal.disarm.office's)
+        targets = [
+            str(private / marker),
+            f"/tmp/{marker}",  # noqa: S108
+            str(package / marker),
+            str(tmp_path / marker),
+            f"/usr/{marker}",
+            f"/etc/{marker}",
+            str(Path.home() / marker),
+        ]
+        confined = run_probe(WRITE, "sandboxed", *targets, directory=private)
+        assert json.loads(confined.split(" ", 1)[1]) == targets[:2]
+        assert (private / marker).read_text() == "written"
+    for path in targets[1:]:
+        assert not Path(path).exists()
 
 
-def test_a_process_started_in_the_sandbox_dies_with_it_even_if_it_leaves_the_group() -> None:
-    """What LibreOffice (or code a hostile document ran in it) starts cannot outlive the
-    converter by calling setsid(): the converter's children are in a PID namespace whose init
-    dies with the converter's process group."""
-    marker = f"disarm-escape-{os.getpid()}"
-    escape = f"""
-    import subprocess
-    daemon = (
-        "import os, sys, time\\n"
-        "if os.fork() == 0:\\n"
-        "    os.setsid()\\n"
-        "    time.sleep(600)\\n"
-        "time.sleep(600)\\n"
-    )
-    subprocess.Popen([sys.executable, "-c", daemon, "{marker}"])
-    print("started", flush=True)
-    time.sleep(600)
-    """
-    program = PROBE.replace("import json,", "import json, time,") + textwrap.dedent(escape)
-    probe = subprocess.Popen(
-        [sys.executable, "-c", program, "{}", "sandboxed"],
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+IDENTITY = """
+with open("/proc/self/status", encoding="ascii") as status:
+    fields = dict(line.split(":", 1) for line in status.read().splitlines())
+print(os.getuid(), os.getgid(), fields["CapEff"].strip(), os.getpid(), network_interfaces())
+"""
+
+
+def test_a_sandboxed_process_is_nobody_without_capabilities_or_network() -> None:
+    """uid and gid 65534, no capability, in a PID namespace of its own (after the shell that
+    waits for it), and no network interface but loopback."""
+    assert run_probe(IDENTITY, "sandboxed") == "0 65534 65534 0000000000000000 2 ['lo']"
+
+
+DESCRIPTORS = """
+print(sorted(int(name) for name in os.listdir("/proc/self/fd")))
+"""
+
+
+def test_only_its_pipes_reach_the_converter() -> None:
+    """A descriptor the caller holds (its database connection, say), even an inheritable one,
+    is closed before bubblewrap starts: the converter has its two pipes and /dev/null."""
+    held = os.open(os.devnull, os.O_RDONLY)
+    os.set_inheritable(held, True)
+    stdin_read, stdin_write = os.pipe()
+    stdout_read, stdout_write = os.pipe()
     try:
-        assert probe.stdout is not None and probe.stdout.readline() == "started\n"
-        deadline = time.monotonic() + 30
-        while len(_processes_with(marker)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(_processes_with(marker)) == 2  # the child and its setsid() grandchild
+        command = probe_command(DESCRIPTORS, "sandboxed")
+        pid = sandbox._spawn(command, stdin_read, stdout_write)
+        os.close(stdout_write)
+        os.close(stdin_write)
+        with os.fdopen(stdout_read, encoding="utf-8") as answer:
+            output = answer.read()
+        os.waitpid(pid, 0)
     finally:
-        os.killpg(probe.pid, signal.SIGKILL)  # as make_safe does
-        probe.wait()
-        probe.stdout.close()  # type: ignore[union-attr]
-    deadline = time.monotonic() + 10
-    while _processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _processes_with(marker) == set()
-
-
-def _processes_with(marker: str) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if marker.encode() in (entry / "cmdline").read_bytes():
-                found.add(int(entry.name))
-        except OSError:  # not a process, or it has just gone
-            continue
-    return found
+        os.close(held)
+        os.close(stdin_read)
+    # 0, 1, 2 and the one that lists them.
+    assert output == "[0, 1, 2, 3]\n"

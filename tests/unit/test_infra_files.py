@@ -126,13 +126,16 @@ def test_the_disarm_worker_has_no_network_and_bounded_resources() -> None:
     service = dict(unit(SYSTEMD / "portal-disarm@.service")["Service"])
     assert service["PrivateNetwork"] == "yes"
     assert service["MemoryMax"] and service["CPUQuota"] and service["TasksMax"]
-    # Its drop-in lets the converter make its own user and network namespaces and set its
-    # limits, and nothing else that the shared drop-in forbids.
+    # Its drop-in lets bubblewrap make the converter's namespaces, file system and new /proc,
+    # and the converter set its limits, and nothing else that the shared drop-in forbids.
     sandbox = unit(SYSTEMD / "portal-disarm@.service.d" / "sandbox.conf")["Service"]
     assert sandbox == [
-        ("RestrictNamespaces", "user net pid"),
-        ("SystemCallFilter", "setrlimit prlimit64"),
+        ("RestrictNamespaces", "user mnt pid net ipc uts cgroup"),
+        ("SystemCallFilter", "@mount capset setrlimit prlimit64"),
         ("RestrictAddressFamilies", "AF_NETLINK"),
+        ("ProcSubset", "all"),
+        ("ProtectKernelTunables", "no"),
+        ("ProtectKernelLogs", "no"),
     ]
 
 
