@@ -26,6 +26,10 @@ from portal.attachments import refusals
 from portal.attachments.refusals import UploadRefused
 from portal.settings import AttachmentSettings
 
+# "Version made by" host 3, and the file kinds a Unix mode may name.
+_UNIX = 3
+_REGULAR_FILE, _DIRECTORY = 0o100000, 0o040000
+
 LOCAL = b"PK\x03\x04"
 CENTRAL = b"PK\x01\x02"
 END = b"PK\x05\x06"
@@ -281,6 +285,7 @@ class ZipWalk:
         flags, method, crc, compressed, size = fields[2], fields[3], *fields[6:9]
         name_length, extra_length, comment_length, disk, offset = *fields[9:13], fields[15]
         _check_lengths(name_length, extra_length, comment_length)
+        _check_file_kind(made_by=fields[0], external=fields[14])
         raw_name = yield from self._read(name_length)
         extra = yield from self._read(extra_length)
         yield from self._read(comment_length)
@@ -318,6 +323,15 @@ def _decompress(inflater: zlib._Decompress, data: bytes) -> bytes:
 def _check_lengths(*lengths: int) -> None:
     if max(lengths) > MAX_FIELD_BYTES:
         raise refusals.inspected(refusals.MALFORMED)
+
+
+def _check_file_kind(*, made_by: int, external: int) -> None:
+    """A member made on Unix says its file kind in the external attributes' top bits: only a
+    plain file or a folder; a symbolic link (which extractors follow to another name), a device
+    or a pipe is refused."""
+    kind = (external >> 16) & 0o170000
+    if made_by >> 8 == _UNIX and kind not in (0, _REGULAR_FILE, _DIRECTORY):
+        raise refusals.inspected(refusals.UNSAFE_NAMES)
 
 
 def _check_extra(extra: bytes) -> None:

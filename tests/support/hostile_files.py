@@ -67,6 +67,17 @@ def zipped(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def symbolic_link_docx() -> bytes:
+    """A Word document with a member made on Unix as a symbolic link to another name."""
+    buffer = io.BytesIO(real_docx())
+    with zipfile.ZipFile(buffer, "a") as archive:
+        link = zipfile.ZipInfo("word/media/image1.png")
+        link.create_system = 3
+        link.external_attr = 0o120777 << 16
+        archive.writestr(link, b"../../../../etc/passwd")
+    return buffer.getvalue()
+
+
 def real_docx() -> bytes:
     members = {"[Content_Types].xml": CONTENT_TYPES, "_rels/.rels": RELS}
     members |= {"word/document.xml": DOCUMENT, "docProps/app.xml": b"<Properties/>"}
@@ -336,6 +347,7 @@ HOSTILE: dict[str, tuple[Builder, str]] = {
         refusals.ZIP64,
     ),
     "drive letter in a name": (lambda: docx(Part("C:/x.xml", b"<x/>")), refusals.UNSAFE_NAMES),
+    "a symbolic link member": (symbolic_link_docx, refusals.UNSAFE_NAMES),
     "a name that is not the UTF-8 it claims": (
         lambda: docx(Part("word/x.xml", b"<x/>", flags=0x0800, local={"name": b"word/\xff.xml"})),
         refusals.UNSAFE_NAMES,
