@@ -85,21 +85,33 @@ def accepted_contribution(
         raise ValueError("documents need the keyring and the file store")
     session.flush()
     for number in range(documents):
-        text = f"Attendance report {number} for {request.reference}\n".encode() * 40
-        attachment = store_upload(
-            io.BytesIO(text),
-            filename=f"attendance-{number}.txt",
-            answer_key="attendance.report",
-            contribution=contribution,
-            uploader_id=parties.lead_id,
-            session=session,
-            cipher=cipher,
-            keyring=keyring,
-            settings=files,
-            scanner=NoScanner(),
-        )
-        store_safe_copy(attachment, SafeCopy(text, "text/plain", None), keyring, files)
+        _attach_text_document(session, cipher, contribution, number, keyring, files)
     return contribution
+
+
+def _attach_text_document(
+    session: Session,
+    cipher: RecordCipher,
+    contribution: Contribution,
+    number: int,
+    keyring: Keyring,
+    files: AttachmentSettings,
+) -> None:
+    """A small text document on the contribution, scanned as not scanned, with its safe copy."""
+    text = f"Attendance report {number} for {contribution.request.reference}\n".encode() * 40
+    attachment = store_upload(
+        io.BytesIO(text),
+        filename=f"attendance-{number}.txt",
+        answer_key="attendance.report",
+        contribution=contribution,
+        uploader_id=contribution.submitted_by_id or contribution.created_by_id,
+        session=session,
+        cipher=cipher,
+        keyring=keyring,
+        settings=files,
+        scanner=NoScanner(),
+    )
+    store_safe_copy(attachment, SafeCopy(text, "text/plain", None), keyring, files)
 
 
 def store_safe_copy(
