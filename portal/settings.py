@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Environment = Literal["production", "demo", "test", "bench"]
 
@@ -212,6 +212,22 @@ class AttachmentSettings(_Section):
             )
         return types
 
+    @field_validator("allowed_types")
+    @classmethod
+    def _only_what_can_be_made_safe(cls, types: list[str]) -> list[str]:
+        from portal.disarm.kinds import ALL  # the engine's kinds: constants only
+
+        listed = sorted(set(types) - ALL)
+        if listed:
+            raise ValueError(
+                f"{', '.join(listed)} cannot be allowed: no safe copy can be made of it "
+                "(docs/disarm.md); remove it from the list"
+            )
+        return types
+
+
+LEASE_MARGIN_SECONDS = 60
+
 
 class DisarmSettings(_Section):
     """Content disarm: each document rebuilt as a safe copy by a worker process in a sandbox
@@ -230,7 +246,19 @@ class DisarmSettings(_Section):
     # How many times a document that failed for a passing reason (the worker stopped) is tried.
     max_attempts: int = Field(default=3, ge=1, le=20)
     poll_seconds: float = Field(default=2, gt=0, le=300)
+    # How long a worker's claim on a document lasts: at least LEASE_MARGIN_SECONDS longer than
+    # a conversion may take, so no other worker claims a document still being converted.
     lease_seconds: float = Field(default=600, gt=0, le=7200)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_conversion(self) -> DisarmSettings:
+        if self.lease_seconds < self.wall_seconds + LEASE_MARGIN_SECONDS:
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds:g}) must be at least wall_seconds "
+                f"({self.wall_seconds}) + {LEASE_MARGIN_SECONDS}: a shorter lease lets a second "
+                "worker claim a document still being converted"
+            )
+        return self
 
 
 class CmsSettings(_Section):

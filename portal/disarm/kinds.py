@@ -16,3 +16,5 @@ OFFICE_EXTENSIONS = {
     sniffing.ODP: ".odp",
 }
 SUPPORTED = IMAGES | {sniffing.PDF, sniffing.TEXT}
+# Every kind a safe copy can be made of: `[attachments] allowed_types` may list no other.
+ALL = SUPPORTED | frozenset(OFFICE_EXTENSIONS)

@@ -1,6 +1,7 @@
 """The disarm worker: makes each stored document's safe copy, one at a time, away from the web.
 
-A worker claims one document whose safe copy is pending with a lease (`safe_claimed_by`,
+A worker claims one document whose safe copy is pending (those of submitted contributions
+before drafts', then the oldest first) with a lease (`safe_claimed_by`,
 `safe_claimed_until`, and one more `safe_attempts`) in a single conditional UPDATE: on
 PostgreSQL it skips rows another worker holds (`FOR UPDATE SKIP LOCKED`), and on SQLite the
 database's one writer makes the claim atomic all the same. With no transaction open it
@@ -11,12 +12,14 @@ records the outcome with its audit event.
 
 Outcomes: "ready"; "failed" with the engine's code when the document itself is the cause (a
 hostile or broken file never gets better); "failed" with "shredded" when the attachment's data
-key is gone. A worker that is killed (or whose machine stops) leaves its lease to run out; the
-document is then claimed again, up to `[disarm] max_attempts`, after which it is failed as
-"interrupted". A converter or sandbox missing from this machine, or the engine failing in an
-unexpected way, is not the document's fault: it stays claimed until its lease runs out and is
-tried again, and fails with that code once `max_attempts` is spent. Logs carry ids and codes
-only, never a name or content.
+key is gone. A worker that is killed (or whose machine stops), or that is stopped while its
+converter runs (when the stop's signal reaches the converter too, which then fails), leaves
+its lease to run out; the document is then claimed again, up to `[disarm] max_attempts`,
+after which it is failed as "interrupted". A converter or sandbox missing from this machine,
+a safe copy that cannot be written (a full disk), or the engine failing in an unexpected way,
+is not the document's fault: it stays claimed until its lease runs out and is tried again, and
+fails once `max_attempts` is spent (with its code, or "interrupted"). Logs carry ids and
+codes only, never a name or content.
 """
 
 from __future__ import annotations
@@ -39,13 +42,28 @@ from portal.audit import AuditAction, record_event
 from portal.crypto import CryptoError, Keyring
 from portal.db_outage import DATABASE_DOWN, DatabaseOutage
 from portal.disarm import CouldNotMakeSafe, SafeCopy, make_safe
-from portal.models import Attachment, AuditOutcome, SafeCopyStatus, ScanStatus
+from portal.lifecycle import ContributionStatus
+from portal.models import (
+    Attachment,
+    AuditOutcome,
+    Contribution,
+    DataKey,
+    SafeCopyStatus,
+    ScanStatus,
+)
 from portal.models.base import utcnow
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _TABLE = cast(sa.Table, Attachment.__table__)
+# Documents of submitted contributions first (a reviewer or a delivery waits for them), then
+# drafts': a partner's pile of draft uploads never holds up the council's reviews.
+_DRAFT_LAST = (
+    sa.select(Contribution.status == ContributionStatus.DRAFT)
+    .where(Contribution.id == _TABLE.c.contribution_id)
+    .scalar_subquery()
+)
 # The engine's codes for a machine that cannot convert at all: tried again later.
 PASSING_CODES = frozenset({"converter_missing", "sandbox_unavailable"})
 SHREDDED = "shredded"
@@ -120,7 +138,7 @@ class DisarmWorker:
             due = (
                 sa.select(_TABLE.c.id)
                 .where(self._claimable(now))
-                .order_by(_TABLE.c.created_at, _TABLE.c.id)
+                .order_by(_DRAFT_LAST, _TABLE.c.created_at, _TABLE.c.id)
                 .limit(1)
             )
             if session.get_bind().dialect.name == "postgresql":
@@ -156,13 +174,24 @@ class DisarmWorker:
         try:
             safe = self.converter(original.content, original.media_type, self.settings.disarm)
         except CouldNotMakeSafe as refused:
+            if self.stop.is_set():
+                return self._stopped(claim, refused.code)
             if refused.code in PASSING_CODES:
                 return self._passing(claim, refused.code)
             return self._record(claim, refused.code, None)
         except Exception as error:  # a fault of the engine's: one document must not stop all
+            if self.stop.is_set():
+                return self._stopped(claim, type(error).__name__)
             log.error("disarm %s: the engine failed (%s)", claim.id, type(error).__name__)
             return self._passing(claim, "converter_failed")
         return self._record(claim, None, safe)
+
+    def _stopped(self, claim: _Claim, code: str) -> str:
+        """The service stopping reaches the converter too (it is in the worker's process
+        group): its failure is the stop's, not the document's. The claim is left to run out
+        and the document is tried again, its attempt counted."""
+        log.warning("disarm %s: stopped while converting (%s)", claim.id, code)
+        return "retrying"
 
     def _passing(self, claim: _Claim, code: str) -> str:
         """Not the document's fault: left claimed, so it is tried again once the lease runs
@@ -191,7 +220,11 @@ class DisarmWorker:
 
     def _record(self, claim: _Claim, failure: str | None, safe: SafeCopy | None) -> str:
         """The outcome and its audit event, in one transaction, if the claim is still ours."""
-        outcome = self.outage.retrying(lambda: self._recorded(claim, failure, safe))
+        try:
+            outcome = self.outage.retrying(lambda: self._recorded(claim, failure, safe))
+        except _NotWritten as error:  # disk full, say: the machine's fault, not the document's
+            log.error("disarm %s: the safe copy could not be stored (%s)", claim.id, error)
+            return "retrying"
         if outcome == "lost":
             log.warning("disarm %s: claim taken over before the outcome was recorded", claim.id)
         else:
@@ -214,7 +247,9 @@ class DisarmWorker:
             ):
                 return "lost"
             attachment = session.get_one(Attachment, claim.id)
-            if safe is not None and not self._written(attachment, safe):
+            if safe is not None and not (
+                _key_kept(session, attachment) and self._written(attachment, safe)
+            ):
                 failure, safe = SHREDDED, None
             values = _outcome_values(failure, safe)
             session.execute(sa.update(_TABLE).where(mine).values(**values))
@@ -224,15 +259,17 @@ class DisarmWorker:
         return "failed" if failure else "ready"
 
     def _written(self, attachment: Attachment, safe: SafeCopy) -> bool:
-        """The safe copy stored; False when the attachment's data key was shredded meanwhile."""
-        if _shredded(attachment):
-            return False
+        """The safe copy stored; False when the attachment's data key was shredded meanwhile;
+        _NotWritten (the transaction then rolls back, the claim left to its lease) when the
+        file could not be written."""
         try:
             write_safe_copy(
                 attachment, safe.content, keyring=self.keyring, settings=self.settings.attachments
             )
         except CryptoError:
             return False
+        except OSError as error:
+            raise _NotWritten(type(error).__name__) from None
         return True
 
 
@@ -248,6 +285,19 @@ class _Final(Exception):
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
+
+
+class _NotWritten(Exception):
+    """The safe copy's file could not be written (its error's type only, never a path)."""
+
+
+def _key_kept(session: Session, attachment: Attachment) -> bool:
+    """Whether the attachment's data key is still there, its row locked (on PostgreSQL) until
+    the outcome is recorded, so that no document is recorded "ready" once it is shredded."""
+    wrapped = session.execute(
+        sa.select(DataKey.wrapped_key).where(DataKey.id == attachment.data_key_id).with_for_update()
+    ).scalar_one_or_none()
+    return wrapped is not None
 
 
 def _shredded(attachment: Attachment) -> bool:

@@ -4,6 +4,7 @@ audit event; a claim left by a stopped worker is taken again once its lease runs
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import signal
@@ -41,7 +42,7 @@ def settings(engine: Engine, keyring_path: Path, tmp_path: Path) -> Settings:
         engine.url.render_as_string(False),
         keyring_path,
         attachments={"storage_directory": str(tmp_path / "files"), "scanner": "none"},
-        disarm={"max_attempts": 2, "lease_seconds": 60},
+        disarm={"max_attempts": 2, "lease_seconds": 300},
     )
 
 
@@ -267,6 +268,56 @@ def test_an_outcome_is_not_recorded_over_a_claim_taken_meanwhile(
     assert attachment.safe_claimed_by == "another"
     assert not events(db_session, AuditAction.ATTACHMENT_MADE_SAFE)
     assert not safe_copy_path(settings.attachments, attachment.id).exists()
+
+
+@pytest.mark.parametrize("code", ["converter_failed", "unreadable"])
+def test_a_worker_stopped_while_converting_leaves_the_document_to_be_tried_again(
+    db_session: Session,
+    sessions: Callable[[], Session],
+    settings: Settings,
+    keyring: FileKeyring,
+    stored: Store,
+    code: str,
+) -> None:
+    """A stop's SIGTERM that reaches the converter too makes it fail (bubblewrap's shell
+    exits 128+15: "converter_failed"; LibreOffice exits: "unreadable"): the stop's fault, not
+    the document's."""
+    attachment = stored()
+    stopping = worker(sessions, settings, keyring)
+
+    def killed_by_the_stop(*_arguments: object) -> SafeCopy:
+        stopping.stop.set()
+        raise CouldNotMakeSafe(code)
+
+    stopping.converter = killed_by_the_stop
+    assert stopping.make_due().retrying == 1
+    db_session.refresh(attachment)
+    assert attachment.safe_status == SafeCopyStatus.PENDING and attachment.safe_failure is None
+    assert attachment.safe_attempts == 1 and attachment.safe_claimed_by == "disarm-test"
+    assert not events(db_session, AuditAction.ATTACHMENT_NOT_MADE_SAFE)
+
+
+def test_a_safe_copy_that_cannot_be_written_leaves_the_document_to_be_tried_again(
+    db_session: Session,
+    sessions: Callable[[], Session],
+    settings: Settings,
+    keyring: FileKeyring,
+    stored: Store,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full disk (a stand-in for write_safe_copy: root ignores file permissions) is the
+    machine's fault: the worker carries on and the claim is left to its lease."""
+    attachment = stored()
+
+    def disk_full(*_arguments: object, **_keywords: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("portal.disarm.worker.write_safe_copy", disk_full)
+    assert worker(sessions, settings, keyring).make_due().retrying == 1
+    db_session.refresh(attachment)
+    assert attachment.safe_status == SafeCopyStatus.PENDING and attachment.safe_attempts == 1
+    assert attachment.safe_claimed_by == "disarm-test"
+    assert not events(db_session, AuditAction.ATTACHMENT_MADE_SAFE)
 
 
 # --- `portal disarm`, in a process of its own ---------------------------------------------

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from portal.attachments.upload import upload_size_limit
 from portal.cli import cli
-from portal.settings import AttachmentSettings
+from portal.settings import AttachmentSettings, DisarmSettings
 from reference_cms.__main__ import parse_arguments
 from tests.support.nginx import TEMPLATE, check_config, loopback_values, placeholders
 
@@ -126,6 +126,10 @@ def test_the_disarm_worker_has_no_network_and_bounded_resources() -> None:
     service = dict(unit(SYSTEMD / "portal-disarm@.service")["Service"])
     assert service["PrivateNetwork"] == "yes"
     assert service["MemoryMax"] and service["CPUQuota"] and service["TasksMax"]
+    # SIGTERM to the worker alone, so the converter finishes the document in hand; SIGKILL to
+    # the whole cgroup only once the stop times out, after the longest conversion allowed.
+    assert service["KillMode"] == "mixed"
+    assert float(service["TimeoutStopSec"]) > DisarmSettings().wall_seconds
     # Its drop-in lets bubblewrap make the converter's namespaces, file system and new /proc,
     # and the converter set its limits, and nothing else that the shared drop-in forbids.
     sandbox = unit(SYSTEMD / "portal-disarm@.service.d" / "sandbox.conf")["Service"]
