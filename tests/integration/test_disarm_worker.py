@@ -8,6 +8,7 @@ import errno
 import io
 import os
 import signal
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.disarm import CouldNotMakeSafe, SafeCopy
 from portal.disarm.worker import DisarmWorker
+from portal.lifecycle import ContributionStatus
 from portal.models import Attachment, AuditEvent, Contribution, OutboxMessage, SafeCopyStatus
 from portal.models.base import utcnow
 from portal.settings import Settings
@@ -62,12 +64,12 @@ def stored(db_session: Session, keyring: FileKeyring, settings: Settings, tmp_pa
     message = db_session.get_one(OutboxMessage, message_id)
     contribution = db_session.get_one(Contribution, message.contribution_id)
 
-    def store(content: bytes = TEXT, name: str = "notes.txt") -> Attachment:
+    def store(content: bytes = TEXT, name: str = "notes.txt", *, draft: bool = False) -> Attachment:
         attachment = store_upload(
             io.BytesIO(content),
             filename=name,
             answer_key="attendance.report",
-            contribution=contribution,
+            contribution=draft_of(contribution, outbox.lead.id) if draft else contribution,
             uploader_id=outbox.lead.id,
             session=db_session,
             cipher=RecordCipher(keyring, db_session),
@@ -80,6 +82,21 @@ def stored(db_session: Session, keyring: FileKeyring, settings: Settings, tmp_pa
         return attachment
 
     return store
+
+
+def draft_of(contribution: Contribution, lead_id: uuid.UUID) -> Contribution:
+    """The partner's next version, still a draft, on the same request."""
+    session = Session.object_session(contribution)
+    assert session is not None
+    draft = Contribution(
+        request_id=contribution.request_id,
+        version=contribution.version + 1,
+        status=ContributionStatus.DRAFT,
+        created_by_id=lead_id,
+    )
+    session.add(draft)
+    session.flush()
+    return draft
 
 
 def worker(
@@ -190,6 +207,31 @@ def test_an_image_is_made_safe_and_a_shredded_document_is_not(
     assert image.safe_status == SafeCopyStatus.READY and image.safe_content_type == "image/png"
     assert shredded.safe_status == SafeCopyStatus.FAILED and shredded.safe_failure == "shredded"
     assert not safe_copy_path(settings.attachments, shredded.id).exists()
+
+
+@both_backends
+def test_documents_of_submitted_contributions_are_made_safe_before_drafts(
+    db_session: Session,
+    sessions: Callable[[], Session],
+    settings: Settings,
+    keyring: FileKeyring,
+    stored: Store,
+) -> None:
+    drafted = stored(b"draft", draft=True)
+    submitted = stored()
+    drafted.created_at = submitted.created_at - timedelta(hours=1)  # the older of the two
+    db_session.commit()
+    made: list[str] = []
+    first = worker(sessions, settings, keyring)
+    real = first.converter
+
+    def in_order(content: bytes, *arguments: object) -> SafeCopy:
+        made.append("draft" if content == b"draft" else "submitted")
+        return real(content, *arguments)
+
+    first.converter = in_order
+    first.make_due()
+    assert made == ["submitted", "draft"]
 
 
 @both_backends
