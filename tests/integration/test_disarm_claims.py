@@ -1,0 +1,85 @@
+"""Two disarm workers on PostgreSQL, each on connections of its own (committed data, not the
+savepoint-bound fixtures): a document one worker is converting is never claimed by the other,
+which takes the next one instead."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from loopback.databases import create_database, drop_database, migrated_engine
+from portal.crypto import FileKeyring
+from portal.disarm import SafeCopy
+from portal.disarm.worker import DisarmCounts, DisarmWorker
+from portal.models import Attachment, SafeCopyStatus
+from tests.conftest import test_settings
+from tests.support.deliveries import Outbox
+
+
+@pytest.fixture
+def database(postgres_admin: Engine, keyring: FileKeyring) -> Iterator[Engine]:
+    url = create_database(postgres_admin, "disarm_claims")
+    engine = migrated_engine(url, keyring)
+    yield engine
+    engine.dispose()
+    drop_database(postgres_admin, url)
+
+
+def test_a_document_being_converted_is_not_claimed_by_a_second_worker(
+    database: Engine, keyring: FileKeyring, keyring_path: Path, tmp_path: Path
+) -> None:
+    files = tmp_path / "files"
+    with Session(database) as session:
+        Outbox(session, keyring, files).accepted(1, documents=2)
+        session.execute(sa.update(Attachment).values(safe_status=SafeCopyStatus.PENDING))
+        session.commit()
+        documents = set(session.scalars(sa.select(Attachment.id)))
+    settings = test_settings(
+        database.url.render_as_string(False),
+        keyring_path,
+        attachments={"storage_directory": str(files), "scanner": "none"},
+    )
+    converting, release = threading.Event(), threading.Event()
+    made: dict[str, list[uuid.UUID]] = {"first": [], "second": []}
+
+    def converter(name: str, block: bool) -> DisarmWorker:
+        worker = DisarmWorker(sessionmaker(database), settings, keyring, name=name)
+
+        # A stand-in for make_safe that waits on an Event: the claim is under test here, not
+        # the conversion (tests/integration/test_disarm_worker.py runs the real engine).
+        def make_safe(content: bytes, *_arguments: object) -> SafeCopy:
+            with Session(database) as session:  # which document it was given
+                held = session.scalars(
+                    sa.select(Attachment.id).where(Attachment.safe_claimed_by == name)
+                ).one()
+            made[name].append(held)
+            if block:
+                converting.set()
+                assert release.wait(30)
+            return SafeCopy(content=b"made safe\n", content_type="text/plain", pages=None)
+
+        worker.converter = make_safe
+        return worker
+
+    first, second = converter("first", block=True), converter("second", block=False)
+    counts: list[DisarmCounts] = []
+    thread = threading.Thread(target=lambda: counts.append(first.make_due()))
+    thread.start()
+    try:
+        assert converting.wait(30)  # the first worker holds one document, mid-conversion
+        assert second.make_due().ready == 1  # on its own connections: it takes the other one
+    finally:
+        release.set()
+        thread.join(30)
+    assert counts[0].ready == 1  # and then the first finds nothing left
+    assert made["first"] != made["second"] and set(made["first"] + made["second"]) == documents
+    with Session(database) as session:
+        statuses = set(session.scalars(sa.select(Attachment.safe_status)))
+    assert statuses == {SafeCopyStatus.READY}
