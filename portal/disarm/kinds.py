@@ -16,5 +16,6 @@ OFFICE_EXTENSIONS = {
     sniffing.ODP: ".odp",
 }
 SUPPORTED = IMAGES | {sniffing.PDF, sniffing.TEXT}
-# Every kind a safe copy can be made of: `[attachments] allowed_types` may list no other.
+# Every kind a safe copy can be made of: `[attachments] allowed_types` may list no other
+# (portal.settings.SAFE_COPY_TYPES, a copy the settings check it against).
 ALL = SUPPORTED | frozenset(OFFICE_EXTENSIONS)

@@ -7,7 +7,13 @@ import pytest
 from pydantic import ValidationError
 
 from portal.config import ConfigError, load_settings
-from portal.settings import DEFAULT_ATTACHMENT_TYPES, AttachmentSettings, DisarmSettings
+from portal.disarm import kinds
+from portal.settings import (
+    DEFAULT_ATTACHMENT_TYPES,
+    SAFE_COPY_TYPES,
+    AttachmentSettings,
+    DisarmSettings,
+)
 
 
 def test_a_lease_must_outlast_the_longest_conversion_by_a_margin() -> None:
@@ -21,6 +27,7 @@ def test_a_lease_must_outlast_the_longest_conversion_by_a_margin() -> None:
 
 
 def test_only_types_a_safe_copy_can_be_made_of_may_be_allowed() -> None:
+    assert SAFE_COPY_TYPES == kinds.ALL  # the settings' copy of the engine's list
     assert AttachmentSettings(allowed_types=list(DEFAULT_ATTACHMENT_TYPES))
     with pytest.raises(ValidationError, match="application/zip cannot be allowed: no safe copy"):
         AttachmentSettings(allowed_types=["application/pdf", "application/zip"])
