@@ -99,6 +99,22 @@ SENSITIVE_READS = frozenset(
     }
 )
 
+# Why the disarm worker could not make a document's safe copy (ATTACHMENT_NOT_MADE_SAFE's
+# "reason": portal.disarm's codes and the worker's own), in the words the IG pages show.
+NOT_MADE_SAFE_REASONS = {
+    "timeout": "Converting it took longer than allowed",
+    "memory": "Converting it needed more memory than allowed",
+    "too_many_pages": "It has more pages than allowed",
+    "unreadable": "It could not be read (damaged, or not what its type says)",
+    "output_too_large": "Its safe copy would be larger than allowed",
+    "converter_missing": "The converter is not installed on the disarm worker's machine",
+    "converter_failed": "The converter failed on it",
+    "sandbox_unavailable": "The converter's sandbox could not be started",
+    "shredded": "It was shredded (its key destroyed) before the safe copy was made",
+    "interrupted": "Its conversion was interrupted too many times",
+    "original_unavailable": "The stored original could not be read",
+}
+
 # Why a reviewer downloaded a document's original rather than its safe copy: the codes the
 # form offers and the trail records (ATTACHMENT_ORIGINAL_DOWNLOADED's "reason"), with the words
 # the form and the IG pages show. Codes only, never free text: a reason in a person's own words

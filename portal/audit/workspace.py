@@ -21,7 +21,7 @@ from wtforms.validators import Length, Regexp, ValidationError
 from portal import db
 from portal.audit import oversight
 from portal.audit import search as trail
-from portal.audit.actions import ORIGINAL_DOWNLOAD_REASONS, AuditAction
+from portal.audit.actions import NOT_MADE_SAFE_REASONS, ORIGINAL_DOWNLOAD_REASONS, AuditAction
 from portal.audit.lasting import record_lasting_event
 from portal.auth.login import actor_for
 from portal.auth.policy import Role, access, roles
@@ -45,14 +45,22 @@ _ACTION_LABELS = {
 }
 
 
+_REASON_WORDS = {
+    AuditAction.ATTACHMENT_ORIGINAL_DOWNLOADED.value: ORIGINAL_DOWNLOAD_REASONS,
+    AuditAction.ATTACHMENT_NOT_MADE_SAFE.value: NOT_MADE_SAFE_REASONS,
+}
+
+
 def action_label(action: str) -> str:
     return _ACTION_LABELS.get(action) or action.replace("_", " ").capitalize()
 
 
 def detail_label(action: str, key: str, value: object) -> str:
-    """A recorded detail as IG reads it: an original download's reason in words."""
-    if action == AuditAction.ATTACHMENT_ORIGINAL_DOWNLOADED.value and key == "reason":
-        return ORIGINAL_DOWNLOAD_REASONS.get(str(value), str(value))
+    """A recorded detail as IG reads it: an original download's reason, or why a document
+    could not be made safe, in words."""
+    words = _REASON_WORDS.get(action, {}).get(str(value)) if key == "reason" else None
+    if words is not None:
+        return words
     return "None" if value is None else str(value)
 
 
