@@ -36,7 +36,7 @@ def disarm(once: bool, name: str | None) -> None:
                 counts = worker.make_due()
                 click.echo(
                     f"Made safe {counts.ready}, could not make safe {counts.failed}, "
-                    f"to try again {counts.retrying}."
+                    f"to try again {counts.retrying}, lost to another worker {counts.lost}."
                 )
                 return
             worker.run()

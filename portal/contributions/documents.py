@@ -203,19 +203,20 @@ def download(
     "Report.pdf"). The download is on the record whether or not the file can be opened (the
     request boundary commits it before a byte leaves). Raises AttachmentUnavailable, before
     anything is recorded, while there is no safe copy."""
-    if attachment.safe_status != SafeCopyStatus.READY or attachment.safe_content_type is None:
+    if (
+        attachment.safe_status != SafeCopyStatus.READY
+        or attachment.safe_content_type is None
+        or attachment.safe_size_bytes is None
+    ):
         raise AttachmentUnavailable(f"attachment {attachment.id} has no safe copy")
     _record_download(AuditAction.ATTACHMENT_DOWNLOADED, found, contribution, attachment, reader)
     chunks = open_safe_copy(attachment, keyring=store.keyring, settings=store.settings)
     return Download(
         name=safe_copy_name(_name(store, attachment), attachment.safe_content_type),
         content_type=attachment.safe_content_type,
-        size_bytes=attachment.safe_size_bytes or 0,
+        size_bytes=attachment.safe_size_bytes,
         chunks=chunks,
     )
-
-
-ORIGINAL_REASONS = ORIGINAL_DOWNLOAD_REASONS
 
 
 def download_original(
@@ -227,9 +228,9 @@ def download_original(
     reason: str,
 ) -> Download:
     """The document as the partner sent it, for a reviewer who said why (one of
-    ORIGINAL_REASONS), on the record with that reason like any download. Raises
+    ORIGINAL_DOWNLOAD_REASONS), on the record with that reason like any download. Raises
     AttachmentUnavailable."""
-    if reason not in ORIGINAL_REASONS:
+    if reason not in ORIGINAL_DOWNLOAD_REASONS:
         raise ValueError(f"not a reason for downloading an original: {reason}")
     _record_download(
         AuditAction.ATTACHMENT_ORIGINAL_DOWNLOADED,

@@ -115,7 +115,7 @@ def download_original(reference: str, version: str, attachment_id: str) -> Respo
     if found.content_shredded_at is not None:
         return _deleted_under_retention(found.content_shredded_at)
     reason = request.form.get("reason", "")
-    if request.method == "GET" or reason not in documents.ORIGINAL_REASONS:
+    if request.method == "GET" or reason not in documents.ORIGINAL_DOWNLOAD_REASONS:
         # Nothing of the document is shown (not even its name) until the download itself,
         # which is on the record.
         error = "Select why you need the original" if request.method == "POST" else None
@@ -123,7 +123,7 @@ def download_original(reference: str, version: str, attachment_id: str) -> Respo
             "contributions/original.html",
             request_=found,
             contribution=contribution,
-            reasons=documents.ORIGINAL_REASONS,
+            reasons=documents.ORIGINAL_DOWNLOAD_REASONS,
             error=error,
         )
         return page, 400 if error else 200

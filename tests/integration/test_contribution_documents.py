@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -254,17 +255,23 @@ def test_a_document_that_could_not_be_made_safe_is_reached_only_as_its_original(
     reference = issue(app, world)
     teacher = client_for(app, world.teacher)
     # A PNG's signature and header, then nothing sound: accepted by type, unreadable to rebuild.
-    upload(teacher, reference, "photo.png", PNG_HEADER_ONLY)
-    answer_everything(teacher, reference, [str(c.id) for c in world.case.children])
-    send(teacher, reference)
+    added = upload(teacher, reference, "photo.png", PNG_HEADER_ONLY)
     attachment = db_session.scalar(sa.select(Attachment))
     assert attachment is not None
 
-    counts = make_safe_copies(app)
+    counts = make_safe_copies(app)  # a draft's documents are made safe too
     assert (counts.ready, counts.failed) == (0, 1)
+    section = teacher.get(added.headers["Location"]).get_data(as_text=True)
+    assert "Could not be made safe" in section
+    assert "Save it as a PDF and attach it again" in section  # what the partner can do
+    answer_everything(teacher, reference, [str(c.id) for c in world.case.children])
+    send(teacher, reference)
     worker = client_for(app, world.worker)
     review = worker.get(f"/requests/{reference}/versions/1").get_data(as_text=True)
     assert "Could not be made safe" in review and "Download the original" in review
+    assert "Save it as a PDF" not in review  # the hint is the partner's
+    # When it was sent, in UK time, GOV.UK style.
+    assert re.search(r"Sent \d{1,2} [A-Z][a-z]+ \d{4} at \d{1,2}:\d{2}(am|pm)\.", review)
     safe_copy = f"/requests/{reference}/versions/1/files/{attachment.id}"
     assert f'href="{safe_copy}"' not in review  # no link to a safe copy there is not
     refused = worker.get(safe_copy)
