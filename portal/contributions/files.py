@@ -25,6 +25,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal import db
+from portal.audit.actions import ORIGINAL_DOWNLOAD_REASONS
 from portal.auth.policy import Role, access, roles
 from portal.config import Settings
 from portal.contributions import documents, pages, services
@@ -115,7 +116,7 @@ def download_original(reference: str, version: str, attachment_id: str) -> Respo
     if found.content_shredded_at is not None:
         return _deleted_under_retention(found.content_shredded_at)
     reason = request.form.get("reason", "")
-    if request.method == "GET" or reason not in documents.ORIGINAL_DOWNLOAD_REASONS:
+    if request.method == "GET" or reason not in ORIGINAL_DOWNLOAD_REASONS:
         # Nothing of the document is shown (not even its name) until the download itself,
         # which is on the record.
         error = "Select why you need the original" if request.method == "POST" else None
@@ -123,7 +124,7 @@ def download_original(reference: str, version: str, attachment_id: str) -> Respo
             "contributions/original.html",
             request_=found,
             contribution=contribution,
-            reasons=documents.ORIGINAL_DOWNLOAD_REASONS,
+            reasons=ORIGINAL_DOWNLOAD_REASONS,
             error=error,
         )
         return page, 400 if error else 200
