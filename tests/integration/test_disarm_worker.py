@@ -4,7 +4,6 @@ audit event; a claim left by a stopped worker is taken again once its lease runs
 
 from __future__ import annotations
 
-import errno
 import io
 import os
 import signal
@@ -26,7 +25,6 @@ from portal.attachments.safe_copies import open_safe_copy, safe_copy_path
 from portal.audit import AuditAction
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
-from portal.disarm import CouldNotMakeSafe, SafeCopy
 from portal.disarm.worker import DisarmWorker
 from portal.lifecycle import ContributionStatus
 from portal.models import Attachment, AuditEvent, Contribution, OutboxMessage, SafeCopyStatus
@@ -210,31 +208,6 @@ def test_an_image_is_made_safe_and_a_shredded_document_is_not(
 
 
 @both_backends
-def test_documents_of_submitted_contributions_are_made_safe_before_drafts(
-    db_session: Session,
-    sessions: Callable[[], Session],
-    settings: Settings,
-    keyring: FileKeyring,
-    stored: Store,
-) -> None:
-    drafted = stored(b"draft", draft=True)
-    submitted = stored()
-    drafted.created_at = submitted.created_at - timedelta(hours=1)  # the older of the two
-    db_session.commit()
-    made: list[str] = []
-    first = worker(sessions, settings, keyring)
-    real = first.converter
-
-    def in_order(content: bytes, *arguments: object) -> SafeCopy:
-        made.append("draft" if content == b"draft" else "submitted")
-        return real(content, *arguments)
-
-    first.converter = in_order
-    first.make_due()
-    assert made == ["submitted", "draft"]
-
-
-@both_backends
 def test_a_claim_left_by_a_stopped_worker_is_taken_again_once_its_lease_runs_out(
     db_session: Session,
     sessions: Callable[[], Session],
@@ -312,56 +285,6 @@ def test_an_outcome_is_not_recorded_over_a_claim_taken_meanwhile(
     assert not safe_copy_path(settings.attachments, attachment.id).exists()
 
 
-@pytest.mark.parametrize("code", ["converter_failed", "unreadable"])
-def test_a_worker_stopped_while_converting_leaves_the_document_to_be_tried_again(
-    db_session: Session,
-    sessions: Callable[[], Session],
-    settings: Settings,
-    keyring: FileKeyring,
-    stored: Store,
-    code: str,
-) -> None:
-    """A stop's SIGTERM that reaches the converter too makes it fail (bubblewrap's shell
-    exits 128+15: "converter_failed"; LibreOffice exits: "unreadable"): the stop's fault, not
-    the document's."""
-    attachment = stored()
-    stopping = worker(sessions, settings, keyring)
-
-    def killed_by_the_stop(*_arguments: object) -> SafeCopy:
-        stopping.stop.set()
-        raise CouldNotMakeSafe(code)
-
-    stopping.converter = killed_by_the_stop
-    assert stopping.make_due().retrying == 1
-    db_session.refresh(attachment)
-    assert attachment.safe_status == SafeCopyStatus.PENDING and attachment.safe_failure is None
-    assert attachment.safe_attempts == 1 and attachment.safe_claimed_by == "disarm-test"
-    assert not events(db_session, AuditAction.ATTACHMENT_NOT_MADE_SAFE)
-
-
-def test_a_safe_copy_that_cannot_be_written_leaves_the_document_to_be_tried_again(
-    db_session: Session,
-    sessions: Callable[[], Session],
-    settings: Settings,
-    keyring: FileKeyring,
-    stored: Store,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A full disk (a stand-in for write_safe_copy: root ignores file permissions) is the
-    machine's fault: the worker carries on and the claim is left to its lease."""
-    attachment = stored()
-
-    def disk_full(*_arguments: object, **_keywords: object) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr("portal.disarm.worker.write_safe_copy", disk_full)
-    assert worker(sessions, settings, keyring).make_due().retrying == 1
-    db_session.refresh(attachment)
-    assert attachment.safe_status == SafeCopyStatus.PENDING and attachment.safe_attempts == 1
-    assert attachment.safe_claimed_by == "disarm-test"
-    assert not events(db_session, AuditAction.ATTACHMENT_MADE_SAFE)
-
-
 # --- `portal disarm`, in a process of its own ---------------------------------------------
 
 
@@ -407,53 +330,3 @@ def test_the_command_makes_what_waits_and_stops_cleanly_on_sigterm(
         ) in once.output()
     finally:
         engine.dispose()
-
-
-@pytest.mark.parametrize(
-    ("fault", "code"),
-    [
-        (CouldNotMakeSafe("sandbox_unavailable"), "sandbox_unavailable"),
-        (CouldNotMakeSafe("converter_missing"), "converter_missing"),
-        (RuntimeError("a fault of the engine's"), "converter_failed"),
-    ],
-)
-def test_a_machine_that_cannot_convert_leaves_the_document_to_be_tried_again(
-    db_session: Session,
-    sessions: Callable[[], Session],
-    settings: Settings,
-    keyring: FileKeyring,
-    stored: Store,
-    fault: Exception,
-    code: str,
-) -> None:
-    attachment = stored()
-
-    def failing(*_arguments: object) -> SafeCopy:
-        raise fault
-
-    stranded = DisarmWorker(sessions, settings, keyring, name="stranded", converter=failing)
-    assert stranded.make_due().retrying == 1
-    db_session.refresh(attachment)
-    assert attachment.safe_status == SafeCopyStatus.PENDING  # claimed until its lease runs out
-    assert not events(db_session, AuditAction.ATTACHMENT_NOT_MADE_SAFE)
-
-    attachment.safe_claimed_until = utcnow() - timedelta(seconds=1)  # the lease ran out
-    db_session.commit()
-    assert stranded.make_due().failed == 1  # the last of max_attempts (2)
-    db_session.refresh(attachment)
-    assert attachment.safe_status == SafeCopyStatus.FAILED
-    assert attachment.safe_failure == code
-
-
-def test_an_original_missing_from_the_store_fails_for_good(
-    db_session: Session,
-    sessions: Callable[[], Session],
-    settings: Settings,
-    keyring: FileKeyring,
-    stored: Store,
-) -> None:
-    attachment = stored()
-    (settings.attachments.storage_directory / f"{attachment.id}.pdsf").unlink()
-    assert worker(sessions, settings, keyring).make_due().failed == 1
-    db_session.refresh(attachment)
-    assert attachment.safe_failure == "original_unavailable"
