@@ -1,6 +1,7 @@
-"""Two disarm workers on PostgreSQL, each on connections of its own (committed data, not the
-savepoint-bound fixtures): a document one worker is converting is never claimed by the other,
-which takes the next one instead."""
+"""Disarm workers on PostgreSQL, on connections of their own (committed data, not the
+savepoint-bound fixtures): a document one worker is converting is never claimed by another,
+which takes the next one instead; a document's key cannot be shredded while its outcome is
+recorded."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from loopback.databases import create_database, drop_database, migrated_engine
 from portal.crypto import FileKeyring
 from portal.disarm import SafeCopy
+from portal.disarm import worker as worker_module
 from portal.disarm.worker import DisarmCounts, DisarmWorker
-from portal.models import Attachment, SafeCopyStatus
+from portal.models import Attachment, DataKey, SafeCopyStatus
 from tests.conftest import test_settings
 from tests.support.deliveries import Outbox
 
@@ -83,3 +85,42 @@ def test_a_document_being_converted_is_not_claimed_by_a_second_worker(
     with Session(database) as session:
         statuses = set(session.scalars(sa.select(Attachment.safe_status)))
     assert statuses == {SafeCopyStatus.READY}
+
+
+def test_a_document_cannot_be_shredded_while_its_outcome_is_recorded(
+    database: Engine,
+    keyring: FileKeyring,
+    keyring_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While the worker writes the safe copy, its data key's row is locked: shredding waits
+    until READY is recorded (and is then seen by whoever shreds), never in between."""
+    files = tmp_path / "files"
+    with Session(database) as session:
+        Outbox(session, keyring, files).accepted(1, documents=1)
+        session.execute(sa.update(Attachment).values(safe_status=SafeCopyStatus.PENDING))
+        session.commit()
+        key_id = session.scalars(sa.select(Attachment.data_key_id)).one()
+    settings = test_settings(
+        database.url.render_as_string(False),
+        keyring_path,
+        attachments={"storage_directory": str(files), "scanner": "none"},
+    )
+    worker = DisarmWorker(sessionmaker(database), settings, keyring, name="recording")
+    worker.converter = lambda content, *_: SafeCopy(content, "text/plain", None)
+    write_safe_copy = worker_module.write_safe_copy
+    shred_tried: list[bool] = []
+
+    def shredding_meanwhile(*arguments: object, **keywords: object) -> None:
+        with database.connect() as connection:  # as retention would, on its own connection
+            connection.execute(sa.text("SET lock_timeout = '200ms'"))
+            with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                connection.execute(
+                    sa.update(DataKey).where(DataKey.id == key_id).values(wrapped_key=None)
+                )
+            shred_tried.append(True)
+        write_safe_copy(*arguments, **keywords)
+
+    monkeypatch.setattr(worker_module, "write_safe_copy", shredding_meanwhile)
+    assert worker.make_due().ready == 1 and shred_tried == [True]
