@@ -187,9 +187,10 @@ class DisarmWorker:
         return self._record(claim, None, safe)
 
     def _stopped(self, claim: _Claim, code: str) -> str:
-        """The service stopping reaches the converter too (it is in the worker's process
-        group): its failure is the stop's, not the document's. The claim is left to run out
-        and the document is tried again, its attempt counted."""
+        """A stop that signals the whole cgroup (systemd's KillMode=control-group, an
+        operator's `kill`) reaches the converter too, in its own session: its failure is the
+        stop's, not the document's. The claim is left to run out and the document is tried
+        again, its attempt counted."""
         log.warning("disarm %s: stopped while converting (%s)", claim.id, code)
         return "retrying"
 

@@ -8,16 +8,22 @@ test_disarm_worker.py."""
 from __future__ import annotations
 
 import errno
+import os
+import signal
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
+from loopback.processes import wait_until
 from portal.audit import AuditAction
 from portal.crypto import FileKeyring
-from portal.disarm import CouldNotMakeSafe, SafeCopy
-from portal.disarm.worker import DisarmWorker
+from portal.disarm import CouldNotMakeSafe, SafeCopy, sandbox
+from portal.disarm.worker import DisarmCounts, DisarmWorker
 from portal.models import SafeCopyStatus
 from portal.models.base import utcnow
 from portal.settings import Settings
@@ -30,6 +36,7 @@ from tests.integration.test_disarm_worker import (  # noqa: F401 - fixtures
     stored,
     worker,
 )
+from tests.support import disarm_inputs as inputs
 
 
 @both_backends
@@ -155,3 +162,41 @@ def test_an_original_missing_from_the_store_fails_for_good(
     assert worker(sessions, settings, keyring).make_due().failed == 1
     db_session.refresh(attachment)
     assert attachment.safe_failure == "original_unavailable"
+
+
+def test_a_stop_that_kills_the_real_converter_leaves_the_document_pending(
+    db_session: Session,
+    sessions: Callable[[], Session],
+    settings: Settings,
+    keyring: FileKeyring,
+    stored: Store,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real engine on a long document: the worker is told to stop and its converter's
+    process group gets SIGTERM meanwhile (what systemd's KillMode=control-group did): the
+    attempt counts, the document stays pending for another try after the lease."""
+    long_report = inputs.docx([f"Paragraph {number} of a long report" for number in range(80_000)])
+    attachment = stored(long_report, "report.docx")
+    started: list[int] = []
+    spawn = sandbox._spawn
+
+    def noted(*arguments: Any) -> int:
+        started.append(spawn(*arguments))
+        return started[-1]
+
+    monkeypatch.setattr(sandbox, "_spawn", noted)
+    stopping = worker(sessions, settings, keyring)
+    counts: list[DisarmCounts] = []
+    thread = threading.Thread(target=lambda: counts.append(stopping.make_due()))
+    thread.start()
+    try:
+        wait_until(lambda: bool(started), 30, "the converter started")
+        time.sleep(2)  # LibreOffice at work
+        stopping.stop.set()
+        os.killpg(started[0], signal.SIGTERM)
+    finally:
+        thread.join(60)
+    assert counts[0].retrying == 1 and not counts[0].failed
+    db_session.refresh(attachment)
+    assert attachment.safe_status == SafeCopyStatus.PENDING and attachment.safe_attempts == 1
+    assert not events(db_session, AuditAction.ATTACHMENT_NOT_MADE_SAFE)
