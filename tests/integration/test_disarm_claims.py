@@ -21,6 +21,7 @@ from portal.disarm import SafeCopy
 from portal.disarm import worker as worker_module
 from portal.disarm.worker import DisarmCounts, DisarmWorker
 from portal.models import Attachment, DataKey, SafeCopyStatus
+from portal.settings import Settings
 from tests.conftest import test_settings
 from tests.support.deliveries import Outbox
 
@@ -34,20 +35,29 @@ def database(postgres_admin: Engine, keyring: FileKeyring) -> Iterator[Engine]:
     drop_database(postgres_admin, url)
 
 
-def test_a_document_being_converted_is_not_claimed_by_a_second_worker(
-    database: Engine, keyring: FileKeyring, keyring_path: Path, tmp_path: Path
-) -> None:
+def pending(
+    database: Engine, keyring: FileKeyring, keyring_path: Path, tmp_path: Path, documents: int
+) -> Settings:
+    """An accepted contribution whose `documents` wait for their safe copies (committed);
+    the settings to make them with."""
     files = tmp_path / "files"
     with Session(database) as session:
-        Outbox(session, keyring, files).accepted(1, documents=2)
+        Outbox(session, keyring, files).accepted(1, documents=documents)
         session.execute(sa.update(Attachment).values(safe_status=SafeCopyStatus.PENDING))
         session.commit()
-        documents = set(session.scalars(sa.select(Attachment.id)))
-    settings = test_settings(
+    return test_settings(
         database.url.render_as_string(False),
         keyring_path,
         attachments={"storage_directory": str(files), "scanner": "none"},
     )
+
+
+def test_a_document_being_converted_is_not_claimed_by_a_second_worker(
+    database: Engine, keyring: FileKeyring, keyring_path: Path, tmp_path: Path
+) -> None:
+    settings = pending(database, keyring, keyring_path, tmp_path, documents=2)
+    with Session(database) as session:
+        documents = set(session.scalars(sa.select(Attachment.id)))
     converting, release = threading.Event(), threading.Event()
     made: dict[str, list[uuid.UUID]] = {"first": [], "second": []}
 
@@ -96,17 +106,9 @@ def test_a_document_cannot_be_shredded_while_its_outcome_is_recorded(
 ) -> None:
     """While the worker writes the safe copy, its data key's row is locked: shredding waits
     until READY is recorded (and is then seen by whoever shreds), never in between."""
-    files = tmp_path / "files"
+    settings = pending(database, keyring, keyring_path, tmp_path, documents=1)
     with Session(database) as session:
-        Outbox(session, keyring, files).accepted(1, documents=1)
-        session.execute(sa.update(Attachment).values(safe_status=SafeCopyStatus.PENDING))
-        session.commit()
         key_id = session.scalars(sa.select(Attachment.data_key_id)).one()
-    settings = test_settings(
-        database.url.render_as_string(False),
-        keyring_path,
-        attachments={"storage_directory": str(files), "scanner": "none"},
-    )
     worker = DisarmWorker(sessionmaker(database), settings, keyring, name="recording")
     worker.converter = lambda content, *_: SafeCopy(content, "text/plain", None)
     write_safe_copy = worker_module.write_safe_copy
