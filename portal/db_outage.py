@@ -74,3 +74,16 @@ class DatabaseOutage:
                 continue
             self.answered()
             return result
+
+    def run_until_stopped(self, work: Callable[[], object], poll_seconds: float) -> None:
+        """A background worker's loop: `work()` until told to stop, waiting out each outage,
+        and `poll_seconds` after a round that found nothing to do (a falsy result)."""
+        while not self.stop.is_set():
+            try:
+                worked = work()
+            except DATABASE_DOWN as error:
+                self.failed(error)
+                continue
+            self.answered()
+            if not worked:
+                self.stop.wait(poll_seconds)

@@ -112,15 +112,7 @@ class DeliveryWorker:
 
     def run(self) -> None:
         """Deliver until stopped, looking for due work every `poll_seconds` when idle."""
-        while not self.stop.is_set():
-            try:
-                worked = self.deliver_due()
-            except DATABASE_DOWN as error:
-                self.outage.failed(error)
-                continue
-            self.outage.answered()
-            if not worked:
-                self.stop.wait(self.settings.cms.poll_seconds)
+        self.outage.run_until_stopped(self.deliver_due, self.settings.cms.poll_seconds)
 
     def deliver_due(self) -> DeliveryCounts:
         """Deliver every row that is due now, a batch at a time, until none is or we stop."""

@@ -40,7 +40,7 @@ from portal.attachments import AttachmentUnavailable, open_attachment
 from portal.attachments.safe_copies import delete_safe_copy, write_safe_copy
 from portal.audit import AuditAction, record_event
 from portal.crypto import CryptoError, Keyring
-from portal.db_outage import DATABASE_DOWN, DatabaseOutage
+from portal.db_outage import DatabaseOutage
 from portal.disarm import CouldNotMakeSafe, SafeCopy, make_safe
 from portal.lifecycle import ContributionStatus
 from portal.models import (
@@ -112,15 +112,7 @@ class DisarmWorker:
 
     def run(self) -> None:
         """Make safe copies until stopped, looking for work every `poll_seconds` when idle."""
-        while not self.stop.is_set():
-            try:
-                worked = self.make_due()
-            except DATABASE_DOWN as error:
-                self.outage.failed(error)
-                continue
-            self.outage.answered()
-            if not worked:
-                self.stop.wait(self.settings.disarm.poll_seconds)
+        self.outage.run_until_stopped(self.make_due, self.settings.disarm.poll_seconds)
 
     def make_due(self) -> DisarmCounts:
         """Make the safe copy of every pending document, one at a time, until none is left
