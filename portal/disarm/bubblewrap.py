@@ -79,8 +79,11 @@ def confinement(settings: DisarmSettings, directory: Path | None) -> list[str]:
     """bubblewrap and its options, to be followed by "--" and the command to confine."""
     identity = ["--cap-drop", "ALL", "--uid", str(NOBODY), "--gid", str(NOBODY)]
     tmp_bytes = str(settings.memory_mb * 1024 * 1024)
-    arguments = [str(BWRAP), *_NAMESPACES, *_LIFETIME, *identity, *_file_system()]
+    arguments = [str(BWRAP), *_NAMESPACES, *_LIFETIME, *identity]
+    # /tmp first, then the binds: code that lives under /tmp (a checkout there, as CI makes)
+    # is bound on top of the sandbox's own /tmp instead of hidden by it.
     arguments += ["--proc", "/proc", "--dev", "/dev", "--size", tmp_bytes, "--tmpfs", TMP]
+    arguments += _file_system()
     if directory is not None:
         arguments += ["--bind", str(directory), str(directory)]
     # The root bubblewrap builds the rest on (mount points only) is made read-only too.

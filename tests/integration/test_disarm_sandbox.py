@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from portal.disarm import sandbox
-from portal.disarm.bubblewrap import BWRAP
+from portal.disarm.bubblewrap import BWRAP, confinement
+from portal.settings import DisarmSettings
 from tests.support.sandbox_probes import probe_command, project_root, run_probe
 
 
@@ -182,3 +183,13 @@ def test_only_its_pipes_reach_the_converter() -> None:
         os.close(stdin_read)
     # 0, 1, 2 and the one that lists them.
     assert output == "[0, 1, 2, 3]\n"
+
+
+def test_code_under_tmp_is_bound_on_top_of_the_sandboxs_own_tmp() -> None:
+    # A checkout under /tmp (as CI makes one) holds the venv and the `portal` package: bound
+    # before the sandbox's /tmp was mounted, they were hidden by it and nothing could convert.
+    arguments = confinement(DisarmSettings(), Path("/dev/shm/portal-disarm-test"))
+    own_tmp = arguments.index("--tmpfs")
+    assert arguments[own_tmp + 1] == "/tmp"
+    binds = [i for i, a in enumerate(arguments) if a in {"--ro-bind", "--ro-bind-try", "--bind"}]
+    assert binds and min(binds) > own_tmp
