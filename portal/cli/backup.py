@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -26,7 +26,10 @@ from portal.cli.base import app_context, cli
 from portal.cli.progress import Progress
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from portal.crypto import Keyring
+    from portal.models import Attachment
     from portal.models.base import Sealed
 
 DEFAULT_SAMPLE = 20
@@ -216,46 +219,30 @@ def _check_sealed_table(
 
 
 def _check_documents(app: Flask, session: Session, sample: int, findings: Findings) -> None:
-    from portal.attachments import AttachmentUnavailable, open_attachment
+    """Every readable document has its file, and a sample decrypts to its digest."""
+    from portal.attachments import open_attachment
     from portal.attachments.store import stored_path
-    from portal.crypto import CryptoError, runtime
+    from portal.crypto import runtime
     from portal.models import Attachment, ScanStatus
-    from portal.models.keys import DataKey
 
     settings = app.config["PORTAL_SETTINGS"].attachments
     # Only documents whose data key is live must have their file: a shredded one's (retention,
     # or a discarded draft) is deleted after that commit, so a backup may hold its row alone.
-    readable = (
-        sa.select(Attachment)
-        .join(DataKey, Attachment.data_key_id == DataKey.id)
-        .where(DataKey.wrapped_key.is_not(None), Attachment.scan_status != ScanStatus.REFUSED)
+    files = _StoredFiles(
+        check="documents",
+        rows=Attachment.scan_status != ScanStatus.REFUSED,
+        path=lambda attachment_id: stored_path(settings, attachment_id),
+        chunks=lambda a: open_attachment(a, keyring=runtime.keyring(app), settings=settings),
+        digest=lambda attachment: attachment.sha256,
+        missing="attachment {} has no file in the store",
+        undecryptable="attachment {} does not decrypt",
+        different="attachment {} differs from its digest",
     )
-    ids: list[uuid.UUID] = list(session.scalars(readable.with_only_columns(Attachment.id)))
-    missing = [i for i in ids if not stored_path(settings, i).is_file()]
-    for attachment_id in missing:
-        findings.fail("documents", f"attachment {attachment_id} has no file in the store")
-    checked = size = 0
-    for attachment in session.scalars(readable.order_by(sa.func.random()).limit(sample)).unique():
-        if attachment.id in missing:
-            continue
-        digest = hashlib.sha256()
-        try:
-            for chunk in open_attachment(
-                attachment, keyring=runtime.keyring(app), settings=settings
-            ):
-                digest.update(chunk)
-        except (CryptoError, AttachmentUnavailable):
-            findings.fail("documents", f"attachment {attachment.id} does not decrypt")
-            continue
-        if attachment.sha256 is not None and digest.digest() != attachment.sha256:
-            findings.fail("documents", f"attachment {attachment.id} differs from its digest")
-            continue
-        checked += 1
-        size += attachment.size_bytes
+    ids, present, checked, size = _check_stored_files(files, session, sample, findings)
     findings.ok(
         "documents",
-        f"{len(ids)} readable, {len(ids) - len(missing)} files present; {checked} decrypted "
-        f"({size} bytes), digests match",
+        f"{ids} readable, {present} files present; {checked} decrypted ({size} bytes), "
+        "digests match",
     )
 
 
@@ -263,41 +250,78 @@ def _check_safe_copies(app: Flask, session: Session, sample: int, findings: Find
     """Every ready safe copy of a readable document has its file (`<id>.safe.pdsf`), and a
     sample decrypts to its digest: a store restored without them would leave reviewers and
     the CMS delivery nothing to read."""
-    from portal.attachments import AttachmentUnavailable
     from portal.attachments.safe_copies import open_safe_copy, safe_copy_path
-    from portal.crypto import CryptoError, runtime
+    from portal.crypto import runtime
     from portal.models import Attachment, SafeCopyStatus
-    from portal.models.keys import DataKey
 
     settings = app.config["PORTAL_SETTINGS"].attachments
-    ready = (
+    files = _StoredFiles(
+        check="safe copy",
+        rows=Attachment.safe_status == SafeCopyStatus.READY,
+        path=lambda attachment_id: safe_copy_path(settings, attachment_id),
+        chunks=lambda a: open_safe_copy(a, keyring=runtime.keyring(app), settings=settings),
+        digest=lambda attachment: attachment.safe_sha256,
+        missing="attachment {} has no safe copy file",
+        undecryptable="attachment {}'s safe copy does not decrypt",
+        different="attachment {}'s safe copy differs",
+    )
+    ids, present, checked, _size = _check_stored_files(files, session, sample, findings)
+    findings.ok(
+        "safe copy",
+        f"{ids} ready, {present} files present; {checked} decrypted, digests match",
+    )
+
+
+@dataclass(frozen=True)
+class _StoredFiles:
+    """One kind of encrypted file in the document store, as a backup check sees it."""
+
+    check: str
+    rows: sa.ColumnElement[bool]  # which attachments must have this file (besides a live key)
+    path: Callable[[uuid.UUID], Path]
+    chunks: Callable[[Attachment], Iterator[bytes]]
+    digest: Callable[[Attachment], bytes | None]
+    # What each failure says, "{}" standing for the attachment's id.
+    missing: str
+    undecryptable: str
+    different: str
+
+
+def _check_stored_files(
+    files: _StoredFiles, session: Session, sample: int, findings: Findings
+) -> tuple[int, int, int, int]:
+    """Fail each attachment without its file and each sampled one that does not decrypt to
+    its digest; (attachments, files present, sampled and matching, their bytes)."""
+
+    from portal.attachments import AttachmentUnavailable
+    from portal.crypto import CryptoError
+    from portal.models import Attachment
+    from portal.models.keys import DataKey
+
+    query = (
         sa.select(Attachment)
         .join(DataKey, Attachment.data_key_id == DataKey.id)
-        .where(DataKey.wrapped_key.is_not(None), Attachment.safe_status == SafeCopyStatus.READY)
+        .where(DataKey.wrapped_key.is_not(None), files.rows)
     )
-    ids: list[uuid.UUID] = list(session.scalars(ready.with_only_columns(Attachment.id)))
-    missing = {i for i in ids if not safe_copy_path(settings, i).is_file()}
+    ids: list[uuid.UUID] = list(session.scalars(query.with_only_columns(Attachment.id)))
+    missing = {i for i in ids if not files.path(i).is_file()}
     for attachment_id in sorted(missing):
-        findings.fail("safe copy", f"attachment {attachment_id} has no safe copy file")
-    checked = 0
-    for attachment in session.scalars(ready.order_by(sa.func.random()).limit(sample)).unique():
+        findings.fail(files.check, files.missing.format(attachment_id))
+    checked = size = 0
+    for attachment in session.scalars(query.order_by(sa.func.random()).limit(sample)).unique():
         if attachment.id in missing:
             continue
         digest = hashlib.sha256()
         try:
-            for chunk in open_safe_copy(
-                attachment, keyring=runtime.keyring(app), settings=settings
-            ):
+            for chunk in files.chunks(attachment):
                 digest.update(chunk)
         except (CryptoError, AttachmentUnavailable):
-            findings.fail("safe copy", f"attachment {attachment.id}'s safe copy does not decrypt")
+            findings.fail(files.check, files.undecryptable.format(attachment.id))
             continue
-        if digest.digest() != attachment.safe_sha256:
-            findings.fail("safe copy", f"attachment {attachment.id}'s safe copy differs")
+        expected = files.digest(attachment)
+        if expected is not None and digest.digest() != expected:
+            findings.fail(files.check, files.different.format(attachment.id))
             continue
         checked += 1
-    findings.ok(
-        "safe copy",
-        f"{len(ids)} ready, {len(ids) - len(missing)} files present; {checked} decrypted, "
-        "digests match",
-    )
+        size += attachment.size_bytes
+    return len(ids), len(ids) - len(missing), checked, size
