@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from portal.attachments.probes import PROBES
 from portal.settings import AttachmentSettings
 from tests.conftest import TEST_SECRET_KEY, test_settings
 from tests.support.clamd import Clamd
+from tests.support.terminal import on_a_pty
 
 
 @pytest.fixture(scope="module")
@@ -139,22 +139,8 @@ def check_scanner_process(environment: dict[str, str], *, terminal: bool) -> tup
             arguments, env=environment, cwd=PROJECT_ROOT, capture_output=True, text=True
         )
         return done.returncode, done.stdout, done.stderr
-    reader, writer = pty.openpty()
-    process = subprocess.Popen(  # noqa: S603 - the project's own command
-        arguments, stdin=writer, stdout=writer, stderr=writer, env=environment, cwd=PROJECT_ROOT
-    )
-    os.close(writer)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(reader, 65536)
-        except OSError:  # EIO: the command has closed the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(reader)
-    return process.wait(timeout=120), shown.decode(), ""
+    code, shown = on_a_pty(arguments, environment)
+    return code, shown, ""
 
 
 def test_progress_on_a_terminal_and_only_the_table_when_piped(

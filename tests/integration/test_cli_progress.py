@@ -6,7 +6,6 @@ world, closed requests due for shredding, and documents."""
 from __future__ import annotations
 
 import os
-import pty
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from portal.crypto import FileKeyring
 from portal.lifecycle import RequestStatus
 from tests.conftest import TEST_SECRET_KEY, test_settings
 from tests.integration.test_retention import Closed
+from tests.support.terminal import on_a_pty
 from tests.support.world import build_world
 
 EVENTS = 2_500  # the chain's walk reports every 1,000
@@ -72,28 +72,9 @@ def copy(tmp_path: Path, keyring_path: Path, audit_key_path: Path) -> Iterator[C
 
 def on_a_terminal(copy: Copy, *arguments: str) -> str:
     """What the command writes to a terminal (stdout and stderr both), as a pty reads it."""
-    reader, writer = pty.openpty()
-    process = subprocess.Popen(  # noqa: S603 - the project's own command
-        portal_command(*arguments),
-        stdin=writer,
-        stdout=writer,
-        stderr=writer,
-        env=copy.environment,
-        cwd=PROJECT_ROOT,
-    )
-    os.close(writer)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(reader, 65536)
-        except OSError:  # EIO: the command has closed the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(reader)
-    assert process.wait(timeout=120) == 0, shown.decode(errors="replace")
-    return shown.decode()
+    code, shown = on_a_pty(portal_command(*arguments), copy.environment)
+    assert code == 0, shown
+    return shown
 
 
 def piped(copy: Copy, *arguments: str) -> subprocess.CompletedProcess[str]:
