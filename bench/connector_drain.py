@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ from portal.models import (
     Contribution,
     Organisation,
     OrganisationKind,
+    OrganisationStage,
     OutboxMessage,
     Role,
     RoleAssignment,
@@ -168,12 +169,15 @@ class _Outbox:
         suffix = uuid.uuid4().hex[:6]
         with Session(bench.engine, expire_on_commit=False) as session:
             cipher = RecordCipher(bench.keyring, session)
-            council = Organisation(name=f"Drain Council {suffix}", kind=OrganisationKind.COUNCIL)
+            council = Organisation(
+                name=f"Drain Council {suffix}",
+                kind=OrganisationKind.COUNCIL,
+                stage=OrganisationStage.LIVE,
+            )
             self.school = Organisation(
                 name=f"Drain Primary {suffix}",
                 kind=OrganisationKind.SCHOOL,
-                sharing_agreement_reference="ISA-DRAIN",
-                sharing_agreement_expires_on=date.today() + timedelta(days=365),
+                stage=OrganisationStage.LIVE,
             )
             team = Team(organisation=council, name="Children in Need Team East")
             self.worker = _user(council, Role.SOCIAL_WORKER, team)

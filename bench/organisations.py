@@ -8,7 +8,7 @@ import random
 import re
 import secrets
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -20,8 +20,10 @@ from portal.models import (
     IdentityProvider,
     Organisation,
     OrganisationKind,
+    OrganisationStage,
     Role,
     RoleAssignment,
+    SharingAgreement,
     Team,
     User,
     UserStatus,
@@ -122,11 +124,21 @@ def _organisation(
     organisation = Organisation(
         name=name,
         kind=kind,
-        sharing_agreement_reference=f"NCC-ISA-{number:03d}" if partner else None,
-        sharing_agreement_expires_on=date.today() + timedelta(days=400) if partner else None,
+        stage=OrganisationStage.LIVE,
         self_provisioning=partner,
     )
     session.add(organisation)
+    if partner:
+        session.add(
+            SharingAgreement(
+                organisation=organisation,
+                name=f"NCC-ISA-{number:03d}",
+                version="1",
+                signed_on=date.today() - timedelta(days=365),
+                signatory_roles="Headteacher; Director of Children's Services",
+                review_on=date.today() + timedelta(days=400),
+            )
+        )
     domain = _domain(organisation)
     provider = IdentityProvider(
         id=uuid.uuid4(),
@@ -137,7 +149,10 @@ def _organisation(
         client_id=f"partner-portal-{number}",
         client_auth_method=ClientAuthMethod.CLIENT_SECRET_BASIC,
         allowed_email_domains=[domain],
+        # Approved long before the bench's people first signed in (no 30-day wait).
+        trusted_since=datetime.now(UTC) - timedelta(days=400),
     )
+    organisation.email_domains = [domain]
     cipher.seal_text(provider, "client_secret_enc", secrets.token_urlsafe(32))
     session.add(provider)
     return organisation

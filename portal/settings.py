@@ -325,6 +325,29 @@ class RetentionSettings(_Section):
     batch_size: int = Field(default=100, ge=1, le=10000)
 
 
+class OnboardingSettings(_Section):
+    """Organisations joining the pilot (docs/onboarding.md)."""
+
+    # How many days before an information-sharing agreement's review date the officers and the
+    # partner lead are warned (`portal onboarding remind`, daily): once at each.
+    agreement_warning_days: tuple[int, ...] = Field(default=(30, 7), min_length=1)
+
+    @field_validator("agreement_warning_days")
+    @classmethod
+    def _positive_and_descending(cls, days: tuple[int, ...]) -> tuple[int, ...]:
+        if any(day < 1 or day > 365 for day in days):
+            raise ValueError("each warning is 1 to 365 days before the review date")
+        return tuple(sorted(set(days), reverse=True))
+
+
+class PilotSettings(_Section):
+    """The pilot's figures (docs/pilot.md)."""
+
+    # Counts below this are shown as "fewer than N" in anything exported, so that no child or
+    # family can be singled out; times computed from fewer requests are left out too.
+    suppress_below: int = Field(default=5, ge=1, le=100)
+
+
 class Settings(_Section):
     environment: Environment
     source: str
@@ -340,6 +363,8 @@ class Settings(_Section):
     disarm: DisarmSettings = DisarmSettings()
     cms: CmsSettings = CmsSettings()
     retention: RetentionSettings = RetentionSettings()
+    onboarding: OnboardingSettings = OnboardingSettings()
+    pilot: PilotSettings = PilotSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
 
     @property

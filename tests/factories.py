@@ -21,8 +21,10 @@ from portal.models import (
     DelegationRequest,
     Organisation,
     OrganisationKind,
+    OrganisationStage,
     Role,
     RoleAssignment,
+    SharingAgreement,
     Team,
     User,
     UserStatus,
@@ -31,12 +33,35 @@ from portal.models import (
 
 
 def make_organisation(
-    session: Session, kind: OrganisationKind = OrganisationKind.SCHOOL, name: str | None = None
+    session: Session,
+    kind: OrganisationKind = OrganisationKind.SCHOOL,
+    name: str | None = None,
+    *,
+    stage: OrganisationStage = OrganisationStage.LIVE,
 ) -> Organisation:
-    organisation = Organisation(name=name or f"{kind.value} {uuid.uuid4().hex[:8]}", kind=kind)
+    organisation = Organisation(
+        name=name or f"{kind.value} {uuid.uuid4().hex[:8]}", kind=kind, stage=stage
+    )
     session.add(organisation)
     session.flush()
     return organisation
+
+
+def make_agreement(
+    session: Session, organisation: Organisation, *, review_on: date | None = None
+) -> SharingAgreement:
+    """An information-sharing agreement with `organisation`, in force until `review_on`."""
+    agreement = SharingAgreement(
+        organisation=organisation,
+        name="Test information-sharing agreement",
+        version="1",
+        signed_on=date.today() - timedelta(days=30),
+        signatory_roles="Headteacher; Director of Children's Services",
+        review_on=review_on or date.today() + timedelta(days=365),
+    )
+    session.add(agreement)
+    session.flush()
+    return agreement
 
 
 # The issuer of people made directly in tests; OIDC tests use their providers' real issuers.

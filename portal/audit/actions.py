@@ -21,6 +21,24 @@ class AuditAction(enum.StrEnum):
     IDENTITY_PROVIDER_ADDED = "identity_provider_added"
     IDENTITY_PROVIDER_CHANGED = "identity_provider_changed"
     ORGANISATION_CHANGED = "organisation_changed"
+    # Issue 19, onboarding organisations into the pilot (portal/onboarding): codes, counts and
+    # the organisation's set-up, never a request's content
+    ORGANISATION_PROPOSED = "organisation_proposed"
+    ORGANISATION_STAGE_CHANGED = "organisation_stage_changed"
+    SHARING_AGREEMENT_RECORDED = "sharing_agreement_recorded"
+    CHECKLIST_ITEM_RECORDED = "checklist_item_recorded"  # the DPIA, the MFA decision
+    IDENTITY_PROVIDER_TESTED = "identity_provider_tested"  # its first sign-in since approval
+    AGREEMENT_REVIEW_WARNED = "agreement_review_warned"
+    # Changes that widen who can act for a partner: proposed, then decided by a second person
+    CHANGE_PROPOSED = "change_proposed"
+    CHANGE_APPROVED = "change_approved"
+    CHANGE_REFUSED = "change_refused"
+    CHANGE_WITHDRAWN = "change_withdrawn"
+    CHANGE_SUPERSEDED = "change_superseded"
+    # Issue 19, the pilot's figures (portal/pilot)
+    PILOT_FIGURES_EXPORTED = "pilot_figures_exported"
+    FEEDBACK_GIVEN = "feedback_given"  # the rating only: the comment is sealed
+    REQUEST_ANSWERED_ELSEWHERE = "request_answered_elsewhere"
     # Delegation requests
     REQUEST_ISSUED = "request_issued"
     REQUEST_REVOKED = "request_revoked"

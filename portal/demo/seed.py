@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -18,8 +18,10 @@ from portal.models import (
     Child,
     Organisation,
     OrganisationKind,
+    OrganisationStage,
     Role,
     RoleAssignment,
+    SharingAgreement,
     Team,
     User,
     UserStatus,
@@ -96,7 +98,13 @@ def seed_demo_data(db_session: Session, providers: list[tuple[ProviderSpec, str 
     cipher = RecordCipher(runtime.keyring(), db_session)
     organisations = _organisations(db_session)
     for spec, secret in providers:
-        save_provider(db_session, cipher, spec, client_secret=secret)
+        provider = save_provider(db_session, cipher, spec, client_secret=secret)
+        # The demo's organisations have been in the pilot for a while: their providers were
+        # approved long before anyone first signs in (no 30-day wait).
+        provider.trusted_since = datetime.now(UTC) - timedelta(days=365)
+        provider.organisation.email_domains = sorted(
+            {*provider.organisation.email_domains, *spec.allowed_email_domains}
+        )
     issuers = {spec.organisation: spec.issuer for spec, _secret in providers}
     teams = _teams(db_session, organisations[COUNCIL])
     users = [_person(db_session, person, organisations, teams, issuers) for person in PEOPLE]
@@ -121,14 +129,26 @@ def _organisations(db_session: Session) -> dict[str, Organisation]:
         organisation = Organisation(
             name=name,
             kind=kind,
-            sharing_agreement_reference=f"NCC-ISA-{number:03d}" if is_partner else None,
-            sharing_agreement_expires_on=date(2027, 8, 31) if is_partner else None,
+            stage=OrganisationStage.LIVE,
             self_provisioning=is_partner and name not in APPROVES_NEW_PEOPLE,
         )
         db_session.add(organisation)
+        if is_partner:
+            db_session.add(_agreement(organisation, number))
         organisations[name] = organisation
     db_session.flush()
     return organisations
+
+
+def _agreement(organisation: Organisation, number: int) -> SharingAgreement:
+    return SharingAgreement(
+        organisation=organisation,
+        name=f"Northmoor information-sharing agreement NCC-ISA-{number:03d}",
+        version="2.1",
+        signed_on=date(2026, 9, 1),
+        signatory_roles="Headteacher or chief officer; Director of Children's Services",
+        review_on=date(2027, 8, 31),
+    )
 
 
 def _teams(db_session: Session, council: Organisation) -> dict[str, Team]:

@@ -21,6 +21,9 @@ class NotificationKind(enum.StrEnum):
     CONTRIBUTION_ACCEPTED = "contribution_accepted"  # to the partner
     CONTRIBUTION_SUBMITTED = "contribution_submitted"  # to the social worker
     CHILD_NOT_KNOWN = "child_not_known"  # to the social worker: the partner knows none of them
+    # Onboarding (issue 19): about an organisation, not a request (organisation_id is set)
+    AGREEMENT_REVIEW_DUE = "agreement_review_due"  # to its officer(s) and partner lead
+    CHANGE_AWAITING_APPROVAL = "change_awaiting_approval"  # to who may approve it
 
 
 class NotificationStatus(enum.StrEnum):
@@ -40,6 +43,7 @@ class Notification(HasId, Base):
     kind: Mapped[NotificationKind] = mapped_column(enum_type(NotificationKind))
     recipient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"), index=True)
     request_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("delegation_requests.id"))
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("organisations.id"))
     status: Mapped[NotificationStatus] = mapped_column(
         enum_type(NotificationStatus), default=NotificationStatus.PENDING
     )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.models.base import Base, HasId, HasTimestamps, Sealed, enum_type
+from portal.models.base import Base, HasId, HasTimestamps, Sealed, enum_type, utcnow
 
 
 class OrganisationKind(enum.StrEnum):
@@ -22,8 +22,26 @@ class OrganisationKind(enum.StrEnum):
 
 
 class OrganisationStatus(enum.StrEnum):
+    """Whether its people may sign in at all: suspension is the emergency stop, apart from
+    where the organisation is in the pilot (its stage)."""
+
     ACTIVE = "active"
     SUSPENDED = "suspended"
+
+
+class OrganisationStage(enum.StrEnum):
+    """Where an organisation is in joining the pilot (docs/onboarding.md). Only a live one
+    receives new requests; a paused one keeps what it has; one that has left keeps nothing."""
+
+    PROPOSED = "proposed"
+    ONBOARDING = "onboarding"
+    LIVE = "live"
+    PAUSED = "paused"
+    LEFT = "left"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
 
 
 class Organisation(HasId, HasTimestamps, Base):
@@ -34,19 +52,23 @@ class Organisation(HasId, HasTimestamps, Base):
     status: Mapped[OrganisationStatus] = mapped_column(
         enum_type(OrganisationStatus), default=OrganisationStatus.ACTIVE
     )
-    # The information-sharing agreement under which the council shares with this partner.
-    sharing_agreement_reference: Mapped[str | None] = mapped_column(sa.String(100))
-    sharing_agreement_expires_on: Mapped[date | None]
+    # Proposed unless whoever makes it says otherwise: nothing is sent to an organisation that
+    # has not been taken through onboarding.
+    stage: Mapped[OrganisationStage] = mapped_column(
+        enum_type(OrganisationStage), default=OrganisationStage.PROPOSED
+    )
+    stage_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The e-mail domains its people's addresses are at (widening them needs a second person).
+    email_domains: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
+    # The smallest number of days' warning already sent before the current agreement's review
+    # date (portal onboarding remind), so that each warning goes once.
+    agreement_warned_days: Mapped[int | None]
     # Whether someone this organisation's provider vouches for (at an allowed e-mail domain)
     # gets an account at first sign-in; otherwise they wait for a partner lead's approval.
     self_provisioning: Mapped[bool] = mapped_column(default=False)
 
     teams: Mapped[list[Team]] = relationship(back_populates="organisation")
     identity_providers: Mapped[list[IdentityProvider]] = relationship(back_populates="organisation")
-
-    def sharing_agreement_in_force(self, on: date) -> bool:
-        expiry = self.sharing_agreement_expires_on
-        return self.sharing_agreement_reference is not None and (expiry is None or on <= expiry)
 
 
 class Team(HasId, Base):
@@ -108,5 +130,11 @@ class IdentityProvider(Sealed, HasTimestamps, Base):
     required_acr_values: Mapped[list[str]] = mapped_column(default=list)
     require_strong_amr: Mapped[bool] = mapped_column(default=False)
     enabled: Mapped[bool] = mapped_column(default=True)
+    # When the last change that widened who it lets in took effect (approved by a second
+    # person): people who first sign in within 30 days of it wait for approval.
+    trusted_since: Mapped[datetime] = mapped_column(default=utcnow)
+    # The first sign-in through it that succeeded since then: the onboarding checklist's test.
+    tested_at: Mapped[datetime | None]
+    tested_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
 
     organisation: Mapped[Organisation] = relationship(back_populates="identity_providers")

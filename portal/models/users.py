@@ -21,6 +21,8 @@ class Role(enum.StrEnum):
     TEAM_MANAGER = "team_manager"
     IG_OFFICER = "ig_officer"
     PORTAL_ADMIN = "portal_admin"
+    # Runs the pilot: onboards organisations and reads its figures, never a request's content.
+    PARTNER_ENGAGEMENT_OFFICER = "partner_engagement_officer"
 
     @property
     def label(self) -> str:
@@ -34,6 +36,7 @@ _ROLE_LABELS = {
     Role.TEAM_MANAGER: "Team manager",
     Role.IG_OFFICER: "Information governance officer",
     Role.PORTAL_ADMIN: "Portal administrator",
+    Role.PARTNER_ENGAGEMENT_OFFICER: "Partner engagement officer",
 }
 
 

@@ -60,6 +60,33 @@ def enqueue(
     return queued
 
 
+def enqueue_about_organisation(
+    session: Session,
+    kind: NotificationKind,
+    recipient_ids: Iterable[uuid.UUID],
+    organisation_id: uuid.UUID,
+) -> int:
+    """Queue one e-mail of `kind` about an organisation (not a request) to each recipient:
+    an agreement due for review, a change waiting for approval. Callers say when it is due
+    (each of these is news once); returns how many were queued."""
+    now = utcnow()
+    rows = [
+        Notification(
+            id=uuid.uuid4(),
+            kind=kind,
+            recipient_id=recipient_id,
+            organisation_id=organisation_id,
+            status=NotificationStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for recipient_id in dict.fromkeys(recipient_ids)
+    ]
+    session.add_all(rows)
+    return len(rows)
+
+
 def notify_partner_of_new_request(session: Session, request: DelegationRequest) -> int:
     """A request was issued: tell its named recipient, or everyone who may answer it."""
     return enqueue(

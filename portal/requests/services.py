@@ -30,12 +30,11 @@ from portal.models import (
     Contribution,
     DelegationRequest,
     Organisation,
-    OrganisationKind,
-    OrganisationStatus,
     OutboxMessage,
     Role,
     User,
 )
+from portal.onboarding.intake import accepting_requests
 from portal.requests.access import council_may_work_on
 from portal.requests.child_identity import gaps_when_issued
 from portal.requests.recipients import OPEN_STATUSES, partner_people
@@ -74,18 +73,8 @@ def new_reference() -> str:
 
 
 def partners(session: Session, today: date) -> list[Organisation]:
-    """Organisations a request may go to: active partners with a sharing agreement in force."""
-    found = session.scalars(
-        sa.select(Organisation)
-        .where(
-            Organisation.kind != OrganisationKind.COUNCIL,
-            Organisation.status == OrganisationStatus.ACTIVE,
-        )
-        .order_by(Organisation.name)
-    )
-    return [
-        organisation for organisation in found if organisation.sharing_agreement_in_force(today)
-    ]
+    """Organisations a request may go to: live partners with a sharing agreement in force."""
+    return accepting_requests(session, today)
 
 
 def issue(
@@ -104,7 +93,8 @@ def issue(
     partner = session.get(Organisation, new.partner_organisation_id)
     if partner is None or partner not in partners(session, today):
         raise RequestRefused(
-            "partner", "Select an organisation with an information-sharing agreement in force"
+            "partner",
+            "Select an organisation that is live in the pilot, with an agreement in force",
         )
     if new.named_recipient_id is not None and new.named_recipient_id not in {
         person.id for person in partner_people(session, [partner.id])

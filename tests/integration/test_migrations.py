@@ -3,6 +3,7 @@ back down over a database holding data."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,9 +25,7 @@ from portal.crypto.records import RecordCipher
 from portal.lifecycle import REQUEST_LIFECYCLE, ContributionStatus, RequestStatus
 from portal.models import (
     Base,
-    ClientAuthMethod,
     Contribution,
-    IdentityProvider,
     LogoutTokenUse,
     Notification,
     NotificationKind,
@@ -78,6 +77,99 @@ def test_downgrade_to_nothing_and_back(empty_engine: Engine) -> None:
 
     schema.upgrade(empty_engine)
     assert set(Base.metadata.tables) <= set(sa.inspect(empty_engine).get_table_names())
+
+
+# Rows written as an older schema held them, in SQL: the models are the head's.
+_ORGANISATIONS = sa.table(
+    "organisations",
+    sa.column("id", sa.Uuid()),
+    sa.column("name", sa.String()),
+    sa.column("kind", sa.String()),
+    sa.column("status", sa.String()),
+    sa.column("self_provisioning", sa.Boolean()),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+    sa.column("updated_at", sa.DateTime(timezone=True)),
+)
+_PROVIDERS = sa.table(
+    "identity_providers",
+    *(sa.column(name, sa.Uuid()) for name in ("id", "organisation_id")),
+    *(
+        sa.column(name, sa.String())
+        for name in ("slug", "display_name", "issuer", "client_id", "client_auth_method", "scopes")
+    ),
+    *(
+        sa.column(name, sa.JSON())
+        for name in (
+            "signing_algorithms",
+            "claim_mapping",
+            "group_roles",
+            "allowed_email_domains",
+            "allowed_tenants",
+            "allowed_hosted_domains",
+            "required_acr_values",
+        )
+    ),
+    sa.column("require_strong_amr", sa.Boolean()),
+    sa.column("enabled", sa.Boolean()),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+    sa.column("updated_at", sa.DateTime(timezone=True)),
+)
+
+
+def insert_organisation(
+    connection: sa.Connection, name: str, kind: str = "school", **values: object
+) -> uuid.UUID:
+    organisation_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    connection.execute(
+        _ORGANISATIONS.insert().values(
+            id=organisation_id,
+            name=name,
+            kind=kind,
+            status="active",
+            self_provisioning=False,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    if values:
+        columns = ", ".join(f"{column} = :{column}" for column in values)
+        connection.execute(
+            sa.text(f"UPDATE organisations SET {columns} WHERE name = :name"),  # noqa: S608
+            {**values, "name": name},
+        )
+    return organisation_id
+
+
+def insert_provider(
+    connection: sa.Connection, organisation_id: uuid.UUID, slug: str = "school", **values: object
+) -> uuid.UUID:
+    provider_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    connection.execute(
+        _PROVIDERS.insert().values(
+            id=provider_id,
+            organisation_id=organisation_id,
+            slug=slug,
+            display_name=slug.title(),
+            issuer=f"https://{slug}.idp.test",
+            client_id="portal",
+            client_auth_method="client_secret_basic",
+            scopes="openid email profile",
+            signing_algorithms=["RS256"],
+            claim_mapping={"email": "email"},
+            group_roles={},
+            allowed_email_domains=values.pop("allowed_email_domains", []),
+            allowed_tenants=[],
+            allowed_hosted_domains=[],
+            required_acr_values=[],
+            require_strong_amr=False,
+            enabled=True,
+            created_at=values.pop("created_at", now),
+            updated_at=now,
+        )
+    )
+    return provider_id
 
 
 def test_0005_goes_back_down_over_a_request_with_a_contribution_on_legal_hold(
@@ -134,18 +226,8 @@ def test_migration_files_are_numbered_in_order() -> None:
 
 def test_0007_adds_remembered_logout_tokens_to_a_database_in_use(empty_engine: Engine) -> None:
     schema.upgrade(empty_engine, "0006")
-    with Session(empty_engine) as session, session.begin():
-        provider = IdentityProvider(
-            organisation=make_organisation(session),
-            slug="school",
-            display_name="School",
-            issuer="https://idp.test",
-            client_id="portal",
-            client_auth_method=ClientAuthMethod.CLIENT_SECRET_BASIC,
-        )
-        session.add(provider)
-        session.flush()
-        provider_id = provider.id
+    with empty_engine.begin() as connection:
+        provider_id = insert_provider(connection, insert_organisation(connection, "School"))
 
     schema.upgrade(empty_engine)
 
@@ -282,3 +364,69 @@ def test_0009_leaves_one_child_per_cms_person_id_on_a_case(
         kept, cleared = (session.get_one(Child, child_id) for child_id in ids)
         assert (kept.cms_person_id, kept.delisted_at) == ("P-1", None)
         assert cleared.cms_person_id is None and cleared.delisted_at is not None
+
+
+def test_0011_brings_organisations_already_there_into_the_pilot_as_live(
+    empty_engine: Engine,
+) -> None:
+    schema.upgrade(empty_engine, "0010")
+    created = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    with empty_engine.begin() as connection:
+        school = insert_organisation(
+            connection,
+            "Ashby Lane Primary",
+            sharing_agreement_reference="ISA-7",
+            sharing_agreement_expires_on="2027-08-31",
+        )
+        open_ended = insert_organisation(
+            connection, "Northmoor Constabulary", "police", sharing_agreement_reference="ISA-8"
+        )
+        insert_organisation(connection, "No Agreement Health", "health")
+        insert_provider(
+            connection, school, allowed_email_domains=["ashby.sch.uk"], created_at=created
+        )
+        insert_provider(connection, open_ended, "police")
+        connection.execute(
+            sa.text(
+                "INSERT INTO users (id, issuer, subject, organisation_id, display_name, status, "
+                "created_at) VALUES (:id, 'https://school.idp.test', 's1', :org, 'A', 'active', "
+                ":at)"
+            ),
+            {
+                "id": uuid.uuid4().hex if connection.dialect.name == "sqlite" else uuid.uuid4(),
+                "org": school.hex if connection.dialect.name == "sqlite" else school,
+                "at": created,
+            },
+        )
+
+    schema.upgrade(empty_engine)
+
+    with empty_engine.connect() as connection:
+        stages = connection.execute(sa.text("SELECT DISTINCT stage FROM organisations")).all()
+        assert stages == [("live",)]
+        agreements = connection.execute(
+            sa.text("SELECT name, version, review_on FROM sharing_agreements ORDER BY name")
+        ).all()
+        assert [(name, version) for name, version, _review in agreements] == [
+            ("ISA-7", "1"),
+            ("ISA-8", "1"),
+        ]
+        assert str(agreements[0][2]) == "2027-08-31"
+        assert str(agreements[1][2]) > datetime.now(UTC).date().isoformat()  # a year on
+        domains = connection.execute(
+            sa.text("SELECT email_domains FROM organisations WHERE name = 'Ashby Lane Primary'")
+        ).scalar_one()
+        assert (json.loads(domains) if isinstance(domains, str) else domains) == ["ashby.sch.uk"]
+        trusted, tested = connection.execute(
+            sa.text("SELECT trusted_since, tested_at FROM identity_providers WHERE slug = 'school'")
+        ).one()
+        assert str(trusted)[:10] == str(tested)[:10] == "2026-01-05"
+    schema.downgrade(empty_engine, "0010")
+    with empty_engine.connect() as connection:
+        kept = connection.execute(
+            sa.text(
+                "SELECT sharing_agreement_reference FROM organisations "
+                "WHERE name = 'Ashby Lane Primary'"
+            )
+        ).scalar_one()
+        assert kept == "ISA-7"

@@ -14,8 +14,17 @@ from werkzeug.datastructures import MultiDict
 
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
-from portal.models import Case, Child, Organisation, OrganisationKind, Role, Team, User
-from tests.factories import csrf_token, make_user, sign_in
+from portal.models import (
+    Case,
+    Child,
+    Organisation,
+    OrganisationKind,
+    OrganisationStage,
+    Role,
+    Team,
+    User,
+)
+from tests.factories import csrf_token, make_agreement, make_organisation, make_user, sign_in
 
 PURPOSE = "Initial child protection conference on 12 December: attendance and wellbeing."
 
@@ -36,14 +45,14 @@ class World:
 def organisation(
     session: Session, name: str, kind: OrganisationKind, agreement: bool
 ) -> Organisation:
-    found = Organisation(
-        name=name,
-        kind=kind,
-        sharing_agreement_reference="ISA-1" if agreement else None,
-        sharing_agreement_expires_on=date.today() + timedelta(days=365) if agreement else None,
+    found = make_organisation(
+        session,
+        kind,
+        name,
+        stage=OrganisationStage.LIVE if agreement else OrganisationStage.PROPOSED,
     )
-    session.add(found)
-    session.flush()
+    if agreement:
+        make_agreement(session, found, review_on=date.today() + timedelta(days=365))
     return found
 
 
