@@ -106,6 +106,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.contributions.reviewing import blueprint as review
     from portal.health.routes import blueprint as health
     from portal.observability.routes import blueprint as observability
+    from portal.onboarding.approvals import blueprint as changes
     from portal.pages import blueprint as pages
     from portal.people.routes import blueprint as people
     from portal.requests.council import blueprint as requests
@@ -118,6 +119,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(auth)
     app.register_blueprint(keep_alive)
     app.register_blueprint(people)
+    app.register_blueprint(changes)
     app.register_blueprint(requests)
     app.register_blueprint(inbox)
     app.register_blueprint(answer)

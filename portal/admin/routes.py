@@ -18,7 +18,6 @@ from portal.admin.forms import (
     new_form_data,
 )
 from portal.admin.services import IdentityProvider
-from portal.auth.login import actor_for
 from portal.auth.oidc.provider_spec import spec_of
 from portal.auth.policy import Role, access, roles
 
@@ -44,11 +43,8 @@ def identity_providers() -> ResponseReturnValue:
 def new_identity_provider() -> ResponseReturnValue:
     form = ProviderForm(data=new_form_data())
     _offer_organisations(form)
-    if form.validate_on_submit():
-        saved = _save(form, form.slug.data.strip())
-        if saved is not None:
-            flash(f"{saved.display_name} was added.", "success")
-            return redirect(url_for("admin.identity_providers"))
+    if form.validate_on_submit() and _save(form, form.slug.data.strip()):
+        return redirect(url_for("admin.identity_providers"))
     return _provider_page(form, None)
 
 
@@ -62,9 +58,7 @@ def identity_provider(slug: str) -> ResponseReturnValue:
     del form["slug"]  # a provider's slug is in its callback address: it never changes
     _offer_organisations(form)
     if form.validate_on_submit():
-        saved = _save(form, slug)
-        if saved is not None:
-            flash(f"{saved.display_name} was changed.", "success")
+        if _save(form, slug):
             return redirect(url_for("admin.identity_providers"))
         found = services.provider(db.session(), slug)  # as stored: the change was rolled back
         if found is None:
@@ -93,25 +87,42 @@ def self_provisioning(organisation_id: str) -> ResponseReturnValue:
     if found is None:
         abort(404)
     enabled = form.self_provisioning.data == "on"
-    services.set_self_provisioning(db.session(), found, enabled, actor=actor_for(current_user))
-    state = "can now get an account at first sign-in" if enabled else "now wait for approval"
-    flash(f"People at {found.name} {state}.", "success")
+    result = services.set_self_provisioning(db.session(), found, enabled, actor=current_user)
+    if result is not False and enabled:
+        flash(_proposed(f"Self-provisioning for {found.name}"), "success")
+    elif result is not False:
+        flash(f"People at {found.name} now wait for approval.", "success")
     return redirect(url_for("admin.organisations"))
 
 
-def _save(form: ProviderForm, slug: str) -> IdentityProvider | None:
-    result = services.save(
+def _save(form: ProviderForm, slug: str) -> bool:
+    """Save or propose what the form says, with a banner saying which; False, with the
+    problems on the form, if it cannot be."""
+    result = services.save_or_propose(
         db.session(),
         db.cipher(),
         form.spec_data(slug),
         client_secret=form.client_secret_given(),
-        actor=actor_for(current_user),
+        proposer=current_user,
     )
-    if not isinstance(result, list):
-        return result
-    for problem in result:
-        form.add_error(problem.field, problem.message)
-    return None
+    if isinstance(result, list):
+        for problem in result:
+            form.add_error(problem.field, problem.message)
+        return False
+    if isinstance(result, IdentityProvider):
+        flash(f"{result.display_name} was changed.", "success")
+    else:
+        name = form.display_name.data.strip()
+        what = f"The change to {name}" if form.slug is None else f"{name}, a new identity provider,"
+        flash(_proposed(what), "success")
+    return True
+
+
+def _proposed(what: str) -> str:
+    return (
+        f"{what} was proposed: it takes effect when the organisation’s partner lead or an "
+        "IG officer approves it."
+    )
 
 
 def _offer_organisations(form: ProviderForm) -> None:

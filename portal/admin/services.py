@@ -15,15 +15,25 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, selectinload
 
 from portal.audit import Actor, AuditAction, record_event
+from portal.auth.login import actor_for
 from portal.auth.oidc.provider_spec import ProviderSpec, RegistryError, problems, spec_of
 from portal.auth.oidc.registry import save_provider
 from portal.auth.sessions import end_sessions
 from portal.config import Settings
 from portal.crypto.records import RecordCipher
-from portal.models import ClientAuthMethod, Organisation, OrganisationKind, OrganisationStatus, User
+from portal.models import (
+    ClientAuthMethod,
+    Organisation,
+    OrganisationChange,
+    OrganisationKind,
+    OrganisationStatus,
+    User,
+)
 
 # What the admin's route modules name, so that they never import the data model themselves.
 from portal.models import IdentityProvider as IdentityProvider
+from portal.onboarding import changes
+from portal.onboarding.widening import provider_widening
 
 
 @dataclass(frozen=True)
@@ -70,20 +80,65 @@ def save(
     client_secret: str | None,
     actor: Actor,
 ) -> IdentityProvider | list[Problem]:
-    """Validate and save a provider; the problems if it cannot be, with nothing changed.
+    """Validate and save a provider at once (the operator's `portal idp` commands); the
+    problems if it cannot be, with nothing changed.
 
     A refusal part-way through saving (a missing secret, say) rolls the session's transaction
     back, so no half-changed provider is left in it to be flushed by a later query.
     """
-    try:
-        spec = ProviderSpec.model_validate(data)
-    except ValidationError as error:
-        return [Problem(field, message) for field, message in problems(error)]
+    spec = _spec(data)
+    if isinstance(spec, list):
+        return spec
     try:
         return save_provider(session, cipher, spec, client_secret=client_secret, actor=actor)
     except RegistryError as error:
         session.rollback()
         return [Problem(error.field or "", _sentence(str(error)))]
+
+
+def save_or_propose(
+    session: Session,
+    cipher: RecordCipher,
+    data: dict[str, object],
+    *,
+    client_secret: str | None,
+    proposer: User,
+) -> IdentityProvider | OrganisationChange | list[Problem]:
+    """The admin pages' save: at once when the change only narrows who the provider lets in
+    (or renames it, or rotates its secret); proposed for a second person's approval when it
+    widens, a new provider included. The problems if it cannot be, with nothing changed."""
+    spec = _spec(data)
+    if isinstance(spec, list):
+        return spec
+    existing = provider(session, spec.slug)
+    try:
+        if existing is None or provider_widening(spec_of(existing), spec):
+            organisation = _named(session, spec.organisation)
+            return changes.propose_provider(
+                session, cipher, organisation, spec, client_secret=client_secret, proposer=proposer
+            )
+        return save_provider(
+            session, cipher, spec, client_secret=client_secret, actor=actor_for(proposer)
+        )
+    except RegistryError as error:
+        session.rollback()
+        return [Problem(error.field or "", _sentence(str(error)))]
+
+
+def _spec(data: dict[str, object]) -> ProviderSpec | list[Problem]:
+    try:
+        return ProviderSpec.model_validate(data)
+    except ValidationError as error:
+        return [Problem(field, message) for field, message in problems(error)]
+
+
+def _named(session: Session, name: str) -> Organisation:
+    found = session.scalar(sa.select(Organisation).where(Organisation.name == name))
+    if found is None:
+        raise RegistryError(
+            f"There is no organisation called {name!r}: add it first.", field="organisation"
+        )
+    return found
 
 
 def set_enabled(
@@ -117,21 +172,10 @@ def registration_addresses(app: Flask, slug: str = "<slug>") -> dict[str, str]:
 
 
 def set_self_provisioning(
-    session: Session, organisation: Organisation, enabled: bool, *, actor: Actor
-) -> bool:
-    """Turn self-provisioning on or off, audited; whether anything changed."""
-    if organisation.self_provisioning == enabled:
-        return False
-    organisation.self_provisioning = enabled
-    record_event(
-        session,
-        AuditAction.ORGANISATION_CHANGED,
-        actor=actor,
-        object_type="organisation",
-        object_id=organisation.id,
-        details={"self_provisioning": enabled},
-    )
-    return True
+    session: Session, organisation: Organisation, enabled: bool, *, actor: User
+) -> OrganisationChange | bool:
+    """Off at once; on proposed for a second person (portal.onboarding.changes)."""
+    return changes.set_self_provisioning(session, organisation, enabled, actor=actor)
 
 
 class OrganisationRefused(Exception):

@@ -2,7 +2,10 @@
 
 A partner lead manages the people of their own organisation and gives partner roles only.
 A portal administrator manages everyone; council roles are theirs alone to give, and only to
-people in a council organisation. Nobody suspends themselves, gives themselves a role, or takes
+people in a council organisation. At a partner organisation an administrator can only narrow:
+take roles away and suspend. Approving its people, reinstating them and giving them roles is
+for its partner lead; making someone partner lead is a change a second person approves
+(portal.onboarding.changes). Nobody suspends themselves, gives themselves a role, or takes
 away their own lead or administrator role (they would lock out the people who manage them).
 """
 
@@ -61,6 +64,23 @@ def check_roles(actor: User, person: User, before: frozenset[Role], after: froze
             raise Refused("You cannot give yourself a role: ask another administrator or lead")
     if not after:
         raise Refused("Select at least one role")
+
+
+def may_widen(actor: User, person: User) -> bool:
+    """Whether `actor` may let `person` do more (approve, reinstate, give a role) by themselves:
+    an administrator at the council, a partner lead at their own organisation."""
+    if person.organisation.kind == OrganisationKind.COUNCIL:
+        return actor.has_role(Role.PORTAL_ADMIN)
+    return actor.has_role(Role.PARTNER_LEAD) and actor.organisation_id == person.organisation_id
+
+
+def check_widening(actor: User, person: User, what: str) -> None:
+    """Raise `Refused` unless `actor` may let `person` do more by themselves."""
+    if not may_widen(actor, person):
+        raise Refused(
+            f"Only {person.organisation.name}’s partner lead can {what}: you can propose "
+            "someone as its partner lead on its access page"
+        )
 
 
 def check_suspension(actor: User, person: User) -> None:

@@ -14,7 +14,7 @@ from portal.auth.policy import Role, access, roles
 from portal.people import services
 from portal.people.forms import ActionForm, RolesForm
 from portal.people.policy import Refused, grantable_roles
-from portal.people.services import PersonAction, RoleChange, User
+from portal.people.services import OrganisationChange, PersonAction, RoleChange, User
 
 blueprint = Blueprint("people", __name__)
 
@@ -90,10 +90,15 @@ def _change_roles(
         try:
             if chosen is None:
                 raise Refused("Select roles from the list")
-            change(db.session(), current_user, person, chosen)
+            result = change(db.session(), current_user, person, chosen)
         except Refused as refusal:
             form.roles.errors = [str(refusal)]
         else:
+            if isinstance(result, OrganisationChange):
+                done = (
+                    f"{person.display_name} was proposed as partner lead: it takes effect when "
+                    "another partner lead or an IG officer approves it."
+                )
             flash(done, "success")
             return redirect(url_for("people.person", user_id=person.id))
     return _person_page(person, roles_form=form)

@@ -15,14 +15,24 @@ from sqlalchemy.orm import Session
 from portal.audit import SYSTEM, AuditAction, record_event
 from portal.auth.login import actor_for
 from portal.auth.sessions import end_sessions
-from portal.models import Organisation, Role, RoleAssignment, RoleSource, UserStatus
+from portal.models import (
+    Organisation,
+    OrganisationKind,
+    Role,
+    RoleAssignment,
+    RoleSource,
+    UserStatus,
+)
 
 # What the people pages name, so that their route module never imports the data model.
+from portal.models import OrganisationChange as OrganisationChange
 from portal.models import User as User
+from portal.onboarding.changes import ChangeRefused, propose_partner_lead
 from portal.people.policy import (
     Refused,
     check_roles,
     check_suspension,
+    check_widening,
     grantable_roles,
     may_manage,
 )
@@ -75,8 +85,14 @@ def roles_after(actor: User, person: User, chosen: frozenset[Role]) -> frozenset
 def approve(session: Session, actor: User, person: User, chosen: frozenset[Role]) -> None:
     if person.status != UserStatus.PENDING:
         raise Refused(f"{person.display_name} is not waiting for approval")
+    check_widening(actor, person, "approve its people")
     after = roles_after(actor, person, chosen)
     check_roles(actor, person, person.roles, after)
+    if _lead_added(person, person.roles, after):
+        raise Refused(
+            "Approve them as a partner contributor first: making someone partner lead needs a "
+            "second person’s approval"
+        )
     _set_roles(person, after, granted_by=actor)
     person.status = UserStatus.ACTIVE
     record_event(
@@ -89,13 +105,37 @@ def approve(session: Session, actor: User, person: User, chosen: frozenset[Role]
     )
 
 
-def change_roles(session: Session, actor: User, person: User, chosen: frozenset[Role]) -> bool:
-    """Change the person's roles; whether anything changed."""
+def change_roles(
+    session: Session, actor: User, person: User, chosen: frozenset[Role]
+) -> OrganisationChange | bool:
+    """Change the person's roles; whether anything changed. Making someone partner lead is
+    proposed for a second person's approval instead (the proposal is returned); taking roles
+    away, and the rest, happen at once."""
     if person.status == UserStatus.PENDING:
         raise Refused(f"Approve {person.display_name} before changing their roles")
     before = person.roles
     after = roles_after(actor, person, chosen)
     check_roles(actor, person, before, after)
+    if (after - before) - {Role.PARTNER_LEAD}:
+        check_widening(actor, person, "give its people roles")
+    if _lead_added(person, before, after):
+        _change_roles_now(session, actor, person, before, after - {Role.PARTNER_LEAD})
+        try:
+            return propose_partner_lead(session, person, proposer=actor)
+        except ChangeRefused as refusal:
+            raise Refused(str(refusal)) from refusal
+    return _change_roles_now(session, actor, person, before, after)
+
+
+def _lead_added(person: User, before: frozenset[Role], after: frozenset[Role]) -> bool:
+    return (
+        person.organisation.kind != OrganisationKind.COUNCIL and Role.PARTNER_LEAD in after - before
+    )
+
+
+def _change_roles_now(
+    session: Session, actor: User, person: User, before: frozenset[Role], after: frozenset[Role]
+) -> bool:
     if after == before:
         return False
     _set_roles(person, after, granted_by=actor)
@@ -138,6 +178,8 @@ def suspend(session: Session, actor: User | None, person: User) -> None:
 def reinstate(session: Session, actor: User | None, person: User) -> None:
     if person.status != UserStatus.SUSPENDED:
         raise Refused(f"{person.display_name} is not suspended")
+    if actor is not None:
+        check_widening(actor, person, "reinstate its people")
     person.status = UserStatus.ACTIVE
     record_event(
         session,

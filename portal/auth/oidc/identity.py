@@ -3,15 +3,17 @@
 The provider that authenticated a person decides their organisation; nothing in the token
 (an e-mail address at another organisation's domain, say) can move them into another one, nor
 move the address the portal e-mails them at out of their organisation's domains.
-First sign-in provisions an active account only when the organisation allows it and the
-e-mail domain is one the provider's entry allows; otherwise the account waits for approval.
+First sign-in provisions an active account only when the organisation allows it, the e-mail
+domain is one the organisation's and the provider's entry both allow, and the provider has been
+trusted as it is for at least `NEWCOMERS_WAIT` (a provider added or widened recently might be
+someone else's: docs/onboarding.md); otherwise the account waits for approval.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +39,9 @@ STRONG_AMR = frozenset(
     {"mfa", "otp", "hwk", "swk", "sc", "fpt", "face", "iris", "retina", "vbm", "pop"}
 )
 PARTNER_ROLES = frozenset({Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD})
+# How long after a provider was added, or changed so that it lets more people in, everyone who
+# first signs in through it waits for approval, whatever self-provisioning says.
+NEWCOMERS_WAIT = timedelta(days=30)
 
 
 class Outcome(enum.Enum):
@@ -118,7 +123,8 @@ def _provision(
     email = address_to_keep(_email(provider, claims), domains, None)
     group_roles = _group_roles(provider, claims)
     roles = first_roles(organisation.kind, group_roles)
-    active = may_self_provision(provider, email, roles)
+    now = datetime.now(UTC)
+    active = may_self_provision(provider, email, roles, now)
     user = User(
         issuer=provider.issuer,
         subject=subject,
@@ -126,7 +132,7 @@ def _provision(
         email=email,
         display_name=_display_name(provider, claims, email),
         status=UserStatus.ACTIVE if active else UserStatus.PENDING,
-        last_signed_in_at=datetime.now(UTC) if active else None,
+        last_signed_in_at=now if active else None,
     )
     source = RoleSource.IDENTITY_PROVIDER if group_roles else RoleSource.LOCAL
     user.role_assignments = [RoleAssignment(role=role, source=source) for role in sorted(roles)]
@@ -169,15 +175,32 @@ def first_roles(kind: OrganisationKind, group_roles: set[Role]) -> set[Role]:
     return set(group_roles)
 
 
-def may_self_provision(provider: IdentityProvider, email: str | None, roles: set[Role]) -> bool:
-    """Active at once only where the organisation allows it, at one of the entry's own
-    domains, with a role; otherwise the newcomer waits for approval."""
+def may_self_provision(
+    provider: IdentityProvider, email: str | None, roles: set[Role], now: datetime
+) -> bool:
+    """Active at once only where the organisation allows it, at one of its own domains that
+    the entry allows too, with a role, through a provider trusted as it is for long enough;
+    otherwise the newcomer waits for approval."""
+    organisation = provider.organisation
     return (
-        provider.organisation.self_provisioning
+        organisation.self_provisioning
         and email is not None
         and _domain(email) in provider.allowed_email_domains
+        and _domain(email) in organisation.email_domains
         and bool(roles)
+        and trusted_long_enough(provider, now)
     )
+
+
+def trusted_long_enough(provider: IdentityProvider, now: datetime) -> bool:
+    """Whether the provider has been as it is for `NEWCOMERS_WAIT` (its last widening change
+    took effect that long ago)."""
+    since = provider.trusted_since
+    if since is None:  # not yet saved: never trusted
+        return False
+    if since.tzinfo is None:  # SQLite hands back naive UTC times
+        since = since.replace(tzinfo=UTC)
+    return now - since >= NEWCOMERS_WAIT
 
 
 def _display_name(provider: IdentityProvider, claims: dict[str, Any], email: str | None) -> str:

@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 from portal.audit import Actor, AuditAction, record_event
 from portal.audit.record import SYSTEM
 from portal.auth.oidc.identity import PARTNER_ROLES
-from portal.auth.oidc.provider_spec import ProviderSpec, RegistryError
+from portal.auth.oidc.provider_spec import ProviderSpec, RegistryError, spec_of
 from portal.auth.sessions import end_sessions
 from portal.crypto.records import RecordCipher
 from portal.models import ClientAuthMethod, IdentityProvider, Organisation, OrganisationKind
+from portal.models.base import utcnow
+from portal.onboarding.widening import provider_widening
 
 CLIENT_KEY_ALGORITHM = "RS256"
 
@@ -88,12 +90,20 @@ def save_provider(
     if provider is None:
         provider = IdentityProvider(id=uuid.uuid4(), slug=spec.slug)
         session.add(provider)
+        widens = True
     else:
         check_keeps_identity(provider, organisation, spec)
+        widens = bool(provider_widening(spec_of(provider), spec))
     was_enabled = not created and provider.enabled
     provider.organisation = organisation
     changed = apply_spec(provider, spec)
     _set_credentials(provider, cipher, spec.client_auth_method, client_secret)
+    if widens:
+        # Who it lets in has just widened: newcomers through it wait for approval for a
+        # while (portal.auth.oidc.identity), and the new configuration is untested.
+        provider.trusted_since = utcnow()
+        provider.tested_at = None
+        provider.tested_by_id = None
     session.flush()
     ended = 0
     if not created and ends_sessions(was_enabled, spec, changed):
@@ -108,6 +118,45 @@ def save_provider(
         actor=actor,
     )
     return provider
+
+
+def check_spec(session: Session, spec: ProviderSpec, *, client_secret: str | None) -> None:
+    """Raise RegistryError if `save_provider` would refuse `spec`, changing nothing: for a
+    change proposed now and saved when a second person approves it."""
+    organisation = _organisation(session, spec)
+    check_roles_fit(organisation, spec)
+    provider = session.scalar(sa.select(IdentityProvider).where(IdentityProvider.slug == spec.slug))
+    _check_shared_issuer(session, spec)
+    if provider is not None:
+        check_keeps_identity(provider, organisation, spec)
+    check_credentials(
+        spec.client_auth_method,
+        client_secret,
+        has_secret=provider is not None and provider.client_secret_enc is not None,
+    )
+
+
+def check_credentials(
+    method: ClientAuthMethod, client_secret: str | None, *, has_secret: bool
+) -> None:
+    """The client secret given (or kept) fits the client authentication method."""
+    if method == ClientAuthMethod.PRIVATE_KEY_JWT:
+        if client_secret is not None:
+            raise RegistryError(
+                "private_key_jwt uses the portal's own key pair, not a client secret.",
+                field="client_secret",
+            )
+        return
+    if client_secret is not None:
+        if len(client_secret) < 16:
+            raise RegistryError(
+                "The client secret is shorter than 16 characters: check it.",
+                field="client_secret",
+            )
+    elif not has_secret:
+        raise RegistryError(
+            f"{method.value} needs a client secret: give one.", field="client_secret"
+        )
 
 
 def _organisation(session: Session, spec: ProviderSpec) -> Organisation:
@@ -241,12 +290,8 @@ def _set_credentials(
     method: ClientAuthMethod,
     client_secret: str | None,
 ) -> None:
+    check_credentials(method, client_secret, has_secret=provider.client_secret_enc is not None)
     if method == ClientAuthMethod.PRIVATE_KEY_JWT:
-        if client_secret is not None:
-            raise RegistryError(
-                "private_key_jwt uses the portal's own key pair, not a client secret.",
-                field="client_secret",
-            )
         provider.client_secret_enc = None
         if provider.client_key_enc is None:
             key = RSAKey.generate_key(3072, parameters={"alg": CLIENT_KEY_ALGORITHM, "use": "sig"})
@@ -257,16 +302,7 @@ def _set_credentials(
     provider.client_key_enc = None
     provider.client_public_jwk = None
     if client_secret is not None:
-        if len(client_secret) < 16:
-            raise RegistryError(
-                "The client secret is shorter than 16 characters: check it.",
-                field="client_secret",
-            )
         cipher.seal_text(provider, "client_secret_enc", client_secret)
-    elif provider.client_secret_enc is None:
-        raise RegistryError(
-            f"{method.value} needs a client secret: give one.", field="client_secret"
-        )
 
 
 def published_keys(session: Session) -> dict[str, Any]:
