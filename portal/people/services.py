@@ -85,9 +85,9 @@ def roles_after(actor: User, person: User, chosen: frozenset[Role]) -> frozenset
 def approve(session: Session, actor: User, person: User, chosen: frozenset[Role]) -> None:
     if person.status != UserStatus.PENDING:
         raise Refused(f"{person.display_name} is not waiting for approval")
-    check_widening(actor, person, "approve its people")
     after = roles_after(actor, person, chosen)
     check_roles(actor, person, person.roles, after)
+    check_widening(actor, person, "approve its people")
     if _lead_added(person, person.roles, after):
         raise Refused(
             "Approve them as a partner contributor first: making someone partner lead needs a "
@@ -119,7 +119,8 @@ def change_roles(
     if (after - before) - {Role.PARTNER_LEAD}:
         check_widening(actor, person, "give its people roles")
     if _lead_added(person, before, after):
-        _change_roles_now(session, actor, person, before, after - {Role.PARTNER_LEAD})
+        # The rest now; never no role at all while the lead role waits for approval.
+        _change_roles_now(session, actor, person, before, (after - {Role.PARTNER_LEAD}) or before)
         try:
             return propose_partner_lead(session, person, proposer=actor)
         except ChangeRefused as refusal:

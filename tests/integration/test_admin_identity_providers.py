@@ -18,8 +18,11 @@ from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.models import (
     AuditEvent,
+    ChangeKind,
+    ChangeStatus,
     IdentityProvider,
     Organisation,
+    OrganisationChange,
     OrganisationKind,
     Role,
     User,
@@ -91,7 +94,28 @@ def events(db_session: Session, action: str) -> list[AuditEvent]:
     return list(db_session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
 
 
-def test_an_admin_adds_a_provider_whose_secret_is_stored_encrypted(
+def proposals(db_session: Session) -> list[OrganisationChange]:
+    db_session.expire_all()
+    return list(db_session.scalars(sa.select(OrganisationChange)))
+
+
+def approve_as(app: Flask, db_session: Session, change: OrganisationChange) -> None:
+    """A second person (an IG officer) approves `change` on its page."""
+    council = db_session.get(Organisation, change.proposed_by.organisation_id)
+    assert council is not None
+    officer = make_user(db_session, council, Role.IG_OFFICER)
+    client = app.test_client()
+    sign_in(app, client, officer)
+    page = client.get(f"/approvals/{change.id}")
+    assert page.status_code == 200
+    token = csrf_token(page.get_data(as_text=True))
+    answer = client.post(f"/approvals/{change.id}/approve", data={"csrf_token": token})
+    assert answer.status_code == 302
+    db_session.expire_all()
+
+
+def test_an_admin_proposes_a_provider_that_takes_effect_when_a_second_person_approves(
+    app: Flask,
     admin_client: FlaskClient,
     db_session: Session,
     keyring: FileKeyring,
@@ -104,33 +128,47 @@ def test_an_admin_adds_a_provider_whose_secret_is_stored_encrypted(
 
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/identity-providers"
+    assert provider(db_session, "ashby") is None  # nothing until someone else approves it
+    [change] = proposals(db_session)
+    assert change.kind == ChangeKind.IDENTITY_PROVIDER and change.status == ChangeStatus.PENDING
+    assert change.proposed_by_id == admin.id and change.organisation_id == school.id
+    assert SECRET not in str(change.proposal)  # sealed beside the proposal, never in it
+    raw = db_session.execute(
+        sa.text("SELECT client_secret_enc FROM organisation_changes WHERE id = :id"),
+        {"id": change.id},
+    ).scalar_one()
+    assert SECRET.encode() not in bytes(raw)
+    [proposed] = events(db_session, "change_proposed")
+    assert proposed.actor_user_id == admin.id and SECRET not in str(proposed.details)
+    listing = admin_client.get("/admin/identity-providers").get_data(as_text=True)
+    assert "was proposed: it takes effect when the organisation’s partner lead" in listing
+
+    approve_as(app, db_session, change)
+
     saved = provider(db_session, "ashby")
     assert saved is not None and saved.organisation_id == school.id
     assert saved.allowed_email_domains == ["school.example", "other.example"]
     assert saved.required_acr_values == ["AAL2", "AAL3"] and saved.require_strong_amr
     assert saved.group_roles == {"leads": "partner_lead"}
-    raw = db_session.execute(
-        sa.text("SELECT client_secret_enc FROM identity_providers WHERE slug = 'ashby'")
-    ).scalar_one()
-    assert SECRET.encode() not in bytes(raw)
+    assert saved.tested_at is None  # the new configuration is untested
     assert RecordCipher(keyring, db_session).open_text(saved, "client_secret_enc") == SECRET
-
+    assert proposals(db_session)[0].client_secret_enc is None  # not kept twice
     [event] = events(db_session, "identity_provider_added")
-    assert event.actor_user_id == admin.id and event.object_id == str(saved.id)
-    assert SECRET not in str(event.details)
+    assert event.object_id == str(saved.id) and SECRET not in str(event.details)
+    assert len(events(db_session, "change_approved")) == 1
 
     listing = admin_client.get("/admin/identity-providers").get_data(as_text=True)
-    assert "govuk-notification-banner--success" in listing
     assert "ashby" in listing and "MFA: acr AAL2 or AAL3" in listing
 
 
 def test_a_private_key_jwt_provider_gets_a_key_pair_whose_public_half_is_published(
-    admin_client: FlaskClient, db_session: Session, school: Organisation
+    app: Flask, admin_client: FlaskClient, db_session: Session, school: Organisation
 ) -> None:
     fields = form_fields(school, "cis2", client_auth_method="private_key_jwt", client_secret=None)
     response = post_form(admin_client, "/admin/identity-providers/new", fields)
 
     assert response.status_code == 302
+    approve_as(app, db_session, proposals(db_session)[0])
     saved = provider(db_session, "cis2")
     assert saved is not None and saved.client_key_enc is not None
     assert saved.client_secret_enc is None
@@ -182,6 +220,7 @@ def test_a_refused_provider_is_explained_against_its_field_and_nothing_is_saved(
     assert message in page
     assert SECRET not in page  # the secret is never sent back, not even after an error
     assert db_session.scalar(sa.select(sa.func.count()).select_from(IdentityProvider)) == 0
+    assert proposals(db_session) == []
     assert events(db_session, "identity_provider_added") == []
     assert db_session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == 0
 
@@ -199,23 +238,35 @@ def saved_provider(
     return save_provider(db_session, RecordCipher(keyring, db_session), spec, client_secret=SECRET)
 
 
+def as_saved(school: Organisation, /, **overrides: Any) -> dict[str, Any]:
+    """The form as `saved_provider` left it, with `overrides`."""
+    fields = form_fields(
+        school,
+        "brook",
+        display_name="Brookfield",
+        issuer="https://brook.idp.test",
+        client_id="portal",
+        client_secret="",
+        allowed_email_domains="",
+        required_acr_values="",
+        require_strong_amr=None,
+        group_roles="",
+    )
+    return {**fields, **overrides}
+
+
 def test_editing_a_provider_keeps_the_stored_secret_when_the_box_is_left_empty(
     admin_client: FlaskClient, db_session: Session, keyring: FileKeyring, school: Organisation
 ) -> None:
-    existing = saved_provider(db_session, keyring, school)
+    saved_provider(db_session, keyring, school)
     page = admin_client.get("/admin/identity-providers/brook").get_data(as_text=True)
     assert SECRET not in page and 'name="slug"' not in page
 
-    fields = form_fields(
-        school,
-        "ignored",
-        display_name="Brookfield Academy",
-        issuer=existing.issuer,
-        client_secret="",
-    )
+    fields = as_saved(school, slug="ignored", display_name="Brookfield Academy")
     response = post_form(admin_client, "/admin/identity-providers/brook", fields)
 
     assert response.status_code == 302
+    assert proposals(db_session) == []  # a new name lets nobody new in: at once
     changed = provider(db_session, "brook")
     assert changed is not None and changed.display_name == "Brookfield Academy"
     assert RecordCipher(keyring, db_session).open_text(changed, "client_secret_enc") == SECRET
@@ -263,8 +314,11 @@ def test_switching_a_provider_off_ends_the_sessions_it_started(
     )
     db_session.flush()
 
-    fields = form_fields(school, "brook", issuer=existing.issuer, client_secret="", enabled=None)
+    fields = as_saved(school)
+    del fields["enabled"]
+    fields["required_acr_values"] = "AAL3"  # narrowing too: still at once
     assert post_form(admin_client, "/admin/identity-providers/brook", fields).status_code == 302
+    assert proposals(db_session) == []  # switching off never waits for anyone
 
     assert (
         db_session.scalar(
@@ -315,7 +369,7 @@ def test_the_navigation_offers_admins_their_pages(admin_client: FlaskClient) -> 
     assert 'aria-current="true"' in page
 
 
-def test_an_admin_turns_self_provisioning_on_and_off(
+def test_an_admin_proposes_self_provisioning_on_and_turns_it_off_at_once(
     admin_client: FlaskClient, db_session: Session, school: Organisation, admin: User
 ) -> None:
     path = f"/admin/organisations/{school.id}/self-provisioning"
@@ -326,19 +380,25 @@ def test_an_admin_turns_self_provisioning_on_and_off(
     response = admin_client.post(path, data={"csrf_token": token, "self_provisioning": "on"})
     assert response.status_code == 302
     db_session.refresh(school)
-    assert school.self_provisioning is True
-    [event] = events(db_session, "organisation_changed")
-    assert event.actor_user_id == admin.id and event.object_id == str(school.id)
-    assert event.details == {"self_provisioning": True}
+    assert school.self_provisioning is False  # waiting for a second person
+    [change] = proposals(db_session)
+    assert change.kind == ChangeKind.SELF_PROVISIONING and change.proposed_by_id == admin.id
+    assert "was proposed" in admin_client.get("/admin/organisations").get_data(as_text=True)
+    # The same button again is the same proposal, not a second one.
+    admin_client.post(path, data={"csrf_token": token, "self_provisioning": "on"})
+    assert len(proposals(db_session)) == 1
 
+    school.self_provisioning = True
+    db_session.flush()
     admin_client.post(path, data={"csrf_token": token, "self_provisioning": "off"})
     db_session.refresh(school)
     assert school.self_provisioning is False
+    [event] = events(db_session, "organisation_changed")
+    assert event.actor_user_id == admin.id and event.object_id == str(school.id)
+    assert event.details == {"self_provisioning": False}
 
     bad = admin_client.post(path, data={"csrf_token": token, "self_provisioning": "maybe"})
     assert bad.status_code == 400
     forged = admin_client.post(path, data={"self_provisioning": "on"})
     assert forged.status_code == 400
-    db_session.refresh(school)
-    assert school.self_provisioning is False
-    assert len(events(db_session, "organisation_changed")) == 2
+    assert len(events(db_session, "organisation_changed")) == 1

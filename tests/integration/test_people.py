@@ -13,7 +13,9 @@ from werkzeug.test import TestResponse
 
 from portal.models import (
     AuditEvent,
+    ChangeKind,
     Organisation,
+    OrganisationChange,
     OrganisationKind,
     Role,
     RoleAssignment,
@@ -104,21 +106,67 @@ def test_a_lead_approves_a_waiting_person_of_their_organisation(
     client = client_of(app, lead)
     assert "Approve" in client.get(f"/people/{person.id}").get_data(as_text=True)
 
-    response = post(client, person, "approve", roles=["partner_contributor", "partner_lead"])
+    response = post(client, person, "approve", roles=["partner_contributor"])
 
     assert response.status_code == 302 and response.headers["Location"] == f"/people/{person.id}"
     approved = reloaded(db_session, person)
     assert approved.status == UserStatus.ACTIVE
-    assert approved.roles == {Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD}
-    granted = {a.role: a for a in approved.role_assignments}
-    assert granted[Role.PARTNER_LEAD].granted_by_id == lead.id
+    assert approved.roles == {Role.PARTNER_CONTRIBUTOR}
     [event] = events(db_session, "user_approved")
     assert event.actor_user_id == lead.id and event.object_id == str(person.id)
-    assert event.details["roles"] == "partner_contributor,partner_lead"
+    assert event.details["roles"] == "partner_contributor"
     assert_no_personal_details(event, person)
     assert "govuk-notification-banner--success" in client.get(
         response.headers["Location"]
     ).get_data(as_text=True)
+
+
+def test_nobody_approves_a_newcomer_straight_in_as_partner_lead(
+    app: Flask, db_session: Session, school: Organisation, lead: User
+) -> None:
+    person = make_user(db_session, school, Role.PARTNER_CONTRIBUTOR, status=PENDING)
+
+    response = post(client_of(app, lead), person, "approve", roles=["partner_lead"])
+
+    assert response.status_code == 400
+    assert "needs a second person’s approval" in response.get_data(as_text=True)
+    assert reloaded(db_session, person).status == PENDING
+
+
+def test_a_lead_proposes_a_colleague_as_partner_lead_and_another_person_approves(
+    app: Flask, db_session: Session, school: Organisation, council: Organisation, lead: User
+) -> None:
+    person = make_user(db_session, school, Role.PARTNER_CONTRIBUTOR)
+
+    response = post(client_of(app, lead), person, "roles", roles=["partner_lead"])
+
+    assert response.status_code == 302
+    assert reloaded(db_session, person).roles == {Role.PARTNER_CONTRIBUTOR}  # not yet
+    [change] = db_session.scalars(sa.select(OrganisationChange)).all()
+    assert change.kind == ChangeKind.PARTNER_LEAD and change.proposal["user_id"] == str(person.id)
+    assert events(db_session, "roles_changed") == []
+    [proposed] = events(db_session, "change_proposed")
+    assert proposed.actor_user_id == lead.id
+    assert_no_personal_details(proposed, person)
+
+    # The proposer cannot approve their own proposal.
+    own = client_of(app, lead)
+    token = csrf_token(own.get(f"/approvals/{change.id}").get_data(as_text=True))
+    refused = own.post(f"/approvals/{change.id}/approve", data={"csrf_token": token})
+    assert refused.status_code == 400
+    assert "You proposed this change" in refused.get_data(as_text=True)
+    assert reloaded(db_session, person).roles == {Role.PARTNER_CONTRIBUTOR}
+
+    officer = make_user(db_session, council, Role.IG_OFFICER)
+    client = client_of(app, officer)
+    token = csrf_token(client.get(f"/approvals/{change.id}").get_data(as_text=True))
+    assert (
+        client.post(f"/approvals/{change.id}/approve", data={"csrf_token": token}).status_code
+        == 302
+    )
+    assert reloaded(db_session, person).roles == {Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD}
+    [granted] = events(db_session, "roles_changed")
+    assert granted.actor_user_id == officer.id and granted.details["added"] == "partner_lead"
 
 
 @pytest.mark.parametrize(
@@ -189,8 +237,14 @@ def test_an_admin_gives_council_roles_to_council_staff_only(
     assert "You cannot give or remove the social worker role" in refused.get_data(as_text=True)
     assert reloaded(db_session, teacher).status == PENDING
 
-    assert post(client, teacher, "approve", roles=["partner_lead"]).status_code == 302
-    assert reloaded(db_session, teacher).roles == {Role.PARTNER_LEAD}
+    # An administrator only narrows at a partner organisation: approving its people is its
+    # partner lead's (or, for a first partner lead, a proposal a second person approves).
+    refused = post(client, teacher, "approve", roles=["partner_contributor"])
+    assert refused.status_code == 400
+    assert f"Only {school.name}’s partner lead can approve its people" in refused.get_data(
+        as_text=True
+    )
+    assert reloaded(db_session, teacher).status == PENDING
 
 
 def test_approving_needs_a_role(
@@ -206,19 +260,19 @@ def test_approving_needs_a_role(
 def test_a_lead_changes_roles_and_the_change_is_audited_by_code(
     app: Flask, db_session: Session, school: Organisation, lead: User
 ) -> None:
-    person = make_user(db_session, school, Role.PARTNER_CONTRIBUTOR)
+    person = make_user(db_session, school, Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
 
-    response = post(client_of(app, lead), person, "roles", roles=["partner_lead"])
+    response = post(client_of(app, lead), person, "roles", roles=["partner_contributor"])
 
-    assert response.status_code == 302
-    assert reloaded(db_session, person).roles == {Role.PARTNER_LEAD}
+    assert response.status_code == 302  # taking a role away is at once
+    assert reloaded(db_session, person).roles == {Role.PARTNER_CONTRIBUTOR}
     [event] = events(db_session, "roles_changed")
     assert event.actor_user_id == lead.id
     assert event.details == {
         "source": "local",
-        "roles": "partner_lead",
-        "added": "partner_lead",
-        "removed": "partner_contributor",
+        "roles": "partner_contributor",
+        "added": "",
+        "removed": "partner_lead",
     }
     assert_no_personal_details(event, person)
 

@@ -5,6 +5,7 @@ sign in at all."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,6 +20,7 @@ from portal.auth.oidc.identity import (
 from portal.models import IdentityProvider, Organisation, OrganisationKind, Role, User, UserStatus
 
 SCHOOL_DOMAINS = frozenset({"ashby.sch.uk", "ashby-academy.org"})
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def school(*domain_lists: list[str], self_provisioning: bool = True) -> Organisation:
@@ -27,9 +29,12 @@ def school(*domain_lists: list[str], self_provisioning: bool = True) -> Organisa
         name="Ashby Lane",
         kind=OrganisationKind.SCHOOL,
         self_provisioning=self_provisioning,
+        email_domains=sorted(SCHOOL_DOMAINS),
     )
     organisation.identity_providers = [
-        IdentityProvider(slug=f"p{number}", allowed_email_domains=domains)
+        IdentityProvider(
+            slug=f"p{number}", allowed_email_domains=domains, trusted_since=NOW - timedelta(days=31)
+        )
         for number, domains in enumerate(domain_lists)
     ]
     return organisation
@@ -80,7 +85,40 @@ def test_only_an_allowed_newcomer_is_active_at_once(
     organisation = school(["ashby.sch.uk"], ["ashby-academy.org"])
     organisation.self_provisioning = self_provisioning
     provider = organisation.identity_providers[0]
-    assert may_self_provision(provider, email, roles) is active
+    assert may_self_provision(provider, email, roles, NOW) is active
+
+
+@pytest.mark.parametrize(
+    ("age", "active"),
+    [
+        (timedelta(days=30), True),
+        (timedelta(days=30) - timedelta(seconds=1), False),  # added or widened under 30 days ago
+        (timedelta(0), False),
+        (timedelta(days=400), True),
+    ],
+)
+def test_newcomers_through_a_recently_added_or_widened_provider_wait(
+    age: timedelta, active: bool
+) -> None:
+    organisation = school(["ashby.sch.uk"])
+    provider = organisation.identity_providers[0]
+    provider.trusted_since = NOW - age
+    assert may_self_provision(provider, "new@ashby.sch.uk", {Role.PARTNER_CONTRIBUTOR}, NOW) is (
+        active
+    )
+    # SQLite hands times back without their zone: the same instant in UTC.
+    provider.trusted_since = (NOW - age).replace(tzinfo=None)
+    assert may_self_provision(provider, "new@ashby.sch.uk", {Role.PARTNER_CONTRIBUTOR}, NOW) is (
+        active
+    )
+
+
+def test_a_domain_the_provider_allows_but_the_organisation_does_not_waits() -> None:
+    organisation = school(["ashby.sch.uk", "elsewhere.example"])
+    provider = organisation.identity_providers[0]
+    roles = {Role.PARTNER_CONTRIBUTOR}
+    assert may_self_provision(provider, "new@ashby.sch.uk", roles, NOW)
+    assert not may_self_provision(provider, "new@elsewhere.example", roles, NOW)
 
 
 @pytest.mark.parametrize(
