@@ -22,6 +22,10 @@ SIGNED_IN = EVERYONE - {ANONYMOUS}
 
 PARTNERS = frozenset({"partner_contributor", "partner_lead"})
 COUNCIL_CASEWORK = frozenset({"social_worker", "team_manager"})
+CHANGE_PROPOSERS = frozenset({"portal_admin", "partner_engagement_officer"})
+LEAD_PROPOSERS = CHANGE_PROPOSERS | {"partner_lead"}
+CHANGE_DECIDERS = frozenset({"ig_officer", "partner_lead"})
+ACCESS_VIEWERS = LEAD_PROPOSERS | {"ig_officer"}
 
 # (method, path) -> who gets through the guard. Everyone else is sent to sign in (anonymous)
 # or refused with 403 (signed in).
@@ -107,6 +111,18 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/audit/legal-holds"): frozenset({"ig_officer"}),
     ("POST", "/audit/legal-holds/<reference>/release"): frozenset({"ig_officer"}),
     ("GET", "/.well-known/audit-checkpoint-key.pem"): EVERYONE,
+    # Two people for changes that widen who can act for a partner (portal/onboarding).
+    ("GET", "/organisations/<organisation_id>/access"): ACCESS_VIEWERS,
+    ("POST", "/organisations/<organisation_id>/access/domains"): CHANGE_PROPOSERS,
+    ("POST", "/organisations/<organisation_id>/access/self-provisioning"): CHANGE_PROPOSERS,
+    ("POST", "/organisations/<organisation_id>/access/partner-lead"): LEAD_PROPOSERS,
+    ("POST", "/organisations/<organisation_id>/access/changes/<change_id>/withdraw"): (
+        LEAD_PROPOSERS
+    ),
+    ("GET", "/approvals"): CHANGE_DECIDERS,
+    ("GET", "/approvals/<change_id>"): CHANGE_DECIDERS,
+    ("POST", "/approvals/<change_id>/approve"): CHANGE_DECIDERS,
+    ("POST", "/approvals/<change_id>/refuse"): CHANGE_DECIDERS,
 }
 # Routes whose path has parameters are listed by their rule, and by a concrete path above.
 RULE_EXAMPLES = {"/assets/<path:filename>": "/assets/govuk-frontend.min.css"}
