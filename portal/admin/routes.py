@@ -20,6 +20,7 @@ from portal.admin.forms import (
 from portal.admin.services import IdentityProvider
 from portal.auth.oidc.provider_spec import spec_of
 from portal.auth.policy import Role, access, roles
+from portal.onboarding.access import describe
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -35,6 +36,8 @@ def identity_providers() -> ResponseReturnValue:
         providers=found,
         rules={provider.id: services.rules_summary(provider) for provider in found},
         addresses=services.registration_addresses(current_app),
+        waiting=services.waiting_provider_changes(db.session()),
+        describe=describe,
     )
 
 

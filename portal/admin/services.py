@@ -22,6 +22,8 @@ from portal.auth.sessions import end_sessions
 from portal.config import Settings
 from portal.crypto.records import RecordCipher
 from portal.models import (
+    ChangeKind,
+    ChangeStatus,
     ClientAuthMethod,
     Organisation,
     OrganisationChange,
@@ -64,6 +66,20 @@ def providers(session: Session) -> list[IdentityProvider]:
             sa.select(IdentityProvider)
             .join(Organisation)
             .order_by(Organisation.name, IdentityProvider.display_name)
+        )
+    )
+
+
+def waiting_provider_changes(session: Session) -> list[OrganisationChange]:
+    """Providers proposed, or changes to them, that no second person has decided yet."""
+    return list(
+        session.scalars(
+            sa.select(OrganisationChange)
+            .where(
+                OrganisationChange.kind == ChangeKind.IDENTITY_PROVIDER,
+                OrganisationChange.status == ChangeStatus.PENDING,
+            )
+            .order_by(OrganisationChange.proposed_at)
         )
     )
 

@@ -13,7 +13,7 @@ from portal import db
 from portal.auth.policy import Role, access, roles
 from portal.people import services
 from portal.people.forms import ActionForm, RolesForm
-from portal.people.policy import Refused, grantable_roles
+from portal.people.policy import Refused, grantable_roles, may_widen
 from portal.people.services import OrganisationChange, PersonAction, RoleChange, User
 
 blueprint = Blueprint("people", __name__)
@@ -138,6 +138,7 @@ def _person_page(
         role_items=_role_items(roles_form, person),
         action_error=action_error,
         is_self=person.id == current_user.id,
+        may_widen=may_widen(current_user, person),
         assignments=sorted(person.role_assignments, key=lambda a: a.role.label),
     ), (400 if failed else 200)
 

@@ -142,6 +142,8 @@ def test_an_admin_proposes_a_provider_that_takes_effect_when_a_second_person_app
     assert proposed.actor_user_id == admin.id and SECRET not in str(proposed.details)
     listing = admin_client.get("/admin/identity-providers").get_data(as_text=True)
     assert "was proposed: it takes effect when the organisation’s partner lead" in listing
+    assert "Waiting for a second person" in listing
+    assert f"Add the identity provider {school.name} sign-in (ashby)" in listing
 
     approve_as(app, db_session, change)
 

@@ -416,3 +416,25 @@ def test_the_policy_on_its_own(db_session: Session, school: Organisation, lead: 
     with pytest.raises(Refused):
         check_roles(lead, teacher, teacher.roles, frozenset({Role.TEAM_MANAGER}))
     check_roles(admin, worker, worker.roles, frozenset({Role.TEAM_MANAGER}))
+
+
+def test_an_admin_only_narrows_at_a_partner_organisation(
+    app: Flask, db_session: Session, school: Organisation, admin: User
+) -> None:
+    client = client_of(app, admin)
+    both = make_user(db_session, school, Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
+    suspended = make_user(db_session, school, Role.PARTNER_CONTRIBUTOR, status=UserStatus.SUSPENDED)
+    page = client.get(f"/people/{suspended.id}").get_data(as_text=True)
+    assert f"Only {school.name}’s partner lead can approve its people" in page
+    assert "Reinstate" not in page
+
+    refused = post(client, suspended, "reinstate")
+    assert refused.status_code == 400
+    assert "partner lead can reinstate its people" in refused.get_data(as_text=True)
+    assert reloaded(db_session, suspended).status == UserStatus.SUSPENDED
+
+    # Taking a role away and suspending are at once.
+    assert post(client, both, "roles", roles=["partner_contributor"]).status_code == 302
+    assert reloaded(db_session, both).roles == {Role.PARTNER_CONTRIBUTOR}
+    assert post(client, both, "suspend").status_code == 302
+    assert reloaded(db_session, both).status == UserStatus.SUSPENDED
