@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_event
 from portal.auth.login import actor_for
+from portal.auth.oidc.provider_spec import RegistryError
 from portal.crypto.records import RecordCipher
 from portal.models import ChangeStatus, Organisation, OrganisationChange, User
 from portal.models.base import utcnow
@@ -46,7 +47,16 @@ def approve(
             details=details_of(change),
         )
         return ChangeStatus.SUPERSEDED
-    change_effects.apply(session, cipher, change, actor=actor_for(approver))
+    try:
+        change_effects.apply(session, cipher, change, actor=actor_for(approver))
+    except RegistryError as error:
+        # What was checked when it was proposed no longer holds (another provider took its
+        # issuer, say): nothing is applied, and the change stays pending to be refused.
+        session.rollback()
+        raise ChangeRefused(
+            f"It cannot be applied as it stands: {str(error).removesuffix('.')}. Refuse it, "
+            "and propose it again once that is put right"
+        ) from error
     record_event(
         session,
         AuditAction.CHANGE_APPROVED,

@@ -292,3 +292,39 @@ def test_an_approved_provider_change_is_untested_and_newly_trusted(
     assert datetime.now(UTC) - provider.trusted_since < timedelta(minutes=1)
     assert cipher.open_text(provider, "client_secret_enc") == "a-brand-new-client-secret"
     assert change.client_secret_enc is None
+
+
+def test_a_provider_change_the_registry_now_refuses_is_explained_and_stays_pending(
+    app: Flask, db_session: Session, keyring: FileKeyring, school: Organisation, admin: User
+) -> None:
+    cipher = RecordCipher(keyring, db_session)
+    spec = ProviderSpec(
+        organisation=school.name,
+        slug="late",
+        display_name="Late",
+        issuer="https://shared.idp.test",
+        client_id="portal",
+    )
+    change = changes.propose_provider(
+        db_session, cipher, school, spec, client_secret=SECRET, proposer=admin
+    )
+    # Meanwhile an operator registers the same issuer for another organisation.
+    other = make_organisation(db_session)
+    taken = spec.model_copy(update={"organisation": other.name, "slug": "first"})
+    save_provider(db_session, cipher, taken, client_secret=SECRET)
+    db_session.commit()
+
+    officer = make_user(db_session, admin.organisation, Role.IG_OFFICER)
+    db_session.commit()
+    client = client_of(app, officer)
+    path = f"/approvals/{change.id}"
+    answer = post(client, path, f"{path}/approve")
+
+    assert answer.status_code == 400
+    text = answer.get_data(as_text=True)
+    assert "It cannot be applied as it stands" in text and "is already registered" in text
+    assert pending(db_session) == [change]
+    assert (
+        db_session.scalar(sa.select(IdentityProvider).where(IdentityProvider.slug == "late"))
+        is None
+    )

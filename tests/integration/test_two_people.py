@@ -321,3 +321,46 @@ def test_two_approvals_at_once_apply_once(stack: Stack) -> None:
             sa.select(AuditEvent).where(AuditEvent.action == "organisation_changed")
         ).all()
         assert [e.details.get("change_id") for e in applied].count(str(change.id)) == 1
+
+
+def test_two_changes_to_the_same_thing_approved_at_once_apply_one(stack: Stack) -> None:
+    school_id = _school_id(stack)
+    with stack.session() as session, session.begin():
+        school = session.get(Organisation, school_id)
+        assert school is not None
+        school.email_domains = [DOMAIN]
+    admin = browser(stack, stack.people["admin"])
+    access = f"/organisations/{school_id}/access"
+    for extra in ("one.test", "two.test"):
+        proposed = _post(
+            admin, stack, access, f"{access}/domains", {"domains": f"{DOMAIN}\n{extra}"}
+        )
+        assert proposed.status_code == 302
+    with stack.session() as session:
+        both = session.scalars(
+            sa.select(OrganisationChange).where(
+                OrganisationChange.status == ChangeStatus.PENDING,
+                OrganisationChange.kind == ChangeKind.EMAIL_DOMAINS,
+            )
+        ).all()
+    assert len(both) == 2 and both[0].based_on == both[1].based_on
+
+    lead = browser(stack, stack.people["lead"])
+    officer = browser(stack, stack.people["officer"])
+    calls = []
+    for http, change in zip((lead, officer), both, strict=True):
+        path = f"{stack.portal_url}/approvals/{change.id}"
+        calls.append(
+            (http, f"{path}/approve", {"csrf_token": token_of(http.get(path, timeout=10).text)})
+        )
+    assert at_once(*calls) == [302, 302]
+
+    with stack.session() as session:
+        statuses = sorted(
+            session.get(OrganisationChange, change.id).status  # type: ignore[union-attr]
+            for change in both
+        )
+        school = session.get(Organisation, school_id)
+    # One was applied; the other found the domains changed under it and applied nothing.
+    assert statuses == [ChangeStatus.APPROVED, ChangeStatus.SUPERSEDED]
+    assert school is not None and len(school.email_domains) == 2
