@@ -33,7 +33,7 @@ DECIDERS = roles(Role.IG_OFFICER, Role.PARTNER_LEAD)
 TAKES_EFFECT = "it takes effect when the organisation’s partner lead or an IG officer approves it."
 
 
-@blueprint.get("/organisations/<organisation_id>/access")
+@blueprint.get("/organisations/<organisation_id>/access", endpoint="access")
 @access(VIEWERS)
 def access_page(organisation_id: str) -> ResponseReturnValue:
     return _access_page(_organisation(organisation_id))
@@ -175,7 +175,7 @@ def _change(change_id: str) -> OrganisationChange:
 
 
 def _back_to(organisation: Organisation) -> ResponseReturnValue:
-    return redirect(url_for("changes.access_page", organisation_id=organisation.id))
+    return redirect(url_for("changes.access", organisation_id=organisation.id))
 
 
 def _lead_form(candidates: list[who.User]) -> PartnerLeadForm:

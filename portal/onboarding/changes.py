@@ -6,7 +6,9 @@ lead naming a colleague) and takes effect only when a second approves it: an act
 or an active partner lead of the organisation; never its proposer, never the person it would
 make partner lead. Approval applies the change in the same transaction, exactly once however
 many people press the button at the same moment; a change whose target has changed since it
-was proposed is superseded instead (docs/onboarding.md, "Two people").
+was proposed is superseded instead (docs/onboarding.md, "Two people"). Deciding is in
+`portal.onboarding.decisions`; what each kind of change replaces and does, in
+`portal.onboarding.change_effects`.
 """
 
 from __future__ import annotations
