@@ -328,3 +328,24 @@ def test_a_provider_change_the_registry_now_refuses_is_explained_and_stays_pendi
         db_session.scalar(sa.select(IdentityProvider).where(IdentityProvider.slug == "late"))
         is None
     )
+
+
+def test_the_registry_restarts_a_providers_30_days_whenever_it_widens(
+    db_session: Session, keyring: FileKeyring, school: Organisation
+) -> None:
+    provider = brook(db_session, keyring, school)
+    cipher = RecordCipher(keyring, db_session)
+    long_ago = provider.trusted_since
+
+    renamed = spec_of(provider).model_copy(update={"display_name": "Brookfield Academy"})
+    save_provider(db_session, cipher, renamed, client_secret="a-rotated-client-secret")
+    assert provider.trusted_since == long_ago and provider.tested_at is not None
+
+    wider = spec_of(provider).model_copy(update={"allowed_tenants": []})  # none before: same
+    save_provider(db_session, cipher, wider)
+    assert provider.trusted_since == long_ago
+
+    mapped = spec_of(provider).model_copy(update={"group_roles": {"all": Role.PARTNER_LEAD}})
+    save_provider(db_session, cipher, mapped)  # an operator's command: at once, but...
+    assert datetime.now(UTC) - provider.trusted_since < timedelta(minutes=1)
+    assert provider.tested_at is None and provider.tested_by_id is None

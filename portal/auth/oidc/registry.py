@@ -99,11 +99,7 @@ def save_provider(
     changed = apply_spec(provider, spec)
     _set_credentials(provider, cipher, spec.client_auth_method, client_secret)
     if widens:
-        # Who it lets in has just widened: newcomers through it wait for approval for a
-        # while (portal.auth.oidc.identity), and the new configuration is untested.
-        provider.trusted_since = utcnow()
-        provider.tested_at = None
-        provider.tested_by_id = None
+        trust_afresh(provider)
     session.flush()
     ended = 0
     if not created and ends_sessions(was_enabled, spec, changed):
@@ -118,6 +114,14 @@ def save_provider(
         actor=actor,
     )
     return provider
+
+
+def trust_afresh(provider: IdentityProvider) -> None:
+    """Who the provider lets in has just widened: newcomers through it wait for approval for
+    a while (portal.auth.oidc.identity), and the new configuration is untested."""
+    provider.trusted_since = utcnow()
+    provider.tested_at = None
+    provider.tested_by_id = None
 
 
 def check_spec(session: Session, spec: ProviderSpec, *, client_secret: str | None) -> None:
