@@ -251,8 +251,12 @@ def test_an_admins_own_provider_lets_nobody_in_without_a_second_person(stack: St
 
     # Even now, a newcomer through a provider added under 30 days ago waits for the partner
     # lead, whatever self-provisioning says.
-    answer = Browser(stack).sign_in("rogue", "fake-0")
+    fake = Browser(stack)
+    answer = fake.sign_in("rogue", "fake-0")
     assert answer.headers["Location"] == "/sign-in/waiting-for-approval"
+    assert fake.signed_in_as() is None
+    inbox = fake.get("/inbox")  # the school's requests, children's names and all: not for them
+    assert inbox.status_code == 302 and inbox.headers["Location"].startswith("/sign-in")
     newcomer = _newcomer(stack, "fake-0")
     assert newcomer is not None and newcomer.status == UserStatus.PENDING
     assert newcomer.organisation_id == school_id
