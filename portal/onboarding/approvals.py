@@ -9,6 +9,7 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from portal import db
+from portal.admin.services import rules_summary
 from portal.auth.policy import Role, access, roles
 from portal.onboarding import access as who
 from portal.onboarding import changes, decisions
@@ -212,6 +213,7 @@ def _access_page(
         describe=who.describe,
         difference=who.difference,
         kinds=who.KIND_LABELS,
+        rules=rules_summary,
     ), (400 if failed or action_error else 200)
 
 
