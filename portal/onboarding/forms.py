@@ -8,6 +8,7 @@ from typing import Any
 from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovTextArea, GovTextInput
 from wtforms import HiddenField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, ValidationError
 
 from portal.form_fields import DayField
@@ -51,7 +52,7 @@ class OrganisationForm(FlaskForm):
     kind = RadioField(
         "What kind of organisation is it?",
         widget=GovRadioInput(),
-        choices=[(kind.value, label) for kind, label in KIND_LABELS.items()],
+        choices=[SelectChoice(kind.value, label) for kind, label in KIND_LABELS.items()],
         validators=[DataRequired(message="Select what kind of organisation it is")],
     )
     email_domains = TextAreaField(
@@ -109,7 +110,10 @@ class MfaForm(FlaskForm):
     decision = RadioField(
         "Must its people sign in with a second factor (MFA)?",
         widget=GovRadioInput(),
-        choices=[("required", "Yes, MFA is required"), ("not_required", "No, MFA is not required")],
+        choices=[
+            SelectChoice("required", "Yes, MFA is required"),
+            SelectChoice("not_required", "No, MFA is not required"),
+        ],
         validators=[DataRequired(message="Select whether MFA is required")],
     )
     reason = TextAreaField(
@@ -118,7 +122,6 @@ class MfaForm(FlaskForm):
         "or family.",
         widget=GovTextArea(),
         validators=[
-            Optional(),
             Length(max=REASON_LIMIT, message=f"Reason must be {REASON_LIMIT} characters or fewer"),
         ],
     )
@@ -133,7 +136,7 @@ class MoveForm(FlaskForm):
     pause_reason = RadioField(
         "Why is it being paused?",
         widget=GovRadioInput(),
-        choices=[(reason.value, reason.label) for reason in PauseReason],
+        choices=[SelectChoice(reason.value, reason.label) for reason in PauseReason],
         validators=[Optional()],
     )
 

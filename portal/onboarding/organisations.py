@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.audit import Actor, AuditAction, record_event
+from portal.lifecycle import RequestStatus
 from portal.models import (
     ChangeStatus,
     ChecklistItem,
@@ -37,6 +38,9 @@ PARTNER_KINDS = (
     OrganisationKind.HEALTH,
     OrganisationKind.OTHER,
 )
+# Requests the partner may still be asked about: its own to answer, or its answer under review
+# (which may come back to it for more information).
+UNFINISHED = OPEN_STATUSES | {RequestStatus.SUBMITTED}
 _DOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}")
 
 
@@ -160,7 +164,7 @@ def open_requests(session: Session, organisation: Organisation) -> int:
             .select_from(DelegationRequest)
             .where(
                 DelegationRequest.partner_organisation_id == organisation.id,
-                DelegationRequest.status.in_(OPEN_STATUSES),
+                DelegationRequest.status.in_(UNFINISHED),
             )
         )
         or 0

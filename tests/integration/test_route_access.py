@@ -22,6 +22,8 @@ SIGNED_IN = EVERYONE - {ANONYMOUS}
 
 PARTNERS = frozenset({"partner_contributor", "partner_lead"})
 COUNCIL_CASEWORK = frozenset({"social_worker", "team_manager"})
+ONBOARDING_READERS = frozenset({"partner_engagement_officer", "portal_admin", "ig_officer"})
+ENGAGEMENT = frozenset({"partner_engagement_officer"})
 
 # (method, path) -> who gets through the guard. Everyone else is sent to sign in (anonymous)
 # or refused with 403 (signed in).
@@ -107,6 +109,17 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/audit/legal-holds"): frozenset({"ig_officer"}),
     ("POST", "/audit/legal-holds/<reference>/release"): frozenset({"ig_officer"}),
     ("GET", "/.well-known/audit-checkpoint-key.pem"): EVERYONE,
+    ("GET", "/organisations"): ONBOARDING_READERS,
+    ("GET", "/organisations/new"): ENGAGEMENT,
+    ("POST", "/organisations/new"): ENGAGEMENT,
+    ("GET", "/organisations/<organisation_id>"): ONBOARDING_READERS,
+    ("POST", "/organisations/<organisation_id>/stage"): ENGAGEMENT,
+    ("GET", "/organisations/<organisation_id>/agreement"): ENGAGEMENT,
+    ("POST", "/organisations/<organisation_id>/agreement"): ENGAGEMENT,
+    ("GET", "/organisations/<organisation_id>/dpia"): ENGAGEMENT,
+    ("POST", "/organisations/<organisation_id>/dpia"): ENGAGEMENT,
+    ("GET", "/organisations/<organisation_id>/mfa"): ENGAGEMENT,
+    ("POST", "/organisations/<organisation_id>/mfa"): ENGAGEMENT,
 }
 # Routes whose path has parameters are listed by their rule, and by a concrete path above.
 RULE_EXAMPLES = {"/assets/<path:filename>": "/assets/govuk-frontend.min.css"}
