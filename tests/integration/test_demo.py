@@ -23,13 +23,24 @@ from portal.demo.identity import (
     dev_provider_config,
     prepare_client_secrets,
 )
-from portal.demo.seed import CASES, NEWCOMERS, PEOPLE, SCHOOLS, DemoPerson, seed_demo_data
+from portal.demo.seed import (
+    CASES,
+    COUNCIL,
+    HEALTH,
+    NEWCOMERS,
+    PEOPLE,
+    POLICE,
+    SCHOOLS,
+    DemoPerson,
+    seed_demo_data,
+)
 from portal.models import (
     AuditEvent,
     Child,
     IdentityProvider,
     Organisation,
     OrganisationKind,
+    OrganisationStage,
     Role,
     User,
     UserStatus,
@@ -52,10 +63,15 @@ def seed(app: Flask) -> str:
 def test_seed_makes_the_pilot_and_one_person_for_every_role(
     app: Flask, db_session: Session, keyring: FileKeyring
 ) -> None:
-    assert "Seeded 8 organisations" in seed(app)
+    assert "Seeded 11 organisations" in seed(app)
 
-    kinds = [org.kind for org in db_session.scalars(sa.select(Organisation))]
-    assert kinds.count(OrganisationKind.SCHOOL) == len(SCHOOLS) == 5
+    found = list(db_session.scalars(sa.select(Organisation)))
+    kinds = [org.kind for org in found]
+    assert kinds.count(OrganisationKind.SCHOOL) == len(SCHOOLS) + 2 == 7
+    # Partners at each stage of joining the pilot; the ones requests can go to are live.
+    assert {org.stage for org in found} == set(OrganisationStage) - {OrganisationStage.LEFT}
+    live = {org.name for org in found if org.stage == OrganisationStage.LIVE}
+    assert live == {COUNCIL, *SCHOOLS, POLICE, HEALTH}
     assert {OrganisationKind.COUNCIL, OrganisationKind.POLICE, OrganisationKind.HEALTH} <= set(
         kinds
     )
