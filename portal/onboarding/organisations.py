@@ -231,7 +231,14 @@ def move(
         open_requests=open_requests(session, organisation) if chosen == stages.Move.LEAVE else 0,
         pause_reason=pause_reason,
     )
-    return stages.move(session, organisation, chosen, context, actor=actor)
+    return stages.move(
+        session,
+        organisation,
+        chosen,
+        context,
+        actor=actor,
+        recount=lambda: open_requests(session, organisation),
+    )
 
 
 def record_dpia(

@@ -9,8 +9,8 @@ double-click, apply it once.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -135,20 +135,29 @@ def move(
     context: MoveContext,
     *,
     actor: Actor,
+    recount: Callable[[], int] | None = None,
 ) -> int:
-    """Apply `chosen` if the rules allow it (StageRefused otherwise), audited. Leaving ends
-    every session of the organisation's people: returns how many ended."""
+    """Apply `chosen` if the rules allow it (StageRefused otherwise, and nothing changed),
+    audited. Leaving ends every session of the organisation's people: returns how many ended.
+
+    `recount` counts the open requests again once the organisation's row is locked: a request
+    issued while it was leaving (which locks the row to read its stage) is then seen, and the
+    move is refused."""
     target = check_move(chosen, context)
-    now = utcnow()
-    moved = session.execute(
-        sa.update(Organisation)
-        .where(Organisation.id == organisation.id, Organisation.stage == context.stage)
-        .values(stage=target, stage_changed_at=now)
-        .returning(Organisation.id)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if moved is None:
-        raise StageRefused("Someone else changed its stage a moment ago: check it and try again.")
+    with session.begin_nested():
+        moved = session.execute(
+            sa.update(Organisation)
+            .where(Organisation.id == organisation.id, Organisation.stage == context.stage)
+            .values(stage=target, stage_changed_at=utcnow())
+            .returning(Organisation.id)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if moved is None:
+            raise StageRefused(
+                "Someone else changed its stage a moment ago: check it and try again."
+            )
+        if target == _S.LEFT and recount is not None:
+            check_move(chosen, replace(context, open_requests=recount()))
     session.refresh(organisation)
     ended = 0
     if target == _S.LEFT:
