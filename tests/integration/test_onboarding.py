@@ -29,6 +29,7 @@ from portal.models import (
     WebSession,
 )
 from portal.uk_time import uk_today
+from tests.conftest import both_backends
 from tests.factories import (
     csrf_token,
     make_agreement,
@@ -80,6 +81,7 @@ def add(client: FlaskClient, name: str, domains: str = "ashby.sch.uk") -> TestRe
     )
 
 
+@both_backends
 def test_adding_an_organisation_proposes_it_and_bad_input_changes_nothing(
     officer_client: FlaskClient, db_session: Session
 ) -> None:
@@ -235,6 +237,7 @@ def move(
     return post(client, f"/organisations/{school.id}/stage", [("move", chosen), *extra])
 
 
+@both_backends
 def test_going_live_needs_the_whole_checklist_and_says_what_is_missing(
     officer_client: FlaskClient, db_session: Session, keyring: FileKeyring
 ) -> None:
@@ -298,6 +301,7 @@ def test_pausing_needs_a_reason_and_resuming_a_complete_checklist(
     assert move(officer_client, school, "resume").status_code == 302
 
 
+@both_backends
 def test_leaving_is_refused_while_requests_are_open_then_ends_every_session(
     app: Flask, officer_client: FlaskClient, db_session: Session, keyring: FileKeyring
 ) -> None:
