@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
+from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal import cli
 from portal.audit import AuditAction
 from portal.config import Settings
 from portal.models import (
@@ -184,3 +188,24 @@ def test_the_e_mails_about_an_organisation_reach_only_who_they_are_for_with_no_p
     assert set(failed) == {"recipient_inactive", "recipient_not_entitled"}
     sent = events(db_session, AuditAction.NOTIFICATION_SENT)
     assert {(e.object_type, e.object_id) for e in sent} == {("organisation", str(pilot.school.id))}
+
+
+@pytest.fixture
+def portal(app: Flask, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The `portal` command, run against the test's app (and so its rolled-back transaction)."""
+    monkeypatch.setattr(cli.base, "create_app", lambda **_options: app)
+    return CliRunner()
+
+
+def test_the_daily_command_queues_what_is_due_and_says_so(
+    portal: CliRunner, db_session: Session
+) -> None:
+    pilot = Pilot(db_session)
+    make_agreement(db_session, pilot.school, review_on=date.today() + timedelta(days=5))
+    db_session.commit()
+    first = portal.invoke(cli.cli, ["onboarding", "remind"])
+    assert first.exit_code == 0, first.output
+    assert f"organisation {pilot.school.id}: 7-day warning queued for 2 people" in first.output
+    again = portal.invoke(cli.cli, ["onboarding", "remind"])
+    assert again.exit_code == 0 and "No agreement is due a warning today." in again.output
+    assert len(queued(db_session, pilot.school)) == 2
