@@ -59,6 +59,7 @@ class Summary:
     organisation: Organisation
     checklist: Checklist
     pending_changes: int
+    review_warning: str | None
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,9 @@ def parse_domains(text: str) -> list[str]:
     return list(dict.fromkeys(domains))
 
 
-def summaries(session: Session, today: date) -> list[Summary]:
-    """Every partner organisation with its checklist progress and changes waiting."""
+def summaries(session: Session, today: date, warning_days: tuple[int, ...]) -> list[Summary]:
+    """Every partner organisation with its checklist progress, changes waiting and whether
+    its agreement's review is near or past."""
     found = session.scalars(
         sa.select(Organisation)
         .where(Organisation.kind != OrganisationKind.COUNCIL)
@@ -101,6 +103,7 @@ def summaries(session: Session, today: date) -> list[Summary]:
             organisation,
             checklist.evaluate(session, organisation, today),
             pending.get(organisation.id, 0),
+            review_warning(session, organisation, today, warning_days),
         )
         for organisation in found
     ]

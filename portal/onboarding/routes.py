@@ -36,7 +36,7 @@ OFFICERS = roles(Role.PARTNER_ENGAGEMENT_OFFICER)
 def index() -> ResponseReturnValue:
     return render_template(
         "onboarding/index.html",
-        summaries=organisations.summaries(db.session(), uk_today()),
+        summaries=organisations.summaries(db.session(), uk_today(), _warning_days()),
         kinds=KIND_LABELS,
         may_change=_may_change(),
     )
@@ -167,6 +167,10 @@ def _organisation(organisation_id: str) -> Organisation:
     return found
 
 
+def _warning_days() -> tuple[int, ...]:
+    return tuple(current_app.config["PORTAL_SETTINGS"].onboarding.agreement_warning_days)
+
+
 def _may_change() -> bool:
     return bool(current_user.has_role(Role.PARTNER_ENGAGEMENT_OFFICER))
 
@@ -179,12 +183,9 @@ def _form_page(template: str, found: Organisation, form: object) -> ResponseRetu
 def _page(
     found: Organisation, *, move_error: str | None = None, move_form: MoveForm | None = None
 ) -> ResponseReturnValue:
-    settings = current_app.config["PORTAL_SETTINGS"]
     return render_template(
         "onboarding/organisation.html",
-        overview=organisations.overview(
-            db.session(), found, uk_today(), tuple(settings.onboarding.agreement_warning_days)
-        ),
+        overview=organisations.overview(db.session(), found, uk_today(), _warning_days()),
         kinds=KIND_LABELS,
         may_change=_may_change(),
         move_form=move_form or MoveForm(formdata=None),

@@ -351,7 +351,9 @@ def test_pages_warn_when_the_agreement_review_is_near_or_past(
     db_session.commit()
     page = officer_client.get(f"/organisations/{school.id}").get_data(as_text=True)
     assert "due for review in 12 days" in page
+    assert "Agreement review due" in officer_client.get("/organisations").get_data(as_text=True)
     agreement.review_on = uk_today() - timedelta(days=1)
     db_session.commit()
     page = officer_client.get(f"/organisations/{school.id}").get_data(as_text=True)
     assert "past its review date" in page and "receives no new requests" in page
+    assert "Agreement past review" in officer_client.get("/organisations").get_data(as_text=True)
