@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.audit import Actor, AuditAction, record_event
@@ -196,16 +197,21 @@ def propose(
     name = " ".join(name.split())
     if kind == OrganisationKind.COUNCIL:
         raise Refused("kind", "Select a partner's kind: school, police, health or other")
-    taken = session.scalar(
+    taken = Refused("name", "An organisation with this name is already in the portal")
+    if session.scalar(
         sa.select(Organisation.id).where(sa.func.lower(Organisation.name) == name.lower())
-    )
-    if taken is not None:
-        raise Refused("name", "An organisation with this name is already in the portal")
+    ):
+        raise taken
     organisation = Organisation(
         name=name, kind=kind, stage=OrganisationStage.PROPOSED, email_domains=domains
     )
-    session.add(organisation)
-    session.flush()
+    try:
+        # A double-click, or two officers adding it at once: the name's unique index decides.
+        with session.begin_nested():
+            session.add(organisation)
+            session.flush()
+    except IntegrityError:
+        raise taken from None
     record_event(
         session,
         AuditAction.ORGANISATION_PROPOSED,

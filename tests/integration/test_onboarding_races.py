@@ -77,6 +77,29 @@ def test_two_officers_starting_onboarding_at_once_move_it_once(live: LiveStack) 
         assert found is not None and found.stage == OrganisationStage.ONBOARDING
 
 
+def test_adding_the_same_organisation_twice_at_once_adds_it_once(live: LiveStack) -> None:
+    with live.session() as session:
+        council = make_organisation(session, OrganisationKind.COUNCIL)
+        officer = make_user(session, council, Role.PARTNER_ENGAGEMENT_OFFICER)
+        session.commit()
+        officer_id = officer.id
+    browsers = [browser(live, officer_id) for _ in "ab"]
+    page = f"{live.portal_url}/organisations/new"
+    form = {"name": "Hollins Park Primary", "kind": "school", "email_domains": "hollins.sch.uk"}
+    statuses = at_once(
+        *(
+            (http, page, {**form, "csrf_token": token_of(http.get(page, timeout=10).text)})
+            for http in browsers
+        )
+    )
+    assert statuses == [302, 400]
+    with live.session() as session:
+        added = session.scalars(
+            sa.select(Organisation).where(Organisation.name == "Hollins Park Primary")
+        ).all()
+        assert len(added) == 1
+
+
 def test_a_request_issued_while_the_organisation_leaves_never_outlives_it(
     live: LiveStack, keyring: FileKeyring
 ) -> None:
