@@ -142,6 +142,8 @@ def test_nobody_signs_in_for_an_organisation_that_has_left(stack: LiveStack) -> 
         assert "no longer taking part" in answer.text and "organisation_left" in answer.text
         assert browser.signed_in_as() is None
         # And one started after is refused before it reaches the provider.
+        # Nor is it offered among the organisations to sign in for.
+        assert "Ashby Lane" not in browser.get("/sign-in/organisations").text
         refused = browser.get(f"/sign-in/start/{SLUG}")
         assert refused.status_code == 403 and "organisation_left" in refused.text
         with stack.session() as session:
@@ -149,3 +151,4 @@ def test_nobody_signs_in_for_an_organisation_that_has_left(stack: LiveStack) -> 
             assert reasons[-2:] == ["organisation_left", "organisation_left"]
     finally:
         set_stage(stack, OrganisationStage.ONBOARDING)
+    assert "Ashby Lane" in Browser(stack).get("/sign-in/organisations").text
