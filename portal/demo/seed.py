@@ -44,8 +44,8 @@ SCHOOLS = (
 )
 POLICE = "Northmoor Constabulary"
 HEALTH = "Northmoor Community Health NHS Trust"
-# Partners at other stages of joining the pilot: none has an identity provider yet (the
-# paused one's was withdrawn), so nobody signs in for them.
+# Partners at other stages of joining the pilot. Only the onboarding one has an identity
+# provider (approved days ago, not yet tested); the paused one's was withdrawn.
 PROPOSED_SCHOOL = "Fairfield Primary School"
 ONBOARDING_AGENCY = "Northmoor Youth Justice Service"
 PAUSED_SCHOOL = "Greystones Academy"
@@ -104,7 +104,11 @@ PEOPLE = (
 )
 # People the providers know but the portal does not yet: their first sign-in shows the
 # approval and refusal paths.
-NEWCOMERS = (DemoPerson("new-1", "Ben Carter", SCHOOLS[0], ()),)
+NEWCOMERS = (
+    DemoPerson("new-1", "Ben Carter", SCHOOLS[0], ()),
+    # The first through the onboarding agency's provider: signing in makes its test sign-in.
+    DemoPerson("yjs-1", "Marcus Obi", ONBOARDING_AGENCY, ()),
+)
 
 # The reference CMS's demo cases: the portal holds the same cases, allocated to a social worker,
 # with the identifiers the CMS holds for each child (reference_cms/demo_identifiers.py).
@@ -121,7 +125,8 @@ def seed_demo_data(db_session: Session, providers: list[tuple[ProviderSpec, str 
         provider = save_provider(db_session, cipher, spec, client_secret=secret)
         # The demo's organisations have been in the pilot for a while: their providers were
         # approved long before anyone first signs in (no 30-day wait).
-        provider.trusted_since = datetime.now(UTC) - timedelta(days=365)
+        joined = 3 if spec.organisation in JOINING else 365
+        provider.trusted_since = datetime.now(UTC) - timedelta(days=joined)
         provider.organisation.email_domains = sorted(
             {*provider.organisation.email_domains, *spec.allowed_email_domains}
         )
@@ -200,7 +205,10 @@ def _checklists(db_session: Session, organisations: dict[str, Organisation], off
     providers = db_session.scalars(
         sa.select(IdentityProvider)
         .join(Organisation)
-        .where(Organisation.kind != OrganisationKind.COUNCIL)
+        .where(
+            Organisation.kind != OrganisationKind.COUNCIL,
+            Organisation.stage == OrganisationStage.LIVE,
+        )
     )
     for provider in providers:
         provider.tested_at = provider.trusted_since + timedelta(days=2)
