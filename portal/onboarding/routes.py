@@ -22,7 +22,7 @@ from portal.onboarding.forms import (
     OrganisationForm,
 )
 from portal.onboarding.organisations import Organisation, OrganisationKind, Refused
-from portal.onboarding.stages import StageRefused
+from portal.onboarding.stages import Move, StageRefused
 from portal.uk_time import uk_today
 
 blueprint = Blueprint("onboarding", __name__)
@@ -86,6 +86,8 @@ def move(organisation_id: str) -> ResponseReturnValue:
             actor=actor_for(current_user),
         )
     except StageRefused as refusal:
+        if form.chosen() == Move.PAUSE and form.reason() is None:
+            form.pause_reason.errors = [str(refusal)]  # shown at the question too
         return _page(found, move_error=str(refusal), move_form=form)
     done = f"{found.name} is now {found.stage.value}."
     if ended:

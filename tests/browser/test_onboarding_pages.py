@@ -93,6 +93,14 @@ def test_a_live_and_a_paused_organisation_as_an_ig_officer_reads_them(people: Pe
         page.get_by_text("It cannot resume until its checklist is complete").first
     ).to_be_visible()
     officer.check()
+    # Pausing a live partner needs a reason: asked without one, nothing changes.
+    officer.hands.click(page.get_by_role("link", name="Back to organisations"))
+    officer.check()
+    officer.hands.click(page.get_by_role("link", name=steps.SCHOOL))
+    officer.check()
+    officer.hands.click(page.get_by_role("button", name="Pause"))
+    expect(page.get_by_role("link", name="Select why it is being paused")).to_be_visible()
+    officer.check()
     steps.sign_out(officer)
 
     reader = people()
