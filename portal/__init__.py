@@ -107,6 +107,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.health.routes import blueprint as health
     from portal.observability.routes import blueprint as observability
     from portal.onboarding.approvals import blueprint as changes
+    from portal.onboarding.routes import blueprint as onboarding
     from portal.pages import blueprint as pages
     from portal.people.routes import blueprint as people
     from portal.requests.council import blueprint as requests
@@ -130,3 +131,4 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(audit)
     app.register_blueprint(audit_evidence)
     app.register_blueprint(legal_holds)
+    app.register_blueprint(onboarding)

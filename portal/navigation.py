@@ -17,6 +17,7 @@ SECTIONS = (
     ("requests.dashboard", "Requests"),
     ("inbox.index", "Requests"),
     ("people.index", "People"),
+    ("onboarding.index", "Organisations"),
     ("changes.index", "Approvals"),
     ("admin.identity_providers", "Identity providers"),
     ("deliveries.index", "Deliveries"),

@@ -76,6 +76,9 @@ Sign in: open http://127.0.0.1:5000, choose "Sign in", then type a work email ad
 organisation's development sign-in page lets you pick one of its people:
 $(portal demo people)
 
+The partner engagement officer (peo-1@northmoor.example) takes partners through onboarding
+at http://127.0.0.1:5000/organisations: some are live, one proposed, one onboarding, one paused.
+
 E-mails the portal sends (a reference and a link, never personal data) are kept as .eml
 files in instance/demo/mail/.
 

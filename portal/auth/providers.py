@@ -8,7 +8,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.models import IdentityProvider, Organisation
+from portal.models import IdentityProvider, Organisation, OrganisationStage
 
 
 def provider_by_slug(session: Session, slug: str) -> IdentityProvider | None:
@@ -20,12 +20,16 @@ def provider_by_id(session: Session, provider_id: uuid.UUID | None) -> IdentityP
 
 
 def providers_to_choose(session: Session) -> list[IdentityProvider]:
-    """Every enabled provider, by organisation name, for "choose your organisation"."""
+    """Every enabled provider, by organisation name, for "choose your organisation"; none of
+    an organisation that has left the pilot (its people would only be refused)."""
     return list(
         session.scalars(
             sa.select(IdentityProvider)
             .join(Organisation)
-            .where(IdentityProvider.enabled.is_(True))
+            .where(
+                IdentityProvider.enabled.is_(True),
+                Organisation.stage != OrganisationStage.LEFT,
+            )
             .order_by(Organisation.name, IdentityProvider.display_name)
         )
     )

@@ -10,6 +10,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_event, record_lasting_event
@@ -19,7 +20,8 @@ from portal.auth.login import actor_for
 from portal.auth.oidc import flow, identity
 from portal.auth.oidc.errors import SignInFailure
 from portal.crypto.records import RecordCipher
-from portal.models import AuditOutcome, IdentityProvider, User
+from portal.models import AuditOutcome, IdentityProvider, OrganisationStage, User
+from portal.models.base import utcnow
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ def begin(
     when the provider is switched off or does not answer."""
     if not provider.enabled:
         raise SignInFailure("provider_disabled", status=403)
+    refuse_if_left(provider)
     metadata = oidc.directory().metadata(provider.issuer)
     return flow.begin(
         web_session, provider, metadata, redirect_uri=redirect_uri, next_path=next_path
@@ -64,6 +67,7 @@ def complete(
     transaction = flow.take_transaction(web_session, args.get("state"))
     if not provider.enabled:
         raise SignInFailure("provider_disabled", status=403)
+    refuse_if_left(provider)
     directory = oidc.directory()
     metadata = directory.metadata(provider.issuer)
     verified = flow.complete(
@@ -83,6 +87,13 @@ def complete(
         provider_session_id=verified.provider_session_id,
         next_path=verified.next_path,
     )
+
+
+def refuse_if_left(provider: IdentityProvider) -> None:
+    """Nobody signs in for an organisation that has left the pilot, whatever its provider
+    says (as for a suspended one, which identity.resolve_user refuses)."""
+    if provider.organisation.stage == OrganisationStage.LEFT:
+        raise SignInFailure("organisation_left", status=403)
 
 
 def credentials(cipher: RecordCipher, provider: IdentityProvider) -> flow.Credentials:
@@ -117,6 +128,7 @@ def record_outcome(
             details=details,
         )
 
+    record_test(store, provider, user)
     if resolution.roles_changed:
         record(AuditAction.ROLES_CHANGED, source="identity_provider", roles=_roles(user))
     if resolution.outcome == identity.Outcome.AWAITING_APPROVAL:
@@ -125,6 +137,34 @@ def record_outcome(
     if resolution.outcome == identity.Outcome.PROVISIONED:
         record(AuditAction.USER_PROVISIONED, roles=_roles(user))
     record(AuditAction.SIGN_IN)
+
+
+def record_test(store: Session, provider: IdentityProvider, user: User) -> bool:
+    """The first sign-in through `provider` since it was last approved (one that ends
+    waiting for approval too) is its test: recorded once, even when two arrive together.
+    Whether this one was it."""
+    if provider.tested_at is not None:
+        return False
+    store.flush()  # a newcomer's row first: the test names them
+    tested = store.execute(
+        sa.update(IdentityProvider)
+        .where(IdentityProvider.id == provider.id, IdentityProvider.tested_at.is_(None))
+        .values(tested_at=utcnow(), tested_by_id=user.id)
+        .returning(IdentityProvider.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if tested is None:
+        return False
+    store.refresh(provider, ["tested_at", "tested_by_id"])
+    record_event(
+        store,
+        AuditAction.IDENTITY_PROVIDER_TESTED,
+        actor=actor_for(user),
+        object_type="identity_provider",
+        object_id=provider.id,
+        details={"provider": provider.slug, "organisation_id": str(provider.organisation_id)},
+    )
+    return True
 
 
 def record_refusal(provider_id: uuid.UUID, slug: str, reason: str) -> None:

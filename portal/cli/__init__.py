@@ -20,6 +20,7 @@ from portal.cli import (  # noqa: F401 - importing registers the commands
     inspection,
     keys,
     notifications,
+    onboarding,
     requests,
     retention,
 )

@@ -31,6 +31,7 @@ GROUP_FOR_ROLE = {
     Role.TEAM_MANAGER: "portal-team-managers",
     Role.IG_OFFICER: "portal-information-governance",
     Role.PORTAL_ADMIN: "portal-administrators",
+    Role.PARTNER_ENGAGEMENT_OFFICER: "portal-partner-engagement",
 }
 
 

@@ -1,4 +1,5 @@
-"""Seeds a fictional council, its pilot partners, children, cases and one person per role."""
+"""Seeds a fictional council, its pilot partners (live ones, and some at other stages of
+joining), children, cases and one person per role."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from portal.crypto import runtime
 from portal.crypto.records import RecordCipher
 from portal.models import (
     Case,
+    ChecklistItem,
+    ChecklistRecord,
     Child,
+    IdentityProvider,
     Organisation,
     OrganisationKind,
     OrganisationStage,
@@ -40,6 +44,16 @@ SCHOOLS = (
 )
 POLICE = "Northmoor Constabulary"
 HEALTH = "Northmoor Community Health NHS Trust"
+# Partners at other stages of joining the pilot. Only the onboarding one has an identity
+# provider (approved days ago, not yet tested); the paused one's was withdrawn.
+PROPOSED_SCHOOL = "Fairfield Primary School"
+ONBOARDING_AGENCY = "Northmoor Youth Justice Service"
+PAUSED_SCHOOL = "Greystones Academy"
+JOINING = {
+    PROPOSED_SCHOOL: (OrganisationKind.SCHOOL, OrganisationStage.PROPOSED),
+    ONBOARDING_AGENCY: (OrganisationKind.OTHER, OrganisationStage.ONBOARDING),
+    PAUSED_SCHOOL: (OrganisationKind.SCHOOL, OrganisationStage.PAUSED),
+}
 
 
 # Each organisation's e-mail domain, as its identity provider asserts addresses.
@@ -52,6 +66,9 @@ EMAIL_DOMAINS = {
     SCHOOLS[4]: "elmwood.sch.example",
     POLICE: "northmoor.police.example",
     HEALTH: "nhs.example",
+    PROPOSED_SCHOOL: "fairfield.sch.example",
+    ONBOARDING_AGENCY: "yjs.northmoor.example",
+    PAUSED_SCHOOL: "greystones.sch.example",
 }
 # Ashby Lane approves new people by hand (its partner lead does); the others let anyone their
 # provider vouches for, at their own domain, in as a contributor.
@@ -76,6 +93,9 @@ PEOPLE = (
     DemoPerson("tm-1", "Priya Raman", COUNCIL, (Role.TEAM_MANAGER,), "Children in Need Team East"),
     DemoPerson("ig-1", "Gareth Lloyd", COUNCIL, (Role.IG_OFFICER,), "Information Governance"),
     DemoPerson("admin-1", "Hannah Byrne", COUNCIL, (Role.PORTAL_ADMIN,), "Digital Services"),
+    DemoPerson(
+        "peo-1", "Rachel Adeyemi", COUNCIL, (Role.PARTNER_ENGAGEMENT_OFFICER,), "Partnerships"
+    ),
     DemoPerson("dsl-1", "Joanne Mercer", SCHOOLS[0], (Role.PARTNER_LEAD,)),
     DemoPerson("school-1", "Tom Ashworth", SCHOOLS[0], (Role.PARTNER_CONTRIBUTOR,)),
     DemoPerson("school-2", "Aisha Khan", SCHOOLS[1], (Role.PARTNER_CONTRIBUTOR,)),
@@ -84,7 +104,11 @@ PEOPLE = (
 )
 # People the providers know but the portal does not yet: their first sign-in shows the
 # approval and refusal paths.
-NEWCOMERS = (DemoPerson("new-1", "Ben Carter", SCHOOLS[0], ()),)
+NEWCOMERS = (
+    DemoPerson("new-1", "Ben Carter", SCHOOLS[0], ()),
+    # The first through the onboarding agency's provider: signing in makes its test sign-in.
+    DemoPerson("yjs-1", "Marcus Obi", ONBOARDING_AGENCY, ()),
+)
 
 # The reference CMS's demo cases: the portal holds the same cases, allocated to a social worker,
 # with the identifiers the CMS holds for each child (reference_cms/demo_identifiers.py).
@@ -101,7 +125,8 @@ def seed_demo_data(db_session: Session, providers: list[tuple[ProviderSpec, str 
         provider = save_provider(db_session, cipher, spec, client_secret=secret)
         # The demo's organisations have been in the pilot for a while: their providers were
         # approved long before anyone first signs in (no 30-day wait).
-        provider.trusted_since = datetime.now(UTC) - timedelta(days=365)
+        joined = 3 if spec.organisation in JOINING else 365
+        provider.trusted_since = datetime.now(UTC) - timedelta(days=joined)
         provider.organisation.email_domains = sorted(
             {*provider.organisation.email_domains, *spec.allowed_email_domains}
         )
@@ -110,6 +135,8 @@ def seed_demo_data(db_session: Session, providers: list[tuple[ProviderSpec, str 
     users = [_person(db_session, person, organisations, teams, issuers) for person in PEOPLE]
     db_session.flush()
     worker = next(user for user in users if user.subject == "sw-1")
+    officer = next(user for user in users if user.subject == "peo-1")
+    _checklists(db_session, organisations, officer)
     for cms_case in CASES:
         _case(db_session, cipher, cms_case, teams[cms_case.team], worker)
     record_event(db_session, AuditAction.DEMO_DATA_SEEDED, details={"cases": len(CASES)})
@@ -136,8 +163,55 @@ def _organisations(db_session: Session) -> dict[str, Organisation]:
         if is_partner:
             db_session.add(_agreement(organisation, number))
         organisations[name] = organisation
+    for number, (name, (kind, stage)) in enumerate(JOINING.items(), start=len(kinds) + 1):
+        organisation = Organisation(
+            name=name, kind=kind, stage=stage, email_domains=[EMAIL_DOMAINS[name]]
+        )
+        db_session.add(organisation)
+        if stage != OrganisationStage.PROPOSED:
+            db_session.add(_agreement(organisation, number))
+        organisations[name] = organisation
     db_session.flush()
     return organisations
+
+
+def _checklists(db_session: Session, organisations: dict[str, Organisation], officer: User) -> None:
+    """What the partner engagement officer recorded: the DPIA and MFA decision of every partner
+    with an agreement, and the live partners' providers tested when they joined."""
+    for number, (name, organisation) in enumerate(organisations.items(), start=1):
+        if organisation.kind == OrganisationKind.COUNCIL or name == PROPOSED_SCHOOL:
+            continue
+        required = name == HEALTH  # NHS CIS2 demands AAL3: the others sign in on site
+        db_session.add_all(
+            [
+                ChecklistRecord(
+                    organisation_id=organisation.id,
+                    item=ChecklistItem.DPIA,
+                    value=f"NCC-DPIA-2026-{number:03d}",
+                    recorded_by_id=officer.id,
+                ),
+                ChecklistRecord(
+                    organisation_id=organisation.id,
+                    item=ChecklistItem.MFA_DECISION,
+                    value="required" if required else "not_required",
+                    reason=None
+                    if required
+                    else "Staff sign in on the organisation's managed devices; agreed with "
+                    "its data protection officer",
+                    recorded_by_id=officer.id,
+                ),
+            ]
+        )
+    providers = db_session.scalars(
+        sa.select(IdentityProvider)
+        .join(Organisation)
+        .where(
+            Organisation.kind != OrganisationKind.COUNCIL,
+            Organisation.stage == OrganisationStage.LIVE,
+        )
+    )
+    for provider in providers:
+        provider.tested_at = provider.trusted_since + timedelta(days=2)
 
 
 def _agreement(organisation: Organisation, number: int) -> SharingAgreement:
@@ -152,7 +226,12 @@ def _agreement(organisation: Organisation, number: int) -> SharingAgreement:
 
 
 def _teams(db_session: Session, council: Organisation) -> dict[str, Team]:
-    names = ("Children in Need Team East", "Information Governance", "Digital Services")
+    names = (
+        "Children in Need Team East",
+        "Information Governance",
+        "Digital Services",
+        "Partnerships",
+    )
     teams = {name: Team(organisation=council, name=name) for name in names}
     teams["Children in Need Team East"].contact_email = "cin-east@northmoor.example"
     db_session.add_all(teams.values())

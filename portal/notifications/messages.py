@@ -3,17 +3,24 @@
 A message holds the request's reference, a link to it, the service's and council's names and
 what to do next: never a child's name, the purpose, anyone's name or anything anyone wrote.
 E-mail leaves the council's control, so everything else stays behind the sign-in.
+
+Two kinds are about an organisation rather than a request (`compose_about_organisation`): an
+agreement due for review names the organisation and the review date; a change waiting for
+approval names nothing, and links to the approvals page.
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
+import uuid
 from dataclasses import dataclass
+from datetime import date
 from string import Template
 
 from portal.models.notifications import NotificationKind
 from portal.settings import ServiceSettings
+from portal.uk_time import long_date
 
 _K = NotificationKind
 # Who reads each kind: partners open requests in their inbox, social workers on their dashboard.
@@ -118,6 +125,32 @@ $link
 }
 
 
+_ABOUT_ORGANISATIONS: dict[NotificationKind, _Template] = {
+    _K.AGREEMENT_REVIEW_DUE: _Template(
+        subject="Information-sharing agreement due for review: $reference",
+        body="""The information-sharing agreement between $council and $reference is due for review on $review_on.
+
+If a reviewed agreement is not recorded in the portal by then, the organisation will receive no new requests until it is.
+
+Sign in to see the organisation's onboarding record:
+$link
+""",  # noqa: E501 - a paragraph per line: compose wraps them
+    ),
+    _K.CHANGE_AWAITING_APPROVAL: _Template(
+        subject="A change is waiting for your approval",
+        body="""Someone has proposed a change to who can act for a partner organisation in the portal. It takes effect only when a second person approves it.
+
+Sign in to review the change, and approve or refuse it:
+$link
+""",  # noqa: E501 - a paragraph per line: compose wraps them
+    ),
+}
+ABOUT_ORGANISATIONS = frozenset(_ABOUT_ORGANISATIONS)
+# An organisation's name as it may appear in an e-mail: letters, digits, spaces and the
+# punctuation names use, and no line breaks (nothing can be smuggled into a header).
+_ORGANISATION_NAME = re.compile(r"^[\w][\w .,'’&()/-]{0,199}$")
+
+
 @dataclass(frozen=True)
 class Message:
     """One e-mail, ready to send. `reference` and `link` are also what GOV.UK Notify's template
@@ -153,6 +186,48 @@ def compose(kind: NotificationKind, reference: str, service: ServiceSettings) ->
         subject=Template(template.subject).substitute(fields),
         body="\n".join(_wrap(line) for line in body.strip().splitlines()) + "\n",
     )
+
+
+def compose_about_organisation(
+    kind: NotificationKind,
+    organisation_id: uuid.UUID,
+    organisation_name: str,
+    review_on: date | None,
+    service: ServiceSettings,
+) -> Message:
+    """An e-mail about an organisation. Its name is the message's reference (what GOV.UK
+    Notify's template receives with the link); a change waiting for approval names none."""
+    template = _ABOUT_ORGANISATIONS[kind]
+    base = service.base_url.rstrip("/")
+    if kind is NotificationKind.AGREEMENT_REVIEW_DUE:
+        if review_on is None or not _ORGANISATION_NAME.fullmatch(organisation_name):
+            raise ValueError("not an organisation's name and review date")
+        reference = organisation_name
+        link = f"{base}/organisations/{organisation_id}"
+    else:
+        reference, link = "", f"{base}/approvals"
+    fields = {
+        "reference": reference,
+        "review_on": long_date(review_on) if review_on else "",
+        "link": link,
+        "service": service.name,
+        "council": service.council_name,
+    }
+    body = Template(template.body + _SIGN_OFF_ORGANISATION).substitute(fields)
+    return Message(
+        kind=kind,
+        reference=reference,
+        link=link,
+        subject=Template(template.subject).substitute(fields),
+        body="\n".join(_wrap(line) for line in body.strip().splitlines()) + "\n",
+    )
+
+
+_SIGN_OFF_ORGANISATION = """
+You will be asked to sign in with your organisation's account.
+
+$service
+$council"""
 
 
 def _wrap(line: str) -> str:

@@ -36,13 +36,22 @@ from portal.models import (
     Notification,
     NotificationKind,
     NotificationStatus,
+    Organisation,
+    OrganisationStage,
+    Role,
     User,
     UserStatus,
 )
 from portal.models.base import utcnow
-from portal.notifications.messages import TO_PARTNER, Message, compose
+from portal.notifications.messages import (
+    TO_PARTNER,
+    Message,
+    compose,
+    compose_about_organisation,
+)
 from portal.notifications.queue import REMINDER_KINDS
 from portal.notifications.senders import Sender, SendFailed
+from portal.onboarding.intake import current_agreement
 from portal.requests.access import council_may_see, open_to_partner, partner_may_see
 from portal.requests.recipients import OPEN_STATUSES
 from portal.uk_time import uk_today
@@ -72,14 +81,16 @@ class _Claim:
     recipient_id: uuid.UUID
     request_id: uuid.UUID | None
     attempt: int
+    organisation_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
 class _Subject:
-    """What the audit event names: the request, never the person's address."""
+    """What the audit event names: the request (or organisation), never the person's address."""
 
     reference: str | None = None
     case_reference: str | None = None
+    organisation_id: uuid.UUID | None = None
 
 
 def send_due(
@@ -125,7 +136,7 @@ def _claim(session_factory: Callable[[], Session], now: datetime, batch_size: in
     with session_factory() as session, session.begin():
         query = (
             sa.select(_TABLE.c.id, _TABLE.c.kind, _TABLE.c.recipient_id)
-            .add_columns(_TABLE.c.request_id, _TABLE.c.attempts)
+            .add_columns(_TABLE.c.request_id, _TABLE.c.attempts, _TABLE.c.organisation_id)
             .where(
                 _TABLE.c.status == NotificationStatus.PENDING,
                 _TABLE.c.next_attempt_at <= now,
@@ -152,7 +163,14 @@ def _claim(session_factory: Callable[[], Session], now: datetime, batch_size: in
             if won is not None:
                 kind = NotificationKind(row.kind)
                 claims.append(
-                    _Claim(row.id, kind, row.recipient_id, row.request_id, row.attempts + 1)
+                    _Claim(
+                        row.id,
+                        kind,
+                        row.recipient_id,
+                        row.request_id,
+                        row.attempts + 1,
+                        row.organisation_id,
+                    )
                 )
         return claims
 
@@ -180,6 +198,8 @@ def _prepare(
     session: Session, settings: Settings, claim: _Claim
 ) -> tuple[_Subject, tuple[str, Message] | SendFailed]:
     """The recipient's address as it is now and the message, or why it must not be sent."""
+    if claim.request_id is None and claim.organisation_id is not None:
+        return _prepare_about_organisation(session, settings, claim)
     request = session.get(DelegationRequest, claim.request_id) if claim.request_id else None
     if request is None:
         return _Subject(), SendFailed("request_missing", permanent=True)
@@ -192,6 +212,52 @@ def _prepare(
     except ValueError:
         return subject, SendFailed("bad_reference", permanent=True)
     return subject, (address, message)
+
+
+def _prepare_about_organisation(
+    session: Session, settings: Settings, claim: _Claim
+) -> tuple[_Subject, tuple[str, Message] | SendFailed]:
+    organisation = session.get(Organisation, claim.organisation_id)
+    subject = _Subject(organisation_id=claim.organisation_id)
+    if organisation is None:
+        return subject, SendFailed("organisation_missing", permanent=True)
+    recipient = session.get(User, claim.recipient_id)
+    review_on = None
+    try:
+        if recipient is None or recipient.status != UserStatus.ACTIVE:
+            raise SendFailed("recipient_inactive", permanent=True)
+        if not _entitled_about(recipient, organisation, claim.kind):
+            raise SendFailed("recipient_not_entitled", permanent=True)
+        if claim.kind is NotificationKind.AGREEMENT_REVIEW_DUE:
+            if organisation.stage == OrganisationStage.LEFT:
+                raise SendFailed("organisation_left", permanent=True)
+            agreement = current_agreement(session, organisation.id)
+            if agreement is None:
+                raise SendFailed("no_longer_due", permanent=True)
+            review_on = agreement.review_on
+        if not recipient.email:
+            raise SendFailed("recipient_has_no_address", permanent=True)
+        message = compose_about_organisation(
+            claim.kind, organisation.id, organisation.name, review_on, settings.service
+        )
+    except SendFailed as failure:
+        return subject, failure
+    except ValueError:
+        return subject, SendFailed("bad_reference", permanent=True)
+    return subject, (recipient.email, message)
+
+
+def _entitled_about(recipient: User, organisation: Organisation, kind: NotificationKind) -> bool:
+    """Still one of the people the e-mail is for: the organisation's own partner leads, or the
+    council's partner engagement officers (an agreement's review) or IG officers (approvals)."""
+    if recipient.organisation_id == organisation.id and recipient.has_role(Role.PARTNER_LEAD):
+        return True
+    council_role = (
+        Role.PARTNER_ENGAGEMENT_OFFICER
+        if kind is NotificationKind.AGREEMENT_REVIEW_DUE
+        else Role.IG_OFFICER
+    )
+    return recipient.has_role(council_role)
 
 
 def _address_if_still_wanted(session: Session, claim: _Claim, request: DelegationRequest) -> str:
@@ -257,13 +323,19 @@ def _record(
             session,
             AuditAction.NOTIFICATION_SENT if failure is None else AuditAction.NOTIFICATION_FAILED,
             outcome=AuditOutcome.SUCCESS if failure is None else AuditOutcome.FAILURE,
-            object_type="delegation_request" if subject.reference else "notification",
-            object_id=subject.reference or str(claim.id),
+            object_type=_object_type(subject),
+            object_id=subject.reference or subject.organisation_id or str(claim.id),
             case_reference=subject.case_reference,
             details=details,
         )
     _log(claim, status, failure)
     return status
+
+
+def _object_type(subject: _Subject) -> str:
+    if subject.reference:
+        return "delegation_request"
+    return "organisation" if subject.organisation_id else "notification"
 
 
 def _outcome(

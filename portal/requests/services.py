@@ -90,7 +90,9 @@ def issue(
     if case is None or not council_may_work_on(worker, case.team_id):
         raise RequestRefused("case", "The case is no longer there: look it up again")
     children = chosen_children(case, new.child_ids)
-    partner = session.get(Organisation, new.partner_organisation_id)
+    # Shared-locked while the request is made: an organisation leaving the pilot at the same
+    # moment waits, then sees this request open and stays (portal/onboarding/stages.py).
+    partner = session.get(Organisation, new.partner_organisation_id, with_for_update={"read": True})
     if partner is None or partner not in partners(session, today):
         raise RequestRefused(
             "partner",

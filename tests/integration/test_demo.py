@@ -23,13 +23,24 @@ from portal.demo.identity import (
     dev_provider_config,
     prepare_client_secrets,
 )
-from portal.demo.seed import CASES, NEWCOMERS, PEOPLE, SCHOOLS, DemoPerson, seed_demo_data
+from portal.demo.seed import (
+    CASES,
+    COUNCIL,
+    HEALTH,
+    NEWCOMERS,
+    PEOPLE,
+    POLICE,
+    SCHOOLS,
+    DemoPerson,
+    seed_demo_data,
+)
 from portal.models import (
     AuditEvent,
     Child,
     IdentityProvider,
     Organisation,
     OrganisationKind,
+    OrganisationStage,
     Role,
     User,
     UserStatus,
@@ -52,10 +63,15 @@ def seed(app: Flask) -> str:
 def test_seed_makes_the_pilot_and_one_person_for_every_role(
     app: Flask, db_session: Session, keyring: FileKeyring
 ) -> None:
-    assert "Seeded 8 organisations" in seed(app)
+    assert "Seeded 11 organisations" in seed(app)
 
-    kinds = [org.kind for org in db_session.scalars(sa.select(Organisation))]
-    assert kinds.count(OrganisationKind.SCHOOL) == len(SCHOOLS) == 5
+    found = list(db_session.scalars(sa.select(Organisation)))
+    kinds = [org.kind for org in found]
+    assert kinds.count(OrganisationKind.SCHOOL) == len(SCHOOLS) + 2 == 7
+    # Partners at each stage of joining the pilot; the ones requests can go to are live.
+    assert {org.stage for org in found} == set(OrganisationStage) - {OrganisationStage.LEFT}
+    live = {org.name for org in found if org.stage == OrganisationStage.LIVE}
+    assert live == {COUNCIL, *SCHOOLS, POLICE, HEALTH}
     assert {OrganisationKind.COUNCIL, OrganisationKind.POLICE, OrganisationKind.HEALTH} <= set(
         kinds
     )
@@ -170,14 +186,14 @@ def test_demo_prepare_makes_owner_only_secrets_the_registry_file_reads(tmp_path:
     registry.write_text(text.replace('"instance/demo/oidc/', f'"{tmp_path}/oidc/'), "utf-8")
 
     made = prepare_client_secrets(registry)
-    assert len(made) == 7  # every provider but the private_key_jwt one
+    assert len(made) == 8  # every provider but the private_key_jwt one
     assert all(path.stat().st_mode & 0o077 == 0 for path in made)
     assert prepare_client_secrets(registry) == []  # a second run keeps them
 
     loaded = demo_providers(registry)
-    assert {spec.organisation for spec, _ in loaded} == {p.organisation for p in PEOPLE} | set(
-        SCHOOLS
-    )
+    assert {spec.organisation for spec, _ in loaded} == {
+        p.organisation for p in (*PEOPLE, *NEWCOMERS)
+    } | set(SCHOOLS)
     for spec, secret in loaded:
         private = spec.client_auth_method.value == "private_key_jwt"
         assert (secret is None) if private else (secret and len(secret) >= 32)
@@ -191,3 +207,20 @@ def test_council_people_have_teams(app: Flask, db_session: Session) -> None:
         )
     )
     assert council_people and all(person.team is not None for person in council_people)
+
+
+def test_the_onboarding_agencys_first_sign_in_is_its_test(
+    demo_stack: tuple[LiveStack, DevOidcProvider],
+) -> None:
+    live, _provider = demo_stack
+    newcomer = NEWCOMERS[1]
+    answer = Browser(live).sign_in("northmoor-yjs", newcomer.subject)
+    assert answer.headers["Location"] == "/sign-in/waiting-for-approval"
+    with live.session() as session:
+        provider = session.scalar(
+            sa.select(IdentityProvider).where(IdentityProvider.slug == "northmoor-yjs")
+        )
+        user = session.scalar(sa.select(User).where(User.subject == newcomer.subject))
+        assert provider is not None and user is not None
+        assert provider.organisation.stage == OrganisationStage.ONBOARDING
+        assert provider.tested_by_id == user.id and user.status == UserStatus.PENDING

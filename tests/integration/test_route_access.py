@@ -22,6 +22,8 @@ SIGNED_IN = EVERYONE - {ANONYMOUS}
 
 PARTNERS = frozenset({"partner_contributor", "partner_lead"})
 COUNCIL_CASEWORK = frozenset({"social_worker", "team_manager"})
+ONBOARDING_READERS = frozenset({"partner_engagement_officer", "portal_admin", "ig_officer"})
+ENGAGEMENT = frozenset({"partner_engagement_officer"})
 CHANGE_PROPOSERS = frozenset({"portal_admin", "partner_engagement_officer"})
 LEAD_PROPOSERS = CHANGE_PROPOSERS | {"partner_lead"}
 CHANGE_DECIDERS = frozenset({"ig_officer", "partner_lead"})
@@ -111,6 +113,17 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/audit/legal-holds"): frozenset({"ig_officer"}),
     ("POST", "/audit/legal-holds/<reference>/release"): frozenset({"ig_officer"}),
     ("GET", "/.well-known/audit-checkpoint-key.pem"): EVERYONE,
+    ("GET", "/organisations"): ONBOARDING_READERS,
+    ("GET", "/organisations/new"): ENGAGEMENT,
+    ("POST", "/organisations/new"): ENGAGEMENT,
+    ("GET", "/organisations/<organisation_id>"): ONBOARDING_READERS,
+    ("POST", "/organisations/<organisation_id>/stage"): ENGAGEMENT,
+    ("GET", "/organisations/<organisation_id>/agreement"): ENGAGEMENT,
+    ("POST", "/organisations/<organisation_id>/agreement"): ENGAGEMENT,
+    ("GET", "/organisations/<organisation_id>/dpia"): ENGAGEMENT,
+    ("POST", "/organisations/<organisation_id>/dpia"): ENGAGEMENT,
+    ("GET", "/organisations/<organisation_id>/mfa"): ENGAGEMENT,
+    ("POST", "/organisations/<organisation_id>/mfa"): ENGAGEMENT,
     # Two people for changes that widen who can act for a partner (portal/onboarding).
     ("GET", "/organisations/<organisation_id>/access"): ACCESS_VIEWERS,
     ("POST", "/organisations/<organisation_id>/access/domains"): CHANGE_PROPOSERS,

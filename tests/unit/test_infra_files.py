@@ -91,6 +91,8 @@ def test_the_units_are_the_ones_the_docs_name() -> None:
         "portal-expiry.service",
         "portal-retention.service",
         "portal-retention.timer",
+        "portal-onboarding-remind.service",
+        "portal-onboarding-remind.timer",
         "portal-scanner-check.service",
         "portal-scanner-check.timer",
     }

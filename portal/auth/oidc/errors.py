@@ -98,4 +98,8 @@ REASONS = {
     ),
     "suspended": f"Your account on this portal is suspended. {_ASK_IT}",
     "organisation_suspended": f"Your organisation's access to this portal is suspended. {_ASK_IT}",
+    "organisation_left": (
+        "Your organisation is no longer taking part in this portal. Contact the council's "
+        "service desk if you think this is wrong."
+    ),
 }

@@ -1,0 +1,157 @@
+"""Races over an organisation's stage, on a real PostgreSQL database with the portal running
+for real (threaded, its own connections), as in test_concurrent_decisions.py: two officers
+moving it at once move it once; a request issued while it leaves either keeps it in the pilot
+or is refused, never both."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from portal.audit import AuditAction
+from portal.auth.login import actor_for
+from portal.crypto import FileKeyring
+from portal.lifecycle import RequestStatus
+from portal.models import (
+    AuditEvent,
+    DelegationRequest,
+    Organisation,
+    OrganisationKind,
+    OrganisationStage,
+    Role,
+    User,
+)
+from portal.onboarding import organisations
+from portal.onboarding.stages import Move, StageRefused
+from portal.requests.services import RequestRefused
+from portal.uk_time import uk_today
+from tests.factories import make_organisation, make_user
+from tests.integration.test_concurrent_decisions import (
+    at_once,
+    browser,
+    issued_to_the_school,
+    token_of,
+)
+from tests.support.live_portal import LiveStack, live_portal
+from tests.support.world import World, build_world
+
+
+@pytest.fixture(scope="module")
+def live(postgres_admin: Engine, keyring: FileKeyring, keyring_path: Path) -> Iterator[LiveStack]:
+    with live_portal(postgres_admin, keyring, keyring_path) as stack:
+        yield stack
+
+
+def test_two_officers_starting_onboarding_at_once_move_it_once(live: LiveStack) -> None:
+    with live.session() as session:
+        council = make_organisation(session, OrganisationKind.COUNCIL)
+        officers = [make_user(session, council, Role.PARTNER_ENGAGEMENT_OFFICER) for _ in "ab"]
+        school = make_organisation(session, stage=OrganisationStage.PROPOSED)
+        session.commit()
+        ids = [officer.id for officer in officers]
+        school_id = school.id
+    browsers = [browser(live, user_id) for user_id in ids]
+    page = f"{live.portal_url}/organisations/{school_id}"
+    forms = [{"csrf_token": token_of(http.get(page, timeout=10).text)} for http in browsers]
+    statuses = at_once(
+        *(
+            (http, f"{page}/stage", {**form, "move": Move.START_ONBOARDING.value})
+            for http, form in zip(browsers, forms, strict=True)
+        )
+    )
+    assert statuses == [302, 400]
+    with live.session() as session:
+        moved = session.scalars(
+            sa.select(AuditEvent).where(
+                AuditEvent.action == AuditAction.ORGANISATION_STAGE_CHANGED.value,
+                AuditEvent.object_id == str(school_id),
+            )
+        ).all()
+        assert len(moved) == 1
+        found = session.get(Organisation, school_id)
+        assert found is not None and found.stage == OrganisationStage.ONBOARDING
+
+
+def test_adding_the_same_organisation_twice_at_once_adds_it_once(live: LiveStack) -> None:
+    with live.session() as session:
+        council = make_organisation(session, OrganisationKind.COUNCIL)
+        officer = make_user(session, council, Role.PARTNER_ENGAGEMENT_OFFICER)
+        session.commit()
+        officer_id = officer.id
+    browsers = [browser(live, officer_id) for _ in "ab"]
+    page = f"{live.portal_url}/organisations/new"
+    form = {"name": "Hollins Park Primary", "kind": "school", "email_domains": "hollins.sch.uk"}
+    statuses = at_once(
+        *(
+            (http, page, {**form, "csrf_token": token_of(http.get(page, timeout=10).text)})
+            for http in browsers
+        )
+    )
+    assert statuses == [302, 400]
+    with live.session() as session:
+        added = session.scalars(
+            sa.select(Organisation).where(Organisation.name == "Hollins Park Primary")
+        ).all()
+        assert len(added) == 1
+
+
+def test_a_request_issued_while_the_organisation_leaves_never_outlives_it(
+    live: LiveStack, keyring: FileKeyring
+) -> None:
+    with live.session() as session:
+        world = build_world(session, keyring)
+        officer = session.scalar(
+            sa.select(User).where(User.organisation_id == world.worker.organisation_id)
+        )
+        assert officer is not None
+        school_id = world.school.id
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def issue() -> None:
+        with live.session() as session:
+            found = World(**{name: session.merge(value) for name, value in vars(world).items()})
+            barrier.wait()
+            try:
+                issued_to_the_school(session, keyring, found)
+                session.commit()
+                outcomes["issue"] = "issued"
+            except RequestRefused:
+                outcomes["issue"] = "refused"
+
+    def leave() -> None:
+        with live.session() as session:
+            school = session.get(Organisation, school_id)
+            assert school is not None
+            actor = actor_for(session.merge(officer))
+            barrier.wait()
+            try:
+                organisations.move(session, school, Move.LEAVE, None, uk_today(), actor=actor)
+                session.commit()
+                outcomes["leave"] = "left"
+            except StageRefused:
+                outcomes["leave"] = "refused"
+
+    threads = [threading.Thread(target=issue), threading.Thread(target=leave)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes.values()) in (["issued", "refused"], ["left", "refused"]), outcomes
+    with live.session() as session:
+        school = session.get(Organisation, school_id)
+        assert school is not None
+        still_open = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(DelegationRequest)
+            .where(
+                DelegationRequest.partner_organisation_id == school_id,
+                DelegationRequest.status == RequestStatus.ISSUED,
+            )
+        )
+        assert (school.stage == OrganisationStage.LEFT) == (still_open == 0)
