@@ -1,0 +1,301 @@
+"""The pilot's figures, computed by the database from the portal's own records with SQL
+aggregates that run on PostgreSQL and SQLite alike (docs/pilot.md defines each measure).
+
+Every figure is about the requests issued in a UK month (a cohort): what became of them, and
+how long each step took. Medians and 90th percentiles are computed with window functions and
+linear interpolation between the two nearest values, as PostgreSQL's percentile_cont does,
+with integer arithmetic for the positions so that both databases agree to the second."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.lifecycle import RequestStatus
+from portal.models import (
+    Contribution,
+    DelegationRequest,
+    Feedback,
+    OfflineAnswer,
+    Organisation,
+    OrganisationKind,
+    RequestOpening,
+    Review,
+)
+from portal.models.contributions import ReviewDecision
+from portal.pilot.dialect import seconds_between, uk_day, uk_month
+from portal.pilot.periods import Period
+
+_R = RequestStatus
+_KEYS = ("key", "kind")
+
+
+class Grouping(enum.StrEnum):
+    TOTAL = "total"
+    MONTH = "month"
+    ORGANISATION = "organisation"
+    KIND = "kind"
+
+
+class Step(enum.StrEnum):
+    """The steps whose time from issue is measured."""
+
+    OPENED = "opened"
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    DELIVERED = "delivered"
+
+
+# The quantiles, as integer fractions: positions are computed without floating point.
+MEDIAN = (1, 2)
+NINETIETH = (9, 10)
+
+
+@dataclass(frozen=True)
+class Filters:
+    period: Period
+    kind: OrganisationKind | None = None
+    organisation_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Times:
+    """Seconds from issue to a step: over `measured` requests that reached it."""
+
+    measured: int
+    median: float
+    ninetieth: float
+
+
+@dataclass
+class Row:
+    """The figures for one group: a month, an organisation, a kind, or all of them."""
+
+    key: str
+    kind: str = ""
+    issued: int = 0
+    opened: int = 0
+    answered: int = 0
+    returned: int = 0  # requests returned for more information at least once
+    returns: int = 0  # every return, for returns per request
+    accepted: int = 0
+    rejected: int = 0
+    withdrawn: int = 0  # excluding those answered outside the portal
+    not_this_child: int = 0
+    answered_elsewhere: int = 0
+    answered_by_due: int = 0
+    due_or_answered: int = 0  # the share answered by the due date's denominator
+    active_organisations: int = 0
+    active_people: int = 0
+    responses: int = 0
+    satisfied: int = 0
+    times: dict[Step, Times] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> int:
+        return self.answered + self.not_this_child
+
+
+def figures(session: Session, filters: Filters, grouping: Grouping, today: date) -> list[Row]:
+    """The figures for each group, in the group's order (months oldest first, names A to Z)."""
+    facts = _facts(filters, grouping, today)
+    rows: dict[tuple[str, str], Row] = {}
+    for found in session.execute(_counts(facts, today)).mappings():
+        key, kind = found["key"], found["kind"]
+        counts = {name: int(value or 0) for name, value in found.items() if name not in _KEYS}
+        rows[(key, kind)] = Row(key=key, kind=kind, **counts)
+    for found in session.execute(_feedback(facts)).mappings():
+        row = rows[(found["key"], found["kind"])]
+        row.responses, row.satisfied = int(found["responses"]), int(found["satisfied"] or 0)
+    for found in session.execute(_people(facts)):
+        rows[(found.key, found.kind)].active_people = int(found.people)
+    for found in session.execute(_times(facts)):
+        rows[(found.key, found.kind)].times[Step(found.step)] = Times(
+            found.measured, float(found.median), float(found.ninetieth)
+        )
+    return [rows[key] for key in sorted(rows)]
+
+
+def _group_key(grouping: Grouping) -> tuple[Any, Any]:
+    kind = sa.cast(Organisation.kind, sa.String)
+    if grouping is Grouping.MONTH:
+        return uk_month(DelegationRequest.issued_at), sa.literal_column("''")
+    if grouping is Grouping.ORGANISATION:
+        return Organisation.name, kind
+    if grouping is Grouping.KIND:
+        return kind, sa.literal_column("''")
+    return sa.literal_column("'all'"), sa.literal_column("''")
+
+
+def _facts(filters: Filters, grouping: Grouping, today: date) -> Any:
+    """One row per request in the filter: its group, and when each step first happened."""
+    c = Contribution
+    steps = (
+        sa.select(
+            c.request_id,
+            sa.func.min(c.submitted_at).label("sent_at"),
+            sa.func.min(c.delivered_at).label("delivered_at"),
+            sa.func.min(
+                sa.case((Review.decision == ReviewDecision.ACCEPTED, Review.decided_at))
+            ).label("accepted_at"),
+            sa.func.sum(sa.case((Review.decision == ReviewDecision.RETURNED, 1), else_=0)).label(
+                "returns"
+            ),
+        )
+        .outerjoin(Review, Review.contribution_id == c.id)
+        .where(c.submitted_at.is_not(None))
+        .group_by(c.request_id)
+        .subquery("steps")
+    )
+    key, kind = _group_key(grouping)
+    r = DelegationRequest
+    query = (
+        sa.select(
+            r.id,
+            key.label("key"),
+            kind.label("kind"),
+            r.partner_organisation_id.label("organisation_id"),
+            r.status,
+            r.issued_at,
+            r.due_on,
+            RequestOpening.opened_at,
+            steps.c.sent_at,
+            steps.c.accepted_at,
+            steps.c.delivered_at,
+            sa.func.coalesce(steps.c.returns, 0).label("returns"),
+            OfflineAnswer.request_id.is_not(None).label("elsewhere"),
+        )
+        .join(Organisation, Organisation.id == r.partner_organisation_id)
+        .outerjoin(RequestOpening, RequestOpening.request_id == r.id)
+        .outerjoin(OfflineAnswer, OfflineAnswer.request_id == r.id)
+        .outerjoin(steps, steps.c.request_id == r.id)
+        .where(r.issued_at >= filters.period.starts_at, r.issued_at < filters.period.ends_at)
+    )
+    if filters.kind is not None:
+        query = query.where(Organisation.kind == filters.kind)
+    if filters.organisation_id is not None:
+        query = query.where(r.partner_organisation_id == filters.organisation_id)
+    return query.cte("facts")
+
+
+def _count(condition: Any) -> Any:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+def _counts(facts: Any, today: date) -> sa.Select[Any]:
+    f = facts.c
+    answered = f.sent_at.is_not(None)
+    closed_unanswered = f.status.in_([_R.REVOKED, _R.CHILD_NOT_KNOWN])
+    return sa.select(
+        f.key,
+        f.kind,
+        sa.func.count().label("issued"),
+        _count(f.opened_at.is_not(None)).label("opened"),
+        _count(answered).label("answered"),
+        _count(f.returns > 0).label("returned"),
+        sa.func.coalesce(sa.func.sum(f.returns), 0).label("returns"),
+        _count(f.status.in_([_R.ACCEPTED, _R.DELIVERED])).label("accepted"),
+        _count(f.status == _R.REJECTED).label("rejected"),
+        _count(sa.and_(f.status == _R.REVOKED, sa.not_(f.elsewhere))).label("withdrawn"),
+        _count(f.status == _R.CHILD_NOT_KNOWN).label("not_this_child"),
+        _count(f.elsewhere).label("answered_elsewhere"),
+        _count(sa.and_(answered, uk_day(f.sent_at) <= f.due_on)).label("answered_by_due"),
+        _count(sa.or_(answered, sa.and_(f.due_on < today, sa.not_(closed_unanswered)))).label(
+            "due_or_answered"
+        ),
+        sa.func.count(sa.distinct(f.organisation_id)).label("active_organisations"),
+    ).group_by(f.key, f.kind)
+
+
+def _feedback(facts: Any) -> sa.Select[Any]:
+    f = facts.c
+    return (
+        sa.select(
+            f.key,
+            f.kind,
+            sa.func.count().label("responses"),
+            _count(Feedback.rating >= 4).label("satisfied"),
+        )
+        .select_from(Feedback)
+        .join(Contribution, Contribution.id == Feedback.contribution_id)
+        .join(facts, f.id == Contribution.request_id)
+        .group_by(f.key, f.kind)
+    )
+
+
+def _people(facts: Any) -> sa.Select[Any]:
+    """Partner people who opened a request of the group or sent a version of one."""
+    f = facts.c
+    acted = sa.union(
+        sa.select(f.key, f.kind, RequestOpening.opened_by_id.label("person")).join(
+            RequestOpening, RequestOpening.request_id == f.id
+        ),
+        sa.select(f.key, f.kind, Contribution.submitted_by_id.label("person")).join(
+            Contribution, Contribution.request_id == f.id
+        ),
+    ).subquery("acted")
+    return (
+        sa.select(acted.c.key, acted.c.kind, sa.func.count().label("people"))
+        .where(acted.c.person.is_not(None))
+        .group_by(acted.c.key, acted.c.kind)
+    )
+
+
+def _times(facts: Any) -> sa.Select[Any]:
+    """Median and 90th percentile of each step's time from issue, per group."""
+    f = facts.c
+    moments = {
+        Step.OPENED: f.opened_at,
+        Step.SENT: f.sent_at,
+        Step.ACCEPTED: f.accepted_at,
+        Step.DELIVERED: f.delivered_at,
+    }
+    durations = sa.union_all(
+        *(
+            sa.select(
+                sa.literal(step.value).label("step"),
+                f.key,
+                f.kind,
+                seconds_between(f.issued_at, moment).label("seconds"),
+            ).where(moment.is_not(None))
+            for step, moment in moments.items()
+        )
+    ).subquery("durations")
+    d = durations.c
+    window = {"partition_by": (d.step, d.key, d.kind)}
+    ranked = sa.select(
+        d.step,
+        d.key,
+        d.kind,
+        d.seconds,
+        (sa.func.row_number().over(order_by=d.seconds, **window) - 1).label("position"),
+        sa.func.count().over(**window).label("measured"),
+    ).subquery("ranked")
+    k = ranked.c
+    return sa.select(
+        k.step,
+        k.key,
+        k.kind,
+        sa.func.max(k.measured).label("measured"),
+        sa.func.sum(_share_of(k, *MEDIAN)).label("median"),
+        sa.func.sum(_share_of(k, *NINETIETH)).label("ninetieth"),
+    ).group_by(k.step, k.key, k.kind)
+
+
+def _share_of(ranked: Any, numerator: int, denominator: int) -> Any:
+    """What one ranked value contributes to a quantile: the quantile sits at position
+    h = (n - 1) × q, between the values at floor(h) and floor(h) + 1, weighted by how far."""
+    scaled = (ranked.measured - 1) * numerator
+    lower = scaled // denominator
+    weight = sa.cast(scaled % denominator, sa.Float) / denominator
+    return sa.case(
+        (ranked.position == lower, ranked.seconds * (1 - weight)),
+        (ranked.position == lower + 1, ranked.seconds * weight),
+        else_=0.0,
+    )
