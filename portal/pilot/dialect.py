@@ -5,7 +5,7 @@ calendar comes from Python's zoneinfo through functions registered on every conn
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ class uk_month(FunctionElement[str]):  # noqa: N801 - SQL functions are lower ca
     inherit_cache = True
 
 
-class uk_day(FunctionElement[str]):  # noqa: N801
+class uk_day(FunctionElement[date]):  # noqa: N801
     """The day in Europe/London that an instant falls in, comparable with a DATE column."""
 
     type = sa.Date()

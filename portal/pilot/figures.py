@@ -106,18 +106,19 @@ def figures(session: Session, filters: Filters, grouping: Grouping, today: date)
     """The figures for each group, in the group's order (months oldest first, names A to Z)."""
     facts = _facts(filters, grouping, today)
     rows: dict[tuple[str, str], Row] = {}
-    for found in session.execute(_counts(facts, today)).mappings():
-        key, kind = found["key"], found["kind"]
-        counts = {name: int(value or 0) for name, value in found.items() if name not in _KEYS}
-        rows[(key, kind)] = Row(key=key, kind=kind, **counts)
-    for found in session.execute(_feedback(facts)).mappings():
-        row = rows[(found["key"], found["kind"])]
-        row.responses, row.satisfied = int(found["responses"]), int(found["satisfied"] or 0)
-    for found in session.execute(_people(facts)):
-        rows[(found.key, found.kind)].active_people = int(found.people)
-    for found in session.execute(_times(facts)):
-        rows[(found.key, found.kind)].times[Step(found.step)] = Times(
-            found.measured, float(found.median), float(found.ninetieth)
+    for counted in session.execute(_counts(facts, today)).mappings():
+        row = rows[(counted["key"], counted["kind"])] = Row(counted["key"], counted["kind"])
+        for name, value in counted.items():
+            if name not in _KEYS:
+                setattr(row, name, int(value or 0))
+    for given in session.execute(_feedback(facts)):
+        row = rows[(given.key, given.kind)]
+        row.responses, row.satisfied = int(given.responses), int(given.satisfied or 0)
+    for acted in session.execute(_people(facts)):
+        rows[(acted.key, acted.kind)].active_people = int(acted.people)
+    for timed in session.execute(_times(facts)):
+        rows[(timed.key, timed.kind)].times[Step(timed.step)] = Times(
+            int(timed.measured), float(timed.median), float(timed.ninetieth)
         )
     return [rows[key] for key in sorted(rows)]
 
@@ -268,14 +269,16 @@ def _times(facts: Any) -> sa.Select[Any]:
         )
     ).subquery("durations")
     d = durations.c
-    window = {"partition_by": (d.step, d.key, d.kind)}
+    partition = (d.step, d.key, d.kind)
     ranked = sa.select(
         d.step,
         d.key,
         d.kind,
         d.seconds,
-        (sa.func.row_number().over(order_by=d.seconds, **window) - 1).label("position"),
-        sa.func.count().over(**window).label("measured"),
+        (sa.func.row_number().over(partition_by=partition, order_by=d.seconds) - 1).label(
+            "position"
+        ),
+        sa.func.count().over(partition_by=partition).label("measured"),
     ).subquery("ranked")
     k = ranked.c
     return sa.select(
