@@ -107,6 +107,13 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/audit/legal-holds"): frozenset({"ig_officer"}),
     ("POST", "/audit/legal-holds/<reference>/release"): frozenset({"ig_officer"}),
     ("GET", "/.well-known/audit-checkpoint-key.pem"): EVERYONE,
+    ("GET", "/pilot"): frozenset({"partner_engagement_officer"}),
+    ("POST", "/pilot/figures.csv"): frozenset({"partner_engagement_officer"}),
+    ("POST", "/pilot/figures.ods"): frozenset({"partner_engagement_officer"}),
+    ("GET", "/requests/<reference>/answered-elsewhere"): COUNCIL_CASEWORK,
+    ("POST", "/requests/<reference>/answered-elsewhere"): COUNCIL_CASEWORK,
+    ("GET", "/inbox/<reference>/receipts/<version>/feedback"): PARTNERS,
+    ("POST", "/inbox/<reference>/receipts/<version>/feedback"): PARTNERS,
 }
 # Routes whose path has parameters are listed by their rule, and by a concrete path above.
 RULE_EXAMPLES = {"/assets/<path:filename>": "/assets/govuk-frontend.min.css"}
