@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextArea
 from wtforms import RadioField, SelectField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.pilot.recording import (
@@ -20,13 +21,13 @@ class OfflineAnswerForm(FlaskForm):
     channel = RadioField(
         "How did the partner answer?",
         widget=GovRadioInput(),
-        choices=[(channel.value, label) for channel, label in CHANNEL_LABELS.items()],
+        choices=[SelectChoice(channel.value, label) for channel, label in CHANNEL_LABELS.items()],
         validators=[DataRequired(message="Select how the partner answered")],
     )
     reason = RadioField(
         "Why was it answered outside the portal?",
         widget=GovRadioInput(),
-        choices=list(OFFLINE_REASONS.items()),
+        choices=[SelectChoice(code, label) for code, label in OFFLINE_REASONS.items()],
         validators=[DataRequired(message="Select why it was answered outside the portal")],
     )
 
@@ -35,7 +36,9 @@ class FeedbackForm(FlaskForm):
     rating = RadioField(
         "Overall, how did you feel about the service you received today?",
         widget=GovRadioInput(),
-        choices=[(str(int(value)), label) for value, label in SATISFACTION_LABELS.items()],
+        choices=[
+            SelectChoice(str(int(value)), label) for value, label in SATISFACTION_LABELS.items()
+        ],
         validators=[DataRequired(message="Select how you felt about the service")],
     )
     comment = TextAreaField(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from portal import db
 from portal.auth.login import actor_for
@@ -31,11 +32,12 @@ def _read() -> tuple[ReadFilters, FiltersForm]:
     organisations = pages.partner_organisations(db.session())
     read = read_filters(given, uk_today(), organisations)
     form = FiltersForm(given)
-    form.first.choices = month_choices(uk_today())
-    form.last.choices = month_choices(uk_today())
-    form.kind.choices = kind_choices()
-    form.organisation.choices = [("", "All organisations")] + [
-        (str(id_), name) for id_, name in organisations
+    months = [SelectChoice(value, label) for value, label in month_choices(uk_today())]
+    form.first.choices = months
+    form.last.choices = list(months)
+    form.kind.choices = [SelectChoice(value, label) for value, label in kind_choices()]
+    form.organisation.choices = [SelectChoice("", "All organisations")] + [
+        SelectChoice(str(id_), name) for id_, name in organisations
     ]
     form.first.data = str(read.filters.period.first)
     form.last.data = str(read.filters.period.last)
