@@ -3,11 +3,15 @@ opening of a request, a request answered outside the portal, and feedback after 
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
-from portal.audit import AuditAction
+from portal.audit import Actor, AuditAction
+from portal.crypto import FileKeyring
+from portal.crypto.records import RecordCipher
 from portal.lifecycle import ContributionStatus, RequestStatus
 from portal.models import (
     AuditEvent,
@@ -16,9 +20,12 @@ from portal.models import (
     Feedback,
     OfflineAnswer,
     RequestOpening,
+    Role,
+    Satisfaction,
 )
-from portal.pilot.recording import COMMENT_LIMIT
-from tests.factories import csrf_token
+from portal.pilot.recording import COMMENT_LIMIT, PilotRefused, give_feedback, record_opening
+from tests.conftest import both_backends
+from tests.factories import csrf_token, make_case, make_organisation, make_request, make_user
 from tests.integration.test_contributions import answer_everything, children_of, send
 from tests.support.world import World, client_for, issue
 
@@ -60,7 +67,7 @@ def test_the_first_opening_by_the_partner_is_recorded_once(
     assert _request(db_session, reference).row_version == version_before
 
 
-def _answered_elsewhere(app: Flask, world: World, reference: str, **fields: str):  # type: ignore[no-untyped-def]
+def _answered_elsewhere(app: Flask, world: World, reference: str, **fields: str) -> TestResponse:
     client = client_for(app, world.worker)
     path = f"/requests/{reference}/answered-elsewhere"
     token = csrf_token(client.get(path).get_data(as_text=True))
@@ -157,3 +164,37 @@ def test_feedback_refused_with_a_message(app: Flask, db_session: Session, world:
     assert client.get(f"/inbox/{reference}/receipts/2/feedback").status_code == 404
     sent = db_session.scalars(sa.select(Contribution)).one()
     assert sent.status is ContributionStatus.SUBMITTED
+
+
+@both_backends
+def test_the_services_on_both_databases(db_session: Session, keyring: FileKeyring) -> None:
+    """The demo runs on SQLite: the insert-if-absent and the once-only feedback there too."""
+    cipher = RecordCipher(keyring, db_session)
+    case, _child = make_case(db_session, cipher, "Amelia Hart")
+    worker = make_user(db_session, case.team.organisation, Role.SOCIAL_WORKER, team=case.team)
+    school = make_organisation(db_session)
+    teacher, colleague = (make_user(db_session, school, Role.PARTNER_CONTRIBUTOR) for _ in "ab")
+    found = make_request(db_session, cipher, case, school, worker)
+    record_opening(db_session, found, worker)  # the council's: not an opening
+    assert db_session.get(RequestOpening, found.id) is None
+    record_opening(db_session, found, teacher)
+    record_opening(db_session, found, colleague)
+    db_session.expire_all()
+    opening = db_session.get(RequestOpening, found.id)
+    assert opening is not None and opening.opened_by_id == teacher.id
+    sent = Contribution(
+        request_id=found.id,
+        version=1,
+        status=ContributionStatus.SUBMITTED,
+        created_by_id=teacher.id,
+        submitted_by_id=teacher.id,
+        submitted_at=found.issued_at,
+    )
+    db_session.add(sent)
+    db_session.flush()
+    actor = Actor(user_id=teacher.id, organisation_id=school.id, role="partner_contributor")
+    give_feedback(db_session, cipher, sent, actor, Satisfaction.SATISFIED, COMMENT)
+    with pytest.raises(PilotRefused, match="already given"):
+        give_feedback(db_session, cipher, sent, actor, Satisfaction.DISSATISFIED, None)
+    (feedback,) = db_session.scalars(sa.select(Feedback)).all()
+    assert feedback.rating == 4 and cipher.open_text(feedback, "comment_enc") == COMMENT
