@@ -40,28 +40,6 @@ class seconds_between(FunctionElement[float]):  # noqa: N801
     inherit_cache = True
 
 
-class bytewise(FunctionElement[str]):  # noqa: N801
-    """Text compared byte by byte: the figures group and sort by codes and names, and
-    PostgreSQL's locale-aware comparison made those sorts several times slower. SQLite's
-    default comparison is already bytewise."""
-
-    type = sa.String()
-    name = "bytewise"
-    inherit_cache = True
-
-
-@compiles(bytewise)
-def _bytewise(element: bytewise, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = _arguments(element, compiler, **kw)
-    return text
-
-
-@compiles(bytewise, "postgresql")
-def _bytewise_postgresql(element: bytewise, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = _arguments(element, compiler, **kw)
-    return f'(({text}) COLLATE "C")'
-
-
 def _arguments(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> list[str]:
     return [compiler.process(clause, **kw) for clause in element.clauses]
 
