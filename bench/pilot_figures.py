@@ -1,6 +1,7 @@
 """The pilot's figures (portal/pilot/figures.py) at the bench's volumes: every measure for
 every grouping the page shows (all, by month, by organisation, by kind), over the whole two
-years of generated requests and over one organisation's last twelve months, timed in process
+years of generated requests, over the last twelve months (what the page shows first) and over
+one organisation's last twelve months, timed in process
 on the run's database, as the page's service computes them.
 
 Each is shown as a ratio to this machine's limit measured in the same run: one pass over every
@@ -27,7 +28,7 @@ from portal.pilot.pages import figures_page
 from portal.pilot.periods import Month, Period
 
 GOAL_MS = 2000
-REPEATS = 5
+REPEATS = 3
 SUPPRESS_BELOW = 5
 
 OPENINGS = """
@@ -91,6 +92,8 @@ def measure(bench: Target) -> list[Figure]:
         )
         chosen = {
             "all organisations, 25 months": Filters(Period(this_month.minus(24), this_month)),
+            # What the page shows first (the last twelve months).
+            "all organisations, 12 months": Filters(Period(this_month.minus(11), this_month)),
             "busiest organisation, 12 months": Filters(
                 Period(this_month.minus(11), this_month), organisation_id=busiest
             ),

@@ -56,7 +56,8 @@ def add_pilot_history(
     added = 0
     for partner, people, template in _partners(session):
         for _ in range(chance.randint(5, 9) * MONTHS):
-            issued_at = now - timedelta(days=chance.uniform(20, 30 * MONTHS), hours=2)
+            # Closed past its closing date (30 days on): in nobody's inbox.
+            issued_at = now - timedelta(days=chance.uniform(35, 30 * MONTHS))
             found = _request(session, cipher, chance.choice(cases), partner, template, issued_at)
             _history(session, chance, found, people, now)
             added += 1

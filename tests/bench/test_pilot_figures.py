@@ -49,6 +49,7 @@ def test_the_figures_are_measured_over_every_request(run: Run) -> None:
     measured = pilot_figures.measure(run)
     assert [figure.name for figure in measured] == [
         "pilot figures, all organisations, 25 months",
+        "pilot figures, all organisations, 12 months",
         "pilot figures, busiest organisation, 12 months",
     ]
     for figure in measured:

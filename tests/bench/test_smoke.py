@@ -36,6 +36,7 @@ FIGURES = (
     "connector drain, 1 worker",
     "connector drain, 4 workers",
     "pilot figures, all organisations, 25 months",
+    "pilot figures, all organisations, 12 months",
     "pilot figures, busiest organisation, 12 months",
 )
 
