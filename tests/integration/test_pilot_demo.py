@@ -5,16 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from flask import Flask
 from sqlalchemy.orm import Session
 
-from portal.crypto import FileKeyring
+from portal import db
+from portal.crypto import FileKeyring, runtime
 from portal.crypto.records import RecordCipher
+from portal.demo.seed import seed_demo_data
 from portal.models import DelegationRequest
 from portal.pilot.demo import MONTHS, add_pilot_history
 from portal.pilot.figures import Filters, Grouping, Step, figures
 from portal.pilot.pages import default_period
 from portal.pilot.periods import Month
 from tests.conftest import both_backends
+from tests.support.demo_identity import providers_on
 from tests.support.world import World
 
 
@@ -36,3 +40,17 @@ def test_the_demo_history_gives_every_figure(
     assert set(total.times) == set(Step)
     months = figures(db_session, Filters(period), Grouping.MONTH, now.date())
     assert len(months) >= MONTHS - 1 and Month.parse(months[0].key) is not None
+
+
+@both_backends
+def test_on_the_demo_seed(app: Flask) -> None:
+    """What portal/demo/seed.py is to call once its people and cases are made."""
+    with app.app_context():
+        session = db.session()
+        seed_demo_data(session, providers_on())
+        added = add_pilot_history(session, RecordCipher(runtime.keyring(), session))
+        assert added > 0
+        today = datetime.now(UTC).date()
+        (total,) = figures(session, Filters(default_period(today)), Grouping.TOTAL, today)
+        assert total.issued == added and total.answered > 0
+        session.rollback()
