@@ -2,9 +2,9 @@
 the small-number suppression applied once, here, so that all three hold the same numbers.
 
 Counts of requests and of feedback responses under [pilot] suppress_below are "fewer than N";
-a rate is shown only when its numerator and denominator would both be shown (so that it never
-reveals a count the tables hide); a time only when at least that many requests reached the
-step (docs/pilot.md)."""
+a rate is shown only when its numerator and denominator would both be shown and they differ
+by none or by at least as many (so that it never reveals a count the tables hide); a time
+only when at least that many requests reached the step (docs/pilot.md)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ def _rate(
 ) -> Callable[[Row, int], Cell]:
     def value(row: Row, threshold: int) -> Cell:
         top, bottom = numerator(row), denominator(row)
-        if top < threshold or bottom < threshold:
+        rest = bottom - top  # what the rate also reveals: 3 of 43 is 40 of 43 turned round
+        if top < threshold or bottom < threshold or 0 < rest < threshold:
             return Cell(None, "not shown")
         percent = round(100 * top / bottom)
         return Cell(percent, f"{percent}%")
