@@ -238,10 +238,10 @@ def _group_keys(groupings: tuple[Grouping, ...]) -> tuple[Any, Any, Any, Any]:
     return (chosen, numbered), group, key, shown_kind
 
 
-def _facts(filters: Filters, groupings: tuple[Grouping, ...], today: date) -> Any:
-    """One row per request in the filter: its group, and when each step first happened."""
+def _steps() -> Any:
+    """When each request's steps first happened, from its versions and their reviews."""
     c = Contribution
-    steps = (
+    return (
         sa.select(
             c.request_id,
             sa.func.min(c.submitted_at).label("sent_at"),
@@ -258,6 +258,11 @@ def _facts(filters: Filters, groupings: tuple[Grouping, ...], today: date) -> An
         .group_by(c.request_id)
         .subquery("steps")
     )
+
+
+def _facts(filters: Filters, groupings: tuple[Grouping, ...], today: date) -> Any:
+    """One row per request in the filter: its group, and when each step first happened."""
+    steps = _steps()
     (chosen, numbered), group, key, kind = _group_keys(groupings)
     r = DelegationRequest
     query = (
