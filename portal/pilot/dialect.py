@@ -66,7 +66,9 @@ def _uk_day_postgresql(element: uk_day, compiler: SQLCompiler, **kw: Any) -> str
 @compiles(seconds_between, "postgresql")
 def _seconds_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
     start, end = _arguments(element, compiler, **kw)
-    return f"EXTRACT(EPOCH FROM (({end}) - ({start})))"
+    # EXTRACT gives numeric: double precision sorts several times faster, and holds the
+    # microseconds of two years' worth of seconds exactly enough (15 significant digits).
+    return f"CAST(EXTRACT(EPOCH FROM (({end}) - ({start}))) AS DOUBLE PRECISION)"
 
 
 @compiles(seconds_between, "sqlite")

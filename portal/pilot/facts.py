@@ -23,7 +23,7 @@ from portal.models import (
     Review,
 )
 from portal.models.contributions import ReviewDecision
-from portal.pilot.dialect import uk_day, uk_month
+from portal.pilot.dialect import seconds_between, uk_day, uk_month
 from portal.pilot.measures import Filters
 
 _R = RequestStatus
@@ -66,9 +66,24 @@ def kind_text() -> Any:
     return sa.cast(Organisation.kind, sa.String)
 
 
-def _steps() -> Any:
-    """When each request's steps first happened, from its versions and their reviews."""
-    c = Contribution
+# The moments whose time from issue is measured, in the order of Step.
+MOMENTS = ("opened_at", "sent_at", "accepted_at", "delivered_at")
+
+
+def _in_filter(filters: Filters) -> list[Any]:
+    r = DelegationRequest
+    chosen = [r.issued_at >= filters.period.starts_at, r.issued_at < filters.period.ends_at]
+    if filters.kind is not None:
+        chosen.append(Organisation.kind == filters.kind)
+    if filters.organisation_id is not None:
+        chosen.append(r.partner_organisation_id == filters.organisation_id)
+    return chosen
+
+
+def _steps(filters: Filters) -> Any:
+    """When each request's steps first happened, from its versions and their reviews: for
+    the requests in the filter only."""
+    c, r = Contribution, DelegationRequest
     return (
         sa.select(
             c.request_id,
@@ -81,8 +96,10 @@ def _steps() -> Any:
                 "returns"
             ),
         )
+        .join(r, r.id == c.request_id)
+        .join(Organisation, Organisation.id == r.partner_organisation_id)
         .outerjoin(Review, Review.contribution_id == c.id)
-        .where(c.submitted_at.is_not(None))
+        .where(c.submitted_at.is_not(None), *_in_filter(filters))
         .group_by(c.request_id)
         .subquery("steps")
     )
@@ -90,10 +107,14 @@ def _steps() -> Any:
 
 def request_facts(filters: Filters, grouping: Sequence[Any], joined: Sequence[Any]) -> Any:
     """One row per request in the filter (per request and grouping when `joined` multiplies
-    them): the `grouping` columns, and when each step first happened. `joined`: (selectable,
+    them): the `grouping` columns, when each step first happened, and the seconds from issue
+    to each (seconds_0, … in the order of Step; null if not reached). `joined`: (selectable,
     on clause) pairs joined to the requests and their organisation."""
-    steps = _steps()
+    steps = _steps(filters)
     r = DelegationRequest
+    moments = {
+        name: RequestOpening.opened_at if name == "opened_at" else steps.c[name] for name in MOMENTS
+    }
     query = sa.select(
         r.id,
         *grouping,
@@ -101,10 +122,11 @@ def request_facts(filters: Filters, grouping: Sequence[Any], joined: Sequence[An
         r.status,
         r.issued_at,
         r.due_on,
-        RequestOpening.opened_at,
-        steps.c.sent_at,
-        steps.c.accepted_at,
-        steps.c.delivered_at,
+        *(moment.label(name) for name, moment in moments.items()),
+        *(
+            seconds_between(r.issued_at, moment).label(f"seconds_{number}")
+            for number, moment in enumerate(moments.values())
+        ),
         sa.func.coalesce(steps.c.returns, 0).label("returns"),
         OfflineAnswer.request_id.is_not(None).label("elsewhere"),
     ).join(Organisation, Organisation.id == r.partner_organisation_id)
@@ -114,12 +136,8 @@ def request_facts(filters: Filters, grouping: Sequence[Any], joined: Sequence[An
         query.outerjoin(RequestOpening, RequestOpening.request_id == r.id)
         .outerjoin(OfflineAnswer, OfflineAnswer.request_id == r.id)
         .outerjoin(steps, steps.c.request_id == r.id)
-        .where(r.issued_at >= filters.period.starts_at, r.issued_at < filters.period.ends_at)
+        .where(*_in_filter(filters))
     )
-    if filters.kind is not None:
-        query = query.where(Organisation.kind == filters.kind)
-    if filters.organisation_id is not None:
-        query = query.where(r.partner_organisation_id == filters.organisation_id)
     return query.cte("facts")
 
 

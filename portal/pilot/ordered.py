@@ -12,8 +12,7 @@ import sqlalchemy as sa
 
 from portal.models import Organisation
 from portal.pilot import facts as shared
-from portal.pilot.dialect import seconds_between
-from portal.pilot.measures import GROUPINGS, MEDIAN, NINETIETH, SPAN, Filters, Grouping
+from portal.pilot.measures import GROUPINGS, MEDIAN, NINETIETH, SPAN, STEPS, Filters, Grouping
 
 # The column each grouping groups by (the total groups by nothing), and its key's column.
 _NUMBERS = {
@@ -32,7 +31,8 @@ def everything(filters: Filters, groupings: tuple[Grouping, ...], today: date) -
         facts, today, _grouped(facts.c, groupings, keyed=True), *_times(facts.c)
     ).subquery("counts")
     given = shared.feedback(facts, _grouped(facts.c, groupings)).subquery("given")
-    acted = shared.people_acting(facts, tuple(_NUMBERS.values()), sa.union_all)
+    # Distinct (groups, person) first: a few thousand rows to count, not every action.
+    acted = shared.people_acting(facts, tuple(_NUMBERS.values()), sa.union)
     people = (
         sa.select(
             _grouped(acted.c, groupings).group,
@@ -84,11 +84,10 @@ def _grouped(c: Any, groupings: tuple[Grouping, ...], keyed: bool = False) -> sh
 def _times(f: Any) -> list[Any]:
     """Each step's count, median and 90th percentile of the seconds from issue to it
     (percentile_cont leaves out the requests that did not reach it: nulls)."""
-    moments = (f.opened_at, f.sent_at, f.accepted_at, f.delivered_at)
     columns = []
-    for number, moment in enumerate(moments):
-        seconds = seconds_between(f.issued_at, moment)
-        columns.append(sa.func.count(moment).label(f"measured_{number}"))
+    for number in range(len(STEPS)):
+        seconds = f[f"seconds_{number}"]
+        columns.append(sa.func.count(seconds).label(f"measured_{number}"))
         for name, (numerator, denominator) in (("median", MEDIAN), ("ninetieth", NINETIETH)):
             quantile = sa.func.percentile_cont(numerator / denominator).within_group(seconds)
             columns.append(quantile.label(f"{name}_{number}"))

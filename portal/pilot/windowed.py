@@ -12,7 +12,6 @@ import sqlalchemy as sa
 
 from portal.models import Organisation
 from portal.pilot import facts as shared
-from portal.pilot.dialect import seconds_between
 from portal.pilot.measures import GROUPINGS, MEDIAN, NINETIETH, SPAN, STEPS, Filters, Grouping
 
 
@@ -76,15 +75,14 @@ def _facts(filters: Filters, groupings: tuple[Grouping, ...]) -> Any:
 def _times(facts: Any) -> Any:
     """Median and 90th percentile of each step's time from issue, per group."""
     f = facts.c
-    moments = (f.opened_at, f.sent_at, f.accepted_at, f.delivered_at)
     durations = sa.union_all(
         *(
             sa.select(
                 sa.literal(number).label("step"),
                 f.group,
-                seconds_between(f.issued_at, moment).label("seconds"),
-            ).where(moment.is_not(None))
-            for number, moment in enumerate(moments)
+                f[f"seconds_{number}"].label("seconds"),
+            ).where(f[f"seconds_{number}"].is_not(None))
+            for number in range(len(STEPS))
         )
     ).subquery("durations")
     d = durations.c
