@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy.orm import Session
 
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.models import OrganisationKind
-from portal.pilot.figures import Filters, Grouping, Row, Step, Times, figures
+from portal.pilot.figures import Filters, Grouping, Row, Step, Times, figures, figures_by
 from portal.pilot.periods import Month, Period
 from tests.conftest import both_backends
 from tests.support.pilot_data import DAY, HOUR, TODAY, PilotData, build_pilot_data
@@ -96,3 +98,34 @@ def test_groups_and_filters(db_session: Session, data: PilotData) -> None:
         figures(db_session, Filters(Period(Month(2025, 1), Month(2025, 12))), Grouping.TOTAL, TODAY)
         == []
     )
+
+
+@pytest.mark.parametrize(
+    "chosen",
+    [
+        {},
+        {"kind": OrganisationKind.SCHOOL},
+        {"period": Period(Month(2026, 1), Month(2026, 3))},
+        {"period": Period(Month(2025, 1), Month(2025, 12))},
+    ],
+)
+def test_postgresql_and_the_portable_way_agree(
+    db_session: Session, data: PilotData, chosen: dict[str, object]
+) -> None:
+    """On PostgreSQL the figures come from percentile_cont and GROUPING SETS; SQLite's window
+    functions, run on the same data in the same database, give the same figures."""
+    filters = Filters(**({"period": JANUARY_TO_APRIL} | chosen))  # type: ignore[arg-type]
+    ordered = figures_by(db_session, filters, TODAY, tuple(Grouping), portable=False)
+    portable = figures_by(db_session, filters, TODAY, tuple(Grouping), portable=True)
+    assert ordered.keys() == portable.keys()
+    if "period" not in chosen:
+        assert ordered[Grouping.MONTH]
+    for grouping, rows in ordered.items():
+        assert [row.key for row in rows] == [row.key for row in portable[grouping]]
+        for fast, slow in zip(rows, portable[grouping], strict=True):
+            assert fast.times.keys() == slow.times.keys()
+            for step, times in fast.times.items():
+                assert times.measured == slow.times[step].measured
+                assert times.median == pytest.approx(slow.times[step].median, abs=1e-6)
+                assert times.ninetieth == pytest.approx(slow.times[step].ninetieth, abs=1e-6)
+            assert replace(fast, times={}) == replace(slow, times={})
