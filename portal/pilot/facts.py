@@ -129,6 +129,8 @@ def request_facts(filters: Filters, grouping: Sequence[Any], joined: Sequence[An
         ),
         sa.func.coalesce(steps.c.returns, 0).label("returns"),
         OfflineAnswer.request_id.is_not(None).label("elsewhere"),
+        # Worked out once per request, not once per group it counts in.
+        sa.case((uk_day(steps.c.sent_at) <= r.due_on, 1), else_=0).label("by_due"),
     ).join(Organisation, Organisation.id == r.partner_organisation_id)
     for selectable, on in joined:
         query = query.join(selectable, on)
@@ -164,7 +166,7 @@ def counts(facts: Any, today: date, grouped: Grouped, *more: Any) -> sa.Select[A
         _count(sa.and_(f.status == _R.REVOKED, sa.not_(f.elsewhere))).label("withdrawn"),
         _count(f.status == _R.CHILD_NOT_KNOWN).label("not_this_child"),
         _count(f.elsewhere).label("answered_elsewhere"),
-        _count(sa.and_(answered, uk_day(f.sent_at) <= f.due_on)).label("answered_by_due"),
+        sa.func.coalesce(sa.func.sum(f.by_due), 0).label("answered_by_due"),
         _count(sa.or_(answered, sa.and_(f.due_on < today, sa.not_(closed_unanswered)))).label(
             "due_or_answered"
         ),
