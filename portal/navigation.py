@@ -21,6 +21,7 @@ SECTIONS = (
     ("admin.identity_providers", "Identity providers"),
     ("deliveries.index", "Deliveries"),
     ("audit.search", "Audit trail"),
+    ("pilot.index", "Pilot figures"),
 )
 
 
