@@ -25,6 +25,7 @@ from bench import (
     machine,
     memory,
     pages,
+    pilot_figures,
     search,
     targets,
     volumes,
@@ -80,6 +81,7 @@ def run(scale: Scale, directory: Path) -> tuple[list[Figure], list[str]]:
         figures += _searches(bench, f"{scale.audit_events:,} events")
         figures += audit_speed.measure(bench)
         figures += connector_drain.measure(bench)
+        figures += pilot_figures.measure(bench)
         bench.progress(f"growing the audit trail to {scale.more_audit_events:,} events")
         volumes.grow_audit_trail(bench, scale.more_audit_events)
         figures += _searches(bench, f"{scale.more_audit_events:,} events")

@@ -110,6 +110,9 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.onboarding.routes import blueprint as onboarding
     from portal.pages import blueprint as pages
     from portal.people.routes import blueprint as people
+    from portal.pilot.feedback import blueprint as feedback
+    from portal.pilot.offline import blueprint as offline
+    from portal.pilot.routes import blueprint as pilot
     from portal.requests.council import blueprint as requests
     from portal.requests.partner import blueprint as inbox
     from portal.retention.routes import blueprint as legal_holds
@@ -132,3 +135,6 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(audit_evidence)
     app.register_blueprint(legal_holds)
     app.register_blueprint(onboarding)
+    app.register_blueprint(pilot)
+    app.register_blueprint(feedback)
+    app.register_blueprint(offline)

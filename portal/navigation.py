@@ -22,6 +22,7 @@ SECTIONS = (
     ("admin.identity_providers", "Identity providers"),
     ("deliveries.index", "Deliveries"),
     ("audit.search", "Audit trail"),
+    ("pilot.index", "Pilot figures"),
 )
 
 

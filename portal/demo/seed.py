@@ -30,6 +30,7 @@ from portal.models import (
     User,
     UserStatus,
 )
+from portal.pilot.demo import add_pilot_history
 from reference_cms.demo_identifiers import demo_identifiers
 from reference_cms.seed import DEMO_CASES
 from reference_cms.store import Case as CmsDemoCase
@@ -139,6 +140,7 @@ def seed_demo_data(db_session: Session, providers: list[tuple[ProviderSpec, str 
     _checklists(db_session, organisations, officer)
     for cms_case in CASES:
         _case(db_session, cipher, cms_case, teams[cms_case.team], worker)
+    add_pilot_history(db_session, cipher)
     record_event(db_session, AuditAction.DEMO_DATA_SEEDED, details={"cases": len(CASES)})
     return (
         f"Seeded {len(organisations)} organisations, {len(providers)} identity providers, "

@@ -42,6 +42,7 @@ from portal.models import (
     Team,
     User,
 )
+from portal.pilot.recording import record_opening
 from portal.requests import services
 from portal.requests.access import council_may_change, council_may_work_on
 from portal.requests.services import RequestRefused
@@ -212,6 +213,7 @@ def partner_request_page(
     organisation may see. Closed because the partner knows none of the children, it shows
     nothing of them, nor why they were asked about: only that it is closed."""
     record_read_of(found, viewer, AuditAction.REQUEST_VIEWED)
+    record_opening(session, found, viewer)  # the pilot's "opened" (docs/pilot.md)
     closed = found.status is RequestStatus.CHILD_NOT_KNOWN
     every = [] if closed else contribution_versions(session, found)
     seen = identifiers_seen_by(found, police_identifiers)

@@ -35,6 +35,9 @@ FIGURES = (
     "audit verification",
     "connector drain, 1 worker",
     "connector drain, 4 workers",
+    "pilot figures, all organisations, 25 months",
+    "pilot figures, all organisations, 12 months",
+    "pilot figures, busiest organisation, 12 months",
 )
 
 
@@ -61,6 +64,8 @@ def test_every_figure_is_measured_and_reported(tmp_path: Path) -> None:
             assert re.search(r"\d+ ms = \d+\.\d × .* alone \(\d+ ms\)", line), line
         if "disarm worker peak memory" in line:
             assert re.search(r"\d+ MiB = \d\.\d\d × its limit \(\d+ MiB\)", line), line
+        if "pilot figures" in line:
+            assert re.search(r"\d+ ms = \d+\.\d × one pass over the requests", line), line
         if "encryption and audit share" in line:
             assert re.search(r"encryption \d+\.\d% \(seal .*\); audit \d+\.\d%", line), line
     assert "python -m bench --smoke" in written

@@ -124,6 +124,13 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/organisations/<organisation_id>/dpia"): ENGAGEMENT,
     ("GET", "/organisations/<organisation_id>/mfa"): ENGAGEMENT,
     ("POST", "/organisations/<organisation_id>/mfa"): ENGAGEMENT,
+    ("GET", "/pilot"): frozenset({"partner_engagement_officer"}),
+    ("POST", "/pilot/figures.csv"): frozenset({"partner_engagement_officer"}),
+    ("POST", "/pilot/figures.ods"): frozenset({"partner_engagement_officer"}),
+    ("GET", "/requests/<reference>/answered-elsewhere"): COUNCIL_CASEWORK,
+    ("POST", "/requests/<reference>/answered-elsewhere"): COUNCIL_CASEWORK,
+    ("GET", "/inbox/<reference>/receipts/<version>/feedback"): PARTNERS,
+    ("POST", "/inbox/<reference>/receipts/<version>/feedback"): PARTNERS,
     # Two people for changes that widen who can act for a partner (portal/onboarding).
     ("GET", "/organisations/<organisation_id>/access"): ACCESS_VIEWERS,
     ("POST", "/organisations/<organisation_id>/access/domains"): CHANGE_PROPOSERS,

@@ -1,0 +1,32 @@
+"""What the feedback page needs, for its route module: the sent version it is about, whether
+feedback was given on it, and giving it."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from portal.audit import Actor
+from portal.contributions.pages import sent_version as sent_version
+from portal.crypto.records import RecordCipher
+from portal.models import Contribution, Satisfaction
+from portal.pilot.recording import PilotRefused as PilotRefused
+from portal.pilot.recording import feedback_given, give_feedback
+
+
+def already_given(session: Session, sent: Contribution) -> bool:
+    return feedback_given(session, sent)
+
+
+def give(
+    session: Session,
+    cipher: RecordCipher,
+    sent: Contribution,
+    actor: Actor,
+    rating: str,
+    comment: str | None,
+) -> None:
+    try:
+        read = Satisfaction(int(rating))
+    except ValueError:
+        raise PilotRefused("rating", "Select how you felt about the service") from None
+    give_feedback(session, cipher, sent, actor, read, (comment or "").strip() or None)

@@ -1,0 +1,119 @@
+"""The pilot figures' pure parts: UK months and periods, the small-number rules, the CSV's
+formula guard, the spreadsheet's shape, and the charts' escaping (no database)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from datetime import UTC, date, datetime
+from xml.etree import ElementTree as ET  # noqa: N817
+
+import pytest
+
+from portal.pilot import charts, export
+from portal.pilot.figures import Row, Step, Times
+from portal.pilot.periods import Month, Period, month_name
+from portal.pilot.shown import COLUMNS, Cell, count_cell, shown
+
+
+def test_months_and_periods_are_uk_months() -> None:
+    assert Month.parse("2026-03") == Month(2026, 3)
+    for bad in ("2026-13", "2026-3", "March", "1999-01", ""):
+        assert Month.parse(bad) is None
+    assert Month(2026, 12).next() == Month(2027, 1)
+    assert Month(2026, 1).minus(1) == Month(2025, 12)
+    assert month_name("2026-03") == "March 2026"
+    summer = Period(Month(2026, 4), Month(2026, 6))
+    # British Summer Time: the UK's 1 April starts at 23:00 UTC on 31 March.
+    assert summer.starts_at == datetime(2026, 3, 31, 23, 0, tzinfo=UTC)
+    assert summer.ends_at == datetime(2026, 6, 30, 23, 0, tzinfo=UTC)
+    assert [str(m) for m in summer.months()] == ["2026-04", "2026-05", "2026-06"]
+    assert summer.name == "April 2026 to June 2026"
+    assert Period(Month.of(date(2026, 1, 9)), Month(2026, 1)).name == "January 2026"
+
+
+def _row(**counts: int) -> Row:
+    row = Row("2026-01")
+    for name, value in counts.items():
+        setattr(row, name, value)
+    return row
+
+
+def _cells(row: Row, threshold: int = 5) -> dict[str, Cell]:
+    return shown([row], threshold, lambda _row: "January 2026")[0].cells
+
+
+def test_small_counts_are_held_back() -> None:
+    assert count_cell(0, 5) == Cell(None, "fewer than 5")
+    assert count_cell(4, 5) == Cell(None, "fewer than 5")
+    assert count_cell(5, 5) == Cell(5, "5")
+    assert count_cell(12_345, 5) == Cell(12_345, "12,345")
+    cells = _cells(_row(issued=40, opened=3, active_people=2))
+    assert cells["Requests issued"].text == "40"
+    assert cells["Opened by the partner"].text == "fewer than 5"
+    assert cells["Active people at partners"].text == "2"  # staff, not children
+
+
+def test_a_rate_never_reveals_a_count_held_back() -> None:
+    # 3 of 40 answered elsewhere would reveal the 3: take-up is not shown.
+    cells = _cells(_row(answered=40, answered_elsewhere=3))
+    assert cells["Digital take-up"] == Cell(None, "not shown")
+    cells = _cells(_row(answered=30, answered_elsewhere=10, opened=50, not_this_child=5))
+    assert cells["Digital take-up"] == Cell(75, "75%")
+    assert cells["Completion rate"] == Cell(70, "70%")  # (30 + 5) ÷ 50
+    assert _cells(_row(returns=6, answered=30))["Returns per request answered"].text == "0.20"
+
+
+def test_times_need_enough_requests() -> None:
+    row = _row()
+    row.times[Step.OPENED] = Times(measured=4, median=3600.0, ninetieth=7200.0)
+    row.times[Step.SENT] = Times(measured=5, median=9000.0, ninetieth=36000.0)
+    cells = _cells(row)
+    assert cells["Median hours to first opened"].text == "not shown"
+    assert cells["Median hours to first answer sent"] == Cell(2.5, "2.5")
+    assert cells["90th percentile hours to first answer sent"] == Cell(10.0, "10.0")
+    assert cells["Median hours to accepted"].text == "not shown"
+
+
+def _section(label: str) -> export.Section:
+    row = shown([_row(issued=8)], 5, lambda _row: label)
+    return export.Section("By organisation", "Organisation", row)
+
+
+def test_the_csv_never_hands_a_spreadsheet_a_formula() -> None:
+    text = export.as_csv([("Pilot figures", "=HYPERLINK(1)")], [_section("=cmd|' /C calc'!A0")])
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["Pilot figures", "'=HYPERLINK(1)"]
+    assert rows[4][:3] == ["'=cmd|' /C calc'!A0", "", "8"]
+    assert rows[3] == ["Organisation", "Kind of organisation", *(c.name for c in COLUMNS)]
+
+
+def test_the_spreadsheet_is_an_opendocument_package() -> None:
+    content = export.as_ods([("Pilot figures", "a <b> & c")], [_section("Ash & Oak <School>")])
+    with zipfile.ZipFile(io.BytesIO(content)) as package:
+        first = package.infolist()[0]
+        assert (first.filename, first.compress_type) == ("mimetype", zipfile.ZIP_STORED)
+        assert "META-INF/manifest.xml" in package.namelist()
+        document = ET.fromstring(package.read("content.xml"))  # noqa: S314 - our own output
+    table = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+    office = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+    sheets = {t.get(f"{table}name"): t for t in document.iter(f"{table}table")}
+    assert list(sheets) == ["About", "By organisation"]
+    cells = list(list(sheets["By organisation"])[1])
+    assert "".join(cells[0].itertext()) == "Ash & Oak <School>"
+    assert (cells[2].get(f"{office}value-type"), cells[2].get(f"{office}value")) == (
+        "float",
+        "8.0",
+    )
+
+
+@pytest.mark.parametrize("name", ["<script>alert(1)</script>", 'Ash "&" Oak'])
+def test_a_chart_escapes_what_it_draws(name: str) -> None:
+    series = [charts.Series("Issued", [Cell(6, "6")]), charts.Series("Answered", [Cell(None, "n")])]
+    drawn = str(charts.bar_chart("chart-x", "A <title>", [name], series))
+    assert "<script>" not in drawn
+    assert ">A &lt;title&gt;</title>" in drawn
+    assert drawn.count("<rect") == 3  # two in the legend, one bar: the held-back value has none
+    assert "style=" not in drawn
+    ET.fromstring(drawn)  # noqa: S314 - well-formed XML
