@@ -78,6 +78,13 @@ $(portal demo people)
 
 The partner engagement officer (peo-1@northmoor.example) takes partners through onboarding
 at http://127.0.0.1:5000/organisations: some are live, one proposed, one onboarding, one paused.
+One school is not in the portal at all yet, though its identity provider is running: walk
+its whole onboarding. The officer adds it; a portal admin (admin-1@northmoor.example)
+registers its provider at http://127.0.0.1:5000/admin/identity-providers/new with
+$(portal demo to-register)
+an IG officer (ig-1@northmoor.example) approves it at /approvals; Grace Whitfield signs in
+(the test sign-in) and waits; the officer proposes her as partner lead, the IG officer
+approves, and the school can go live.
 
 E-mails the portal sends (a reference and a link, never personal data) are kept as .eml
 files in instance/demo/mail/.

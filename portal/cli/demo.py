@@ -81,12 +81,15 @@ def demo_seed() -> None:
 def demo_oidc_config(output: Path) -> None:
     import json
 
-    from portal.demo.identity import demo_providers, dev_provider_config
+    from portal.demo.identity import demo_providers, dev_provider_config, unregistered_providers
 
     settings = load_settings()
     if settings.environment != "demo":
         raise ConfigError("`portal demo oidc-config` is for the demo only: set PORTAL_ENV=demo.")
-    config = dev_provider_config(demo_providers(), settings.service.base_url)
+    # The development provider serves the unregistered ones too: a school's provider exists
+    # before the portal registers it.
+    providers = [*demo_providers(), *unregistered_providers()]
+    config = dev_provider_config(providers, settings.service.base_url)
     output.unlink(missing_ok=True)
     write_new_private_file(output, json.dumps(config, indent=2).encode("utf-8"))
     click.echo(f"Wrote {output} for {len(config['providers'])} identity providers.")
@@ -99,3 +102,12 @@ def demo_people() -> None:
     for person in (*PEOPLE, *NEWCOMERS):
         roles = ", ".join(role.label for role in person.roles) or "(not yet approved)"
         click.echo(f"  {person.name:<20} {roles:<32} {person.organisation}")
+
+
+@demo.command(
+    "to-register", help="What a portal admin enters to register the providers not yet registered."
+)
+def demo_to_register() -> None:
+    from portal.demo.identity import registration_steps
+
+    click.echo(registration_steps())

@@ -4,6 +4,8 @@
 `prepare_client_secrets` makes their random client secrets (instance/demo/oidc, owner-only);
 `dev_provider_config` describes the same providers, clients and demo people to the
 development OpenID provider (infra/dev-oidc/server.mjs), which the demo runs on loopback.
+The file's [[unregistered_provider]] tables are providers the development OpenID provider
+serves but the portal does not know yet (`unregistered_providers`): a school before it joins.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from portal.models import ClientAuthMethod, Role
 from portal.private_files import write_new_private_file
 
 REGISTRY_FILE = CONFIG_DIR / "demo-identity-providers.toml"
+# The registry file's table of providers that nothing registers in the portal by itself.
+UNREGISTERED = "unregistered_provider"
 # Ashby Lane's (fictional) Entra ID tenant, allowed in the registry file.
 ASHBY_LANE_TENANT = "3f2d9c1e-5b7a-4c88-9e61-0a4b2c6d8e10"
 # Microsoft's consumer tenant: a personal account, which the portal always refuses.
@@ -38,7 +42,8 @@ GROUP_FOR_ROLE = {
 def prepare_client_secrets(path: Path = REGISTRY_FILE) -> list[Path]:
     """Create each provider's client secret file if it is missing; returns those made."""
     with path.open("rb") as handle:
-        entries = tomllib.load(handle).get("provider", [])
+        data = tomllib.load(handle)
+    entries = [*data.get("provider", []), *data.get(UNREGISTERED, [])]
     made = []
     for entry in entries:
         name = entry.get("client_secret_file")
@@ -54,6 +59,33 @@ def prepare_client_secrets(path: Path = REGISTRY_FILE) -> list[Path]:
 
 def demo_providers(path: Path = REGISTRY_FILE) -> list[tuple[ProviderSpec, str | None]]:
     return load_file(path)
+
+
+def unregistered_providers(path: Path = REGISTRY_FILE) -> list[tuple[ProviderSpec, str | None]]:
+    """Providers the development OpenID provider serves that the portal has not registered."""
+    return load_file(path, UNREGISTERED)
+
+
+def registration_steps(path: Path = REGISTRY_FILE) -> str:
+    """What a portal admin enters at /admin/identity-providers/new to register each of the
+    file's unregistered providers (the secret by where it is, never itself)."""
+    with path.open("rb") as handle:
+        entries = tomllib.load(handle).get(UNREGISTERED, [])
+    described = []
+    for entry in entries:
+        domains = ", ".join(entry.get("allowed_email_domains", []))
+        lines = [
+            f"Organisation: {entry['organisation']} (the partner engagement officer adds it "
+            f"first at /organisations, with the e-mail domain {domains})",
+            f"Slug: {entry['slug']}",
+            f"Display name: {entry['display_name']}",
+            f"Issuer: {entry['issuer']}",
+            f"Client ID: {entry['client_id']}",
+            f"Client secret: the contents of {entry['client_secret_file']}",
+            f"Allowed email domains: {domains}",
+        ]
+        described.append("\n".join(f"  {line}" for line in lines))
+    return "\n\n".join(described)
 
 
 def dev_provider_config(

@@ -50,6 +50,10 @@ HEALTH = "Northmoor Community Health NHS Trust"
 PROPOSED_SCHOOL = "Fairfield Primary School"
 ONBOARDING_AGENCY = "Northmoor Youth Justice Service"
 PAUSED_SCHOOL = "Greystones Academy"
+# A school not in the portal at all: nothing here seeds it. Its identity provider is in
+# config/demo-identity-providers.toml as an [[unregistered_provider]], for its onboarding to be
+# walked through the pages from the start.
+UNREGISTERED_SCHOOL = "Juniper Hill Primary School"
 JOINING = {
     PROPOSED_SCHOOL: (OrganisationKind.SCHOOL, OrganisationStage.PROPOSED),
     ONBOARDING_AGENCY: (OrganisationKind.OTHER, OrganisationStage.ONBOARDING),
@@ -70,6 +74,7 @@ EMAIL_DOMAINS = {
     PROPOSED_SCHOOL: "fairfield.sch.example",
     ONBOARDING_AGENCY: "yjs.northmoor.example",
     PAUSED_SCHOOL: "greystones.sch.example",
+    UNREGISTERED_SCHOOL: "juniperhill.sch.example",
 }
 # Ashby Lane approves new people by hand (its partner lead does); the others let anyone their
 # provider vouches for, at their own domain, in as a contributor.
@@ -109,6 +114,8 @@ NEWCOMERS = (
     DemoPerson("new-1", "Ben Carter", SCHOOLS[0], ()),
     # The first through the onboarding agency's provider: signing in makes its test sign-in.
     DemoPerson("yjs-1", "Marcus Obi", ONBOARDING_AGENCY, ()),
+    # Juniper Hill's safeguarding lead, once its provider is registered: its partner lead to be.
+    DemoPerson("lead-1", "Grace Whitfield", UNREGISTERED_SCHOOL, ()),
 )
 
 # The reference CMS's demo cases: the portal holds the same cases, allocated to a social worker,

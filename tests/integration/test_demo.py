@@ -22,6 +22,8 @@ from portal.demo.identity import (
     demo_providers,
     dev_provider_config,
     prepare_client_secrets,
+    registration_steps,
+    unregistered_providers,
 )
 from portal.demo.seed import (
     CASES,
@@ -31,6 +33,7 @@ from portal.demo.seed import (
     PEOPLE,
     POLICE,
     SCHOOLS,
+    UNREGISTERED_SCHOOL,
     DemoPerson,
     seed_demo_data,
 )
@@ -46,7 +49,7 @@ from portal.models import (
     UserStatus,
 )
 from tests.conftest import both_backends
-from tests.support.demo_identity import providers_on, runtime_keyring
+from tests.support.demo_identity import providers_on, runtime_keyring, unregistered_on
 from tests.support.dev_oidc import DevOidcProvider, sign_in_at_provider, sign_out_at_provider
 from tests.support.live_portal import Browser, LiveStack, live_portal, onward
 
@@ -186,15 +189,18 @@ def test_demo_prepare_makes_owner_only_secrets_the_registry_file_reads(tmp_path:
     registry.write_text(text.replace('"instance/demo/oidc/', f'"{tmp_path}/oidc/'), "utf-8")
 
     made = prepare_client_secrets(registry)
-    assert len(made) == 8  # every provider but the private_key_jwt one
+    # Every provider but the private_key_jwt one, the unregistered school's included.
+    assert len(made) == 9
     assert all(path.stat().st_mode & 0o077 == 0 for path in made)
     assert prepare_client_secrets(registry) == []  # a second run keeps them
 
     loaded = demo_providers(registry)
-    assert {spec.organisation for spec, _ in loaded} == {
+    unregistered = unregistered_providers(registry)
+    assert [spec.organisation for spec, _ in unregistered] == [UNREGISTERED_SCHOOL]
+    assert {spec.organisation for spec, _ in (*loaded, *unregistered)} == {
         p.organisation for p in (*PEOPLE, *NEWCOMERS)
     } | set(SCHOOLS)
-    for spec, secret in loaded:
+    for spec, secret in (*loaded, *unregistered):
         private = spec.client_auth_method.value == "private_key_jwt"
         assert (secret is None) if private else (secret and len(secret) >= 32)
 
@@ -224,3 +230,23 @@ def test_the_onboarding_agencys_first_sign_in_is_its_test(
         assert provider is not None and user is not None
         assert provider.organisation.stage == OrganisationStage.ONBOARDING
         assert provider.tested_by_id == user.id and user.status == UserStatus.PENDING
+
+
+def test_the_unregistered_school_is_served_but_neither_seeded_nor_loaded(
+    app: Flask, db_session: Session
+) -> None:
+    """Its provider is the development OpenID provider's, not the portal's, until an admin
+    registers it through the pages; `make demo` says what to enter."""
+    seed(app)
+    assert UNREGISTERED_SCHOOL not in set(db_session.scalars(sa.select(Organisation.name)))
+    assert not db_session.scalar(
+        sa.select(IdentityProvider).where(IdentityProvider.slug == "juniper-hill")
+    )
+    assert "juniper-hill" not in {spec.slug for spec, _ in providers_on()}
+    config = dev_provider_config(unregistered_on(), "http://127.0.0.1:5000")
+    (served,) = config["providers"]
+    assert served["name"] == "juniper-hill"
+    assert [account["sub"] for account in served["accounts"]] == ["lead-1"]
+    steps = registration_steps()
+    assert "Issuer: http://127.0.0.1:9110" in steps
+    assert "instance/demo/oidc/juniper-hill.secret" in steps

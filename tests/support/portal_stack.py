@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -42,7 +42,7 @@ from portal.crypto import FileKeyring
 from portal.demo.identity import dev_provider_config
 from portal.demo.seed import seed_demo_data
 from tests.support.deliveries import worker_environment
-from tests.support.demo_identity import providers_on, runtime_keyring
+from tests.support.demo_identity import providers_on, runtime_keyring, unregistered_on
 from tests.support.dev_oidc import DevOidcProvider
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -54,6 +54,9 @@ class PortalStack:
     engine: Engine
     directory: Path
     cms: ReferenceCms
+    # Providers the development OpenID provider serves that the portal has not registered
+    # (config/demo-identity-providers.toml's [[unregistered_provider]]), by slug, with secrets.
+    unregistered: dict[str, tuple[ProviderSpec, str | None]] = field(default_factory=dict)
 
     @property
     def mail(self) -> list[str]:
@@ -115,6 +118,7 @@ def portal_stack(
     directory: Path,
 ) -> Iterator[PortalStack]:
     url, engine, providers = demo_database(postgres_admin, keyring, "browser")
+    unregistered = unregistered_on({spec.slug: free_port() for spec, _ in unregistered_on()})
     port, smtp_port = free_port(), free_port()
     portal_url = f"http://127.0.0.1:{port}"
     (directory / "cms").mkdir()
@@ -165,9 +169,10 @@ def portal_stack(
         running.callback(worker.terminate)
         start("disarm", portal_command("disarm"))
         oidc = DevOidcProvider(
-            dev_provider_config(providers, portal_url)["providers"],
+            dev_provider_config([*providers, *unregistered], portal_url)["providers"],
             log_path=directory / "oidc.log",
         )
         oidc.start()
         running.callback(oidc.stop)
-        yield PortalStack(portal_url, engine, directory, cms)
+        by_slug = {spec.slug: (spec, secret) for spec, secret in unregistered}
+        yield PortalStack(portal_url, engine, directory, cms, by_slug)

@@ -14,21 +14,21 @@ from portal.config import PROJECT_ROOT
 from portal.private_files import PrivateFileError, read_private_file
 
 
-def load_file(path: Path) -> list[tuple[ProviderSpec, str | None]]:
-    """Read providers from a TOML file: [[provider]] tables, each with an optional
-    `client_secret_file` naming a file (outside git) that holds the client secret."""
+def load_file(path: Path, table: str = "provider") -> list[tuple[ProviderSpec, str | None]]:
+    """Read providers from a TOML file: [[provider]] tables (or another `table`'s), each with
+    an optional `client_secret_file` naming a file (outside git) that holds the secret."""
     try:
         with path.open("rb") as handle:
             data: dict[str, Any] = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise RegistryError(f"Cannot read {path}: {error}.") from None
-    entries = data.get("provider", [])
+    entries = data.get(table, [])
     if not isinstance(entries, list) or not entries:
-        raise RegistryError(f"{path} has no [[provider]] tables.")
+        raise RegistryError(f"{path} has no [[{table}]] tables.")
     loaded = []
     for number, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict):
-            raise RegistryError(f"{path}, provider {number}: write it as a [[provider]] table.")
+            raise RegistryError(f"{path}, provider {number}: write it as a [[{table}]] table.")
         entry = dict(entry)
         secret_file = entry.pop("client_secret_file", None)
         try:
