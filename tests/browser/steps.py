@@ -44,6 +44,22 @@ def sign_in(person: Person, who: tuple[str, str], shot: str | None = None) -> No
     person.check()
 
 
+def sign_in_to_wait(person: Person, who: tuple[str, str]) -> None:
+    """A first sign-in that the portal records but does not let in: the person waits for
+    approval (a newcomer, or anyone first through a provider approved in the last 30 days)."""
+    email, name = who
+    person.go("/sign-in")
+    person.check()
+    person.hands.fill(person.page.get_by_label("Work email address"), email)
+    person.passes_through()
+    person.hands.click(person.page.get_by_role("button", name="Continue"))
+    person.hands.check(person.page.get_by_role("radio", name=name))
+    person.hands.click(person.page.get_by_role("button", name="Sign in"))
+    heading = person.page.get_by_role("heading", name="Your account is waiting for approval")
+    expect(heading).to_be_visible()
+    person.check()
+
+
 def sign_out(person: Person) -> None:
     """Out of the portal and, at its own page, out of the organisation's provider too."""
     person.passes_through()
@@ -60,12 +76,8 @@ def fill_date(person: Person, group: str, day: date) -> None:
     person.hands.fill(fieldset.get_by_label("Year"), str(day.year))
 
 
-def issue_request(
-    person: Person, case: str, child: str, *, shots: bool = False, errors: bool = False
-) -> str:
-    """The social worker finds the case and asks the school, with a due date; returns the
-    request's reference. With `errors`, a first attempt with nothing filled in shows the
-    error summary."""
+def open_request_form(person: Person, case: str, shots: bool = False) -> None:
+    """The social worker finds the case and reaches the form that asks a partner."""
     hands, page = person.hands, person.page
     hands.click(page.get_by_role("link", name="Requests", exact=True))
     person.check()
@@ -75,12 +87,35 @@ def issue_request(
     hands.click(page.get_by_role("button", name="Continue"))
     expect(page.get_by_role("heading", name="Ask a partner for information")).to_be_visible()
     person.check()
+
+
+def offered_organisations(person: Person, case: str) -> list[str]:
+    """The organisations the request form offers for `case`."""
+    open_request_form(person, case)
+    options = person.page.get_by_label("Organisation").locator("option")
+    return [text.strip() for text in options.all_inner_texts()]
+
+
+def issue_request(
+    person: Person,
+    case: str,
+    child: str,
+    *,
+    shots: bool = False,
+    errors: bool = False,
+    organisation: str = SCHOOL,
+) -> str:
+    """The social worker finds the case and asks the school (or `organisation`), with a due
+    date; returns the request's reference. With `errors`, a first attempt with nothing filled
+    in shows the error summary."""
+    hands, page = person.hands, person.page
+    open_request_form(person, case, shots)
     if errors:
         hands.click(page.get_by_role("button", name="Continue"))
         expect(page.get_by_role("alert")).to_contain_text("There is a problem")
         person.check("sw-2-request-errors" if shots else None)
     hands.check(page.get_by_role("checkbox", name=child))
-    hands.select(page.get_by_label("Organisation"), SCHOOL)
+    hands.select(page.get_by_label("Organisation"), organisation)
     hands.select(page.get_by_label("Questions to ask"), SCHOOL_FORM)
     hands.check(page.get_by_role("radio", name=re.compile("section 47")))
     hands.fill(page.get_by_label("Why you need this information"), PURPOSE)
@@ -91,7 +126,7 @@ def issue_request(
     person.check("sw-3-check-request" if shots else None)
     hands.click(page.get_by_role("button", name="Send request"))
     banner = page.get_by_role("alert").filter(has_text="Success")
-    expect(banner).to_contain_text(f"sent to {SCHOOL}")
+    expect(banner).to_contain_text(f"sent to {organisation}")
     person.check("sw-4-request-sent" if shots else None)
     found = re.search(r"Request (DR-[A-Z0-9]+) sent", banner.inner_text())
     assert found, banner.inner_text()
