@@ -9,7 +9,7 @@ provider (a proposal) and an IG officer approves it; the school's safeguarding l
 (the test sign-in; she waits for approval, the provider being new); the officer proposes her as
 partner lead and the IG officer approves; the school goes live, having first been refused with
 what was missing; a social worker, not offered the school before, sends it a request; and the
-new partner lead finds it in her inbox."""
+new partner lead is told by e-mail and finds it in her inbox."""
 
 from __future__ import annotations
 
@@ -61,6 +61,9 @@ def test_from_proposing_an_organisation_to_its_first_request(
     go_live(officer)
     reference = steps.issue_request(worker, CASE, CHILD, organisation=SCHOOL)
 
+    # Told by e-mail (a reference and a link, nothing about the child), and in her inbox.
+    message = stack.wait_for_mail(reference)
+    assert NEW_LEAD[0] in message and CHILD not in message
     steps.sign_in(lead, NEW_LEAD)
     steps.open_request(lead, reference)
     expect(lead.page.locator("main")).to_contain_text(CHILD)
