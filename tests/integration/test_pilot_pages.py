@@ -22,11 +22,27 @@ from portal.config import Settings
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.models import AuditEvent, OrganisationKind, Role
+from portal.pilot.figures import Filters, Grouping, figures_by
+from portal.pilot.pages import KIND_NAMES
+from portal.pilot.periods import Month, Period, month_name
+from portal.pilot.shown import COUNTS
 from tests.conftest import test_settings
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
-from tests.support.pilot_data import PilotData, build_pilot_data
+from tests.support.pilot_data import TODAY, PilotData, build_pilot_data
 
 PERIOD = {"first": "2026-01", "last": "2026-04"}
+JANUARY_TO_APRIL_PERIOD = Period(Month(2026, 1), Month(2026, 4))
+COUNT_FIELD = {
+    "Requests issued": "issued",
+    "Opened by the partner": "opened",
+    "Answered in the portal": "answered",
+    "Returned for more information": "returned",
+    "Accepted": "accepted",
+    "Rejected": "rejected",
+    "Withdrawn": "withdrawn",
+    "Declined: not this child": "not_this_child",
+    "Answered outside the portal": "answered_elsewhere",
+}
 ODS = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 
@@ -195,25 +211,50 @@ def _ods_sheet(content: bytes, name: str) -> tuple[list[str], dict[str, list[str
     return rows[0], {row[0]: row for row in rows[1:]}
 
 
+SECTIONS = {
+    "All": "in the whole period",
+    "By month": "by month issued",
+    "By organisation": "by organisation",
+    "By kind": "by kind of organisation",
+}
+
+
+def _captions(section: str) -> tuple[str, ...]:
+    words = SECTIONS[section]
+    return (
+        f"Requests {words}",
+        f"Rates, feedback and who took part{',' if section != 'All' else ''} {words}",
+        f"Hours from issue to each step{',' if section != 'All' else ''} {words}",
+    )
+
+
+@pytest.mark.parametrize("settings", [1, 5], indirect=True)
 @pytest.mark.parametrize("file_format", ["csv", "ods"])
 def test_the_downloads_hold_the_pages_numbers(
-    officer: FlaskClient, db_session: Session, file_format: str
+    officer: FlaskClient, db_session: Session, file_format: str, settings: Settings
 ) -> None:
     html = officer.get("/pilot", query_string=PERIOD).get_data(as_text=True)
     content = _download(officer, file_format)
-    if file_format == "csv":
-        names, rows = _csv_section(content.decode(), "By month")
-    else:
-        names, rows = _ods_sheet(content, "By month")
-    for caption in (
-        "Requests by month issued",
-        "Rates, feedback and who took part, by month issued",
-        "Hours from issue to each step, by month issued",
-    ):
-        for label, cells in table(html, caption).items():
-            for heading, text in zip(headings(html, caption), cells, strict=True):
-                exported = rows[label][names.index(heading)]
-                assert same(text, exported), (label, heading, text, exported)
+    for section in SECTIONS:
+        if file_format == "csv":
+            names, rows = _csv_section(content.decode("utf-8-sig"), section)
+        else:
+            names, rows = _ods_sheet(content, section)
+        compared = 0
+        for caption in _captions(section):
+            for label, cells in table(html, caption).items():
+                for heading, text in zip(headings(html, caption), cells, strict=True):
+                    exported = rows[label][names.index(heading)]
+                    assert same(text, exported), (section, label, heading, text, exported)
+                    compared += 1
+        assert compared > 0, section
+    if settings.pilot.suppress_below != 5:
+        return
+    names, rows = (
+        _csv_section(content.decode("utf-8-sig"), "By month")
+        if file_format == "csv"
+        else _ods_sheet(content, "By month")
+    )
     assert rows["January 2026"][names.index("Requests issued")] in ("6", "6.0")
     assert rows["January 2026"][names.index("Opened by the partner")] == "fewer than 5"
     event = db_session.scalars(
@@ -226,3 +267,41 @@ def test_the_downloads_hold_the_pages_numbers(
         "kind": None,
         "organisation": None,
     }
+
+
+def test_no_held_back_count_is_the_total_less_the_shown_ones(
+    officer: FlaskClient, db_session: Session
+) -> None:
+    """Threshold 5 on the constructed data: 8 requests, 6 to the school and 2 to the police.
+    Holding back only the police's 2 would leave it as 8 − 6."""
+    html = officer.get("/pilot", query_string=PERIOD).get_data(as_text=True)
+    found = figures_by(db_session, Filters(JANUARY_TO_APRIL_PERIOD), TODAY, tuple(Grouping))
+    true = {
+        "By month": {month_name(row.key): row for row in found[Grouping.MONTH]},
+        "By organisation": {row.key: row for row in found[Grouping.ORGANISATION]},
+        "By kind": {KIND_NAMES[OrganisationKind(row.key)]: row for row in found[Grouping.KIND]},
+    }
+    total = table(html, "Requests in the whole period")["All"]
+    names = headings(html, "Requests in the whole period")
+    checked = 0
+    for section, rows in true.items():
+        page = table(html, _captions(section)[0])
+        for column in COUNTS:
+            field = COUNT_FIELD[column.name]
+            shown_total = total[names.index(column.name)]
+            if shown_total.startswith("fewer"):
+                continue
+            cells = {label: page[label][names.index(column.name)] for label in rows}
+            hidden = [label for label, text in cells.items() if text.startswith("fewer")]
+            rest = int(shown_total.replace(",", "")) - sum(
+                int(text.replace(",", ""))
+                for text in cells.values()
+                if not text.startswith("fewer")
+            )
+            for label in hidden:
+                checked += 1
+                assert getattr(rows[label], field) != rest, (section, column.name, label)
+    assert checked >= 4  # the police's and the school's requests issued, in two groupings
+    by_organisation = table(html, "Requests by organisation")
+    assert by_organisation["Figures Primary"][0] == "fewer than 5"  # 6, held back for the 2
+    assert by_organisation["Figures Police"][0] == "fewer than 5"

@@ -12,9 +12,9 @@ from xml.etree import ElementTree as ET  # noqa: N817
 import pytest
 
 from portal.pilot import charts, export
-from portal.pilot.figures import Row, Step, Times
+from portal.pilot.figures import Grouping, Row, Step, Times
 from portal.pilot.periods import Month, Period, month_name
-from portal.pilot.shown import COLUMNS, Cell, count_cell, shown
+from portal.pilot.shown import COLUMNS, Cell, count_cell, held_back, shown, shown_groupings
 
 
 def test_months_and_periods_are_uk_months() -> None:
@@ -63,6 +63,86 @@ def test_a_rate_never_reveals_a_count_held_back() -> None:
     assert cells["Digital take-up"] == Cell(75, "75%")
     assert cells["Completion rate"] == Cell(70, "70%")  # (30 + 5) ÷ 50
     assert _cells(_row(returns=6, answered=30))["Returns per request answered"].text == "0.20"
+
+
+def test_a_rate_is_held_back_when_a_count_it_is_made_of_is() -> None:
+    # (30 + 2) ÷ 40 = 80% would give away the 2 "not this child" the table holds back.
+    cells = _cells(_row(issued=50, opened=40, answered=30, not_this_child=2))
+    assert cells["Declined: not this child"].text == "fewer than 5"
+    assert cells["Completion rate"] == Cell(None, "not shown")
+    assert _cells(_row(opened=40, answered=30, not_this_child=5))["Completion rate"].text == "88%"
+
+
+def test_none_is_never_shown_as_0_or_100_percent() -> None:
+    # 100% says that none were left over; 0% that none got there: both counts under 5.
+    assert _cells(_row(opened=20, answered=20))["Completion rate"].text == "not shown"
+    assert _cells(_row(responses=10, satisfied=0))["User satisfaction"].text == "not shown"
+    assert _cells(_row(responses=10, satisfied=5))["User satisfaction"].text == "50%"
+
+
+def test_take_up_counts_a_request_answered_both_ways_once() -> None:
+    # 20 answered in the portal, of which 5 were returned and then answered elsewhere, and
+    # 10 more answered only elsewhere: 15 only in the portal, of 30 answered at all.
+    row = _row(answered=20, answered_elsewhere=15, answered_both_ways=5)
+    assert _cells(row)["Digital take-up"] == Cell(50, "50%")
+
+
+def _grouped(issued: dict[str, int], kinds: dict[str, str]) -> dict[Grouping, list[Row]]:
+    def row(key: str, count: int, kind: str = "") -> Row:
+        found = Row(key, kind)
+        found.issued = count
+        return found
+
+    by_kind: dict[str, int] = {}
+    for name, count in issued.items():
+        by_kind[kinds[name]] = by_kind.get(kinds[name], 0) + count
+    return {
+        Grouping.TOTAL: [row("", sum(issued.values()))],
+        Grouping.MONTH: [row("2026-01", sum(issued.values()))],
+        Grouping.ORGANISATION: [row(name, n, kinds[name]) for name, n in issued.items()],
+        Grouping.KIND: [row(kind, n, kind) for kind, n in by_kind.items()],
+    }
+
+
+def test_one_small_count_in_a_grouping_holds_back_the_next_smallest() -> None:
+    found = _grouped(
+        {"Ash": 20, "Beech": 9, "Cedar": 2, "Police A": 30, "Police B": 40},
+        {
+            "Ash": "school",
+            "Beech": "school",
+            "Cedar": "school",
+            "Police A": "police",
+            "Police B": "police",
+        },
+    )
+    held = held_back(found, 5)
+    organisations = {
+        row.key: "issued" in kept
+        for row, kept in zip(found[Grouping.ORGANISATION], held[Grouping.ORGANISATION], strict=True)
+    }
+    # Cedar's 2 is small; Beech's 9, the next smallest school, goes too (else 31 − 20 − 9
+    # among the schools); the police's are shown: two cells are hidden among the organisations.
+    assert organisations == {
+        "Ash": False,
+        "Beech": True,
+        "Cedar": True,
+        "Police A": False,
+        "Police B": False,
+    }
+    rows = shown_groupings(found, 5, {grouping: lambda row: row.key for grouping in Grouping})
+    assert [row.cells["Requests issued"].text for row in rows[Grouping.KIND]] == ["31", "70"]
+
+
+def test_a_kind_of_one_small_and_one_large_organisation() -> None:
+    # Schools 2 + 8, police 50: the 8 is held back for the 2, both among all organisations
+    # and within the schools (the schools' 10 is shown).
+    found = _grouped(
+        {"Ash": 2, "Beech": 8, "Police": 50},
+        {"Ash": "school", "Beech": "school", "Police": "police"},
+    )
+    held = held_back(found, 5)
+    assert ["issued" in kept for kept in held[Grouping.ORGANISATION]] == [True, True, False]
+    assert ["issued" in kept for kept in held[Grouping.KIND]] == [False, False]
 
 
 def test_times_need_enough_requests() -> None:
