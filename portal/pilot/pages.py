@@ -177,8 +177,9 @@ def about(page: FiguresPage, now: datetime) -> list[tuple[str, str]]:
         ("Made", uk_clock(now, "%-d %B %Y %H:%M %Z")),
         (
             "Small numbers",
-            f"Counts under {page.threshold} are shown as 'fewer than {page.threshold}'; rates "
-            "and times from too few requests are not shown",
+            f"Counts under {page.threshold} are shown as 'fewer than {page.threshold}', and "
+            "where one group's count is held back the next smallest is too, so that none can "
+            "be worked out from the total; rates and times from too few requests are not shown",
         ),
         ("Definitions", "docs/pilot.md, in the portal's documentation"),
     ]

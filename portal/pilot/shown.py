@@ -304,7 +304,8 @@ DEFINITIONS = (
     ),
     (
         "Opened by the partner",
-        "Of those, requests someone at the organisation opened at least once.",
+        "Of those, requests someone at the organisation opened at least once, or for which "
+        "it confirmed a child or sent answers.",
     ),
     (
         "Answered in the portal",
@@ -343,7 +344,8 @@ DEFINITIONS = (
     ),
     (
         "Digital take-up",
-        "Requests answered in the portal, out of those answered in the portal or outside it.",
+        "Requests answered in the portal and not recorded as answered outside it, out of "
+        "those answered either way.",
     ),
     (
         "Active organisations and people",
