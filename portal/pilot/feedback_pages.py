@@ -10,11 +10,8 @@ from portal.contributions.pages import sent_version as sent_version
 from portal.crypto.records import RecordCipher
 from portal.models import Contribution, Satisfaction
 from portal.pilot.recording import PilotRefused as PilotRefused
-from portal.pilot.recording import feedback_given, give_feedback
-
-
-def already_given(session: Session, sent: Contribution) -> bool:
-    return feedback_given(session, sent)
+from portal.pilot.recording import feedback_given as feedback_given
+from portal.pilot.recording import give_feedback
 
 
 def give(

@@ -132,6 +132,8 @@ def test_feedback_after_sending_once_and_sealed(
     page = client.get(path).get_data(as_text=True)
     assert "Do not include anything about a child or family" in page
     assert "Skip feedback" in page
+    assert "not tied to your name" not in page  # the audit trail says who gave it
+    assert "The council can see that you gave feedback" in page
     token = csrf_token(page)
     response = client.post(path, data={"csrf_token": token, "rating": "4", "comment": COMMENT})
     assert response.status_code == 302
@@ -162,6 +164,12 @@ def test_feedback_refused_with_a_message(app: Flask, db_session: Session, world:
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Feedback)) == 0
     # No feedback on a version never sent.
     assert client.get(f"/inbox/{reference}/receipts/2/feedback").status_code == 404
+    # Only the person who sent it rates sending it: a colleague gets "not found".
+    colleague = client_for(app, world.colleague)
+    assert colleague.get(path).status_code == 404
+    theirs = csrf_token(colleague.get("/inbox").get_data(as_text=True))
+    assert colleague.post(path, data={"csrf_token": theirs, "rating": "5"}).status_code == 404
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Feedback)) == 0
     sent = db_session.scalars(sa.select(Contribution)).one()
     assert sent.status is ContributionStatus.SUBMITTED
 
