@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 from portal.config import Settings
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
-from portal.models import AuditEvent, OrganisationKind, Role
+from portal.models import (
+    AuditEvent,
+    Contribution,
+    DelegationRequest,
+    Feedback,
+    OrganisationKind,
+    Role,
+)
 from portal.pilot.figures import Filters, Grouping, figures_by
 from portal.pilot.pages import KIND_NAMES
 from portal.pilot.periods import Month, Period, month_name
@@ -305,3 +312,36 @@ def test_no_held_back_count_is_the_total_less_the_shown_ones(
     by_organisation = table(html, "Requests by organisation")
     assert by_organisation["Figures Primary"][0] == "fewer than 5"  # 6, held back for the 2
     assert by_organisation["Figures Police"][0] == "fewer than 5"
+
+
+def test_the_officer_reads_the_partners_comments_audited(
+    officer: FlaskClient, db_session: Session, keyring: FileKeyring, data: PilotData
+) -> None:
+    cipher = RecordCipher(keyring, db_session)
+    rated = db_session.scalars(
+        sa.select(Feedback).join(Contribution).order_by(Contribution.submitted_at)
+    ).first()
+    assert rated is not None
+    cipher.seal_text(rated, "comment_enc", "The <upload> page was slow")
+    db_session.flush()
+    html = officer.get("/pilot/feedback", query_string=PERIOD).get_data(as_text=True)
+    assert "They are free text from partners" in html
+    assert "The &lt;upload&gt; page was slow" in html
+    assert "Figures Primary" in html and "January 2026" in html
+    references = db_session.scalars(sa.select(DelegationRequest.reference)).all()
+    assert not any(reference in html for reference in references)
+    (event,) = db_session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == "feedback_read")
+    ).all()
+    assert event.details == {
+        "first_month": "2026-01",
+        "last_month": "2026-04",
+        "kind": None,
+        "organisation": None,
+        "comments": 1,
+    }
+    assert "page was slow" not in str(event.details)
+    police = officer.get("/pilot/feedback", query_string=PERIOD | {"kind": "police"})
+    assert "No comments were given" in police.get_data(as_text=True)
+    bad = officer.get("/pilot/feedback", query_string={"first": "January"})
+    assert bad.status_code == 400 and "govuk-error-summary" in bad.get_data(as_text=True)
