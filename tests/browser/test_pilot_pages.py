@@ -77,18 +77,22 @@ def _render(app: Flask, session: Session, cipher: RecordCipher) -> dict[str, Ren
     teacher = make_user(session, data.school, Role.PARTNER_CONTRIBUTOR)
     open_request = make_request(session, cipher, case, data.school, worker)
     sent = make_request(session, cipher, case, data.school, worker)
-    version = Contribution(
-        request_id=sent.id,
-        version=1,
-        status=ContributionStatus.SUBMITTED,
-        created_by_id=teacher.id,
-        submitted_by_id=teacher.id,
-        submitted_at=datetime.now(UTC),
-    )
-    session.add(version)
+    versions = [
+        Contribution(
+            request_id=request_.id,
+            version=1,
+            status=ContributionStatus.SUBMITTED,
+            created_by_id=teacher.id,
+            submitted_by_id=teacher.id,
+            submitted_at=datetime.now(UTC),
+        )
+        for request_ in (sent, make_request(session, cipher, case, data.school, worker))
+    ]
+    session.add_all(versions)
     session.flush()
-    feedback = Feedback(contribution_id=version.id, organisation_id=data.school.id, rating=2)
-    cipher.seal_text(feedback, "comment_enc", "The upload <b>page</b> was slow")
+    # Feedback with a comment on the second (the first's feedback page must still ask).
+    feedback = Feedback(contribution_id=versions[1].id, organisation_id=data.school.id, rating=2)
+    cipher.seal_text(feedback, "comment_enc", "The upload page was slow")
     session.add(feedback)
     session.commit()
 
