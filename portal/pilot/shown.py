@@ -38,9 +38,15 @@ Value = Callable[[Row, int, Held], Cell]
 
 @dataclass(frozen=True)
 class Column:
-    name: str  # the heading on the page and in the exports
+    name: str
     value: Value
     unit: str = ""
+
+    @property
+    def heading(self) -> str:
+        """The heading on the page and in the downloads: a rate's with "(%)" (the times'
+        names already say they are in hours)."""
+        return f"{self.name} (%)" if self.unit == "%" else self.name
 
 
 def _count(name: str) -> Value:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
+import subprocess  # nosec: LibreOffice, fixed arguments
 import zipfile
 from datetime import UTC, date, datetime
+from pathlib import Path
 from xml.etree import ElementTree as ET  # noqa: N817
 
 import pytest
@@ -163,10 +166,12 @@ def _section(label: str) -> export.Section:
 
 def test_the_csv_never_hands_a_spreadsheet_a_formula() -> None:
     text = export.as_csv([("Pilot figures", "=HYPERLINK(1)")], [_section("=cmd|' /C calc'!A0")])
-    rows = list(csv.reader(io.StringIO(text)))
+    assert text.startswith("\ufeff")  # so that Excel reads it as UTF-8
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
     assert rows[0] == ["Pilot figures", "'=HYPERLINK(1)"]
     assert rows[4][:3] == ["'=cmd|' /C calc'!A0", "", "8"]
-    assert rows[3] == ["Organisation", "Kind of organisation", *(c.name for c in COLUMNS)]
+    assert rows[3] == ["Organisation", "Kind of organisation", *(c.heading for c in COLUMNS)]
+    assert "Digital take-up (%)" in rows[3]
 
 
 def test_the_spreadsheet_is_an_opendocument_package() -> None:
@@ -180,7 +185,11 @@ def test_the_spreadsheet_is_an_opendocument_package() -> None:
     office = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
     sheets = {t.get(f"{table}name"): t for t in document.iter(f"{table}table")}
     assert list(sheets) == ["About", "By organisation"]
-    cells = list(list(sheets["By organisation"])[1])
+    # Each sheet declares its columns before its rows (OpenDocument 1.2, 9.1.2).
+    first = list(sheets["By organisation"])[0]
+    assert first.tag == f"{table}table-column"
+    assert first.get(f"{table}number-columns-repeated") == str(len(COLUMNS) + 2)
+    cells = list(list(sheets["By organisation"])[2])
     assert "".join(cells[0].itertext()) == "Ash & Oak <School>"
     assert (cells[2].get(f"{office}value-type"), cells[2].get(f"{office}value")) == (
         "float",
@@ -197,3 +206,37 @@ def test_a_chart_escapes_what_it_draws(name: str) -> None:
     assert drawn.count("<rect") == 3  # two in the legend, one bar: the held-back value has none
     assert "style=" not in drawn
     ET.fromstring(drawn)  # noqa: S314 - well-formed XML
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_libreoffice_reads_the_spreadsheet(tmp_path: Path) -> None:
+    """LibreOffice Calc opens the file and finds the figures where the page has them."""
+    row = Row("school")
+    row.issued, row.kind = 8, "school"
+    section = export.Section(
+        "By kind", "Kind of organisation", shown([row], 5, lambda _r: "Schools")
+    )
+    (tmp_path / "figures.ods").write_bytes(
+        export.as_ods([("Pilot figures", "a <b> & c")], [section])
+    )
+    # The last option (-1): every sheet to a CSV file of its own (LibreOffice 7.2 and later).
+    subprocess.run(  # noqa: S603 - fixed arguments
+        [
+            "soffice",
+            f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}",
+            "--headless",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
+            "--outdir",
+            str(tmp_path),
+            str(tmp_path / "figures.ods"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    about = list(csv.reader(io.StringIO((tmp_path / "figures-About.csv").read_text("utf-8"))))
+    assert about == [["Pilot figures", "a <b> & c"]]
+    rows = list(csv.reader(io.StringIO((tmp_path / "figures-By kind.csv").read_text("utf-8"))))
+    assert rows[0][:3] == ["Kind of organisation", "Kind of organisation", "Requests issued"]
+    assert rows[1][:4] == ["Schools", "School", "8", "fewer than 5"]
