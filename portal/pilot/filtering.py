@@ -13,7 +13,8 @@ from portal.pilot.figures import Filters
 from portal.pilot.pages import KIND_NAMES, default_period
 from portal.pilot.periods import Month, Period
 
-EARLIEST = Month(2020, 1)
+OFFERED = 36  # months in the lists; the same months and no others are accepted
+MONTH_NOT_LISTED = "Select a month from the list"
 
 
 @dataclass
@@ -23,9 +24,9 @@ class ReadFilters:
 
 
 def month_choices(today: date) -> list[tuple[str, str]]:
-    """Every month from the last to 36 months before it, newest first."""
+    """This month and the 35 before it, newest first: what `read_filters` accepts."""
     last = Month.of(today)
-    return [(str(last.minus(n)), last.minus(n).name) for n in range(36)]
+    return [(str(last.minus(n)), last.minus(n).name) for n in range(OFFERED)]
 
 
 def kind_choices() -> list[tuple[str, str]]:
@@ -66,11 +67,7 @@ def _month(
     if not text:
         return default
     month = Month.parse(text)
-    this_month = Month.of(today)
-    if month is None or (month.year, month.month) > (this_month.year, this_month.month):
-        errors[name] = "Select a month from the list"
-        return default
-    if (month.year, month.month) < (EARLIEST.year, EARLIEST.month):
-        errors[name] = "Select a month from the list"
+    if month is None or str(month) not in dict(month_choices(today)):
+        errors[name] = MONTH_NOT_LISTED
         return default
     return month

@@ -97,6 +97,20 @@ def offline_answer_given(channel: str, reason: str) -> OfflineAnswerGiven:
     return OfflineAnswerGiven(read, reason)
 
 
+WAITING_FOR_REVIEW = (
+    "The partner has sent answers that are waiting for review: review them instead, so this "
+    "request cannot be recorded as answered outside the portal"
+)
+NO_LONGER_OPEN = "This request is closed, so it cannot be recorded as answered outside the portal"
+
+
+def why_not_elsewhere(found: DelegationRequest) -> str:
+    """Why a request may not be recorded as answered outside the portal, in words."""
+    if found.status is RequestStatus.SUBMITTED:
+        return WAITING_FOR_REVIEW
+    return NO_LONGER_OPEN
+
+
 def may_answer_elsewhere(found: DelegationRequest) -> bool:
     """Only an open request with nothing waiting for review: a sent version is an answer."""
     return found.status in (
@@ -117,7 +131,7 @@ def answer_elsewhere(
     """Record how and why the request was answered outside the portal, and withdraw it in
     the same transaction (the partner loses access; any draft is destroyed)."""
     if not may_answer_elsewhere(found):
-        raise PilotRefused("channel", "This request can no longer be withdrawn")
+        raise PilotRefused("channel", why_not_elsewhere(found))
     closing = f"Answered outside the portal: {CHANNEL_LABELS[given.channel].lower()}"
     try:
         request_services.revoke(session, cipher, found, actor, closing)

@@ -90,7 +90,20 @@ def test_answered_outside_the_portal_withdraws_the_request(
     # Once withdrawn, it cannot be recorded again.
     again = _answered_elsewhere(app, world, reference, channel="email", reason="other")
     assert again.status_code == 409
+    assert "This request is closed" in again.get_data(as_text=True)
     assert db_session.scalar(sa.select(sa.func.count()).select_from(OfflineAnswer)) == 1
+
+
+def test_answers_waiting_for_review_are_reviewed_not_recorded_elsewhere(
+    app: Flask, db_session: Session, world: World
+) -> None:
+    reference = _sent_version(app, world)
+    page = client_for(app, world.worker).get(f"/requests/{reference}/answered-elsewhere")
+    assert page.status_code == 409
+    text = page.get_data(as_text=True)
+    assert "waiting for review: review them instead" in text
+    assert "can no longer be withdrawn" not in text
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(OfflineAnswer)) == 0
 
 
 def test_answered_outside_the_portal_needs_both_answers(

@@ -16,6 +16,7 @@ import pytest
 
 from portal.pilot import charts, export
 from portal.pilot.figures import Grouping, Row, Step, Times
+from portal.pilot.filtering import month_choices, read_filters
 from portal.pilot.periods import Month, Period, month_name
 from portal.pilot.shown import COLUMNS, Cell, count_cell, held_back, shown, shown_groupings
 
@@ -34,6 +35,18 @@ def test_months_and_periods_are_uk_months() -> None:
     assert [str(m) for m in summer.months()] == ["2026-04", "2026-05", "2026-06"]
     assert summer.name == "April 2026 to June 2026"
     assert Period(Month.of(date(2026, 1, 9)), Month(2026, 1)).name == "January 2026"
+
+
+def test_the_filters_accept_exactly_the_months_they_offer() -> None:
+    today = date(2026, 12, 6)
+    offered = [value for value, _name in month_choices(today)]
+    assert offered[0] == "2026-12" and offered[-1] == "2024-01" and len(offered) == 36
+    for month in offered:
+        assert read_filters({"first": month}, today, []).errors == {}
+    for month in ("2023-12", "2020-01", "2027-01"):
+        assert read_filters({"first": month}, today, []).errors == {
+            "first": "Select a month from the list"
+        }
 
 
 def _row(**counts: int) -> Row:
