@@ -196,3 +196,44 @@ def test_a_request_answered_or_declined_without_an_opening_counts_as_opened(
     assert (row.answered_elsewhere, row.answered_both_ways) == (1, 1)
     assert (row.answered_only_in_portal, row.answered_either_way) == (0, 1)
     assert Step.OPENED not in row.times  # no opening, so no time to it
+
+
+@both_backends
+def test_the_due_date_is_a_uk_day_in_summer_time(
+    db_session: Session, keyring: FileKeyring, data: PilotData
+) -> None:
+    """Due 15 June (British Summer Time): sent at 22:30 UTC on the 15th is 23:30 in the UK, in
+    time; sent at 23:30 UTC is 00:30 on the 16th in the UK, late (though the 15th in UTC)."""
+    cipher = RecordCipher(keyring, db_session)
+    case, _child = make_case(db_session, cipher, "Isla Moore")
+    helper = make_user(db_session, data.police, Role.PARTNER_CONTRIBUTOR)
+    issued = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    for sent_at in (
+        datetime(2026, 6, 15, 22, 30, tzinfo=UTC),
+        datetime(2026, 6, 15, 23, 30, tzinfo=UTC),
+    ):
+        found = make_request(db_session, cipher, case, data.police, data.worker)
+        found.issued_at, found.due_on, found.status = (
+            issued,
+            date(2026, 6, 15),
+            RequestStatus.SUBMITTED,
+        )
+        db_session.flush()
+        db_session.add(
+            Contribution(
+                request_id=found.id,
+                version=1,
+                status=ContributionStatus.SUBMITTED,
+                created_by_id=helper.id,
+                submitted_by_id=helper.id,
+                submitted_at=sent_at,
+            )
+        )
+    db_session.flush()
+    (june,) = figures(
+        db_session,
+        Filters(Period(Month(2026, 6), Month(2026, 6))),
+        Grouping.TOTAL,
+        date(2026, 7, 1),
+    )
+    assert (june.answered, june.answered_by_due, june.due_or_answered) == (2, 1, 2)
