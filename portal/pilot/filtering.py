@@ -15,6 +15,8 @@ from portal.pilot.periods import Month, Period
 
 OFFERED = 36  # months in the lists; the same months and no others are accepted
 MONTH_NOT_LISTED = "Select a month from the list"
+KIND_NOT_LISTED = "Select a kind of organisation from the list"
+ORGANISATION_NOT_LISTED = "Select an organisation from the list"
 
 
 @dataclass
@@ -48,15 +50,15 @@ def read_filters(
         try:
             kind = OrganisationKind(args["kind"])
         except ValueError:
-            errors["kind"] = "Select a kind of organisation from the list"
+            errors["kind"] = KIND_NOT_LISTED
         if kind is OrganisationKind.COUNCIL:
-            kind, errors["kind"] = None, "Select a kind of organisation from the list"
+            kind, errors["kind"] = None, KIND_NOT_LISTED
     organisation_id = None
     if args.get("organisation"):
         known = {str(id_): id_ for id_, _name in organisations}
         organisation_id = known.get(args["organisation"])
         if organisation_id is None:
-            errors["organisation"] = "Select an organisation from the list"
+            errors["organisation"] = ORGANISATION_NOT_LISTED
     return ReadFilters(Filters(Period(first, last), kind, organisation_id), errors)
 
 

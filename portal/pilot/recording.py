@@ -30,6 +30,12 @@ from portal.requests import services as request_services
 
 COMMENT_LIMIT = 1200
 
+# Each message once, for the forms and the services alike.
+SELECT_CHANNEL = "Select how the partner answered"
+SELECT_REASON = "Select why it was answered outside the portal"
+SELECT_RATING = "Select how you felt about the service"
+COMMENT_TOO_LONG = f"Your answer must be {COMMENT_LIMIT:,} characters or fewer"
+
 # Why a request was answered outside the portal: a closed list, so that nothing typed about a
 # child or family is kept (the figures count the codes).
 OFFLINE_REASONS = {
@@ -91,9 +97,9 @@ def offline_answer_given(channel: str, reason: str) -> OfflineAnswerGiven:
     try:
         read = OfflineChannel(channel)
     except ValueError:
-        raise PilotRefused("channel", "Select how the partner answered") from None
+        raise PilotRefused("channel", SELECT_CHANNEL) from None
     if reason not in OFFLINE_REASONS:
-        raise PilotRefused("reason", "Select why it was answered outside the portal")
+        raise PilotRefused("reason", SELECT_REASON)
     return OfflineAnswerGiven(read, reason)
 
 
@@ -178,7 +184,7 @@ def give_feedback(
     if contribution.submitted_at is None:
         raise PilotRefused("rating", "Feedback is given after sending")
     if comment is not None and len(comment) > COMMENT_LIMIT:
-        raise PilotRefused("comment", f"Your answer must be {COMMENT_LIMIT:,} characters or fewer")
+        raise PilotRefused("comment", COMMENT_TOO_LONG)
     feedback = Feedback(
         id=uuid.uuid4(),
         contribution_id=contribution.id,
