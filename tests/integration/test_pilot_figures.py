@@ -22,11 +22,11 @@ from portal.models import (
     OrganisationKind,
     Role,
 )
-from portal.pilot.figures import Filters, Grouping, Row, Step, Times, figures, figures_by
+from portal.pilot.figures import Filters, Grouping, Row, Step, Times, figures_by
 from portal.pilot.periods import Month, Period
 from tests.conftest import both_backends
 from tests.factories import make_case, make_request, make_user
-from tests.support.pilot_data import DAY, HOUR, TODAY, PilotData, build_pilot_data
+from tests.support.pilot_data import DAY, HOUR, TODAY, PilotData, build_pilot_data, figures
 
 JANUARY_TO_APRIL = Period(Month(2026, 1), Month(2026, 4))
 

@@ -35,12 +35,18 @@ from portal.models import (
     User,
 )
 from portal.models.contributions import ReviewDecision
+from portal.pilot.figures import Filters, Grouping, Row, figures_by
 from tests.factories import make_case, make_organisation, make_request, make_user
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 JANUARY = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TODAY = date(2026, 4, 5)  # what the figures are asked on
+
+
+def figures(session: Session, filters: Filters, grouping: Grouping, today: date) -> list[Row]:
+    """The figures for each group of one grouping (the tests look at one at a time)."""
+    return figures_by(session, filters, today, (grouping,))[grouping]
 
 
 @dataclass
