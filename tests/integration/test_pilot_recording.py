@@ -67,6 +67,18 @@ def test_the_first_opening_by_the_partner_is_recorded_once(
     assert _request(db_session, reference).row_version == version_before
 
 
+@pytest.mark.parametrize("page", ["children", "answer/first"])
+def test_going_straight_to_the_children_or_the_answers_is_an_opening(
+    app: Flask, db_session: Session, world: World, page: str
+) -> None:
+    reference = issue(app, world)
+    response = client_for(app, world.teacher).get(f"/inbox/{reference}/{page}")
+    assert response.status_code in (200, 302)  # the answers send them to the children first
+    found = _request(db_session, reference)
+    opening = db_session.get(RequestOpening, found.id)
+    assert opening is not None and opening.opened_by_id == world.teacher.id
+
+
 def _answered_elsewhere(app: Flask, world: World, reference: str, **fields: str) -> TestResponse:
     client = client_for(app, world.worker)
     path = f"/requests/{reference}/answered-elsewhere"
