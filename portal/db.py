@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal.audit.lasting import LastingEvent, take_lasting_events, write_lasting_events
 from portal.crypto.records import RecordCipher
 from portal.crypto.runtime import keyring
-from portal.pilot.dialect import register_sqlite_functions
+from portal.sqlite_calendar import register_sqlite_functions
 
 _EXTENSION = "portal.db"
 
@@ -90,7 +90,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.close()
-    register_sqlite_functions(connection)  # the pilot's figures' UK months and days
+    register_sqlite_functions(connection)  # UK months and days (the pilot's figures)
 
 
 def _sqlite_begin_immediate(connection: Connection) -> None:

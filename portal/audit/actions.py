@@ -38,6 +38,7 @@ class AuditAction(enum.StrEnum):
     # Issue 19, the pilot's figures (portal/pilot)
     PILOT_FIGURES_EXPORTED = "pilot_figures_exported"
     FEEDBACK_GIVEN = "feedback_given"  # the rating only: the comment is sealed
+    FEEDBACK_READ = "feedback_read"  # the officer opened the comments: filters and a count
     REQUEST_ANSWERED_ELSEWHERE = "request_answered_elsewhere"
     # Delegation requests
     REQUEST_ISSUED = "request_issued"

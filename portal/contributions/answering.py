@@ -34,6 +34,7 @@ from portal.contributions.answers_form import (
     unasked,
 )
 from portal.lifecycle import RequestStatus
+from portal.pilot.recording import record_opening
 from portal.requests.access import DelegationRequest, partners_request
 
 blueprint = Blueprint("answer", __name__, url_prefix="/inbox/<reference>")
@@ -56,6 +57,7 @@ def children(reference: str) -> ResponseReturnValue:
     """Before any answer: which of the children the request names the partner holds a record
     for, and on what it matched. Knowing none closes the request, once they confirm it."""
     found = partners_request(reference)
+    record_opening(db.session(), found, current_user)  # came straight here (docs/pilot.md)
     if found.status is RequestStatus.CHILD_NOT_KNOWN:
         return redirect(url_for("inbox.show", reference=found.reference))
     page = _confirmation_page(found)
@@ -115,6 +117,7 @@ def _confirming(
 @access(PARTNERS)
 def section(reference: str, section_id: str) -> ResponseReturnValue:
     found = partners_request(reference)
+    record_opening(db.session(), found, current_user)  # came straight here (docs/pilot.md)
     if elsewhere := _before_answering(found):
         return elsewhere
     questions = pages.questions_in(db.session(), db.cipher(), found, section_id)

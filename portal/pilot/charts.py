@@ -43,7 +43,7 @@ def bar_chart(chart_id: str, title: str, categories: list[str], series: list[Ser
     )
     scale = (WIDTH - LABEL_WIDTH - VALUE_ROOM) / largest if largest else 0
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="portal-chart" viewBox="0 0 {WIDTH} '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} '
         f'{height}" role="img" aria-labelledby="{chart_id}-title" focusable="false">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
         *_legend(series),

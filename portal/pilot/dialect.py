@@ -1,19 +1,17 @@
 """SQL expressions the figures need that PostgreSQL and SQLite (the demo) spell differently:
 the UK month and UK day of an instant, and the seconds between two instants. On SQLite the UK
 calendar comes from Python's zoneinfo through functions registered on every connection
-(portal/db.py calls `register_sqlite_functions`)."""
+(portal/sqlite_calendar.py, which portal/db.py calls)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
-
-from portal.uk_time import UK
 
 
 class uk_month(FunctionElement[str]):  # noqa: N801 - SQL functions are lower case
@@ -47,7 +45,7 @@ def _arguments(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) 
 @compiles(uk_month)
 @compiles(uk_day)
 def _registered_function(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
-    """SQLite: the functions `register_sqlite_functions` gives every connection."""
+    """SQLite: the functions portal.sqlite_calendar gives every connection."""
     return f"{element.name}({', '.join(_arguments(element, compiler, **kw))})"
 
 
@@ -75,26 +73,3 @@ def _seconds_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: A
 def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
     start, end = _arguments(element, compiler, **kw)
     return f"((julianday({end}) - julianday({start})) * 86400.0)"
-
-
-def _stored_instant(value: str | None) -> datetime | None:
-    """An instant as SQLite holds it: UTC text without a zone (portal.models.base)."""
-    if value is None:
-        return None
-    return datetime.fromisoformat(value).replace(tzinfo=UTC).astimezone(UK)
-
-
-def _sqlite_uk_month(value: str | None) -> str | None:
-    moment = _stored_instant(value)
-    return None if moment is None else f"{moment:%Y-%m}"
-
-
-def _sqlite_uk_day(value: str | None) -> str | None:
-    moment = _stored_instant(value)
-    return None if moment is None else moment.date().isoformat()
-
-
-def register_sqlite_functions(connection: Any) -> None:
-    """Give a new sqlite3 connection the functions above (deterministic: usable in indexes)."""
-    connection.create_function("uk_month", 1, _sqlite_uk_month, deterministic=True)
-    connection.create_function("uk_day", 1, _sqlite_uk_day, deterministic=True)

@@ -36,12 +36,20 @@ class Section:
     rows: list[ShownRow]
 
 
+# A kind of organisation in words, for the downloads' "Kind of organisation" column.
+KIND_WORDS = {"school": "School", "police": "Police", "health": "Health", "other": "Other"}
+
+
 def headings(section: Section) -> list[str]:
-    return [section.heading, "Kind of organisation", *(column.name for column in COLUMNS)]
+    return [section.heading, "Kind of organisation", *(column.heading for column in COLUMNS)]
 
 
 def values(row: ShownRow) -> list[float | str]:
-    return [row.label, row.kind, *(row.cells[column.name].exported for column in COLUMNS)]
+    return [
+        row.label,
+        KIND_WORDS.get(row.kind, row.kind),
+        *(row.cells[column.name].exported for column in COLUMNS),
+    ]
 
 
 def _safe_text(value: float | str) -> float | str:
@@ -52,7 +60,9 @@ def _safe_text(value: float | str) -> float | str:
 
 
 def as_csv(about: Sequence[tuple[str, str]], sections: Sequence[Section]) -> str:
+    """UTF-8 with a byte-order mark, so that Excel reads "’" and "£" as such."""
     out = io.StringIO()
+    out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
     for name, value in about:
         writer.writerow([name, _safe_text(value)])
@@ -81,6 +91,12 @@ def _cell(row: ET.Element, value: float | str) -> None:
 
 def _sheet(spreadsheet: ET.Element, name: str, rows: Sequence[Sequence[float | str]]) -> None:
     table = ET.SubElement(spreadsheet, _q("table", "table"), {_q("table", "name"): name})
+    # The columns declared before the rows, as OpenDocument 1.2 (part 1, 9.1.2) requires.
+    ET.SubElement(
+        table,
+        _q("table", "table-column"),
+        {_q("table", "number-columns-repeated"): str(max(map(len, rows), default=1))},
+    )
     for values_ in rows:
         row = ET.SubElement(table, _q("table", "table-row"))
         for value in values_:

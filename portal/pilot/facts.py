@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from portal.lifecycle import RequestStatus
 from portal.models import (
+    ChildConfirmation,
     Contribution,
     DelegationRequest,
     Feedback,
@@ -129,6 +130,13 @@ def request_facts(filters: Filters, grouping: Sequence[Any], joined: Sequence[An
         ),
         sa.func.coalesce(steps.c.returns, 0).label("returns"),
         OfflineAnswer.request_id.is_not(None).label("elsewhere"),
+        # Opened, even without a recorded opening (a partner who went straight to the
+        # children or the answers; requests from before openings were recorded).
+        sa.or_(
+            RequestOpening.request_id.is_not(None),
+            steps.c.sent_at.is_not(None),
+            sa.exists().where(ChildConfirmation.request_id == r.id),
+        ).label("was_opened"),
         # Worked out once per request, not once per group it counts in.
         sa.case((uk_day(steps.c.sent_at) <= r.due_on, 1), else_=0).label("by_due"),
     ).join(Organisation, Organisation.id == r.partner_organisation_id)
@@ -157,7 +165,7 @@ def counts(facts: Any, today: date, grouped: Grouped, *more: Any) -> sa.Select[A
         grouped.key.label("key"),
         grouped.kind.label("kind"),
         sa.func.count().label("issued"),
-        _count(f.opened_at.is_not(None)).label("opened"),
+        _count(f.was_opened).label("opened"),
         _count(answered).label("answered"),
         _count(f.returns > 0).label("returned"),
         sa.func.coalesce(sa.func.sum(f.returns), 0).label("returns"),
@@ -166,6 +174,7 @@ def counts(facts: Any, today: date, grouped: Grouped, *more: Any) -> sa.Select[A
         _count(sa.and_(f.status == _R.REVOKED, sa.not_(f.elsewhere))).label("withdrawn"),
         _count(f.status == _R.CHILD_NOT_KNOWN).label("not_this_child"),
         _count(f.elsewhere).label("answered_elsewhere"),
+        _count(sa.and_(answered, f.elsewhere)).label("answered_both_ways"),
         sa.func.coalesce(sa.func.sum(f.by_due), 0).label("answered_by_due"),
         _count(sa.or_(answered, sa.and_(f.due_on < today, sa.not_(closed_unanswered)))).label(
             "due_or_answered"

@@ -23,9 +23,11 @@ PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
 def give(reference: str, version: str) -> ResponseReturnValue:
     found = partners_request(reference)
     session = db.session()
-    sent = feedback_pages.sent_version(session, found, version) or abort(404)
+    sent = feedback_pages.sent_version(session, found, version)
+    if sent is None or sent.submitted_by_id != current_user.id:
+        abort(404)  # only the person who sent a version rates sending it
     form = FeedbackForm()
-    given = feedback_pages.already_given(session, sent)
+    given = feedback_pages.feedback_given(session, sent)
     if not given and form.validate_on_submit():
         try:
             feedback_pages.give(

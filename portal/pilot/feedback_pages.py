@@ -9,12 +9,9 @@ from portal.audit import Actor
 from portal.contributions.pages import sent_version as sent_version
 from portal.crypto.records import RecordCipher
 from portal.models import Contribution, Satisfaction
+from portal.pilot.recording import SELECT_RATING, give_feedback
 from portal.pilot.recording import PilotRefused as PilotRefused
-from portal.pilot.recording import feedback_given, give_feedback
-
-
-def already_given(session: Session, sent: Contribution) -> bool:
-    return feedback_given(session, sent)
+from portal.pilot.recording import feedback_given as feedback_given
 
 
 def give(
@@ -28,5 +25,5 @@ def give(
     try:
         read = Satisfaction(int(rating))
     except ValueError:
-        raise PilotRefused("rating", "Select how you felt about the service") from None
+        raise PilotRefused("rating", SELECT_RATING) from None
     give_feedback(session, cipher, sent, actor, read, (comment or "").strip() or None)

@@ -33,11 +33,6 @@ from portal.pilot.measures import (
 __all__ = ["MEDIAN", "NINETIETH", "Filters", "Grouping", "Row", "Step", "Times"]
 
 
-def figures(session: Session, filters: Filters, grouping: Grouping, today: date) -> list[Row]:
-    """The figures for each group of one grouping."""
-    return figures_by(session, filters, today, (grouping,))[grouping]
-
-
 def figures_by(
     session: Session,
     filters: Filters,

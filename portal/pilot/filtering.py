@@ -13,7 +13,10 @@ from portal.pilot.figures import Filters
 from portal.pilot.pages import KIND_NAMES, default_period
 from portal.pilot.periods import Month, Period
 
-EARLIEST = Month(2020, 1)
+OFFERED = 36  # months in the lists; the same months and no others are accepted
+MONTH_NOT_LISTED = "Select a month from the list"
+KIND_NOT_LISTED = "Select a kind of organisation from the list"
+ORGANISATION_NOT_LISTED = "Select an organisation from the list"
 
 
 @dataclass
@@ -23,9 +26,9 @@ class ReadFilters:
 
 
 def month_choices(today: date) -> list[tuple[str, str]]:
-    """Every month from the last to 36 months before it, newest first."""
+    """This month and the 35 before it, newest first: what `read_filters` accepts."""
     last = Month.of(today)
-    return [(str(last.minus(n)), last.minus(n).name) for n in range(36)]
+    return [(str(last.minus(n)), last.minus(n).name) for n in range(OFFERED)]
 
 
 def kind_choices() -> list[tuple[str, str]]:
@@ -47,15 +50,15 @@ def read_filters(
         try:
             kind = OrganisationKind(args["kind"])
         except ValueError:
-            errors["kind"] = "Select a kind of organisation from the list"
+            errors["kind"] = KIND_NOT_LISTED
         if kind is OrganisationKind.COUNCIL:
-            kind, errors["kind"] = None, "Select a kind of organisation from the list"
+            kind, errors["kind"] = None, KIND_NOT_LISTED
     organisation_id = None
     if args.get("organisation"):
         known = {str(id_): id_ for id_, _name in organisations}
         organisation_id = known.get(args["organisation"])
         if organisation_id is None:
-            errors["organisation"] = "Select an organisation from the list"
+            errors["organisation"] = ORGANISATION_NOT_LISTED
     return ReadFilters(Filters(Period(first, last), kind, organisation_id), errors)
 
 
@@ -66,11 +69,7 @@ def _month(
     if not text:
         return default
     month = Month.parse(text)
-    this_month = Month.of(today)
-    if month is None or (month.year, month.month) > (this_month.year, this_month.month):
-        errors[name] = "Select a month from the list"
-        return default
-    if (month.year, month.month) < (EARLIEST.year, EARLIEST.month):
-        errors[name] = "Select a month from the list"
+    if month is None or str(month) not in dict(month_choices(today)):
+        errors[name] = MONTH_NOT_LISTED
         return default
     return month

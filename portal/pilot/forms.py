@@ -12,8 +12,12 @@ from wtforms.validators import DataRequired, Length, Optional
 from portal.pilot.recording import (
     CHANNEL_LABELS,
     COMMENT_LIMIT,
+    COMMENT_TOO_LONG,
     OFFLINE_REASONS,
     SATISFACTION_LABELS,
+    SELECT_CHANNEL,
+    SELECT_RATING,
+    SELECT_REASON,
 )
 
 
@@ -22,13 +26,13 @@ class OfflineAnswerForm(FlaskForm):
         "How did the partner answer?",
         widget=GovRadioInput(),
         choices=[SelectChoice(channel.value, label) for channel, label in CHANNEL_LABELS.items()],
-        validators=[DataRequired(message="Select how the partner answered")],
+        validators=[DataRequired(message=SELECT_CHANNEL)],
     )
     reason = RadioField(
         "Why was it answered outside the portal?",
         widget=GovRadioInput(),
         choices=[SelectChoice(code, label) for code, label in OFFLINE_REASONS.items()],
-        validators=[DataRequired(message="Select why it was answered outside the portal")],
+        validators=[DataRequired(message=SELECT_REASON)],
     )
 
 
@@ -39,7 +43,7 @@ class FeedbackForm(FlaskForm):
         choices=[
             SelectChoice(str(int(value)), label) for value, label in SATISFACTION_LABELS.items()
         ],
-        validators=[DataRequired(message="Select how you felt about the service")],
+        validators=[DataRequired(message=SELECT_RATING)],
     )
     comment = TextAreaField(
         "How could we improve this service?",
@@ -48,10 +52,7 @@ class FeedbackForm(FlaskForm):
         widget=GovTextArea(),
         validators=[
             Optional(),
-            Length(
-                max=COMMENT_LIMIT,
-                message=f"Your answer must be {COMMENT_LIMIT:,} characters or fewer",
-            ),
+            Length(max=COMMENT_LIMIT, message=COMMENT_TOO_LONG),
         ],
     )
 

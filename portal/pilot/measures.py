@@ -71,6 +71,7 @@ class Row:
     withdrawn: int = 0  # excluding those answered outside the portal
     not_this_child: int = 0
     answered_elsewhere: int = 0
+    answered_both_ways: int = 0  # a version sent, and later recorded as answered elsewhere
     answered_by_due: int = 0
     due_or_answered: int = 0  # the share answered by the due date's denominator
     active_organisations: int = 0
@@ -82,6 +83,14 @@ class Row:
     @property
     def completed(self) -> int:
         return self.answered + self.not_this_child
+
+    @property
+    def answered_only_in_portal(self) -> int:
+        return self.answered - self.answered_both_ways
+
+    @property
+    def answered_either_way(self) -> int:
+        return self.answered + self.answered_elsewhere - self.answered_both_ways
 
 
 COUNTED = (
@@ -95,6 +104,7 @@ COUNTED = (
     "withdrawn",
     "not_this_child",
     "answered_elsewhere",
+    "answered_both_ways",
     "answered_by_due",
     "due_or_answered",
     "active_organisations",

@@ -43,5 +43,8 @@ def answered_elsewhere(reference: str) -> ResponseReturnValue:
 
 def _page(found: DelegationRequest, form: OfflineAnswerForm, closed: bool = False) -> str:
     return render_template(
-        "pilot/answered_elsewhere.html", request_=found, form=form, closed=closed
+        "pilot/answered_elsewhere.html",
+        request_=found,
+        form=form,
+        closed=recording.why_not_elsewhere(found) if closed else None,
     )

@@ -33,12 +33,10 @@ def everything(filters: Filters, groupings: tuple[Grouping, ...], today: date) -
     given = shared.feedback(facts, _grouped(facts.c, groupings)).subquery("given")
     # Distinct (groups, person) first: a few thousand rows to count, not every action.
     acted = shared.people_acting(facts, tuple(_NUMBERS.values()), sa.union)
+    by_group = _grouped(acted.c, groupings)
     people = (
-        sa.select(
-            _grouped(acted.c, groupings).group,
-            sa.func.count(sa.distinct(acted.c.person)).label("people"),
-        )
-        .group_by(*_grouped(acted.c, groupings).by)
+        sa.select(by_group.group, sa.func.count(sa.distinct(acted.c.person)).label("people"))
+        .group_by(*by_group.by)
         .subquery("people")
     )
     return shared.combined(counted, given, people)

@@ -17,7 +17,7 @@ from portal.models import Organisation, OrganisationKind
 from portal.pilot import charts, export
 from portal.pilot.figures import Filters, Grouping, figures_by
 from portal.pilot.periods import Month, Period, month_name
-from portal.pilot.shown import COUNTS, RATES, TIMES, ShownRow, shown
+from portal.pilot.shown import COUNTS, TIMES, ShownRow, shown_groupings
 from portal.uk_time import uk_clock
 
 KIND_NAMES = {
@@ -88,12 +88,19 @@ def figures_page(session: Session, filters: Filters, threshold: int, today: date
         session.execute(sa.text("SET LOCAL work_mem = '256MB'"))
         session.execute(sa.text("SET LOCAL jit = off"))
     found = figures_by(session, filters, today, tuple(Grouping))
-    total = shown(found[Grouping.TOTAL], threshold, lambda _row: "All")
-    by_month = shown(found[Grouping.MONTH], threshold, lambda row: month_name(row.key))
-    by_organisation = shown(found[Grouping.ORGANISATION], threshold, lambda row: row.key)
-    by_kind = shown(
-        found[Grouping.KIND], threshold, lambda row: KIND_NAMES[OrganisationKind(row.key)]
+    # Held back together: a grouping's groups add up to the total (docs/pilot.md).
+    rows = shown_groupings(
+        found,
+        threshold,
+        {
+            Grouping.TOTAL: lambda _row: "All",
+            Grouping.MONTH: lambda row: month_name(row.key),
+            Grouping.ORGANISATION: lambda row: row.key,
+            Grouping.KIND: lambda row: KIND_NAMES[OrganisationKind(row.key)],
+        },
     )
+    total, by_month = rows[Grouping.TOTAL], rows[Grouping.MONTH]
+    by_organisation, by_kind = rows[Grouping.ORGANISATION], rows[Grouping.KIND]
     sections = [
         export.Section("All", "Period", total),
         export.Section("By month", "Month issued", by_month),
@@ -170,8 +177,9 @@ def about(page: FiguresPage, now: datetime) -> list[tuple[str, str]]:
         ("Made", uk_clock(now, "%-d %B %Y %H:%M %Z")),
         (
             "Small numbers",
-            f"Counts under {page.threshold} are shown as 'fewer than {page.threshold}'; rates "
-            "and times from too few requests are not shown",
+            f"Counts under {page.threshold} are shown as 'fewer than {page.threshold}', and "
+            "where one group's count is held back the next smallest is too, so that none can "
+            "be worked out from the total; rates and times from too few requests are not shown",
         ),
         ("Definitions", "docs/pilot.md, in the portal's documentation"),
     ]
@@ -199,4 +207,4 @@ def default_period(today: date) -> Period:
     return Period(this_month.minus(11), this_month)
 
 
-__all__ = ["COUNTS", "RATES", "TIMES", "Filters", "Month", "Period"]
+__all__ = ["COUNTS", "TIMES", "Filters", "Month", "Period"]

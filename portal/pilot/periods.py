@@ -69,13 +69,6 @@ class Period:
     def ends_at(self) -> datetime:
         return start_of_uk_day(self.last.next().first_day())
 
-    def months(self) -> list[Month]:
-        found, month = [], self.first
-        while (month.year, month.month) <= (self.last.year, self.last.month):
-            found.append(month)
-            month = month.next()
-        return found
-
     @property
     def name(self) -> str:
         if self.first == self.last:

@@ -30,6 +30,12 @@ from portal.requests import services as request_services
 
 COMMENT_LIMIT = 1200
 
+# Each message once, for the forms and the services alike.
+SELECT_CHANNEL = "Select how the partner answered"
+SELECT_REASON = "Select why it was answered outside the portal"
+SELECT_RATING = "Select how you felt about the service"
+COMMENT_TOO_LONG = f"Your answer must be {COMMENT_LIMIT:,} characters or fewer"
+
 # Why a request was answered outside the portal: a closed list, so that nothing typed about a
 # child or family is kept (the figures count the codes).
 OFFLINE_REASONS = {
@@ -91,10 +97,24 @@ def offline_answer_given(channel: str, reason: str) -> OfflineAnswerGiven:
     try:
         read = OfflineChannel(channel)
     except ValueError:
-        raise PilotRefused("channel", "Select how the partner answered") from None
+        raise PilotRefused("channel", SELECT_CHANNEL) from None
     if reason not in OFFLINE_REASONS:
-        raise PilotRefused("reason", "Select why it was answered outside the portal")
+        raise PilotRefused("reason", SELECT_REASON)
     return OfflineAnswerGiven(read, reason)
+
+
+WAITING_FOR_REVIEW = (
+    "The partner has sent answers that are waiting for review: review them instead, so this "
+    "request cannot be recorded as answered outside the portal"
+)
+NO_LONGER_OPEN = "This request is closed, so it cannot be recorded as answered outside the portal"
+
+
+def why_not_elsewhere(found: DelegationRequest) -> str:
+    """Why a request may not be recorded as answered outside the portal, in words."""
+    if found.status is RequestStatus.SUBMITTED:
+        return WAITING_FOR_REVIEW
+    return NO_LONGER_OPEN
 
 
 def may_answer_elsewhere(found: DelegationRequest) -> bool:
@@ -117,7 +137,7 @@ def answer_elsewhere(
     """Record how and why the request was answered outside the portal, and withdraw it in
     the same transaction (the partner loses access; any draft is destroyed)."""
     if not may_answer_elsewhere(found):
-        raise PilotRefused("channel", "This request can no longer be withdrawn")
+        raise PilotRefused("channel", why_not_elsewhere(found))
     closing = f"Answered outside the portal: {CHANNEL_LABELS[given.channel].lower()}"
     try:
         request_services.revoke(session, cipher, found, actor, closing)
@@ -164,7 +184,7 @@ def give_feedback(
     if contribution.submitted_at is None:
         raise PilotRefused("rating", "Feedback is given after sending")
     if comment is not None and len(comment) > COMMENT_LIMIT:
-        raise PilotRefused("comment", f"Your answer must be {COMMENT_LIMIT:,} characters or fewer")
+        raise PilotRefused("comment", COMMENT_TOO_LONG)
     feedback = Feedback(
         id=uuid.uuid4(),
         contribution_id=contribution.id,

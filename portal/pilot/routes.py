@@ -13,7 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from portal import db
 from portal.auth.login import actor_for
 from portal.auth.policy import Role, access, roles
-from portal.pilot import export, pages, shown
+from portal.pilot import comments, export, pages, shown
 from portal.pilot.filtering import ReadFilters, kind_choices, month_choices, read_filters
 from portal.pilot.forms import FiltersForm
 from portal.uk_time import uk_today
@@ -59,6 +59,26 @@ def index() -> ResponseReturnValue:
         rates=shown.RATES,
         times=shown.TIMES,
         definitions=shown.DEFINITIONS,
+    ), (400 if read.errors else 200)
+
+
+@blueprint.get("/feedback")
+@access(OFFICERS)
+def feedback() -> ResponseReturnValue:
+    """The partners' comments for the filters (audited: they are free text, sealed)."""
+    read, form = _read()
+    session = db.session()
+    found = (
+        []
+        if read.errors
+        else comments.read_comments(session, db.cipher(), actor_for(current_user), read.filters)
+    )
+    return render_template(
+        "pilot/comments.html",
+        comments=found,
+        form=form,
+        description=pages.describe(session, read.filters),
+        read=not read.errors,
     ), (400 if read.errors else 200)
 
 

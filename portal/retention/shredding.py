@@ -23,7 +23,7 @@ from portal.attachments.store import stored_path
 from portal.audit import AuditAction, record_event
 from portal.crypto.shredding import shred_data_keys
 from portal.lifecycle import RequestStatus
-from portal.models import Attachment, Contribution, DelegationRequest, Review
+from portal.models import Attachment, Contribution, DelegationRequest, Feedback, Review
 from portal.models.base import Sealed
 from portal.models.keys import DataKey
 from portal.retention.policy import due_for_shredding, retention_days
@@ -41,6 +41,7 @@ class Shredding:
     review_reasons: int
     data_keys: int  # keys destroyed now (some may have been shredded before, on withdrawal)
     files_deleted: int = 0
+    feedback_comments: int = 0  # the partners' comments on the service, given after sending
 
 
 @dataclass
@@ -187,7 +188,15 @@ def _shred(
         session.scalars(sa.select(Attachment).where(Attachment.contribution_id.in_(ids)))
     )
     reviews = list(session.scalars(sa.select(Review).where(Review.contribution_id.in_(ids))))
-    sealed: list[Sealed] = [*contributions, *documents, *reviews]
+    # Free text typed after sending: kept no longer than the answers it was given about.
+    comments = list(
+        session.scalars(
+            sa.select(Feedback).where(
+                Feedback.contribution_id.in_(ids), Feedback.data_key_id.is_not(None)
+            )
+        )
+    )
+    sealed: list[Sealed] = [*contributions, *documents, *reviews, *comments]
     key_ids = {record.data_key_id for record in sealed if record.data_key_id is not None}
     if for_real:
         destroyed = shred_data_keys(session, key_ids, now)
@@ -201,6 +210,7 @@ def _shred(
         attachments=len(documents),
         review_reasons=sum(1 for r in reviews if r.data_key_id is not None),
         data_keys=destroyed,
+        feedback_comments=len(comments),
     )
     if for_real:
         record_event(
@@ -215,6 +225,7 @@ def _shred(
                 "contributions": done.contributions,
                 "attachments": done.attachments,
                 "review_reasons": done.review_reasons,
+                "feedback_comments": done.feedback_comments,
                 "data_keys_shredded": destroyed,
             },
         )

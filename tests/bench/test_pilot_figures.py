@@ -18,8 +18,9 @@ from bench.scale import SMOKE, Scale
 from bench.volumes import generate
 from loopback.databases import create_database, drop_database, migrated_engine
 from portal.crypto import FileKeyring
-from portal.pilot.figures import Filters, Grouping, figures
+from portal.pilot.figures import Filters, Grouping
 from portal.pilot.periods import Month, Period
+from tests.support.pilot_data import figures
 
 
 @dataclass

@@ -25,7 +25,7 @@ from portal import create_app, db
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.lifecycle import ContributionStatus
-from portal.models import Contribution, OrganisationKind, Role
+from portal.models import Contribution, Feedback, OrganisationKind, Role
 from tests.conftest import test_settings
 from tests.factories import make_case, make_organisation, make_request, make_user, sign_in
 from tests.support.people import Person
@@ -77,16 +77,23 @@ def _render(app: Flask, session: Session, cipher: RecordCipher) -> dict[str, Ren
     teacher = make_user(session, data.school, Role.PARTNER_CONTRIBUTOR)
     open_request = make_request(session, cipher, case, data.school, worker)
     sent = make_request(session, cipher, case, data.school, worker)
-    session.add(
+    versions = [
         Contribution(
-            request_id=sent.id,
+            request_id=request_.id,
             version=1,
             status=ContributionStatus.SUBMITTED,
             created_by_id=teacher.id,
             submitted_by_id=teacher.id,
             submitted_at=datetime.now(UTC),
         )
-    )
+        for request_ in (sent, make_request(session, cipher, case, data.school, worker))
+    ]
+    session.add_all(versions)
+    session.flush()
+    # Feedback with a comment on the second (the first's feedback page must still ask).
+    feedback = Feedback(contribution_id=versions[1].id, organisation_id=data.school.id, rating=2)
+    cipher.seal_text(feedback, "comment_enc", "The upload page was slow")
+    session.add(feedback)
     session.commit()
 
     def get(user: object, path: str) -> Rendered:
@@ -102,6 +109,7 @@ def _render(app: Flask, session: Session, cipher: RecordCipher) -> dict[str, Ren
             worker, f"/requests/{open_request.reference}/answered-elsewhere"
         ),
         "/inbox/feedback": get(teacher, f"/inbox/{sent.reference}/receipts/1/feedback"),
+        "/pilot/feedback": get(officer, "/pilot/feedback"),
     }
 
 
@@ -111,6 +119,7 @@ def _render(app: Flask, session: Session, cipher: RecordCipher) -> dict[str, Ren
         ("/pilot?first=2026-01&last=2026-04", "Pilot figures"),
         ("/requests/answered-elsewhere", "Record that this request was answered outside"),
         ("/inbox/feedback", "Give feedback on this service"),
+        ("/pilot/feedback", "Partners’ comments on the service"),
     ],
 )
 def test_the_pilot_pages(
@@ -126,6 +135,6 @@ def test_the_pilot_pages(
     person.page.route(address, hand_over)
     person.go(f"/test-only/pilot{path.split('?')[0]}")
     expect(person.page.get_by_role("heading", name=heading).first).to_be_visible()
-    if path.startswith("/pilot"):
+    if path.startswith("/pilot?"):
         expect(person.page.locator("figure svg[role=img]")).to_have_count(3)
     person.check()

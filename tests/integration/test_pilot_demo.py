@@ -14,11 +14,12 @@ from portal.crypto.records import RecordCipher
 from portal.demo.seed import seed_demo_data
 from portal.models import DelegationRequest
 from portal.pilot.demo import MONTHS, add_pilot_history
-from portal.pilot.figures import Filters, Grouping, Step, figures
+from portal.pilot.figures import Filters, Grouping, Step
 from portal.pilot.pages import default_period
 from portal.pilot.periods import Month
 from tests.conftest import both_backends
 from tests.support.demo_identity import providers_on
+from tests.support.pilot_data import figures
 from tests.support.world import World
 
 

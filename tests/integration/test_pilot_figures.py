@@ -4,17 +4,29 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy.orm import Session
 
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
-from portal.models import OrganisationKind
-from portal.pilot.figures import Filters, Grouping, Row, Step, Times, figures, figures_by
+from portal.lifecycle import ContributionStatus, RequestStatus
+from portal.models import (
+    ChildConfirmation,
+    ChildKnown,
+    Contribution,
+    DelegationRequest,
+    OfflineAnswer,
+    OfflineChannel,
+    OrganisationKind,
+    Role,
+)
+from portal.pilot.figures import Filters, Grouping, Row, Step, Times, figures_by
 from portal.pilot.periods import Month, Period
 from tests.conftest import both_backends
-from tests.support.pilot_data import DAY, HOUR, TODAY, PilotData, build_pilot_data
+from tests.factories import make_case, make_request, make_user
+from tests.support.pilot_data import DAY, HOUR, TODAY, PilotData, build_pilot_data, figures
 
 JANUARY_TO_APRIL = Period(Month(2026, 1), Month(2026, 4))
 
@@ -73,7 +85,6 @@ def test_the_police_and_the_totals(db_session: Session, data: PilotData) -> None
     assert (total.active_organisations, total.active_people) == (2, 4)
     # Opened after 30min, 1h, 2h, 3h, 4h: the median is 2h; the 90th at 3.6, 3h + 0.6h.
     _close(total.times[Step.OPENED], 5, 2 * 3600, 3.6 * 3600)
-    assert DAY.total_seconds() == 86400
 
 
 @both_backends
@@ -129,3 +140,100 @@ def test_postgresql_and_the_portable_way_agree(
                 assert times.median == pytest.approx(slow.times[step].median, abs=1e-6)
                 assert times.ninetieth == pytest.approx(slow.times[step].ninetieth, abs=1e-6)
             assert replace(fast, times={}) == replace(slow, times={})
+
+
+@both_backends
+def test_a_request_answered_or_declined_without_an_opening_counts_as_opened(
+    db_session: Session, keyring: FileKeyring, data: PilotData
+) -> None:
+    """A partner who went straight to the children or the answers left no opening (nor did
+    requests from before openings were recorded): a sent version or a child's confirmation
+    says it was opened. And a request answered in the portal, returned, then answered
+    elsewhere counts once in digital take-up."""
+    cipher = RecordCipher(keyring, db_session)
+    case, child = make_case(db_session, cipher, "Noah Price")
+    helper = make_user(db_session, data.police, Role.PARTNER_CONTRIBUTOR)
+    february = datetime(2026, 2, 3, 9, 0, tzinfo=UTC)
+
+    def issue(status: RequestStatus) -> DelegationRequest:
+        found = make_request(db_session, cipher, case, data.police, data.worker)
+        found.issued_at, found.due_on, found.status = february, date(2026, 2, 10), status
+        db_session.flush()
+        return found
+
+    answered = issue(RequestStatus.REVOKED)
+    db_session.add(
+        Contribution(
+            request_id=answered.id,
+            version=1,
+            status=ContributionStatus.SUBMITTED,
+            created_by_id=helper.id,
+            submitted_by_id=helper.id,
+            submitted_at=february + DAY,
+        )
+    )
+    db_session.add(
+        OfflineAnswer(
+            request_id=answered.id,
+            channel=OfflineChannel.PHONE,
+            reason="urgent",
+            recorded_by_id=data.worker.id,
+        )
+    )
+    declined = issue(RequestStatus.CHILD_NOT_KNOWN)
+    db_session.add(
+        ChildConfirmation(
+            request_id=declined.id,
+            child_id=child.id,
+            answer=ChildKnown.NOT_KNOWN,
+            confirmed_by_id=helper.id,
+        )
+    )
+    db_session.flush()
+    row = _rows(db_session, Grouping.MONTH)["2026-02"]
+    assert (row.issued, row.opened, row.answered, row.not_this_child) == (2, 2, 1, 1)
+    assert row.completed <= row.opened
+    assert (row.answered_elsewhere, row.answered_both_ways) == (1, 1)
+    assert (row.answered_only_in_portal, row.answered_either_way) == (0, 1)
+    assert Step.OPENED not in row.times  # no opening, so no time to it
+
+
+@both_backends
+def test_the_due_date_is_a_uk_day_in_summer_time(
+    db_session: Session, keyring: FileKeyring, data: PilotData
+) -> None:
+    """Due 15 June (British Summer Time): sent at 22:30 UTC on the 15th is 23:30 in the UK, in
+    time; sent at 23:30 UTC is 00:30 on the 16th in the UK, late (though the 15th in UTC)."""
+    cipher = RecordCipher(keyring, db_session)
+    case, _child = make_case(db_session, cipher, "Isla Moore")
+    helper = make_user(db_session, data.police, Role.PARTNER_CONTRIBUTOR)
+    issued = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    for sent_at in (
+        datetime(2026, 6, 15, 22, 30, tzinfo=UTC),
+        datetime(2026, 6, 15, 23, 30, tzinfo=UTC),
+    ):
+        found = make_request(db_session, cipher, case, data.police, data.worker)
+        found.issued_at, found.due_on, found.status = (
+            issued,
+            date(2026, 6, 15),
+            RequestStatus.SUBMITTED,
+        )
+        db_session.flush()
+        db_session.add(
+            Contribution(
+                request_id=found.id,
+                version=1,
+                status=ContributionStatus.SUBMITTED,
+                created_by_id=helper.id,
+                submitted_by_id=helper.id,
+                submitted_at=sent_at,
+            )
+        )
+    db_session.flush()
+    (june,) = figures(
+        db_session,
+        Filters(Period(Month(2026, 6), Month(2026, 6))),
+        Grouping.TOTAL,
+        date(2026, 7, 1),
+    )
+    assert (june.answered, june.answered_by_due, june.due_or_answered) == (2, 1, 2)

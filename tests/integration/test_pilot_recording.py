@@ -67,6 +67,18 @@ def test_the_first_opening_by_the_partner_is_recorded_once(
     assert _request(db_session, reference).row_version == version_before
 
 
+@pytest.mark.parametrize("page", ["children", "answer/first"])
+def test_going_straight_to_the_children_or_the_answers_is_an_opening(
+    app: Flask, db_session: Session, world: World, page: str
+) -> None:
+    reference = issue(app, world)
+    response = client_for(app, world.teacher).get(f"/inbox/{reference}/{page}")
+    assert response.status_code in (200, 302)  # the answers send them to the children first
+    found = _request(db_session, reference)
+    opening = db_session.get(RequestOpening, found.id)
+    assert opening is not None and opening.opened_by_id == world.teacher.id
+
+
 def _answered_elsewhere(app: Flask, world: World, reference: str, **fields: str) -> TestResponse:
     client = client_for(app, world.worker)
     path = f"/requests/{reference}/answered-elsewhere"
@@ -90,7 +102,20 @@ def test_answered_outside_the_portal_withdraws_the_request(
     # Once withdrawn, it cannot be recorded again.
     again = _answered_elsewhere(app, world, reference, channel="email", reason="other")
     assert again.status_code == 409
+    assert "This request is closed" in again.get_data(as_text=True)
     assert db_session.scalar(sa.select(sa.func.count()).select_from(OfflineAnswer)) == 1
+
+
+def test_answers_waiting_for_review_are_reviewed_not_recorded_elsewhere(
+    app: Flask, db_session: Session, world: World
+) -> None:
+    reference = _sent_version(app, world)
+    page = client_for(app, world.worker).get(f"/requests/{reference}/answered-elsewhere")
+    assert page.status_code == 409
+    text = page.get_data(as_text=True)
+    assert "waiting for review: review them instead" in text
+    assert "can no longer be withdrawn" not in text
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(OfflineAnswer)) == 0
 
 
 def test_answered_outside_the_portal_needs_both_answers(
@@ -132,6 +157,8 @@ def test_feedback_after_sending_once_and_sealed(
     page = client.get(path).get_data(as_text=True)
     assert "Do not include anything about a child or family" in page
     assert "Skip feedback" in page
+    assert "not tied to your name" not in page  # the audit trail says who gave it
+    assert "The council can see that you gave feedback" in page
     token = csrf_token(page)
     response = client.post(path, data={"csrf_token": token, "rating": "4", "comment": COMMENT})
     assert response.status_code == 302
@@ -162,6 +189,12 @@ def test_feedback_refused_with_a_message(app: Flask, db_session: Session, world:
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Feedback)) == 0
     # No feedback on a version never sent.
     assert client.get(f"/inbox/{reference}/receipts/2/feedback").status_code == 404
+    # Only the person who sent it rates sending it: a colleague gets "not found".
+    colleague = client_for(app, world.colleague)
+    assert colleague.get(path).status_code == 404
+    theirs = csrf_token(colleague.get("/inbox").get_data(as_text=True))
+    assert colleague.post(path, data={"csrf_token": theirs, "rating": "5"}).status_code == 404
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Feedback)) == 0
     sent = db_session.scalars(sa.select(Contribution)).one()
     assert sent.status is ContributionStatus.SUBMITTED
 

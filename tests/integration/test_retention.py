@@ -33,6 +33,7 @@ from portal.models import (
     AuditEvent,
     Contribution,
     DelegationRequest,
+    Feedback,
     OutboxMessage,
     Review,
     ReviewDecision,
@@ -280,6 +281,7 @@ def test_content_is_shredded_after_its_period_and_never_before(
         "contributions": 2,
         "attachments": 1,
         "review_reasons": 1,  # the return's reason; an acceptance gives none
+        "feedback_comments": 0,
         "data_keys_shredded": 4,
     }
     assert ANSWER not in str([e.details for e in shredded]) and REASON not in str(shredded)
@@ -288,6 +290,42 @@ def test_content_is_shredded_after_its_period_and_never_before(
     again = run(portal)  # nothing left to do: idempotent
     assert "Shredded the content of 0 requests" in again.output
     assert len(events(db_session, "retention_shredded")) == 5
+
+
+def test_a_feedback_comment_is_shredded_with_its_requests_content(
+    portal: CliRunner, closed: Closed, db_session: Session, keyring: FileKeyring
+) -> None:
+    """The partner's comment on the service, typed after sending a version, is free text that
+    might mention a child despite the page's warning: it goes when the answers go."""
+    due = closed.make(R.DELIVERED, 91)
+    kept = closed.make(R.DELIVERED, 89)
+    cipher = RecordCipher(keyring, db_session)
+    comments = []
+    for request in (due, kept):
+        sent = db_session.scalars(
+            sa.select(Contribution).where(Contribution.request_id == request.id)
+        ).first()
+        assert sent is not None
+        feedback = Feedback(
+            id=uuid.uuid4(),
+            contribution_id=sent.id,
+            organisation_id=sent.request.partner_organisation_id,
+            rating=4,
+        )
+        cipher.seal_text(feedback, "comment_enc", "The upload page was slow")
+        db_session.add(feedback)
+        comments.append(feedback)
+    db_session.flush()
+    run(portal)
+    db_session.expire_all()
+    with pytest.raises(DecryptionError, match="shredded"):
+        RecordCipher(keyring, db_session).open_text(comments[0], "comment_enc")
+    assert RecordCipher(keyring, db_session).open_text(comments[1], "comment_enc") == (
+        "The upload page was slow"
+    )
+    assert comments[0].rating == 4  # the rating stays: the figures count it
+    (event,) = events(db_session, "retention_shredded")
+    assert event.details["feedback_comments"] == 1
 
 
 def test_requests_without_an_outcome_are_never_shredded_however_old(

@@ -125,6 +125,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/organisations/<organisation_id>/mfa"): ENGAGEMENT,
     ("POST", "/organisations/<organisation_id>/mfa"): ENGAGEMENT,
     ("GET", "/pilot"): frozenset({"partner_engagement_officer"}),
+    ("GET", "/pilot/feedback"): frozenset({"partner_engagement_officer"}),
     ("POST", "/pilot/figures.csv"): frozenset({"partner_engagement_officer"}),
     ("POST", "/pilot/figures.ods"): frozenset({"partner_engagement_officer"}),
     ("GET", "/requests/<reference>/answered-elsewhere"): COUNCIL_CASEWORK,

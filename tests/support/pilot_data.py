@@ -35,12 +35,18 @@ from portal.models import (
     User,
 )
 from portal.models.contributions import ReviewDecision
+from portal.pilot.figures import Filters, Grouping, Row, figures_by
 from tests.factories import make_case, make_organisation, make_request, make_user
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 JANUARY = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TODAY = date(2026, 4, 5)  # what the figures are asked on
+
+
+def figures(session: Session, filters: Filters, grouping: Grouping, today: date) -> list[Row]:
+    """The figures for each group of one grouping (the tests look at one at a time)."""
+    return figures_by(session, filters, today, (grouping,))[grouping]
 
 
 @dataclass
@@ -50,30 +56,32 @@ class PilotData:
     worker: User
 
 
-def build_pilot_data(session: Session, cipher: RecordCipher) -> PilotData:
-    case, _child = make_case(session, cipher, "Amelia Hart")
-    worker = make_user(session, case.team.organisation, Role.SOCIAL_WORKER, team=case.team)
-    school = make_organisation(session, OrganisationKind.SCHOOL, "Figures Primary")
-    police = make_organisation(session, OrganisationKind.POLICE, "Figures Police")
-    t1, t2, t3 = (make_user(session, school, Role.PARTNER_CONTRIBUTOR) for _ in range(3))
-    officer = make_user(session, police, Role.PARTNER_CONTRIBUTOR)
+class _Builder:
+    """The steps the data set is made of: issue, open, send (with feedback), decide."""
+
+    def __init__(self, session: Session, cipher: RecordCipher) -> None:
+        self.session, self.cipher = session, cipher
+        self.case, _child = make_case(session, cipher, "Amelia Hart")
+        self.worker = make_user(
+            session, self.case.team.organisation, Role.SOCIAL_WORKER, team=self.case.team
+        )
 
     def issue(
-        partner: Organisation, at: datetime, due: date, status: RequestStatus
+        self, partner: Organisation, at: datetime, due: date, status: RequestStatus
     ) -> DelegationRequest:
-        found = make_request(session, cipher, case, partner, worker)
+        found = make_request(self.session, self.cipher, self.case, partner, self.worker)
         found.issued_at, found.due_on, found.status = at, due, status
         return found
 
-    def opened(found: DelegationRequest, after: timedelta, by: User) -> None:
-        session.add(
+    def opened(self, found: DelegationRequest, after: timedelta, by: User) -> None:
+        self.session.add(
             RequestOpening(
                 request_id=found.id, opened_at=found.issued_at + after, opened_by_id=by.id
             )
         )
 
     def sent(
-        found: DelegationRequest, version: int, after: timedelta, by: User, rating: int | None
+        self, found: DelegationRequest, version: int, after: timedelta, by: User, rating: int | None
     ) -> Contribution:
         version_ = Contribution(
             request_id=found.id,
@@ -83,58 +91,74 @@ def build_pilot_data(session: Session, cipher: RecordCipher) -> PilotData:
             submitted_by_id=by.id,
             submitted_at=found.issued_at + after,
         )
-        session.add(version_)
-        session.flush()
+        self.session.add(version_)
+        self.session.flush()
         if rating is not None:
-            session.add(
-                Feedback(contribution_id=version_.id, organisation_id=school.id, rating=rating)
+            self.session.add(
+                Feedback(
+                    contribution_id=version_.id,
+                    organisation_id=found.partner_organisation_id,
+                    rating=rating,
+                )
             )
         return version_
 
-    def decided(version_: Contribution, decision: ReviewDecision, after: timedelta) -> None:
-        at = version_.request.issued_at + after
-        session.add(
+    def decided(self, version_: Contribution, decision: ReviewDecision, after: timedelta) -> None:
+        self.session.add(
             Review(
-                contribution_id=version_.id, reviewer_id=worker.id, decision=decision, decided_at=at
+                contribution_id=version_.id,
+                reviewer_id=self.worker.id,
+                decision=decision,
+                decided_at=version_.request.issued_at + after,
             )
         )
 
+
+def build_pilot_data(session: Session, cipher: RecordCipher) -> PilotData:
+    make = _Builder(session, cipher)
+    school = make_organisation(session, OrganisationKind.SCHOOL, "Figures Primary")
+    police = make_organisation(session, OrganisationKind.POLICE, "Figures Police")
+    _the_school_in_january(make, school)
+    officer = make_user(session, police, Role.PARTNER_CONTRIBUTOR)
+    p1 = make.issue(
+        police, datetime(2026, 3, 10, 10, 0, tzinfo=UTC), date(2026, 3, 20), RequestStatus.ISSUED
+    )
+    make.opened(p1, timedelta(minutes=30), officer)
+    make.issue(
+        police, datetime(2026, 3, 31, 23, 30, tzinfo=UTC), date(2026, 4, 10), RequestStatus.ISSUED
+    )
+    session.flush()
+    return PilotData(school=school, police=police, worker=make.worker)
+
+
+def _the_school_in_january(make: _Builder, school: Organisation) -> None:
+    t1, t2, t3 = (make_user(make.session, school, Role.PARTNER_CONTRIBUTOR) for _ in range(3))
     due = date(2026, 1, 7)
-    r1 = issue(school, JANUARY, due, RequestStatus.DELIVERED)
-    opened(r1, 1 * HOUR, t1)
-    v = sent(r1, 1, 1 * DAY, t1, 5)
-    decided(v, ReviewDecision.ACCEPTED, 3 * DAY)
+    r1 = make.issue(school, JANUARY, due, RequestStatus.DELIVERED)
+    make.opened(r1, 1 * HOUR, t1)
+    v = make.sent(r1, 1, 1 * DAY, t1, 5)
+    make.decided(v, ReviewDecision.ACCEPTED, 3 * DAY)
     v.status, v.delivered_at = ContributionStatus.DELIVERED, JANUARY + 3.5 * DAY
 
-    r2 = issue(school, JANUARY, due, RequestStatus.ACCEPTED)
-    opened(r2, 2 * HOUR, t1)
-    decided(sent(r2, 1, 2 * DAY, t1, 4), ReviewDecision.RETURNED, 3 * DAY)
-    decided(sent(r2, 2, 5 * DAY, t1, 2), ReviewDecision.ACCEPTED, 6 * DAY)
+    r2 = make.issue(school, JANUARY, due, RequestStatus.ACCEPTED)
+    make.opened(r2, 2 * HOUR, t1)
+    make.decided(make.sent(r2, 1, 2 * DAY, t1, 4), ReviewDecision.RETURNED, 3 * DAY)
+    make.decided(make.sent(r2, 2, 5 * DAY, t1, 2), ReviewDecision.ACCEPTED, 6 * DAY)
 
-    r3 = issue(school, JANUARY, due, RequestStatus.REJECTED)
-    opened(r3, 3 * HOUR, t2)
-    decided(sent(r3, 1, 4 * DAY, t3, 1), ReviewDecision.REJECTED, 5 * DAY)
+    r3 = make.issue(school, JANUARY, due, RequestStatus.REJECTED)
+    make.opened(r3, 3 * HOUR, t2)
+    make.decided(make.sent(r3, 1, 4 * DAY, t3, 1), ReviewDecision.REJECTED, 5 * DAY)
 
-    r4 = issue(school, JANUARY, due, RequestStatus.CHILD_NOT_KNOWN)
-    opened(r4, 4 * HOUR, t2)
+    r4 = make.issue(school, JANUARY, due, RequestStatus.CHILD_NOT_KNOWN)
+    make.opened(r4, 4 * HOUR, t2)
 
-    r5 = issue(school, JANUARY, due, RequestStatus.REVOKED)
-    session.add(
+    r5 = make.issue(school, JANUARY, due, RequestStatus.REVOKED)
+    make.session.add(
         OfflineAnswer(
             request_id=r5.id,
             channel=OfflineChannel.PHONE,
             reason="urgent",
-            recorded_by_id=worker.id,
+            recorded_by_id=make.worker.id,
         )
     )
-    issue(school, JANUARY, due, RequestStatus.REVOKED)
-
-    p1 = issue(
-        police, datetime(2026, 3, 10, 10, 0, tzinfo=UTC), date(2026, 3, 20), RequestStatus.ISSUED
-    )
-    opened(p1, timedelta(minutes=30), officer)
-    issue(
-        police, datetime(2026, 3, 31, 23, 30, tzinfo=UTC), date(2026, 4, 10), RequestStatus.ISSUED
-    )
-    session.flush()
-    return PilotData(school=school, police=police, worker=worker)
+    make.issue(school, JANUARY, due, RequestStatus.REVOKED)
