@@ -276,11 +276,28 @@ def refusal_to_decide(person: User, change: OrganisationChange) -> str | None:
         return "This change would make you partner lead: someone else must decide it"
     if not person.is_active:
         return "You cannot decide changes"
-    if person.has_role(Role.IG_OFFICER):
-        return None
-    if person.has_role(Role.PARTNER_LEAD) and person.organisation_id == change.organisation_id:
-        return None
-    return "Only the organisation’s partner lead or an IG officer can decide this change"
+    deciding = _deciding_roles(person, change)
+    if not deciding:
+        return "Only the organisation’s partner lead or an IG officer can decide this change"
+    if all(grant.granted_by_id == change.proposed_by_id for grant in deciding):
+        # Otherwise an admin could approve their own change through an account they approved
+        # or gave the role to: the second person must not owe their say to the first.
+        return (
+            "The person who proposed this change gave you the role you would decide it with: "
+            "someone else must approve or refuse it"
+        )
+    return None
+
+
+def _deciding_roles(person: User, change: OrganisationChange) -> list[RoleAssignment]:
+    """The person's role grants that would let them decide `change`: IG officer anywhere,
+    partner lead of the change's organisation."""
+    own_organisation = person.organisation_id == change.organisation_id
+    return [
+        grant
+        for grant in person.role_assignments
+        if grant.role == Role.IG_OFFICER or (grant.role == Role.PARTNER_LEAD and own_organisation)
+    ]
 
 
 def may_see(person: User, change: OrganisationChange) -> bool:

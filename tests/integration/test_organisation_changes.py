@@ -349,3 +349,37 @@ def test_the_registry_restarts_a_providers_30_days_whenever_it_widens(
     save_provider(db_session, cipher, mapped)  # an operator's command: at once, but...
     assert datetime.now(UTC) - provider.trusted_since < timedelta(minutes=1)
     assert provider.tested_at is None and provider.tested_by_id is None
+
+
+def test_an_admin_cannot_approve_their_own_change_through_a_person_they_let_in(
+    db_session: Session,
+    keyring: FileKeyring,
+    council: Organisation,
+    school: Organisation,
+    admin: User,
+) -> None:
+    from portal.people import services as people
+
+    change = changes.propose_domains(db_session, school, ["ashby.sch.uk", "x.org"], proposer=admin)
+    # A second council account the admin controls: approved by the admin as IG officer, or
+    # arriving with IG officer from the council's identity provider and approved by them.
+    given = make_user(db_session, council, status=UserStatus.PENDING)
+    people.approve(db_session, admin, given, frozenset({Role.IG_OFFICER}))
+    mapped = make_user(db_session, council, Role.IG_OFFICER, status=UserStatus.PENDING)
+    people.approve(db_session, admin, mapped, frozenset({Role.IG_OFFICER}))
+    cipher = RecordCipher(keyring, db_session)
+
+    for person in (given, mapped):
+        reason = changes.refusal_to_decide(person, change)
+        assert reason is not None and "gave you the role" in reason
+        with pytest.raises(changes.ChangeRefused):
+            decisions.approve(db_session, cipher, change, person)
+        assert person.id not in changes.approvers(db_session, change)
+    db_session.refresh(change)
+    assert change.status == ChangeStatus.PENDING
+
+    # An IG officer someone else made decides it.
+    other = make_user(db_session, council, Role.PORTAL_ADMIN)
+    officer = make_user(db_session, council, status=UserStatus.PENDING)
+    people.approve(db_session, other, officer, frozenset({Role.IG_OFFICER}))
+    assert changes.refusal_to_decide(officer, change) is None
