@@ -383,3 +383,13 @@ def test_an_admin_cannot_approve_their_own_change_through_a_person_they_let_in(
     officer = make_user(db_session, council, status=UserStatus.PENDING)
     people.approve(db_session, other, officer, frozenset({Role.IG_OFFICER}))
     assert changes.refusal_to_decide(officer, change) is None
+
+
+def test_an_ig_officer_is_offered_no_proposal_they_cannot_make(
+    app: Flask, db_session: Session, school: Organisation, officer: User
+) -> None:
+    make_user(db_session, school, Role.PARTNER_CONTRIBUTOR)
+    page = client_of(app, officer).get(f"/organisations/{school.id}/access")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Propose a partner lead" not in text and "Propose a change" not in text
