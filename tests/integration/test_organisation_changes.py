@@ -393,3 +393,23 @@ def test_an_ig_officer_is_offered_no_proposal_they_cannot_make(
     text = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "Propose a partner lead" not in text and "Propose a change" not in text
+
+
+def test_an_emergency_rotation_supersedes_a_proposal_that_carries_a_secret(
+    db_session: Session, keyring: FileKeyring, school: Organisation, admin: User, officer: User
+) -> None:
+    provider = brook(db_session, keyring, school)
+    cipher = RecordCipher(keyring, db_session)
+    wider = spec_of(provider).model_copy(update={"client_id": "new"})
+    change = changes.propose_provider(
+        db_session, cipher, school, wider, client_secret="the-leaked-secret", proposer=admin
+    )
+    assert "the-leaked-secret" not in str(change.proposal)
+    # The secret leaks; the admin rotates it at once (it widens nothing).
+    save_provider(db_session, cipher, spec_of(provider), client_secret="the-rotated-secret")
+
+    assert decisions.approve(db_session, cipher, change, officer) == ChangeStatus.SUPERSEDED
+
+    db_session.refresh(provider)
+    assert provider.client_id == "portal"
+    assert cipher.open_text(provider, "client_secret_enc") == "the-rotated-secret"
