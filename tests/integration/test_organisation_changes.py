@@ -345,7 +345,7 @@ def test_the_registry_restarts_a_providers_30_days_whenever_it_widens(
     save_provider(db_session, cipher, wider)
     assert provider.trusted_since == long_ago
 
-    mapped = spec_of(provider).model_copy(update={"group_roles": {"all": Role.PARTNER_LEAD}})
+    mapped = spec_of(provider).model_copy(update={"group_roles": {"all": Role.PARTNER_CONTRIBUTOR}})
     save_provider(db_session, cipher, mapped)  # an operator's command: at once, but...
     assert datetime.now(UTC) - provider.trusted_since < timedelta(minutes=1)
     assert provider.tested_at is None and provider.tested_by_id is None
