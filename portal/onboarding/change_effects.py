@@ -71,6 +71,20 @@ def _provider_fingerprint(session: Session, slug: str) -> dict[str, Any] | None:
     return {"spec": spec_of(found).model_dump(mode="json"), "secret": secret}
 
 
+def lock_target(session: Session, change: OrganisationChange) -> None:
+    """Lock the row a change would write besides the organisation's (the provider, or the
+    person), so that a narrowing made meanwhile (a provider switched off, the person suspended)
+    is either already committed, and seen by the fingerprint, or waits and comes after."""
+    key = key_of(change)
+    if change.kind == ChangeKind.IDENTITY_PROVIDER:
+        query = sa.select(IdentityProvider.id).where(IdentityProvider.slug == key)
+    elif change.kind == ChangeKind.PARTNER_LEAD:
+        query = sa.select(User.id).where(User.id == uuid.UUID(key))
+    else:
+        return  # the organisation's own row, locked already
+    session.execute(query.with_for_update())
+
+
 def state_digest(state: Any) -> str:
     encoded = json.dumps(state, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()

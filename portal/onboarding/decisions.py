@@ -118,14 +118,16 @@ def _check_may_decide(person: User, change: OrganisationChange) -> None:
 
 def _lock_organisation(session: Session, change: OrganisationChange) -> None:
     """One decision at a time per organisation: two approvals of changes to the same thing
-    would otherwise both find it as proposed and the second overwrite the first. Then read
-    everything afresh, as the decision before this one left it."""
+    would otherwise both find it as proposed and the second overwrite the first. The row the
+    change writes is locked too, against a narrowing made at the same moment. Then read
+    everything afresh, as the decision before this one (or that narrowing) left it."""
     session.flush()
     session.execute(
         sa.select(Organisation.id)
         .where(Organisation.id == change.organisation_id)
         .with_for_update()
     )
+    change_effects.lock_target(session, change)
     session.expire_all()
 
 

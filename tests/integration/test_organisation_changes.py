@@ -31,6 +31,7 @@ from portal.models import (
     UserStatus,
 )
 from portal.onboarding import changes, decisions
+from portal.people import services as people
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
 
 SECRET = "a-client-secret-nobody-should-see"  # noqa: S105 - a test value
@@ -358,8 +359,6 @@ def test_an_admin_cannot_approve_their_own_change_through_a_person_they_let_in(
     school: Organisation,
     admin: User,
 ) -> None:
-    from portal.people import services as people
-
     change = changes.propose_domains(db_session, school, ["ashby.sch.uk", "x.org"], proposer=admin)
     # A second council account the admin controls: approved by the admin as IG officer, or
     # arriving with IG officer from the council's identity provider and approved by them.
