@@ -14,7 +14,6 @@ was proposed is superseded instead (docs/onboarding.md, "Two people"). Deciding 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,19 +39,15 @@ from portal.models import (
 from portal.models.base import utcnow
 from portal.notifications.queue import enqueue_about_organisation
 from portal.onboarding import change_effects
-from portal.onboarding.widening import domains_widen, provider_widening
+from portal.onboarding.widening import (
+    domains_widen,
+    provider_widening,
+    self_provisioning_widens,
+)
 
 
 class ChangeRefused(Exception):
     """The change cannot be proposed or decided; the message says why, as a GOV.UK error."""
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What deciding a change did: its status now, and whether this request decided it."""
-
-    change: OrganisationChange
-    status: ChangeStatus
 
 
 # -- proposing ----------------------------------------------------------------------------------
@@ -141,7 +136,7 @@ def set_self_provisioning(
     widens who can act for the organisation, so that is proposed for a second person."""
     if organisation.self_provisioning == enabled:
         return False
-    if enabled:
+    if self_provisioning_widens(organisation.self_provisioning, enabled):
         return propose_self_provisioning(session, organisation, proposer=actor)
     organisation.self_provisioning = False
     _organisation_changed(session, organisation, actor, self_provisioning=False)

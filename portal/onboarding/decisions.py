@@ -30,6 +30,21 @@ def approve(
     ChangeRefused if `approver` may not, or it was already decided."""
     _check_may_decide(approver, change)
     _lock_organisation(session, change)
+    try:
+        with session.begin_nested():  # undone alone, if the registry refuses it now
+            return _claim_and_apply(session, cipher, change, approver)
+    except RegistryError as error:
+        # What was checked when it was proposed no longer holds (another provider took its
+        # issuer, say): nothing is applied, and the change stays pending to be refused.
+        raise ChangeRefused(
+            f"It cannot be applied as it stands: {str(error).removesuffix('.')}. Refuse it, "
+            "and propose it again once that is put right"
+        ) from error
+
+
+def _claim_and_apply(
+    session: Session, cipher: RecordCipher, change: OrganisationChange, approver: User
+) -> ChangeStatus:
     if not _claim(session, change, ChangeStatus.APPROVED, approver):
         raise ChangeRefused(already_decided(change))
     state = change_effects.current_state(
@@ -47,16 +62,7 @@ def approve(
             details=details_of(change),
         )
         return ChangeStatus.SUPERSEDED
-    try:
-        change_effects.apply(session, cipher, change, actor=actor_for(approver))
-    except RegistryError as error:
-        # What was checked when it was proposed no longer holds (another provider took its
-        # issuer, say): nothing is applied, and the change stays pending to be refused.
-        session.rollback()
-        raise ChangeRefused(
-            f"It cannot be applied as it stands: {str(error).removesuffix('.')}. Refuse it, "
-            "and propose it again once that is put right"
-        ) from error
+    change_effects.apply(session, cipher, change, actor=actor_for(approver))
     record_event(
         session,
         AuditAction.CHANGE_APPROVED,

@@ -412,3 +412,30 @@ def test_an_emergency_rotation_supersedes_a_proposal_that_carries_a_secret(
     db_session.refresh(provider)
     assert provider.client_id == "portal"
     assert cipher.open_text(provider, "client_secret_enc") == "the-rotated-secret"
+
+
+def test_a_refused_application_undoes_only_the_approval(
+    db_session: Session, keyring: FileKeyring, school: Organisation, admin: User, officer: User
+) -> None:
+    cipher = RecordCipher(keyring, db_session)
+    spec = ProviderSpec(
+        organisation=school.name,
+        slug="late",
+        display_name="Late",
+        issuer="https://shared.idp.test",
+        client_id="portal",
+    )
+    change = changes.propose_provider(
+        db_session, cipher, school, spec, client_secret=SECRET, proposer=admin
+    )
+    other = make_organisation(db_session)
+    taken = spec.model_copy(update={"organisation": other.name, "slug": "first"})
+    save_provider(db_session, cipher, taken, client_secret=SECRET)  # in the same transaction
+
+    with pytest.raises(changes.ChangeRefused, match="cannot be applied as it stands"):
+        decisions.approve(db_session, cipher, change, officer)
+
+    # The savepoint undid the approval alone: the rest of the transaction stands.
+    assert pending(db_session) == [change]
+    slugs = db_session.scalars(sa.select(IdentityProvider.slug)).all()
+    assert "first" in slugs and "late" not in slugs
