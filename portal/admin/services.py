@@ -35,6 +35,7 @@ from portal.models import (
 # What the admin's route modules name, so that they never import the data model themselves.
 from portal.models import IdentityProvider as IdentityProvider
 from portal.onboarding import changes
+from portal.onboarding.changes import ChangeRefused as ChangeRefused
 from portal.onboarding.widening import provider_narrowing, provider_widening
 
 
@@ -143,6 +144,8 @@ def save_or_propose(
     except RegistryError as error:
         session.rollback()
         return [Problem(error.field or "", _sentence(str(error)))]
+    except ChangeRefused as refusal:  # its organisation has left, or is suspended
+        return [Problem("organisation", _sentence(str(refusal)))]
 
 
 def _mixed(existing: IdentityProvider | None, spec: ProviderSpec) -> list[Problem]:

@@ -31,6 +31,8 @@ from portal.models import (
     Organisation,
     OrganisationChange,
     OrganisationKind,
+    OrganisationStage,
+    OrganisationStatus,
     Role,
     RoleAssignment,
     User,
@@ -181,6 +183,9 @@ def _propose(
     key: str = "",
     seal: tuple[RecordCipher, str | None] | None = None,
 ) -> OrganisationChange:
+    refusal = closed_to_changes(organisation)
+    if refusal is not None:
+        raise ChangeRefused(refusal)
     based_on = change_effects.state_digest(
         change_effects.current_state(session, organisation, kind, key)
     )
@@ -217,6 +222,18 @@ def _propose(
         organisation.id,
     )
     return change
+
+
+def closed_to_changes(organisation: Organisation) -> str | None:
+    """Why nothing may widen who can act for `organisation` now, or None: it has left the
+    pilot, or is suspended (narrowing it is still done at once)."""
+    if organisation.stage == OrganisationStage.LEFT:
+        return f"{organisation.name} has left the pilot: who can act for it cannot be widened"
+    if organisation.status == OrganisationStatus.SUSPENDED:
+        return (
+            f"{organisation.name} is suspended: reinstate it before widening who can act for it"
+        )
+    return None
 
 
 def _same_pending(

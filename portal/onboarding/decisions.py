@@ -17,7 +17,12 @@ from portal.crypto.records import RecordCipher
 from portal.models import ChangeStatus, Organisation, OrganisationChange, User
 from portal.models.base import utcnow
 from portal.onboarding import change_effects
-from portal.onboarding.changes import ChangeRefused, details_of, refusal_to_decide
+from portal.onboarding.changes import (
+    ChangeRefused,
+    closed_to_changes,
+    details_of,
+    refusal_to_decide,
+)
 
 REASON_LIMIT = 500
 
@@ -30,6 +35,9 @@ def approve(
     ChangeRefused if `approver` may not, or it was already decided."""
     _check_may_decide(approver, change)
     _lock_organisation(session, change)
+    closed = closed_to_changes(change.organisation)
+    if closed is not None:
+        raise ChangeRefused(f"{closed}. Refuse this change instead")
     try:
         with session.begin_nested():  # undone alone, if the registry refuses it now
             return _claim_and_apply(session, cipher, change, approver)

@@ -26,6 +26,8 @@ from portal.models import (
     Organisation,
     OrganisationChange,
     OrganisationKind,
+    OrganisationStage,
+    OrganisationStatus,
     Role,
     User,
     UserStatus,
@@ -439,3 +441,39 @@ def test_a_refused_application_undoes_only_the_approval(
     assert pending(db_session) == [change]
     slugs = db_session.scalars(sa.select(IdentityProvider.slug)).all()
     assert "first" in slugs and "late" not in slugs
+
+
+def test_nothing_is_proposed_or_approved_for_an_organisation_that_has_left(
+    db_session: Session, keyring: FileKeyring, school: Organisation, admin: User, officer: User
+) -> None:
+    change = changes.propose_self_provisioning(db_session, school, proposer=admin)
+    school.stage = OrganisationStage.LEFT
+    db_session.flush()
+
+    with pytest.raises(changes.ChangeRefused, match="has left the pilot"):
+        changes.propose_domains(db_session, school, ["x.org"], proposer=admin)
+    with pytest.raises(changes.ChangeRefused, match="has left the pilot"):
+        decisions.approve(db_session, RecordCipher(keyring, db_session), change, officer)
+    db_session.refresh(school)
+    assert not school.self_provisioning and school.email_domains == ["ashby.sch.uk"]
+    decisions.refuse(db_session, change, officer, "It has left")  # refusing is still fine
+
+
+def test_the_pages_explain_that_a_suspended_organisation_cannot_be_widened(
+    app: Flask, db_session: Session, school: Organisation, admin: User
+) -> None:
+    school.status = OrganisationStatus.SUSPENDED
+    db_session.commit()
+    client = client_of(app, admin)
+    page = f"/organisations/{school.id}/access"
+
+    for path, data in (
+        (f"{page}/domains", {"domains": "ashby.sch.uk\nx.org"}),
+        (f"{page}/self-provisioning", {"self_provisioning": "on"}),
+        (f"/admin/organisations/{school.id}/self-provisioning", {"self_provisioning": "on"}),
+    ):
+        response = post(client, page, path, **data)
+        text = response.get_data(as_text=True)
+        assert response.status_code == 400, path
+        assert "govuk-error-summary" in text and "is suspended: reinstate it" in text
+    assert pending(db_session) == []
