@@ -230,9 +230,7 @@ def closed_to_changes(organisation: Organisation) -> str | None:
     if organisation.stage == OrganisationStage.LEFT:
         return f"{organisation.name} has left the pilot: who can act for it cannot be widened"
     if organisation.status == OrganisationStatus.SUSPENDED:
-        return (
-            f"{organisation.name} is suspended: reinstate it before widening who can act for it"
-        )
+        return f"{organisation.name} is suspended: reinstate it before widening who can act for it"
     return None
 
 
