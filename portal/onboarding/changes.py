@@ -192,7 +192,12 @@ def _propose(
     secret = seal[1] if seal else None
     same = _same_pending(session, organisation, kind, proposal, based_on)
     if same is not None and secret is None:
-        return same  # a double-click, or the same change proposed twice: one proposal
+        if same.proposed_by_id != proposer.id:
+            raise ChangeRefused(
+                f"{same.proposed_by.display_name} already proposed this change: it is waiting "
+                "for approval"
+            )
+        return same  # a double-click: one proposal
     change = OrganisationChange(
         id=uuid.uuid4(),
         organisation=organisation,

@@ -477,3 +477,22 @@ def test_the_pages_explain_that_a_suspended_organisation_cannot_be_widened(
         assert response.status_code == 400, path
         assert "govuk-error-summary" in text and "is suspended: reinstate it" in text
     assert pending(db_session) == []
+
+
+def test_a_second_person_proposing_the_same_change_is_told_it_is_waiting(
+    app: Flask, db_session: Session, council: Organisation, school: Organisation, admin: User
+) -> None:
+    first = changes.propose_domains(db_session, school, ["ashby.sch.uk", "x.org"], proposer=admin)
+    again = changes.propose_domains(db_session, school, ["ashby.sch.uk", "x.org"], proposer=admin)
+    assert again is first  # a double-click: one proposal
+    db_session.commit()
+
+    other = make_user(db_session, council, Role.PARTNER_ENGAGEMENT_OFFICER)
+    db_session.commit()
+    page = f"/organisations/{school.id}/access"
+    response = post(client_of(app, other), page, f"{page}/domains", domains="ashby.sch.uk\nx.org")
+
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert f"{admin.display_name} already proposed this change" in text
+    assert pending(db_session) == [first]
