@@ -296,6 +296,9 @@ def test_pausing_needs_a_reason_and_resuming_a_complete_checklist(
     assert refused.status_code == 400 and "information-sharing agreement" in refused.get_data(
         as_text=True
     )
+    page = officer_client.get(f"/organisations/{school.id}").get_data(as_text=True)
+    assert "Paused, it receives no new requests" in page
+    assert "once every checklist item below is met again: 1 is not." in page
     make_agreement(db_session, school)
     db_session.commit()
     assert move(officer_client, school, "resume").status_code == 302
