@@ -16,6 +16,8 @@ from sqlalchemy.engine import Engine
 
 from portal.audit import AuditAction
 from portal.auth.login import actor_for
+from portal.auth.oidc.provider_spec import ProviderSpec, spec_of
+from portal.auth.oidc.registry import save_provider
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.lifecycle import RequestStatus
@@ -23,6 +25,7 @@ from portal.models import (
     AuditEvent,
     ChangeStatus,
     DelegationRequest,
+    IdentityProvider,
     Organisation,
     OrganisationChange,
     OrganisationKind,
@@ -204,3 +207,61 @@ def test_a_suspension_while_a_partner_lead_is_approved_is_never_undone(
         person = session.get(User, ids[1])
         assert person is not None and person.status == UserStatus.SUSPENDED
         assert Role.PARTNER_LEAD not in person.roles
+
+
+def test_a_provider_switched_off_while_a_change_to_it_is_approved_stays_off(
+    live: LiveStack, keyring: FileKeyring
+) -> None:
+    with live.session() as session:
+        council = make_organisation(session, OrganisationKind.COUNCIL)
+        admin = make_user(session, council, Role.PORTAL_ADMIN)
+        officer = make_user(session, council, Role.IG_OFFICER)
+        school = make_organisation(session)
+        cipher = RecordCipher(keyring, session)
+        spec = ProviderSpec(
+            organisation=school.name,
+            slug=f"race-{school.id.hex[:8]}",
+            display_name="Race",
+            issuer=f"https://{school.id.hex[:8]}.idp.test",
+            client_id="portal",
+            allowed_email_domains=["race.example"],
+        )
+        save_provider(session, cipher, spec, client_secret="a-secret-for-the-race")
+        wider = spec.model_copy(update={"allowed_email_domains": ["race.example", "x.org"]})
+        change = changes.propose_provider(
+            session, cipher, school, wider, client_secret=None, proposer=admin
+        )
+        session.commit()
+        officer_id, change_id, slug = officer.id, change.id, spec.slug
+
+    outcome: list[ChangeStatus] = []
+
+    def approve() -> None:
+        with live.session() as session:
+            approver = session.get(User, officer_id)
+            found = session.get(OrganisationChange, change_id)
+            assert approver is not None and found is not None
+            outcome.append(
+                decisions.approve(session, RecordCipher(keyring, session), found, approver)
+            )
+            session.commit()
+
+    with live.session() as narrowing:
+        provider = narrowing.scalar(
+            sa.select(IdentityProvider).where(IdentityProvider.slug == slug)
+        )
+        assert provider is not None
+        off = spec_of(provider).model_copy(update={"enabled": False})
+        save_provider(narrowing, RecordCipher(keyring, narrowing), off)  # not yet committed
+        narrowing.flush()
+        approving = threading.Thread(target=approve)
+        approving.start()
+        approving.join(timeout=1.5)  # the approval waits for the provider's row
+        narrowing.commit()
+    approving.join(timeout=10)
+
+    assert outcome == [ChangeStatus.SUPERSEDED]
+    with live.session() as session:
+        provider = session.scalar(sa.select(IdentityProvider).where(IdentityProvider.slug == slug))
+        assert provider is not None and not provider.enabled
+        assert provider.allowed_email_domains == ["race.example"]
