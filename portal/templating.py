@@ -9,7 +9,7 @@ from govuk_frontend_wtf.main import WTFormsHelpers
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 
 from portal.navigation import navigation_context
-from portal.uk_time import last_uk_day, long_date, uk_clock
+from portal.uk_time import last_uk_day, long_date, uk_clock, uk_moment
 
 
 def init_app(app: Flask) -> None:
@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
     app.context_processor(navigation_context)
     app.add_template_filter(uk_clock, "uk_time")
     app.add_template_filter(long_date, "long_date")
+    app.add_template_filter(uk_moment, "uk_moment")
     app.add_template_filter(last_uk_day, "last_uk_day")
 
     @app.context_processor

@@ -36,6 +36,22 @@ def uk_clock(moment: datetime | None, pattern: str = "%-d %b %Y %H:%M:%S %Z") ->
     return "" if moment is None else moment.astimezone(UK).strftime(pattern)
 
 
+def uk_moment(moment: datetime | None) -> str:
+    """An instant as GOV.UK writes one, in UK time: 5 December 2026 at 8:36pm, 9am, midday,
+    midnight (the `uk_moment` template filter)."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(UK)
+    if (local.hour, local.minute) == (12, 0):
+        clock = "midday"
+    elif (local.hour, local.minute) == (0, 0):
+        clock = "midnight"
+    else:
+        minutes = "" if local.minute == 0 else f":{local.minute:02d}"
+        clock = f"{(local.hour - 1) % 12 + 1}{minutes}{'am' if local.hour < 12 else 'pm'}"
+    return f"{local.day} {local:%B %Y} at {clock}"
+
+
 def long_date(day: date | str) -> str:
     """A day as people write it, 14 March 2015 (the `long_date` template filter); an ISO date
     string is read first."""

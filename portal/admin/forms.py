@@ -22,7 +22,6 @@ from govuk_frontend_wtf.wtforms_widgets import (
 from wtforms import (
     BooleanField,
     Field,
-    HiddenField,
     PasswordField,
     RadioField,
     SelectField,
@@ -31,10 +30,11 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from portal.auth.oidc.provider_spec import ALLOWED_SIGNING_ALGORITHMS, ProviderSpec
 from portal.models import ClientAuthMethod, Role
+from portal.onboarding.change_forms import SelfProvisioningForm as SelfProvisioningForm
 
 CLIENT_AUTH_LABELS = {
     ClientAuthMethod.CLIENT_SECRET_BASIC: "Client secret, sent in the Authorization header",
@@ -227,9 +227,3 @@ def _split_lines(text: str | None) -> list[str]:
 def _mapping(line: str) -> tuple[str, str]:
     group, _, role = line.partition("=")
     return group.strip(), role.strip()
-
-
-class SelfProvisioningForm(FlaskForm):
-    self_provisioning = HiddenField(
-        validators=[AnyOf(["on", "off"], message="Choose whether to turn it on or off")]
-    )

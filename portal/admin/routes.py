@@ -72,9 +72,15 @@ def identity_provider(slug: str) -> ResponseReturnValue:
 @blueprint.get("/organisations")
 @access(ADMINS)
 def organisations() -> ResponseReturnValue:
+    return _organisations_page()
+
+
+def _organisations_page(action_error: str | None = None) -> ResponseReturnValue:
     return render_template(
-        "admin/organisations.html", organisations=services.organisations(db.session())
-    )
+        "admin/organisations.html",
+        organisations=services.organisations(db.session()),
+        action_error=action_error,
+    ), (400 if action_error else 200)
 
 
 @blueprint.post("/organisations/<organisation_id>/self-provisioning")
@@ -90,7 +96,10 @@ def self_provisioning(organisation_id: str) -> ResponseReturnValue:
     if found is None:
         abort(404)
     enabled = form.self_provisioning.data == "on"
-    result = services.set_self_provisioning(db.session(), found, enabled, actor=current_user)
+    try:
+        result = services.set_self_provisioning(db.session(), found, enabled, actor=current_user)
+    except services.ChangeRefused as refusal:
+        return _organisations_page(str(refusal))
     if result is not False and enabled:
         flash(_proposed(f"Self-provisioning for {found.name}"), "success")
     elif result is not False:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal.audit import Actor, AuditAction, record_event
 from portal.auth.login import actor_for
 from portal.auth.oidc.provider_spec import ProviderSpec, RegistryError, problems, spec_of
-from portal.auth.oidc.registry import save_provider
+from portal.auth.oidc.registry import check_spec, save_provider
 from portal.auth.sessions import end_sessions
 from portal.config import Settings
 from portal.crypto.records import RecordCipher
@@ -35,7 +35,8 @@ from portal.models import (
 # What the admin's route modules name, so that they never import the data model themselves.
 from portal.models import IdentityProvider as IdentityProvider
 from portal.onboarding import changes
-from portal.onboarding.widening import provider_widening
+from portal.onboarding.changes import ChangeRefused as ChangeRefused
+from portal.onboarding.widening import provider_narrowing, provider_widening
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,10 @@ def save_or_propose(
         return spec
     existing = provider(session, spec.slug)
     try:
+        mixed = _mixed(existing, spec)
+        if mixed:
+            check_spec(session, spec, client_secret=client_secret)  # its problems first
+            return mixed
         if existing is None or provider_widening(spec_of(existing), spec):
             organisation = _named(session, spec.organisation)
             return changes.propose_provider(
@@ -139,6 +144,27 @@ def save_or_propose(
     except RegistryError as error:
         session.rollback()
         return [Problem(error.field or "", _sentence(str(error)))]
+    except ChangeRefused as refusal:  # its organisation has left, or is suspended
+        return [Problem("organisation", _sentence(str(refusal)))]
+
+
+def _mixed(existing: IdentityProvider | None, spec: ProviderSpec) -> list[Problem]:
+    """An edit that both narrows and widens is refused: the narrowing must not wait for a
+    second person, and the widening must."""
+    if existing is None:
+        return []
+    before = spec_of(existing)
+    narrows = provider_narrowing(before, spec)
+    if not narrows or not provider_widening(before, spec):
+        return []
+    return [
+        Problem(
+            narrows[0],
+            "This change both narrows who the provider lets in and widens it. Save the "
+            "narrowing on its own first (switching it off, say, or removing a domain): that "
+            "takes effect at once. Then propose the widening separately",
+        )
+    ]
 
 
 def _spec(data: dict[str, object]) -> ProviderSpec | list[Problem]:

@@ -10,7 +10,7 @@ from portal import db
 from portal.audit import Actor
 from portal.auth import sessions
 from portal.extensions import login_manager
-from portal.models.organisations import OrganisationStatus
+from portal.models.organisations import OrganisationStage, OrganisationStatus
 from portal.models.users import User
 
 
@@ -36,8 +36,14 @@ def load_user(user_id: str) -> User | None:
     # Read with the session itself (portal/auth/sessions.py), in this request's transaction.
     person = getattr(session, "person", None)
     user = person if person is not None and person.id == key else db.session().get(User, key)
-    # A suspended or pending person's session ends at their next request.
-    if user is None or not user.is_active or user.organisation.status != OrganisationStatus.ACTIVE:
+    # A suspended or pending person's session ends at their next request, as does that of
+    # anyone whose organisation is suspended or has left.
+    if (
+        user is None
+        or not user.is_active
+        or user.organisation.status != OrganisationStatus.ACTIVE
+        or user.organisation.stage == OrganisationStage.LEFT
+    ):
         sessions.discard(session, db.session())  # type: ignore[arg-type]
         return None
     return user

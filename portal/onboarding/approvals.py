@@ -47,7 +47,10 @@ def domains(organisation_id: str) -> ResponseReturnValue:
     form = DomainsForm()
     if not form.validate_on_submit():
         return _access_page(organisation, domains_form=form)
-    result = changes.set_domains(db.session(), organisation, form.chosen(), actor=current_user)
+    try:
+        result = changes.set_domains(db.session(), organisation, form.chosen(), actor=current_user)
+    except ChangeRefused as refusal:
+        return _access_page(organisation, action_error=str(refusal))
     if isinstance(result, OrganisationChange):
         flash(f"The new email domains were proposed: {TAKES_EFFECT}", "success")
     elif result:
@@ -63,7 +66,12 @@ def self_provisioning(organisation_id: str) -> ResponseReturnValue:
     if not form.validate_on_submit():
         abort(400)  # only the page's own buttons post here; anything else is malformed
     enabled = form.self_provisioning.data == "on"
-    result = changes.set_self_provisioning(db.session(), organisation, enabled, actor=current_user)
+    try:
+        result = changes.set_self_provisioning(
+            db.session(), organisation, enabled, actor=current_user
+        )
+    except ChangeRefused as refusal:
+        return _access_page(organisation, action_error=str(refusal))
     if isinstance(result, OrganisationChange):
         flash(f"Self-provisioning was proposed: {TAKES_EFFECT}", "success")
     elif result:
@@ -209,7 +217,8 @@ def _access_page(
         domains_form=domains_form,
         lead_form=lead_form,
         action_error=action_error,
-        may_propose=current_user.has_role(Role.PORTAL_ADMIN, Role.PARTNER_ENGAGEMENT_OFFICER),
+        may_propose=current_user.has_role(*PROPOSERS.roles),
+        may_propose_lead=current_user.has_role(*LEAD_PROPOSERS.roles),
         describe=who.describe,
         difference=who.difference,
         kinds=who.KIND_LABELS,

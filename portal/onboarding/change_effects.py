@@ -43,7 +43,7 @@ def current_state(session: Session, organisation: Organisation, kind: ChangeKind
     """What a change of `kind` would replace, as it is now; `key` names a provider's slug or
     a person's id."""
     if kind == ChangeKind.IDENTITY_PROVIDER:
-        return provider_state(session, key)
+        return _provider_fingerprint(session, key)
     if kind == ChangeKind.SELF_PROVISIONING:
         return organisation.self_provisioning
     if kind == ChangeKind.EMAIL_DOMAINS:
@@ -56,6 +56,33 @@ def current_state(session: Session, organisation: Organisation, kind: ChangeKind
         "status": person.status.value,
         "roles": sorted(role.value for role in person.roles),
     }
+
+
+def _provider_fingerprint(session: Session, slug: str) -> dict[str, Any] | None:
+    """The provider's settings and a digest of its sealed client secret (freshly sealed each
+    time it is set, so any rotation changes it): a change proposed before an emergency
+    rotation is superseded, never allowed to put the old or its own secret back. The digest
+    goes into the fingerprint only, never into a proposal."""
+    found = session.scalar(sa.select(IdentityProvider).where(IdentityProvider.slug == slug))
+    if found is None:
+        return None
+    sealed = found.client_secret_enc
+    secret = None if sealed is None else hashlib.sha256(sealed).hexdigest()
+    return {"spec": spec_of(found).model_dump(mode="json"), "secret": secret}
+
+
+def lock_target(session: Session, change: OrganisationChange) -> None:
+    """Lock the row a change would write besides the organisation's (the provider, or the
+    person), so that a narrowing made meanwhile (a provider switched off, the person suspended)
+    is either already committed, and seen by the fingerprint, or waits and comes after."""
+    key = key_of(change)
+    if change.kind == ChangeKind.IDENTITY_PROVIDER:
+        query = sa.select(IdentityProvider.id).where(IdentityProvider.slug == key)
+    elif change.kind == ChangeKind.PARTNER_LEAD:
+        query = sa.select(User.id).where(User.id == uuid.UUID(key))
+    else:
+        return  # the organisation's own row, locked already
+    session.execute(query.with_for_update())
 
 
 def state_digest(state: Any) -> str:

@@ -3,16 +3,13 @@ carries a CSRF token; who may use them is the policy's and the change services' 
 
 from __future__ import annotations
 
-import re
-
 from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovTextArea
 from wtforms import HiddenField, RadioField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length, ValidationError
 
+from portal.domain_names import cleaned, is_domain_name
 from portal.onboarding.decisions import REASON_LIMIT
-
-_DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+")
 
 
 class DomainsForm(FlaskForm):
@@ -27,12 +24,12 @@ class DomainsForm(FlaskForm):
 
     def validate_domains(self, field: TextAreaField) -> None:
         for domain in self.chosen():
-            if not _DOMAIN.fullmatch(domain) or len(domain) > 253:
+            if not is_domain_name(domain):
                 raise ValidationError(f"{domain} is not a domain name, like ashbylane.sch.uk")
 
     def chosen(self) -> list[str]:
         lines = (self.domains.data or "").splitlines()
-        return sorted({line.strip().lower().lstrip("@") for line in lines if line.strip()})
+        return sorted({cleaned(line) for line in lines if line.strip()})
 
 
 class SelfProvisioningForm(FlaskForm):

@@ -14,7 +14,6 @@ was proposed is superseded instead (docs/onboarding.md, "Two people"). Deciding 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +31,8 @@ from portal.models import (
     Organisation,
     OrganisationChange,
     OrganisationKind,
+    OrganisationStage,
+    OrganisationStatus,
     Role,
     RoleAssignment,
     User,
@@ -40,19 +41,15 @@ from portal.models import (
 from portal.models.base import utcnow
 from portal.notifications.queue import enqueue_about_organisation
 from portal.onboarding import change_effects
-from portal.onboarding.widening import domains_widen, provider_widening
+from portal.onboarding.widening import (
+    domains_widen,
+    provider_widening,
+    self_provisioning_widens,
+)
 
 
 class ChangeRefused(Exception):
     """The change cannot be proposed or decided; the message says why, as a GOV.UK error."""
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What deciding a change did: its status now, and whether this request decided it."""
-
-    change: OrganisationChange
-    status: ChangeStatus
 
 
 # -- proposing ----------------------------------------------------------------------------------
@@ -141,7 +138,7 @@ def set_self_provisioning(
     widens who can act for the organisation, so that is proposed for a second person."""
     if organisation.self_provisioning == enabled:
         return False
-    if enabled:
+    if self_provisioning_widens(organisation.self_provisioning, enabled):
         return propose_self_provisioning(session, organisation, proposer=actor)
     organisation.self_provisioning = False
     _organisation_changed(session, organisation, actor, self_provisioning=False)
@@ -186,13 +183,21 @@ def _propose(
     key: str = "",
     seal: tuple[RecordCipher, str | None] | None = None,
 ) -> OrganisationChange:
+    refusal = closed_to_changes(organisation)
+    if refusal is not None:
+        raise ChangeRefused(refusal)
     based_on = change_effects.state_digest(
         change_effects.current_state(session, organisation, kind, key)
     )
     secret = seal[1] if seal else None
     same = _same_pending(session, organisation, kind, proposal, based_on)
     if same is not None and secret is None:
-        return same  # a double-click, or the same change proposed twice: one proposal
+        if same.proposed_by_id != proposer.id:
+            raise ChangeRefused(
+                f"{same.proposed_by.display_name} already proposed this change: it is waiting "
+                "for approval"
+            )
+        return same  # a double-click: one proposal
     change = OrganisationChange(
         id=uuid.uuid4(),
         organisation=organisation,
@@ -222,6 +227,16 @@ def _propose(
         organisation.id,
     )
     return change
+
+
+def closed_to_changes(organisation: Organisation) -> str | None:
+    """Why nothing may widen who can act for `organisation` now, or None: it has left the
+    pilot, or is suspended (narrowing it is still done at once)."""
+    if organisation.stage == OrganisationStage.LEFT:
+        return f"{organisation.name} has left the pilot: who can act for it cannot be widened"
+    if organisation.status == OrganisationStatus.SUSPENDED:
+        return f"{organisation.name} is suspended: reinstate it before widening who can act for it"
+    return None
 
 
 def _same_pending(
@@ -276,11 +291,28 @@ def refusal_to_decide(person: User, change: OrganisationChange) -> str | None:
         return "This change would make you partner lead: someone else must decide it"
     if not person.is_active:
         return "You cannot decide changes"
-    if person.has_role(Role.IG_OFFICER):
-        return None
-    if person.has_role(Role.PARTNER_LEAD) and person.organisation_id == change.organisation_id:
-        return None
-    return "Only the organisation’s partner lead or an IG officer can decide this change"
+    deciding = _deciding_roles(person, change)
+    if not deciding:
+        return "Only the organisation’s partner lead or an IG officer can decide this change"
+    if all(grant.granted_by_id == change.proposed_by_id for grant in deciding):
+        # Otherwise an admin could approve their own change through an account they approved
+        # or gave the role to: the second person must not owe their say to the first.
+        return (
+            "The person who proposed this change gave you the role you would decide it with: "
+            "someone else must approve or refuse it"
+        )
+    return None
+
+
+def _deciding_roles(person: User, change: OrganisationChange) -> list[RoleAssignment]:
+    """The person's role grants that would let them decide `change`: IG officer anywhere,
+    partner lead of the change's organisation."""
+    own_organisation = person.organisation_id == change.organisation_id
+    return [
+        grant
+        for grant in person.role_assignments
+        if grant.role == Role.IG_OFFICER or (grant.role == Role.PARTNER_LEAD and own_organisation)
+    ]
 
 
 def may_see(person: User, change: OrganisationChange) -> bool:

@@ -17,7 +17,12 @@ from portal.crypto.records import RecordCipher
 from portal.models import ChangeStatus, Organisation, OrganisationChange, User
 from portal.models.base import utcnow
 from portal.onboarding import change_effects
-from portal.onboarding.changes import ChangeRefused, details_of, refusal_to_decide
+from portal.onboarding.changes import (
+    ChangeRefused,
+    closed_to_changes,
+    details_of,
+    refusal_to_decide,
+)
 
 REASON_LIMIT = 500
 
@@ -30,6 +35,24 @@ def approve(
     ChangeRefused if `approver` may not, or it was already decided."""
     _check_may_decide(approver, change)
     _lock_organisation(session, change)
+    closed = closed_to_changes(change.organisation)
+    if closed is not None:
+        raise ChangeRefused(f"{closed}. Refuse this change instead")
+    try:
+        with session.begin_nested():  # undone alone, if the registry refuses it now
+            return _claim_and_apply(session, cipher, change, approver)
+    except RegistryError as error:
+        # What was checked when it was proposed no longer holds (another provider took its
+        # issuer, say): nothing is applied, and the change stays pending to be refused.
+        raise ChangeRefused(
+            f"It cannot be applied as it stands: {str(error).removesuffix('.')}. Refuse it, "
+            "and propose it again once that is put right"
+        ) from error
+
+
+def _claim_and_apply(
+    session: Session, cipher: RecordCipher, change: OrganisationChange, approver: User
+) -> ChangeStatus:
     if not _claim(session, change, ChangeStatus.APPROVED, approver):
         raise ChangeRefused(already_decided(change))
     state = change_effects.current_state(
@@ -47,16 +70,7 @@ def approve(
             details=details_of(change),
         )
         return ChangeStatus.SUPERSEDED
-    try:
-        change_effects.apply(session, cipher, change, actor=actor_for(approver))
-    except RegistryError as error:
-        # What was checked when it was proposed no longer holds (another provider took its
-        # issuer, say): nothing is applied, and the change stays pending to be refused.
-        session.rollback()
-        raise ChangeRefused(
-            f"It cannot be applied as it stands: {str(error).removesuffix('.')}. Refuse it, "
-            "and propose it again once that is put right"
-        ) from error
+    change_effects.apply(session, cipher, change, actor=actor_for(approver))
     record_event(
         session,
         AuditAction.CHANGE_APPROVED,
@@ -118,14 +132,16 @@ def _check_may_decide(person: User, change: OrganisationChange) -> None:
 
 def _lock_organisation(session: Session, change: OrganisationChange) -> None:
     """One decision at a time per organisation: two approvals of changes to the same thing
-    would otherwise both find it as proposed and the second overwrite the first. Then read
-    everything afresh, as the decision before this one left it."""
+    would otherwise both find it as proposed and the second overwrite the first. The row the
+    change writes is locked too, against a narrowing made at the same moment. Then read
+    everything afresh, as the decision before this one (or that narrowing) left it."""
     session.flush()
     session.execute(
         sa.select(Organisation.id)
         .where(Organisation.id == change.organisation_id)
         .with_for_update()
     )
+    change_effects.lock_target(session, change)
     session.expire_all()
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.audit import Actor, AuditAction, record_event
+from portal.domain_names import cleaned, is_domain_name
 from portal.lifecycle import RequestStatus
 from portal.models import (
     ChangeStatus,
@@ -42,7 +43,6 @@ PARTNER_KINDS = (
 # Requests the partner may still be asked about: its own to answer, or its answer under review
 # (which may come back to it for more information).
 UNFINISHED = OPEN_STATUSES | {RequestStatus.SUBMITTED}
-_DOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}")
 
 
 class Refused(Exception):
@@ -81,10 +81,10 @@ def parse_domains(text: str) -> list[str]:
     first that is not a domain name."""
     domains = []
     for given in re.split(r"[\s,;]+", text.strip()):
-        domain = given.lower().lstrip("@")
+        domain = cleaned(given)
         if not domain:
             continue
-        if len(domain) > 253 or not _DOMAIN.fullmatch(domain):
+        if not is_domain_name(domain):
             raise ValueError(f"{given} is not a domain name, like school.example.org")
         domains.append(domain)
     return list(dict.fromkeys(domains))

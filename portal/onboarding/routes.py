@@ -6,7 +6,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from werkzeug.routing import BuildError
 
 from portal import db
 from portal.auth.login import actor_for
@@ -192,13 +191,5 @@ def _page(
         may_change=_may_change(),
         move_form=move_form or MoveForm(formdata=None),
         move_error=move_error,
-        access_url=_access_url(found),
+        access_url=url_for("changes.access", organisation_id=found.id),
     ), (400 if move_error else 200)
-
-
-def _access_url(found: Organisation) -> str | None:
-    """The page of who can act for the organisation (the changes blueprint), when present."""
-    try:
-        return url_for("changes.access", organisation_id=found.id)
-    except BuildError:
-        return None

@@ -144,25 +144,9 @@ def move(
     issued while it was leaving (which locks the row to read its stage) is then seen, and the
     move is refused."""
     target = check_move(chosen, context)
-    with session.begin_nested():
-        moved = session.execute(
-            sa.update(Organisation)
-            .where(Organisation.id == organisation.id, Organisation.stage == context.stage)
-            .values(stage=target, stage_changed_at=utcnow())
-            .returning(Organisation.id)
-            .execution_options(synchronize_session=False)
-        ).first()
-        if moved is None:
-            raise StageRefused(
-                "Someone else changed its stage a moment ago: check it and try again."
-            )
-        if target == _S.LEFT and recount is not None:
-            check_move(chosen, replace(context, open_requests=recount()))
+    _move_once(session, organisation, chosen, context, target, recount)
     session.refresh(organisation)
-    ended = 0
-    if target == _S.LEFT:
-        people = session.scalars(sa.select(User.id).where(User.organisation_id == organisation.id))
-        ended = sum(end_sessions(session, user_id=user_id) for user_id in people.all())
+    ended = _end_sessions(session, organisation) if target == _S.LEFT else 0
     details: dict[str, str | int | None] = {
         "stage": target.value,
         "previous_stage": context.stage.value,
@@ -181,3 +165,35 @@ def move(
         details=details,
     )
     return ended
+
+
+def _move_once(
+    session: Session,
+    organisation: Organisation,
+    chosen: Move,
+    context: MoveContext,
+    target: OrganisationStage,
+    recount: Callable[[], int] | None,
+) -> None:
+    """The UPDATE conditional on the stage it moves from, undone if leaving finds requests
+    opened meanwhile (StageRefused either way)."""
+    with session.begin_nested():
+        moved = session.execute(
+            sa.update(Organisation)
+            .where(Organisation.id == organisation.id, Organisation.stage == context.stage)
+            .values(stage=target, stage_changed_at=utcnow())
+            .returning(Organisation.id)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if moved is None:
+            raise StageRefused(
+                "Someone else changed its stage a moment ago: check it and try again."
+            )
+        if target == _S.LEFT and recount is not None:
+            check_move(chosen, replace(context, open_requests=recount()))
+
+
+def _end_sessions(session: Session, organisation: Organisation) -> int:
+    """End every session of the organisation's people; how many ended."""
+    people = session.scalars(sa.select(User.id).where(User.organisation_id == organisation.id))
+    return sum(end_sessions(session, user_id=user_id) for user_id in people.all())

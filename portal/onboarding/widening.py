@@ -23,6 +23,14 @@ def provider_widening(before: ProviderSpec | None, after: ProviderSpec) -> list[
     return found
 
 
+def provider_narrowing(before: ProviderSpec, after: ProviderSpec) -> list[str]:
+    """Why saving `after` over `before` narrows who the provider lets in (switched off, a
+    domain removed, MFA demanded...): the fields whose change undone would widen, and done
+    does not. Changes that widen either way (the client id, say) are not narrowing."""
+    forward = set(provider_widening(before, after))
+    return [field for field in provider_widening(after, before) if field not in forward]
+
+
 def _enabled(before: ProviderSpec, after: ProviderSpec) -> bool:
     return not before.enabled and after.enabled
 

@@ -94,6 +94,10 @@ def approve(session: Session, actor: User, person: User, chosen: frozenset[Role]
             "second person’s approval"
         )
     _set_roles(person, after, granted_by=actor)
+    for grant in person.role_assignments:
+        # Approving lets them act with every role they hold, the identity provider's too:
+        # recorded, so that they never decide a change the approver proposed.
+        grant.granted_by_id = grant.granted_by_id or actor.id
     person.status = UserStatus.ACTIVE
     record_event(
         session,

@@ -69,7 +69,7 @@ def form_fields(owner: Organisation, slug: str, /, **overrides: Any) -> dict[str
         "allowed_hosted_domains": "",
         "required_acr_values": "AAL2\nAAL3",
         "require_strong_amr": "y",
-        "group_roles": "leads = partner_lead",
+        "group_roles": "staff = partner_contributor",
         "claim_email": "email",
         "claim_name": "name",
         "claim_groups": "groups",
@@ -151,7 +151,7 @@ def test_an_admin_proposes_a_provider_that_takes_effect_when_a_second_person_app
     assert saved is not None and saved.organisation_id == school.id
     assert saved.allowed_email_domains == ["school.example", "other.example"]
     assert saved.required_acr_values == ["AAL2", "AAL3"] and saved.require_strong_amr
-    assert saved.group_roles == {"leads": "partner_lead"}
+    assert saved.group_roles == {"staff": "partner_contributor"}
     assert saved.tested_at is None  # the new configuration is untested
     assert RecordCipher(keyring, db_session).open_text(saved, "client_secret_enc") == SECRET
     assert proposals(db_session)[0].client_secret_enc is None  # not kept twice
@@ -332,6 +332,24 @@ def test_switching_a_provider_off_ends_the_sessions_it_started(
     )
     [event] = events(db_session, "identity_provider_changed")
     assert event.details["enabled"] is False and event.details["sessions_ended"] == 1
+
+
+def test_an_edit_that_both_narrows_and_widens_is_refused_and_explained(
+    admin_client: FlaskClient, db_session: Session, keyring: FileKeyring, school: Organisation
+) -> None:
+    saved_provider(db_session, keyring, school)
+    fields = as_saved(school, allowed_email_domains="ashby.sch.uk")  # widens...
+    del fields["enabled"]  # ...and switches it off, which must never wait
+
+    response = post_form(admin_client, "/admin/identity-providers/brook", fields)
+
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert "govuk-error-summary" in text and "both narrows who the provider lets in" in text
+    assert "propose the widening separately" in text
+    unchanged = provider(db_session, "brook")
+    assert unchanged is not None and unchanged.enabled and unchanged.allowed_email_domains == []
+    assert proposals(db_session) == []
 
 
 def test_the_list_tells_an_admin_what_to_register_at_a_provider(

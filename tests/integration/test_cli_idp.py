@@ -91,7 +91,7 @@ def test_add_reads_the_secret_from_a_private_file_and_says_what_to_register(
         "AAL2",
         "--require-strong-amr",
         "--group-role",
-        "leads=partner_lead",
+        "staff=partner_contributor",
     )
 
     assert result.exit_code == 0, result.output
@@ -103,7 +103,7 @@ def test_add_reads_the_secret_from_a_private_file_and_says_what_to_register(
     assert provider is not None and provider.display_name == school.name
     assert provider.allowed_email_domains == ["ashby.sch.uk"]
     assert provider.required_acr_values == ["AAL2"] and provider.require_strong_amr
-    assert provider.group_roles == {"leads": "partner_lead"}
+    assert provider.group_roles == {"staff": "partner_contributor"}
     assert SECRET.encode() not in (provider.client_secret_enc or b"")
     assert RecordCipher(keyring, db_session).open_text(provider, "client_secret_enc") == SECRET
     [event] = audited(db_session, "identity_provider_added")

@@ -296,6 +296,9 @@ def test_pausing_needs_a_reason_and_resuming_a_complete_checklist(
     assert refused.status_code == 400 and "information-sharing agreement" in refused.get_data(
         as_text=True
     )
+    page = officer_client.get(f"/organisations/{school.id}").get_data(as_text=True)
+    assert "Paused, it receives no new requests" in page
+    assert "once every checklist item below is met again: 1 is not." in page
     make_agreement(db_session, school)
     db_session.commit()
     assert move(officer_client, school, "resume").status_code == 302
@@ -357,3 +360,33 @@ def test_pages_warn_when_the_agreement_review_is_near_or_past(
     page = officer_client.get(f"/organisations/{school.id}").get_data(as_text=True)
     assert "past its review date" in page and "receives no new requests" in page
     assert "Agreement past review" in officer_client.get("/organisations").get_data(as_text=True)
+
+
+def test_a_session_left_over_when_an_organisation_has_left_ends_at_its_next_request(
+    app: Flask, db_session: Session
+) -> None:
+    school = make_organisation(db_session, name="Ashby Lane Primary")
+    teacher = make_user(db_session, school, Role.PARTNER_LEAD)
+    db_session.commit()
+    client = client_of(app, teacher)
+    assert client.get("/people").status_code == 200
+
+    # Left by some path that did not end its sessions (an operator's UPDATE, say).
+    db_session.execute(
+        sa.update(Organisation)
+        .where(Organisation.id == school.id)
+        .values(stage=OrganisationStage.LEFT)
+    )
+    db_session.commit()
+
+    response = client.get("/people")
+    assert response.status_code == 302 and "/sign-in" in response.headers["Location"]
+    db_session.expire_all()
+    assert (
+        db_session.scalar(
+            sa.select(sa.func.count())
+            .select_from(WebSession)
+            .where(WebSession.user_id == teacher.id)
+        )
+        == 0
+    )

@@ -26,11 +26,14 @@ from portal.models import (
     Organisation,
     OrganisationChange,
     OrganisationKind,
+    OrganisationStage,
+    OrganisationStatus,
     Role,
     User,
     UserStatus,
 )
 from portal.onboarding import changes, decisions
+from portal.people import services as people
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
 
 SECRET = "a-client-secret-nobody-should-see"  # noqa: S105 - a test value
@@ -345,7 +348,151 @@ def test_the_registry_restarts_a_providers_30_days_whenever_it_widens(
     save_provider(db_session, cipher, wider)
     assert provider.trusted_since == long_ago
 
-    mapped = spec_of(provider).model_copy(update={"group_roles": {"all": Role.PARTNER_LEAD}})
+    mapped = spec_of(provider).model_copy(update={"group_roles": {"all": Role.PARTNER_CONTRIBUTOR}})
     save_provider(db_session, cipher, mapped)  # an operator's command: at once, but...
     assert datetime.now(UTC) - provider.trusted_since < timedelta(minutes=1)
     assert provider.tested_at is None and provider.tested_by_id is None
+
+
+def test_an_admin_cannot_approve_their_own_change_through_a_person_they_let_in(
+    db_session: Session,
+    keyring: FileKeyring,
+    council: Organisation,
+    school: Organisation,
+    admin: User,
+) -> None:
+    change = changes.propose_domains(db_session, school, ["ashby.sch.uk", "x.org"], proposer=admin)
+    # A second council account the admin controls: approved by the admin as IG officer, or
+    # arriving with IG officer from the council's identity provider and approved by them.
+    given = make_user(db_session, council, status=UserStatus.PENDING)
+    people.approve(db_session, admin, given, frozenset({Role.IG_OFFICER}))
+    mapped = make_user(db_session, council, Role.IG_OFFICER, status=UserStatus.PENDING)
+    people.approve(db_session, admin, mapped, frozenset({Role.IG_OFFICER}))
+    cipher = RecordCipher(keyring, db_session)
+
+    for person in (given, mapped):
+        reason = changes.refusal_to_decide(person, change)
+        assert reason is not None and "gave you the role" in reason
+        with pytest.raises(changes.ChangeRefused):
+            decisions.approve(db_session, cipher, change, person)
+        assert person.id not in changes.approvers(db_session, change)
+    db_session.refresh(change)
+    assert change.status == ChangeStatus.PENDING
+
+    # An IG officer someone else made decides it.
+    other = make_user(db_session, council, Role.PORTAL_ADMIN)
+    officer = make_user(db_session, council, status=UserStatus.PENDING)
+    people.approve(db_session, other, officer, frozenset({Role.IG_OFFICER}))
+    assert changes.refusal_to_decide(officer, change) is None
+
+
+def test_an_ig_officer_is_offered_no_proposal_they_cannot_make(
+    app: Flask, db_session: Session, school: Organisation, officer: User
+) -> None:
+    make_user(db_session, school, Role.PARTNER_CONTRIBUTOR)
+    page = client_of(app, officer).get(f"/organisations/{school.id}/access")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Propose a partner lead" not in text and "Propose a change" not in text
+
+
+def test_an_emergency_rotation_supersedes_a_proposal_that_carries_a_secret(
+    db_session: Session, keyring: FileKeyring, school: Organisation, admin: User, officer: User
+) -> None:
+    provider = brook(db_session, keyring, school)
+    cipher = RecordCipher(keyring, db_session)
+    wider = spec_of(provider).model_copy(update={"client_id": "new"})
+    change = changes.propose_provider(
+        db_session, cipher, school, wider, client_secret="the-leaked-secret", proposer=admin
+    )
+    assert "the-leaked-secret" not in str(change.proposal)
+    # The secret leaks; the admin rotates it at once (it widens nothing).
+    save_provider(db_session, cipher, spec_of(provider), client_secret="the-rotated-secret")
+
+    assert decisions.approve(db_session, cipher, change, officer) == ChangeStatus.SUPERSEDED
+
+    db_session.refresh(provider)
+    assert provider.client_id == "portal"
+    assert cipher.open_text(provider, "client_secret_enc") == "the-rotated-secret"
+
+
+def test_a_refused_application_undoes_only_the_approval(
+    db_session: Session, keyring: FileKeyring, school: Organisation, admin: User, officer: User
+) -> None:
+    cipher = RecordCipher(keyring, db_session)
+    spec = ProviderSpec(
+        organisation=school.name,
+        slug="late",
+        display_name="Late",
+        issuer="https://shared.idp.test",
+        client_id="portal",
+    )
+    change = changes.propose_provider(
+        db_session, cipher, school, spec, client_secret=SECRET, proposer=admin
+    )
+    other = make_organisation(db_session)
+    taken = spec.model_copy(update={"organisation": other.name, "slug": "first"})
+    save_provider(db_session, cipher, taken, client_secret=SECRET)  # in the same transaction
+
+    with pytest.raises(changes.ChangeRefused, match="cannot be applied as it stands"):
+        decisions.approve(db_session, cipher, change, officer)
+
+    # The savepoint undid the approval alone: the rest of the transaction stands.
+    assert pending(db_session) == [change]
+    slugs = db_session.scalars(sa.select(IdentityProvider.slug)).all()
+    assert "first" in slugs and "late" not in slugs
+
+
+def test_nothing_is_proposed_or_approved_for_an_organisation_that_has_left(
+    db_session: Session, keyring: FileKeyring, school: Organisation, admin: User, officer: User
+) -> None:
+    change = changes.propose_self_provisioning(db_session, school, proposer=admin)
+    school.stage = OrganisationStage.LEFT
+    db_session.flush()
+
+    with pytest.raises(changes.ChangeRefused, match="has left the pilot"):
+        changes.propose_domains(db_session, school, ["x.org"], proposer=admin)
+    with pytest.raises(changes.ChangeRefused, match="has left the pilot"):
+        decisions.approve(db_session, RecordCipher(keyring, db_session), change, officer)
+    db_session.refresh(school)
+    assert not school.self_provisioning and school.email_domains == ["ashby.sch.uk"]
+    decisions.refuse(db_session, change, officer, "It has left")  # refusing is still fine
+
+
+def test_the_pages_explain_that_a_suspended_organisation_cannot_be_widened(
+    app: Flask, db_session: Session, school: Organisation, admin: User
+) -> None:
+    school.status = OrganisationStatus.SUSPENDED
+    db_session.commit()
+    client = client_of(app, admin)
+    page = f"/organisations/{school.id}/access"
+
+    for path, data in (
+        (f"{page}/domains", {"domains": "ashby.sch.uk\nx.org"}),
+        (f"{page}/self-provisioning", {"self_provisioning": "on"}),
+        (f"/admin/organisations/{school.id}/self-provisioning", {"self_provisioning": "on"}),
+    ):
+        response = post(client, page, path, **data)
+        text = response.get_data(as_text=True)
+        assert response.status_code == 400, path
+        assert "govuk-error-summary" in text and "is suspended: reinstate it" in text
+    assert pending(db_session) == []
+
+
+def test_a_second_person_proposing_the_same_change_is_told_it_is_waiting(
+    app: Flask, db_session: Session, council: Organisation, school: Organisation, admin: User
+) -> None:
+    first = changes.propose_domains(db_session, school, ["ashby.sch.uk", "x.org"], proposer=admin)
+    again = changes.propose_domains(db_session, school, ["ashby.sch.uk", "x.org"], proposer=admin)
+    assert again is first  # a double-click: one proposal
+    db_session.commit()
+
+    other = make_user(db_session, council, Role.PARTNER_ENGAGEMENT_OFFICER)
+    db_session.commit()
+    page = f"/organisations/{school.id}/access"
+    response = post(client_of(app, other), page, f"{page}/domains", domains="ashby.sch.uk\nx.org")
+
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert f"{admin.display_name} already proposed this change" in text
+    assert pending(db_session) == [first]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -438,3 +439,13 @@ def test_an_admin_only_narrows_at_a_partner_organisation(
     assert reloaded(db_session, both).roles == {Role.PARTNER_CONTRIBUTOR}
     assert post(client, both, "suspend").status_code == 302
     assert reloaded(db_session, both).status == UserStatus.SUSPENDED
+
+
+def test_the_last_sign_in_is_shown_in_uk_time(
+    app: Flask, db_session: Session, school: Organisation, lead: User
+) -> None:
+    person = make_user(db_session, school, Role.PARTNER_CONTRIBUTOR)
+    person.last_signed_in_at = datetime(2026, 6, 30, 23, 30, tzinfo=UTC)  # 12:30am in BST
+    db_session.commit()
+    page = client_of(app, lead).get(f"/people/{person.id}").get_data(as_text=True)
+    assert "1 July 2026 at 12:30am" in page and "30 June 2026" not in page

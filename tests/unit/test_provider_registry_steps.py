@@ -59,9 +59,18 @@ def test_a_council_provider_gives_council_roles_only() -> None:
 @pytest.mark.parametrize("kind", [OrganisationKind.SCHOOL, OrganisationKind.HEALTH])
 def test_a_partners_provider_gives_partner_roles_only(kind: OrganisationKind) -> None:
     partner = organisation(kind)
-    check_roles_fit(partner, spec(group_roles={"lead": Role.PARTNER_LEAD}))
+    check_roles_fit(partner, spec(group_roles={"staff": Role.PARTNER_CONTRIBUTOR}))
     with pytest.raises(RegistryError, match="the groups ig map to council roles"):
         check_roles_fit(partner, spec(group_roles={"ig": Role.IG_OFFICER}))
+
+
+def test_no_provider_makes_partner_leads() -> None:
+    # Partner leads are made only by an approved partner-lead change: a directory group
+    # nobody here approves must not make one.
+    partner = organisation(OrganisationKind.SCHOOL)
+    with pytest.raises(RegistryError, match="cannot make partner leads: the groups lead") as no:
+        check_roles_fit(partner, spec(group_roles={"lead": Role.PARTNER_LEAD}))
+    assert no.value.field == "group_roles"
 
 
 def test_a_stored_provider_keeps_its_issuer_and_its_organisation() -> None:

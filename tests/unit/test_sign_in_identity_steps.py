@@ -11,6 +11,7 @@ import pytest
 
 from portal.auth.oidc.errors import SignInFailure
 from portal.auth.oidc.identity import (
+    _group_roles,
     address_to_keep,
     check_may_sign_in,
     first_roles,
@@ -143,3 +144,16 @@ def test_who_may_sign_in_again(
     with pytest.raises(SignInFailure) as refused:
         check_may_sign_in(user, organisation)
     assert (refused.value.reason, refused.value.status) == (reason, 403)
+
+
+def test_a_partners_provider_never_makes_a_partner_lead_even_if_mapped() -> None:
+    # A mapping stored before the registry refused one: partner leads are made only by an
+    # approved partner-lead change.
+    provider = IdentityProvider(
+        slug="p",
+        group_roles={"leads": "partner_lead", "staff": "partner_contributor"},
+        claim_mapping={},
+    )
+    provider.organisation = school()
+    claims = {"groups": ["leads", "staff"]}
+    assert _group_roles(provider, claims) == {Role.PARTNER_CONTRIBUTOR}

@@ -21,6 +21,7 @@ from portal.models import (
 from portal.onboarding.changes import may_see, refusal_to_decide
 from portal.onboarding.widening import (
     domains_widen,
+    provider_narrowing,
     provider_widening,
     restriction_relaxed,
     self_provisioning_widens,
@@ -43,6 +44,21 @@ BEFORE = ProviderSpec(
 
 def changed(**update: Any) -> ProviderSpec:
     return BEFORE.model_copy(update=update)
+
+
+@pytest.mark.parametrize(
+    ("update", "narrows"),
+    [
+        ({"enabled": False}, ["enabled"]),
+        ({"allowed_email_domains": []}, ["allowed_email_domains"]),
+        ({"required_acr_values": ["AAL3"]}, ["required_acr_values"]),
+        ({"allowed_tenants": ["tenant-2"]}, []),  # a swap widens: not narrowing
+        ({"client_id": "other"}, []),  # widens either way
+        ({"display_name": "Renamed"}, []),
+    ],
+)
+def test_what_narrows(update: dict[str, Any], narrows: list[str]) -> None:
+    assert provider_narrowing(BEFORE, changed(**update)) == narrows
 
 
 def test_a_new_provider_widens() -> None:

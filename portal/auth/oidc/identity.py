@@ -236,7 +236,9 @@ def _group_roles(provider: IdentityProvider, claims: dict[str, Any]) -> set[Role
         if isinstance(g, str) and g in provider.group_roles
     }
     if provider.organisation.kind != OrganisationKind.COUNCIL:
-        roles &= PARTNER_ROLES  # a partner's provider can never grant council roles
+        # A partner's provider can never grant council roles, nor make a partner lead (only
+        # an approved partner-lead change does: portal.onboarding.changes).
+        roles &= {Role.PARTNER_CONTRIBUTOR}
     else:
         roles -= PARTNER_ROLES  # nor a council's a partner lead's powers
     return roles

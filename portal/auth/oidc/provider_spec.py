@@ -3,13 +3,13 @@ description the admin pages, `portal idp add` and registry files all go through.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from portal.auth.oidc.tokens import ASYMMETRIC_ALGORITHMS
+from portal.domain_names import cleaned, is_domain_name
 from portal.models import ClientAuthMethod, IdentityProvider, Role
 
 # Asymmetric signature algorithms only: HMAC would let anyone holding the provider's public
@@ -98,11 +98,11 @@ class ProviderSpec(BaseModel):
     @field_validator("allowed_email_domains", "allowed_hosted_domains")
     @classmethod
     def _domains(cls, domains: list[str]) -> list[str]:
-        cleaned = [domain.strip().lower().lstrip("@") for domain in domains if domain.strip()]
-        for domain in cleaned:
-            if not re.fullmatch(r"[a-z0-9.-]+\.[a-z]{2,}", domain):
+        kept = [cleaned(domain) for domain in domains if domain.strip()]
+        for domain in kept:
+            if not is_domain_name(domain):
                 raise ValueError(f"{domain!r} is not a domain name")
-        return cleaned
+        return kept
 
     @field_validator("claim_mapping")
     @classmethod

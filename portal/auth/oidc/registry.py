@@ -22,7 +22,13 @@ from portal.auth.oidc.identity import PARTNER_ROLES
 from portal.auth.oidc.provider_spec import ProviderSpec, RegistryError, spec_of
 from portal.auth.sessions import end_sessions
 from portal.crypto.records import RecordCipher
-from portal.models import ClientAuthMethod, IdentityProvider, Organisation, OrganisationKind
+from portal.models import (
+    ClientAuthMethod,
+    IdentityProvider,
+    Organisation,
+    OrganisationKind,
+    Role,
+)
 from portal.models.base import utcnow
 from portal.onboarding.widening import provider_widening
 
@@ -176,24 +182,32 @@ def _organisation(session: Session, spec: ProviderSpec) -> Organisation:
 
 
 def check_roles_fit(organisation: Organisation, spec: ProviderSpec) -> None:
-    """A council's provider gives only council roles, a partner's only partner roles."""
+    """A council's provider gives only council roles, a partner's only partner roles, and no
+    provider makes partner leads: they are made only by an approved partner-lead change, so
+    that a group in a directory nobody here approves cannot make one."""
     council = organisation.kind == OrganisationKind.COUNCIL
     misfits = sorted(
         group for group, role in spec.group_roles.items() if (role in PARTNER_ROLES) == council
     )
-    if not misfits:
-        return
-    if council:
+    if misfits and council:
         raise RegistryError(
             f"A council provider can only give council roles: the groups "
             f"{', '.join(misfits)} map to partner roles.",
             field="group_roles",
         )
-    raise RegistryError(
-        f"A partner organisation's provider can only give partner roles: "
-        f"the groups {', '.join(misfits)} map to council roles.",
-        field="group_roles",
-    )
+    if misfits:
+        raise RegistryError(
+            f"A partner organisation's provider can only give partner roles: "
+            f"the groups {', '.join(misfits)} map to council roles.",
+            field="group_roles",
+        )
+    leads = sorted(group for group, role in spec.group_roles.items() if role == Role.PARTNER_LEAD)
+    if leads:
+        raise RegistryError(
+            f"A provider cannot make partner leads: the groups {', '.join(leads)} map to "
+            "partner lead. Propose a partner lead on the organisation's access page instead.",
+            field="group_roles",
+        )
 
 
 def check_keeps_identity(
