@@ -65,8 +65,9 @@ class Satisfaction(enum.IntEnum):
 
 
 class Feedback(Sealed, Base):
-    """A partner's rating after sending a version, and why in their own words (sealed). Not
-    tied to the person: only to the version, for its organisation, kind and month."""
+    """A partner's rating after sending a version, and why in their own words (sealed). Kept
+    with the version (its organisation, kind and month), not the person; the audit trail says
+    who gave it, so it is not anonymous, and the feedback page says so."""
 
     __tablename__ = "feedback"
 
