@@ -90,6 +90,7 @@ def test_a_partners_request_page_reads_only_what_it_shows(
     client.get(f"/inbox/{reference}")  # the session's form token is written on the first visit
     with statements(connection) as ran:
         assert client.get(f"/inbox/{reference}").status_code == 200
-    assert len(ran) <= 10, ran
+    assert len(ran) <= 11, ran
+    assert sum("INSERT INTO request_openings" in statement for statement in ran) == 1, ran
     assert sum("FROM role_assignments" in statement for statement in ran) == 0, ran
     assert any(statement.startswith("INSERT INTO audit_events") for statement in ran)
