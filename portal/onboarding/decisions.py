@@ -90,29 +90,36 @@ def refuse(session: Session, change: OrganisationChange, decider: User, reason: 
         raise ChangeRefused("Enter why you are refusing this change")
     if len(reason) > REASON_LIMIT:
         raise ChangeRefused(f"Why you are refusing it must be {REASON_LIMIT} characters or fewer")
-    if not _claim(session, change, ChangeStatus.REFUSED, decider, refusal_reason=reason):
-        raise ChangeRefused(already_decided(change))
-    change.client_secret_enc = None
-    record_event(
-        session,
-        AuditAction.CHANGE_REFUSED,
-        actor=actor_for(decider),
-        object_type="organisation_change",
-        object_id=change.id,
-        details=details_of(change),
-    )
+    _close(session, change, ChangeStatus.REFUSED, decider, refusal_reason=reason)
 
 
 def withdraw(session: Session, change: OrganisationChange, person: User) -> None:
     """The proposer takes their change back before anyone decides it."""
     if change.proposed_by_id != person.id:
         raise ChangeRefused("Only the person who proposed a change can withdraw it")
-    if not _claim(session, change, ChangeStatus.WITHDRAWN, person):
+    _close(session, change, ChangeStatus.WITHDRAWN, person)
+
+
+_CLOSED_BY = {
+    ChangeStatus.REFUSED: AuditAction.CHANGE_REFUSED,
+    ChangeStatus.WITHDRAWN: AuditAction.CHANGE_WITHDRAWN,
+}
+
+
+def _close(
+    session: Session,
+    change: OrganisationChange,
+    status: ChangeStatus,
+    person: User,
+    refusal_reason: str | None = None,
+) -> None:
+    """End `change` unapplied (refused or withdrawn), once, its sealed secret dropped, audited."""
+    if not _claim(session, change, status, person, refusal_reason=refusal_reason):
         raise ChangeRefused(already_decided(change))
     change.client_secret_enc = None
     record_event(
         session,
-        AuditAction.CHANGE_WITHDRAWN,
+        _CLOSED_BY[status],
         actor=actor_for(person),
         object_type="organisation_change",
         object_id=change.id,
