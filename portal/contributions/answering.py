@@ -57,7 +57,8 @@ def children(reference: str) -> ResponseReturnValue:
     """Before any answer: which of the children the request names the partner holds a record
     for, and on what it matched. Knowing none closes the request, once they confirm it."""
     found = partners_request(reference)
-    record_opening(db.session(), found, current_user)  # came straight here (docs/pilot.md)
+    if request.method == "GET":  # came straight here (docs/pilot.md); a form follows a GET
+        record_opening(db.session(), found, current_user)
     if found.status is RequestStatus.CHILD_NOT_KNOWN:
         return redirect(url_for("inbox.show", reference=found.reference))
     page = _confirmation_page(found)
@@ -117,7 +118,8 @@ def _confirming(
 @access(PARTNERS)
 def section(reference: str, section_id: str) -> ResponseReturnValue:
     found = partners_request(reference)
-    record_opening(db.session(), found, current_user)  # came straight here (docs/pilot.md)
+    if request.method == "GET":  # came straight here (docs/pilot.md); a form follows a GET
+        record_opening(db.session(), found, current_user)
     if elsewhere := _before_answering(found):
         return elsewhere
     questions = pages.questions_in(db.session(), db.cipher(), found, section_id)
