@@ -31,23 +31,30 @@ def last_uk_day(moment: datetime) -> date:
     return (moment.astimezone(UK) - timedelta(microseconds=1)).date()
 
 
-def uk_clock(moment: datetime | None, pattern: str = "%-d %b %Y %H:%M:%S %Z") -> str:
-    """An instant as UK clock time, for pages (the `uk_time` template filter)."""
-    return "" if moment is None else moment.astimezone(UK).strftime(pattern)
+def uk_clock(moment: datetime | None, pattern: str | None = None) -> str:
+    """An instant in UK time, for pages (the `uk_time` template filter): GOV.UK's style
+    (uk_moment) unless a strftime `pattern` asks for part of it, such as the day alone."""
+    if moment is None:
+        return ""
+    return uk_moment(moment) if pattern is None else moment.astimezone(UK).strftime(pattern)
 
 
-def uk_moment(moment: datetime | None) -> str:
+def uk_moment(moment: datetime | None, seconds: bool = False) -> str:
     """An instant as GOV.UK writes one, in UK time: 5 December 2026 at 8:36pm, 9am, midday,
-    midnight (the `uk_moment` template filter)."""
+    midnight (the `uk_moment` template filter). With `seconds`, for the audit pages where
+    events a moment apart must be told apart: 5 December 2026 at 8:36:04pm."""
     if moment is None:
         return ""
     local = moment.astimezone(UK)
-    if (local.hour, local.minute) == (12, 0):
+    exact = seconds and local.second != 0
+    if (local.hour, local.minute) == (12, 0) and not exact:
         clock = "midday"
-    elif (local.hour, local.minute) == (0, 0):
+    elif (local.hour, local.minute) == (0, 0) and not exact:
         clock = "midnight"
     else:
-        minutes = "" if local.minute == 0 else f":{local.minute:02d}"
+        minutes = "" if local.minute == 0 and not exact else f":{local.minute:02d}"
+        if exact:
+            minutes += f":{local.second:02d}"
         clock = f"{(local.hour - 1) % 12 + 1}{minutes}{'am' if local.hour < 12 else 'pm'}"
     return f"{local.day} {local:%B %Y} at {clock}"
 

@@ -24,6 +24,9 @@ class NotificationKind(enum.StrEnum):
     # Onboarding (issue 19): about an organisation, not a request (organisation_id is set)
     AGREEMENT_REVIEW_DUE = "agreement_review_due"  # to its officer(s) and partner lead
     CHANGE_AWAITING_APPROVAL = "change_awaiting_approval"  # to who may approve it
+    # Issue 20: to the people at the partner who had opened it (reference and link only)
+    REQUEST_WITHDRAWN = "request_withdrawn"
+    REQUEST_PASSED = "request_passed"  # to the colleague a partner lead passed it to
 
 
 class NotificationStatus(enum.StrEnum):

@@ -31,6 +31,8 @@ TO_PARTNER = frozenset(
         _K.REQUEST_OVERDUE,
         _K.CONTRIBUTION_RETURNED,
         _K.CONTRIBUTION_ACCEPTED,
+        _K.REQUEST_WITHDRAWN,
+        _K.REQUEST_PASSED,
     }
 )
 # References are made by portal.requests.services.new_reference; anything else is refused so
@@ -101,6 +103,26 @@ Reference: $reference
 You do not need to do anything else. Sign in to see your receipt:
 $link
 """,
+    ),
+    _K.REQUEST_WITHDRAWN: _Template(
+        subject="Request $reference has been withdrawn",
+        body="""$council has withdrawn a request for information that you had opened. You do not need to answer it, and anything not yet sent will not be shared.
+
+Reference: $reference
+
+Sign in to see when it was withdrawn and by which team:
+$link
+""",  # noqa: E501 - a paragraph per line: compose wraps them
+    ),
+    _K.REQUEST_PASSED: _Template(
+        subject="A request has been passed to you: $reference",
+        body="""A colleague at your organisation has passed you a request for information from $council to answer.
+
+Reference: $reference
+
+Sign in to read the request and answer it:
+$link
+""",  # noqa: E501 - a paragraph per line: compose wraps them
     ),
     _K.CONTRIBUTION_SUBMITTED: _Template(
         subject="New answer to review: request $reference",

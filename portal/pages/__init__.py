@@ -6,7 +6,10 @@ from flask import Blueprint, current_app, render_template
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from portal import db
 from portal.auth.policy import PUBLIC, access
+from portal.home import home_sections
+from portal.uk_time import uk_today
 
 blueprint = Blueprint("pages", __name__)
 
@@ -15,7 +18,8 @@ blueprint = Blueprint("pages", __name__)
 @access(PUBLIC)
 def start() -> ResponseReturnValue:
     if current_user.is_authenticated:
-        return render_template("pages/home.html")
+        sections = home_sections(db.session(), current_user, uk_today())
+        return render_template("pages/home.html", sections=sections)
     return render_template("pages/start.html")
 
 

@@ -18,7 +18,7 @@ from portal.pilot import charts, export
 from portal.pilot.figures import Filters, Grouping, figures_by
 from portal.pilot.periods import Month, Period, month_name
 from portal.pilot.shown import COUNTS, TIMES, ShownRow, shown_groupings
-from portal.uk_time import uk_clock
+from portal.uk_time import uk_moment
 
 KIND_NAMES = {
     OrganisationKind.SCHOOL: "Schools",
@@ -174,7 +174,7 @@ def _figures(
 def about(page: FiguresPage, now: datetime) -> list[tuple[str, str]]:
     return [
         ("Pilot figures", page.description),
-        ("Made", uk_clock(now, "%-d %B %Y %H:%M %Z")),
+        ("Made", uk_moment(now)),
         (
             "Small numbers",
             f"Counts under {page.threshold} are shown as 'fewer than {page.threshold}', and "

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal.home import HomeSection, Link
 from portal.lifecycle import RequestStatus
 from portal.models import DelegationRequest, User
 from portal.requests.access import partner_sees
@@ -63,3 +64,13 @@ def inbox_page(session: Session, person: User, number: int = 1) -> InboxPage | N
     total = rows[0].total
     listed = [InboxRow(*row[:4]) for row in rows]
     return InboxPage(listed, number, -(-total // INBOX_PAGE_SIZE), total)
+
+
+def partner_to_do(session: Session, person: User, today: date) -> HomeSection:
+    """The partner's section of the home page. (Issue 20 helper B: the counts.)"""
+    return HomeSection(
+        heading=f"Requests for {person.organisation.name}",
+        to_do=[],
+        links=[Link("Your organisation’s requests", "inbox.index")],
+        all_done="There is nothing to answer at the moment.",
+    )

@@ -208,7 +208,7 @@ def test_search_by_uk_date_range(
 
     # Times are shown in UK time.
     page = ig.get(f"/audit/events/{seqs['june_11_early']}").get_data(as_text=True)
-    assert "11 Jun 2025 00:30:00 BST" in page
+    assert "11 June 2025 at 12:30am" in page
 
 
 @both_backends
@@ -583,7 +583,7 @@ def test_the_access_report_counts_each_persons_reads_of_the_case_only(
         "Request viewed: 1",
         "Document downloaded (its safe copy): 1",
         "Original document downloaded: 1",
-        "1 May 2025 10:00:00 BST",
+        "1 May 2025 at 10am",
         f"/audit?case_reference={case}",
     ):
         assert text in page, text
