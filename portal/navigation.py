@@ -22,6 +22,7 @@ SECTIONS = (
     ("admin.identity_providers", "Identity providers"),
     ("deliveries.index", "Deliveries"),
     ("audit.search", "Audit trail"),
+    ("audit.case_search", "Who has seen"),
     ("pilot.index", "Pilot figures"),
 )
 
@@ -36,6 +37,14 @@ def navigation_items() -> list[dict[str, Any]]:
             continue
         href = url_for(endpoint)
         items.append({"href": href, "text": text, "active": request.path.startswith(href)})
+    # Only the most specific section is current (/audit/cases is not also /audit's).
+    current = max(
+        (item for item in items if item["active"]),
+        key=lambda item: len(str(item["href"])),
+        default=None,
+    )
+    for item in items:
+        item["active"] = item is current
     return items
 
 

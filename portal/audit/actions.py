@@ -87,6 +87,7 @@ class AuditAction(enum.StrEnum):
     AUDIT_ACCESS_REPORT_VIEWED = "audit_access_report_viewed"
     AUDIT_EXPORTED = "audit_exported"
     AUDIT_VERIFIED = "audit_verified"
+    AUDIT_EXPORT_VERIFIED = "audit_export_verified"  # an export checked in the browser
     AUDIT_CHECKPOINT_SIGNED = "audit_checkpoint_signed"
     # Keys and operations
     KEYRING_REGISTERED = "keyring_registered"

@@ -21,11 +21,18 @@ from portal import db
 from portal.audit import AuditAction, oversight, record_event, search
 from portal.audit.checkpoints import checkpoint_list, sign_checkpoint
 from portal.audit.export import export_zip
+from portal.audit.export_check import (
+    FIELD,
+    MAX_UPLOAD_BYTES,
+    ExportNotReceived,
+    check_uploaded_export,
+)
 from portal.audit.runtime import audit_keys
 from portal.audit.verify import verify_trail
 from portal.audit.workspace import search_form
 from portal.auth.login import actor_for
 from portal.auth.policy import PUBLIC, Role, access, roles
+from portal.extensions import csrf
 
 blueprint = Blueprint("audit_evidence", __name__)
 IG_ONLY = roles(Role.IG_OFFICER)
@@ -113,6 +120,35 @@ def export() -> ResponseReturnValue:
         mimetype="application/zip",
         as_attachment=True,
         download_name=f"audit-export-{summary.checkpoint_seq}.zip",
+    )
+
+
+@blueprint.get("/audit/check-export")
+@access(IG_ONLY)
+def check_export_form() -> ResponseReturnValue:
+    return _check_export_page(None, None)
+
+
+@blueprint.post("/audit/check-export")
+@access(IG_ONLY)
+@csrf.exempt  # the upload reader checks the token as the body streams (portal/attachments)
+def check_export() -> ResponseReturnValue:
+    try:
+        verdict = check_uploaded_export(
+            request, db.session(), actor_for(current_user), audit_keys().trusted
+        )
+    except ExportNotReceived as refused:
+        return _check_export_page(None, refused.args[0]), 400
+    return _check_export_page(verdict, None)
+
+
+def _check_export_page(verdict: object, error: str | None) -> str:
+    return render_template(
+        "audit/check_export.html",
+        verdict=verdict,
+        error=error,
+        field=FIELD,
+        max_megabytes=MAX_UPLOAD_BYTES // (1024 * 1024),
     )
 
 

@@ -56,15 +56,36 @@ def record_search(
     )
 
 
-def record_access_report(session: Session, actor: Actor, typed: str, people: int) -> None:
+def record_access_report(
+    session: Session, actor: Actor, typed: str, people: int, child: int | None = None
+) -> bool:
+    """Record the report's view (`child`: the child's place on the case, for one child's
+    report); True when the trail names the case at all."""
     case_reference = reference_on_trail(session, typed)
+    details: dict[str, DetailValue] = {"people": people}
+    if child is not None:
+        details["child"] = child
     record_lasting_event(
         AuditAction.AUDIT_ACCESS_REPORT_VIEWED,
         actor=actor,
         object_type="case",
         object_id=case_reference,
         case_reference=case_reference,
-        details={"people": people},
+        details=details,
+    )
+    return case_reference is not None
+
+
+def record_case_search(
+    session: Session, actor: Actor, typed_reference: str | None, by_person_id: bool, found: int
+) -> None:
+    """A search for a case (by its reference) or a child (by CMS person id, never recorded:
+    the trail takes no text it did not hold), with how many children or cases it found."""
+    record_lasting_event(
+        AuditAction.AUDIT_SEARCHED,
+        actor=actor,
+        case_reference=reference_on_trail(session, typed_reference),
+        details={"case_search": True, "person_id_filter": by_person_id, "found": found},
     )
 
 

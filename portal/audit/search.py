@@ -178,8 +178,11 @@ def organisations(session: Session) -> list[tuple[uuid.UUID, str]]:
     ]
 
 
-def access_report(session: Session, case_reference: str) -> list[AccessRow]:
-    """Who read the case's sensitive content, with how often and when, earliest reader first.
+def access_report(
+    session: Session, case_reference: str, only: ColumnElement[bool] | None = None
+) -> list[AccessRow]:
+    """Who read the case's sensitive content, with how often and when, earliest reader first;
+    `only` narrows the reads (to one child's: portal/audit/case_lookup.py about_child).
 
     Counts successful reads (SENSITIVE_READS); refused attempts are PERMISSION_DENIED events,
     found by searching the case's trail.
@@ -200,6 +203,7 @@ def access_report(session: Session, case_reference: str) -> list[AccessRow]:
             AuditEvent.case_reference == case_reference,
             AuditEvent.action.in_(sorted(action.value for action in SENSITIVE_READS)),
             AuditEvent.outcome == AuditOutcome.SUCCESS,
+            only if only is not None else sa.true(),
         )
         .group_by(
             AuditEvent.actor_user_id,

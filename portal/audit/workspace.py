@@ -19,7 +19,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Regexp, ValidationError
 
 from portal import db
-from portal.audit import oversight
+from portal.audit import case_lookup, oversight
 from portal.audit import search as trail
 from portal.audit.actions import NOT_MADE_SAFE_REASONS, ORIGINAL_DOWNLOAD_REASONS, AuditAction
 from portal.audit.lasting import record_lasting_event
@@ -222,17 +222,95 @@ def event(seq: str) -> ResponseReturnValue:
     return render_template("audit/event.html", row=row, event=row.event)
 
 
+class CaseSearchForm(Form):
+    """Find a case, or a child by the CMS's person id (a GET form: no change)."""
+
+    case_reference = StringField(
+        "Case reference",
+        description="The CMS case reference, exactly, like NCC-100234",
+        widget=GovTextInput(),
+        filters=[_stripped],
+        validators=[
+            Length(max=64, message="Case reference must be 64 characters or fewer"),
+            Regexp(_PRINTABLE, message="Case reference must not contain control characters"),
+        ],
+    )
+    person_id = StringField(
+        "Child’s CMS person id",
+        description="The CMS’s id for the child, exactly. Names cannot be searched: they are "
+        "encrypted.",
+        widget=GovTextInput(),
+        filters=[_stripped],
+        validators=[
+            Length(max=64, message="CMS person id must be 64 characters or fewer"),
+            Regexp(_PRINTABLE, message="CMS person id must not contain control characters"),
+        ],
+    )
+
+    def validate_case_reference(self, field: StringField) -> None:
+        if not field.data and not self.person_id.data:
+            raise ValidationError("Enter a case reference or a child’s CMS person id")
+
+
+@blueprint.get("/cases")
+@access(IG_OFFICERS)
+def case_search() -> ResponseReturnValue:
+    """Who has seen a child's information: find the case, or the child, first."""
+    form = CaseSearchForm(formdata=request.args)
+    if not request.args:
+        return render_template("audit/cases.html", form=form, searched=False)
+    if not form.validate():
+        return render_template("audit/cases.html", form=form, searched=False), 400
+    session = db.session()
+    typed, person_id = form.case_reference.data or None, form.person_id.data or None
+    case, children = None, []
+    if person_id:
+        children = case_lookup.find_person(session, person_id)
+        found = len(children)
+    else:
+        case = case_lookup.find_case(session, typed or "")
+        found = 0 if case is None else 1
+    oversight.record_case_search(
+        session, actor_for(current_user), None if person_id else typed, bool(person_id), found
+    )
+    return render_template(
+        "audit/cases.html",
+        form=form,
+        searched=True,
+        case=case,
+        children=children,
+        typed=typed,
+        person_id=person_id,
+    )
+
+
 @blueprint.get("/cases/<case_reference>/access")
 @access(IG_OFFICERS)
 def access_report(case_reference: str) -> ResponseReturnValue:
     if len(case_reference) > 64 or not _PRINTABLE.match(case_reference):
         abort(404)
     session = db.session()
-    rows = trail.access_report(session, case_reference)
-    oversight.record_access_report(session, actor_for(current_user), case_reference, len(rows))
+    person_id = request.args.get("child")
+    child = None
+    if person_id is not None:
+        if len(person_id) > 64 or not _PRINTABLE.match(person_id):
+            abort(404)
+        child = case_lookup.child_access_report(session, case_reference, person_id)
+        if child is None:
+            abort(404)
+    rows = child.rows if child else trail.access_report(session, case_reference)
+    on_trail = oversight.record_access_report(
+        session,
+        actor_for(current_user),
+        case_reference,
+        len(rows),
+        child.position if child else None,
+    )
     return render_template(
         "audit/access_report.html",
         case_reference=case_reference,
+        child=child,
+        on_trail=on_trail,
         rows=rows,
         search_href=url_for("audit.search") + "?" + filter_query(trail.AuditFilter(case_reference)),
     )

@@ -103,7 +103,10 @@ def verify() -> None:
     raise SystemExit(1)
 
 
-@audit.command("verify-export", help="Check an evidence file offline (no database needed).")
+@audit.command(
+    "verify-export",
+    help="Check an export offline (no database needed): the ZIP, or the evidence.jsonl in it.",
+)
 @click.argument("evidence", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option(
     "--public-key",
@@ -112,6 +115,11 @@ def verify() -> None:
     help="The published checkpoint key (PEM). Without it, the file's own copy is used.",
 )
 def verify_export(evidence: Path, key_file: Path | None) -> None:
+    from portal.audit.evidence_archive import (
+        MAX_EVIDENCE_BYTES,
+        EvidenceUnreadable,
+        read_evidence,
+    )
     from portal.audit.evidence_file import check_evidence
     from portal.audit.signing import PublicKey, SigningKeyError
 
@@ -119,8 +127,13 @@ def verify_export(evidence: Path, key_file: Path | None) -> None:
         key = PublicKey.from_pem(key_file.read_bytes()) if key_file else None
     except SigningKeyError as error:
         raise ConfigError(f"{key_file}: {error}") from None
-    with evidence.open(encoding="utf-8") as lines:
-        report = check_evidence(lines, key)
+    try:
+        if evidence.stat().st_size > MAX_EVIDENCE_BYTES:
+            raise EvidenceUnreadable("The file is larger than any export the portal makes.")
+        report = check_evidence(read_evidence(evidence.read_bytes()).lines, key)
+    except EvidenceUnreadable as error:
+        click.echo(f"NOT VERIFIED: {error}", err=True)
+        raise SystemExit(1) from None
     if not report.ok:
         click.echo(f"NOT VERIFIED: {report.message}", err=True)
         raise SystemExit(1)

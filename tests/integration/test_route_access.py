@@ -74,6 +74,10 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/audit"): frozenset({"ig_officer"}),
     ("GET", "/audit/events/<seq>"): frozenset({"ig_officer"}),
     ("GET", "/audit/cases/<case_reference>/access"): frozenset({"ig_officer"}),
+    # Issue 20 helper D: find a case or child; check an export in the browser.
+    ("GET", "/audit/cases"): frozenset({"ig_officer"}),
+    ("GET", "/audit/check-export"): frozenset({"ig_officer"}),
+    ("POST", "/audit/check-export"): frozenset({"ig_officer"}),
     ("GET", "/audit/verify"): frozenset({"ig_officer"}),
     ("GET", "/requests"): frozenset({"social_worker", "team_manager"}),
     ("GET", "/requests/new"): frozenset({"social_worker", "team_manager"}),
