@@ -1,0 +1,238 @@
+"""Checking an export: the ZIP the export page gives, from a real PostgreSQL trail, checked in
+the browser's page and by `portal audit verify-export`, intact and damaged."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from portal.audit import AuditAction, record_event
+from portal.audit.chain import checkpoint_message
+from portal.audit.evidence_archive import EvidenceUnreadable, read_evidence
+from portal.audit.export_check import MAX_UPLOAD_BYTES
+from portal.audit.signing import CheckpointSigner
+from portal.models import AuditEvent, Role
+from tests.factories import csrf_token, make_organisation, make_user, sign_in
+
+
+@pytest.fixture
+def ig(app: Flask, client: FlaskClient, db_session: Session) -> FlaskClient:
+    officer = make_user(db_session, make_organisation(db_session), Role.IG_OFFICER)
+    for case, action in (
+        ("NCC-1", AuditAction.CHILD_DETAILS_VIEWED),
+        ("NCC-2", AuditAction.CONTRIBUTION_VIEWED),
+        ("NCC-1", AuditAction.ATTACHMENT_DOWNLOADED),
+    ):
+        record_event(db_session, action, case_reference=case, details={"note": "code"})
+    db_session.commit()
+    sign_in(app, client, officer)
+    return client
+
+
+@pytest.fixture
+def export_zip(ig: FlaskClient) -> bytes:
+    """A real export of case NCC-1, as the export page gives it."""
+    token = csrf_token(ig.get("/audit?case_reference=NCC-1").get_data(as_text=True))
+    with ig.post("/audit/export?case_reference=NCC-1", data={"csrf_token": token}) as answer:
+        assert answer.status_code == 200 and answer.headers["Content-Type"] == "application/zip"
+        return answer.data
+
+
+BOUNDARY = "----export-check-test"
+
+
+def multipart(token: str, data: bytes, name: str) -> bytes:
+    """The body a browser sends: the token first, then the file."""
+    return (
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="export"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
+
+
+def post(ig: FlaskClient, token: str, data: bytes, name: str) -> tuple[int, str]:
+    answer = ig.post(
+        "/audit/check-export",
+        data=multipart(token, data, name),
+        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+    )
+    return answer.status_code, answer.get_data(as_text=True)
+
+
+def check(ig: FlaskClient, data: bytes, name: str = "audit-export.zip") -> tuple[int, str]:
+    token = csrf_token(ig.get("/audit/check-export").get_data(as_text=True))
+    return post(ig, token, data, name)
+
+
+def rezipped(original: bytes, change: dict[str, bytes | None]) -> bytes:
+    """The export with members replaced (bytes) or removed (None)."""
+    target = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(original)) as source,
+        zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out,
+    ):
+        for name in source.namelist():
+            content = change.get(name, source.read(name))
+            if content is not None:
+                out.writestr(name, content)
+    return target.getvalue()
+
+
+def last_event(db_session: Session) -> AuditEvent:
+    db_session.expire_all()
+    found = db_session.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert found is not None
+    return found
+
+
+def test_an_intact_export_zip_verifies_and_the_check_is_recorded_with_counts_only(
+    ig: FlaskClient, export_zip: bytes, db_session: Session
+) -> None:
+    status, page = check(ig, export_zip)
+    assert status == 200 and "The export is intact" in page
+    # The two NCC-1 reads and the officer's search of the case before exporting.
+    assert "3 events verified against the checkpoint" in page
+    recorded = last_event(db_session)
+    assert recorded.action == AuditAction.AUDIT_EXPORT_VERIFIED.value
+    assert recorded.details["intact"] is True and recorded.details["events"] == 3
+    assert recorded.details["from_zip"] is True
+    assert set(recorded.details) == {"intact", "events", "checkpoint_seq", "key_id", "from_zip"}
+
+
+def test_one_byte_changed_in_the_evidence_fails_and_says_where(
+    ig: FlaskClient, export_zip: bytes, db_session: Session
+) -> None:
+    evidence = zipfile.ZipFile(io.BytesIO(export_zip)).read("evidence.jsonl")
+    edited = evidence.replace(b"attachment_downloaded", b"attachment_downloadeD", 1)
+    assert edited != evidence
+    status, page = check(ig, rezipped(export_zip, {"evidence.jsonl": edited}))
+    assert status == 200 and "The export does not verify" in page
+    assert "was changed: it no longer matches" in page
+    assert last_event(db_session).details["intact"] is False
+
+
+def test_one_byte_changed_in_the_zip_itself_is_caught(ig: FlaskClient, export_zip: bytes) -> None:
+    damaged = bytearray(export_zip)
+    offset = export_zip.index(b"evidence.jsonl") + len("evidence.jsonl") + 40  # inside its data
+    damaged[offset] ^= 0x01
+    status, page = check(ig, bytes(damaged))
+    assert status == 200 and "The export does not verify" in page
+
+
+def test_a_zip_without_its_evidence_file_fails(ig: FlaskClient, export_zip: bytes) -> None:
+    status, page = check(ig, rezipped(export_zip, {"evidence.jsonl": None}))
+    assert "The export does not verify" in page and "The ZIP has no evidence.jsonl" in page
+
+
+def test_a_file_that_is_not_a_zip_fails(ig: FlaskClient) -> None:
+    status, page = check(ig, b"%PDF-1.7 not an export", "export.pdf")
+    assert "The export does not verify" in page
+    assert "neither an audit export ZIP nor" in page
+
+
+def test_an_export_signed_with_another_key_fails(
+    ig: FlaskClient, export_zip: bytes, tmp_path: Path
+) -> None:
+    other = CheckpointSigner.create(tmp_path / "other.pem")
+    lines = zipfile.ZipFile(io.BytesIO(export_zip)).read("evidence.jsonl").decode().splitlines()
+    header = json.loads(lines[0])
+    checkpoint = header["checkpoint"]
+    message = checkpoint_message(
+        checkpoint["seq"],
+        bytes.fromhex(checkpoint["head_hash"]),
+        datetime.fromisoformat(checkpoint["signed_at"]),
+    )
+    checkpoint["signature"] = other.sign(message).hex()
+    checkpoint["key_id"] = other.public.key_id
+    header["public_key"] = other.public.pem
+    resigned = "\n".join([json.dumps(header), *lines[1:]]) + "\n"
+    status, page = check(ig, rezipped(export_zip, {"evidence.jsonl": resigned.encode()}))
+    assert "The export does not verify" in page
+    assert f"names key {other.public.key_id}" in page
+    # Claiming the council's key id does not help: the signature is checked with that key.
+    checkpoint["key_id"] = json.loads(lines[0])["checkpoint"]["key_id"]
+    forged = "\n".join([json.dumps(header), *lines[1:]]) + "\n"
+    status, page = check(ig, rezipped(export_zip, {"evidence.jsonl": forged.encode()}))
+    assert "signature is not valid for this key" in page
+
+
+def test_no_file_or_an_empty_one_asks_for_the_zip(ig: FlaskClient) -> None:
+    token = csrf_token(ig.get("/audit/check-export").get_data(as_text=True))
+    status, page = post(ig, token, b"", "")  # the file input left empty
+    assert status == 400 and "Select the export ZIP to check" in page
+    status, page = check(ig, b"")
+    assert status == 400 and "The selected file is empty" in page
+
+
+def test_an_upload_over_the_cap_is_refused_before_it_is_read(ig: FlaskClient) -> None:
+    status, page = check(ig, b"PK\x03\x04" + b"\0" * (MAX_UPLOAD_BYTES + 1))
+    assert status == 400 and "must be smaller than" in page
+
+
+def test_the_upload_needs_the_forms_token(ig: FlaskClient, export_zip: bytes) -> None:
+    status, page = post(ig, "forged", export_zip, "a.zip")
+    assert status == 400 and "The export is intact" not in page
+
+
+def test_the_reader_refuses_unexpected_members_and_bombs(export_zip: bytes) -> None:
+    with pytest.raises(EvidenceUnreadable, match="never holds: ../evil"):
+        read_evidence(_with(export_zip))
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr("evidence.jsonl", b"{" + b" " * 5_000_000)
+    with pytest.raises(EvidenceUnreadable, match="larger than any export"):
+        read_evidence(bomb.getvalue(), max_bytes=1_000_000)
+
+
+def _with(original: bytes) -> bytes:
+    target = io.BytesIO(original)
+    with zipfile.ZipFile(target, "a") as archive:
+        archive.writestr("../evil", b"x")
+    return target.getvalue()
+
+
+def test_the_command_verifies_the_zip_itself(
+    export_zip: bytes, tmp_path: Path, audit_key_path: Path
+) -> None:
+    archive = tmp_path / "audit-export.zip"
+    archive.write_bytes(export_zip)
+    public = tmp_path / "published.pem"
+    public.write_text(CheckpointSigner.load(audit_key_path).public.pem)
+    environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+
+    def run(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - our own interpreter and command
+            [sys.executable, "-m", "portal.cli", "audit", "verify-export", str(path)]
+            + ["--public-key", str(public)],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    good = run(archive)
+    assert good.returncode == 0 and good.stdout.startswith("VERIFIED: 3 events"), good.stderr
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(rezipped(export_zip, {"evidence.jsonl": None}))
+    missing = run(damaged)
+    assert missing.returncode == 1 and "The ZIP has no evidence.jsonl" in missing.stderr
+    other = tmp_path / "notes.txt"
+    other.write_text("not an export")
+    assert run(other).returncode == 1
