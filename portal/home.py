@@ -63,8 +63,29 @@ def _council(session: Session, person: User, today: date) -> HomeSection:
     return council_to_do(session, person, today)
 
 
+def _ig(session: Session, person: User, today: date) -> HomeSection:
+    from portal.audit.home_section import ig_to_do
+
+    return ig_to_do(session, person, today)
+
+
+def _admin(session: Session, person: User, today: date) -> HomeSection:
+    from portal.admin.services import admin_to_do
+
+    return admin_to_do(session, person, today)
+
+
+def _engagement(session: Session, person: User, today: date) -> HomeSection:
+    from portal.onboarding.to_do import engagement_to_do
+
+    return engagement_to_do(session, person, today)
+
+
 _BUILDERS = (
     ((Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD), _partner),
     ((Role.SOCIAL_WORKER, Role.TEAM_MANAGER), _council),
-    # Issue 20 helper D adds the IG officer's, the admin's and the partner engagement officer's.
+    # Issue 20 helper D: the IG officer's, the partner engagement officer's and the admin's.
+    ((Role.IG_OFFICER,), _ig),
+    ((Role.PARTNER_ENGAGEMENT_OFFICER,), _engagement),
+    ((Role.PORTAL_ADMIN,), _admin),
 )

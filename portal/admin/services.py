@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
 
 import sqlalchemy as sa
 from flask import Flask
@@ -21,6 +22,8 @@ from portal.auth.oidc.registry import check_spec, save_provider
 from portal.auth.sessions import end_sessions
 from portal.config import Settings
 from portal.crypto.records import RecordCipher
+from portal.home import HomeSection, Link, ToDo
+from portal.lifecycle import OutboxStatus
 from portal.models import (
     ChangeKind,
     ChangeStatus,
@@ -29,7 +32,9 @@ from portal.models import (
     OrganisationChange,
     OrganisationKind,
     OrganisationStatus,
+    OutboxMessage,
     User,
+    UserStatus,
 )
 
 # What the admin's route modules name, so that they never import the data model themselves.
@@ -290,3 +295,40 @@ def provider_key_id(provider: IdentityProvider | None) -> str | None:
 def _sentence(message: str) -> str:
     # GOV.UK error messages carry no full stop.
     return message.removesuffix(".")
+
+
+def admin_to_do(session: Session, person: User, today: date) -> HomeSection:
+    """The portal admin's home section: deliveries the connector gave up on, people waiting
+    for approval, and changes waiting for a second person (an admin proposes, never decides)."""
+    stopped = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.DEAD_LETTERED)
+    )
+    waiting_people = session.scalar(
+        sa.select(sa.func.count()).select_from(User).where(User.status == UserStatus.PENDING)
+    )
+    waiting_changes = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(OrganisationChange)
+        .where(OrganisationChange.status == ChangeStatus.PENDING)
+    )
+    return HomeSection(
+        heading="Portal administration",
+        to_do=[
+            ToDo("deliveries to the CMS stopped", stopped or 0, "deliveries.index", urgent=True),
+            ToDo("people waiting for approval", waiting_people or 0, "people.index"),
+            ToDo(
+                "changes waiting for a partner lead or IG officer to approve",
+                waiting_changes or 0,
+                "onboarding.index",
+            ),
+        ],
+        links=[
+            Link("Deliveries to the CMS", "deliveries.index"),
+            Link("People", "people.index"),
+            Link("Identity providers", "admin.identity_providers"),
+            Link("Organisations", "onboarding.index"),
+        ],
+        all_done="Every delivery is moving, and nobody is waiting for approval.",
+    )

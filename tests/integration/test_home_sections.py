@@ -1,0 +1,177 @@
+"""The home page's sections for the IG officer, the portal admin and the partner engagement
+officer: each count from the database, and no role landing on placeholder text."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from portal.home import HomeSection, home_sections
+from portal.models import (
+    Organisation,
+    OrganisationKind,
+    OrganisationStage,
+    Role,
+    Team,
+    User,
+    UserStatus,
+)
+from portal.onboarding.changes import propose_domains
+from tests.factories import make_agreement, make_organisation, make_user
+from tests.integration.test_delivery_admin import accepted, stop
+from tests.support.world import World, client_for
+
+PLACEHOLDER = "appear here as the pilot adds them"
+
+
+def counts(session: Session, person: User) -> dict[str, int]:
+    session.expire_all()
+    sections = home_sections(session, person, date.today())
+    return {item.label: item.count for section in sections for item in section.to_do}
+
+
+def section(session: Session, person: User) -> HomeSection:
+    (only,) = home_sections(session, person, date.today())
+    return only
+
+
+def council(db_session: Session) -> Organisation:
+    return make_organisation(db_session, OrganisationKind.COUNCIL)
+
+
+def change_proposed(db_session: Session, by: User) -> None:
+    school = make_organisation(db_session, OrganisationKind.SCHOOL)
+    propose_domains(db_session, school, [f"{uuid.uuid4().hex[:8]}.example"], proposer=by)
+    db_session.flush()
+
+
+DECIDING = "changes to an organisation’s access waiting for a decision"
+ALTERED = "the last check of the audit trail found it altered"
+
+
+def test_the_ig_officer_sees_changes_to_decide_but_not_their_own(
+    app: Flask, db_session: Session
+) -> None:
+    officer = make_user(db_session, council(db_session), Role.IG_OFFICER)
+    admin = make_user(db_session, council(db_session), Role.PORTAL_ADMIN)
+    before = counts(db_session, officer)[DECIDING]
+    with app.test_request_context():
+        change_proposed(db_session, admin)
+        assert counts(db_session, officer)[DECIDING] == before + 1
+        change_proposed(db_session, officer)  # an officer never decides their own change
+    assert counts(db_session, officer)[DECIDING] == before + 1
+    assert section(db_session, officer).heading == "Information governance"
+
+
+def test_the_ig_home_says_what_the_last_check_of_the_trail_found(
+    app: Flask, db_session: Session
+) -> None:
+    officer = make_user(db_session, council(db_session), Role.IG_OFFICER)
+    db_session.commit()
+    client = client_for(app, officer)
+    client.get("/audit/verify")
+    page = client.get("/").get_data(as_text=True)
+    assert re.search(r"last checked \d{1,2} \w+ \d{4} at \d{1,2}:\d{2}[ap]m: intact", page), page
+    assert counts(db_session, officer)[ALTERED] == 0
+    for href in ("/audit/cases", "/audit/check-export", "/audit", "/audit/verify"):
+        assert f'href="{href}"' in page
+    db_session.execute(sa.text("SET LOCAL session_replication_role = replica"))
+    db_session.execute(sa.text("UPDATE audit_events SET case_reference = 'X' WHERE seq = 1"))
+    db_session.execute(sa.text("SET LOCAL session_replication_role = origin"))
+    client.get("/audit/verify")
+    assert counts(db_session, officer)[ALTERED] == 1
+    page = client.get("/").get_data(as_text=True)
+    assert "govuk-tag--red" in page and ": altered)" in page
+
+
+STOPPED = "deliveries to the CMS stopped"
+PEOPLE = "people waiting for approval"
+WAITING = "changes waiting for a partner lead or IG officer to approve"
+
+
+def test_the_admin_sees_stopped_deliveries_people_and_changes_waiting(
+    app: Flask, db_session: Session, world: World
+) -> None:
+    admin = make_user(db_session, council(db_session), Role.PORTAL_ADMIN)
+    db_session.commit()
+    before = counts(db_session, admin)
+    stop(db_session, accepted(app, world, db_session).message)
+    make_user(db_session, world.school, Role.PARTNER_CONTRIBUTOR, status=UserStatus.PENDING)
+    with app.test_request_context():
+        change_proposed(db_session, admin)
+    after = counts(db_session, admin)
+    assert {label: after[label] - before[label] for label in (STOPPED, PEOPLE, WAITING)} == {
+        STOPPED: 1,
+        PEOPLE: 1,
+        WAITING: 1,
+    }
+    page = client_for(app, admin).get("/").get_data(as_text=True)
+    assert "Portal administration" in page and 'href="/admin/deliveries"' in page
+
+
+PAST = "agreements past their review date"
+DUE = "agreements due for review in the next 30 days"
+ONBOARDING = "organisations onboarding"
+PAUSED = "organisations paused"
+
+
+def test_the_engagement_officer_sees_reviews_due_and_organisations_not_live(
+    db_session: Session,
+) -> None:
+    officer = make_user(db_session, council(db_session), Role.PARTNER_ENGAGEMENT_OFFICER)
+    before = counts(db_session, officer)
+    today = date.today()
+    for review_on, stage in (
+        (today - timedelta(days=1), OrganisationStage.LIVE),  # past
+        (today + timedelta(days=10), OrganisationStage.PAUSED),  # due, and paused
+        (today + timedelta(days=40), OrganisationStage.ONBOARDING),  # not yet due
+        (today - timedelta(days=5), OrganisationStage.LEFT),  # left: no review is due
+    ):
+        found = make_organisation(db_session, OrganisationKind.SCHOOL, stage=stage)
+        make_agreement(db_session, found, review_on=review_on)
+    # An older agreement superseded by a newer one does not count.
+    renewed = make_organisation(db_session, OrganisationKind.POLICE)
+    make_agreement(db_session, renewed, review_on=today - timedelta(days=100))
+    make_agreement(db_session, renewed, review_on=today + timedelta(days=300))
+    make_organisation(db_session, OrganisationKind.SCHOOL, stage=OrganisationStage.PROPOSED)
+    after = counts(db_session, officer)
+    assert {label: after[label] - before[label] for label in (PAST, DUE, ONBOARDING, PAUSED)} == {
+        PAST: 1,
+        DUE: 1,
+        ONBOARDING: 2,
+        PAUSED: 1,
+    }
+    assert section(db_session, officer).heading == "Partner engagement"
+
+
+@pytest.mark.parametrize(
+    ("role", "kind", "heading"),
+    [
+        (Role.PARTNER_CONTRIBUTOR, OrganisationKind.SCHOOL, "Requests for"),
+        (Role.PARTNER_LEAD, OrganisationKind.SCHOOL, "Requests for"),
+        (Role.SOCIAL_WORKER, OrganisationKind.COUNCIL, "Your requests to partners"),
+        (Role.TEAM_MANAGER, OrganisationKind.COUNCIL, "Your requests to partners"),
+        (Role.IG_OFFICER, OrganisationKind.COUNCIL, "Information governance"),
+        (Role.PORTAL_ADMIN, OrganisationKind.COUNCIL, "Portal administration"),
+        (Role.PARTNER_ENGAGEMENT_OFFICER, OrganisationKind.COUNCIL, "Partner engagement"),
+    ],
+)
+def test_every_role_lands_on_its_own_section_never_a_placeholder_or_none(
+    app: Flask, db_session: Session, role: Role, kind: OrganisationKind, heading: str
+) -> None:
+    organisation = make_organisation(db_session, kind)
+    team = (
+        Team(organisation=organisation, name="Family support") if kind.value == "council" else None
+    )
+    person = make_user(db_session, organisation, role, team=team)
+    db_session.commit()
+    page = client_for(app, person).get("/").get_data(as_text=True)
+    assert f'<h2 class="govuk-heading-m">{heading}' in page
+    assert PLACEHOLDER not in page
+    assert not re.search(r">\s*None\s*<|Team None", page)
