@@ -28,6 +28,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.autoescape = True
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+    # A value the page has not got prints as nothing, never as Python's "None" ("Team None").
+    app.jinja_env.finalize = _nothing_for_none
 
     app.context_processor(navigation_context)
     app.add_template_filter(uk_clock, "uk_time")
@@ -42,3 +44,7 @@ def init_app(app: Flask) -> None:
             "service_name": settings.service.name,
             "council_name": settings.service.council_name,
         }
+
+
+def _nothing_for_none(value: object) -> object:
+    return "" if value is None else value

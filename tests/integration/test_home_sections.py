@@ -175,3 +175,9 @@ def test_every_role_lands_on_its_own_section_never_a_placeholder_or_none(
     assert f'<h2 class="govuk-heading-m">{heading}' in page
     assert PLACEHOLDER not in page
     assert not re.search(r">\s*None\s*<|Team None", page)
+
+
+def test_a_missing_value_prints_as_nothing_never_as_none(app: Flask) -> None:
+    with app.app_context():
+        rendered = app.jinja_env.from_string("Team {{ team }}, {{ 'None' }}").render(team=None)
+    assert rendered == "Team , None"  # a word the page says itself still shows
