@@ -9,17 +9,17 @@ OIDC_CONFIG=instance/demo/oidc/providers.json
 OIDC_LOG=instance/demo/oidc/provider.log
 CMS_LOG=instance/demo/cms.log
 
-echo "==> Preparing the demo's secret key, keyring and client secrets (instance/demo, git-ignored)"
-portal demo prepare
-echo "==> Migrating the demo database"
-portal db upgrade
-echo "==> Registering the keyring with the database"
-portal keys register
-echo "==> Adding the fictional demo data and its identity providers"
-portal demo seed
-portal demo oidc-config --output "$OIDC_CONFIG"
-echo "==> Signing a first checkpoint of the audit trail"
-portal audit checkpoint
+SETUP_LOG=instance/demo/setup.log
+mkdir -p instance/demo
+echo "==> Preparing the demo: keys, database, fictional data (log: $SETUP_LOG)"
+{
+  portal demo prepare
+  portal db upgrade
+  portal keys register
+  portal demo seed
+  portal demo oidc-config --output "$OIDC_CONFIG"
+  portal audit checkpoint
+} >"$SETUP_LOG"
 
 echo "==> Starting the development OpenID provider (log: $OIDC_LOG)"
 node infra/dev-oidc/server.mjs "$OIDC_CONFIG" >"$OIDC_LOG" 2>&1 &
@@ -69,33 +69,20 @@ wait_until_ready "development OpenID provider" "$OIDC_PID" "$OIDC_LOG" all-ready
 
 cat <<MSG
 
-The portal is starting on http://127.0.0.1:5000
+The portal is starting on http://127.0.0.1:5000: choose "Sign in" and type an address
+below (each organisation's development sign-in page lets you pick the person).
 
-Sign in: open http://127.0.0.1:5000, choose "Sign in", then type a work email address
-(for example sw-1@northmoor.example) or choose the organisation from the list. Each
-organisation's development sign-in page lets you pick one of its people:
-$(portal demo people)
+$(portal demo guide)
 
-The partner engagement officer (peo-1@northmoor.example) takes partners through onboarding
-at http://127.0.0.1:5000/organisations: some are live, one proposed, one onboarding, one paused.
-One school is not in the portal at all yet, though its identity provider is running: walk
-its whole onboarding. The officer adds it; a portal admin (admin-1@northmoor.example)
-registers its provider at http://127.0.0.1:5000/admin/identity-providers/new with
+To onboard Juniper Hill Primary School from scratch: the partner engagement officer adds it
+at /organisations; the portal admin registers its provider at /admin/identity-providers/new with
 $(portal demo to-register)
-an IG officer (ig-1@northmoor.example) approves it at /approvals; Grace Whitfield signs in
-(the test sign-in) and waits; the officer proposes her as partner lead, the IG officer
-approves, and the school can go live.
+the IG officer approves it at /approvals; Grace Whitfield signs in and waits; the officer
+proposes her as partner lead, the IG officer approves, and the school can go live.
 
-E-mails the portal sends (a reference and a link, never personal data) are kept as .eml
-files in instance/demo/mail/.
-
-Accepted contributions go to the reference CMS on http://127.0.0.1:8300 within seconds;
-the request then shows "delivered" with the CMS record id. Worker log:
-instance/demo/worker.log; its metrics: http://127.0.0.1:9300/metrics. Uploaded documents
-are made safe within seconds (log: instance/demo/disarm.log).
-
-Everything is fictional. Stop the demo with Ctrl+C. Start again from scratch with
-  rm -rf instance/demo && make demo
+E-mails (a reference and a link only): instance/demo/mail/. Deliveries to the reference CMS
+(http://127.0.0.1:8300): instance/demo/worker.log. Everything is fictional.
+Stop with Ctrl+C; start from scratch with  rm -rf instance/demo && make demo
 
 MSG
 # Not exec: the trap must stop the OpenID provider when gunicorn ends.

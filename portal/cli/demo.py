@@ -105,6 +105,17 @@ def demo_people() -> None:
 
 
 @demo.command(
+    "guide", help="Every sign-in address by role, what each can try, and the case references."
+)
+def demo_guide() -> None:
+    from portal import db
+    from portal.demo.guide import guide
+
+    with app_context() as app, db.database(app).sessions() as db_session:
+        click.echo(guide(db_session))
+
+
+@demo.command(
     "to-register", help="What a portal admin enters to register the providers not yet registered."
 )
 def demo_to_register() -> None:

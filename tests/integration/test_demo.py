@@ -250,3 +250,31 @@ def test_the_unregistered_school_is_served_but_neither_seeded_nor_loaded(
     steps = registration_steps()
     assert "Issuer: http://127.0.0.1:9110" in steps
     assert "instance/demo/oidc/juniper-hill.secret" in steps
+
+
+@both_backends
+def test_the_guide_prints_every_sign_in_address_and_case_reference(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from portal import cli
+
+    seed(app)
+    monkeypatch.setattr(cli.base, "create_app", lambda **_options: app)
+    result = CliRunner().invoke(cli.cli, ["demo", "guide"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    printed = result.output
+    for person in (*PEOPLE, *NEWCOMERS):
+        line = next(line for line in printed.splitlines() if person.email in line)
+        assert person.name in line and person.organisation in line
+    for case in CASES:
+        line = next(
+            line for line in printed.splitlines() if line.strip().startswith(case.reference)
+        )
+        assert "Children in Need Team East" in line
+        assert f"{len(case.children)} child" in line
+    assert "Social worker" in printed and "Not yet in the portal" in printed
+    # Waiting requests are counted from the database: the seed issues two to Ashby Lane.
+    lead = next(line for line in printed.splitlines() if "dsl-1@" in line)
+    assert lead.endswith("has 2 requests to answer")
