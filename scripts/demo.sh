@@ -17,6 +17,7 @@ echo "==> Preparing the demo: keys, database, fictional data (log: $SETUP_LOG)"
   portal db upgrade
   portal keys register
   portal demo seed
+  portal demo requests
   portal demo oidc-config --output "$OIDC_CONFIG"
   portal audit checkpoint
 } >"$SETUP_LOG"

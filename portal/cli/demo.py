@@ -74,6 +74,18 @@ def demo_seed() -> None:
     click.echo(summary)
 
 
+@demo.command("requests", help="Issue the demo's open requests for partners to answer (once).")
+def demo_requests() -> None:
+    from portal import db
+    from portal.demo.open_requests import issue_demo_requests
+
+    with app_context() as app:
+        if app.config["PORTAL_SETTINGS"].is_production:
+            raise ConfigError("Demo data is never added in production.")
+        with db.database(app).sessions.begin() as db_session:
+            click.echo(issue_demo_requests(db_session))
+
+
 @demo.command(
     "oidc-config", help="Write the development OpenID provider's configuration (owner-only)."
 )

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_event
-from portal.auth.login import actor_for
 from portal.auth.oidc.provider_spec import ProviderSpec
 from portal.auth.oidc.registry import save_provider
 from portal.crypto import runtime
@@ -32,8 +31,6 @@ from portal.models import (
     UserStatus,
 )
 from portal.pilot.demo import add_pilot_history
-from portal.requests.services import NewRequest, issue
-from portal.uk_time import uk_today
 from reference_cms.demo_identifiers import demo_identifiers
 from reference_cms.seed import DEMO_CASES
 from reference_cms.store import Case as CmsDemoCase
@@ -151,43 +148,11 @@ def seed_demo_data(db_session: Session, providers: list[tuple[ProviderSpec, str 
     for cms_case in CASES:
         _case(db_session, cipher, cms_case, teams[cms_case.team], worker)
     add_pilot_history(db_session, cipher)
-    _open_requests(db_session, cipher, worker, organisations)
     record_event(db_session, AuditAction.DEMO_DATA_SEEDED, details={"cases": len(CASES)})
     return (
         f"Seeded {len(organisations)} organisations, {len(providers)} identity providers, "
         f"{len(users)} people and {len(CASES)} cases with fictional children."
     )
-
-
-# Requests waiting for an answer when the demo starts, issued by the social worker as the pages
-# issue them: (case, which of its children, partner, form template).
-OPEN_REQUESTS = (
-    ("NCC-100234", (0,), SCHOOLS[0], ("school-contribution", 1)),
-    ("NCC-101402", (0,), SCHOOLS[0], ("school-contribution", 1)),
-    ("NCC-101955", (0, 1), POLICE, ("police-information", 1)),
-)
-
-
-def _open_requests(
-    db_session: Session, cipher: RecordCipher, worker: User, organisations: dict[str, Organisation]
-) -> None:
-    today = uk_today()
-    for reference, positions, partner, (template, version) in OPEN_REQUESTS:
-        case = db_session.scalars(sa.select(Case).where(Case.cms_reference == reference)).one()
-        new = NewRequest(
-            case_id=case.id,
-            child_ids=tuple(case.children[position].id for position in positions),
-            partner_organisation_id=organisations[partner].id,
-            named_recipient_id=None,
-            form_template=template,
-            form_template_version=version,
-            lawful_basis="children-act-1989-s17",
-            purpose="A fictional demo request: what the partner knows of the family.",
-            message=None,
-            due_on=today + timedelta(days=10),
-            expires_on=today + timedelta(days=30),
-        )
-        issue(db_session, cipher, worker, actor_for(worker), new)
 
 
 def _organisations(db_session: Session) -> dict[str, Organisation]:

@@ -262,7 +262,12 @@ def test_the_guide_prints_every_sign_in_address_and_case_reference(
 
     seed(app)
     monkeypatch.setattr(cli.base, "create_app", lambda **_options: app)
-    result = CliRunner().invoke(cli.cli, ["demo", "guide"], catch_exceptions=False)
+    runner = CliRunner()
+    issued = runner.invoke(cli.cli, ["demo", "requests"], catch_exceptions=False)
+    assert issued.output.startswith("Issued 3 open requests"), issued.output
+    again = runner.invoke(cli.cli, ["demo", "requests"], catch_exceptions=False)
+    assert "nothing changed" in again.output
+    result = runner.invoke(cli.cli, ["demo", "guide"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     printed = result.output
     for person in (*PEOPLE, *NEWCOMERS):
