@@ -134,7 +134,7 @@ def test_the_page_lists_stopped_and_waiting_deliveries_with_their_reasons(
     assert "Waiting" in page and "govuk-tag--blue" in page
     assert STOPPED_REASON in page and WAITING_REASON in page
     assert "NCC-555001" in page and "Ashby Lane Primary" in page
-    assert "1 July 2030 at 13:00" in page  # UK summer time
+    assert "1 July 2030 at 1pm" in page  # UK summer time, GOV.UK style
     assert "3 hours" in page
     assert f"/admin/deliveries/{stopped.message.id}/cancel" in page
     assert f"/admin/deliveries/{waiting.message.id}/cancel" not in page  # waiting: no cancel
