@@ -22,6 +22,7 @@ from portal.audit.evidence_file import digest_line, event_line, header_line
 from portal.audit.record import event_fields
 from portal.models import AuditCheckpoint, AuditEvent
 from portal.models.base import utcnow
+from portal.uk_time import uk_moment
 
 BATCH = 2000
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -38,7 +39,9 @@ To check the evidence, without the database:
 
 Use the key published by the council (GET /.well-known/audit-checkpoint-key.pem), not only
 the copy in this ZIP: the copy proves the file is consistent, the published key that the
-council signed it. Key id of the copy: {key_id}. Checkpoint: event {seq}, signed {signed_at}.
+council signed it. Key id of the copy: {key_id}. Checkpoint: event {seq}, signed {signed_at}
+(UK time). The command takes this whole ZIP too, in place of evidence.jsonl; or upload the
+ZIP on the portal's "Check an audit export" page.
 """
 
 
@@ -68,7 +71,7 @@ def export_zip(
             README.format(
                 key_id=checkpoint.key_id,
                 seq=checkpoint.seq,
-                signed_at=checkpoint.signed_at.isoformat(),
+                signed_at=uk_moment(checkpoint.signed_at, seconds=True),
             ),
         )
     target.seek(0)

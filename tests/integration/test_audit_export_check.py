@@ -104,6 +104,8 @@ def last_event(db_session: Session) -> AuditEvent:
 def test_an_intact_export_zip_verifies_and_the_check_is_recorded_with_counts_only(
     ig: FlaskClient, export_zip: bytes, db_session: Session
 ) -> None:
+    readme = zipfile.ZipFile(io.BytesIO(export_zip)).read("README.txt").decode()
+    assert "(UK time)" in readme and "+00:00" not in readme  # a document for people
     status, page = check(ig, export_zip)
     assert status == 200 and "The export is intact" in page
     # The two NCC-1 reads and the officer's search of the case before exporting.
