@@ -181,3 +181,30 @@ def test_a_missing_value_prints_as_nothing_never_as_none(app: Flask) -> None:
     with app.app_context():
         rendered = app.jinja_env.from_string("Team {{ team }}, {{ 'None' }}").render(team=None)
     assert rendered == "Team , None"  # a word the page says itself still shows
+
+
+@pytest.mark.parametrize(
+    ("role", "queries"),
+    [(Role.IG_OFFICER, 2), (Role.PORTAL_ADMIN, 3), (Role.PARTNER_ENGAGEMENT_OFFICER, 3)],
+)
+def test_each_section_is_a_few_aggregate_queries_never_a_list(
+    db_session: Session, role: Role, queries: int
+) -> None:
+    person = make_user(db_session, council(db_session), role)
+    db_session.flush()
+    db_session.expire_all()
+    person = db_session.get_one(User, person.id)
+    person.has_role(role)  # its roles loaded before counting
+    statements: list[str] = []
+
+    def executing(*arguments: object) -> None:
+        statements.append(str(arguments[2]))
+
+    connection = db_session.connection()
+    sa.event.listen(connection, "before_cursor_execute", executing)
+    try:
+        home_sections(db_session, person, date.today())
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", executing)
+    assert len(statements) == queries, statements
+    assert all("count(" in statement.lower() or "LIMIT" in statement for statement in statements)
