@@ -238,3 +238,13 @@ def test_the_command_verifies_the_zip_itself(
     other = tmp_path / "notes.txt"
     other.write_text("not an export")
     assert run(other).returncode == 1
+
+
+def test_the_bare_evidence_file_is_checked_too_past_the_ordinary_form_limit(
+    ig: FlaskClient, export_zip: bytes
+) -> None:
+    evidence = zipfile.ZipFile(io.BytesIO(export_zip)).read("evidence.jsonl")
+    padded = evidence + b"\n" * (2 * 1024 * 1024)  # over the 1 MB every other form has
+    status, page = check(ig, padded, "evidence.jsonl")
+    assert status == 200 and "The export is intact" in page
+    assert "An evidence file" in page
