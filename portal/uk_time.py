@@ -46,17 +46,21 @@ def uk_moment(moment: datetime | None, seconds: bool = False) -> str:
     if moment is None:
         return ""
     local = moment.astimezone(UK)
+    return f"{local.day} {local:%B %Y} at {uk_time_of_day(local, seconds)}"
+
+
+def uk_time_of_day(moment: datetime, seconds: bool = False) -> str:
+    """The UK clock time alone, as GOV.UK writes it: 8:36pm, 9am, midday, midnight."""
+    local = moment.astimezone(UK)
     exact = seconds and local.second != 0
     if (local.hour, local.minute) == (12, 0) and not exact:
-        clock = "midday"
-    elif (local.hour, local.minute) == (0, 0) and not exact:
-        clock = "midnight"
-    else:
-        minutes = "" if local.minute == 0 and not exact else f":{local.minute:02d}"
-        if exact:
-            minutes += f":{local.second:02d}"
-        clock = f"{(local.hour - 1) % 12 + 1}{minutes}{'am' if local.hour < 12 else 'pm'}"
-    return f"{local.day} {local:%B %Y} at {clock}"
+        return "midday"
+    if (local.hour, local.minute) == (0, 0) and not exact:
+        return "midnight"
+    minutes = "" if local.minute == 0 and not exact else f":{local.minute:02d}"
+    if exact:
+        minutes += f":{local.second:02d}"
+    return f"{(local.hour - 1) % 12 + 1}{minutes}{'am' if local.hour < 12 else 'pm'}"
 
 
 def long_date(day: date | str) -> str:

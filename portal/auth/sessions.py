@@ -32,7 +32,7 @@ from portal import db
 from portal.config import Settings
 from portal.models.sessions import WebSession
 from portal.models.users import User
-from portal.uk_time import UK
+from portal.uk_time import UK, uk_time_of_day
 
 # How often an active session's last-seen time is written.
 TOUCH_INTERVAL = timedelta(minutes=1)
@@ -377,7 +377,7 @@ def session_timeout(settings: Settings) -> dict[str, Any] | None:
     ends = current.expires_at.astimezone(UK)
     return {
         "idle_minutes": settings.auth.idle_timeout_minutes,
-        "ends_at": ends.strftime("%-I:%M%p").lower()
+        "ends_at": uk_time_of_day(ends)
         + ("" if ends.date() == datetime.now(ends.tzinfo).date() else ends.strftime(" on %-d %B")),
         "idle_seconds": int(idle.total_seconds()),
         # Whichever limit comes first: the warning also comes before the absolute end.

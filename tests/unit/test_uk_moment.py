@@ -23,3 +23,10 @@ from portal.uk_time import uk_moment
 )
 def test_an_instant_in_uk_time_govuk_style(moment: datetime | None, shown: str) -> None:
     assert uk_moment(moment) == shown
+
+
+def test_the_time_of_day_alone_for_the_sign_out_notice() -> None:
+    from portal.uk_time import uk_time_of_day
+
+    assert uk_time_of_day(datetime(2026, 12, 5, 20, 0, tzinfo=UTC)) == "8pm"
+    assert uk_time_of_day(datetime(2026, 7, 5, 19, 36, tzinfo=UTC)) == "8:36pm"  # summer time
