@@ -15,6 +15,9 @@ from portal.audit.signing import CheckpointSigner, PublicKey
 from portal.models import ChildConfirmation, Contribution, DelegationRequest
 
 FORMAT = "portal-receipt/1"
+# The names of the files the copy's PDF carries (portal/contributions/copy_pdf.py).
+RECEIPT_FILE = "receipt.json"
+CONTENT_FILE = "content.json"
 
 
 def canonical_content(
