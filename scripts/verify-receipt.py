@@ -22,16 +22,23 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-FORMAT = "portal-receipt/1"
+FORMATS = ("portal-receipt/1", "portal-receipt/2")
 
 
 def signed_message(receipt: dict[str, object]) -> bytes:
-    """The bytes the portal signed: five lines, each ending in a newline."""
+    """The bytes the portal signed, one field a line, each line ending in a newline: format 2
+    names the organisation (its id and name) after the format line."""
     moment = datetime.fromisoformat(str(receipt["submitted_at"]))
-    return (
-        f"{FORMAT}\n{receipt['request']}\n{int(str(receipt['version']))}\n"
-        f"{moment.isoformat(timespec='microseconds')}\n{receipt['sha256']}\n"
-    ).encode("ascii")
+    lines = [str(receipt["format"])]
+    if receipt["format"] == "portal-receipt/2":
+        lines += [str(receipt["organisation_id"]), str(receipt["organisation"])]
+    lines += [
+        str(receipt["request"]),
+        str(int(str(receipt["version"]))),
+        moment.isoformat(timespec="microseconds"),
+        str(receipt["sha256"]),
+    ]
+    return "".join(f"{line}\n" for line in lines).encode("utf-8")
 
 
 def key_id(key: Ed25519PublicKey) -> str:
@@ -53,8 +60,10 @@ def main(arguments: list[str]) -> int:
     if not isinstance(key, Ed25519PublicKey):
         print("The public key is not an Ed25519 key.", file=sys.stderr)
         return 2
-    if not isinstance(receipt, dict) or receipt.get("format") != FORMAT:
-        print(f"Not a {FORMAT} receipt.", file=sys.stderr)
+    if not isinstance(receipt, dict) or receipt.get("format") not in FORMATS:
+        print(
+            f"Not a receipt in a format this script knows ({', '.join(FORMATS)}).", file=sys.stderr
+        )
         return 2
     if receipt.get("key_id") != key_id(key):
         print(f"NOT VERIFIED: the receipt names key {receipt.get('key_id')}, not this key.")
@@ -64,9 +73,13 @@ def main(arguments: list[str]) -> int:
     except (InvalidSignature, KeyError, ValueError):
         print("NOT VERIFIED: the signature does not match the receipt.")
         return 1
+    sender = f" by {receipt['organisation']}" if "organisation" in receipt else ""
+    if receipt["format"] == "portal-receipt/1":
+        sender = ""  # format 1 signs no organisation: whatever the file says is not proven
     print(
-        f"VERIFIED: version {receipt['version']} of request {receipt['request']}, sent at "
-        f"{receipt['submitted_at']}, content SHA-256 {receipt['sha256']}, key {receipt['key_id']}."
+        f"VERIFIED: version {receipt['version']} of request {receipt['request']}, sent{sender} "
+        f"at {receipt['submitted_at']}, content SHA-256 {receipt['sha256']}, "
+        f"key {receipt['key_id']}."
     )
     if content is not None:
         if hashlib.sha256(content).hexdigest() != receipt["sha256"]:

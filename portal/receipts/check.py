@@ -19,9 +19,18 @@ from typing import Any
 import pikepdf
 
 from portal.audit.signing import PublicKey
-from portal.contributions.receipts import CONTENT_FILE, FORMAT, RECEIPT_FILE, signed_message
+from portal.contributions.receipts import (
+    CONTENT_FILE,
+    FORMAT_2,
+    FORMATS,
+    RECEIPT_FILE,
+    Sender,
+    signable_name,
+    signed_message,
+)
 
 _HEX = {"sha256": 64, "signature": 128, "key_id": 16}
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _REFERENCE = re.compile(r"[A-Z0-9][A-Z0-9-]{2,40}")
 
 
@@ -37,11 +46,11 @@ class Receipt:
     sha256: str
     key_id: str
     signature: str
+    sender: Sender | None  # the organisation a format 2 receipt names
 
     def message(self) -> bytes:
-        return signed_message(
-            self.request, self.version, self.submitted_at, bytes.fromhex(self.sha256)
-        )
+        digest = bytes.fromhex(self.sha256)
+        return signed_message(self.request, self.version, self.submitted_at, digest, self.sender)
 
 
 @dataclass(frozen=True)
@@ -85,8 +94,9 @@ def parse_receipt(data: bytes) -> Receipt:
         ) from None
     if not isinstance(document, dict) or "signature" not in document:
         raise NotAReceipt("This file is not a receipt: it has no signature.")
-    if document.get("format") != FORMAT:
-        raise NotAReceipt(f"This receipt's format is not one the portal knows (it knows {FORMAT}).")
+    if document.get("format") not in FORMATS:
+        known = " and ".join(FORMATS)
+        raise NotAReceipt(f"This receipt's format is not one the portal knows (it knows {known}).")
     return _fields(document)
 
 
@@ -100,6 +110,7 @@ def _fields(document: dict[str, Any]) -> Receipt:
     submitted_at = _moment(document.get("submitted_at"))
     if submitted_at is None:
         problems.append("submitted_at")
+    sender = _sender(document, problems)
     if problems:
         raise NotAReceipt(
             "This receipt is damaged: these parts are missing or not as the portal writes "
@@ -113,7 +124,21 @@ def _fields(document: dict[str, Any]) -> Receipt:
         sha256=document["sha256"],
         key_id=document["key_id"],
         signature=document["signature"],
+        sender=sender,
     )
+
+
+def _sender(document: dict[str, Any], problems: list[str]) -> Sender | None:
+    if document["format"] != FORMAT_2:
+        return None
+    organisation_id, name = document.get("organisation_id"), document.get("organisation")
+    if not isinstance(organisation_id, str) or not _UUID.fullmatch(organisation_id):
+        problems.append("organisation_id")
+    if not isinstance(name, str) or len(name) > 200 or not signable_name(name):
+        problems.append("organisation")
+    if not isinstance(organisation_id, str) or not isinstance(name, str):
+        return None
+    return Sender(organisation_id, name)
 
 
 def _is_hex(value: object, length: int) -> bool:

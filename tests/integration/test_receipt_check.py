@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 
 from portal.audit.runtime import AuditKeys, audit_keys
 from portal.audit.signing import CheckpointSigner
-from portal.contributions.receipts import signed_message
+from portal.contributions.receipts import FORMAT, FORMAT_2, Sender, signed_message
 from portal.receipts.routes import MAX_UPLOAD_BYTES
 from tests.factories import csrf_token
 from tests.integration.test_contributions import SECRET_ANSWER
@@ -48,21 +48,21 @@ def check(
     return response.status_code, response.get_data(as_text=True)
 
 
-def resigned(app: Flask, document: dict[str, Any], signer: CheckpointSigner) -> dict[str, Any]:
-    """The receipt as another key would have signed it."""
+def resigned(document: dict[str, Any], signer: CheckpointSigner) -> dict[str, Any]:
+    """The receipt as another key would have signed it (format 1 without its organisation)."""
     from datetime import datetime
 
+    sender = None
+    if document["format"] == FORMAT_2:
+        sender = Sender(document["organisation_id"], document["organisation"])
     message = signed_message(
         document["request"],
         document["version"],
         datetime.fromisoformat(document["submitted_at"]),
         bytes.fromhex(document["sha256"]),
+        sender,
     )
-    return {
-        **document,
-        "key_id": signer.public.key_id,
-        "signature": signer.sign(message).hex(),
-    }
+    return {**document, "key_id": signer.public.key_id, "signature": signer.sign(message).hex()}
 
 
 def test_the_page_is_public_and_explains_itself(app: Flask) -> None:
@@ -74,11 +74,31 @@ def test_a_genuine_receipt_says_in_plain_words_what_it_proves(
     app: Flask, world: World, sent: str
 ) -> None:
     document = receipt_of(app, world, sent)
+    assert document["format"] == FORMAT_2 and document["organisation"] == world.school.name
+    assert document["organisation_id"] == str(world.school.id)
     status, html = check(app.test_client(), json.dumps(document).encode())
     assert status == 200 and GENUINE in html
-    assert f"Version 1 of request {sent} was sent to the council at" in html
+    assert f"{world.school.name} sent version 1 of request {sent} to the council at" in html
     assert document["sha256"] in html and document["key_id"] in html
     assert "+00:00" not in html and document["submitted_at"] not in html
+
+
+def test_a_receipt_signed_before_receipts_named_the_organisation_still_verifies(
+    app: Flask, world: World, sent: str
+) -> None:
+    named = receipt_of(app, world, sent)
+    first = {k: v for k, v in named.items() if k not in ("organisation", "organisation_id")}
+    signer = audit_keys(app).signer
+    assert signer is not None
+    first = resigned({**first, "format": FORMAT}, signer)
+    status, html = check(app.test_client(), json.dumps(first).encode())
+    assert status == 200 and GENUINE in html
+    assert f"Version 1 of request {sent} was sent to the council at" in html
+    assert "signed before receipts named the organisation" in html
+    # Format 2's fields do not make a format 1 receipt name anyone.
+    claimed = {**first, "organisation": "Brookfield Academy"}
+    status, html = check(app.test_client(), json.dumps(claimed).encode())
+    assert GENUINE in html and "Brookfield Academy" not in html
 
 
 def test_the_pdf_copy_verifies_with_its_content(app: Flask, world: World, sent: str) -> None:
@@ -96,6 +116,8 @@ def test_the_pdf_copy_verifies_with_its_content(app: Flask, world: World, sent: 
         ({"version": 2}, "signature does not match its contents"),
         ({"signature": "11" * 64}, "signature does not match its contents"),
         ({"key_id": "ab" * 8}, "not one of the council's published keys"),
+        ({"organisation": "Brookfield Academy"}, "signature does not match its contents"),
+        ({"organisation_id": "0" * 8 + "-0000-4000-8000-" + "0" * 12}, "does not match"),
     ],
 )
 def test_a_changed_receipt_fails_with_a_plain_reason(
@@ -165,10 +187,10 @@ def test_a_receipt_signed_by_a_retired_key_still_verifies(
     app.extensions["portal.audit_keys"] = AuditKeys(
         current.signer, (*current.trusted, retired.public)
     )
-    old = resigned(app, receipt_of(app, world, sent), retired)
+    old = resigned(receipt_of(app, world, sent), retired)
     status, html = check(app.test_client(), json.dumps(old).encode())
     assert GENUINE in html and retired.public.key_id in html
-    stranger = resigned(app, old, CheckpointSigner(Ed25519PrivateKey.generate()))
+    stranger = resigned(old, CheckpointSigner(Ed25519PrivateKey.generate()))
     status, html = check(app.test_client(), json.dumps(stranger).encode())
     assert REFUSED in html
 

@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from portal.audit.signing import CheckpointSigner
 from portal.contributions import receipts
-from portal.models import Contribution, DelegationRequest
+from portal.models import Contribution, DelegationRequest, Organisation
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "verify-receipt.py"
 
@@ -25,8 +26,13 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "verify-receipt.py"
 def signed(tmp_path: Path) -> tuple[Path, Path, Path]:
     """A receipt, the key's PEM and the content, as the portal writes them."""
     signer = CheckpointSigner(Ed25519PrivateKey.generate())
+    school = Organisation(id=uuid.UUID(int=7), name="Ashby Lane Primary – Année 6")
     request = DelegationRequest(
-        reference="DR-AAAA2222", form_template="school-contribution", form_template_version=1
+        reference="DR-AAAA2222",
+        form_template="school-contribution",
+        form_template_version=1,
+        partner_organisation=school,
+        partner_organisation_id=school.id,
     )
     contribution = Contribution(
         version=2, attachments=[], submitted_at=datetime(2026, 12, 5, 20, 36, 4, 667995, UTC)
@@ -56,12 +62,19 @@ def test_a_genuine_receipt_and_its_content_verify(signed: tuple[Path, Path, Path
     receipt, key, content = signed
     result = run(receipt, key, content)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "VERIFIED: version 2 of request DR-AAAA2222" in result.stdout
+    assert "VERIFIED: version 2 of request DR-AAAA2222, sent by Ashby Lane Primary" in result.stdout
     assert "CONTENT MATCHES" in result.stdout
 
 
 @pytest.mark.parametrize(
-    "change", [{"sha256": "00" * 32}, {"version": 3}, {"submitted_at": "2026-12-05T20:36:05+00:00"}]
+    "change",
+    [
+        {"sha256": "00" * 32},
+        {"version": 3},
+        {"submitted_at": "2026-12-05T20:36:05+00:00"},
+        {"organisation": "Brookfield Academy"},
+        {"organisation_id": str(uuid.UUID(int=8))},
+    ],
 )
 def test_a_forged_receipt_fails(signed: tuple[Path, Path, Path], change: dict[str, object]) -> None:
     receipt, key, _ = signed
@@ -81,6 +94,28 @@ def test_other_content_or_another_key_fails(
     other.write_text(CheckpointSigner(Ed25519PrivateKey.generate()).public.pem)
     assert run(receipt, other).returncode == 1
     assert run(key, key).returncode == 2  # not a receipt at all
+
+
+def test_a_format_1_receipt_verifies_and_names_nobody(
+    signed: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """Signed before receipts named the organisation: the five-line message."""
+    receipt_path, key_path, _ = signed
+    receipt = json.loads(receipt_path.read_text())
+    signer = CheckpointSigner(Ed25519PrivateKey.generate())
+    message = receipts.signed_message(
+        receipt["request"],
+        receipt["version"],
+        datetime.fromisoformat(receipt["submitted_at"]),
+        bytes.fromhex(receipt["sha256"]),
+    )
+    first = {k: v for k, v in receipt.items() if not k.startswith("organisation")}
+    first |= {"format": "portal-receipt/1", "key_id": signer.public.key_id}
+    first |= {"signature": signer.sign(message).hex(), "organisation": "Claimed School"}
+    receipt_path.write_text(json.dumps(first))
+    key_path.write_text(signer.public.pem)
+    result = run(receipt_path, key_path)
+    assert result.returncode == 0 and "Claimed School" not in result.stdout
 
 
 RECIPE_TOOLS = ("openssl", "jq", "xxd")
