@@ -16,7 +16,7 @@ from fpdf.enums import XPos, YPos
 from portal.contributions.confirmations import ChildOnRequest
 from portal.contributions.receipts import CONTENT_FILE, RECEIPT_FILE
 from portal.contributions.sent_copy import SentCopy
-from portal.uk_time import long_date, uk_moment
+from portal.uk_time import long_date, uk_clock, uk_moment
 
 _PLAIN = str.maketrans(
     {
@@ -89,10 +89,11 @@ def copy_pdf(copy: SentCopy) -> bytes:
     writer.row("Form", copy.template_title)
     writer.row("Sent by", f"{copy.sent_by}, {copy.organisation}")
     writer.row("Sent at", uk_moment(copy.sent_at))
-    if copy.shredded_on is not None:
+    if copy.deleted:
+        when = f" on {uk_clock(copy.shredded_on, '%-d %B %Y')}" if copy.shredded_on else ""
         writer.paragraph(
-            f"The answers and documents were deleted on {long_date(copy.shredded_on.date())} "
-            "under the retention policy. The receipt below still proves what was sent."
+            f"The answers and documents were deleted{when} under the retention policy. "
+            "The receipt below still proves what was sent."
         )
     else:
         _write_content(writer, copy)

@@ -51,6 +51,7 @@ class SentCopy:
     sent_at: datetime
     receipt: dict[str, Any]
     template_title: str
+    deleted: bool = False  # under the retention policy: only the receipt is left
     shredded_on: datetime | None = None
     sections: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
     documents: list[SentDocument] = field(default_factory=list)
@@ -108,7 +109,7 @@ def sent_copy(
     )
     basis = SentCopy(
         request_=found,
-        organisation=viewer.organisation.name,
+        organisation=found.partner_organisation.name,
         version=contribution.version,
         sent_by=sender.display_name if sender else "Someone at your organisation",
         sent_at=contribution.submitted_at,
@@ -120,13 +121,13 @@ def sent_copy(
     try:
         answers = services.answers_of(cipher, contribution)
     except DecryptionError:  # its data key destroyed: shredded, whatever the request says
-        return _shredded(basis, datetime.now(UTC))
+        return _shredded(basis, None)
     _record_reading(found, contribution, viewer, shown_as)
     return _with_content(session, cipher, basis, contribution, answers, seen)
 
 
-def _shredded(basis: SentCopy, when: datetime) -> SentCopy:
-    return SentCopy(**{**vars(basis), "shredded_on": when})
+def _shredded(basis: SentCopy, when: datetime | None) -> SentCopy:
+    return SentCopy(**{**vars(basis), "deleted": True, "shredded_on": when})
 
 
 def _record_reading(

@@ -88,7 +88,7 @@ def _from_pdf(data: bytes) -> tuple[bytes, bytes | None]:
 def parse_receipt(data: bytes) -> Receipt:
     try:
         document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, absurdly long or deep
         raise NotAReceipt(
             "This file is not a receipt: upload the receipt file (.json) or the PDF copy."
         ) from None

@@ -62,7 +62,7 @@ def test_the_school_keeps_a_copy_and_anyone_checks_its_receipt(
     lead.hands.click(page.get_by_role("button", name="Check the receipt"))
     expect(page.get_by_text("This receipt is genuine")).to_be_visible()
     verdict = page.locator("#verdict")
-    expect(verdict).to_contain_text(f"Version 1 of request {reference} was sent to the council")
+    expect(verdict).to_contain_text(f"{steps.SCHOOL} sent version 1 of request {reference}")
     expect(verdict).to_contain_text(re.compile(r"at \d{1,2} \w+ \d{4} at \d{1,2}(:\d\d)?(am|pm)"))
     expect(page.locator("#content-verdict")).to_contain_text("matches the receipt’s digest")
     expect(page.locator("main")).not_to_contain_text("safeguarding log")

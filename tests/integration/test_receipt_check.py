@@ -138,6 +138,8 @@ def test_a_changed_receipt_fails_with_a_plain_reason(
         (b'{"signature": "zz", "format": "portal-receipt/1"}', "r.json", "This receipt is damaged"),
         (b"%PDF-1.4\nnot really", "fake.pdf", "This PDF could not be read"),
         (b"", "empty.json", "Select the receipt file"),
+        (b"[" * 100_000, "deep.json", "This file is not a receipt"),
+        (b"1" * 100_000, "long.json", "This file is not a receipt"),
     ],
 )
 def test_a_file_that_is_not_a_receipt_is_refused_plainly(
