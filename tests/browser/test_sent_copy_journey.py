@@ -4,6 +4,7 @@ something that is not a receipt) to the public page. Every page passes axe and r
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ import pikepdf
 from playwright.sync_api import expect
 
 from tests.browser import steps
+from tests.support.pdf_text import pdf_text
 from tests.support.people import Person
 
 People = Callable[..., Person]
@@ -50,6 +52,9 @@ def test_the_school_keeps_a_copy_and_anyone_checks_its_receipt(
     download.value.save_as(copy)
     with pikepdf.open(copy) as pdf:
         assert {"receipt.json", "content.json"} <= set(pdf.attachments)
+    text = pdf_text(copy.read_bytes())
+    assert "recorded in the safeguarding log" in text and document.name in text
+    assert hashlib.sha256(steps.PDF).hexdigest() in text.replace("\n", "").replace("\r", "")
     steps.sign_out(lead)
 
     lead.go("/receipts/verify")

@@ -9,7 +9,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pikepdf
-import pypdfium2
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -29,6 +28,7 @@ from tests.integration.test_contributions import (
     send,
 )
 from tests.support.confirming import confirm_if_asked
+from tests.support.pdf_text import pdf_text
 from tests.support.world import World, client_for, issue
 
 
@@ -58,14 +58,6 @@ def pdf_of(client: FlaskClient, reference: str) -> bytes:
     assert response.headers["Content-Disposition"].startswith("attachment;")
     assert response.headers["Cache-Control"] == "no-store"
     return response.data
-
-
-def pdf_text(data: bytes) -> str:
-    document = pypdfium2.PdfDocument(data)
-    try:
-        return "\n".join(page.get_textpage().get_text_range() for page in document)
-    finally:
-        document.close()
 
 
 UNSAFE = {"/JavaScript", "/JS", "/AA", "/Launch", "/AcroForm", "/URI", "/SubmitForm"}
@@ -214,3 +206,24 @@ def test_active_parts_finds_a_script() -> None:
         assert active_parts(pdf) == set()
         pdf.Root.OpenAction = pikepdf.Dictionary(S=pikepdf.Name.JavaScript, JS="app.alert(1)")
         assert active_parts(pdf) == {"/JS", "/JavaScript"}
+
+
+def test_a_version_whose_data_key_was_destroyed_says_it_was_deleted(
+    app: Flask, world: World, sent: str, db_session: Session
+) -> None:
+    from portal.crypto.shredding import shred_data_keys
+    from portal.models import Contribution
+
+    found = request_row(db_session, sent)
+    version = db_session.scalar(sa.select(Contribution).where(Contribution.request_id == found.id))
+    assert version is not None and version.data_key_id is not None
+    assert shred_data_keys(db_session, [version.data_key_id], datetime.now(UTC)) == 1
+    db_session.commit()
+    teacher = client_for(app, world.teacher)
+    page = teacher.get(copy_path(sent))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "were deleted under the retention policy" in html
+    assert (
+        SECRET_ANSWER not in html
+        and json.loads(teacher.get(f"/inbox/{sent}/receipts/1/download").data)["signature"] in html
+    )
