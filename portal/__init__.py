@@ -102,6 +102,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.auth.keep_alive import blueprint as keep_alive
     from portal.auth.routes import blueprint as auth
     from portal.contributions.answering import blueprint as answer
+    from portal.contributions.copies import blueprint as sent_copy
     from portal.contributions.files import blueprint as files
     from portal.contributions.reviewing import blueprint as review
     from portal.health.routes import blueprint as health
@@ -113,6 +114,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.pilot.feedback import blueprint as feedback
     from portal.pilot.offline import blueprint as offline
     from portal.pilot.routes import blueprint as pilot
+    from portal.receipts.routes import blueprint as receipts
     from portal.requests.council import blueprint as requests
     from portal.requests.partner import blueprint as inbox
     from portal.retention.routes import blueprint as legal_holds
@@ -127,6 +129,8 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(requests)
     app.register_blueprint(inbox)
     app.register_blueprint(answer)
+    app.register_blueprint(sent_copy)  # helper A (issue 20): the partner's copy
+    app.register_blueprint(receipts)  # helper A (issue 20): anyone checks a receipt
     app.register_blueprint(review)
     app.register_blueprint(files)
     app.register_blueprint(admin)

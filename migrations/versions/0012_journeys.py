@@ -35,9 +35,11 @@ def _enum(name: str, values: tuple[str, ...]) -> sa.Enum:
 
 def upgrade() -> None:
     _allow(NOTIFICATION_KINDS, (*NOTIFICATION_KINDS, *NEW_NOTIFICATION_KINDS))
+    _receipts_name_the_organisation()  # helper A
 
 
 def downgrade() -> None:
+    _receipts_name_nobody()  # helper A
     op.execute(
         sa.text("DELETE FROM notifications WHERE kind IN ('request_withdrawn', 'request_passed')")
     )
@@ -59,3 +61,22 @@ def _allow(before: tuple[str, ...], after: tuple[str, ...]) -> None:
     op.drop_constraint(check, "notifications", type_="check")
     listed = ", ".join(f"'{value}'" for value in after)
     op.create_check_constraint(check, "notifications", f"kind IN ({listed})")
+
+
+# --- helper A (issue 20): receipts that name the organisation (portal-receipt/2) ---
+# Which format signed each version, and the organisation's name as signed (docs/receipts.md).
+
+
+def _receipts_name_the_organisation() -> None:
+    with op.batch_alter_table("contributions") as batch:
+        batch.add_column(sa.Column("receipt_format", sa.String(length=20), nullable=True))
+        batch.add_column(sa.Column("receipt_organisation", sa.String(length=200), nullable=True))
+
+
+def _receipts_name_nobody() -> None:
+    with op.batch_alter_table("contributions") as batch:
+        batch.drop_column("receipt_organisation")
+        batch.drop_column("receipt_format")
+
+
+# --- end helper A ---

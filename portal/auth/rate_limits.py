@@ -26,6 +26,9 @@ SIGN_IN_ENDPOINTS = ("auth.sign_in", "auth.start", "auth.callback")
 # Providers' back-channel logouts come server to server: a budget of their own, so a flood of
 # bad logout tokens can neither fill the audit trail nor use up people's sign-in budget.
 BACK_CHANNEL_LIMIT = "120 per minute"
+# The public receipt check (portal/receipts): anyone may upload, so uploads are counted; the
+# page itself is free.
+RECEIPT_CHECK_LIMIT = "30 per minute"
 # How long a request waits for Redis before counting in memory instead. A Redis that accepts
 # connections but never answers is waited for twice per sign-in (counting, then the headers):
 # redis-py's default of five seconds would hold each one for ten.
@@ -50,6 +53,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     back_channel = limiter.shared_limit(BACK_CHANNEL_LIMIT, scope="back-channel-logout")
     budgets = {endpoint: limit for endpoint in SIGN_IN_ENDPOINTS}
     budgets["auth.back_channel_logout"] = back_channel
+    budgets["receipts.verify"] = limiter.shared_limit(
+        RECEIPT_CHECK_LIMIT, scope="receipt-check", exempt_when=_just_looking
+    )
     for endpoint, budget in budgets.items():
         app.view_functions[endpoint] = budget(app.view_functions[endpoint])  # type: ignore[assignment]
 
@@ -64,4 +70,4 @@ def _storage_options(storage_uri: str) -> dict[str, str | int]:
 
 
 def _just_looking() -> bool:
-    return request.endpoint == "auth.sign_in" and request.method == "GET"
+    return request.endpoint in ("auth.sign_in", "receipts.verify") and request.method == "GET"

@@ -253,6 +253,7 @@ class ReceiptPage:
     request_: DelegationRequest
     receipt: dict[str, Any]
     children: list[ChildOnRequest]
+    sent_at: datetime
 
 
 def receipt_page(
@@ -270,6 +271,7 @@ def receipt_page(
         found,
         receipts.receipt_document(found, contribution),
         children_on(session, cipher, found, seen),
+        sent_at=contribution.submitted_at or found.updated_at,
     )
 
 

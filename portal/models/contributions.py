@@ -34,6 +34,10 @@ class Contribution(Sealed, HasTimestamps, Base):
     receipt_digest: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32))
     receipt_signature: Mapped[bytes | None] = mapped_column(sa.LargeBinary(64))
     receipt_key_id: Mapped[str | None] = mapped_column(sa.String(32))
+    # Which receipt format signed it (portal-receipt/2 names the organisation; NULL: signed
+    # before formats were recorded, format 1), and the organisation's name as signed.
+    receipt_format: Mapped[str | None] = mapped_column(sa.String(20))
+    receipt_organisation: Mapped[str | None] = mapped_column(sa.String(200))
     cms_record_id: Mapped[str | None] = mapped_column(sa.String(100))
     delivered_at: Mapped[datetime | None]
     row_version: Mapped[int] = mapped_column(default=1)

@@ -99,6 +99,11 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/inbox/<reference>/answer/submit"): PARTNERS,
     ("GET", "/inbox/<reference>/receipts/<version>"): PARTNERS,
     ("GET", "/inbox/<reference>/receipts/<version>/download"): PARTNERS,
+    # Helper A (issue 20): the partner's copy of what it sent, and anyone checking a receipt.
+    ("GET", "/inbox/<reference>/versions/<version>/copy"): PARTNERS,
+    ("GET", "/inbox/<reference>/versions/<version>/copy.pdf"): PARTNERS,
+    ("GET", "/receipts/verify"): EVERYONE,
+    ("POST", "/receipts/verify"): EVERYONE,
     ("GET", "/requests/<reference>/versions/<version>"): COUNCIL_CASEWORK,
     ("POST", "/inbox/<reference>/answer/<section_id>/files/<answer_key>"): PARTNERS,
     ("POST", "/inbox/<reference>/answer/<section_id>/files/<attachment_id>/remove"): PARTNERS,

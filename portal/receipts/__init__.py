@@ -1,0 +1,1 @@
+"""Anyone can check a receipt the portal signed: the public verification page."""
