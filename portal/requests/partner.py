@@ -13,13 +13,23 @@ from portal import db
 from portal.auth.login import actor_for
 from portal.auth.policy import Role, access, roles
 from portal.requests import inbox, pages, services
-from portal.requests.access import DelegationRequest, partners_request
+from portal.requests.access import ClosedToPartner, DelegationRequest, partners_request
 from portal.requests.forms import RouteForm
 from portal.requests.recipients import partner_people
 from portal.uk_time import uk_today
 
 blueprint = Blueprint("inbox", __name__, url_prefix="/inbox")
 PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
+
+
+@blueprint.app_errorhandler(ClosedToPartner)
+def closed(error: ClosedToPartner) -> ResponseReturnValue:
+    """Any partner page of a request withdrawn or closed since this person could open it (the
+    inbox's, the answering pages', documents', receipts'): when, and by which team, never what
+    it asked. A form sent to it saved nothing, and the page says so."""
+    return render_template(
+        "inbox/closed.html", closure=error.closure, posted=request.method == "POST"
+    ), 410
 
 
 @blueprint.get("")
