@@ -36,18 +36,32 @@ def closed(error: ClosedToPartner) -> ResponseReturnValue:
 @access(PARTNERS)
 def index() -> ResponseReturnValue:
     number = request.args.get("page", 1, type=int)
-    found = inbox.inbox_page(db.session(), current_user, number) or abort(404)
+    filters = inbox.InboxFilters.from_args(request.args)
+    today = uk_today()
+    session = db.session()
+    found = inbox.inbox_page(session, current_user, number, filters, today) or abort(404)
     return render_template(
-        "inbox/index.html", inbox=found, pagination=_pagination(found), today=uk_today()
+        "inbox/index.html",
+        inbox=inbox.with_children(session, db.cipher(), found, current_user),
+        counts=inbox.inbox_counts(session, current_user, today),
+        pagination=_pagination(found),
+        statuses=inbox.STATUS_LABELS,
+        dues=inbox.DUE_LABELS,
+        today=today,
     )
 
 
 def _pagination(page: inbox.InboxPage) -> dict[str, Any]:
     """govukPagination's parameters: the first and last pages, this one and its neighbours,
-    and an ellipsis for each gap (GOV.UK's pattern for long lists)."""
+    and an ellipsis for each gap (GOV.UK's pattern for long lists). Each link keeps the
+    filters."""
 
     def link(number: int) -> dict[str, Any]:
-        return {"number": number, "href": url_for("inbox.index", page=number)}
+        arguments: dict[str, Any] = page.filters.args() | {"page": number}
+        return {
+            "number": number,
+            "href": url_for("inbox.index", **arguments),
+        }
 
     around = range(max(1, page.number - 1), min(page.pages, page.number + 1) + 1)
     items: list[dict[str, Any]] = []
