@@ -159,7 +159,7 @@ def test_counts_filters_and_pages_are_the_databases_and_keep_the_filters(
         app, world.colleague, "?due=overdue&with=me"
     )
     # The counts at the top link to the lists they count.
-    assert re.search(r'href="/inbox\?due=overdue"[^>]*><span[^>]*>2</span>Overdue', html)
+    assert re.search(r'href="/inbox\?due=overdue"[^>]*><span[^>]*>2</span> Overdue', html)
 
 
 def test_a_page_costs_the_same_statements_however_long_the_inbox_and_reads_only_its_rows(
@@ -191,3 +191,31 @@ def test_a_page_costs_the_same_statements_however_long_the_inbox_and_reads_only_
     children = [s for s in selects if "request_children" in s]
     assert len(children) == 1
     assert len(children_read(db_session)) >= inbox.INBOX_PAGE_SIZE
+
+
+def test_the_home_page_counts_what_the_partner_has_to_do_in_one_query(
+    app: Flask, db_session: Session, keyring: FileKeyring, connection: Connection
+) -> None:
+    world = School(db_session, keyring)
+    world.request(due_in=-1)
+    world.request(due_in=2, named=world.teacher)
+    world.request(due_in=30, status=RequestStatus.RETURNED)
+    world.request(due_in=1, named=world.colleague)  # not the teacher's
+    db_session.commit()
+
+    section = inbox.partner_to_do(db_session, world.teacher, date.today())
+    counts = {item.label: (item.count, item.args) for item in section.to_do}
+    assert counts["requests to answer"][0] == 3
+    assert counts["requests passed to you"] == (1, {"status": "to-answer", "with": "me"})
+    assert counts["requests due this week"][0] == 1
+    assert counts["overdue requests"][0] == 1
+    assert counts["answers returned for more information"][0] == 1
+    assert [item.urgent for item in section.to_do if item.label == "overdue requests"] == [True]
+
+    client = app.test_client()
+    sign_in(app, client, world.teacher)
+    client.get("/")
+    with statements(connection) as ran:
+        home = client.get("/").get_data(as_text=True)
+    assert 'href="/inbox?due=overdue"' in home
+    assert sum("FROM delegation_requests" in s for s in ran) == 1  # one aggregate, no list
