@@ -43,7 +43,7 @@ def test_a_request_withdrawn_while_the_teacher_answers_says_so_and_e_mails_them(
     steps.fill_section(teacher)  # typing, not yet saved
 
     worker.go(f"/requests/{reference}")
-    worker.hands.click(worker.page.get_by_text("Withdraw this request"))
+    worker.hands.click(worker.page.get_by_text("Withdraw this request"), navigates=False)
     worker.hands.fill(
         worker.page.get_by_label("Why are you withdrawing this request?"), "Case closed"
     )
