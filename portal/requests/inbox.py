@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -215,19 +215,8 @@ def with_children(
             case_reference=cases[reference],
             details={"shown_in": "inbox"},
         )
-    rows = [_named(row, names.get(row.reference, [])) for row in page.rows]
-    return InboxPage(rows, page.number, page.pages, page.total, page.filters)
-
-
-def _named(row: InboxRow, children: list[str]) -> InboxRow:
-    return InboxRow(
-        row.reference,
-        row.named_recipient_id,
-        row.named_recipient_name,
-        row.due_on,
-        row.status,
-        children,
-    )
+    rows = [replace(row, children=names.get(row.reference, [])) for row in page.rows]
+    return replace(page, rows=rows)
 
 
 def inbox_counts(session: Session, person: User, today: date) -> InboxCounts:
@@ -253,16 +242,14 @@ def partner_to_do(session: Session, person: User, today: date) -> HomeSection:
     filtered to what it counts."""
     counts = inbox_counts(session, person, today)
     inbox = "inbox.index"
+    to_answer = {"status": StatusFilter.TO_ANSWER.value}
+    returned = {"status": StatusFilter.RETURNED.value}
     to_do = [
-        ToDo("requests to answer", counts.to_answer, inbox, {"status": StatusFilter.TO_ANSWER}),
-        ToDo(
-            "requests passed to you", counts.with_me, inbox, {"status": "to-answer", "with": "me"}
-        ),
+        ToDo("requests to answer", counts.to_answer, inbox, to_answer),
+        ToDo("requests passed to you", counts.with_me, inbox, to_answer | {"with": "me"}),
         ToDo("requests due this week", counts.due_this_week, inbox, {"due": DueFilter.THIS_WEEK}),
         ToDo("overdue requests", counts.overdue, inbox, {"due": DueFilter.OVERDUE}, urgent=True),
-        ToDo(
-            "answers returned for more information", counts.returned, inbox, {"status": "returned"}
-        ),
+        ToDo("answers returned for more information", counts.returned, inbox, returned),
     ]
     return HomeSection(
         heading=f"Requests for {person.organisation.name}",
