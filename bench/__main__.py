@@ -19,6 +19,7 @@ from pathlib import Path
 from bench import (
     against_floor,
     audit_speed,
+    busy_inbox,
     connector_drain,
     crypto_speed,
     disarm_speed,
@@ -82,6 +83,7 @@ def run(scale: Scale, directory: Path) -> tuple[list[Figure], list[str]]:
         figures += audit_speed.measure(bench)
         figures += connector_drain.measure(bench)
         figures += pilot_figures.measure(bench)
+        figures += busy_inbox.measure(bench)  # moves requests: after the figures above
         bench.progress(f"growing the audit trail to {scale.more_audit_events:,} events")
         volumes.grow_audit_trail(bench, scale.more_audit_events)
         figures += _searches(bench, f"{scale.more_audit_events:,} events")

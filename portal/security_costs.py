@@ -41,7 +41,8 @@ DOCUMENT_SECONDS = Histogram(
 )
 AUDIT_APPEND_SECONDS = Histogram(
     "portal_audit_append_seconds",
-    "Time to append one audit event to the chain, the wait for the chain's lock included.",
+    "Time to append audit events to the chain (one, or a request's lasting reads together), "
+    "the wait for the chain's lock included.",
     buckets=_AUDIT_BUCKETS,
     registry=None,
 )

@@ -37,7 +37,19 @@ class Actor:
 SYSTEM = Actor(user_id=None, organisation_id=None, role="system")
 
 
-@AUDIT_APPEND_SECONDS.time()
+@dataclass(frozen=True)
+class NewEvent:
+    """One event to append (`record_events`): what `record_event` takes, as a value."""
+
+    action: AuditAction
+    actor: Actor = SYSTEM
+    outcome: AuditOutcome = AuditOutcome.SUCCESS
+    object_type: str | None = None
+    object_id: str | uuid.UUID | None = None
+    case_reference: str | None = None
+    details: dict[str, DetailValue] | None = None
+
+
 def record_event(
     db_session: Session,
     action: AuditAction,
@@ -51,30 +63,57 @@ def record_event(
 ) -> AuditEvent:
     """Add an event to the session's transaction. Details are identifiers and codes only:
     never contribution content, child details or token content."""
-    details = dict(details or {})
-    check_details(details)
+    new = NewEvent(action, actor, outcome, object_type, object_id, case_reference, details)
+    (event,) = record_events(db_session, [new])
+    return event
+
+
+@AUDIT_APPEND_SECONDS.time()
+def record_events(db_session: Session, events: list[NewEvent]) -> list[AuditEvent]:
+    """Append `events` in order, in the session's transaction: the chain locked and its head
+    read once, and the events inserted together. A page that shows many children (a list,
+    each row's read on the record) costs one append, not one per row."""
+    for new in events:
+        check_details(dict(new.details or {}))
+    if not events:
+        return []
     _lock_chain(db_session)
     last = db_session.execute(
         sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
+    seq, previous = (last.seq, last.hash) if last else (0, GENESIS_HASH)
+    made = []
+    requested = _request_fields()
+    for new in events:
+        seq += 1
+        event = _event(new, seq, previous, requested)
+        previous = event.hash
+        made.append(event)
+    db_session.add_all(made)
+    db_session.flush()
+    return made
+
+
+def _event(
+    new: NewEvent, seq: int, previous: bytes, requested: dict[str, str | None]
+) -> AuditEvent:
+    actor = new.actor
     event = AuditEvent(
-        seq=(last.seq + 1) if last else 1,
+        seq=seq,
         occurred_at=utcnow(),
         actor_user_id=actor.user_id,
         actor_organisation_id=actor.organisation_id,
         actor_role=actor.role,
-        action=action.value,
-        object_type=object_type,
-        object_id=None if object_id is None else str(object_id),
-        case_reference=case_reference,
-        outcome=outcome,
-        details=details,
-        prev_hash=last.hash if last else GENESIS_HASH,
-        **_request_fields(),
+        action=new.action.value,
+        object_type=new.object_type,
+        object_id=None if new.object_id is None else str(new.object_id),
+        case_reference=new.case_reference,
+        outcome=new.outcome,
+        details=dict(new.details or {}),
+        prev_hash=previous,
+        **requested,
     )
     event.hash = event_hash(event)
-    db_session.add(event)
-    db_session.flush()
     return event
 
 

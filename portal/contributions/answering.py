@@ -64,7 +64,7 @@ def children(reference: str) -> ResponseReturnValue:
     page = _confirmation_page(found)
     if request.method == "GET":
         # Back after losing a race with another window (or with a withdrawal, which the
-        # request's own check above has answered with a 404 by now).
+        # request's own check above has answered with the withdrawn page by now).
         raced = {"children": CHANGED_MEANWHILE} if request.args.get("changed") == "1" else {}
         return _confirming(page, confirmations.current_values(page.children), raced, 200)
     if page.fixed:

@@ -3,8 +3,10 @@ send time and sent by a background process. They carry a request reference and a
 
 from portal.notifications.queue import (
     enqueue,
+    notify_colleague_passed,
     notify_partner_accepted,
     notify_partner_of_new_request,
+    notify_partner_of_withdrawal,
     notify_partner_returned,
     notify_worker_of_submission,
     notify_workers_child_not_known,
@@ -14,8 +16,10 @@ from portal.notifications.queue import (
 
 __all__ = [
     "enqueue",
+    "notify_colleague_passed",
     "notify_partner_accepted",
     "notify_partner_of_new_request",
+    "notify_partner_of_withdrawal",
     "notify_partner_returned",
     "notify_worker_of_submission",
     "notify_workers_child_not_known",

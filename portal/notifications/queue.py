@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from portal.models import DelegationRequest, Notification, NotificationKind, NotificationStatus
 from portal.models.base import utcnow
-from portal.requests.recipients import OPEN_STATUSES, partner_people
+from portal.requests.recipients import OPEN_STATUSES, partner_people, partners_who_opened
 from portal.uk_time import UK
 
 REMINDER_KINDS = frozenset({NotificationKind.REQUEST_DUE_SOON, NotificationKind.REQUEST_OVERDUE})
@@ -92,6 +92,21 @@ def notify_partner_of_new_request(session: Session, request: DelegationRequest) 
     return enqueue(
         session, NotificationKind.REQUEST_ISSUED, partner_recipients(session, request), request
     )
+
+
+def notify_partner_of_withdrawal(session: Session, request: DelegationRequest) -> int:
+    """The council withdrew the request: tell each person at the partner who had opened it
+    (someone may be part way through answering), and no one else."""
+    return enqueue(
+        session, NotificationKind.REQUEST_WITHDRAWN, partners_who_opened(session, request), request
+    )
+
+
+def notify_colleague_passed(
+    session: Session, request: DelegationRequest, colleague_id: uuid.UUID
+) -> int:
+    """A partner lead passed the request to a colleague: tell the colleague, each time."""
+    return enqueue(session, NotificationKind.REQUEST_PASSED, [colleague_id], request, again=True)
 
 
 def notify_worker_of_submission(session: Session, request: DelegationRequest) -> int:

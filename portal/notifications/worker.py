@@ -52,7 +52,12 @@ from portal.notifications.messages import (
 from portal.notifications.queue import REMINDER_KINDS
 from portal.notifications.senders import Sender, SendFailed
 from portal.onboarding.intake import current_agreement
-from portal.requests.access import council_may_see, open_to_partner, partner_may_see
+from portal.requests.access import (
+    council_may_see,
+    open_to_partner,
+    partner_may_see,
+    partner_was_addressed,
+)
 from portal.requests.recipients import OPEN_STATUSES
 from portal.uk_time import uk_today
 
@@ -266,6 +271,13 @@ def _address_if_still_wanted(session: Session, claim: _Claim, request: Delegatio
         raise SendFailed("recipient_inactive", permanent=True)
     if claim.kind not in TO_PARTNER:
         if not council_may_see(recipient, request):
+            raise SendFailed("recipient_not_entitled", permanent=True)
+    elif claim.kind is NotificationKind.REQUEST_WITHDRAWN:
+        # The one partner e-mail about a closed request: to someone who could open it while
+        # it was open, whose link now says when it was withdrawn and by whom.
+        if request.status is not RequestStatus.REVOKED:
+            raise SendFailed("no_longer_withdrawn", permanent=True)
+        if not partner_was_addressed(recipient, request):
             raise SendFailed("recipient_not_entitled", permanent=True)
     # Partners are never pointed at a request they can no longer open, nor at one they
     # closed themselves by saying they know none of its children.

@@ -3,19 +3,22 @@
 Council: the worker who issued a request, and managers and workers of the case's team.
 Partner: people of the addressed organisation, while the request is open — a request addressed
 to a named person is theirs and their partner leads'. A revoked or expired request is gone for
-the partner at once.
+the partner at once: the people who could see it while it was open are told it was withdrawn
+or closed, when, and by which team (a 410 page, nothing of its content); anyone else gets 404.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import abort
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
+from werkzeug.exceptions import HTTPException
 
 from portal import db
 from portal.lifecycle import RequestStatus
@@ -23,6 +26,8 @@ from portal.models import Case, DelegationRequest, Role, User
 
 # The request's type, for the route modules that hand found requests back to the services.
 __all__ = [
+    "ClosedToPartner",
+    "Closure",
     "DelegationRequest",
     "council_may_change",
     "council_may_see",
@@ -31,6 +36,7 @@ __all__ = [
     "has_lapsed",
     "open_to_partner",
     "partner_may_see",
+    "partner_was_addressed",
     "partners_request",
 ]
 
@@ -46,9 +52,13 @@ def open_to_partner(request: DelegationRequest, now: datetime | None = None) -> 
 
 
 def partner_may_see(user: User, request: DelegationRequest, now: datetime | None = None) -> bool:
+    return open_to_partner(request, now) and partner_was_addressed(user, request)
+
+
+def partner_was_addressed(user: User, request: DelegationRequest) -> bool:
+    """The partner rule without the request's being open: who may see it while it is open,
+    and so who is told, once it is withdrawn or closed, that it was."""
     if user.organisation_id != request.partner_organisation_id:
-        return False
-    if not open_to_partner(request, now):
         return False
     if not user.has_role(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD):
         return False
@@ -96,26 +106,64 @@ def council_may_change(user: User, request: DelegationRequest) -> bool:
     return user.has_role(Role.TEAM_MANAGER) and user.team_id == request.case.team_id
 
 
+@dataclass(frozen=True)
+class Closure:
+    """What a withdrawn or closed request's page says: nothing of its content."""
+
+    reference: str
+    withdrawn: bool  # by the council; otherwise it closed on its closing date
+    closed_at: datetime
+    team_name: str
+
+
+class ClosedToPartner(HTTPException):
+    """Raised on any partner page of a request withdrawn or closed since it was open to this
+    person: answered with a page saying so (portal/requests/partner.py), not with 404."""
+
+    code = 410
+    description = "This request has been withdrawn or has closed."
+
+    def __init__(self, closure: Closure) -> None:
+        super().__init__()
+        self.closure = closure
+
+
+def closure_of(request: DelegationRequest) -> Closure:
+    withdrawn = request.status is RequestStatus.REVOKED
+    # Not withdrawn, it closed at the end of its closing date, whether or not the run that
+    # marks lapsed requests expired has reached it yet.
+    closed_at = (request.closed_at or request.expires_at) if withdrawn else request.expires_at
+    return Closure(request.reference, withdrawn, closed_at, request.case.team.name)
+
+
 def partners_request(reference: str) -> DelegationRequest:
-    """The request with this reference if the signed-in partner may see it; otherwise 404,
-    whether it is another organisation's, closed, or does not exist: no trace either way."""
-    return _visible(reference, partner_may_see)
+    """The request with this reference if the signed-in partner may see it. Withdrawn or
+    closed, and the person could see it while it was open: ClosedToPartner. Otherwise 404,
+    whether it is another organisation's, not theirs, or does not exist: no trace either way."""
+    found = _found(reference)
+    if found is not None and not partner_may_see(current_user, found):
+        if partner_was_addressed(current_user, found):
+            raise ClosedToPartner(closure_of(found))
+    return _allowed(found, partner_may_see)
 
 
 def councils_request(reference: str) -> DelegationRequest:
     """The request with this reference if the signed-in council person may see it; else 404."""
-    return _visible(reference, council_may_see)
+    return _allowed(_found(reference), council_may_see)
 
 
-def _visible(
-    reference: str, may_see: Callable[[User, DelegationRequest], bool]
-) -> DelegationRequest:
-    found = db.session().scalar(
+def _found(reference: str) -> DelegationRequest | None:
+    return db.session().scalar(
         sa.select(DelegationRequest)
         .where(DelegationRequest.reference == reference.upper())
         # Every request page needs the case (whose team decides who may see it) and its team.
         .options(joinedload(DelegationRequest.case).joinedload(Case.team))
     )
+
+
+def _allowed(
+    found: DelegationRequest | None, may_see: Callable[[User, DelegationRequest], bool]
+) -> DelegationRequest:
     if found is None or not may_see(current_user, found):
         abort(404)
     return found

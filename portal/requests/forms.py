@@ -126,7 +126,10 @@ class RequestForm(FlaskForm):
 class RevokeForm(FlaskForm):
     reason = TextAreaField(
         "Why are you withdrawing this request?",
-        description="The partner is told the request was withdrawn, not why.",
+        description=(
+            "The people at the partner who opened it are e-mailed that it was withdrawn, and "
+            "its pages say when and by your team: not why."
+        ),
         widget=GovTextArea(),
         validators=[
             DataRequired(message="Enter why you are withdrawing the request"),

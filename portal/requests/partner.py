@@ -13,7 +13,7 @@ from portal import db
 from portal.auth.login import actor_for
 from portal.auth.policy import Role, access, roles
 from portal.requests import inbox, pages, services
-from portal.requests.access import DelegationRequest, partners_request
+from portal.requests.access import ClosedToPartner, DelegationRequest, partners_request
 from portal.requests.forms import RouteForm
 from portal.requests.recipients import partner_people
 from portal.uk_time import uk_today
@@ -22,22 +22,46 @@ blueprint = Blueprint("inbox", __name__, url_prefix="/inbox")
 PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
 
 
+@blueprint.app_errorhandler(ClosedToPartner)
+def closed(error: ClosedToPartner) -> ResponseReturnValue:
+    """Any partner page of a request withdrawn or closed since this person could open it (the
+    inbox's, the answering pages', documents', receipts'): when, and by which team, never what
+    it asked. A form sent to it saved nothing, and the page says so."""
+    return render_template(
+        "inbox/closed.html", closure=error.closure, posted=request.method == "POST"
+    ), 410
+
+
 @blueprint.get("")
 @access(PARTNERS)
 def index() -> ResponseReturnValue:
     number = request.args.get("page", 1, type=int)
-    found = inbox.inbox_page(db.session(), current_user, number) or abort(404)
+    filters = inbox.InboxFilters.from_args(request.args)
+    today = uk_today()
+    session = db.session()
+    found = inbox.inbox_page(session, current_user, number, filters, today) or abort(404)
     return render_template(
-        "inbox/index.html", inbox=found, pagination=_pagination(found), today=uk_today()
+        "inbox/index.html",
+        inbox=inbox.with_children(session, db.cipher(), found, current_user),
+        counts=inbox.inbox_counts(session, current_user, today),
+        pagination=_pagination(found),
+        statuses=inbox.STATUS_LABELS,
+        dues=inbox.DUE_LABELS,
+        today=today,
     )
 
 
 def _pagination(page: inbox.InboxPage) -> dict[str, Any]:
     """govukPagination's parameters: the first and last pages, this one and its neighbours,
-    and an ellipsis for each gap (GOV.UK's pattern for long lists)."""
+    and an ellipsis for each gap (GOV.UK's pattern for long lists). Each link keeps the
+    filters."""
 
     def link(number: int) -> dict[str, Any]:
-        return {"number": number, "href": url_for("inbox.index", page=number)}
+        arguments: dict[str, Any] = page.filters.args() | {"page": number}
+        return {
+            "number": number,
+            "href": url_for("inbox.index", **arguments),
+        }
 
     around = range(max(1, page.number - 1), min(page.pages, page.number + 1) + 1)
     items: list[dict[str, Any]] = []

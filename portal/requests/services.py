@@ -215,6 +215,8 @@ def revoke(
             object_id=request.reference,
             case_reference=request.case.cms_reference,
         )
+        # As the withdraw form promises: whoever at the partner had opened it is told.
+        notifications.notify_partner_of_withdrawal(session, request)
 
 
 def discard_draft(session: Session, request: DelegationRequest) -> None:
@@ -303,6 +305,8 @@ def route(session: Session, request: DelegationRequest, actor: Actor, colleague_
             case_reference=request.case.cms_reference,
             details={"named_recipient_id": str(colleague.id)},
         )
+        if colleague.id != actor.user_id:  # a lead taking it on themselves needs no e-mail
+            notifications.notify_colleague_passed(session, request, colleague.id)
 
 
 def council_requests(session: Session, worker: User) -> list[DelegationRequest]:

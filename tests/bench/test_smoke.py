@@ -38,6 +38,7 @@ FIGURES = (
     "pilot figures, all organisations, 25 months",
     "pilot figures, all organisations, 12 months",
     "pilot figures, busiest organisation, 12 months",
+    "inbox at a busy partner, p95",
 )
 
 
@@ -66,6 +67,9 @@ def test_every_figure_is_measured_and_reported(tmp_path: Path) -> None:
             assert re.search(r"\d+ MiB = \d\.\d\d × its limit \(\d+ MiB\)", line), line
         if "pilot figures" in line:
             assert re.search(r"\d+ ms = \d+\.\d × one pass over the requests", line), line
+        if "inbox at a busy partner" in line:
+            assert re.search(r"p95 \d+ ms = \d+\.\d × the floor's p95 \(\d+ ms\)", line), line
+            assert re.search(r"[\d,]+ requests at one partner", line), line
         if "encryption and audit share" in line:
             assert re.search(r"encryption \d+\.\d% \(seal .*\); audit \d+\.\d%", line), line
     assert "python -m bench --smoke" in written

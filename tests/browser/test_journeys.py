@@ -281,7 +281,9 @@ def test_5_another_school_finds_no_trace_and_a_withdrawn_request_vanishes(
     lead.check()
     expect(lead.page.get_by_role("link", name=reference)).to_have_count(0)
     response = lead.page.goto(stack.portal_url + f"/inbox/{reference}")
-    assert response is not None and response.status == 404
+    assert response is not None and response.status == 410  # withdrawn: when, by whom
+    expect(lead.page.get_by_role("heading", name="This request has been withdrawn")).to_be_visible()
+    expect(lead.page.locator("main")).not_to_contain_text("Sent to the wrong school.")
     lead.check()
 
 

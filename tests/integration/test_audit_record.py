@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from portal import db
 from portal.audit import AuditAction, record_event
 from portal.audit.chain import GENESIS_HASH, canonical_encoding
-from portal.audit.record import event_fields
+from portal.audit.record import NewEvent, event_fields, record_events
 from portal.auth.policy import PUBLIC, access
 from portal.models import AuditEvent, Organisation, OrganisationKind
 from tests.conftest import both_backends
@@ -32,6 +32,33 @@ def test_events_form_one_gapless_hash_chain(db_session: Session) -> None:
         digest = hashlib.sha256(canonical_encoding(event_fields(event))).digest()
         assert event.hash == hashlib.sha256(previous + digest).digest()
         previous = event.hash
+
+
+@both_backends
+def test_events_appended_together_continue_the_same_chain_in_order(db_session: Session) -> None:
+    # Issue 20: a request's lasting reads (an inbox page's 25) are appended in one go.
+    record_event(db_session, AuditAction.SIGN_IN, details={"attempt": 0})
+    together = [
+        NewEvent(AuditAction.CHILD_DETAILS_VIEWED, object_id=f"DR-{n}", details={"n": n})
+        for n in range(1, 4)
+    ]
+    made = record_events(db_session, together)
+    record_event(db_session, AuditAction.SIGN_IN, details={"attempt": 4})
+    db_session.commit()
+
+    events = list(db_session.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq)))
+    assert [event.seq for event in events] == list(range(1, 6))
+    assert [event.object_id for event in events[1:4]] == ["DR-1", "DR-2", "DR-3"]
+    assert [event.seq for event in made] == [2, 3, 4]
+    previous = GENESIS_HASH
+    for event in events:
+        assert event.prev_hash == previous
+        digest = hashlib.sha256(canonical_encoding(event_fields(event))).digest()
+        assert event.hash == hashlib.sha256(previous + digest).digest()
+        previous = event.hash
+    with pytest.raises(TypeError):
+        record_events(db_session, [NewEvent(AuditAction.SIGN_IN, details={"x": [1]})])  # type: ignore[dict-item]
+    assert record_events(db_session, []) == []
 
 
 def test_a_changed_event_no_longer_matches_its_hash(db_session: Session) -> None:

@@ -338,7 +338,7 @@ def test_revoking_destroys_the_draft(
     draft = db_session.scalar(sa.select(Contribution))
     assert draft is not None and draft.status == ContributionStatus.DISCARDED
     assert draft.answers_enc is None
-    assert teacher.get(path).status_code == 404
+    assert teacher.get(path).status_code == 410  # says it was withdrawn, nothing more
 
 
 def test_a_lapsed_request_is_closed_and_its_draft_destroyed(
@@ -358,7 +358,7 @@ def test_a_lapsed_request_is_closed_and_its_draft_destroyed(
     request = request_row(db_session, sent)
     request.expires_at = datetime.now(UTC) - timedelta(minutes=1)
     db_session.commit()
-    assert teacher.get(path).status_code == 404  # gone for the partner at once
+    assert teacher.get(path).status_code == 410  # closed for the partner at once
 
     runner = CliRunner()
     original = cli.base.create_app

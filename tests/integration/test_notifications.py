@@ -544,6 +544,47 @@ def test_a_revoked_request_is_never_pointed_at(
     assert {n.last_error for n in notifications_of(db_session, world.request)} == {"request_closed"}
 
 
+def test_a_withdrawal_is_told_only_of_a_withdrawn_request_to_someone_who_could_open_it(
+    db_session: Session,
+    world: World,
+    sessions: sessionmaker[Session],
+    mail_settings: Settings,
+    smtp_server: SmtpServer,
+    keyring: FileKeyring,
+) -> None:
+    # Issue 20: the one partner e-mail about a closed request. Someone at another school (a
+    # programming error's recipient) is refused; so is the news once it is no longer true.
+    stranger = make_user(
+        db_session, make_organisation(db_session, OrganisationKind.SCHOOL), Role.PARTNER_LEAD
+    )
+    recipients = [world.teacher.id, stranger.id]
+    enqueue(db_session, NotificationKind.REQUEST_WITHDRAWN, recipients, world.request)
+    world.request.status = RequestStatus.REVOKED
+    db_session.commit()
+
+    counts = send_due(sessions, sender_for(mail_settings), mail_settings)
+
+    assert (counts.sent, counts.failed) == (1, 1)
+    (mail,) = smtp_server.catcher.received
+    assert mail.to == [world.teacher.email]
+    assert "has been withdrawn" in str(mail.email["Subject"])
+    assert f"{BASE_URL}/inbox/{world.request.reference}" in mail.email.get_content()
+    errors = {n.recipient_id: n.last_error for n in notifications_of(db_session, world.request)}
+    assert errors == {world.teacher.id: None, stranger.id: "recipient_not_entitled"}
+
+    other = make_request(
+        db_session,
+        RecordCipher(keyring, db_session),
+        world.request.case,
+        world.request.partner_organisation,
+        world.worker,
+    )
+    enqueue(db_session, NotificationKind.REQUEST_WITHDRAWN, [world.teacher.id], other)
+    db_session.commit()  # never withdrawn: an open request
+    assert send_due(sessions, sender_for(mail_settings), mail_settings).failed == 1
+    assert [n.last_error for n in notifications_of(db_session, other)] == ["no_longer_withdrawn"]
+
+
 class Crash(BaseException):
     """The sender process dying mid-send (no handler catches it)."""
 

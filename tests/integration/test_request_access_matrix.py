@@ -61,8 +61,10 @@ def expected(person: str, page: str, state: str) -> int:
             "health",
         ):
             return 403  # the route is for partners only
-        if person not in ("school lead", "school contributor") or state in ("revoked", "lapsed"):
-            return 404  # another organisation's, or closed: no trace
+        if person not in ("school lead", "school contributor"):
+            return 404  # another organisation's: no trace
+        if state in ("revoked", "lapsed"):
+            return 410  # closed: when and by whom, nothing of the request
         return _addressed_partner(page, state)
     if person in ("issuing worker", "manager of the case's team"):
         return 200  # the council still sees closed requests

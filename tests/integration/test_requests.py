@@ -209,7 +209,7 @@ def test_a_revoked_request_vanishes_from_the_school_at_once(
         f"/requests/{reference}/revoke", data={"csrf_token": token, "reason": "Case closed"}
     )
     assert revoked.status_code == 302
-    assert teacher.get(f"/inbox/{reference}").status_code == 404
+    assert teacher.get(f"/inbox/{reference}").status_code == 410  # withdrawn: when, by whom
     assert reference not in teacher.get("/inbox").get_data(as_text=True)
     assert "Withdrawn" in worker.get(f"/requests/{reference}").get_data(as_text=True)
     again = worker.post(
@@ -254,4 +254,4 @@ def test_more_time_can_be_given_and_a_lapsed_request_is_gone(
 
     request.expires_at = datetime.now(UTC) - timedelta(minutes=1)
     db_session.commit()
-    assert client_for(app, world.teacher).get(f"/inbox/{reference}").status_code == 404
+    assert client_for(app, world.teacher).get(f"/inbox/{reference}").status_code == 410  # closed

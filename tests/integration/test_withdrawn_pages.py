@@ -1,0 +1,234 @@
+"""A request withdrawn (or closed) while a partner works on it: every partner page of it says
+so — when (UK time), by which council team, that what was not sent was not shared — to the
+people who could open it, with 410 and nothing of its content; to anyone else it is 404, as
+if it never existed. The people at the partner who had opened it get an e-mail; passing a
+request to a colleague e-mails the colleague."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from portal.lifecycle import RequestStatus
+from portal.models import (
+    Contribution,
+    Notification,
+    NotificationKind,
+    Role,
+    UserStatus,
+)
+from portal.uk_time import uk_moment
+from tests.factories import csrf_token, make_user
+from tests.integration.test_contributions import (
+    TEMPLATE,
+    children_of,
+    request_row,
+    section_form,
+)
+from tests.support.confirming import confirm_if_asked
+from tests.support.world import PURPOSE, World, client_for, issue
+
+PURPOSE_WORDS = PURPOSE.split(":")[0]
+
+SECTION = TEMPLATE.sections[0].id
+# Every partner page that finds a request by its reference (portal/requests/access.py
+# partners_request): method, path (after /inbox/<reference>).
+PAGES = [
+    ("GET", ""),
+    ("GET", "/answer"),
+    ("GET", "/children"),
+    ("POST", "/children"),
+    ("GET", f"/answer/{SECTION}"),
+    ("POST", f"/answer/{SECTION}"),
+    ("GET", "/answer/check"),
+    ("POST", "/answer/submit"),
+    ("POST", f"/answer/{SECTION}/files/anything"),
+    ("POST", f"/answer/{SECTION}/files/00000000-0000-0000-0000-000000000000/remove"),
+    ("GET", "/receipts/1"),
+    ("GET", "/receipts/1/download"),
+    ("GET", "/receipts/1/feedback"),
+    ("POST", "/receipts/1/feedback"),
+    ("POST", "/route"),
+]
+
+
+def withdraw(app: Flask, world: World, reference: str) -> None:
+    worker = client_for(app, world.worker)
+    token = csrf_token(worker.get(f"/requests/{reference}").get_data(as_text=True))
+    done = worker.post(
+        f"/requests/{reference}/revoke", data={"csrf_token": token, "reason": "Case closed"}
+    )
+    assert done.status_code == 302, done.get_data(as_text=True)[:1000]
+
+
+def fetch(client: FlaskClient, method: str, path: str, token: str) -> tuple[int, str]:
+    response = client.open(
+        path, method=method, data={"csrf_token": token} if method == "POST" else None
+    )
+    return response.status_code, response.get_data(as_text=True)
+
+
+@pytest.fixture
+def opened(app: Flask, world: World) -> str:
+    """A request the teacher has confirmed the children of and opened."""
+    reference = issue(app, world)
+    teacher = client_for(app, world.teacher)
+    confirm_if_asked(teacher, reference)
+    assert teacher.get(f"/inbox/{reference}").status_code == 200
+    return reference
+
+
+def test_every_partner_page_of_a_withdrawn_request_says_when_and_by_whom(
+    app: Flask, world: World, opened: str, db_session: Session
+) -> None:
+    lead = client_for(app, world.lead)  # the lead may use every page, passing it on too
+    token = csrf_token(lead.get(f"/inbox/{opened}").get_data(as_text=True))
+    withdraw(app, world, opened)
+    withdrawn_at = request_row(db_session, opened).closed_at
+    assert withdrawn_at is not None
+
+    for method, path in PAGES:
+        status, html = fetch(lead, method, f"/inbox/{opened}{path}", token)
+        assert status == 410, (method, path, status)
+        assert "This request has been withdrawn" in html, (method, path)
+        assert f"CIN East withdrew this request on {uk_moment(withdrawn_at)}" in html
+        assert "Anything not yet sent was not shared" in html
+        assert "Page not found" not in html
+        for secret in (PURPOSE_WORDS, "Amelia", "Oliver", "Case closed"):
+            assert secret not in html, (method, path, secret)
+        said_unsaved = "What you just sent could not be saved" in html
+        assert said_unsaved == (method == "POST"), (method, path)
+
+
+def test_answers_posted_after_the_withdrawal_land_on_the_page_and_save_nothing(
+    app: Flask, world: World, opened: str, db_session: Session
+) -> None:
+    teacher = client_for(app, world.teacher)
+    section = TEMPLATE.sections[0]
+    path = f"/inbox/{opened}/answer/{section.id}"
+    token = csrf_token(teacher.get(path).get_data(as_text=True))  # the page is open
+    withdraw(app, world, opened)
+
+    posted = teacher.post(path, data=section_form(token, section, children_of(world), "later"))
+
+    assert posted.status_code == 410
+    html = posted.get_data(as_text=True)
+    assert "What you just sent could not be saved" in html
+    assert "This request has been withdrawn" in html
+    request = request_row(db_session, opened)
+    assert request.status is RequestStatus.REVOKED
+    drafts = db_session.scalars(
+        sa.select(Contribution.answers_enc).where(Contribution.request_id == request.id)
+    ).all()
+    assert drafts == []  # nothing was saved, before or after the withdrawal
+
+
+def test_people_who_could_never_open_it_still_get_not_found(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    reference = issue(app, world, named_recipient=str(world.teacher.id))
+    confirm_if_asked(client_for(app, world.teacher), reference)
+    withdraw(app, world, reference)
+
+    for person in (world.colleague, world.outsider):  # not named; another school
+        client = client_for(app, person)
+        assert client.get(f"/inbox/{reference}").status_code == 404
+        assert client.get(f"/inbox/{reference}/answer/{SECTION}").status_code == 404
+    # The named teacher and the school's lead are told.
+    for person in (world.teacher, world.lead):
+        assert client_for(app, person).get(f"/inbox/{reference}").status_code == 410
+    assert client_for(app, world.teacher).get("/inbox/DR-NOTHERE").status_code == 404
+
+
+def test_a_request_past_its_closing_date_says_when_it_closed(
+    app: Flask, world: World, opened: str, db_session: Session
+) -> None:
+    request = request_row(db_session, opened)
+    request.expires_at = datetime.now(UTC) - timedelta(minutes=5)
+    db_session.commit()
+
+    page = client_for(app, world.teacher).get(f"/inbox/{opened}")
+
+    assert page.status_code == 410
+    html = page.get_data(as_text=True)
+    assert "This request has closed" in html
+    assert f"closed on {uk_moment(request.expires_at)}" in html
+    assert "CIN East" in html and PURPOSE_WORDS not in html
+    assert client_for(app, world.outsider).get(f"/inbox/{opened}").status_code == 404
+
+
+def queued(session: Session, kind: NotificationKind) -> set[object]:
+    session.expire_all()
+    rows = session.scalars(sa.select(Notification).where(Notification.kind == kind))
+    return {row.recipient_id for row in rows}
+
+
+def test_withdrawing_e_mails_exactly_those_at_the_partner_who_opened_it(
+    app: Flask, world: World, opened: str, db_session: Session
+) -> None:
+    # The lead opened it too; the colleague never did; another school's person could not.
+    assert client_for(app, world.lead).get(f"/inbox/{opened}").status_code == 200
+    gone = make_user(db_session, world.school, Role.PARTNER_CONTRIBUTOR)
+    db_session.commit()
+    assert client_for(app, gone).get(f"/inbox/{opened}").status_code == 200
+    gone.status = UserStatus.SUSPENDED  # opened it, then was suspended
+    db_session.commit()
+    assert queued(db_session, NotificationKind.REQUEST_WITHDRAWN) == set()
+
+    withdraw(app, world, opened)
+
+    assert queued(db_session, NotificationKind.REQUEST_WITHDRAWN) == {
+        world.teacher.id,
+        world.lead.id,
+    }
+
+
+def test_answered_elsewhere_withdraws_and_e_mails_those_who_opened_it(
+    app: Flask, world: World, opened: str, db_session: Session
+) -> None:
+    worker = client_for(app, world.worker)
+    path = f"/requests/{opened}/answered-elsewhere"
+    token = csrf_token(worker.get(path).get_data(as_text=True))
+    done = worker.post(path, data={"csrf_token": token, "channel": "phone", "reason": "urgent"})
+    assert done.status_code == 302, done.get_data(as_text=True)[:1500]
+
+    assert request_row(db_session, opened).status is RequestStatus.REVOKED
+    assert queued(db_session, NotificationKind.REQUEST_WITHDRAWN) == {world.teacher.id}
+    assert client_for(app, world.teacher).get(f"/inbox/{opened}").status_code == 410
+
+
+def test_passing_a_request_e_mails_the_colleague_each_time(
+    app: Flask, world: World, opened: str, db_session: Session
+) -> None:
+    lead = client_for(app, world.lead)
+
+    def pass_to(person_id: object) -> None:
+        token = csrf_token(lead.get(f"/inbox/{opened}").get_data(as_text=True))
+        done = lead.post(
+            f"/inbox/{opened}/route", data={"csrf_token": token, "colleague": str(person_id)}
+        )
+        assert done.status_code == 302, done.get_data(as_text=True)[:1500]
+
+    pass_to(world.colleague.id)
+    assert queued(db_session, NotificationKind.REQUEST_PASSED) == {world.colleague.id}
+    mail = db_session.scalar(
+        sa.select(Notification).where(Notification.kind == NotificationKind.REQUEST_PASSED)
+    )
+    assert mail is not None
+    mail.status = mail.status.__class__("sent")
+    db_session.commit()
+
+    pass_to(world.teacher.id)
+    pass_to(world.colleague.id)  # passed back: e-mailed again
+    assert queued(db_session, NotificationKind.REQUEST_PASSED) == {
+        world.colleague.id,
+        world.teacher.id,
+    }
+    db_session.expire_all()
+    again = db_session.get(Notification, mail.id)
+    assert again is not None and again.status.value == "pending"
