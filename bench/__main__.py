@@ -24,6 +24,7 @@ from bench import (
     disarm_speed,
     machine,
     memory,
+    my_requests,
     pages,
     pilot_figures,
     search,
@@ -82,6 +83,8 @@ def run(scale: Scale, directory: Path) -> tuple[list[Figure], list[str]]:
         figures += audit_speed.measure(bench)
         figures += connector_drain.measure(bench)
         figures += pilot_figures.measure(bench)
+        # Its own team's requests, added last so that the figures above see the volumes alone.
+        figures += my_requests.measure(bench, floor)
         bench.progress(f"growing the audit trail to {scale.more_audit_events:,} events")
         volumes.grow_audit_trail(bench, scale.more_audit_events)
         figures += _searches(bench, f"{scale.more_audit_events:,} events")
