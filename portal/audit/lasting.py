@@ -18,7 +18,7 @@ from flask import g, has_request_context
 from sqlalchemy.orm import Session
 
 from portal.audit.actions import AuditAction
-from portal.audit.record import SYSTEM, Actor, DetailValue, check_details, record_event
+from portal.audit.record import SYSTEM, Actor, DetailValue, check_details, record_events
 from portal.models.audit import AuditOutcome
 
 _QUEUE = "lasting_audit_events"
@@ -69,5 +69,4 @@ def take_lasting_events() -> list[LastingEvent]:
 
 
 def write_lasting_events(db_session: Session, events: list[LastingEvent]) -> None:
-    for event in events:
-        record_event(db_session, event.action, **event.fields)
+    record_events(db_session, [(event.action, event.fields) for event in events])

@@ -9,6 +9,7 @@ changed, removed or reordered event breaks the chain.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,14 +52,62 @@ def record_event(
 ) -> AuditEvent:
     """Add an event to the session's transaction. Details are identifiers and codes only:
     never contribution content, child details or token content."""
-    details = dict(details or {})
-    check_details(details)
+    fields = {
+        "actor": actor,
+        "outcome": outcome,
+        "object_type": object_type,
+        "object_id": object_id,
+        "case_reference": case_reference,
+        "details": details,
+    }
+    return _append(db_session, [(action, fields)])[0]
+
+
+@AUDIT_APPEND_SECONDS.time()
+def record_events(
+    db_session: Session, events: Sequence[tuple[AuditAction, dict[str, Any]]]
+) -> list[AuditEvent]:
+    """Several events (each an action and record_event's keyword arguments) appended in
+    order, as record_event appends them one by one, but under one take of the chain's lock,
+    one read of its end and one insert: a list that shows 25 children's names records 25
+    reads, and should not hold the lock for 50 round trips."""
+    return _append(db_session, events) if events else []
+
+
+def _append(
+    db_session: Session, events: Sequence[tuple[AuditAction, dict[str, Any]]]
+) -> list[AuditEvent]:
+    for _action, fields in events:
+        check_details(dict(fields.get("details") or {}))
     _lock_chain(db_session)
     last = db_session.execute(
         sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
+    seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS_HASH)
+    made = []
+    for action, fields in events:
+        event = _event(seq + 1, prev_hash, action, **fields)
+        seq, prev_hash = event.seq, event.hash
+        made.append(event)
+    db_session.add_all(made)
+    db_session.flush()
+    return made
+
+
+def _event(
+    seq: int,
+    prev_hash: bytes,
+    action: AuditAction,
+    *,
+    actor: Actor = SYSTEM,
+    outcome: AuditOutcome = AuditOutcome.SUCCESS,
+    object_type: str | None = None,
+    object_id: str | uuid.UUID | None = None,
+    case_reference: str | None = None,
+    details: dict[str, DetailValue] | None = None,
+) -> AuditEvent:
     event = AuditEvent(
-        seq=(last.seq + 1) if last else 1,
+        seq=seq,
         occurred_at=utcnow(),
         actor_user_id=actor.user_id,
         actor_organisation_id=actor.organisation_id,
@@ -68,13 +117,11 @@ def record_event(
         object_id=None if object_id is None else str(object_id),
         case_reference=case_reference,
         outcome=outcome,
-        details=details,
-        prev_hash=last.hash if last else GENESIS_HASH,
+        details=dict(details or {}),
+        prev_hash=prev_hash,
         **_request_fields(),
     )
     event.hash = event_hash(event)
-    db_session.add(event)
-    db_session.flush()
     return event
 
 
