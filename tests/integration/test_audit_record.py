@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from portal import db
 from portal.audit import AuditAction, record_event
 from portal.audit.chain import GENESIS_HASH, canonical_encoding
-from portal.audit.record import event_fields
+from portal.audit.record import event_fields, record_events
 from portal.auth.policy import PUBLIC, access
 from portal.models import AuditEvent, Organisation, OrganisationKind
 from tests.conftest import both_backends
@@ -26,6 +26,32 @@ def test_events_form_one_gapless_hash_chain(db_session: Session) -> None:
 
     events = list(db_session.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq)))
     assert [event.seq for event in events] == list(range(1, 6))
+    previous = GENESIS_HASH
+    for event in events:
+        assert event.prev_hash == previous
+        digest = hashlib.sha256(canonical_encoding(event_fields(event))).digest()
+        assert event.hash == hashlib.sha256(previous + digest).digest()
+        previous = event.hash
+
+
+@both_backends
+def test_events_appended_together_continue_the_one_chain(db_session: Session) -> None:
+    """record_events (a request's lasting reads, written at its end) links each event to the
+    one before, after and before events appended one at a time."""
+    record_event(db_session, AuditAction.SIGN_IN, details={"attempt": 0})
+    record_events(
+        db_session,
+        [(AuditAction.CHILD_DETAILS_VIEWED, {"object_id": f"DR-{n}"}) for n in range(3)],
+    )
+    assert record_events(db_session, []) == []
+    record_event(db_session, AuditAction.SIGN_IN, details={"attempt": 4})
+    with pytest.raises(TypeError):
+        record_events(db_session, [(AuditAction.SIGN_IN, {"details": {"nested": [1]}})])
+    db_session.commit()
+
+    events = list(db_session.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq)))
+    assert [event.seq for event in events] == list(range(1, 6))
+    assert [event.object_id for event in events] == [None, "DR-0", "DR-1", "DR-2", None]
     previous = GENESIS_HASH
     for event in events:
         assert event.prev_hash == previous
