@@ -49,6 +49,7 @@ def test_my_requests_and_a_case_page(people: People, stack: PortalStack) -> None
     worker.check()
     hands.click(page.get_by_role("link", name="Clear filters").first)
     expect(page.get_by_role("row").filter(has_text=reference)).to_be_visible()
+    worker.check()
 
     # The case's page, from the list: its child, its requests, and a button to ask again.
     hands.click(
@@ -71,6 +72,8 @@ def test_my_requests_and_a_case_page(people: People, stack: PortalStack) -> None
     expect(case_row).to_contain_text("Maya Patel")
     worker.check()
     hands.click(case_row.get_by_role("link", name="NCC-101402"))
+    expect(page.get_by_role("heading", name="Case NCC-101402")).to_be_visible()
+    worker.check()
     hands.click(page.get_by_role("link", name=reference))
     expect(page.get_by_role("heading", name=f"Request {reference}")).to_be_visible()
     worker.check()
@@ -98,6 +101,7 @@ def send_again(lead: Person, reference: str, part: str, text: str, document: Pat
             lead.hands.upload(upload, document)
             lead.hands.click(page.get_by_role("button", name="Upload", exact=True))
             expect(page.get_by_text(document.name)).to_be_visible()
+            lead.check()
         steps.save(lead)
         lead.check()
     steps.send_answers(lead)
@@ -122,6 +126,7 @@ def test_the_worker_sees_what_changed_in_version_2(
         worker, "Ask for more information", part="Behaviour", note="What helps at lunchtime?"
     )
     expect(worker.page.locator("main")).to_contain_text("more information")
+    worker.check()
 
     send_again(lead, reference, "Behaviour", "A lunchtime club helps.", corrected)
 
