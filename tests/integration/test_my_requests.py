@@ -31,8 +31,9 @@ from portal.models import (
     Team,
     User,
 )
-from portal.requests import mine
+from portal.requests import case_pages, mine
 from portal.requests.access import council_may_see, council_sees
+from tests.conftest import both_backends
 from tests.factories import make_organisation, make_request, make_user, sign_in
 
 
@@ -376,3 +377,46 @@ def test_the_list_of_partners_to_filter_by_is_theirs(
     assert mine.partners_of(db_session, council.worker) == [
         (council.police.id, "Northshire Police")
     ]
+
+
+@both_backends
+def test_the_list_the_filters_and_the_counts_on_either_database(
+    db_session: Session, keyring: FileKeyring
+) -> None:
+    """The demo runs on SQLite: the window count, FILTER and the EXISTS work there too."""
+    council = Council(db_session, keyring)
+    review = council.request(council.east_case, status=RequestStatus.SUBMITTED)
+    late = council.request(council.east_case, due_in=-1)
+    stopped = council.request(council.east_case, status=RequestStatus.ACCEPTED)
+    council.stopped_delivery(stopped)
+    council.request(council.west_case, by=council.west_worker)
+    today = date.today()
+    with Flask(__name__).test_request_context():
+        every = mine.my_requests_page(
+            db_session, council.cipher, council.worker, mine.Filters(), today
+        )
+        overdue = mine.my_requests_page(
+            db_session, council.cipher, council.worker, mine.Filters(status="overdue"), today
+        )
+        halted = mine.my_requests_page(
+            db_session,
+            council.cipher,
+            council.worker,
+            mine.Filters(case=council.east_case.cms_reference.lower(), status="delivery_stopped"),
+            today,
+        )
+        cases = case_pages.team_cases_page(db_session, council.cipher, council.worker)
+    assert every is not None and overdue is not None and halted is not None
+    assert [row.reference for row in every.rows] == [
+        review.reference,
+        late.reference,
+        stopped.reference,
+    ]
+    assert every.total == 3 and every.rows[0].children == ("Amelia Hart", "Oliver Hart")
+    assert [row.reference for row in overdue.rows] == [late.reference]
+    assert [row.reference for row in halted.rows] == [stopped.reference]
+    counts = mine.council_to_do(db_session, council.worker, today)
+    assert [item.count for item in counts.to_do] == [1, 0, 1, 1]
+    assert cases is not None and [
+        (c.reference, c.requests, c.open_requests) for c in cases.rows
+    ] == [(council.east_case.cms_reference, 3, 1)]
