@@ -12,6 +12,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -31,7 +32,7 @@ from portal.models import (
     User,
     request_children,
 )
-from portal.requests.access import council_sees
+from portal.requests.access import council_may_work_on, council_sees
 from portal.requests.recipients import OPEN_STATUSES
 
 PAGE_SIZE = 25
@@ -91,6 +92,9 @@ class MyRequestRow:
     due_on: date
     status: RequestStatus
     children: tuple[str, ...]  # names, in the family's order
+    # The case is the viewer's team's, so its page opens for them (the issuer of a request on
+    # a case since moved to another team still sees the request, not the case).
+    case_is_theirs: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,13 +158,39 @@ def my_requests_page(
     page. Shown children's names are a read of their details, on the record row by row."""
     if not 1 <= number <= LAST_PAGE:
         return None
+    found = session.execute(_page_query(worker, filters, today, number)).all()
+    if not found:
+        return MyRequestsPage([], 1, 1, 0) if number == 1 else None
+    names = children_named(session, cipher, [row.id for row in found])
+    rows = [
+        MyRequestRow(
+            row.reference,
+            row.cms_reference,
+            row.name,
+            row.due_on,
+            row.status,
+            names.get(row.id, ()),
+            council_may_work_on(worker, row.team_id),
+        )
+        for row in found
+    ]
+    for row in rows:
+        record_children_shown(worker, row.reference, row.case_reference, shown_in)
+    total = found[0].total
+    return MyRequestsPage(rows, number, -(-total // PAGE_SIZE), total)
+
+
+def _page_query(
+    worker: User, filters: Filters, today: date, number: int
+) -> sa.Select[*tuple[Any, ...]]:
+    """The page's rows and the count of every row, as the list shows them and no more."""
     request = DelegationRequest
     rank = sa.case(
         (request.status == RequestStatus.SUBMITTED, 0),
         (request.status.in_(OPEN_STATUSES), 1),
         else_=2,
     )
-    found = session.execute(
+    return (
         sa.select(
             request.id,
             request.reference,
@@ -168,25 +198,16 @@ def my_requests_page(
             Organisation.name,
             request.due_on,
             request.status,
+            Case.team_id,
+            sa.func.count().over().label("total"),
         )
-        .add_columns(sa.func.count().over().label("total"))
         .join(Case, Case.id == request.case_id)
         .join(Organisation, Organisation.id == request.partner_organisation_id)
         .where(council_sees(worker), *_conditions(filters, today))
         .order_by(rank, request.due_on, request.reference)
         .limit(PAGE_SIZE)
         .offset((number - 1) * PAGE_SIZE)
-    ).all()
-    if not found:
-        return MyRequestsPage([], 1, 1, 0) if number == 1 else None
-    names = children_named(session, cipher, [row.id for row in found])
-    rows = [
-        MyRequestRow(row[1], row[2], row[3], row[4], row[5], names.get(row.id, ())) for row in found
-    ]
-    for row in rows:
-        record_children_shown(worker, row.reference, row.case_reference, shown_in)
-    total = found[0].total
-    return MyRequestsPage(rows, number, -(-total // PAGE_SIZE), total)
+    )
 
 
 def children_named(

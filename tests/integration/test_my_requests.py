@@ -334,6 +334,11 @@ def test_a_case_page_lists_its_children_and_requests_for_its_team_only(
     sign_in(app, other, council.west_worker)
     assert other.get(f"/cases/{reference}").status_code == 404
     assert len(children_read(db_session)) == 2  # refused pages read nothing
+    # My requests lists the request on the other team's case, without a link to its page.
+    listed = client.get("/requests").get_data(as_text=True)
+    assert west_request.reference in listed
+    assert f'href="/cases/{council.west_case.cms_reference}"' not in listed
+    assert f'href="/cases/{reference}"' in listed
 
 
 def test_your_cases_lists_the_teams_cases_allocated_first(
