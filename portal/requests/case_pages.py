@@ -9,6 +9,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -63,33 +64,7 @@ def team_cases_page(
     team_name = worker.team.name if worker.team is not None else None
     if worker.team_id is None or not council_may_work_on(worker, worker.team_id):
         return TeamCasesPage(team_name, [], 1, 1, 0) if number == 1 else None
-    request = DelegationRequest
-    counts = (
-        sa.select(
-            request.case_id,
-            sa.func.count().label("requests"),
-            sa.func.count().filter(request.status.in_(OPEN_STATUSES)).label("open_requests"),
-        )
-        .group_by(request.case_id)
-        .subquery()
-    )
-    mine_first = sa.case((Case.allocated_worker_id == worker.id, 0), else_=1)
-    open_first = sa.case((sa.func.coalesce(counts.c.open_requests, 0) > 0, 0), else_=1)
-    found = session.execute(
-        sa.select(
-            Case.id,
-            Case.cms_reference,
-            Case.allocated_worker_id == worker.id,
-            sa.func.coalesce(counts.c.requests, 0),
-            sa.func.coalesce(counts.c.open_requests, 0),
-        )
-        .add_columns(sa.func.count().over().label("total"))
-        .outerjoin(counts, counts.c.case_id == Case.id)
-        .where(Case.team_id == worker.team_id)
-        .order_by(mine_first, open_first, Case.cms_reference)
-        .limit(PAGE_SIZE)
-        .offset((number - 1) * PAGE_SIZE)
-    ).all()
+    found = session.execute(_cases_query(worker, worker.team_id, number)).all()
     if not found:
         return TeamCasesPage(team_name, [], 1, 1, 0) if number == 1 else None
     names = _children_of_cases(session, cipher, [row.id for row in found])
@@ -101,6 +76,39 @@ def team_cases_page(
         _record_children_shown(worker, row.reference, "your_cases")
     total = found[0].total
     return TeamCasesPage(team_name, rows, number, -(-total // PAGE_SIZE), total)
+
+
+def _cases_query(worker: User, team_id: uuid.UUID, number: int) -> sa.Select[*tuple[Any, ...]]:
+    """The page's cases of the team, each with how many requests and open requests it has,
+    and the count of every case."""
+    request = DelegationRequest
+    counts = (
+        sa.select(
+            request.case_id,
+            sa.func.count().label("requests"),
+            sa.func.count().filter(request.status.in_(OPEN_STATUSES)).label("open_requests"),
+        )
+        .where(request.case_id.in_(sa.select(Case.id).where(Case.team_id == team_id)))
+        .group_by(request.case_id)
+        .subquery()
+    )
+    mine_first = sa.case((Case.allocated_worker_id == worker.id, 0), else_=1)
+    open_first = sa.case((sa.func.coalesce(counts.c.open_requests, 0) > 0, 0), else_=1)
+    return (
+        sa.select(
+            Case.id,
+            Case.cms_reference,
+            Case.allocated_worker_id == worker.id,
+            sa.func.coalesce(counts.c.requests, 0),
+            sa.func.coalesce(counts.c.open_requests, 0),
+            sa.func.count().over().label("total"),
+        )
+        .outerjoin(counts, counts.c.case_id == Case.id)
+        .where(Case.team_id == team_id)
+        .order_by(mine_first, open_first, Case.cms_reference)
+        .limit(PAGE_SIZE)
+        .offset((number - 1) * PAGE_SIZE)
+    )
 
 
 def _children_of_cases(
