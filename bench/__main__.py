@@ -25,6 +25,7 @@ from bench import (
     disarm_speed,
     machine,
     memory,
+    my_requests,
     pages,
     pilot_figures,
     search,
@@ -84,6 +85,8 @@ def run(scale: Scale, directory: Path) -> tuple[list[Figure], list[str]]:
         figures += connector_drain.measure(bench)
         figures += pilot_figures.measure(bench)
         figures += busy_inbox.measure(bench)  # moves requests: after the figures above
+        # Its own team's requests, added last so that the figures above see the volumes alone.
+        figures += my_requests.measure(bench, floor)
         bench.progress(f"growing the audit trail to {scale.more_audit_events:,} events")
         volumes.grow_audit_trail(bench, scale.more_audit_events)
         figures += _searches(bench, f"{scale.more_audit_events:,} events")

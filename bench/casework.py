@@ -87,15 +87,16 @@ def write_cases(
     teams: dict[uuid.UUID, tuple[uuid.UUID, ...]],
     opened: list[datetime],
     on_batch: Callable[[int], None],
+    first_number: int = 3_000_000,  # apart from the reference CMS's own cases
 ) -> list[Case]:
     """A case for each opening time (when it was first copied from the CMS), with one to three
-    children sealed under their own keys."""
+    children sealed under their own keys. Cases are numbered from `first_number`."""
     cases = []
     team_ids = sorted(teams)
     for number, created_at in enumerate(opened):
         team_id = team_ids[number % len(team_ids)]
         case_id, family = uuid.uuid4(), rng.choice(SURNAMES)
-        reference = f"NCC-{3_000_000 + number}"  # apart from the reference CMS's own cases
+        reference = f"NCC-{first_number + number}"
         worker_id = rng.choice(teams[team_id])
         writer.add("cases", case_id, reference, team_id, worker_id, created_at)
         children = []
@@ -105,7 +106,7 @@ def write_cases(
             name = f"{rng.choice(FIRST_NAMES)} {family}"
             values = (("name_enc", text(name)), ("date_of_birth_enc", text(born.isoformat())))
             key_id, sealed = writer.sealer.seal("children", child_id, created_at, values)
-            person = f"P-{3_000_000 + number}-{position + 1}"
+            person = f"P-{first_number + number}-{position + 1}"
             writer.add("children", child_id, case_id, position, person, *sealed, created_at, key_id)
             children.append(child_id)
         cases.append(Case(case_id, reference, team_id, worker_id, tuple(children)))

@@ -3,8 +3,10 @@
 Readers, each a signed-in partner with their own session, open their inbox and then one of
 their requests, again and again with no pause (a closed loop: N users means N requests in
 flight); a plan may name one of these pages alone, or the floor page (bench/floor.py).
-Submitters each take the next answered draft of theirs, attach a 1 MB PDF and send it. The plan
-(sessions, references, drafts) is a JSON file named by BENCH_PLAN.
+Submitters each take the next answered draft of theirs, attach a 1 MB PDF and send it. Council
+readers, each a signed-in social worker, open My requests (a page, or a filter) again and
+again (bench/my_requests.py). The plan (sessions, references, drafts) is a JSON file named by
+BENCH_PLAN.
 """
 
 from __future__ import annotations
@@ -107,3 +109,28 @@ class Submitter(FastHttpUser):
             if not ok:
                 answer.failure(f"{answer.status_code} {location}")
             return ok
+
+
+COUNCIL = itertools.cycle(PLAN.get("council", []))
+
+
+class CouncilReader(FastHttpUser):
+    """A social worker opening My requests (bench/my_requests.py): one of the plan's paths
+    (a page, or a filter) each time, with no pause."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        worker = next(COUNCIL)
+        self.headers = {"Cookie": f"{COOKIE}={worker['token']}"}
+        self.paths: list[str] = worker["paths"]
+
+    @task
+    def read(self) -> None:
+        path = random.choice(self.paths)  # noqa: S311
+        with self.client.get(
+            path, headers=self.headers, name="my requests", catch_response=True
+        ) as answer:
+            body = answer.content or b""
+            if answer.status_code != 200 or b'id="showing"' not in body:
+                answer.failure(f"{answer.status_code}, not a page of My requests")

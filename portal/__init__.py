@@ -115,6 +115,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.pilot.offline import blueprint as offline
     from portal.pilot.routes import blueprint as pilot
     from portal.receipts.routes import blueprint as receipts
+    from portal.requests.casework import blueprint as cases
     from portal.requests.council import blueprint as requests
     from portal.requests.partner import blueprint as inbox
     from portal.retention.routes import blueprint as legal_holds
@@ -127,6 +128,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(people)
     app.register_blueprint(changes)
     app.register_blueprint(requests)
+    app.register_blueprint(cases)
     app.register_blueprint(inbox)
     app.register_blueprint(answer)
     app.register_blueprint(sent_copy)  # helper A (issue 20): the partner's copy

@@ -15,6 +15,7 @@ from portal.auth.policy import rule_for
 
 SECTIONS = (
     ("requests.dashboard", "Requests"),
+    ("cases.index", "Cases"),
     ("inbox.index", "Requests"),
     ("people.index", "People"),
     ("onboarding.index", "Organisations"),

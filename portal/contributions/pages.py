@@ -24,6 +24,7 @@ from portal.contributions.answers_form import (
     first_section_with_error,
     shown,
 )
+from portal.contributions.changes import PartChanges, SentDocument, SentVersion, what_changed
 from portal.contributions.confirmations import ChildOnRequest, children_on
 from portal.crypto.records import RecordCipher
 from portal.forms_catalogue import FormTemplate, catalogue
@@ -200,6 +201,9 @@ class ReviewPage:
     documents: list[ReviewedDocument] = field(default_factory=list)
     can_decide: bool = False
     children: list[ChildOnRequest] = field(default_factory=list)
+    # What changed since the previous sent version, part by part; None for version 1.
+    changes: list[PartChanges] | None = None
+    previous_version: int | None = None
 
 
 def review_page(
@@ -224,9 +228,12 @@ def review_page(
     template = template_of(found)
     answers = services.answers_of(cipher, contribution)
     children = children_named(session, cipher, found)
+    previous = previous_sent(session, found, contribution)
     return ReviewPage(
         found,
         contribution,
+        changes=_changes_since(session, cipher, found, previous, contribution, viewer, children),
+        previous_version=previous.version if previous else None,
         rows=[
             (part, [(f, shown(f.question, answers.get(f.key))) for f in fields_of(part, children)])
             for part in template.sections
@@ -237,6 +244,69 @@ def review_page(
         can_decide=contribution.status == ContributionStatus.SUBMITTED
         and found.status == RequestStatus.SUBMITTED
         and council_may_change(viewer, found),
+    )
+
+
+def previous_sent(
+    session: Session, found: DelegationRequest, contribution: Contribution
+) -> Contribution | None:
+    """The version sent before this one, if any."""
+    earlier = [
+        c
+        for c in services.versions(session, found)
+        if c.submitted_at is not None and c.version < contribution.version
+    ]
+    return earlier[-1] if earlier else None
+
+
+def _changes_since(
+    session: Session,
+    cipher: RecordCipher,
+    found: DelegationRequest,
+    previous: Contribution | None,
+    contribution: Contribution,
+    viewer: User,
+    children: list[tuple[str, str]],
+) -> list[PartChanges] | None:
+    """What changed since the previous sent version, starting from the parts the council
+    asked about when it returned that version. Reading the previous version to compare is a
+    read of it, on the record."""
+    if previous is None:
+        return None
+    record_lasting_event(
+        AuditAction.CONTRIBUTION_VIEWED,
+        actor=actor_for(viewer),
+        object_type="contribution",
+        object_id=previous.id,
+        case_reference=found.case.cms_reference,
+        details={
+            "request": found.reference,
+            "version": previous.version,
+            "compared_with": contribution.version,
+        },
+    )
+    review = services.review_of(session, previous)
+    return what_changed(
+        template_of(found),
+        children,
+        _sent(cipher, previous),
+        _sent(cipher, contribution),
+        review.sections_to_revisit if review else (),
+    )
+
+
+def _sent(cipher: RecordCipher, contribution: Contribution) -> SentVersion:
+    return SentVersion(
+        contribution.version,
+        services.answers_of(cipher, contribution),
+        tuple(
+            SentDocument(
+                a.answer_key,
+                cipher.open_text(a, "filename_enc") or "",
+                a.sha256.hex() if a.sha256 else "",
+            )
+            for a in contribution.attachments
+        ),
     )
 
 

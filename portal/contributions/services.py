@@ -64,6 +64,11 @@ def versions(session: Session, request: DelegationRequest) -> list[Contribution]
     )
 
 
+def review_of(session: Session, contribution: Contribution) -> Review | None:
+    """The council's decision on a sent version, once it decided."""
+    return session.scalar(sa.select(Review).where(Review.contribution_id == contribution.id))
+
+
 def draft_of(session: Session, request: DelegationRequest) -> Contribution | None:
     return next(
         (c for c in versions(session, request) if c.status == ContributionStatus.DRAFT), None

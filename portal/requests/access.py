@@ -90,6 +90,16 @@ def council_may_see(user: User, request: DelegationRequest) -> bool:
     return user.team_id is not None and user.team_id == request.case.team_id
 
 
+def council_sees(user: User) -> sa.ColumnElement[bool]:
+    """council_may_see as a condition on delegation_requests, for lists (My requests): the
+    same rule, row by row (tests/integration/test_my_requests.py holds them together)."""
+    issued = DelegationRequest.requested_by_id == user.id
+    if not user.has_role(Role.SOCIAL_WORKER, Role.TEAM_MANAGER) or user.team_id is None:
+        return issued
+    teams_cases = sa.select(Case.id).where(Case.team_id == user.team_id)
+    return sa.or_(issued, DelegationRequest.case_id.in_(teams_cases))
+
+
 def council_may_work_on(user: User, team_id: uuid.UUID) -> bool:
     """Open a case and issue requests on it: workers and managers of the case's own team."""
     return (

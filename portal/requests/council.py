@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -16,7 +17,8 @@ from portal.auth.policy import Role, access, roles
 from portal.config import Settings
 from portal.forms_catalogue import catalogue
 from portal.lifecycle import REQUEST_LIFECYCLE, RequestStatus
-from portal.requests import child_identity, pages, services
+from portal.pagination import govuk_pagination
+from portal.requests import child_identity, mine, pages, services
 from portal.requests.access import DelegationRequest, council_may_change, councils_request
 from portal.requests.child_identity import PartnerOrganisation
 from portal.requests.forms import CaseLookupForm, ExtendForm, RequestForm, RevokeForm
@@ -36,8 +38,44 @@ def _settings() -> Settings:
 @blueprint.get("")
 @access(COUNCIL_STAFF)
 def dashboard() -> ResponseReturnValue:
-    found = services.council_requests(db.session(), current_user)
-    return render_template("requests/dashboard.html", requests=found, today=uk_today())
+    """My requests: the requests the person may see, filtered and a page at a time."""
+    filters = mine.Filters.read(
+        request.args.get("case", ""),
+        request.args.get("partner", ""),
+        request.args.get("status", ""),
+    )
+    page = mine.my_requests_page(
+        db.session(),
+        db.cipher(),
+        current_user,
+        filters,
+        uk_today(),
+        request.args.get("page", 1, type=int),
+    )
+    if page is None:
+        abort(404)
+    return render_template(
+        "requests/dashboard.html",
+        page=page,
+        filters=filters,
+        partners=mine.partners_of(db.session(), current_user),
+        statuses=mine.STATUS_CHOICES,
+        pagination=_pagination(page, filters),
+        today=uk_today(),
+    )
+
+
+def _pagination(page: mine.MyRequestsPage, filters: mine.Filters) -> dict[str, Any]:
+    kept: dict[str, Any] = {
+        "case": filters.case or None,
+        "partner": str(filters.partner) if filters.partner else None,
+        "status": filters.status or None,
+    }
+    return govuk_pagination(
+        page.number,
+        page.pages,
+        lambda number: url_for("requests.dashboard", page=number, **kept),
+    )
 
 
 @blueprint.route("/new", methods=["GET", "POST"])

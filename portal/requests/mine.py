@@ -1,20 +1,304 @@
-"""The social worker's own requests: "My requests", a page at a time, and what needs doing."""
+"""The social worker's own requests: "My requests", a page at a time, and what needs doing.
+
+Which requests a council person sees is `council_sees` (portal/requests/access.py), the
+request pages' own rule as a WHERE clause; the filters, the order, the count and the page are
+the database's, and only the page's rows are read, their children's names decrypted and the
+read put on the record (one CHILD_DETAILS_VIEWED a row shown).
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.home import HomeSection, Link
-from portal.models import User
+from portal.audit import AuditAction, record_lasting_event
+from portal.auth.login import actor_for
+from portal.crypto.records import RecordCipher
+from portal.home import HomeSection, Link, ToDo
+from portal.lifecycle import OutboxStatus, RequestStatus
+from portal.models import (
+    Case,
+    Child,
+    Contribution,
+    DelegationRequest,
+    Organisation,
+    OutboxMessage,
+    User,
+    request_children,
+)
+from portal.requests.access import council_may_work_on, council_sees
+from portal.requests.recipients import OPEN_STATUSES
+
+PAGE_SIZE = 25
+LAST_PAGE = 100_000  # no list reaches it (and no database offset can hold much more)
+
+# The status filter: each status by the name the list shows, and two that are not statuses.
+OVERDUE = "overdue"
+DELIVERY_STOPPED = "delivery_stopped"
+STATUS_CHOICES: tuple[tuple[str, str], ...] = (
+    ("", "Any status"),
+    (RequestStatus.SUBMITTED.value, "Awaiting your review"),
+    (OVERDUE, "Overdue"),
+    (RequestStatus.ISSUED.value, "Sent"),
+    (RequestStatus.IN_PROGRESS.value, "In progress"),
+    (RequestStatus.RETURNED.value, "Returned for more information"),
+    (RequestStatus.ACCEPTED.value, "Accepted"),
+    (DELIVERY_STOPPED, "Delivery to the case record stopped"),
+    (RequestStatus.DELIVERED.value, "Delivered to the case record"),
+    (RequestStatus.REJECTED.value, "Rejected"),
+    (RequestStatus.REVOKED.value, "Withdrawn"),
+    (RequestStatus.EXPIRED.value, "Closed"),
+    (RequestStatus.CHILD_NOT_KNOWN.value, "Closed: child not known"),
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the list is narrowed to; empty means everything the person may see."""
+
+    case: str = ""  # a CMS case reference, as typed
+    partner: uuid.UUID | None = None
+    status: str = ""  # a value of STATUS_CHOICES
+
+    @classmethod
+    def read(cls, case: str, partner: str, status: str) -> Filters:
+        """From the filter form's query string: anything unknown is left out, never an error
+        (the values come back in links people may keep or edit)."""
+        try:
+            partner_id = uuid.UUID(partner) if partner else None
+        except ValueError:
+            partner_id = None
+        known = {value for value, _ in STATUS_CHOICES}
+        return cls(case.strip()[:64], partner_id, status if status in known else "")
+
+    @property
+    def any(self) -> bool:
+        return bool(self.case or self.partner or self.status)
+
+
+@dataclass(frozen=True)
+class MyRequestRow:
+    """One line of My requests: what the list shows."""
+
+    reference: str
+    case_reference: str
+    partner: str
+    due_on: date
+    status: RequestStatus
+    children: tuple[str, ...]  # names, in the family's order
+    # The case is the viewer's team's, so its page opens for them (the issuer of a request on
+    # a case since moved to another team still sees the request, not the case).
+    case_is_theirs: bool = False
+
+
+@dataclass(frozen=True)
+class MyRequestsPage:
+    rows: list[MyRequestRow]
+    number: int  # this page, from 1
+    pages: int  # at least 1, even when there is nothing to list
+    total: int  # requests on every page together
+
+    @property
+    def first(self) -> int:
+        return (self.number - 1) * PAGE_SIZE + 1
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1
+
+
+def delivery_stopped() -> sa.ColumnElement[bool]:
+    """The request has an accepted version whose delivery to the CMS was dead-lettered."""
+    return sa.exists(
+        sa.select(OutboxMessage.id)
+        .join(Contribution, Contribution.id == OutboxMessage.contribution_id)
+        .where(
+            Contribution.request_id == DelegationRequest.id,
+            OutboxMessage.status == OutboxStatus.DEAD_LETTERED,
+        )
+    )
+
+
+def overdue(today: date) -> sa.ColumnElement[bool]:
+    return sa.and_(DelegationRequest.status.in_(OPEN_STATUSES), DelegationRequest.due_on < today)
+
+
+def _conditions(filters: Filters, today: date) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    if filters.case:
+        conditions.append(sa.func.upper(Case.cms_reference) == filters.case.upper())
+    if filters.partner:
+        conditions.append(DelegationRequest.partner_organisation_id == filters.partner)
+    if filters.status == OVERDUE:
+        conditions.append(overdue(today))
+    elif filters.status == DELIVERY_STOPPED:
+        conditions.append(delivery_stopped())
+    elif filters.status:
+        conditions.append(DelegationRequest.status == RequestStatus(filters.status))
+    return conditions
+
+
+def my_requests_page(
+    session: Session,
+    cipher: RecordCipher,
+    worker: User,
+    filters: Filters,
+    today: date,
+    number: int = 1,
+    shown_in: str = "my_requests",
+) -> MyRequestsPage | None:
+    """Page `number` of the requests the worker may see, narrowed by `filters`: awaiting
+    their review first, then the open ones by due date, then the rest. None past the last
+    page. Shown children's names are a read of their details, on the record row by row."""
+    if not 1 <= number <= LAST_PAGE:
+        return None
+    found = session.execute(_page_query(worker, filters, today, number)).all()
+    if not found:
+        return MyRequestsPage([], 1, 1, 0) if number == 1 else None
+    names = children_named(session, cipher, [row.id for row in found])
+    rows = [
+        MyRequestRow(
+            row.reference,
+            row.cms_reference,
+            row.name,
+            row.due_on,
+            row.status,
+            names.get(row.id, ()),
+            council_may_work_on(worker, row.team_id),
+        )
+        for row in found
+    ]
+    for row in rows:
+        record_children_shown(worker, row.reference, row.case_reference, shown_in)
+    total = found[0].total
+    return MyRequestsPage(rows, number, -(-total // PAGE_SIZE), total)
+
+
+def _page_query(
+    worker: User, filters: Filters, today: date, number: int
+) -> sa.Select[*tuple[Any, ...]]:
+    """The page's rows and the count of every row, as the list shows them and no more."""
+    request = DelegationRequest
+    rank = sa.case(
+        (request.status == RequestStatus.SUBMITTED, 0),
+        (request.status.in_(OPEN_STATUSES), 1),
+        else_=2,
+    )
+    return (
+        sa.select(
+            request.id,
+            request.reference,
+            Case.cms_reference,
+            Organisation.name,
+            request.due_on,
+            request.status,
+            Case.team_id,
+            sa.func.count().over().label("total"),
+        )
+        .join(Case, Case.id == request.case_id)
+        .join(Organisation, Organisation.id == request.partner_organisation_id)
+        .where(council_sees(worker), *_conditions(filters, today))
+        .order_by(rank, request.due_on, request.reference)
+        .limit(PAGE_SIZE)
+        .offset((number - 1) * PAGE_SIZE)
+    )
+
+
+def children_named(
+    session: Session, cipher: RecordCipher, request_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, ...]]:
+    """The names of the children each of these requests is about, in the family's order:
+    one query, and only these requests' children decrypted."""
+    pairs = session.execute(
+        sa.select(request_children.c.request_id, Child)
+        .join(Child, Child.id == request_children.c.child_id)
+        .where(request_children.c.request_id.in_(request_ids))
+        .order_by(Child.position)
+    ).all()
+    opened: dict[uuid.UUID, str] = {}
+    named: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for request_id, child in pairs:
+        if child.id not in opened:
+            opened[child.id] = cipher.open_text(child, "name_enc") or ""
+        named[request_id].append(opened[child.id])
+    return {request_id: tuple(found) for request_id, found in named.items()}
+
+
+def record_children_shown(viewer: User, reference: str, case_reference: str, where: str) -> None:
+    """A request's children named on a list: a read of their details, on the record."""
+    record_lasting_event(
+        AuditAction.CHILD_DETAILS_VIEWED,
+        actor=actor_for(viewer),
+        object_type="delegation_request",
+        object_id=reference,
+        case_reference=case_reference,
+        details={"shown_in": where},
+    )
+
+
+def partners_of(session: Session, worker: User) -> list[tuple[uuid.UUID, str]]:
+    """The partner organisations of the requests the worker may see, for the filter."""
+    return [
+        (row.id, row.name)
+        for row in session.execute(
+            sa.select(Organisation.id, Organisation.name)
+            .where(
+                Organisation.id.in_(
+                    sa.select(DelegationRequest.partner_organisation_id).where(council_sees(worker))
+                )
+            )
+            .order_by(Organisation.name)
+        )
+    ]
 
 
 def council_to_do(session: Session, worker: User, today: date) -> HomeSection:
-    """The social worker's section of the home page. (Issue 20 helper C: the counts.)"""
+    """The social worker's section of the home page: one aggregate query over the requests
+    they may see, each count linking to My requests filtered to it."""
+    request = DelegationRequest
+
+    def counted(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+        return sa.func.count().filter(condition)
+
+    counts = session.execute(
+        sa.select(
+            counted(request.status == RequestStatus.SUBMITTED),
+            counted(request.status == RequestStatus.RETURNED),
+            counted(overdue(today)),
+            counted(delivery_stopped()),
+        ).where(council_sees(worker))
+    ).one()
+    to_review, returned, late, stopped = (int(count) for count in counts)
+    where = "requests.dashboard"
     return HomeSection(
         heading="Your requests to partners",
-        to_do=[],
-        links=[Link("Your requests", "requests.dashboard")],
+        to_do=[
+            ToDo("requests to review", to_review, where, {"status": RequestStatus.SUBMITTED.value}),
+            ToDo(
+                "requests returned, awaiting the partner",
+                returned,
+                where,
+                {"status": RequestStatus.RETURNED.value},
+            ),
+            ToDo("overdue requests", late, where, {"status": OVERDUE}, urgent=True),
+            ToDo(
+                "deliveries to the case record stopped",
+                stopped,
+                where,
+                {"status": DELIVERY_STOPPED},
+                urgent=True,
+            ),
+        ],
+        links=[
+            Link("Your requests", where),
+            Link("Your cases", "cases.index"),
+            Link("Ask a partner for information", "requests.find_case"),
+        ],
         all_done="Nothing needs your attention at the moment.",
     )

@@ -31,7 +31,6 @@ from portal.models import (
     DelegationRequest,
     Organisation,
     OutboxMessage,
-    Role,
     User,
 )
 from portal.onboarding.intake import accepting_requests
@@ -309,18 +308,6 @@ def route(session: Session, request: DelegationRequest, actor: Actor, colleague_
             notifications.notify_colleague_passed(session, request, colleague.id)
 
 
-def council_requests(session: Session, worker: User) -> list[DelegationRequest]:
-    """The worker's own requests; for a team manager, the team's too."""
-    query = sa.select(DelegationRequest).join(Case)
-    if worker.has_role(Role.TEAM_MANAGER) and worker.team_id is not None:
-        query = query.where(
-            sa.or_(DelegationRequest.requested_by_id == worker.id, Case.team_id == worker.team_id)
-        )
-    else:
-        query = query.where(DelegationRequest.requested_by_id == worker.id)
-    return sorted(session.scalars(query), key=_dashboard_order)
-
-
 @dataclass(frozen=True)
 class Delivery:
     """Where an accepted version stands on its way into the CMS, as council staff see it:
@@ -352,15 +339,3 @@ def delivery_of(session: Session, request: DelegationRequest) -> Delivery | None
 
 def children_of(request: DelegationRequest) -> list[Child]:
     return sorted(request.children, key=lambda child: child.position)
-
-
-def _dashboard_order(request: DelegationRequest) -> tuple[int, date, str]:
-    # Awaiting review first, then open ones by due date, then the rest.
-    rank = (
-        0
-        if request.status == RequestStatus.SUBMITTED
-        else 1
-        if request.status in OPEN_STATUSES
-        else 2
-    )
-    return rank, request.due_on, request.reference

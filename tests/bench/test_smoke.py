@@ -39,6 +39,9 @@ FIGURES = (
     "pilot figures, all organisations, 12 months",
     "pilot figures, busiest organisation, 12 months",
     "inbox at a busy partner, p95",
+    "my requests, 60 requests in the team, 2 users",
+    "my requests ÷ floor",
+    "my requests: encryption and audit share",
 )
 
 

@@ -61,6 +61,27 @@ def test_events_appended_together_continue_the_same_chain_in_order(db_session: S
     assert record_events(db_session, []) == []
 
 
+def test_events_appended_together_take_the_lock_read_the_head_and_insert_once(
+    db_session: Session,
+) -> None:
+    statements: list[str] = []
+
+    def count(*executed: object) -> None:
+        statements.append(str(executed[2]))
+
+    connection = db_session.connection()
+    sa.event.listen(connection, "before_cursor_execute", count)
+    try:
+        record_events(
+            db_session,
+            [NewEvent(AuditAction.CHILD_DETAILS_VIEWED, object_id=f"DR-{n}") for n in range(25)],
+        )
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", count)
+    assert [statement.split()[0] for statement in statements] == ["SELECT", "SELECT", "INSERT"]
+    assert "pg_advisory_xact_lock" in statements[0]
+
+
 def test_a_changed_event_no_longer_matches_its_hash(db_session: Session) -> None:
     event = record_event(db_session, AuditAction.SIGN_IN, details={"method": "demo"})
     original = event.hash

@@ -85,6 +85,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/requests/new/<case_reference>"): frozenset({"social_worker", "team_manager"}),
     ("POST", "/requests/new/<case_reference>"): frozenset({"social_worker", "team_manager"}),
     ("GET", "/requests/<reference>"): frozenset({"social_worker", "team_manager"}),
+    ("GET", "/cases"): COUNCIL_CASEWORK,
+    ("GET", "/cases/<cms_reference>"): COUNCIL_CASEWORK,
     ("POST", "/requests/<reference>/revoke"): frozenset({"social_worker", "team_manager"}),
     ("POST", "/requests/<reference>/extend"): frozenset({"social_worker", "team_manager"}),
     ("GET", "/inbox"): frozenset({"partner_contributor", "partner_lead"}),

@@ -1,0 +1,174 @@
+"""What the case pages show, for the route modules: the cases of the worker's team ("Your
+cases"), and one case with its children and its requests. Only workers and managers of the
+case's team open a case (portal/requests/access.py council_may_work_on); the children named on
+either page are a read of their details, on the record."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.audit import AuditAction, record_lasting_event
+from portal.auth.login import actor_for
+from portal.cases.directory import ChildSummary, summary
+from portal.crypto.records import RecordCipher
+from portal.models import Case, Child, DelegationRequest, User
+from portal.requests import mine
+from portal.requests.access import council_may_work_on
+from portal.requests.recipients import OPEN_STATUSES
+
+PAGE_SIZE = 25
+LAST_PAGE = 100_000
+
+
+@dataclass(frozen=True)
+class TeamCaseRow:
+    reference: str
+    children: tuple[str, ...]  # names, in the family's order
+    allocated_to_viewer: bool
+    requests: int
+    open_requests: int
+
+
+@dataclass(frozen=True)
+class TeamCasesPage:
+    team_name: str | None
+    rows: list[TeamCaseRow]
+    number: int
+    pages: int
+    total: int
+
+    @property
+    def first(self) -> int:
+        return (self.number - 1) * PAGE_SIZE + 1
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1
+
+
+def team_cases_page(
+    session: Session, cipher: RecordCipher, worker: User, number: int = 1
+) -> TeamCasesPage | None:
+    """Page `number` of the cases of the worker's team that the portal holds: those allocated
+    to them first, then those with open requests, then by reference. None past the last page.
+    A person without a team has no cases."""
+    if not 1 <= number <= LAST_PAGE:
+        return None
+    team_name = worker.team.name if worker.team is not None else None
+    if worker.team_id is None or not council_may_work_on(worker, worker.team_id):
+        return TeamCasesPage(team_name, [], 1, 1, 0) if number == 1 else None
+    found = session.execute(_cases_query(worker, worker.team_id, number)).all()
+    if not found:
+        return TeamCasesPage(team_name, [], 1, 1, 0) if number == 1 else None
+    names = _children_of_cases(session, cipher, [row.id for row in found])
+    rows = [
+        TeamCaseRow(row[1], names.get(row.id, ()), bool(row[2]), int(row[3]), int(row[4]))
+        for row in found
+    ]
+    for row in rows:
+        _record_children_shown(worker, row.reference, "your_cases")
+    total = found[0].total
+    return TeamCasesPage(team_name, rows, number, -(-total // PAGE_SIZE), total)
+
+
+def _cases_query(worker: User, team_id: uuid.UUID, number: int) -> sa.Select[*tuple[Any, ...]]:
+    """The page's cases of the team, each with how many requests and open requests it has,
+    and the count of every case."""
+    request = DelegationRequest
+    counts = (
+        sa.select(
+            request.case_id,
+            sa.func.count().label("requests"),
+            sa.func.count().filter(request.status.in_(OPEN_STATUSES)).label("open_requests"),
+        )
+        .where(request.case_id.in_(sa.select(Case.id).where(Case.team_id == team_id)))
+        .group_by(request.case_id)
+        .subquery()
+    )
+    mine_first = sa.case((Case.allocated_worker_id == worker.id, 0), else_=1)
+    open_first = sa.case((sa.func.coalesce(counts.c.open_requests, 0) > 0, 0), else_=1)
+    return (
+        sa.select(
+            Case.id,
+            Case.cms_reference,
+            Case.allocated_worker_id == worker.id,
+            sa.func.coalesce(counts.c.requests, 0),
+            sa.func.coalesce(counts.c.open_requests, 0),
+            sa.func.count().over().label("total"),
+        )
+        .outerjoin(counts, counts.c.case_id == Case.id)
+        .where(Case.team_id == team_id)
+        .order_by(mine_first, open_first, Case.cms_reference)
+        .limit(PAGE_SIZE)
+        .offset((number - 1) * PAGE_SIZE)
+    )
+
+
+def _children_of_cases(
+    session: Session, cipher: RecordCipher, case_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, ...]]:
+    """The names of the children the CMS lists on each of these cases: only theirs decrypted."""
+    children = session.scalars(
+        sa.select(Child)
+        .where(Child.case_id.in_(case_ids), Child.delisted_at.is_(None))
+        .order_by(Child.position)
+    )
+    named: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for child in children:
+        named[child.case_id].append(cipher.open_text(child, "name_enc") or "")
+    return {case_id: tuple(found) for case_id, found in named.items()}
+
+
+def _record_children_shown(viewer: User, case_reference: str, where: str) -> None:
+    record_lasting_event(
+        AuditAction.CHILD_DETAILS_VIEWED,
+        actor=actor_for(viewer),
+        object_type="case",
+        object_id=case_reference,
+        case_reference=case_reference,
+        details={"shown_in": where},
+    )
+
+
+@dataclass(frozen=True)
+class CasePage:
+    reference: str
+    team_name: str
+    allocated_to_viewer: bool
+    children: tuple[ChildSummary, ...]
+    requests: mine.MyRequestsPage
+
+
+def case_page(
+    session: Session, cipher: RecordCipher, worker: User, cms_reference: str, today: date
+) -> CasePage | None:
+    """A case of the worker's team with its children (names and dates of birth: a read of
+    their details) and its requests, soonest to act on first; None for a case they may not
+    work on or that the portal does not hold, alike."""
+    case = session.scalar(sa.select(Case).where(Case.cms_reference == cms_reference))
+    if case is None or not council_may_work_on(worker, case.team_id):
+        return None
+    found = summary(cipher, case, case.children)
+    _record_children_shown(worker, found.reference, "case_page")
+    requests = mine.my_requests_page(
+        session,
+        cipher,
+        worker,
+        mine.Filters(case=found.reference),
+        today,
+        shown_in="case_page",
+    )
+    return CasePage(
+        found.reference,
+        found.team_name,
+        case.allocated_worker_id == worker.id,
+        found.children,
+        requests or mine.MyRequestsPage([], 1, 1, 0),  # page 1 always is one
+    )

@@ -1,0 +1,149 @@
+"""The social worker's own pages in a real browser, each checked like every other page (axe,
+reflow at 320 pixels, ids used once): My requests with the children's names and its filters,
+Your cases, a case's page and asking a partner from it; and, when a school sends again after
+a return, what changed since the version before."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from playwright.sync_api import expect
+
+from tests.browser import steps
+from tests.support.disarming import one_page_pdf
+from tests.support.people import Person
+from tests.support.portal_stack import PortalStack
+
+People = Callable[..., Person]
+
+
+def test_my_requests_and_a_case_page(people: People, stack: PortalStack) -> None:
+    worker = people()
+    page, hands = worker.page, worker.hands
+    steps.sign_in(worker, steps.SOCIAL_WORKER)
+    reference = steps.issue_request(worker, "NCC-101402", "Maya Patel")
+
+    hands.click(page.get_by_role("link", name="Requests", exact=True))
+    expect(page.get_by_role("heading", name="Your requests")).to_be_visible()
+    row = page.get_by_role("row").filter(has_text=reference)
+    expect(row).to_contain_text("Maya Patel")
+    expect(row).to_contain_text("NCC-101402")
+    expect(row).to_contain_text(steps.SCHOOL)
+    expect(page.get_by_text(re.compile(r"Showing 1 to \d+ of \d+ request"))).to_be_visible()
+    worker.check()
+
+    hands.fill(page.get_by_label("Case reference"), "NCC-101402")
+    hands.select(page.get_by_label("Status"), "Sent")
+    hands.click(page.get_by_role("button", name="Filter requests"))
+    expect(page.get_by_text(re.compile("matching the filters"))).to_be_visible()
+    cases = page.locator("tbody tr td:nth-child(3)").all_inner_texts()
+    assert cases and set(cases) == {"NCC-101402"}, cases
+    expect(page.get_by_role("row").filter(has_text=reference)).to_be_visible()
+    worker.check()
+    hands.fill(page.get_by_label("Case reference"), "NCC-NOTHING")
+    hands.click(page.get_by_role("button", name="Filter requests"))
+    expect(page.get_by_text("No requests match the filters.")).to_be_visible()
+    worker.check()
+    hands.click(page.get_by_role("link", name="Clear filters").first)
+    expect(page.get_by_role("row").filter(has_text=reference)).to_be_visible()
+    worker.check()
+
+    # The case's page, from the list: its child, its requests, and a button to ask again.
+    hands.click(
+        page.get_by_role("row").filter(has_text=reference).get_by_role("link", name="NCC-101402")
+    )
+    expect(page.get_by_role("heading", name="Case NCC-101402")).to_be_visible()
+    expect(page.locator("#children")).to_contain_text("Maya Patel")
+    expect(page.locator("#children")).to_contain_text("Born 5 June 2016")
+    expect(page.get_by_role("row").filter(has_text=reference)).to_contain_text(steps.SCHOOL)
+    worker.check()
+    hands.click(page.get_by_role("button", name="Ask a partner about this case"))
+    expect(page.get_by_role("heading", name="Ask a partner for information")).to_be_visible()
+    assert urlsplit(page.url).path == "/requests/new/NCC-101402"
+    worker.check()
+
+    # Your cases: the team's cases, so nobody needs to know the case number.
+    hands.click(page.get_by_role("link", name="Cases", exact=True))
+    expect(page.get_by_role("heading", name="Your cases")).to_be_visible()
+    case_row = page.get_by_role("row").filter(has_text="NCC-101402")
+    expect(case_row).to_contain_text("Maya Patel")
+    worker.check()
+    hands.click(case_row.get_by_role("link", name="NCC-101402"))
+    expect(page.get_by_role("heading", name="Case NCC-101402")).to_be_visible()
+    worker.check()
+    hands.click(page.get_by_role("link", name=reference))
+    expect(page.get_by_role("heading", name=f"Request {reference}")).to_be_visible()
+    worker.check()
+
+    # The home page counts what needs doing and links to the list.
+    worker.go("/")
+    expect(page.get_by_role("heading", name="Your requests to partners")).to_be_visible()
+    worker.check()
+
+
+def send_again(lead: Person, reference: str, part: str, text: str, document: Path) -> None:
+    """After a return: rewrite every text answer on `part`, attach `document` on the
+    documents part, and send version 2."""
+    page = lead.page
+    steps.open_request(lead, reference)
+    steps.start_answering(lead)
+    for _ in range(20):
+        if urlsplit(page.url).path.endswith("/answer/check"):
+            break
+        if page.get_by_role("heading", level=1).inner_text() == part:
+            for box in steps.answers_form(lead).locator("textarea").all():
+                lead.hands.fill(box, text)
+        upload = page.get_by_label("Upload a document")
+        if upload.count():
+            lead.hands.upload(upload, document)
+            lead.hands.click(page.get_by_role("button", name="Upload", exact=True))
+            expect(page.get_by_text(document.name)).to_be_visible()
+            lead.check()
+        steps.save(lead)
+        lead.check()
+    steps.send_answers(lead)
+
+
+def test_the_worker_sees_what_changed_in_version_2(
+    people: People, stack: PortalStack, tmp_path: Path
+) -> None:
+    first = tmp_path / "attendance-report.pdf"
+    first.write_bytes(steps.PDF)
+    corrected = tmp_path / "attendance-report-corrected.pdf"
+    corrected.write_bytes(one_page_pdf("Attendance report, corrected"))
+    worker = people()
+    steps.sign_in(worker, steps.SOCIAL_WORKER)
+    reference = steps.issue_request(worker, "NCC-100871", "Leo Barnes")
+    lead = people()
+    steps.contribute(lead, reference, first)
+
+    steps.open_answers(worker, reference, 1)
+    expect(worker.page.get_by_role("heading", name="What changed since version 1")).to_have_count(0)
+    steps.decide(
+        worker, "Ask for more information", part="Behaviour", note="What helps at lunchtime?"
+    )
+    expect(worker.page.locator("main")).to_contain_text("more information")
+    worker.check()
+
+    send_again(lead, reference, "Behaviour", "A lunchtime club helps.", corrected)
+
+    steps.open_answers(worker, reference, 2)
+    page = worker.page
+    expect(page.get_by_role("heading", name="What changed since version 1")).to_be_visible()
+    cards = page.locator(".govuk-summary-card")
+    asked = cards.first
+    expect(asked).to_contain_text("Behaviour")
+    expect(asked).to_contain_text("You asked about this")
+    expect(asked).to_contain_text("Changed")
+    expect(asked).to_contain_text("Now: A lunchtime club helps.")
+    expect(asked).to_contain_text("Was: Seen by the school")
+    documents = cards.filter(has_text="Supporting documents")
+    expect(documents).to_contain_text("Removed")
+    expect(documents).to_contain_text("attendance-report.pdf")
+    expect(documents).to_contain_text("Added")
+    expect(documents).to_contain_text("attendance-report-corrected.pdf")
+    expect(cards.filter(has_text="Strengths")).to_contain_text("No changes")
+    worker.check()
