@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
 
-.PHONY: help setup assets clamd chromium libreoffice bubblewrap nginx demo test lint typecheck audit pytest screenshots bench migrate clean
+.PHONY: help setup assets clamd chromium libreoffice bubblewrap nginx fonts demo test lint typecheck audit pytest screenshots bench migrate clean
 
 help:
 	@echo "make demo       install, build assets, migrate, seed and run the demo on http://127.0.0.1:5000"
@@ -55,9 +55,14 @@ bubblewrap:
 nginx:
 	bash scripts/install-debian-package.sh nginx /usr/sbin/nginx "the topology tests"
 
+# DejaVu Sans, the font of the partner's copy as a PDF (docs/receipts.md): Debian's
+# fonts-dejavu-core. Without it the PDF is not made (its tests are skipped, and fail in CI).
+fonts:
+	bash scripts/install-debian-package.sh fonts-dejavu-core /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf "the PDF copy tests"
+
 assets: $(STAMPS)/assets
 
-demo: setup libreoffice bubblewrap
+demo: setup libreoffice bubblewrap fonts
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 # ruff, and import-linter's contracts on the layers (pyproject.toml [tool.importlinter]).
@@ -74,7 +79,7 @@ typecheck: $(STAMPS)/venv
 audit: setup
 	$(BIN)/python scripts/audit-dependencies.py
 
-pytest: setup clamd chromium libreoffice bubblewrap nginx
+pytest: setup clamd chromium libreoffice bubblewrap nginx fonts
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck audit pytest

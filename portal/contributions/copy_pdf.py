@@ -2,13 +2,24 @@
 the canonical content its digest covers are embedded files, so the public verification page
 (portal/receipts) and anyone with the council's public key can check it.
 
-Only the PDF standard fonts (Helvetica), which are never embedded; no JavaScript, forms or
-actions. The standard fonts cover Latin-1: typographic punctuation is written in its plain
-form, and any other character as "?", with a note that the exact text is in the embedded
-content file and on the copy's page.
+The text is set in DejaVu Sans (Debian's fonts-dejavu-core), embedded as a subset, so names and
+answers in any script the font covers (Latin with every accent, Greek, Cyrillic, Armenian,
+Georgian, Hebrew and Arabic letters, many symbols) show exactly as sent. No JavaScript, forms,
+links or actions. Without the font the PDF is not made (FontMissing, naming the package).
+
+What the PDF cannot show as sent is marked and explained, never silently changed: a character
+the font lacks (Chinese, Japanese, Korean, most emoji) or an invisible one (a control or
+formatting character) is shown as U+FFFD, and right-to-left text is set without shaping (its
+letters left to right and unjoined: fpdf2 shapes only with uharfbuzz, which the portal does
+not install). Either way a note says the exact text is in the embedded content file and on
+the copy's page.
 """
 
 from __future__ import annotations
+
+import logging
+import unicodedata
+from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -18,20 +29,17 @@ from portal.contributions.receipts import CONTENT_FILE, RECEIPT_FILE
 from portal.contributions.sent_copy import SentCopy
 from portal.uk_time import long_date, uk_clock, uk_moment
 
-_PLAIN = str.maketrans(
-    {
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2026": "...",
-        "\u2022": "*",
-        "\u00a0": " ",
-        "\u20ac": "EUR ",
-    }
-)
+# Where Debian's fonts-dejavu-core puts the fonts (a fixed path, like portal.disarm.bubblewrap's
+# BWRAP). `make demo` and `make test` install the package (`make fonts`), and so does the image.
+FONT_DIRECTORY = Path("/usr/share/fonts/truetype/dejavu")
+FONT_PACKAGE = "fonts-dejavu-core"
+_FONT = "dejavu-sans"
+FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
+_NOT_SHOWN = "\ufffd"  # the Unicode replacement character, in the font
+_RIGHT_TO_LEFT = {"R", "AL"}  # bidirectional classes of Hebrew, Arabic, Syriac, Thaana...
+_log = logging.getLogger(__name__)
+# fontTools logs each step of every subset it makes at INFO: nothing an operator needs.
+logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
 _MATCHED = {
     "upn": "UPN",
     "nhs_number": "NHS number",
@@ -44,39 +52,80 @@ _SAID = {
 }
 
 
+class FontMissing(RuntimeError):
+    """DejaVu Sans is not installed: the PDF is not made rather than made with "?"s."""
+
+
+def _font_files() -> dict[str, Path]:
+    files = {style: FONT_DIRECTORY / name for style, name in FONT_FILES.items()}
+    missing = [str(path) for path in files.values() if not path.is_file()]
+    if missing:
+        # Logged as well: the error page's log names only an exception's type.
+        message = (
+            f"The copy's PDF needs the DejaVu Sans fonts, and {', '.join(missing)} is missing: "
+            f"install Debian's {FONT_PACKAGE} (apt-get install {FONT_PACKAGE})."
+        )
+        _log.error(message)
+        raise FontMissing(message)
+    return files
+
+
 class _Writer:
     def __init__(self) -> None:
         self.pdf = FPDF(format="A4")
+        for style, path in _font_files().items():
+            self.pdf.add_font(_FONT, style=style, fname=str(path))
         self.pdf.set_auto_page_break(auto=True, margin=18)
         self.pdf.set_margins(18, 18, 18)
         self.pdf.add_page()
         self.replaced = False
+        self.right_to_left = False
 
-    def text(self, value: str) -> str:
-        plain = value.translate(_PLAIN)
-        safe = "".join(c if ord(c) < 256 and (c.isprintable() or c == "\n") else "?" for c in plain)
-        self.replaced = self.replaced or safe != plain
-        return safe
+    def text(self, value: str, style: str = "", size: int = 10) -> str:
+        """Sets the font; returns `value` with what this font cannot show replaced, noted."""
+        self.pdf.set_font(_FONT, style=style, size=size)
+        glyphs = self.pdf.current_font.cmap
+        shown = "".join(
+            c if c == "\n" or (c.isprintable() and ord(c) in glyphs) else _NOT_SHOWN for c in value
+        )
+        self.replaced = self.replaced or shown != value
+        self.right_to_left = self.right_to_left or any(
+            unicodedata.bidirectional(c) in _RIGHT_TO_LEFT for c in value
+        )
+        return shown
 
     def heading(self, value: str, size: int = 14) -> None:
         self.pdf.ln(3)
-        self.pdf.set_font("helvetica", style="B", size=size)
-        self.pdf.multi_cell(0, size * 0.5, self.text(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        shown = self.text(value, "B", size)
+        self.pdf.multi_cell(0, size * 0.5, shown, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.pdf.ln(1)
 
     def row(self, key: str, value: str) -> None:
-        self.pdf.set_font("helvetica", style="B", size=10)
-        self.pdf.multi_cell(0, 5, self.text(key), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        self.pdf.set_font("helvetica", size=10)
-        self.pdf.multi_cell(
-            0, 5, self.text(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT, wrapmode="CHAR"
-        )
+        shown = self.text(key, "B")
+        self.pdf.multi_cell(0, 5, shown, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        shown = self.text(value)
+        self.pdf.multi_cell(0, 5, shown, new_x=XPos.LMARGIN, new_y=YPos.NEXT, wrapmode="CHAR")
         self.pdf.ln(2)
 
     def paragraph(self, value: str) -> None:
-        self.pdf.set_font("helvetica", size=10)
-        self.pdf.multi_cell(0, 5, self.text(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        shown = self.text(value)
+        self.pdf.multi_cell(0, 5, shown, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.pdf.ln(2)
+
+    def note_what_is_not_as_sent(self, has_content: bool) -> None:
+        said = []
+        if self.replaced:
+            said.append(f"Some characters cannot be shown in this PDF and appear as {_NOT_SHOWN}.")
+        if self.right_to_left:
+            said.append(
+                "Right-to-left text (such as Arabic or Hebrew) is shown letter by letter from "
+                "left to right, without joining the letters."
+            )
+        if not said:
+            return
+        where = f"in the attached file {CONTENT_FILE} and " if has_content else ""
+        said.append(f"The exact text is {where}on the copy's page in the portal.")
+        self.paragraph(" ".join(said))
 
 
 def copy_pdf(copy: SentCopy) -> bytes:
@@ -98,11 +147,7 @@ def copy_pdf(copy: SentCopy) -> bytes:
     else:
         _write_content(writer, copy)
     _write_receipt(writer, copy)
-    if writer.replaced:
-        writer.paragraph(
-            "Some characters cannot be shown in this PDF and appear as '?'. The exact text is "
-            f"in the attached file {CONTENT_FILE} and on the copy's page in the portal."
-        )
+    writer.note_what_is_not_as_sent(copy.content is not None)
     writer.pdf.embed_file(bytes=copy.receipt_json, basename=RECEIPT_FILE, desc="The signed receipt")
     if copy.content is not None:
         writer.pdf.embed_file(

@@ -13,6 +13,7 @@ import pikepdf
 from playwright.sync_api import expect
 
 from tests.browser import steps
+from tests.support.pdf_font import require_pdf_font
 from tests.support.pdf_text import pdf_text
 from tests.support.people import Person
 
@@ -22,6 +23,7 @@ People = Callable[..., Person]
 def test_the_school_keeps_a_copy_and_anyone_checks_its_receipt(
     people: People, tmp_path: Path
 ) -> None:
+    require_pdf_font()
     worker = people()
     steps.sign_in(worker, steps.SOCIAL_WORKER)
     reference = steps.issue_request(worker, "NCC-100871", "Leo Barnes")

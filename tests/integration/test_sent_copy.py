@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pikepdf
@@ -28,6 +30,7 @@ from tests.integration.test_contributions import (
     send,
 )
 from tests.support.confirming import confirm_if_asked
+from tests.support.pdf_font import require_pdf_font
 from tests.support.pdf_text import pdf_text
 from tests.support.world import World, client_for, issue
 
@@ -52,6 +55,7 @@ def copy_path(reference: str, pdf: bool = False) -> str:
 
 
 def pdf_of(client: FlaskClient, reference: str) -> bytes:
+    require_pdf_font()
     response = client.get(copy_path(reference, pdf=True))
     assert response.status_code == 200, response.status_code
     assert response.mimetype == "application/pdf"
@@ -61,13 +65,11 @@ def pdf_of(client: FlaskClient, reference: str) -> bytes:
 
 
 UNSAFE = {"/JavaScript", "/JS", "/AA", "/Launch", "/AcroForm", "/URI", "/SubmitForm"}
-EMBEDDED_FONTS = {"/FontFile", "/FontFile2", "/FontFile3"}
+FONT_FILES = {"/FontFile", "/FontFile2", "/FontFile3"}
 
 
-def active_parts(pdf: pikepdf.Pdf) -> set[str]:
-    """Anything in the PDF that acts (scripts, forms, launches, links) or embeds a font:
-    every dictionary reachable from the trailer, direct or indirect."""
-    found: set[str] = set()
+def dictionaries(pdf: pikepdf.Pdf) -> Iterator[pikepdf.Dictionary | pikepdf.Stream]:
+    """Every dictionary and stream reachable from the trailer, direct or indirect, once."""
     seen: set[tuple[int, int]] = set()
     stack: list[object] = [pdf.trailer]
     while stack:
@@ -77,13 +79,46 @@ def active_parts(pdf: pikepdf.Pdf) -> set[str]:
                 continue
             seen.add(obj.objgen)
         if isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
-            found |= set(obj.keys()) & (UNSAFE | EMBEDDED_FONTS)
-            if obj.get("/S") in (pikepdf.Name.JavaScript, pikepdf.Name.Launch):
-                found.add(str(obj.get("/S")))
+            yield obj
             stack.extend(obj.get(key) for key in obj.keys())
         elif isinstance(obj, pikepdf.Array):
             stack.extend(obj)
+
+
+def active_parts(pdf: pikepdf.Pdf) -> set[str]:
+    """Anything in the PDF that acts: scripts, forms, launches, links."""
+    found: set[str] = set()
+    for obj in dictionaries(pdf):
+        found |= set(obj.keys()) & UNSAFE
+        if obj.get("/S") in (pikepdf.Name.JavaScript, pikepdf.Name.Launch):
+            found.add(str(obj.get("/S")))
     return found
+
+
+def fonts(pdf: pikepdf.Pdf) -> set[tuple[str, str, bool]]:
+    """Each font: its name, how it is embedded ("/FontFile2" is TrueType, "none" a font the
+    reader supplies) and whether it is a subset (its name tagged "ABCDEF+")."""
+    found: set[tuple[str, str, bool]] = set()
+    for obj in dictionaries(pdf):
+        if obj.get("/Type") == pikepdf.Name.FontDescriptor:
+            files = sorted(set(obj.keys()) & FONT_FILES) or ["none"]
+            found |= {_font_name(str(obj.FontName)) + (file,) for file in files}
+        elif obj.get("/Type") == pikepdf.Name.Font and obj.get("/Subtype") in (
+            pikepdf.Name.Type1,
+            pikepdf.Name.TrueType,
+        ):
+            if "/FontDescriptor" not in obj:  # a standard font: never embedded
+                found.add(_font_name(str(obj.BaseFont)) + ("none",))
+    return {(name, file, subset) for name, subset, file in found}
+
+
+def _font_name(name: str) -> tuple[str, bool]:
+    tagged = re.fullmatch(r"/[A-Z]{6}\+(.+)", name)
+    return (tagged[1], True) if tagged else (name.lstrip("/"), False)
+
+
+# The only fonts: DejaVu Sans and its bold, each a TrueType subset (fpdf2 names them so).
+DEJAVU_SUBSETS = {("DejaVuSansBook", "/FontFile2", True), ("DejaVuSansBold", "/FontFile2", True)}
 
 
 def test_the_copy_page_shows_every_answer_the_children_and_the_receipt(
@@ -122,6 +157,7 @@ def test_the_pdf_holds_the_answers_and_carries_a_receipt_that_verifies(
     with pikepdf.open(io.BytesIO(data)) as pdf:
         files = {name: spec.get_file().read_bytes() for name, spec in pdf.attachments.items()}
         assert active_parts(pdf) == set()
+        assert fonts(pdf) == DEJAVU_SUBSETS
     receipt = json.loads(files["receipt.json"])
     key = PublicKey.from_pem(app.test_client().get("/.well-known/audit-checkpoint-key.pem").data)
     assert verify_receipt(receipt, key)
@@ -196,14 +232,17 @@ def test_content_deleted_under_retention_says_so_and_keeps_the_receipt(
         assert set(pdf.attachments) == {"receipt.json"}
 
 
-def test_active_parts_finds_a_script() -> None:
-    """The check above can fail: a PDF with a script is caught."""
+def test_the_checks_find_a_script_and_a_font_that_is_not_embedded() -> None:
+    """The checks above can fail: a PDF with a script, or in Helvetica, is caught."""
     from fpdf import FPDF
 
     document = FPDF()
     document.add_page()
+    document.set_font("helvetica")
+    document.cell(text="Hello")
     with pikepdf.open(io.BytesIO(bytes(document.output()))) as pdf:
         assert active_parts(pdf) == set()
+        assert fonts(pdf) == {("Helvetica", "none", False)}
         pdf.Root.OpenAction = pikepdf.Dictionary(S=pikepdf.Name.JavaScript, JS="app.alert(1)")
         assert active_parts(pdf) == {"/JS", "/JavaScript"}
 

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from portal.attachments.upload import upload_size_limit
 from portal.cli import cli
+from portal.contributions.copy_pdf import FONT_DIRECTORY, FONT_FILES, FONT_PACKAGE
 from portal.settings import AttachmentSettings, DisarmSettings
 from reference_cms.__main__ import parse_arguments
 from tests.support.nginx import TEMPLATE, check_config, loopback_values, placeholders
@@ -351,3 +352,16 @@ def test_the_image_builds_assets_with_the_projects_script_and_runs_as_no_one_spe
     rules = [line for line in ignored if line and not line.startswith("#")]
     assert rules[0] == "**"  # everything is left out of the build unless named
     assert not any(rule.startswith(("!instance", "!.")) for rule in rules)
+
+
+def test_the_copy_pdfs_font_is_installed_where_the_portal_looks_for_it() -> None:
+    # Debian's fonts-dejavu-core, in the image and by `make demo` and `make test`
+    # (portal/contributions/copy_pdf.py makes no PDF without it).
+    final = (INFRA / "Dockerfile").read_text(encoding="utf-8").split("AS portal", 1)[1]
+    assert f"apt-get install -y --no-install-recommends {FONT_PACKAGE}" in final
+    makefile = (PROJECT / "Makefile").read_text(encoding="utf-8")
+    installs = f"install-debian-package.sh {FONT_PACKAGE} {FONT_DIRECTORY}/"
+    assert any(f"{installs}{name} " in makefile for name in FONT_FILES.values())
+    for target in ("demo", "pytest"):
+        [needs] = re.findall(rf"^{target}: (.*)$", makefile, flags=re.MULTILINE)
+        assert "fonts" in needs.split(), target
