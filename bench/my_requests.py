@@ -1,8 +1,8 @@
 """My requests under load: a social work team of its own with 5,000 requests (two years of
 them, in the states their age makes likely, bench/casework.py), and ten of its workers each
-opening My requests widened to "My team's" again and again at once (every worker then sees the
-whole team's requests: portal/requests/access.py council_sees). Each view is the first page, the second page or the
-page filtered to one status, so the figure covers the ordering, the count, an offset and a
+opening My requests widened to "My team's" again and again at once (every worker then sees
+the whole team's requests: portal/requests/access.py council_sees). Each view is the first
+page, the second page or the page filtered to one status, so the figure covers the ordering, the count, an offset and a
 filter; each shows 25 rows with their children's names decrypted and their reads audited.
 
 The figures: p95 at the run's middle concurrency (10 users in the full run), and the page's

@@ -115,7 +115,7 @@ def counts_match_their_lists(worker: Person) -> dict[str, int]:
     }
     if not counted:
         expect(page.get_by_text("Nothing needs your attention at the moment.")).to_be_visible()
-    for label, (count, href) in counted.items():
+    for count, href in counted.values():
         worker.go(href)
         plural = "request" if count == 1 else "requests"
         showing = page.locator("#showing")
