@@ -2,8 +2,9 @@
 them, in the states their age makes likely, bench/casework.py), and ten of its workers each
 opening My requests widened to "My team's" again and again at once (every worker then sees
 the whole team's requests: portal/requests/access.py council_sees). Each view is the first
-page, the second page or the page filtered to one status, so the figure covers the ordering, the count, an offset and a
-filter; each shows 25 rows with their children's names decrypted and their reads audited.
+page, the second page or the page filtered to one status, so the figure covers the ordering,
+the count, an offset and a filter; each shows 25 rows with their children's names decrypted
+and their reads audited.
 
 The figures: p95 at the run's middle concurrency (10 users in the full run), and the page's
 throughput and CPU per request as a ratio to the floor page (bench/floor.py) measured in the
