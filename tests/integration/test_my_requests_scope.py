@@ -186,3 +186,19 @@ def test_a_stopped_delivery_is_tagged(
     assert page.count("Delivery stopped</strong>") == 1
     row = page[page.index(stopped.reference) :]
     assert row.index("Delivery stopped") < row.index("</tr>")
+
+
+def test_a_request_page_says_awaiting_your_review_only_to_who_decides(
+    app: Flask, db_session: Session, keyring: FileKeyring
+) -> None:
+    team = Team(db_session, keyring)
+    path = f"/requests/{team.colleagues.reference}"
+    for person, tag in (
+        (team.colleague, "Awaiting your review</strong>"),
+        (team.manager, "Awaiting your review</strong>"),
+        (team.council.worker, "Awaiting review</strong>"),
+    ):
+        client = app.test_client()
+        sign_in(app, client, person)
+        page = client.get(path).get_data(as_text=True)
+        assert tag in page, person.display_name
