@@ -26,6 +26,7 @@ from portal.contributions.answers_form import (
 )
 from portal.contributions.changes import PartChanges, SentDocument, SentVersion, what_changed
 from portal.contributions.confirmations import ChildOnRequest, children_on
+from portal.crypto import DecryptionError
 from portal.crypto.records import RecordCipher
 from portal.forms_catalogue import FormTemplate, catalogue
 from portal.forms_catalogue.template import Section
@@ -204,6 +205,9 @@ class ReviewPage:
     # What changed since the previous sent version, part by part; None for version 1.
     changes: list[PartChanges] | None = None
     previous_version: int | None = None
+    # The previous version's data key is gone (shredded, whatever the request says), so
+    # what changed cannot be shown.
+    previous_unreadable: bool = False
 
 
 def review_page(
@@ -229,11 +233,18 @@ def review_page(
     answers = services.answers_of(cipher, contribution)
     children = children_named(session, cipher, found)
     previous = previous_sent(session, found, contribution)
+    try:
+        before = None if previous is None else _sent(cipher, previous)
+    except DecryptionError:
+        before = None
     return ReviewPage(
         found,
         contribution,
-        changes=_changes_since(session, cipher, found, previous, contribution, viewer, children),
+        changes=_changes_since(
+            session, cipher, found, before, previous, contribution, viewer, children
+        ),
         previous_version=previous.version if previous else None,
+        previous_unreadable=previous is not None and before is None,
         rows=[
             (part, [(f, shown(f.question, answers.get(f.key))) for f in fields_of(part, children)])
             for part in template.sections
@@ -263,15 +274,17 @@ def _changes_since(
     session: Session,
     cipher: RecordCipher,
     found: DelegationRequest,
+    before: SentVersion | None,
     previous: Contribution | None,
     contribution: Contribution,
     viewer: User,
     children: list[tuple[str, str]],
 ) -> list[PartChanges] | None:
-    """What changed since the previous sent version, starting from the parts the council
-    asked about when it returned that version. Reading the previous version to compare is a
-    read of it, on the record."""
-    if previous is None:
+    """What changed since the previous sent version (`before`, as it was read), starting from
+    the parts the council asked about when it returned that version. Reading the previous
+    version to compare is a read of it, on the record; none for version 1, or a previous
+    version that could not be read."""
+    if previous is None or before is None:
         return None
     record_lasting_event(
         AuditAction.CONTRIBUTION_VIEWED,
@@ -289,7 +302,7 @@ def _changes_since(
     return what_changed(
         template_of(found),
         children,
-        _sent(cipher, previous),
+        before,
         _sent(cipher, contribution),
         review.sections_to_revisit if review else (),
     )

@@ -29,6 +29,7 @@ __all__ = [
     "ClosedToPartner",
     "Closure",
     "DelegationRequest",
+    "council_decides",
     "council_may_change",
     "council_may_see",
     "council_may_work_on",
@@ -114,6 +115,17 @@ def council_may_change(user: User, request: DelegationRequest) -> bool:
     if request.requested_by_id == user.id:
         return True
     return user.has_role(Role.TEAM_MANAGER) and user.team_id == request.case.team_id
+
+
+def council_decides(user: User) -> sa.ColumnElement[bool]:
+    """council_may_change as a condition on delegation_requests, for lists and counts (what
+    awaits the person's review is what they may decide): the same rule, row by row
+    (tests/integration/test_my_requests.py holds them together)."""
+    issued = DelegationRequest.requested_by_id == user.id
+    if not user.has_role(Role.TEAM_MANAGER) or user.team_id is None:
+        return issued
+    teams_cases = sa.select(Case.id).where(Case.team_id == user.team_id)
+    return sa.or_(issued, DelegationRequest.case_id.in_(teams_cases))
 
 
 @dataclass(frozen=True)

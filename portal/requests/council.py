@@ -38,11 +38,15 @@ def _settings() -> Settings:
 @blueprint.get("")
 @access(COUNCIL_STAFF)
 def dashboard() -> ResponseReturnValue:
-    """My requests: the requests the person may see, filtered and a page at a time."""
+    """My requests: the person's own requests or their team's, filtered and a page at a time."""
+    partners = mine.partners_of(db.session(), current_user)
     filters = mine.Filters.read(
         request.args.get("case", ""),
         request.args.get("partner", ""),
         request.args.get("status", ""),
+        request.args.get("whose", ""),
+        usual=mine.usual_whose(current_user),
+        partners=[partner_id for partner_id, _ in partners],
     )
     page = mine.my_requests_page(
         db.session(),
@@ -58,8 +62,10 @@ def dashboard() -> ResponseReturnValue:
         "requests/dashboard.html",
         page=page,
         filters=filters,
-        partners=mine.partners_of(db.session(), current_user),
+        partners=partners,
         statuses=mine.STATUS_CHOICES,
+        whose_choices=mine.WHOSE_CHOICES if current_user.team_id is not None else (),
+        case_error=mine.CASE_REFERENCE_ERROR if filters.case_refused else None,
         pagination=_pagination(page, filters),
         today=uk_today(),
     )
@@ -70,6 +76,7 @@ def _pagination(page: mine.MyRequestsPage, filters: mine.Filters) -> dict[str, A
         "case": filters.case or None,
         "partner": str(filters.partner) if filters.partner else None,
         "status": filters.status or None,
+        "whose": None if filters.whose == mine.usual_whose(current_user) else filters.whose,
     }
     return govuk_pagination(
         page.number,

@@ -137,6 +137,9 @@ class CouncilRequestPage:
     delivery: services.Delivery | None
     # What the partner said about each child, once it was sent (or closed the request).
     confirmed: list[ChildOnRequest]
+    # The case's page opens for the viewer (its team's): the issuer of a request on a case
+    # since moved to another team sees the request, not the case.
+    case_opens: bool = False
 
 
 def council_request_page(
@@ -161,6 +164,7 @@ def council_request_page(
         versions=contribution_versions(session, found),
         delivery=services.delivery_of(session, found),
         confirmed=_what_the_partner_said(session, cipher, found),
+        case_opens=council_may_work_on(viewer, found.case.team_id),
     )
 
 

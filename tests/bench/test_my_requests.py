@@ -1,6 +1,7 @@
 """The My requests bench (bench/my_requests.py) on the smoke volumes, in a database of its own:
 it makes a team with the figure's number of requests, which each of its workers sees whole
-through the page's own service, and a locust plan that signs every worker in."""
+through the page's own service (widened to "My team's"), and a locust plan that signs every
+worker in."""
 
 from __future__ import annotations
 
@@ -71,7 +72,11 @@ def test_the_team_has_the_figures_requests_and_each_worker_sees_them_all(
         assert worker is not None
         with Flask(__name__).test_request_context():
             page = mine.my_requests_page(
-                session, RecordCipher(run.keyring, session), worker, mine.Filters(), date.today()
+                session,
+                RecordCipher(run.keyring, session),
+                worker,
+                mine.Filters(whose=mine.TEAMS),
+                date.today(),
             )
         assert page is not None and page.total == team.requests
         assert len(page.rows) == mine.PAGE_SIZE and all(row.children for row in page.rows)

@@ -43,9 +43,25 @@ def test_my_requests_and_a_case_page(people: People, stack: PortalStack) -> None
     assert cases and set(cases) == {"NCC-101402"}, cases
     expect(page.get_by_role("row").filter(has_text=reference)).to_be_visible()
     worker.check()
-    hands.fill(page.get_by_label("Case reference"), "NCC-NOTHING")
+    hands.fill(page.get_by_label("Case reference"), "NCC-999999")
     hands.click(page.get_by_role("button", name="Filter requests"))
     expect(page.get_by_text("No requests match the filters.")).to_be_visible()
+    worker.check()
+    # A child's name typed as the case: refused, neither applied nor shown back.
+    hands.fill(page.get_by_label("Case reference"), "Maya Patel")
+    hands.click(page.get_by_role("button", name="Filter requests"))
+    summary = page.locator(".govuk-error-summary")
+    expect(summary).to_contain_text("Enter a case reference, like NCC-100234")
+    expect(page.get_by_label("Case reference")).to_have_value("")
+    expect(page.get_by_role("row").filter(has_text=reference)).to_contain_text("Maya Patel")
+    worker.check()
+    hands.click(summary.get_by_role("link", name="Enter a case reference, like NCC-100234"))
+    expect(page.get_by_label("Case reference")).to_be_focused()
+    # Widened to the team's requests, and back.
+    hands.check(page.get_by_role("radio", name="My team’s"))
+    hands.click(page.get_by_role("button", name="Filter requests"))
+    expect(page.get_by_role("radio", name="My team’s")).to_be_checked()
+    expect(page.get_by_role("row").filter(has_text=reference)).to_be_visible()
     worker.check()
     hands.click(page.get_by_role("link", name="Clear filters").first)
     expect(page.get_by_role("row").filter(has_text=reference)).to_be_visible()
@@ -79,9 +95,33 @@ def test_my_requests_and_a_case_page(people: People, stack: PortalStack) -> None
     worker.check()
 
     # The home page counts what needs doing and links to the list.
+    counts_match_their_lists(worker)
+
+
+def counts_match_their_lists(worker: Person) -> dict[str, int]:
+    """Each count on the home page is the number of requests its link lists; nothing to count
+    says so. The counts, by what they count."""
+    page = worker.page
     worker.go("/")
     expect(page.get_by_role("heading", name="Your requests to partners")).to_be_visible()
     worker.check()
+    items = page.locator(".portal-to-do li").all()
+    counted = {
+        item.locator("a").inner_text(): (
+            int(item.locator("strong").inner_text()),
+            item.locator("a").get_attribute("href") or "",
+        )
+        for item in items
+    }
+    if not counted:
+        expect(page.get_by_text("Nothing needs your attention at the moment.")).to_be_visible()
+    for count, href in counted.values():
+        worker.go(href)
+        plural = "request" if count == 1 else "requests"
+        showing = page.locator("#showing")
+        expect(showing).to_contain_text(f" of {count} {plural} matching the filters", timeout=5000)
+        worker.check()
+    return {label: count for label, (count, _) in counted.items()}
 
 
 def send_again(lead: Person, reference: str, part: str, text: str, document: Path) -> None:
@@ -129,6 +169,14 @@ def test_the_worker_sees_what_changed_in_version_2(
     worker.check()
 
     send_again(lead, reference, "Behaviour", "A lunchtime club helps.", corrected)
+
+    # Sent back: the worker's to review, counted on the home page and first in the list.
+    counts = counts_match_their_lists(worker)
+    assert counts.get("requests to review", 0) >= 1, counts
+    worker.go("/requests?status=submitted")
+    row = worker.page.get_by_role("row").filter(has_text=reference)
+    expect(row.locator(".govuk-tag").first).to_have_text("Awaiting your review")
+    worker.check()
 
     steps.open_answers(worker, reference, 2)
     page = worker.page

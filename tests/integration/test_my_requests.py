@@ -32,7 +32,12 @@ from portal.models import (
     User,
 )
 from portal.requests import case_pages, mine
-from portal.requests.access import council_may_see, council_sees
+from portal.requests.access import (
+    council_decides,
+    council_may_change,
+    council_may_see,
+    council_sees,
+)
 from tests.conftest import both_backends
 from tests.factories import make_organisation, make_request, make_user, sign_in
 
@@ -116,12 +121,9 @@ class Council:
         self.session.flush()
 
 
-def test_the_clause_and_the_rule_agree_for_every_person_and_request(
-    db_session: Session, keyring: FileKeyring
-) -> None:
-    council = Council(db_session, keyring)
+def everyone(db_session: Session, council: Council) -> dict[str, User]:
     east, west = council.east, council.west
-    people = {
+    return {
         "east worker": council.worker,
         "east colleague": make_user(db_session, council.council, Role.SOCIAL_WORKER, team=east),
         "east manager": make_user(db_session, council.council, Role.TEAM_MANAGER, team=east),
@@ -131,13 +133,29 @@ def test_the_clause_and_the_rule_agree_for_every_person_and_request(
         "IG officer in east": make_user(db_session, council.council, Role.IG_OFFICER, team=east),
         "partner": make_user(db_session, council.school, Role.PARTNER_LEAD),
     }
+
+
+def every_request(
+    db_session: Session, council: Council, people: dict[str, User]
+) -> list[DelegationRequest]:
+    """A request by each person on each team's case in each status."""
     for case, issuer, status in itertools.product(
         (council.east_case, council.west_case), people.values(), RequestStatus
     ):
         council.request(case, by=issuer, status=status)
-    requests = db_session.scalars(
-        sa.select(DelegationRequest).options(sa.orm.joinedload(DelegationRequest.case))
-    ).all()
+    return list(
+        db_session.scalars(
+            sa.select(DelegationRequest).options(sa.orm.joinedload(DelegationRequest.case))
+        ).all()
+    )
+
+
+def test_the_clause_and_the_rule_agree_for_every_person_and_request(
+    db_session: Session, keyring: FileKeyring
+) -> None:
+    council = Council(db_session, keyring)
+    people = everyone(db_session, council)
+    requests = every_request(db_session, council, people)
 
     for name, person in people.items():
         expected = {r.id for r in requests if council_may_see(person, r)}
@@ -151,6 +169,27 @@ def test_the_clause_and_the_rule_agree_for_every_person_and_request(
     n = len(RequestStatus)
     assert seen["east worker"] == seen["east manager"] == len(people) * n + n
     assert seen["worker without a team"] == seen["IG officer in east"] == 2 * n
+
+
+def test_who_decides_as_a_clause_agrees_with_the_rule_for_every_person_and_request(
+    db_session: Session, keyring: FileKeyring
+) -> None:
+    """council_decides (what awaits a person's review) is council_may_change row by row."""
+    council = Council(db_session, keyring)
+    people = everyone(db_session, council)
+    requests = every_request(db_session, council, people)
+
+    for name, person in people.items():
+        expected = {r.id for r in requests if council_may_change(person, r)}
+        listed = set(
+            db_session.scalars(sa.select(DelegationRequest.id).where(council_decides(person)))
+        )
+        assert listed == expected, name
+    decides = {name: sum(council_may_change(p, r) for r in requests) for name, p in people.items()}
+    n = len(RequestStatus)
+    # A manager decides the team's requests and their own; a worker only their own.
+    assert decides["east manager"] == len(people) * n + n
+    assert decides["east worker"] == decides["east colleague"] == 2 * n
 
 
 def test_my_requests_names_the_children_and_records_only_the_rows_shown(
@@ -236,7 +275,9 @@ def test_my_requests_filters_by_case_partner_and_status(
     assert listed("") == ours
     case = council.east_case.cms_reference
     assert listed(f"case={case}") == {school_one.reference, police_one.reference}
-    assert listed(f"case={case.lower()}") == {school_one.reference, police_one.reference}
+    # Matched as the case page and the find-a-case lookup match it: exactly, once trimmed.
+    assert listed(f"case=+{case}+") == {school_one.reference, police_one.reference}
+    assert listed(f"case={case.lower()}") == set()
     assert listed(f"partner={council.police.id}") == {police_one.reference}
     assert listed(f"case={case}&partner={council.police.id}") == {police_one.reference}
     assert listed("status=submitted") == {other_one.reference}
@@ -245,7 +286,7 @@ def test_my_requests_filters_by_case_partner_and_status(
     assert listed(f"case={council.west_case.cms_reference}") == set()
     # Values nobody chose from the form are left out, never an error.
     assert listed("status=nonsense&partner=not-a-uuid") == ours
-    empty = client.get("/requests?case=NCC-NOPE").get_data(as_text=True)
+    empty = client.get("/requests?case=NCC-999999").get_data(as_text=True)
     assert "No requests match the filters." in empty and "Clear filters" in empty
     form = client.get(f"/requests?partner={council.police.id}").get_data(as_text=True)
     assert f'<option value="{council.police.id}" selected>' in form
@@ -323,9 +364,9 @@ def test_a_case_page_lists_its_children_and_requests_for_its_team_only(
     assert west_request.reference not in page
     assert 'action="/requests/new"' in page and f'name="reference" value="{reference}"' in page
     reads = children_read(db_session)
-    assert sorted((e.object_type, e.details["shown_in"]) for e in reads) == [
-        ("case", "case_page"),
-        ("delegation_request", "case_page"),
+    # One read for the page: the case's children, whom its requests name too.
+    assert [(e.object_type, e.object_id, e.details["shown_in"]) for e in reads] == [
+        ("case", reference, "case_page")
     ]
     # Another team's case is as if it were not there, as is one the portal does not hold.
     assert client.get(f"/cases/{council.west_case.cms_reference}").status_code == 404
@@ -333,7 +374,7 @@ def test_a_case_page_lists_its_children_and_requests_for_its_team_only(
     other = app.test_client()
     sign_in(app, other, council.west_worker)
     assert other.get(f"/cases/{reference}").status_code == 404
-    assert len(children_read(db_session)) == 2  # refused pages read nothing
+    assert len(children_read(db_session)) == 1  # refused pages read nothing
     # My requests lists the request on the other team's case, without a link to its page.
     listed = client.get("/requests").get_data(as_text=True)
     assert west_request.reference in listed
@@ -407,7 +448,7 @@ def test_the_list_the_filters_and_the_counts_on_either_database(
             db_session,
             council.cipher,
             council.worker,
-            mine.Filters(case=council.east_case.cms_reference.lower(), status="delivery_stopped"),
+            mine.Filters(case=council.east_case.cms_reference, status="delivery_stopped"),
             today,
         )
         cases = case_pages.team_cases_page(db_session, council.cipher, council.worker)

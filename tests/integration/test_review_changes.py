@@ -1,13 +1,15 @@
 """Reviewing version 2 shows what changed since version 1, starting from the part the council
 asked about when it returned version 1: an answer changed (both values), a document removed
 and one added (name and SHA-256), and "No changes" for the parts left alone. Reading version 1
-to compare is a read of it, on the record."""
+to compare is a read of it, on the record (and opening version 1 compares with nothing, so
+reads nothing more). The full version's parts nest under its heading; a version 1 that can no
+longer be read says so instead of what changed."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -87,9 +89,20 @@ def change_one_answer(teacher: FlaskClient, reference: str, children: list[str])
     assert saved.status_code == 302, saved.get_data(as_text=True)[:1500]
 
 
-def test_version_2_shows_what_changed_since_version_1(
-    app: Flask, world: World, db_session: Session
-) -> None:
+def comparison_reads(db_session: Session) -> list[AuditEvent]:
+    db_session.expire_all()
+    return [
+        event
+        for event in db_session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == AuditAction.CONTRIBUTION_VIEWED.value)
+        )
+        if "compared_with" in event.details
+    ]
+
+
+def send_version_2(app: Flask, world: World, db_session: Session) -> tuple[str, FlaskClient]:
+    """Version 1 sent, opened by the worker (who sees nothing to compare, and no comparison is
+    on the record) and returned; version 2 sent: (the request's reference, the worker)."""
     reference = issue(app, world)
     teacher = client_for(app, world.teacher)
     confirm_if_asked(teacher, reference)
@@ -100,12 +113,20 @@ def test_version_2_shows_what_changed_since_version_1(
     worker = client_for(app, world.worker)
     first = worker.get(f"/requests/{reference}/versions/1").get_data(as_text=True)
     assert "What changed" not in first  # version 1 has nothing to compare with
+    assert comparison_reads(db_session) == []
     return_version_1(worker, reference)
 
     change_one_answer(teacher, reference, children)
     added = documents.upload(teacher, reference, "register-corrected.pdf", SECOND_PDF)
     assert added.status_code == 302
     assert send(teacher, reference).headers["Location"].endswith("/receipts/2")
+    return reference, worker
+
+
+def test_version_2_shows_what_changed_since_version_1(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    reference, worker = send_version_2(app, world, db_session)
 
     page = worker.get(f"/requests/{reference}/versions/2").get_data(as_text=True)
 
@@ -136,11 +157,38 @@ def test_version_2_shows_what_changed_since_version_1(
         for card in cards[1 : 1 + len(changed_titles)]
     )
 
-    db_session.expire_all()
-    compared = db_session.scalars(
-        sa.select(AuditEvent).where(
-            AuditEvent.action == AuditAction.CONTRIBUTION_VIEWED.value,
-            AuditEvent.details["compared_with"].as_integer() == 2,
-        )
-    ).all()
-    assert [(e.details["version"], e.case_reference) for e in compared] == [(1, "NCC-555001")]
+    compared = comparison_reads(db_session)
+    assert [
+        (e.details["version"], e.details["compared_with"], e.case_reference) for e in compared
+    ] == [(1, 2, "NCC-555001")]
+    # Version 2 in full: its parts are headings under its own.
+    in_full = page[page.index("Version 2 in full") :]
+    for section in TEMPLATE.sections:
+        assert f'<h3 class="govuk-heading-s">{escape(section.title)}</h3>' in in_full, section.id
+        assert f'<h2 class="govuk-heading-m">{escape(section.title)}</h2>' not in page
+
+
+def test_a_version_1_that_can_no_longer_be_read_is_said_to_be(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    from portal.crypto.shredding import shred_data_keys
+    from portal.models import Contribution, DelegationRequest
+
+    reference, worker = send_version_2(app, world, db_session)
+    first = db_session.scalar(
+        sa.select(Contribution)
+        .join(DelegationRequest, DelegationRequest.id == Contribution.request_id)
+        .where(DelegationRequest.reference == reference, Contribution.version == 1)
+    )
+    assert first is not None and first.data_key_id is not None
+    assert shred_data_keys(db_session, [first.data_key_id], datetime.now(UTC)) == 1
+    db_session.commit()
+
+    response = worker.get(f"/requests/{reference}/versions/2")
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page[:1500]
+    assert "Version 1 can no longer be read, so what changed cannot be shown." in page
+    assert "What changed since version 1" not in page
+    assert NEW_ANSWER in page  # version 2 itself, in full
+    assert comparison_reads(db_session) == []  # nothing of version 1 was read
