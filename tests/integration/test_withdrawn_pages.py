@@ -14,12 +14,19 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from portal.lifecycle import RequestStatus
+from portal.audit import AuditAction, record_event
+from portal.auth.login import actor_for
+from portal.lifecycle import ContributionStatus, RequestStatus
 from portal.models import (
+    Attachment,
     Contribution,
     Notification,
     NotificationKind,
+    NotificationStatus,
+    OrganisationStatus,
     Role,
+    RoleAssignment,
+    User,
     UserStatus,
 )
 from portal.uk_time import uk_moment
@@ -105,6 +112,19 @@ def test_every_partner_page_of_a_withdrawn_request_says_when_and_by_whom(
         assert said_unsaved == (method == "POST"), (method, path)
 
 
+def test_the_page_names_the_team_that_withdrew_it_not_the_cases_team_now(
+    app: Flask, world: World, opened: str, db_session: Session
+) -> None:
+    withdraw(app, world, opened)  # by the worker, of CIN East
+    request = request_row(db_session, opened)
+    request.case.team_id = world.other_worker.team_id  # the case moves to CIN West since
+    db_session.commit()
+
+    html = client_for(app, world.teacher).get(f"/inbox/{opened}").get_data(as_text=True)
+
+    assert "CIN East withdrew this request" in html and "CIN West" not in html
+
+
 def test_answers_posted_after_the_withdrawal_land_on_the_page_and_save_nothing(
     app: Flask, world: World, opened: str, db_session: Session
 ) -> None:
@@ -143,6 +163,40 @@ def test_people_who_could_never_open_it_still_get_not_found(
     for person in (world.teacher, world.lead):
         assert client_for(app, person).get(f"/inbox/{reference}").status_code == 410
     assert client_for(app, world.teacher).get("/inbox/DR-NOTHERE").status_code == 404
+
+
+def test_only_people_who_could_have_seen_it_while_open_are_told_it_was_withdrawn(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    # Named to the teacher: the colleague could not see it while it was open. Today's rule
+    # would admit a colleague made a partner lead since, and a newcomer; the page would
+    # confirm to them that the reference exists.
+    reference = issue(app, world, named_recipient=str(world.teacher.id))
+    confirm_if_asked(client_for(app, world.teacher), reference)
+    withdraw(app, world, reference)
+    withdrawn_at = request_row(db_session, reference).closed_at
+    assert withdrawn_at is not None
+    promoted = world.colleague
+    promoted.role_assignments.append(RoleAssignment(role=Role.PARTNER_LEAD))
+    newcomer = make_user(db_session, world.school, Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
+    db_session.commit()
+
+    for person in (promoted, newcomer):
+        assert client_for(app, person).get(f"/inbox/{reference}").status_code == 404
+    # A lead since before it closed was told, as is the named teacher.
+    for person in (world.lead, world.teacher):
+        assert client_for(app, person).get(f"/inbox/{reference}").status_code == 410
+    # Someone whose account is newer than its closing but who demonstrably opened it (the
+    # record says so) is told too.
+    record_event(
+        db_session,
+        AuditAction.REQUEST_VIEWED,
+        actor=actor_for(newcomer),
+        object_type="delegation_request",
+        object_id=reference,
+    )
+    db_session.commit()
+    assert client_for(app, newcomer).get(f"/inbox/{reference}").status_code == 410
 
 
 def test_a_request_past_its_closing_date_says_when_it_closed(
@@ -186,6 +240,69 @@ def test_withdrawing_e_mails_exactly_those_at_the_partner_who_opened_it(
         world.teacher.id,
         world.lead.id,
     }
+
+
+def worked_without_opening(session: Session, world: World, reference: str) -> dict[str, User]:
+    """People at the school who worked on the request as the answering pages record it, none
+    of them with a read of its own page on the record; and one who only saw it in a list."""
+    request = request_row(session, reference)
+    people = {
+        name: make_user(session, world.school, Role.PARTNER_CONTRIBUTOR)
+        for name in ("author", "discarded", "uploader", "reader", "listed")
+    }
+    older = Contribution(
+        request_id=request.id,
+        version=1,
+        status=ContributionStatus.DISCARDED,
+        created_by_id=people["discarded"].id,
+    )
+    draft = Contribution(request_id=request.id, version=2, created_by_id=people["author"].id)
+    session.add_all([older, draft])
+    session.flush()
+    session.add(
+        Attachment(
+            contribution_id=draft.id,
+            answer_key="documents",
+            filename_enc=b"sealed",
+            content_type="application/pdf",
+            size_bytes=1,
+            uploaded_by_id=people["uploader"].id,
+        )
+    )
+    for name, shown_in in (("reader", None), ("listed", "inbox")):
+        record_event(
+            session,
+            AuditAction.CHILD_DETAILS_VIEWED,
+            actor=actor_for(people[name]),
+            object_type="delegation_request",
+            object_id=reference,
+            details={"shown_in": shown_in} if shown_in else None,
+        )
+    session.commit()
+    return people
+
+
+def test_withdrawing_e_mails_those_who_worked_on_it_without_opening_its_page(
+    app: Flask, world: World, db_session: Session
+) -> None:
+    reference = issue(app, world)
+    people = worked_without_opening(db_session, world, reference)
+
+    withdraw(app, world, reference)
+
+    told = {people[name].id for name in ("author", "discarded", "uploader", "reader")}
+    assert queued(db_session, NotificationKind.REQUEST_WITHDRAWN) == told  # not "listed"
+
+
+def test_no_withdrawal_e_mail_to_an_organisation_that_could_not_sign_in(
+    app: Flask, world: World, opened: str, db_session: Session
+) -> None:
+    world.school.status = OrganisationStatus.SUSPENDED
+    db_session.commit()
+
+    withdraw(app, world, opened)
+
+    assert queued(db_session, NotificationKind.REQUEST_WITHDRAWN) == set()
 
 
 def test_answered_elsewhere_withdraws_and_e_mails_those_who_opened_it(
@@ -232,3 +349,12 @@ def test_passing_a_request_e_mails_the_colleague_each_time(
     db_session.expire_all()
     again = db_session.get(Notification, mail.id)
     assert again is not None and again.status.value == "pending"
+    again.status = NotificationStatus.SENT
+    db_session.commit()
+    pass_to(world.colleague.id)  # already theirs: no e-mail saying it was passed to them
+    db_session.expire_all()
+    passed = sa.select(Notification.recipient_id).where(
+        Notification.kind == NotificationKind.REQUEST_PASSED,
+        Notification.status == NotificationStatus.PENDING,
+    )
+    assert db_session.scalars(passed).all() == [world.teacher.id]
