@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,6 +39,7 @@ from portal.models import (
     Team,
     User,
 )
+from portal.uk_time import last_uk_day
 
 # The request's type, for the route modules that hand found requests back to the services.
 __all__ = [
@@ -193,8 +194,15 @@ class Closure:
 
     reference: str
     withdrawn: bool  # by the council; otherwise it closed on its closing date
-    closed_at: datetime
+    closed_at: datetime  # withdrawn: then; lapsed: the start of the UK day after its last
     team_name: str
+    status: RequestStatus  # as it stands: what became of any answer (an expired request's
+    # status says nothing was sent, or returned; a submitted one may still be reviewed)
+
+    @property
+    def closing_date(self) -> date:
+        """The last UK day it was open: a lapsed request closed at the end of it."""
+        return last_uk_day(self.closed_at)
 
 
 class ClosedToPartner(HTTPException):
@@ -204,9 +212,10 @@ class ClosedToPartner(HTTPException):
     code = 410
     description = "This request has been withdrawn or has closed."
 
-    def __init__(self, closure: Closure) -> None:
+    def __init__(self, closure: Closure, found: DelegationRequest) -> None:
         super().__init__()
         self.closure = closure
+        self.found = found  # for the copies of what was sent the page links
 
 
 def _closed_at(request: DelegationRequest) -> datetime:
@@ -225,7 +234,7 @@ def closure_of(session: Session, request: DelegationRequest) -> Closure:
         issuer = session.get(User, request.requested_by_id)
         team = issuer.team if issuer is not None else None
     name = (team or request.case.team).name
-    return Closure(request.reference, withdrawn, _closed_at(request), name)
+    return Closure(request.reference, withdrawn, _closed_at(request), name, request.status)
 
 
 def _withdrawing_team(session: Session, request: DelegationRequest) -> Team | None:
@@ -257,7 +266,7 @@ def partners_request(reference: str) -> DelegationRequest:
     found = _found(reference)
     if found is not None and not partner_may_see(current_user, found):
         if partner_could_have_seen(db.session(), current_user, found):
-            raise ClosedToPartner(closure_of(db.session(), found))
+            raise ClosedToPartner(closure_of(db.session(), found), found)
     return _allowed(found, partner_may_see)
 
 

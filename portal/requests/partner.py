@@ -12,6 +12,8 @@ from wtforms.fields.choices import SelectChoice
 from portal import db
 from portal.auth.login import actor_for
 from portal.auth.policy import Role, access, roles
+from portal.contributions.sent_copy import copies_kept, sent_versions
+from portal.lifecycle import RequestStatus
 from portal.requests import inbox, pages, services
 from portal.requests.access import ClosedToPartner, DelegationRequest, partners_request
 from portal.requests.forms import RouteForm
@@ -26,9 +28,16 @@ PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
 def closed(error: ClosedToPartner) -> ResponseReturnValue:
     """Any partner page of a request withdrawn or closed since this person could open it (the
     inbox's, the answering pages', documents', receipts'): when, and by which team, never what
-    it asked. A form sent to it saved nothing, and the page says so."""
+    it asked. A form sent to it saved nothing, and the page says so. It links the copies of
+    what the organisation sent that this person may keep."""
+    sent = sent_versions(db.session(), error.found)
     return render_template(
-        "inbox/closed.html", closure=error.closure, posted=request.method == "POST"
+        "inbox/closed.html",
+        closure=error.closure,
+        sent_any=bool(sent),
+        copies=copies_kept(current_user, error.found, sent),
+        posted=request.method == "POST",
+        statuses=RequestStatus,
     ), 410
 
 

@@ -6,7 +6,7 @@ request to a colleague e-mails the colleague."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -29,13 +29,15 @@ from portal.models import (
     User,
     UserStatus,
 )
-from portal.uk_time import uk_moment
+from portal.uk_time import end_of_uk_day, long_date, uk_moment, uk_today
 from tests.factories import csrf_token, make_user
 from tests.integration.test_contributions import (
     TEMPLATE,
+    answer_everything,
     children_of,
     request_row,
     section_form,
+    send,
 )
 from tests.support.confirming import confirm_if_asked
 from tests.support.world import PURPOSE, World, client_for, issue
@@ -199,11 +201,14 @@ def test_only_people_who_could_have_seen_it_while_open_are_told_it_was_withdrawn
     assert client_for(app, newcomer).get(f"/inbox/{reference}").status_code == 410
 
 
-def test_a_request_past_its_closing_date_says_when_it_closed(
+def test_a_request_past_its_closing_date_says_it_closed_at_the_end_of_that_day(
     app: Flask, world: World, opened: str, db_session: Session
 ) -> None:
+    # As the council's pages give it: "at the end of" the closing date, not the midnight
+    # after (a closing date is kept as the end of that UK day).
+    closing_date = uk_today() - timedelta(days=1)
     request = request_row(db_session, opened)
-    request.expires_at = datetime.now(UTC) - timedelta(minutes=5)
+    request.expires_at = end_of_uk_day(closing_date)
     db_session.commit()
 
     page = client_for(app, world.teacher).get(f"/inbox/{opened}")
@@ -211,9 +216,68 @@ def test_a_request_past_its_closing_date_says_when_it_closed(
     assert page.status_code == 410
     html = page.get_data(as_text=True)
     assert "This request has closed" in html
-    assert f"closed on {uk_moment(request.expires_at)}" in html
-    assert "CIN East" in html and PURPOSE_WORDS not in html
+    said = f"This request from CIN East closed at the end of {long_date(closing_date)}, its closing"
+    assert said in html
+    assert long_date(closing_date + timedelta(days=1)) not in html
+    # Unanswered, not yet marked expired: the draft goes at the next run.
+    assert "Anything not yet sent was not shared with the council, and will be deleted" in html
+    assert "kept as sent" not in html
+    assert PURPOSE_WORDS not in html
     assert client_for(app, world.outsider).get(f"/inbox/{opened}").status_code == 404
+
+
+def test_a_closed_requests_page_says_what_became_of_the_answer_and_links_the_copies(
+    app: Flask, world: World, opened: str, db_session: Session
+) -> None:
+    teacher = client_for(app, world.teacher)
+    answer_everything(teacher, opened, children_of(world))
+    assert send(teacher, opened).status_code == 302
+    colleague = client_for(app, world.colleague)
+    assert colleague.get(f"/inbox/{opened}").status_code == 200  # saw it while it was open
+    request = request_row(db_session, opened)
+    request.expires_at = end_of_uk_day(uk_today() - timedelta(days=1))
+    db_session.commit()
+    copy = f"/inbox/{opened}/versions/1/copy"
+
+    html = teacher.get(f"/inbox/{opened}").get_data(as_text=True)
+    assert "Your organisation sent its answer before then. The council can still review it" in html
+    assert "You do not need to answer it" not in html and "deleted" not in html
+    assert f'href="{copy}"' in html and f'href="{copy}.pdf"' in html
+    assert teacher.get(copy).status_code == 200  # the link holds after it closed
+    # A contributor who did not send it may not keep the copy, and is told who may.
+    told = colleague.get(f"/inbox/{opened}").get_data(as_text=True)
+    assert copy not in told
+    assert "The person who sent it and your organisation’s partner leads can keep" in told
+
+    request = request_row(db_session, opened)
+    request.status = RequestStatus.ACCEPTED
+    db_session.commit()
+    html = teacher.get(f"/inbox/{opened}").get_data(as_text=True)
+    assert "The council accepted your organisation’s answer" in html
+    assert "You can no longer answer it" not in html
+
+    request = request_row(db_session, opened)
+    request.status = RequestStatus.REJECTED
+    db_session.commit()
+    html = teacher.get(f"/inbox/{opened}").get_data(as_text=True)
+    assert "The council did not accept your organisation’s answer" in html
+
+
+def test_a_request_withdrawn_after_an_answer_was_sent_links_its_copy(
+    app: Flask, world: World, opened: str, db_session: Session
+) -> None:
+    teacher = client_for(app, world.teacher)
+    answer_everything(teacher, opened, children_of(world))
+    assert send(teacher, opened).status_code == 302
+    withdraw(app, world, opened)
+
+    html = teacher.get(f"/inbox/{opened}").get_data(as_text=True)
+
+    assert "What your organisation sent before then has been kept as sent" in html
+    copy = f"/inbox/{opened}/versions/1/copy"
+    assert f'href="{copy}"' in html
+    assert teacher.get(copy).status_code == 200
+    assert teacher.get(f"/inbox/{opened}/receipts/1").status_code == 410  # gone with it
 
 
 def queued(session: Session, kind: NotificationKind) -> set[object]:
