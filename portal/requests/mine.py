@@ -32,11 +32,11 @@ from portal.models import (
     User,
     request_children,
 )
+from portal.pagination import LAST_PAGE, count_of, pages_of
 from portal.requests.access import council_may_work_on, council_sees
 from portal.requests.recipients import OPEN_STATUSES
 
 PAGE_SIZE = 25
-LAST_PAGE = 100_000  # no list reaches it (and no database offset can hold much more)
 
 # The status filter: each status by the name the list shows, and two that are not statuses.
 OVERDUE = "overdue"
@@ -152,15 +152,17 @@ def my_requests_page(
     today: date,
     number: int = 1,
     shown_in: str = "my_requests",
-) -> MyRequestsPage | None:
+) -> MyRequestsPage:
     """Page `number` of the requests the worker may see, narrowed by `filters`: awaiting
-    their review first, then the open ones by due date, then the rest. None past the last
-    page. Shown children's names are a read of their details, on the record row by row."""
-    if not 1 <= number <= LAST_PAGE:
-        return None
-    found = session.execute(_page_query(worker, filters, today, number)).all()
-    if not found:
-        return MyRequestsPage([], 1, 1, 0) if number == 1 else None
+    their review first, then the open ones by due date, then the rest. Past the last
+    page: no rows, `number` > `pages`. Shown children's names are a read of their details, on
+    the record row by row."""
+    number = min(max(number, 1), LAST_PAGE)
+    query = _page_query(worker, filters, today, number)
+    found = session.execute(query).all()
+    if not found:  # none, or past the last page (the route sends them to it)
+        total = count_of(session, query) if number > 1 else 0
+        return MyRequestsPage([], number, pages_of(total, PAGE_SIZE), total)
     names = children_named(session, cipher, [row.id for row in found])
     rows = [
         MyRequestRow(
@@ -177,7 +179,7 @@ def my_requests_page(
     for row in rows:
         record_children_shown(worker, row.reference, row.case_reference, shown_in)
     total = found[0].total
-    return MyRequestsPage(rows, number, -(-total // PAGE_SIZE), total)
+    return MyRequestsPage(rows, number, pages_of(total, PAGE_SIZE), total)
 
 
 def _page_query(
