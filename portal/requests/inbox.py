@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, contains_eager
 
 from portal.audit import AuditAction, record_lasting_event
 from portal.auth.login import actor_for
-from portal.crypto import DecryptionError
+from portal.cases.directory import NAME_NOT_HELD, name_if_held
 from portal.crypto.records import RecordCipher
 from portal.home import HomeSection, Link, ToDo
 from portal.lifecycle import RequestStatus
@@ -29,7 +29,6 @@ from portal.uk_time import uk_today
 # Requests on one page of a partner's inbox.
 INBOX_PAGE_SIZE = 25
 DUE_SOON_DAYS = 7  # "due this week": today and the six days after
-NAME_NOT_HELD = "Name no longer held"  # a child whose name has been destroyed
 
 
 class StatusFilter(enum.StrEnum):
@@ -209,7 +208,7 @@ def with_children(
     names: dict[str, list[str]] = {}
     cases: dict[str, str] = {}
     for reference, cms_reference, child in found:
-        name = _name_of(cipher, child)
+        name = name_if_held(cipher, child)
         names.setdefault(reference, []).append(name or NAME_NOT_HELD)
         if name is not None:  # a row is a read only of names it shows
             cases[reference] = cms_reference
@@ -224,14 +223,6 @@ def with_children(
         )
     rows = [replace(row, children=names.get(row.reference, [])) for row in page.rows]
     return replace(page, rows=rows)
-
-
-def _name_of(cipher: RecordCipher, child: Child) -> str | None:
-    """The child's name, or None if it is no longer held (its data key destroyed)."""
-    try:
-        return cipher.open_text(child, "name_enc") or None
-    except DecryptionError:
-        return None
 
 
 def inbox_counts(session: Session, person: User, today: date) -> InboxCounts:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_lasting_event
 from portal.auth.login import actor_for
+from portal.cases.directory import NAME_NOT_HELD, name_if_held
 from portal.crypto.records import RecordCipher
 from portal.home import HomeSection, Link, ToDo
 from portal.lifecycle import OutboxStatus, RequestStatus
@@ -176,8 +177,9 @@ def my_requests_page(
         )
         for row in found
     ]
-    for row in rows:
-        record_children_shown(worker, row.reference, row.case_reference, shown_in)
+    for row in rows:  # a row naming no one still held reads no one's details
+        if any(name != NAME_NOT_HELD for name in row.children):
+            record_children_shown(worker, row.reference, row.case_reference, shown_in)
     total = found[0].total
     return MyRequestsPage(rows, number, pages_of(total, PAGE_SIZE), total)
 
@@ -227,7 +229,7 @@ def children_named(
     named: dict[uuid.UUID, list[str]] = defaultdict(list)
     for request_id, child in pairs:
         if child.id not in opened:
-            opened[child.id] = cipher.open_text(child, "name_enc") or ""
+            opened[child.id] = name_if_held(cipher, child) or NAME_NOT_HELD
         named[request_id].append(opened[child.id])
     return {request_id: tuple(found) for request_id, found in named.items()}
 

@@ -430,3 +430,25 @@ def test_the_list_the_filters_and_the_counts_on_either_database(
     assert cases is not None and [
         (c.reference, c.requests, c.open_requests) for c in cases.rows
     ] == [(council.east_case.cms_reference, 3, 1)]
+
+
+def test_a_child_whose_name_is_no_longer_held_is_said_so_and_not_read(
+    app: Flask, db_session: Session, keyring: FileKeyring
+) -> None:
+    council = Council(db_session, keyring)
+    gone = team_case(db_session, council.cipher, council.east, "Ruby Lane")
+    shredded = council.request(gone)
+    kept = council.request(council.east_case)
+    (ruby,) = gone.children
+    assert ruby.data_key is not None
+    ruby.data_key.wrapped_key = None  # destroyed: crypto-shredded
+    db_session.commit()
+    client = app.test_client()
+    sign_in(app, client, council.worker)
+
+    html = client.get("/requests").get_data(as_text=True)
+
+    assert "Name no longer held" in html and "Amelia Hart, Oliver Hart" in html
+    # Only the row still naming someone is a read of the children's details.
+    assert [event.object_id for event in children_read(db_session)] == [kept.reference]
+    assert shredded.reference in html
