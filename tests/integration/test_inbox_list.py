@@ -6,7 +6,7 @@ open requests first, then by due date, and shows them a page at a time."""
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import Flask
@@ -18,6 +18,7 @@ from portal.lifecycle import RequestStatus
 from portal.models import DelegationRequest, OrganisationKind, Role, User
 from portal.requests import inbox
 from portal.requests.access import partner_may_see, partner_sees
+from portal.uk_time import uk_today
 from tests.factories import make_case, make_organisation, make_request, make_user, sign_in
 
 
@@ -72,7 +73,7 @@ def test_the_inbox_lists_open_requests_first_then_by_due_date(
         ("sent sooner", RequestStatus.IN_PROGRESS, 2),
     ):
         request = make_request(db_session, cipher, case, school, worker)
-        request.status, request.due_on = status, date.today() + timedelta(days=due)
+        request.status, request.due_on = status, uk_today() + timedelta(days=due)
         made[request.reference] = name
     db_session.flush()
 
@@ -93,7 +94,7 @@ def test_a_long_inbox_is_shown_a_page_at_a_time(
     made = []
     for days in range(inbox.INBOX_PAGE_SIZE + 3):
         request = make_request(db_session, cipher, case, school, worker)
-        request.due_on = date.today() + timedelta(days=days)
+        request.due_on = uk_today() + timedelta(days=days)
         made.append(request.reference)
     db_session.commit()
     client = app.test_client()
