@@ -15,8 +15,12 @@ from bench.sessions import COOKIE, signed_in
 from bench.stack import Bench
 from bench.web_load import Load, run_locust
 
-PAGE_GOAL_MS = 50
 SEND_GOAL_MS = 250
+# p95 at the busiest level. The request page reads one request: 50 ms. The inbox, since issue
+# 20, names each row's children (decrypting them for the 25 rows shown) and writes 25 audited
+# reads a view (appended together, waiting for the audit chain's lock): the goal of a page that
+# writes, as sending's and My requests' (bench/my_requests.py), not that of a read-only page.
+PAGE_GOALS_MS = {"inbox": 250, "request page": 50}
 DOCUMENT_BYTES = 1024 * 1024
 PAGES = ("inbox", "request page")
 
@@ -50,8 +54,8 @@ def measure_pages(bench: Bench, readers: dict[uuid.UUID, list[str]]) -> list[Fig
                 Figure(
                     f"{page}, {users} user{'' if users == 1 else 's'}",
                     load.describe(),
-                    f"p95 < {PAGE_GOAL_MS} ms" if goal else "",
-                    load.p95 < PAGE_GOAL_MS if goal else None,
+                    f"p95 < {PAGE_GOALS_MS[page]} ms" if goal else "",
+                    load.p95 < PAGE_GOALS_MS[page] if goal else None,
                     f"locust, {load.requests} requests",
                 )
             )

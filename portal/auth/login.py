@@ -10,7 +10,6 @@ from portal import db
 from portal.audit import Actor
 from portal.auth import sessions
 from portal.extensions import login_manager
-from portal.models.organisations import OrganisationStage, OrganisationStatus
 from portal.models.users import User
 
 
@@ -38,12 +37,7 @@ def load_user(user_id: str) -> User | None:
     user = person if person is not None and person.id == key else db.session().get(User, key)
     # A suspended or pending person's session ends at their next request, as does that of
     # anyone whose organisation is suspended or has left.
-    if (
-        user is None
-        or not user.is_active
-        or user.organisation.status != OrganisationStatus.ACTIVE
-        or user.organisation.stage == OrganisationStage.LEFT
-    ):
+    if user is None or not user.is_active or not user.organisation.in_service:
         sessions.discard(session, db.session())  # type: ignore[arg-type]
         return None
     return user

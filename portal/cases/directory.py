@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from portal.audit import Actor, AuditAction, record_event
 from portal.cases.identifiers import SEALED_COLUMN, ChildIdentifier, InvalidIdentifier, canonical
 from portal.connector.adapter import CmsAdapter, CmsCase, CmsChild, CmsFailure
+from portal.crypto import DecryptionError
 from portal.crypto.records import RecordCipher
 from portal.models import Case, Child, Team
 from portal.models.base import utcnow
@@ -72,6 +73,18 @@ class LocalCaseDirectory:
     def find(self, reference: str) -> CaseSummary | None:
         case = self.session.scalar(sa.select(Case).where(Case.cms_reference == reference.strip()))
         return None if case is None else summary(self.cipher, case, case.children)
+
+
+NAME_NOT_HELD = "Name no longer held"  # what a list says of a child whose name was destroyed
+
+
+def name_if_held(cipher: RecordCipher, child: Child) -> str | None:
+    """The child's name, or None if it is no longer held (its data key destroyed): a list
+    says NAME_NOT_HELD, and showing it is no read of the child's details."""
+    try:
+        return cipher.open_text(child, "name_enc") or None
+    except DecryptionError:
+        return None
 
 
 def summary(cipher: RecordCipher, case: Case, children: list[Child]) -> CaseSummary:

@@ -76,6 +76,27 @@ def may_keep_copy(
     return contribution.submitted_by_id == user.id or user.has_role(Role.PARTNER_LEAD)
 
 
+def sent_versions(session: Session, found: DelegationRequest) -> list[Contribution]:
+    """The request's sent versions, oldest first."""
+    return list(
+        session.scalars(
+            sa.select(Contribution)
+            .where(Contribution.request_id == found.id, Contribution.submitted_at.is_not(None))
+            .order_by(Contribution.version)
+        )
+    )
+
+
+def copies_kept(
+    user: User, found: DelegationRequest, sent: list[Contribution]
+) -> list[Contribution]:
+    """Those of the sent versions whose copies this person may have: the links a withdrawn or
+    closed request's page gives (its receipts' pages are gone with it; each copy carries its
+    receipt)."""
+    now = datetime.now(UTC)
+    return [version for version in sent if may_keep_copy(user, found, version, now)]
+
+
 def find_copy(
     session: Session, user: User, reference: str, version: str
 ) -> tuple[DelegationRequest, Contribution] | None:

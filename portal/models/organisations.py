@@ -70,6 +70,12 @@ class Organisation(HasId, HasTimestamps, Base):
     teams: Mapped[list[Team]] = relationship(back_populates="organisation")
     identity_providers: Mapped[list[IdentityProvider]] = relationship(back_populates="organisation")
 
+    @property
+    def in_service(self) -> bool:
+        """Its people may sign in and be e-mailed about requests: neither suspended (nor
+        otherwise not active) nor left (portal/auth/login.py, the e-mail sender)."""
+        return self.status == OrganisationStatus.ACTIVE and self.stage != OrganisationStage.LEFT
+
 
 class Team(HasId, Base):
     __tablename__ = "teams"

@@ -269,27 +269,42 @@ def _address_if_still_wanted(session: Session, claim: _Claim, request: Delegatio
     recipient = session.get(User, claim.recipient_id)
     if recipient is None or recipient.status != UserStatus.ACTIVE:
         raise SendFailed("recipient_inactive", permanent=True)
+    # Nor to anyone whose organisation could not sign in to follow the link (suspended, not
+    # active, or left): the rule signing in uses.
+    if not recipient.organisation.in_service:
+        raise SendFailed("organisation_not_in_service", permanent=True)
     if claim.kind not in TO_PARTNER:
         if not council_may_see(recipient, request):
             raise SendFailed("recipient_not_entitled", permanent=True)
-    elif claim.kind is NotificationKind.REQUEST_WITHDRAWN:
+    else:
+        _check_partner_still_wanted(claim.kind, recipient, request)
+    if not recipient.email:
+        raise SendFailed("recipient_has_no_address", permanent=True)
+    return recipient.email
+
+
+def _check_partner_still_wanted(
+    kind: NotificationKind, recipient: User, request: DelegationRequest
+) -> None:
+    if kind is NotificationKind.REQUEST_WITHDRAWN:
         # The one partner e-mail about a closed request: to someone who could open it while
         # it was open, whose link now says when it was withdrawn and by whom.
         if request.status is not RequestStatus.REVOKED:
             raise SendFailed("no_longer_withdrawn", permanent=True)
         if not partner_was_addressed(recipient, request):
             raise SendFailed("recipient_not_entitled", permanent=True)
+        return
+    if kind is NotificationKind.REQUEST_PASSED and request.named_recipient_id != recipient.id:
+        # Passed on again since (or taken back): the e-mail would point at someone else's.
+        raise SendFailed("no_longer_passed_to_them", permanent=True)
     # Partners are never pointed at a request they can no longer open, nor at one they
     # closed themselves by saying they know none of its children.
-    elif not open_to_partner(request) or request.status is RequestStatus.CHILD_NOT_KNOWN:
+    if not open_to_partner(request) or request.status is RequestStatus.CHILD_NOT_KNOWN:
         raise SendFailed("request_closed", permanent=True)
-    elif claim.kind in REMINDER_KINDS and not _reminder_still_true(claim.kind, request):
+    if kind in REMINDER_KINDS and not _reminder_still_true(kind, request):
         raise SendFailed("no_longer_due", permanent=True)
-    elif not partner_may_see(recipient, request):
+    if not partner_may_see(recipient, request):
         raise SendFailed("recipient_not_entitled", permanent=True)
-    if not recipient.email:
-        raise SendFailed("recipient_has_no_address", permanent=True)
-    return recipient.email
 
 
 def _reminder_still_true(kind: NotificationKind, request: DelegationRequest) -> bool:

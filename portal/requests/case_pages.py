@@ -20,12 +20,12 @@ from portal.auth.login import actor_for
 from portal.crypto.records import RecordCipher
 from portal.lifecycle import RequestStatus
 from portal.models import Case, Child, DelegationRequest, User
+from portal.pagination import LAST_PAGE, count_of, pages_of
 from portal.requests import mine
 from portal.requests.access import council_may_work_on
 from portal.requests.recipients import OPEN_STATUSES
 
 PAGE_SIZE = 25
-LAST_PAGE = 100_000
 
 
 @dataclass(frozen=True)
@@ -58,18 +58,20 @@ class TeamCasesPage:
 
 def team_cases_page(
     session: Session, cipher: RecordCipher, worker: User, number: int = 1
-) -> TeamCasesPage | None:
+) -> TeamCasesPage:
     """Page `number` of the cases of the worker's team that the portal holds: those allocated
-    to them first, then those with open requests, then by reference. None past the last page.
+    to them first, then those with open requests, then by reference. Past the last page, no rows and
+    `number` > `pages`.
     A person without a team has no cases."""
-    if not 1 <= number <= LAST_PAGE:
-        return None
+    number = min(max(number, 1), LAST_PAGE)
     team_name = worker.team.name if worker.team is not None else None
     if worker.team_id is None or not council_may_work_on(worker, worker.team_id):
-        return TeamCasesPage(team_name, [], 1, 1, 0) if number == 1 else None
-    found = session.execute(_cases_query(worker, worker.team_id, number)).all()
-    if not found:
-        return TeamCasesPage(team_name, [], 1, 1, 0) if number == 1 else None
+        return TeamCasesPage(team_name, [], number, 1, 0)
+    query = _cases_query(worker, worker.team_id, number)
+    found = session.execute(query).all()
+    if not found:  # none, or past the last page (the route sends them to it)
+        total = count_of(session, query) if number > 1 else 0
+        return TeamCasesPage(team_name, [], number, pages_of(total, PAGE_SIZE), total)
     names = _children_of_cases(session, cipher, [row.id for row in found])
     rows = [
         TeamCaseRow(
@@ -87,7 +89,7 @@ def team_cases_page(
         if row.children:
             _record_children_shown(worker, row.reference, "your_cases")
     total = found[0].total
-    return TeamCasesPage(team_name, rows, number, -(-total // PAGE_SIZE), total)
+    return TeamCasesPage(team_name, rows, number, pages_of(total, PAGE_SIZE), total)
 
 
 def _cases_query(worker: User, team_id: uuid.UUID, number: int) -> sa.Select[*tuple[Any, ...]]:
@@ -204,7 +206,7 @@ def case_page(
         today,
         shown_in=None,
     )
-    found = requests or mine.MyRequestsPage([], 1, 1, 0)  # page 1 always is one
+    found = requests
     if children or any(row.children for row in found.rows):
         _record_children_shown(worker, case.cms_reference, "case_page")
     return CasePage(

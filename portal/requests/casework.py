@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from portal import db
 from portal.auth.policy import Role, access, roles
-from portal.pagination import govuk_pagination
+from portal.pagination import asked_page, govuk_pagination, to_last_page
 from portal.requests import case_pages
 from portal.requests.forms import CaseLookupForm
 from portal.uk_time import uk_today
@@ -22,17 +22,19 @@ COUNCIL_STAFF = roles(Role.SOCIAL_WORKER, Role.TEAM_MANAGER)
 @access(COUNCIL_STAFF)
 def index() -> ResponseReturnValue:
     page = case_pages.team_cases_page(
-        db.session(), db.cipher(), current_user, request.args.get("page", 1, type=int)
+        db.session(), db.cipher(), current_user, asked_page(request.args.get("page"))
     )
-    if page is None:
-        abort(404)
+    if past := to_last_page(page.number, page.pages, _page_href):
+        return past
     return render_template(
         "requests/cases.html",
         page=page,
-        pagination=govuk_pagination(
-            page.number, page.pages, lambda number: url_for("cases.index", page=number)
-        ),
+        pagination=govuk_pagination(page.number, page.pages, _page_href),
     )
+
+
+def _page_href(number: int) -> str:
+    return url_for("cases.index", page=number)
 
 
 @blueprint.get("/<cms_reference>")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
@@ -17,7 +18,7 @@ from portal.auth.policy import Role, access, roles
 from portal.config import Settings
 from portal.forms_catalogue import catalogue
 from portal.lifecycle import REQUEST_LIFECYCLE, RequestStatus
-from portal.pagination import govuk_pagination
+from portal.pagination import asked_page, govuk_pagination, to_last_page
 from portal.requests import child_identity, mine, pages, services
 from portal.requests.access import DelegationRequest, council_may_change, councils_request
 from portal.requests.child_identity import PartnerOrganisation
@@ -54,10 +55,10 @@ def dashboard() -> ResponseReturnValue:
         current_user,
         filters,
         uk_today(),
-        request.args.get("page", 1, type=int),
+        asked_page(request.args.get("page")),
     )
-    if page is None:
-        abort(404)
+    if past := to_last_page(page.number, page.pages, partial(_page_href, filters)):
+        return past
     return render_template(
         "requests/dashboard.html",
         page=page,
@@ -71,18 +72,18 @@ def dashboard() -> ResponseReturnValue:
     )
 
 
-def _pagination(page: mine.MyRequestsPage, filters: mine.Filters) -> dict[str, Any]:
+def _page_href(filters: mine.Filters, number: int) -> str:
     kept: dict[str, Any] = {
         "case": filters.case or None,
         "partner": str(filters.partner) if filters.partner else None,
         "status": filters.status or None,
         "whose": None if filters.whose == mine.usual_whose(current_user) else filters.whose,
     }
-    return govuk_pagination(
-        page.number,
-        page.pages,
-        lambda number: url_for("requests.dashboard", page=number, **kept),
-    )
+    return url_for("requests.dashboard", page=number, **kept)
+
+
+def _pagination(page: mine.MyRequestsPage, filters: mine.Filters) -> dict[str, Any]:
+    return govuk_pagination(page.number, page.pages, partial(_page_href, filters))
 
 
 @blueprint.route("/new", methods=["GET", "POST"])

@@ -16,15 +16,17 @@ from sqlalchemy.orm import Session, contains_eager
 
 from portal.audit import AuditAction, record_lasting_event
 from portal.auth.login import actor_for
+from portal.cases.directory import NAME_NOT_HELD, name_if_held
 from portal.crypto.records import RecordCipher
 from portal.home import HomeSection, Link, ToDo
 from portal.lifecycle import RequestStatus
 from portal.models import Case, Child, DelegationRequest, User, request_children
+from portal.pagination import LAST_PAGE, count_of, pages_of
 from portal.requests.access import partner_sees
 from portal.requests.recipients import OPEN_STATUSES
+from portal.uk_time import uk_today
 
 # Requests on one page of a partner's inbox.
-INBOX_LAST_PAGE = 100_000
 INBOX_PAGE_SIZE = 25
 DUE_SOON_DAYS = 7  # "due this week": today and the six days after
 
@@ -149,17 +151,17 @@ def inbox_page(
     number: int = 1,
     filters: InboxFilters | None = None,
     today: date | None = None,
-) -> InboxPage | None:
+) -> InboxPage:
     """Page `number` of what the person may open (as filtered), open requests first, then
-    soonest due; None past the last page. Chosen, ordered and cut into pages by the database,
-    reading only the columns the list shows: a busy partner has thousands."""
-    if not 1 <= number <= INBOX_LAST_PAGE:
-        return None  # a page number no inbox reaches (and no database offset can hold)
+    soonest due. Chosen, ordered and cut into pages by the database, reading only the
+    columns the list shows: a busy partner has thousands. Past the last page, no rows and
+    `number` > `pages` (the route sends the person to the last page)."""
+    number = min(max(number, 1), LAST_PAGE)
     filters = filters or InboxFilters()
     request = DelegationRequest
     named = sa.orm.aliased(User)
     still_open = sa.case((request.status.in_(OPEN_STATUSES), 0), else_=1)
-    rows = session.execute(
+    query = (
         sa.select(
             request.reference,
             request.named_recipient_id,
@@ -170,16 +172,18 @@ def inbox_page(
             sa.func.count().over().label("total"),
         )
         .outerjoin(named, named.id == request.named_recipient_id)
-        .where(*_conditions(person, filters, today or date.today()))
+        .where(*_conditions(person, filters, today or uk_today()))
         .order_by(still_open, request.due_on, request.reference)
         .limit(INBOX_PAGE_SIZE)
         .offset((number - 1) * INBOX_PAGE_SIZE)
-    ).all()
+    )
+    rows = session.execute(query).all()
     if not rows:
-        return InboxPage([], 1, 1, 0, filters) if number == 1 else None
+        total = count_of(session, query) if number > 1 else 0
+        return InboxPage([], number, pages_of(total, INBOX_PAGE_SIZE), total, filters)
     total = rows[0].total
     listed = [InboxRow(*row[:5]) for row in rows]
-    return InboxPage(listed, number, -(-total // INBOX_PAGE_SIZE), total, filters)
+    return InboxPage(listed, number, pages_of(total, INBOX_PAGE_SIZE), total, filters)
 
 
 def with_children(
@@ -204,9 +208,11 @@ def with_children(
     names: dict[str, list[str]] = {}
     cases: dict[str, str] = {}
     for reference, cms_reference, child in found:
-        names.setdefault(reference, []).append(cipher.open_text(child, "name_enc") or "")
-        cases[reference] = cms_reference
-    for reference in names:
+        name = name_if_held(cipher, child)
+        names.setdefault(reference, []).append(name or NAME_NOT_HELD)
+        if name is not None:  # a row is a read only of names it shows
+            cases[reference] = cms_reference
+    for reference in cases:
         record_lasting_event(
             AuditAction.CHILD_DETAILS_VIEWED,
             actor=actor_for(person),

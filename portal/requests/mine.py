@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_lasting_event
 from portal.auth.login import actor_for
-from portal.cases.directory import CMS_REFERENCE_PATTERN
+from portal.cases.directory import CMS_REFERENCE_PATTERN, NAME_NOT_HELD, name_if_held
 from portal.crypto.records import RecordCipher
 from portal.home import HomeSection, Link, ToDo
 from portal.lifecycle import OutboxStatus, RequestStatus
@@ -39,11 +39,11 @@ from portal.models import (
     User,
     request_children,
 )
+from portal.pagination import LAST_PAGE, count_of, pages_of
 from portal.requests.access import council_decides, council_may_work_on, council_sees
 from portal.requests.recipients import OPEN_STATUSES
 
 PAGE_SIZE = 25
-LAST_PAGE = 100_000  # no list reaches it (and no database offset can hold much more)
 
 # The status filter: each status by the name the list shows, and two that are not statuses.
 # "Awaiting your review" is a request sent back that the person may decide, not any sent back.
@@ -226,16 +226,18 @@ def my_requests_page(
     today: date,
     number: int = 1,
     shown_in: str | None = "my_requests",
-) -> MyRequestsPage | None:
+) -> MyRequestsPage:
     """Page `number` of the requests the worker may see, narrowed by `filters`: awaiting
-    their review first, then the open ones by due date, then the rest. None past the last
-    page. Shown children's names are a read of their details, on the record row by row as
-    shown in `shown_in` (None: the caller records the page's read as one)."""
-    if not 1 <= number <= LAST_PAGE:
-        return None
-    found = session.execute(_page_query(worker, filters, today, number)).all()
-    if not found:
-        return MyRequestsPage([], 1, 1, 0) if number == 1 else None
+    their review first, then the open ones by due date, then the rest. Past the last
+    page: no rows, `number` > `pages`. Shown children's names are a read of their details, on
+    the record row by row as shown in `shown_in` (None: the caller records the page's read as
+    one)."""
+    number = min(max(number, 1), LAST_PAGE)
+    query = _page_query(worker, filters, today, number)
+    found = session.execute(query).all()
+    if not found:  # none, or past the last page (the route sends them to it)
+        total = count_of(session, query) if number > 1 else 0
+        return MyRequestsPage([], number, pages_of(total, PAGE_SIZE), total)
     names = children_named(session, cipher, [row.id for row in found])
     rows = [
         MyRequestRow(
@@ -251,11 +253,11 @@ def my_requests_page(
         )
         for row in found
     ]
-    for row in rows:
-        if shown_in is not None and row.children:
+    for row in rows:  # a row naming no one still held reads no one's details
+        if shown_in is not None and any(name != NAME_NOT_HELD for name in row.children):
             record_children_shown(worker, row.reference, row.case_reference, shown_in)
     total = found[0].total
-    return MyRequestsPage(rows, number, -(-total // PAGE_SIZE), total)
+    return MyRequestsPage(rows, number, pages_of(total, PAGE_SIZE), total)
 
 
 def _page_query(
@@ -306,7 +308,7 @@ def children_named(
     named: dict[uuid.UUID, list[str]] = defaultdict(list)
     for request_id, child in pairs:
         if child.id not in opened:
-            opened[child.id] = cipher.open_text(child, "name_enc") or ""
+            opened[child.id] = name_if_held(cipher, child) or NAME_NOT_HELD
         named[request_id].append(opened[child.id])
     return {request_id: tuple(found) for request_id, found in named.items()}
 

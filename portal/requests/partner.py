@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
@@ -12,6 +13,9 @@ from wtforms.fields.choices import SelectChoice
 from portal import db
 from portal.auth.login import actor_for
 from portal.auth.policy import Role, access, roles
+from portal.contributions.sent_copy import copies_kept, sent_versions
+from portal.lifecycle import RequestStatus
+from portal.pagination import asked_page, govuk_pagination, to_last_page
 from portal.requests import inbox, pages, services
 from portal.requests.access import ClosedToPartner, DelegationRequest, partners_request
 from portal.requests.forms import RouteForm
@@ -26,20 +30,29 @@ PARTNERS = roles(Role.PARTNER_CONTRIBUTOR, Role.PARTNER_LEAD)
 def closed(error: ClosedToPartner) -> ResponseReturnValue:
     """Any partner page of a request withdrawn or closed since this person could open it (the
     inbox's, the answering pages', documents', receipts'): when, and by which team, never what
-    it asked. A form sent to it saved nothing, and the page says so."""
+    it asked. A form sent to it saved nothing, and the page says so. It links the copies of
+    what the organisation sent that this person may keep."""
+    sent = sent_versions(db.session(), error.found)
     return render_template(
-        "inbox/closed.html", closure=error.closure, posted=request.method == "POST"
+        "inbox/closed.html",
+        closure=error.closure,
+        sent_any=bool(sent),
+        copies=copies_kept(current_user, error.found, sent),
+        posted=request.method == "POST",
+        statuses=RequestStatus,
     ), 410
 
 
 @blueprint.get("")
 @access(PARTNERS)
 def index() -> ResponseReturnValue:
-    number = request.args.get("page", 1, type=int)
+    number = asked_page(request.args.get("page"))
     filters = inbox.InboxFilters.from_args(request.args)
     today = uk_today()
     session = db.session()
-    found = inbox.inbox_page(session, current_user, number, filters, today) or abort(404)
+    found = inbox.inbox_page(session, current_user, number, filters, today)
+    if past := to_last_page(found.number, found.pages, partial(_page_href, filters)):
+        return past
     return render_template(
         "inbox/index.html",
         inbox=inbox.with_children(session, db.cipher(), found, current_user),
@@ -51,29 +64,14 @@ def index() -> ResponseReturnValue:
     )
 
 
+def _page_href(filters: inbox.InboxFilters, number: int) -> str:
+    arguments: dict[str, Any] = filters.args() | {"page": number}
+    return url_for("inbox.index", **arguments)
+
+
 def _pagination(page: inbox.InboxPage) -> dict[str, Any]:
-    """govukPagination's parameters: the first and last pages, this one and its neighbours,
-    and an ellipsis for each gap (GOV.UK's pattern for long lists). Each link keeps the
-    filters."""
-
-    def link(number: int) -> dict[str, Any]:
-        arguments: dict[str, Any] = page.filters.args() | {"page": number}
-        return {
-            "number": number,
-            "href": url_for("inbox.index", **arguments),
-        }
-
-    around = range(max(1, page.number - 1), min(page.pages, page.number + 1) + 1)
-    items: list[dict[str, Any]] = []
-    for number in sorted({1, *around, page.pages}):
-        if items and number > items[-1]["number"] + 1:
-            items.append({"ellipsis": True, "number": number - 1})
-        items.append(link(number) | {"current": number == page.number})
-    return {
-        "items": items,
-        "previous": link(page.number - 1) if page.number > 1 else None,
-        "next": link(page.number + 1) if page.number < page.pages else None,
-    }
+    """govukPagination's parameters, each link keeping the filters."""
+    return govuk_pagination(page.number, page.pages, partial(_page_href, page.filters))
 
 
 @blueprint.get("/<reference>")

@@ -10,10 +10,14 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.audit.actions import AuditAction
 from portal.lifecycle import RequestStatus
-from portal.models import AuditEvent, DelegationRequest, RequestOpening, Role, User, UserStatus
-from portal.requests.access import partner_was_addressed
+from portal.models import (
+    DelegationRequest,
+    Role,
+    User,
+    UserStatus,
+)
+from portal.requests.access import partner_was_addressed, worked_on
 
 OPEN_STATUSES = frozenset({RequestStatus.ISSUED, RequestStatus.IN_PROGRESS, RequestStatus.RETURNED})
 
@@ -29,19 +33,17 @@ def partner_people(session: Session, organisation_ids: list[uuid.UUID]) -> list[
 
 
 def partners_who_opened(session: Session, request: DelegationRequest) -> list[uuid.UUID]:
-    """The active people at the request's partner who opened it (its page's audited reads,
-    and the pilot's first opening, which an answering page may have been) and may still see
-    it by the partner rule, the request apart: those told when the council withdraws it."""
-    viewed = sa.select(AuditEvent.actor_user_id).where(
-        AuditEvent.object_id == request.reference,  # the (object_id, action) index
-        AuditEvent.action == AuditAction.REQUEST_VIEWED.value,
-        AuditEvent.actor_organisation_id == request.partner_organisation_id,
-    )
-    first = sa.select(RequestOpening.opened_by_id).where(RequestOpening.request_id == request.id)
+    """The people at the request's partner who worked on it (access.worked_on: opened it,
+    read its children on an answering page, wrote or added documents to its answer, drafts
+    discarded since included), who are active at an active organisation that has not left
+    (the rule signing in uses) and may still see it by the partner rule, the request apart:
+    those told when the council withdraws it."""
+    if not request.partner_organisation.in_service:
+        return []
     people = session.scalars(
         sa.select(User)
         .where(
-            User.id.in_(sa.union(viewed, first).subquery().select()),
+            User.id.in_(worked_on(request).subquery().select()),
             User.organisation_id == request.partner_organisation_id,
             User.status == UserStatus.ACTIVE,
         )

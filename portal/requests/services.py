@@ -206,6 +206,9 @@ def revoke(
         request.closed_at = datetime.now(UTC)
         discard_draft(session, request)
         cipher.seal_text(request, "closing_reason_enc", reason)
+        # The team that withdrew it, as it was then: what the partner's page names.
+        withdrawer = session.get(User, actor.user_id) if actor.user_id else None
+        team_id = withdrawer.team_id if withdrawer is not None else None
         record_event(
             session,
             AuditAction.REQUEST_REVOKED,
@@ -213,6 +216,7 @@ def revoke(
             object_type="delegation_request",
             object_id=request.reference,
             case_reference=request.case.cms_reference,
+            details={"team_id": str(team_id)} if team_id else None,
         )
         # As the withdraw form promises: whoever at the partner had opened it is told.
         notifications.notify_partner_of_withdrawal(session, request)
@@ -293,6 +297,7 @@ def route(session: Session, request: DelegationRequest, actor: Actor, colleague_
     colleague = next((person for person in people if str(person.id) == colleague_id), None)
     if colleague is None:
         raise RequestRefused("colleague", "Select someone in your organisation")
+    already_theirs = request.named_recipient_id == colleague.id
     with races.one_at_a_time(session, RequestRefused("colleague", CHANGED_MEANWHILE)):
         request.named_recipient_id = colleague.id
         record_event(
@@ -304,7 +309,8 @@ def route(session: Session, request: DelegationRequest, actor: Actor, colleague_
             case_reference=request.case.cms_reference,
             details={"named_recipient_id": str(colleague.id)},
         )
-        if colleague.id != actor.user_id:  # a lead taking it on themselves needs no e-mail
+        # A lead taking it on themselves needs no e-mail, nor does someone it is already with.
+        if colleague.id != actor.user_id and not already_theirs:
             notifications.notify_colleague_passed(session, request, colleague.id)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +23,7 @@ from loopback.databases import create_database, drop_database, migrated_engine
 from portal.crypto import FileKeyring
 from portal.models import User
 from portal.requests import inbox
+from portal.uk_time import uk_today
 
 
 @dataclass
@@ -58,11 +58,11 @@ def test_the_busy_partner_has_the_requests_and_its_lead_sees_them_a_page_at_a_ti
     with Session(run.engine) as session:
         lead = session.get(User, people[0])
         assert lead is not None and lead.organisation_id == organisation
-        page = inbox.inbox_page(session, lead, 1, None, date.today())
+        page = inbox.inbox_page(session, lead, 1, None, uk_today())
         assert page is not None
         assert page.total == listed  # every one of them open to the lead
         assert len(page.rows) == inbox.INBOX_PAGE_SIZE
-        counts = inbox.inbox_counts(session, lead, date.today())
+        counts = inbox.inbox_counts(session, lead, uk_today())
         assert counts.with_me > 0 and counts.to_answer > 0
         assert (
             session.scalar(

@@ -18,8 +18,16 @@ from sqlalchemy.orm import Session
 
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
-from portal.lifecycle import RequestStatus
-from portal.models import Case, DelegationRequest, Organisation, User
+from portal.models import (
+    Case,
+    ChildConfirmation,
+    DelegationRequest,
+    Notification,
+    Organisation,
+    RequestOpening,
+    User,
+    request_children,
+)
 from tests.browser import steps
 from tests.factories import make_request
 from tests.support.people import Person
@@ -76,7 +84,7 @@ def test_a_request_withdrawn_while_the_teacher_answers_says_so_and_e_mails_them(
 @pytest.fixture
 def many_requests(stack: PortalStack, keyring: FileKeyring) -> Iterator[int]:
     """Enough more open requests at the school for a second page of its inbox, due after
-    the journeys' own (so theirs stay on the first page); withdrawn again afterwards."""
+    the journeys' own (so theirs stay on the first page); removed again afterwards."""
     made: list[str] = []
     with Session(stack.engine) as session:
         cipher = RecordCipher(keyring, session)
@@ -92,11 +100,24 @@ def many_requests(stack: PortalStack, keyring: FileKeyring) -> Iterator[int]:
             made.append(request.reference)
         session.commit()
     yield len(made)
+    remove_requests(stack, made)
+
+
+def remove_requests(stack: PortalStack, references: list[str]) -> None:
+    """Take the fixture's requests out of the shared stack altogether, and anything the
+    journey left about them (children, confirmations, openings, e-mails): withdrawn but left
+    behind, they would count in later journeys' pilot figures."""
     with Session(stack.engine) as session:
+        ids = sa.select(DelegationRequest.id).where(DelegationRequest.reference.in_(references))
+        for table in (
+            request_children,
+            ChildConfirmation.__table__,
+            RequestOpening.__table__,
+            Notification.__table__,
+        ):
+            session.execute(sa.delete(table).where(table.c.request_id.in_(ids)))
         session.execute(
-            sa.update(DelegationRequest)
-            .where(DelegationRequest.reference.in_(made))
-            .values(status=RequestStatus.REVOKED)
+            sa.delete(DelegationRequest).where(DelegationRequest.reference.in_(references))
         )
         session.commit()
 

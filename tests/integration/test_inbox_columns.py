@@ -6,7 +6,7 @@ same visibility rule as the list."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Flask
@@ -19,6 +19,7 @@ from portal.crypto.records import RecordCipher
 from portal.lifecycle import RequestStatus
 from portal.models import AuditEvent, Child, DelegationRequest, OrganisationKind, Role, User
 from portal.requests import inbox
+from portal.uk_time import uk_today
 from tests.factories import make_case, make_organisation, make_request, make_user, sign_in
 from tests.integration.test_session_queries import statements
 
@@ -47,7 +48,7 @@ class School:
         children: int = 1,
     ) -> DelegationRequest:
         made = make_request(self.session, self.cipher, self.case, self.school, self.worker)
-        made.due_on = date.today() + timedelta(days=due_in)
+        made.due_on = uk_today() + timedelta(days=due_in)
         made.status = status
         made.named_recipient_id = named.id if named else None
         made.children = self.children[:children]
@@ -123,7 +124,7 @@ def test_counts_filters_and_pages_are_the_databases_and_keep_the_filters(
     world.request(due_in=1, status=RequestStatus.REVOKED)  # nobody sees it
     db_session.commit()
     teacher = world.teacher
-    today = date.today()
+    today = uk_today()
 
     counts = inbox.inbox_counts(db_session, teacher, today)
     assert (counts.due_this_week, counts.overdue, counts.with_me) == (3, 2, len(passed))
@@ -178,6 +179,7 @@ def test_a_page_costs_the_same_statements_however_long_the_inbox_and_reads_only_
         world.request(children=2)
     db_session.commit()
     client.get("/inbox")
+    before = len(children_read(db_session))
     with statements(connection) as long:
         html = client.get("/inbox").get_data(as_text=True)
 
@@ -190,7 +192,31 @@ def test_a_page_costs_the_same_statements_however_long_the_inbox_and_reads_only_
     assert sum("count(*) FILTER" in s for s in selects) == 1
     children = [s for s in selects if "request_children" in s]
     assert len(children) == 1
-    assert len(children_read(db_session)) >= inbox.INBOX_PAGE_SIZE
+    # Exactly one read a row shown, for the rows on the page.
+    read = children_read(db_session)[before:]
+    assert len(read) == inbox.INBOX_PAGE_SIZE
+    shown = set(re.findall(r'href="/inbox/([A-Z0-9-]+)"', html))
+    assert {reference for reference, _ in read} == shown and len(shown) == len(read)
+
+
+def test_a_child_whose_name_is_no_longer_held_is_said_so_and_not_read(
+    app: Flask, db_session: Session, keyring: FileKeyring
+) -> None:
+    world = School(db_session, keyring)
+    gone = world.request(children=1)
+    both = world.request(children=2)
+    db_session.commit()
+    amelia = world.children[0]
+    assert amelia.data_key is not None
+    amelia.data_key.wrapped_key = None  # destroyed: crypto-shredded
+    db_session.commit()
+
+    html = page_of(app, world.lead)
+
+    assert "Name no longer held" in row_of(html, gone.reference)
+    assert "Name no longer held, Oliver Hart" in row_of(html, both.reference)
+    # Only the row that still shows a name is a read of the children's details.
+    assert [reference for reference, _ in children_read(db_session)] == [both.reference]
 
 
 def test_the_home_page_counts_what_the_partner_has_to_do_in_one_query(
@@ -203,7 +229,7 @@ def test_the_home_page_counts_what_the_partner_has_to_do_in_one_query(
     world.request(due_in=1, named=world.colleague)  # not the teacher's
     db_session.commit()
 
-    section = inbox.partner_to_do(db_session, world.teacher, date.today())
+    section = inbox.partner_to_do(db_session, world.teacher, uk_today())
     counts = {item.label: (item.count, item.args) for item in section.to_do}
     assert counts["requests to answer"][0] == 3
     assert counts["requests passed to you"] == (1, {"status": "to-answer", "with": "me"})

@@ -6,7 +6,7 @@ open requests first, then by due date, and shows them a page at a time."""
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import Flask
@@ -18,6 +18,7 @@ from portal.lifecycle import RequestStatus
 from portal.models import DelegationRequest, OrganisationKind, Role, User
 from portal.requests import inbox
 from portal.requests.access import partner_may_see, partner_sees
+from portal.uk_time import uk_today
 from tests.factories import make_case, make_organisation, make_request, make_user, sign_in
 
 
@@ -72,7 +73,7 @@ def test_the_inbox_lists_open_requests_first_then_by_due_date(
         ("sent sooner", RequestStatus.IN_PROGRESS, 2),
     ):
         request = make_request(db_session, cipher, case, school, worker)
-        request.status, request.due_on = status, date.today() + timedelta(days=due)
+        request.status, request.due_on = status, uk_today() + timedelta(days=due)
         made[request.reference] = name
     db_session.flush()
 
@@ -93,7 +94,7 @@ def test_a_long_inbox_is_shown_a_page_at_a_time(
     made = []
     for days in range(inbox.INBOX_PAGE_SIZE + 3):
         request = make_request(db_session, cipher, case, school, worker)
-        request.due_on = date.today() + timedelta(days=days)
+        request.due_on = uk_today() + timedelta(days=days)
         made.append(request.reference)
     db_session.commit()
     client = app.test_client()
@@ -111,8 +112,16 @@ def test_a_long_inbox_is_shown_a_page_at_a_time(
     assert 'href="/inbox?page=2"' in first and 'rel="next"' in first
     assert 'href="/inbox?page=1"' in second and 'rel="prev"' in second
     assert 'aria-current="page"' in second
-    for beyond in ("3", "0", "-1", "100001", str(2**63 - 1), str(2**70)):
-        assert client.get(f"/inbox?page={beyond}").status_code == 404, beyond
+    # Past the last page (a bookmark, a list that has shrunk): to the last page, filters kept.
+    for beyond in ("3", "100001", str(2**63 - 1), str(2**70)):
+        gone = client.get(f"/inbox?page={beyond}")
+        assert (gone.status_code, gone.location) == (302, "/inbox?page=2"), beyond
+    filtered = client.get("/inbox?page=9&status=to-answer&with=me")
+    assert filtered.location == "/inbox?status=to-answer&with=me&page=1"  # none are with them
+    for first in ("0", "-1"):  # page 1
+        assert [
+            ref for ref in made if ref in client.get(f"/inbox?page={first}").get_data(as_text=True)
+        ] == made[:size]
     not_a_number = client.get("/inbox?page=x").get_data(as_text=True)
     assert [ref for ref in made if ref in not_a_number] == made[:size]  # page 1
 
@@ -126,4 +135,4 @@ def test_an_empty_inbox_says_so_on_its_one_page(app: Flask, db_session: Session)
     page = client.get("/inbox").get_data(as_text=True)
     assert "There are no requests for you at the moment." in page
     assert "govuk-pagination" not in page
-    assert client.get("/inbox?page=2").status_code == 404
+    assert client.get("/inbox?page=2").location == "/inbox?page=1"

@@ -246,8 +246,13 @@ def test_my_requests_orders_review_first_then_due_and_pages(
     assert f"Showing {mine.PAGE_SIZE + 1} to {total} of {total} requests matching" in second
     assert "Your requests (page 2 of 2)" in second
     assert 'href="/requests?page=1&amp;status=issued"' in second
-    for beyond in ("3", "0", "-1", "100001", str(2**70)):
-        assert client.get(f"/requests?page={beyond}&status=issued").status_code == 404, beyond
+    # Past the last page: to the last page, filters kept; 0 or less is page 1.
+    for beyond in ("3", "100001", str(2**70)):
+        gone = client.get(f"/requests?page={beyond}&status=issued")
+        assert (gone.status_code, gone.location) == (302, "/requests?page=2&status=issued")
+    for first in ("0", "-1"):
+        shown = client.get(f"/requests?page={first}&status=issued").get_data(as_text=True)
+        assert f"Showing 1 to {mine.PAGE_SIZE} of {total} requests matching" in shown
 
 
 def test_my_requests_filters_by_case_partner_and_status(
@@ -410,7 +415,7 @@ def test_your_cases_lists_the_teams_cases_allocated_first(
     alone = app.test_client()
     sign_in(app, alone, nobody)
     assert "You are not in a team" in alone.get("/cases").get_data(as_text=True)
-    assert alone.get("/cases?page=2").status_code == 404
+    assert alone.get("/cases?page=2").location == "/cases?page=1"
 
 
 def test_the_list_of_partners_to_filter_by_is_theirs(
@@ -466,3 +471,25 @@ def test_the_list_the_filters_and_the_counts_on_either_database(
     assert cases is not None and [
         (c.reference, c.requests, c.open_requests) for c in cases.rows
     ] == [(council.east_case.cms_reference, 3, 1)]
+
+
+def test_a_child_whose_name_is_no_longer_held_is_said_so_and_not_read(
+    app: Flask, db_session: Session, keyring: FileKeyring
+) -> None:
+    council = Council(db_session, keyring)
+    gone = team_case(db_session, council.cipher, council.east, "Ruby Lane")
+    shredded = council.request(gone)
+    kept = council.request(council.east_case)
+    (ruby,) = gone.children
+    assert ruby.data_key is not None
+    ruby.data_key.wrapped_key = None  # destroyed: crypto-shredded
+    db_session.commit()
+    client = app.test_client()
+    sign_in(app, client, council.worker)
+
+    html = client.get("/requests").get_data(as_text=True)
+
+    assert "Name no longer held" in html and "Amelia Hart, Oliver Hart" in html
+    # Only the row still naming someone is a read of the children's details.
+    assert [event.object_id for event in children_read(db_session)] == [kept.reference]
+    assert shredded.reference in html

@@ -43,6 +43,8 @@ from portal.models import (
     NotificationKind,
     NotificationStatus,
     OrganisationKind,
+    OrganisationStage,
+    OrganisationStatus,
     Role,
     User,
     UserStatus,
@@ -583,6 +585,71 @@ def test_a_withdrawal_is_told_only_of_a_withdrawn_request_to_someone_who_could_o
     db_session.commit()  # never withdrawn: an open request
     assert send_due(sessions, sender_for(mail_settings), mail_settings).failed == 1
     assert [n.last_error for n in notifications_of(db_session, other)] == ["no_longer_withdrawn"]
+
+
+@pytest.mark.parametrize(
+    ("status", "stage"),
+    [
+        (OrganisationStatus.SUSPENDED, OrganisationStage.LIVE),
+        (OrganisationStatus.ACTIVE, OrganisationStage.LEFT),
+    ],
+)
+def test_no_request_e_mail_to_someone_whose_organisation_could_not_sign_in(
+    db_session: Session,
+    world: World,
+    sessions: sessionmaker[Session],
+    mail_settings: Settings,
+    smtp_server: SmtpServer,
+    status: OrganisationStatus,
+    stage: OrganisationStage,
+) -> None:
+    # Every kind about a request, the partner's and the council's alike: the sender checks
+    # the organisation as signing in does (portal/auth/login.py).
+    notify_partner_of_new_request(db_session, world.request)  # the teacher and the lead
+    notify_worker_of_submission(db_session, world.request)
+    enqueue(db_session, NotificationKind.REQUEST_WITHDRAWN, [world.lead.id], world.request)
+    school = world.teacher.organisation
+    school.status, school.stage = status, stage
+    db_session.commit()
+
+    counts = send_due(sessions, sender_for(mail_settings), mail_settings)
+
+    assert (counts.sent, counts.failed) == (1, 3)
+    assert [mail.to for mail in smtp_server.catcher.received] == [[world.worker.email]]
+    errors = {
+        (n.recipient_id, n.kind, n.last_error) for n in notifications_of(db_session, world.request)
+    }
+    refused = "organisation_not_in_service"
+    assert errors == {
+        (world.teacher.id, NotificationKind.REQUEST_ISSUED, refused),
+        (world.lead.id, NotificationKind.REQUEST_ISSUED, refused),
+        (world.lead.id, NotificationKind.REQUEST_WITHDRAWN, refused),
+        (world.worker.id, NotificationKind.CONTRIBUTION_SUBMITTED, None),
+    }
+
+
+def test_a_passed_request_e_mails_only_whoever_it_is_still_with(
+    db_session: Session,
+    world: World,
+    sessions: sessionmaker[Session],
+    mail_settings: Settings,
+    smtp_server: SmtpServer,
+) -> None:
+    # The lead passed it to the teacher, then (before the e-mail went) to themselves.
+    enqueue(db_session, NotificationKind.REQUEST_PASSED, [world.teacher.id], world.request)
+    world.request.named_recipient_id = world.lead.id
+    db_session.commit()
+    assert send_due(sessions, sender_for(mail_settings), mail_settings).failed == 1
+    assert smtp_server.catcher.received == []
+    (stale,) = notifications_of(db_session, world.request)
+    assert stale.last_error == "no_longer_passed_to_them"
+
+    world.request.named_recipient_id = world.teacher.id  # passed back: theirs again
+    again = [world.teacher.id]
+    enqueue(db_session, NotificationKind.REQUEST_PASSED, again, world.request, again=True)
+    db_session.commit()
+    assert send_due(sessions, sender_for(mail_settings), mail_settings).sent == 1
+    assert [mail.to for mail in smtp_server.catcher.received] == [[world.teacher.email]]
 
 
 class Crash(BaseException):
