@@ -148,12 +148,17 @@ def copy_pdf(copy: SentCopy) -> bytes:
         _write_content(writer, copy)
     _write_receipt(writer, copy)
     writer.note_what_is_not_as_sent(copy.content is not None)
-    writer.pdf.embed_file(bytes=copy.receipt_json, basename=RECEIPT_FILE, desc="The signed receipt")
+    # Compressed (one /FlateDecode, which the receipt check inflates with a cap): the content of
+    # a long answer set in ensure_ascii escapes is megabytes, but compresses well.
+    writer.pdf.embed_file(
+        bytes=copy.receipt_json, basename=RECEIPT_FILE, desc="The signed receipt", compress=True
+    )
     if copy.content is not None:
         writer.pdf.embed_file(
             bytes=copy.content,
             basename=CONTENT_FILE,
             desc="The canonical content the receipt's SHA-256 digest covers",
+            compress=True,
         )
     return bytes(writer.pdf.output())
 

@@ -60,7 +60,7 @@ class SentCopy:
 
     @property
     def receipt_json(self) -> bytes:
-        return (json.dumps(self.receipt, indent=2) + "\n").encode("ascii")
+        return (json.dumps(self.receipt, indent=2, ensure_ascii=True) + "\n").encode("ascii")
 
 
 def may_keep_copy(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from portal.receipts import extract
 
 WALL_SECONDS = 5
-# The child's answer: the content base64-encoded, and a little JSON.
+# The child's answer: the receipt and content base64-encoded, and a little JSON.
 _ANSWER_CAP = 2 * extract.MAX_UPLOAD_BYTES
 _ENVIRONMENT = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ")
 
