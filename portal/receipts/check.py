@@ -2,8 +2,10 @@
 (and the canonical content its digest covers) as embedded files.
 
 The upload is read in memory and never stored, logged or shown: the verdict names only the
-receipt's own fields. A receipt verifies when its signature checks against one of the
-council's published keys with its key id (a key retired by rotation stays published).
+receipt's own fields. A PDF is parsed only in a bounded child process (portal/receipts/
+pdf_reader.py). A receipt verifies when its signature checks against one of the council's
+published keys with its key id (all at /receipts/keys; a key retired by rotation stays
+published).
 """
 
 from __future__ import annotations
