@@ -339,7 +339,7 @@ def test_every_trusted_key_is_published_and_linked(app: Flask, world: World, sen
         assert key.key_id in listing
         pem = client.get(f"/receipts/keys/{key.key_id}.pem")
         assert pem.status_code == 200 and pem.get_data(as_text=True) == key.pem
-    assert "Retired" in listing
+    assert "retired" in listing
     assert client.get(f"/receipts/keys/{'0' * 16}.pem").status_code == 404
 
 
