@@ -358,3 +358,27 @@ def test_nothing_uploaded_is_spooled_to_disk(
         app.test_client(), {"receipt": document, "content": b" " * (1024 * 1024)}
     )
     assert status == 200 and GENUINE in html and "does not match the receipt" in html
+
+
+def test_the_child_limits_itself_before_it_reads_anything() -> None:
+    import subprocess
+    import sys
+
+    from portal.receipts import extract
+
+    shown = subprocess.run(  # noqa: S603 - our own module
+        [
+            sys.executable,
+            "-c",
+            "from portal.receipts.extract import limit_self; limit_self(); "
+            "print(open('/proc/self/limits').read())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    limits = {line[:26].strip(): line[26:].split()[:2] for line in shown.splitlines()[1:]}
+    assert limits["Max address space"] == [str(extract.MEMORY_BYTES)] * 2
+    assert limits["Max cpu time"][0] == str(extract.CPU_SECONDS)
+    assert limits["Max file size"] == ["0", "0"]
