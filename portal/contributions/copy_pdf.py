@@ -147,22 +147,39 @@ def copy_pdf(copy: SentCopy) -> bytes:
     else:
         _write_content(writer, copy)
     _write_receipt(writer, copy)
+    if copy.content_differs:
+        writer.paragraph(
+            "The portal could not rebuild exactly the content the receipt covers, so this PDF "
+            f"does not carry the content file ({CONTENT_FILE}). The receipt still proves what "
+            "was sent: ask the council if you need the content checked."
+        )
     writer.note_what_is_not_as_sent(copy.content is not None)
-    writer.pdf.embed_file(bytes=copy.receipt_json, basename=RECEIPT_FILE, desc="The signed receipt")
+    # Compressed (one /FlateDecode, which the receipt check inflates with a cap): the content of
+    # a long answer set in ensure_ascii escapes is megabytes, but compresses well.
+    writer.pdf.embed_file(
+        bytes=copy.receipt_json, basename=RECEIPT_FILE, desc="The signed receipt", compress=True
+    )
     if copy.content is not None:
         writer.pdf.embed_file(
             bytes=copy.content,
             basename=CONTENT_FILE,
             desc="The canonical content the receipt's SHA-256 digest covers",
+            compress=True,
         )
     return bytes(writer.pdf.output())
 
 
 def _write_content(writer: _Writer, copy: SentCopy) -> None:
+    if copy.after_close:
+        writer.paragraph(
+            "This request is closed to you: this copy keeps what your organisation sent, and "
+            "leaves out the details the council gave about the children (each is numbered)."
+        )
     if copy.children:
         writer.heading("The children")
         for child in copy.children:
-            writer.row(_child_identity(child), _partner_said(child))
+            identity = child.name if copy.after_close else _child_identity(child)
+            writer.row(identity, _partner_said(child))
     for title, rows in copy.sections:
         writer.heading(title)
         for question, answer in rows:
@@ -200,9 +217,14 @@ def _write_receipt(writer: _Writer, copy: SentCopy) -> None:
     writer.row("SHA-256 of what was sent", receipt["sha256"])
     writer.row("Signed with the council's key", receipt["key_id"])
     writer.row("Signature (Ed25519)", receipt["signature"])
+    carried = (
+        f"the receipt ({RECEIPT_FILE}) and the content it covers ({CONTENT_FILE}) as attached files"
+        if copy.content is not None
+        else f"the receipt ({RECEIPT_FILE}) as an attached file"
+    )
     writer.paragraph(
-        f"This PDF carries the receipt ({RECEIPT_FILE}) and the content it covers "
-        f"({CONTENT_FILE}) as attached files. Anyone can check them on the portal's "
-        "'Check a receipt' page, or with the council's published public key "
-        "(see the portal's documentation, docs/receipts.md)."
+        f"This PDF carries {carried}. Anyone can check it on the portal's 'Check a receipt' "
+        "page, or with the council's published public keys (see the portal's documentation, "
+        "docs/receipts.md). The check proves the attached files, not these pages: compare "
+        f"them with {CONTENT_FILE} or with the copy in the portal."
     )

@@ -112,6 +112,17 @@ def signable_name(name: str) -> bool:
     )
 
 
+def signing_name(name: str) -> str:
+    """The organisation's name as a receipt signs it: one line, whatever the name holds.
+    Spaces of every kind (a no-break space, a tab, a line break) become one space, none at
+    either end, and other invisible characters (controls, formatting) are dropped. A name left
+    empty is signed as "(no name)": a receipt always names its sender."""
+    words = "".join(
+        " " if c.isspace() else c for c in name if c.isspace() or unicodedata.category(c)[0] != "C"
+    ).split()
+    return " ".join(words) or "(no name)"
+
+
 def sign(
     signer: CheckpointSigner,
     request: DelegationRequest,
@@ -123,13 +134,12 @@ def sign(
     content = canonical_content(request, contribution, answers, confirmations)
     digest = hashlib.sha256(content).digest()
     organisation = request.partner_organisation
-    # A name that cannot be one line of the message (never seen in practice) is not named.
-    named = signable_name(organisation.name)
-    sender = Sender(str(organisation.id), organisation.name) if named else None
+    # Always format 2: the name made one line of the message (signable_name holds of it).
+    sender = Sender(str(organisation.id), signing_name(organisation.name))
     contribution.receipt_digest = digest
     contribution.receipt_key_id = signer.public.key_id
-    contribution.receipt_format = FORMAT_2 if sender else FORMAT
-    contribution.receipt_organisation = sender.name if sender else None
+    contribution.receipt_format = FORMAT_2
+    contribution.receipt_organisation = sender.name
     contribution.receipt_signature = signer.sign(
         signed_message(
             request.reference, contribution.version, contribution.submitted_at, digest, sender

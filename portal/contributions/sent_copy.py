@@ -4,13 +4,22 @@ questions and answers, documents, children and receipt, gathered for the copy's 
 Who may have it (docs/receipts.md): everyone at the partner who may see the request while it
 is open; after it closes (withdrawn, expired), the person who sent that version and the
 organisation's partner leads, until retention deletes the content. Nobody else, at the
-organisation or elsewhere: a 404 that leaves no trace. Each copy shown or downloaded is a read
-of the contribution (CONTRIBUTION_VIEWED) and of the children it names, on the record.
+organisation or elsewhere: a 404 that leaves no trace.
+
+Once the viewer may no longer see the request itself (it closed, or went to someone else), the
+copy keeps only what the partner itself supplied: its answers, its documents' names, sizes and
+digests, and the receipt. What the council supplied (the children's names, dates of birth and
+identifiers) is left out: the children are "Child 1", "Child 2", each with the partner's own
+answer about them. Each copy shown or downloaded is a read of the contribution
+(CONTRIBUTION_VIEWED, details {"shown_in", "after_close"}), and while it names the children a
+read of their details (CHILD_DETAILS_VIEWED), on the record.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,9 +36,9 @@ from portal.contributions.confirmations import ChildOnRequest, children_on
 from portal.contributions.pages import children_named, sent_version, template_of
 from portal.crypto import DecryptionError
 from portal.crypto.records import RecordCipher
-from portal.models import Case, Contribution, DelegationRequest, Role, User
+from portal.models import Case, ChildConfirmation, Contribution, DelegationRequest, Role, User
 from portal.requests.access import partner_may_see
-from portal.requests.pages import record_read_of
+from portal.requests.services import children_of
 
 
 @dataclass(frozen=True)
@@ -57,10 +66,20 @@ class SentCopy:
     documents: list[SentDocument] = field(default_factory=list)
     children: list[ChildOnRequest] = field(default_factory=list)
     content: bytes | None = None  # the canonical content the receipt's digest covers
+    # The viewer may no longer see the request: only what the partner supplied is shown.
+    after_close: bool = False
+    sent_by_viewer: bool = False
+    # The content rebuilt now does not hash to the receipt's digest: it is left out, and said.
+    content_differs: bool = False
 
     @property
     def receipt_json(self) -> bytes:
-        return (json.dumps(self.receipt, indent=2) + "\n").encode("ascii")
+        return (json.dumps(self.receipt, indent=2, ensure_ascii=True) + "\n").encode("ascii")
+
+    @property
+    def heading(self) -> str:
+        who = "you" if self.sent_by_viewer else self.organisation
+        return f"What {who} sent: {self.request_.reference}, version {self.version}"
 
 
 def may_keep_copy(
@@ -136,6 +155,8 @@ def sent_copy(
         sent_at=contribution.submitted_at,
         receipt=receipts.receipt_document(found, contribution),
         template_title=str(template_of(found).title),
+        after_close=not partner_may_see(viewer, found, datetime.now(UTC)),
+        sent_by_viewer=contribution.submitted_by_id == viewer.id,
     )
     if found.content_shredded_at is not None:
         return _shredded(basis, found.content_shredded_at)
@@ -143,7 +164,7 @@ def sent_copy(
         answers = services.answers_of(cipher, contribution)
     except DecryptionError:  # its data key destroyed: shredded, whatever the request says
         return _shredded(basis, None)
-    _record_reading(found, contribution, viewer, shown_as)
+    _record_reading(basis, contribution, viewer, shown_as)
     return _with_content(session, cipher, basis, contribution, answers, seen)
 
 
@@ -152,17 +173,31 @@ def _shredded(basis: SentCopy, when: datetime | None) -> SentCopy:
 
 
 def _record_reading(
-    found: DelegationRequest, contribution: Contribution, viewer: User, shown_as: str
+    basis: SentCopy, contribution: Contribution, viewer: User, shown_as: str
 ) -> None:
+    found = basis.request_
+    shown: dict[str, str | int | bool | None] = {
+        "shown_in": shown_as,
+        "after_close": basis.after_close,
+    }
     record_lasting_event(
         AuditAction.CONTRIBUTION_VIEWED,
         actor=actor_for(viewer),
         object_type="contribution",
         object_id=contribution.id,
         case_reference=found.case.cms_reference,
-        details={"request": found.reference, "version": contribution.version, "shown_as": shown_as},
+        details={"request": found.reference, "version": contribution.version, **shown},
     )
-    record_read_of(found, viewer, AuditAction.CHILD_DETAILS_VIEWED)
+    if basis.after_close:
+        return  # the children are not named: no read of their details
+    record_lasting_event(
+        AuditAction.CHILD_DETAILS_VIEWED,
+        actor=actor_for(viewer),
+        object_type="delegation_request",
+        object_id=found.reference,
+        case_reference=found.case.cms_reference,
+        details=shown,
+    )
 
 
 def _with_content(
@@ -174,8 +209,12 @@ def _with_content(
     seen: frozenset[ChildIdentifier],
 ) -> SentCopy:
     found = basis.request_
-    children = children_named(session, cipher, found)
     confirmed = services.confirmations_of(session, found)
+    if basis.after_close:
+        children, on_request = _numbered_children(session, found, confirmed)
+    else:
+        children = children_named(session, cipher, found)
+        on_request = children_on(session, cipher, found, seen, confirmed=confirmed)
     documents = _documents(cipher, contribution, children)
     sections = []
     for part in template_of(found).sections:
@@ -184,15 +223,42 @@ def _with_content(
             names = [d.name for d in documents if d.question == upload.label]
             rows.append((upload.label, ", ".join(names) or "None added"))
         sections.append((str(part.title), rows))
+    content = receipts.canonical_content(found, contribution, answers, confirmed.values())
+    differs = hashlib.sha256(content).digest() != contribution.receipt_digest
     return SentCopy(
         **{
             **vars(basis),
             "sections": sections,
             "documents": documents,
-            "children": children_on(session, cipher, found, seen, confirmed=confirmed),
-            "content": receipts.canonical_content(found, contribution, answers, confirmed.values()),
+            "children": on_request,
+            "content": None if differs else content,
+            "content_differs": differs,
         }
     )
+
+
+def _numbered_children(
+    session: Session, found: DelegationRequest, confirmed: dict[uuid.UUID, ChildConfirmation]
+) -> tuple[list[tuple[str, str]], list[ChildOnRequest]]:
+    """The children as "Child 1", "Child 2"... in the family's order, with the partner's own
+    answer about each: nothing the council supplied about them (nothing is decrypted)."""
+    numbered = {child.id: f"Child {n}" for n, child in enumerate(children_of(found), 1)}
+    answered = [
+        (str(child.id), numbered.get(child.id, "A child"))
+        for child in services.children_answered_for(session, found)
+    ]
+    on_request = [
+        ChildOnRequest(
+            id=str(child_id),
+            name=label,
+            date_of_birth="",
+            identifiers=(),
+            answer=confirmed[child_id].answer if child_id in confirmed else None,
+            matched_on=confirmed[child_id].matched_on if child_id in confirmed else None,
+        )
+        for child_id, label in numbered.items()
+    ]
+    return answered, on_request
 
 
 def _documents(

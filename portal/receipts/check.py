@@ -2,32 +2,31 @@
 (and the canonical content its digest covers) as embedded files.
 
 The upload is read in memory and never stored, logged or shown: the verdict names only the
-receipt's own fields. A receipt verifies when its signature checks against one of the
-council's published keys with its key id (a key retired by rotation stays published).
+receipt's own fields. A PDF is parsed only in a bounded child process (portal/receipts/
+pdf_reader.py). A receipt verifies when its signature checks against one of the council's
+published keys with its key id (all at /receipts/keys; a key retired by rotation stays
+published).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pikepdf
-
 from portal.audit.signing import PublicKey
 from portal.contributions.receipts import (
-    CONTENT_FILE,
     FORMAT_2,
     FORMATS,
-    RECEIPT_FILE,
     Sender,
     signable_name,
     signed_message,
 )
+from portal.receipts import extract
+from portal.receipts.pdf_reader import read_pdf
 
 _HEX = {"sha256": 64, "signature": 128, "key_id": 16}
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -69,25 +68,33 @@ def read_upload(data: bytes) -> tuple[Receipt, bytes | None]:
     return parse_receipt(data), None
 
 
+_PDF_REFUSED = {
+    extract.TOO_MANY: "This PDF carries more files than the portal's copy does. Upload the PDF "
+    "the portal gave you.",
+    extract.TOO_LARGE: "A file this PDF carries is larger than the portal's copy's. Upload the "
+    "PDF the portal gave you.",
+    extract.FILTER: "This PDF's files are not stored as the portal stores them. Upload the PDF "
+    "the portal gave you.",
+}
+_NO_RECEIPT = (
+    "This PDF does not carry a receipt. Upload the copy of what was sent that the portal gave "
+    "you, or the receipt file itself."
+)
+_UNREADABLE = "This PDF could not be read. Upload the PDF the portal gave you."
+
+
 def _from_pdf(data: bytes) -> tuple[bytes, bytes | None]:
-    try:
-        with pikepdf.open(io.BytesIO(data)) as pdf:
-            files = {name: spec.get_file().read_bytes() for name, spec in pdf.attachments.items()}
-    except Exception:  # noqa: BLE001 - any damage to the file is the same answer
-        raise NotAReceipt(
-            "This PDF could not be read. Upload the PDF the portal gave you."
-        ) from None
-    if RECEIPT_FILE not in files:
-        raise NotAReceipt(
-            "This PDF does not carry a receipt. Upload the copy of what was sent that the "
-            "portal gave you, or the receipt file itself."
-        )
-    return files[RECEIPT_FILE], files.get(CONTENT_FILE)
+    extracted = read_pdf(data)  # in a child process, bounded: a PDF may be a decompression bomb
+    if extracted.error == extract.NO_RECEIPT:
+        raise NotAReceipt(_NO_RECEIPT)
+    if extracted.error is not None or extracted.receipt is None:
+        raise NotAReceipt(_PDF_REFUSED.get(extracted.error or "", _UNREADABLE))
+    return extracted.receipt, extracted.content
 
 
 def parse_receipt(data: bytes) -> Receipt:
     try:
-        document = json.loads(data.decode("utf-8"))
+        document = json.loads(data.decode("utf-8-sig"))  # Notepad may add a BOM
     except (ValueError, RecursionError):  # not UTF-8, not JSON, absurdly long or deep
         raise NotAReceipt(
             "This file is not a receipt: upload the receipt file (.json) or the PDF copy."

@@ -70,14 +70,23 @@ def test_the_school_keeps_a_copy_and_anyone_checks_its_receipt(
     expect(page.get_by_text("This receipt is genuine")).to_be_visible()
     verdict = page.locator("#verdict")
     expect(verdict).to_contain_text(f"{steps.SCHOOL} sent version 1 of request {reference}")
-    expect(verdict).to_contain_text(re.compile(r"at \d{1,2} \w+ \d{4} at \d{1,2}(:\d\d)?(am|pm)"))
+    expect(verdict).to_contain_text(re.compile(r"on \d{1,2} \w+ \d{4} at \d{1,2}(:\d\d)?(am|pm)"))
     expect(page.locator("#content-verdict")).to_contain_text("matches the receipt’s digest")
+    expect(page.locator("#content-verdict")).to_contain_text("visible pages were not checked")
     expect(page.locator("main")).not_to_contain_text("safeguarding log")
     lead.check()
 
+    expect(page.get_by_role("link", name="published key")).to_have_attribute(
+        "href", "/receipts/keys"
+    )
     lead.hands.click(page.get_by_role("link", name="Check another receipt"))
     lead.check()
     lead.hands.upload(page.get_by_label("Receipt or PDF copy"), document)  # a PDF, no receipt
     lead.hands.click(page.get_by_role("button", name="Check the receipt"))
     expect(page.get_by_role("alert")).to_contain_text("This PDF does not carry a receipt")
+    lead.check()
+
+    lead.go("/receipts/keys")
+    expect(page.get_by_role("heading", name="The keys receipts are signed with")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("signs receipts now")
     lead.check()

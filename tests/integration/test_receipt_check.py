@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,13 +18,20 @@ from flask.testing import FlaskClient
 
 from portal.audit.runtime import AuditKeys, audit_keys
 from portal.audit.signing import CheckpointSigner
-from portal.contributions.receipts import FORMAT, FORMAT_2, Sender, signed_message
+from portal.contributions.receipts import (
+    CONTENT_FILE,
+    FORMAT,
+    FORMAT_2,
+    RECEIPT_FILE,
+    Sender,
+    signed_message,
+)
 from portal.receipts.routes import MAX_UPLOAD_BYTES
-from tests.factories import csrf_token
 from tests.integration.test_contributions import SECRET_ANSWER
 from tests.integration.test_sent_copy import copy_path, pdf_of, send_a_version
 from tests.support.world import World, client_for
 
+HOSTILE = Path(__file__).parents[1] / "support" / "hostile_pdfs"
 GENUINE = "This receipt is genuine"
 REFUSED = "This receipt does not verify"
 
@@ -40,12 +50,27 @@ def receipt_of(app: Flask, world: World, reference: str) -> dict[str, Any]:
 def check(
     client: FlaskClient, data: bytes, name: str = "receipt.json", content: bytes | None = None
 ) -> tuple[int, str]:
-    token = csrf_token(client.get("/receipts/verify").get_data(as_text=True))
-    form: dict[str, Any] = {"csrf_token": token, "receipt": (io.BytesIO(data), name)}
+    form: dict[str, Any] = {"receipt": (io.BytesIO(data), name)}
     if content is not None:
         form["content"] = (io.BytesIO(content), "content.json")
     response = client.post("/receipts/verify", data=form, content_type="multipart/form-data")
     return response.status_code, response.get_data(as_text=True)
+
+
+def check_raw(client: FlaskClient, files: dict[str, bytes]) -> tuple[int, str]:
+    """Files sent in a body built here: the test client spools one over 500 KB to a file."""
+    body = b""
+    for name, data in files.items():
+        head = f"--x\r\nContent-Disposition: form-data; name={name}; filename={name}.json\r\n"
+        body += head.encode() + b"\r\n" + data + b"\r\n"
+    response = client.post(
+        "/receipts/verify", data=body + b"--x--\r\n", content_type="multipart/form-data; boundary=x"
+    )
+    return response.status_code, response.get_data(as_text=True)
+
+
+def check_oversized(client: FlaskClient) -> tuple[int, str]:
+    return check_raw(client, {"receipt": b"{" + b" " * MAX_UPLOAD_BYTES + b"}"})
 
 
 def resigned(document: dict[str, Any], signer: CheckpointSigner) -> dict[str, Any]:
@@ -78,7 +103,7 @@ def test_a_genuine_receipt_says_in_plain_words_what_it_proves(
     assert document["organisation_id"] == str(world.school.id)
     status, html = check(app.test_client(), json.dumps(document).encode())
     assert status == 200 and GENUINE in html
-    assert f"{world.school.name} sent version 1 of request {sent} to the council at" in html
+    assert f"{world.school.name} sent version 1 of request {sent} to the council on" in html
     assert document["sha256"] in html and document["key_id"] in html
     assert "+00:00" not in html and document["submitted_at"] not in html
 
@@ -93,7 +118,7 @@ def test_a_receipt_signed_before_receipts_named_the_organisation_still_verifies(
     first = resigned({**first, "format": FORMAT}, signer)
     status, html = check(app.test_client(), json.dumps(first).encode())
     assert status == 200 and GENUINE in html
-    assert f"Version 1 of request {sent} was sent to the council at" in html
+    assert f"Version 1 of request {sent} was sent to the council on" in html
     assert "signed before receipts named the organisation" in html
     # Format 2's fields do not make a format 1 receipt name anyone.
     claimed = {**first, "organisation": "Brookfield Academy"}
@@ -159,8 +184,8 @@ def test_a_pdf_without_a_receipt_is_refused(app: Flask) -> None:
 
 
 def test_an_oversized_upload_is_refused_before_it_is_read(app: Flask) -> None:
-    status, html = check(app.test_client(), b"{" + b" " * MAX_UPLOAD_BYTES + b"}")
-    assert status == 413 and "smaller than 400 KB" in html and "govuk-error-summary" in html
+    status, html = check_oversized(app.test_client())
+    assert status == 413 and "smaller than 8 MB" in html and "govuk-error-summary" in html
 
 
 def test_a_copy_of_the_content_matches_or_not(app: Flask, world: World, sent: str) -> None:
@@ -204,7 +229,7 @@ def test_nothing_uploaded_reaches_the_logs(
     caplog.clear()
     with caplog.at_level(logging.DEBUG):
         check(app.test_client(), data, "copy.pdf")
-        check(app.test_client(), data + b"x" * MAX_UPLOAD_BYTES, "copy.pdf")
+        check_oversized(app.test_client())
     assert "receipts.verify" in caplog.text
     assert SECRET_ANSWER not in caplog.text and "Zebra" not in caplog.text
 
@@ -219,10 +244,141 @@ def test_uploads_are_rate_limited_but_the_page_is_not(app: Flask) -> None:
 
     allowed = int(RECEIPT_CHECK_LIMIT.split()[0])
     client = app.test_client()
-    token = csrf_token(client.get("/receipts/verify").get_data(as_text=True))
-    statuses = [
-        client.post("/receipts/verify", data={"csrf_token": token}).status_code
-        for _ in range(allowed + 1)
-    ]
+    statuses = [client.post("/receipts/verify", data={}).status_code for _ in range(allowed + 1)]
     assert statuses[:allowed] == [400] * allowed and statuses[-1] == 429
     assert client.get("/receipts/verify").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        # 2.6 KB: a gigabyte of zeros compressed twice, not named as the copy's files.
+        ("bomb-1024-2-1.pdf", "This PDF does not carry a receipt"),
+        # 7.5 KB: fifty names pointing at one 256 MB stream (5.4 GB read in the worker before).
+        ("bomb-256-2-50.pdf", "This PDF carries more files than the portal"),
+        # 2.2 KB: the catalog in an object stream that inflates to a gigabyte (2.1 GB before).
+        ("objstm.pdf", "This PDF could not be read"),
+        # Named as the copy's files: compressed twice is not how the portal stores them...
+        ("named-1024-2.pdf", "are not stored as the portal stores them"),
+        # ... and once, 100 MB of zeros in 100 KB: inflated only up to the cap.
+        ("named-100-1.pdf", "larger than the portal"),
+    ],
+)
+def test_a_decompression_bomb_is_refused_plainly_and_quickly(
+    app: Flask, name: str, why: str
+) -> None:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    status, html = check(app.test_client(), (HOSTILE / name).read_bytes(), name)
+    assert status == 400 and "govuk-error-summary" in html and why.replace("'", "&#39;") in html
+    assert time.monotonic() - started < 8
+    # Read in a child process: the worker's own peak memory barely moves.
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kb < 64 * 1024
+
+
+def test_the_pdf_is_read_in_a_bounded_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    from portal.receipts import extract, pdf_reader
+
+    assert extract.MEMORY_BYTES <= 512 * 1024 * 1024 and extract.CPU_SECONDS <= 2
+    assert (extract.RECEIPT_NAME, extract.CONTENT_NAME) == (RECEIPT_FILE, CONTENT_FILE)
+    # A child that overruns its time is killed and the PDF "could not be read".
+    monkeypatch.setattr(pdf_reader, "WALL_SECONDS", 0.01)
+    assert pdf_reader.read_pdf((HOSTILE / "objstm.pdf").read_bytes()).error == extract.UNREADABLE
+
+
+def test_the_check_needs_no_cookie_or_token(app: Flask, world: World, sent: str) -> None:
+    """Nothing to protect (no session, nothing changes): a visitor without cookies, or back
+    after an hour, can still check a receipt."""
+    assert app.config.get("WTF_CSRF_ENABLED", True)
+    document = json.dumps(receipt_of(app, world, sent)).encode()
+    client = app.test_client(use_cookies=False)
+    form = {"receipt": (io.BytesIO(document), "receipt.json")}
+    response = client.post("/receipts/verify", data=form, content_type="multipart/form-data")
+    assert response.status_code == 200 and GENUINE in response.get_data(as_text=True)
+    assert 'name="csrf_token"' not in client.get("/receipts/verify").get_data(as_text=True)
+
+
+def test_a_receipt_saved_again_by_notepad_verifies(app: Flask, world: World, sent: str) -> None:
+    document = json.dumps(receipt_of(app, world, sent), indent=2).replace("\n", "\r\n")
+    status, html = check(app.test_client(), b"\xef\xbb\xbf" + document.encode())
+    assert status == 200 and GENUINE in html
+
+
+def test_the_verdict_says_when_in_words_and_what_a_pdf_proves(
+    app: Flask, world: World, sent: str
+) -> None:
+    data = pdf_of(client_for(app, world.teacher), sent)
+    status, html = check(app.test_client(), data, "copy.pdf")
+    assert re.search(r"to the council on \d{1,2} [A-Z][a-z]+ \d{4} at \d{1,2}(:\d\d)?[ap]m", html)
+    assert "content file attached to this PDF (content.json) matches" in html
+    assert "visible pages were not checked" in html
+
+
+def test_a_receipt_that_does_not_verify_only_claims(app: Flask, world: World, sent: str) -> None:
+    forged = {**receipt_of(app, world, sent), "organisation": "Brookfield Academy"}
+    status, html = check(app.test_client(), json.dumps(forged).encode())
+    assert REFUSED in html and "Claimed organisation" in html and "Claimed request" in html
+    assert "Brookfield Academy sent" not in html
+    assert re.search(r"<dt[^>]*>\s*Organisation\s*</dt>", html) is None
+
+
+def test_every_trusted_key_is_published_and_linked(app: Flask, world: World, sent: str) -> None:
+    retired = CheckpointSigner(Ed25519PrivateKey.generate())
+    current = audit_keys(app)
+    app.extensions["portal.audit_keys"] = AuditKeys(
+        current.signer, (*current.trusted, retired.public)
+    )
+    client = app.test_client()
+    status, html = check(client, json.dumps(receipt_of(app, world, sent)).encode())
+    assert 'href="/receipts/keys"' in html
+    listing = client.get("/receipts/keys").get_data(as_text=True)
+    for key in (*current.trusted, retired.public):
+        assert key.key_id in listing
+        pem = client.get(f"/receipts/keys/{key.key_id}.pem")
+        assert pem.status_code == 200 and pem.get_data(as_text=True) == key.pem
+    assert "retired" in listing
+    assert client.get(f"/receipts/keys/{'0' * 16}.pem").status_code == 404
+
+
+def test_nothing_uploaded_is_spooled_to_disk(
+    app: Flask, world: World, sent: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    def no_disk(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an upload was written to a temporary file")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_disk)
+    document = json.dumps(receipt_of(app, world, sent)).encode()
+    # A content file of a megabyte, over Werkzeug's 500 KB threshold for spooling to disk.
+    status, html = check_raw(
+        app.test_client(), {"receipt": document, "content": b" " * (1024 * 1024)}
+    )
+    assert status == 200 and GENUINE in html and "does not match the receipt" in html
+
+
+def test_the_child_limits_itself_before_it_reads_anything() -> None:
+    import subprocess
+    import sys
+
+    from portal.receipts import extract
+
+    shown = subprocess.run(  # noqa: S603 - our own module
+        [
+            sys.executable,
+            "-c",
+            "from portal.receipts.extract import limit_self; limit_self(); "
+            "print(open('/proc/self/limits').read())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    limits = {line[:26].strip(): line[26:].split()[:2] for line in shown.splitlines()[1:]}
+    assert limits["Max address space"] == [str(extract.MEMORY_BYTES)] * 2
+    assert limits["Max cpu time"][0] == str(extract.CPU_SECONDS)
+    assert limits["Max file size"] == ["0", "0"]

@@ -106,6 +106,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/inbox/<reference>/versions/<version>/copy.pdf"): PARTNERS,
     ("GET", "/receipts/verify"): EVERYONE,
     ("POST", "/receipts/verify"): EVERYONE,
+    ("GET", "/receipts/keys"): EVERYONE,
+    ("GET", "/receipts/keys/<key_id>.pem"): EVERYONE,
     ("GET", "/requests/<reference>/versions/<version>"): COUNCIL_CASEWORK,
     ("POST", "/inbox/<reference>/answer/<section_id>/files/<answer_key>"): PARTNERS,
     ("POST", "/inbox/<reference>/answer/<section_id>/files/<attachment_id>/remove"): PARTNERS,

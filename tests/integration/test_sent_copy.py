@@ -143,7 +143,7 @@ def test_the_copy_page_shows_every_answer_the_children_and_the_receipt(
             AuditEvent.actor_user_id == world.teacher.id,
         )
     ).all()
-    assert [r["shown_as"] for r in reads] == ["copy_page"]
+    assert [r["shown_in"] for r in reads] == ["copy_page"]
 
 
 def test_the_pdf_holds_the_answers_and_carries_a_receipt_that_verifies(
@@ -169,7 +169,7 @@ def test_the_pdf_holds_the_answers_and_carries_a_receipt_that_verifies(
             AuditEvent.action == AuditAction.CONTRIBUTION_VIEWED.value
         )
     ).all()
-    assert any(r.get("shown_as") == "copy_pdf" for r in reads)
+    assert any(r.get("shown_in") == "copy_pdf" for r in reads)
 
 
 def test_another_organisation_and_the_council_get_no_trace(

@@ -76,3 +76,36 @@ def test_the_confirmations_are_covered_and_any_change_changes_the_digest() -> No
     for changed in changes:
         other = canonical_content(request, contribution, {"note": "Seen"}, changed)
         assert hashlib.sha256(other).digest() != digest
+
+
+def test_an_awkward_organisation_name_is_normalised_and_signed_in_format_2() -> None:
+    """A no-break space, a trailing space, a tab or a line break in the name: before, the
+    receipt silently fell back to format 1 and named no sender."""
+    from datetime import UTC, datetime
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from portal.audit.signing import CheckpointSigner
+    from portal.contributions.receipts import (
+        FORMAT_2,
+        receipt_document,
+        sign,
+        signable_name,
+        verify_receipt,
+    )
+    from portal.models import Organisation
+
+    signer = CheckpointSigner(Ed25519PrivateKey.generate())
+    for name, signed_as in [
+        ("Ashby\u00a0Lane Primary ", "Ashby Lane Primary"),
+        (" Ysgol\tGymraeg\n Aberystwyth", "Ysgol Gymraeg Aberystwyth"),
+        ("Zoë\u200b  Academy\u2028", "Zoë Academy"),
+    ]:
+        request, contribution = sent()
+        request.partner_organisation = Organisation(id=uuid.uuid4(), name=name)
+        request.partner_organisation_id = request.partner_organisation.id
+        contribution.submitted_at = datetime.now(UTC)
+        sign(signer, request, contribution, {"note": "Seen"})
+        document = receipt_document(request, contribution)
+        assert document["format"] == FORMAT_2 and document["organisation"] == signed_as
+        assert signable_name(signed_as) and verify_receipt(document, signer.public)
