@@ -75,6 +75,8 @@ _PDF_REFUSED = {
     "PDF the portal gave you.",
     extract.FILTER: "This PDF's files are not stored as the portal stores them. Upload the PDF "
     "the portal gave you.",
+    extract.BUSY: "Too many PDFs are being checked at the moment. Try again in a minute, or "
+    "upload the receipt file (receipt.json) instead.",
 }
 _NO_RECEIPT = (
     "This PDF does not carry a receipt. Upload the copy of what was sent that the portal gave "

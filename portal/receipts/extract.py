@@ -38,12 +38,13 @@ MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 RECEIPT_NAME = "receipt.json"
 CONTENT_NAME = "content.json"
 # Error codes: the caller says them in plain words.
-UNREADABLE, TOO_MANY, NO_RECEIPT, TOO_LARGE, FILTER = (
+UNREADABLE, TOO_MANY, NO_RECEIPT, TOO_LARGE, FILTER, BUSY = (
     "unreadable",
     "too_many_files",
     "no_receipt",
     "too_large",
     "filter",
+    "busy",  # the web worker's own: as many PDFs as it reads at once are being read
 )
 
 

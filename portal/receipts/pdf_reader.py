@@ -16,11 +16,18 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 
 from portal.receipts import extract
 
 WALL_SECONDS = 5
+# PDFs one web worker reads at once, each in a child of up to extract.MEMORY_BYTES: the rate
+# limit is per address, so without this many addresses at once could start a child each. A
+# check that finds every place taken waits a moment, then is told to try again.
+AT_ONCE = 2
+WAIT_SECONDS = 2
+_PLACES = threading.BoundedSemaphore(AT_ONCE)
 # The child's answer: the receipt and content base64-encoded, and a little JSON.
 _ANSWER_CAP = 2 * extract.MAX_UPLOAD_BYTES
 _ENVIRONMENT = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ")
@@ -34,7 +41,17 @@ class Extracted:
 
 
 def read_pdf(data: bytes) -> Extracted:
-    """The receipt and content files an uploaded PDF carries, read in a bounded child."""
+    """The receipt and content files an uploaded PDF carries, read in a bounded child; no more
+    than AT_ONCE children at a time from this process."""
+    if not _PLACES.acquire(timeout=WAIT_SECONDS):
+        return Extracted(None, None, extract.BUSY)
+    try:
+        return _read_in_child(data)
+    finally:
+        _PLACES.release()
+
+
+def _read_in_child(data: bytes) -> Extracted:
     environment = {name: os.environ[name] for name in _ENVIRONMENT if name in os.environ}
     environment["PYTHONDONTWRITEBYTECODE"] = "1"
     try:
