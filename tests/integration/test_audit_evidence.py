@@ -183,7 +183,9 @@ def test_the_offline_command_needs_no_database_or_settings(
     other = tmp_path / "other.pem"
     other.write_text(CheckpointSigner.create(tmp_path / "other-key.pem").public.pem)
     wrong_key = run(str(tmp_path / "evidence.jsonl"), "--public-key", str(other))
-    assert wrong_key.returncode == 1 and "signature is not valid" in wrong_key.stderr
+    assert (
+        wrong_key.returncode == 1 and "not a checkpoint key it was checked with" in wrong_key.stderr
+    )
 
     evidence = tmp_path / "evidence.jsonl"
     evidence.write_text(evidence.read_text().replace("contribution_viewed", "sign_in", 1))
