@@ -84,21 +84,36 @@ def _signer() -> CheckpointSigner:
 @audit.command("verify", help="Recompute the chain and check every checkpoint.")
 def verify() -> None:
     from portal import db
+    from portal.audit import AuditAction, record_event
     from portal.audit.checkpoints import head_seq
     from portal.audit.runtime import audit_keys
     from portal.audit.verify import verify_trail
 
-    with app_context() as app, db.database(app).sessions() as session:
+    with app_context() as app, db.database(app).sessions.begin() as session:
         with Progress("Checking the audit chain", head_seq(session), "events") as progress:
             report = verify_trail(session, audit_keys().trusted, progress.update)
-    if report.damage is None:
+        damage = report.damage
+        # On the trail like the page's check (the IG home page says when and how it was last
+        # checked), by the system: the command has no signed-in person.
+        record_event(
+            session,
+            AuditAction.AUDIT_VERIFIED,
+            details={
+                "intact": damage is None,
+                "events_checked": report.events_checked,
+                "checkpoints_checked": report.checkpoints_checked,
+                "damage": damage.kind if damage else None,
+                "damage_seq": damage.seq if damage else None,
+                "command": True,
+            },
+        )
+    if damage is None:
         click.echo(
             f"The trail is intact: {report.events_checked} events, "
             f"{report.checkpoints_checked} signed checkpoints (the last at event "
             f"{report.last_checkpoint_seq})."
         )
         return
-    damage = report.damage
     click.echo(f"DAMAGED ({damage.kind}) at event {damage.seq}: {damage.explanation}", err=True)
     raise SystemExit(1)
 
