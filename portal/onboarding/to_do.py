@@ -33,9 +33,7 @@ def engagement_to_do(session: Session, person: User, today: date) -> HomeSection
         heading="Partner engagement",
         to_do=[
             ToDo("agreements past their review date", past, "onboarding.index", urgent=True),
-            ToDo(
-                f"agreements due for review in the next {window} days", due, "onboarding.index"
-            ),
+            ToDo(f"agreements due for review in the next {window} days", due, "onboarding.index"),
             waiting,
             ToDo(
                 "organisations onboarding",
