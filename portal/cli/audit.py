@@ -86,6 +86,7 @@ def verify() -> None:
     from portal import db
     from portal.audit import AuditAction, record_event
     from portal.audit.checkpoints import head_seq
+    from portal.audit.evidence_file import events_text
     from portal.audit.runtime import audit_keys
     from portal.audit.verify import verify_trail
 
@@ -109,7 +110,7 @@ def verify() -> None:
         )
     if damage is None:
         click.echo(
-            f"The trail is intact: {report.events_checked} events, "
+            f"The trail is intact: {events_text(report.events_checked)}, "
             f"{report.checkpoints_checked} signed checkpoints (the last at event "
             f"{report.last_checkpoint_seq})."
         )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from portal.audit.chain import GENESIS_HASH, checkpoint_message, link
-from portal.audit.evidence_file import header_line
+from portal.audit.evidence_file import events_text, header_line
 from portal.audit.export_format import CSV_HEADER, readme_text
 from portal.audit.export_verify import ExportVerdict, verify_export
 from portal.audit.signing import CheckpointSigner
@@ -96,3 +96,8 @@ def test_many_small_lines_of_a_genuine_export_check_in_bounded_memory(tmp_path: 
     assert verdict.intact, verdict.message
     assert verdict.message.startswith("0 events verified against the checkpoint signed at")
     assert peak < PEAK_LIMIT, peak
+
+
+def test_counts_of_events_are_said_in_words_people_write() -> None:
+    assert events_text(1) == "1 event" and events_text(0) == "0 events"
+    assert events_text(2) == "2 events"
