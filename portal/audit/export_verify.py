@@ -219,16 +219,24 @@ def _readme(header: dict[str, Any]) -> str:
 
 
 def _member_is(archive: zipfile.ZipFile, name: str, expected: bytes) -> bool:
-    with member_bytes(archive, name) as stream:
-        return read_at_most(stream, len(expected) + 1) == expected
+    """Whether the member is exactly `expected` (one that is damaged, or inflates past the
+    cap, is not)."""
+    try:
+        with member_bytes(archive, name) as stream:
+            return read_at_most(stream, len(expected) + 1) == expected
+    except EvidenceUnreadable:
+        return False
 
 
 def _csv_matches(archive: zipfile.ZipFile, rebuilt: _CsvDigest) -> bool:
     digest, length = hashlib.sha256(), 0
-    with member_bytes(archive, CSV_MEMBER) as stream:
-        for chunk in _chunks(stream, rebuilt.length + 1):
-            digest.update(chunk)
-            length += len(chunk)
+    try:
+        with member_bytes(archive, CSV_MEMBER) as stream:
+            for chunk in _chunks(stream, rebuilt.length + 1):
+                digest.update(chunk)
+                length += len(chunk)
+    except EvidenceUnreadable:
+        return False
     return length == rebuilt.length and digest.digest() == rebuilt.digest.digest()
 
 

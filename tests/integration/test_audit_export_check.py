@@ -325,3 +325,21 @@ def test_the_bare_evidence_file_is_checked_too_past_the_ordinary_form_limit(
     status, page = check(ig, padded, "evidence.jsonl")
     assert status == 200 and "The export is intact" in page
     assert "An evidence file" in page
+
+
+def test_a_csv_bomb_beside_genuine_evidence_differs_and_is_not_read_whole(
+    export_zip: bytes,
+) -> None:
+    target = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(export_zip)) as source,
+        zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out,
+    ):
+        for name in source.namelist():
+            if name != "events.csv":
+                out.writestr(name, source.read(name))
+        with out.open("events.csv", "w") as member:
+            for _ in range(50):
+                member.write(b"\n" * (1024 * 1024))
+    verdict = verify_export(io.BytesIO(target.getvalue()), None)
+    assert not verdict.intact and verdict.differing == ("events.csv",)
