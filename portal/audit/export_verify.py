@@ -105,7 +105,7 @@ def _verify_zip(archive: zipfile.ZipFile, trusted: Sequence[PublicKey] | None) -
         return _zipped(verdict)
     names = set(archive.namelist())
     key_pem, header_key_ok = _checked_key(verdict, trusted, header)
-    expected = {KEY_MEMBER: key_pem.encode("ascii"), README_MEMBER: _readme(header).encode()}
+    expected = {KEY_MEMBER: key_pem.encode(), README_MEMBER: _readme(header).encode()}
     differing = [] if header_key_ok else [EVIDENCE_MEMBER]
     differing += [
         name
