@@ -25,6 +25,7 @@ class ToDo:
     endpoint: str  # where the list is (url_for's endpoint and arguments)
     args: dict[str, Any] = field(default_factory=dict)
     urgent: bool = False  # overdue, stopped: shown as a warning while the count is not 0
+    tag: str | None = None  # shown in place of the count, for a finding that is not a number
 
 
 @dataclass(frozen=True)

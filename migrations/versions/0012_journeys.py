@@ -36,9 +36,11 @@ def _enum(name: str, values: tuple[str, ...]) -> sa.Enum:
 def upgrade() -> None:
     _allow(NOTIFICATION_KINDS, (*NOTIFICATION_KINDS, *NEW_NOTIFICATION_KINDS))
     _receipts_name_the_organisation()  # helper A
+    _children_found_by_person_id()  # helper D
 
 
 def downgrade() -> None:
+    _children_found_by_person_id_undone()  # helper D
     _receipts_name_nobody()  # helper A
     op.execute(
         sa.text("DELETE FROM notifications WHERE kind IN ('request_withdrawn', 'request_passed')")
@@ -80,3 +82,20 @@ def _receipts_name_nobody() -> None:
 
 
 # --- end helper A ---
+
+
+# --- helper D (issue 20): the IG officer's case search finds a child by CMS person id and
+# counts the requests naming each child (portal/audit/case_lookup.py) ---
+
+
+def _children_found_by_person_id() -> None:
+    op.create_index(op.f("ix_children_cms_person_id"), "children", ["cms_person_id"])
+    op.create_index(op.f("ix_request_children_child_id"), "request_children", ["child_id"])
+
+
+def _children_found_by_person_id_undone() -> None:
+    op.drop_index(op.f("ix_request_children_child_id"), table_name="request_children")
+    op.drop_index(op.f("ix_children_cms_person_id"), table_name="children")
+
+
+# --- end helper D ---

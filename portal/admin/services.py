@@ -298,30 +298,29 @@ def _sentence(message: str) -> str:
 
 
 def admin_to_do(session: Session, person: User, today: date) -> HomeSection:
-    """The portal admin's home section: deliveries the connector gave up on, people waiting
-    for approval, and changes waiting for a second person (an admin proposes, never decides)."""
+    """The portal admin's home section: deliveries the connector gave up on, and the council's
+    people waiting for approval (an admin approves those; a partner organisation's people are
+    its partner lead's to approve, and changes a partner lead's or an IG officer's to decide,
+    so neither is counted here: the admin cannot act on them)."""
     stopped = session.scalar(
         sa.select(sa.func.count())
         .select_from(OutboxMessage)
         .where(OutboxMessage.status == OutboxStatus.DEAD_LETTERED)
     )
     waiting_people = session.scalar(
-        sa.select(sa.func.count()).select_from(User).where(User.status == UserStatus.PENDING)
-    )
-    waiting_changes = session.scalar(
         sa.select(sa.func.count())
-        .select_from(OrganisationChange)
-        .where(OrganisationChange.status == ChangeStatus.PENDING)
+        .select_from(User)
+        .join(Organisation, Organisation.id == User.organisation_id)
+        .where(User.status == UserStatus.PENDING, Organisation.kind == OrganisationKind.COUNCIL)
     )
     return HomeSection(
         heading="Portal administration",
         to_do=[
             ToDo("deliveries to the CMS stopped", stopped or 0, "deliveries.index", urgent=True),
-            ToDo("people waiting for approval", waiting_people or 0, "people.index"),
             ToDo(
-                "changes waiting for a partner lead or IG officer to approve",
-                waiting_changes or 0,
-                "onboarding.index",
+                "people at the council waiting for your approval",
+                waiting_people or 0,
+                "people.index",
             ),
         ],
         links=[
@@ -330,5 +329,5 @@ def admin_to_do(session: Session, person: User, today: date) -> HomeSection:
             Link("Identity providers", "admin.identity_providers"),
             Link("Organisations", "onboarding.index"),
         ],
-        all_done="Every delivery is moving, and nobody is waiting for approval.",
+        all_done="Every delivery is moving, and nobody at the council is waiting for approval.",
     )

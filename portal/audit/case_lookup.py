@@ -35,6 +35,13 @@ class CaseFound:
     reference: str
     held: bool  # the portal holds the case (else the trail names it only)
     children: list[ChildOnCase]
+    truncated: bool = False  # more than MAX_MATCHES children: the first are shown
+
+
+@dataclass(frozen=True)
+class PersonFound:
+    children: list[ChildOnCase]  # one for each case the person id is a child on
+    truncated: bool  # more than MAX_MATCHES: the first are shown
 
 
 def find_case(session: Session, reference: str) -> CaseFound | None:
@@ -46,12 +53,13 @@ def find_case(session: Session, reference: str) -> CaseFound | None:
             sa.select(AuditEvent.seq).where(AuditEvent.case_reference == reference).limit(1)
         )
         return None if named is None else CaseFound(reference, held=False, children=[])
-    return CaseFound(reference, held=True, children=_children(session, Case.id == case_id))
+    children, truncated = _children(session, Case.id == case_id)
+    return CaseFound(reference, held=True, children=children, truncated=truncated)
 
 
-def find_person(session: Session, person_id: str) -> list[ChildOnCase]:
+def find_person(session: Session, person_id: str) -> PersonFound:
     """Every case the CMS person id is a child on (a child may be on more than one)."""
-    return _children(session, Child.cms_person_id == person_id)
+    return PersonFound(*_children(session, Child.cms_person_id == person_id))
 
 
 @dataclass(frozen=True)
@@ -59,18 +67,26 @@ class ChildReport:
     """Who read what concerns one child on a case."""
 
     position: int
-    person_id: str
+    person_id: str | None  # None: the CMS gave none, the child is found by position
     request_references: list[str]  # the requests on the case that name them
     rows: list[AccessRow]
 
 
-def child_access_report(session: Session, reference: str, person_id: str) -> ChildReport | None:
-    """The access report narrowed to one child, or None when the case has no child with that
-    person id."""
+def child_access_report(
+    session: Session, reference: str, person_id: str | None = None, position: int | None = None
+) -> ChildReport | None:
+    """The access report narrowed to one child, by their CMS person id or, for a child the
+    CMS gave none, their place on the case (1 for the first); None when the case has no such
+    child."""
+    which = (
+        Child.cms_person_id == person_id
+        if person_id is not None
+        else sa.and_(Child.position == (position or 0) - 1, Child.cms_person_id.is_(None))
+    )
     found = session.execute(
-        sa.select(Child.id, Child.position)
+        sa.select(Child.id, Child.position, Child.cms_person_id)
         .join(Case, Case.id == Child.case_id)
-        .where(Case.cms_reference == reference, Child.cms_person_id == person_id)
+        .where(Case.cms_reference == reference, which)
     ).first()
     if found is None:
         return None
@@ -83,7 +99,7 @@ def child_access_report(session: Session, reference: str, person_id: str) -> Chi
         )
     )
     rows = access_report(session, reference, only=about_child(references))
-    return ChildReport(found.position + 1, person_id, references, rows)
+    return ChildReport(found.position + 1, found.cms_person_id, references, rows)
 
 
 def about_child(request_references: list[str]) -> ColumnElement[bool]:
@@ -100,21 +116,25 @@ def about_child(request_references: list[str]) -> ColumnElement[bool]:
     )
 
 
-def _children(session: Session, where: ColumnElement[bool]) -> list[ChildOnCase]:
-    named = (
-        sa.select(sa.func.count())
-        .select_from(request_children)
-        .where(request_children.c.child_id == Child.id)
-        .scalar_subquery()
-    )
+def _children(session: Session, where: ColumnElement[bool]) -> tuple[list[ChildOnCase], bool]:
+    """The children matching `where`, the first MAX_MATCHES, each with how many requests name
+    them (one grouped query), and whether there were more."""
     rows = session.execute(
-        sa.select(Case.cms_reference, Child.position, Child.cms_person_id, Child.delisted_at, named)
+        sa.select(
+            Case.cms_reference,
+            Child.position,
+            Child.cms_person_id,
+            Child.delisted_at,
+            sa.func.count(request_children.c.request_id),
+        )
         .join(Case, Case.id == Child.case_id)
+        .outerjoin(request_children, request_children.c.child_id == Child.id)
         .where(where)
+        .group_by(Child.id, Case.cms_reference)
         .order_by(Case.cms_reference, Child.position)
-        .limit(MAX_MATCHES)
+        .limit(MAX_MATCHES + 1)
     ).all()
     return [
         ChildOnCase(reference, position + 1, person_id, requests, delisted_at is not None)
-        for reference, position, person_id, delisted_at, requests in rows
-    ]
+        for reference, position, person_id, delisted_at, requests in rows[:MAX_MATCHES]
+    ], len(rows) > MAX_MATCHES

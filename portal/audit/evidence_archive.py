@@ -1,9 +1,14 @@
 """Reading what an IG officer hands back to be checked: the export ZIP the evidence page gave
-(portal/audit/export.py), or the bare evidence file taken out of it.
+(portal/audit/export.py), or the bare evidence file taken out of it, from a file on disk (the
+command) or an upload spooled to one (the page).
 
-The ZIP is read in memory, never extracted: only the members an export holds are accepted (so
-no path in it is ever used), each within a size, and only `evidence.jsonl` is decompressed,
-a bounded number of bytes, so a small file that inflates to gigabytes is refused, not read.
+Nothing is extracted and nothing is read whole. The ZIP is opened where it lies; only the
+members an export holds are accepted (so no path in it is ever used). A member is streamed:
+the evidence a line at a time, each line at most MAX_LINE_CHARS, so memory is bounded per line
+whatever the file's length. What a member inflates to is capped as it is read by the
+compressed bytes read for it (MAX_RATIO, past a small floor): genuine exports, JSON with a hash
+on every line, compress a few times over; a "bomb" (a few kilobytes of newlines inflating to
+gigabytes, a thousand to one) is refused as soon as it passes the ratio, not read to its end.
 """
 
 from __future__ import annotations
@@ -11,82 +16,149 @@ from __future__ import annotations
 import io
 import zipfile
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO
 
-from portal.audit.evidence_file import FORMAT
+from portal.audit.export_format import CSV_MEMBER, EVIDENCE_MEMBER, KEY_MEMBER, README_MEMBER
 
-EVIDENCE_MEMBER = "evidence.jsonl"
-EXPORT_MEMBERS = frozenset({"events.csv", EVIDENCE_MEMBER, "checkpoint-key.pem", "README.txt"})
-# Far past any export the portal makes for a case or a month; the web page caps uploads lower.
-MAX_EVIDENCE_BYTES = 256 * 1024 * 1024
+EXPORT_MEMBERS = frozenset({CSV_MEMBER, EVIDENCE_MEMBER, KEY_MEMBER, README_MEMBER})
+# The longest line an export writes is one event with its details: far below this.
+MAX_LINE_CHARS = 1024 * 1024
+# A member may inflate to MAX_RATIO times its compressed size, and always to FLOOR_BYTES.
+MAX_RATIO = 100
+FLOOR_BYTES = 1024 * 1024
 _ZIP_MAGIC = b"PK\x03\x04"
+_DAMAGE = (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, NotImplementedError)
 
 
-class EvidenceUnreadable(ValueError):
+class EvidenceUnreadable(Exception):
     """Not an export ZIP or an evidence file that can be read; the message says why."""
 
 
-@dataclass(frozen=True)
-class EvidenceText:
-    lines: list[str]
-    from_zip: bool
+def is_zip(source: IO[bytes]) -> bool:
+    """Whether the file (seekable, at its start) is a ZIP; it is left at its start."""
+    start = source.read(len(_ZIP_MAGIC))
+    source.seek(0)
+    return start == _ZIP_MAGIC
 
 
-def read_evidence(data: bytes, max_bytes: int = MAX_EVIDENCE_BYTES) -> EvidenceText:
-    """The evidence file's lines, from an export ZIP or from the bare evidence file."""
-    if data.startswith(_ZIP_MAGIC):
-        return EvidenceText(_lines(_evidence_member(data, max_bytes)), from_zip=True)
-    if data.lstrip()[:1] != b"{":
-        raise EvidenceUnreadable(
-            f"This is neither an audit export ZIP nor a {FORMAT} evidence file."
-        )
-    if len(data) > max_bytes:
-        raise EvidenceUnreadable("The evidence file is larger than any export the portal makes.")
-    return EvidenceText(_lines(data), from_zip=False)
+def looks_like_evidence(source: IO[bytes]) -> bool:
+    """Whether the file (seekable, at its start) starts as an evidence file does."""
+    start = source.read(4096).lstrip()
+    source.seek(0)
+    return start[:1] == b"{"
 
 
-def _evidence_member(data: bytes, max_bytes: int) -> bytes:
+class _Counted:
+    """The archive file, counting the bytes read from it: what a member's decompression has
+    consumed so far, to hold what it inflates to within MAX_RATIO of that."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self.source, self.read_bytes = source, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.read_bytes += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.source.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.source.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+
+def open_export(source: IO[bytes]) -> zipfile.ZipFile:
+    """The export ZIP, its members checked against what an export holds."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(_Counted(source))
     except (zipfile.BadZipFile, OSError):
         raise EvidenceUnreadable("The ZIP is damaged: it cannot be opened.") from None
-    with archive:
-        infos = archive.infolist()
-        names = [info.filename for info in infos]
-        unexpected = sorted(set(names) - EXPORT_MEMBERS)
-        if unexpected:
-            raise EvidenceUnreadable(
-                f"The ZIP holds files an audit export never holds: {', '.join(unexpected[:5])}."
-            )
-        if len(names) != len(set(names)):
-            raise EvidenceUnreadable("The ZIP holds two files with the same name.")
-        if EVIDENCE_MEMBER not in names:
-            raise EvidenceUnreadable(f"The ZIP has no {EVIDENCE_MEMBER}: it was removed.")
-        info = archive.getinfo(EVIDENCE_MEMBER)
-        if info.file_size > max_bytes:
-            raise EvidenceUnreadable(f"{EVIDENCE_MEMBER} is larger than any export makes.")
-        try:
-            with archive.open(info) as member:
-                content = member.read(max_bytes + 1)
-        except (
-            zipfile.BadZipFile,
-            zlib.error,
-            OSError,
-            EOFError,
-            RuntimeError,
-            NotImplementedError,
-        ):
-            raise EvidenceUnreadable(
-                f"{EVIDENCE_MEMBER} in the ZIP is damaged: it cannot be read."
-            ) from None
-    if len(content) > max_bytes:
-        raise EvidenceUnreadable(f"{EVIDENCE_MEMBER} is larger than any export makes.")
-    return content
+    names = archive.namelist()
+    unexpected = sorted(set(names) - EXPORT_MEMBERS)
+    if unexpected:
+        archive.close()
+        raise EvidenceUnreadable(
+            f"The ZIP holds files an audit export never holds: {', '.join(unexpected[:5])}."
+        )
+    if len(names) != len(set(names)):
+        archive.close()
+        raise EvidenceUnreadable("The ZIP holds two files with the same name.")
+    if EVIDENCE_MEMBER not in names:
+        archive.close()
+        raise EvidenceUnreadable(f"The ZIP has no {EVIDENCE_MEMBER}: it was removed.")
+    return archive
 
 
-def _lines(content: bytes) -> list[str]:
+@contextmanager
+def member_bytes(archive: zipfile.ZipFile, name: str) -> Iterator[IO[bytes]]:
+    """A member's bytes as a stream, refused (EvidenceUnreadable) past the inflation cap or
+    when damaged."""
+    info = archive.getinfo(name)
+    if info.file_size > FLOOR_BYTES + MAX_RATIO * info.compress_size:
+        raise EvidenceUnreadable(_inflates(name))
+    counted = archive.fp
+    assert isinstance(counted, _Counted)  # noqa: S101 - open_export made it
     try:
-        text = content.decode("utf-8")
+        with archive.open(info) as member:
+            yield io.BufferedReader(_Capped(member, counted, name))
+    except _DAMAGE:
+        raise EvidenceUnreadable(f"{name} in the ZIP is damaged: it cannot be read.") from None
+
+
+def evidence_lines(stream: IO[bytes]) -> Iterator[str]:
+    """The evidence file's lines, one at a time, each at most MAX_LINE_CHARS."""
+    text = io.TextIOWrapper(stream, encoding="utf-8")
+    number = 0
+    try:
+        while line := text.readline(MAX_LINE_CHARS + 1):
+            number += 1
+            if len(line) > MAX_LINE_CHARS:
+                raise EvidenceUnreadable(
+                    f"Line {number} of the evidence file is longer than any line an export "
+                    "writes: not read."
+                )
+            yield line
     except UnicodeDecodeError:
         raise EvidenceUnreadable("The evidence file is not text (UTF-8).") from None
-    return text.splitlines()
+    except _DAMAGE:
+        raise EvidenceUnreadable(f"{EVIDENCE_MEMBER} is damaged: it cannot be read.") from None
+    finally:
+        text.detach()
+
+
+def read_at_most(stream: IO[bytes], limit: int) -> bytes:
+    """Up to `limit` bytes of the stream (one more tells the caller it is longer)."""
+    try:
+        return stream.read(limit)
+    except _DAMAGE:
+        raise EvidenceUnreadable("A file in the ZIP is damaged: it cannot be read.") from None
+
+
+class _Capped(io.RawIOBase):
+    """A member's decompressed bytes, refused once they pass MAX_RATIO times the compressed
+    bytes read for them (and FLOOR_BYTES)."""
+
+    def __init__(self, member: IO[bytes], counted: _Counted, name: str) -> None:
+        self._member, self._counted, self._name = member, counted, name
+        self._start, self._inflated = counted.read_bytes, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._member.read(len(buffer))
+        self._inflated += len(data)
+        consumed = self._counted.read_bytes - self._start
+        if self._inflated > FLOOR_BYTES + MAX_RATIO * consumed:
+            raise EvidenceUnreadable(_inflates(self._name))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _inflates(name: str) -> str:
+    return f"{name} in the ZIP inflates far past what an export does: it was not read."

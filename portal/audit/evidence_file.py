@@ -11,7 +11,7 @@ lets the chain be recomputed from the first event's `prev_hash` to the signed he
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,8 @@ from portal.audit.chain import checkpoint_message, content_digest, link
 from portal.audit.signing import PublicKey, SigningKeyError
 
 FORMAT = "portal-audit-evidence/1"
+# Told each event the check verified: its fields, the hash before it and its own hash.
+OnEvent = Callable[[dict[str, Any], bytes, bytes], None]
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,12 @@ def _line(value: dict[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
 
 
-def check_evidence(lines: Iterable[str], trusted_key: PublicKey | None) -> EvidenceReport:
-    """Check an evidence file; `trusted_key` is the published checkpoint key. Without it the
-    file's own key is used, which proves only that the file is self-consistent."""
+def check_evidence(
+    lines: Iterable[str], trusted_key: PublicKey | None, on_event: OnEvent | None = None
+) -> EvidenceReport:
+    """Check an evidence file, read one line at a time; `trusted_key` is the published
+    checkpoint key. Without it the file's own key is used, which proves only that the file is
+    self-consistent. `on_event` is told each matching event once its hash is checked."""
     entries = _parse(iter(lines))
     try:
         header = next(entries)
@@ -88,14 +93,18 @@ def check_evidence(lines: Iterable[str], trusted_key: PublicKey | None) -> Evide
         return EvidenceReport(False, f"The file's checkpoint cannot be read ({error}).")
     if not key.verifies(checkpoint_message(seq, head, signed_at), signature):
         return EvidenceReport(False, "The checkpoint's signature is not valid for this key.")
-    result = _walk(entries, header, seq, head)
+    result = _walk(entries, header, seq, head, on_event)
     return EvidenceReport(
         result[0], result[1], result[2], seq, key.key_id, key_was_supplied=trusted_key is not None
     )
 
 
 def _walk(
-    entries: Iterator[dict[str, Any]], header: dict[str, Any], seq: int, head: bytes
+    entries: Iterator[dict[str, Any]],
+    header: dict[str, Any],
+    seq: int,
+    head: bytes,
+    on_event: OnEvent | None,
 ) -> tuple[bool, str, int]:
     if header.get("first_seq") is None:
         return True, "The file holds no events; its checkpoint is valid.", 0
@@ -110,9 +119,11 @@ def _walk(
                 fields = entry["event"]
                 if fields.get("seq") != expected:
                     return False, f"Event {expected} names another sequence number.", events
-                current = link(current, content_digest(fields))
+                before, current = current, link(current, content_digest(fields))
                 if entry.get("hash") != current.hex():
                     return False, f"Event {expected} was changed: it no longer matches.", events
+                if on_event is not None:
+                    on_event(fields, before, current)
                 events += 1
             else:
                 current = link(current, bytes.fromhex(entry["digest"]))
@@ -121,7 +132,13 @@ def _walk(
         return False, f"Line for event {expected} cannot be read ({error}).", events
     if expected - 1 != seq or current != head:
         return False, "The events do not lead to the signed checkpoint.", events
-    return True, f"{events} events verified against the checkpoint signed at event {seq}.", events
+    verified = f"{events_text(events)} verified against the checkpoint signed at event {seq}."
+    return True, verified, events
+
+
+def events_text(count: int) -> str:
+    """1 event, 2 events."""
+    return f"{count} event" if count == 1 else f"{count} events"
 
 
 def _parse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

@@ -5,9 +5,7 @@ temporary file past a few megabytes, so memory stays bounded whatever the range.
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -17,32 +15,22 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.audit.chain import FIELDS
 from portal.audit.evidence_file import digest_line, event_line, header_line
+from portal.audit.export_format import (
+    CSV_MEMBER,
+    EVIDENCE_MEMBER,
+    KEY_MEMBER,
+    README_MEMBER,
+    csv_cells,
+    csv_writer,
+    readme_text,
+)
 from portal.audit.record import event_fields
 from portal.models import AuditCheckpoint, AuditEvent
 from portal.models.base import utcnow
-from portal.uk_time import uk_moment
 
 BATCH = 2000
 SPOOL_BYTES = 8 * 1024 * 1024
-README = """Audit trail export from the partner delegation portal.
-
-events.csv         the events that matched the filters, one per row, with their hashes
-evidence.jsonl     the same events with every event between the first of them and the
-                   signed checkpoint, as digests, so the set can be checked offline
-checkpoint-key.pem the public key the checkpoint is signed with
-
-To check the evidence, without the database:
-
-    portal audit verify-export evidence.jsonl --public-key PUBLISHED-KEY.pem
-
-Use the key published by the council (GET /.well-known/audit-checkpoint-key.pem), not only
-the copy in this ZIP: the copy proves the file is consistent, the published key that the
-council signed it. Key id of the copy: {key_id}. Checkpoint: event {seq}, signed {signed_at}
-(UK time). The command takes this whole ZIP too, in place of evidence.jsonl; or upload the
-ZIP on the portal's "Check an audit export" page.
-"""
 
 
 @dataclass(frozen=True)
@@ -61,18 +49,13 @@ def export_zip(
     """The export as a file object positioned at its start, and what it holds."""
     target: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("events.csv", "w") as member:
+        with archive.open(CSV_MEMBER, "w") as member:
             matched = _write_csv(session, matches, checkpoint.seq, member)
-        with archive.open("evidence.jsonl", "w") as member:
+        with archive.open(EVIDENCE_MEMBER, "w") as member:
             _write_evidence(session, matches, filters, checkpoint, public_key_pem, member)
-        archive.writestr("checkpoint-key.pem", public_key_pem)
+        archive.writestr(KEY_MEMBER, public_key_pem)
         archive.writestr(
-            "README.txt",
-            README.format(
-                key_id=checkpoint.key_id,
-                seq=checkpoint.seq,
-                signed_at=uk_moment(checkpoint.signed_at, seconds=True),
-            ),
+            README_MEMBER, readme_text(checkpoint.key_id, checkpoint.seq, checkpoint.signed_at)
         )
     target.seek(0)
     return target, ExportSummary(matched, checkpoint.seq)
@@ -82,14 +65,10 @@ def _write_csv(
     session: Session, matches: sa.ColumnElement[bool], up_to: int, member: IO[bytes]
 ) -> int:
     text = io.TextIOWrapper(member, encoding="utf-8", newline="")
-    writer = csv.writer(text)
-    writer.writerow([*FIELDS, "prev_hash", "hash"])
+    writer = csv_writer(text)
     count = 0
     for event, _matched in _rows(session, sa.and_(matches, AuditEvent.seq <= up_to), 1, up_to):
-        fields = event_fields(event)
-        fields["details"] = _details_text(fields["details"])
-        cells = [*(fields[name] for name in FIELDS), event.prev_hash.hex(), event.hash.hex()]
-        writer.writerow([_inert(cell) for cell in cells])
+        writer.writerow(csv_cells(event_fields(event), event.prev_hash, event.hash))
         count += 1
     text.flush()
     text.detach()
@@ -160,15 +139,3 @@ def _rows(
             yield event, bool(matched)
             session.expunge(event)
         after = batch[-1][0].seq
-
-
-def _inert(cell: Any) -> Any:
-    """A cell a spreadsheet will not run as a formula: text recorded from requests (the user
-    agent, say) may start with =, +, -, @ or a control character."""
-    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + cell
-    return cell
-
-
-def _details_text(details: Any) -> str:
-    return json.dumps(details, sort_keys=True, separators=(",", ":"))

@@ -77,16 +77,31 @@ def record_access_report(
 
 
 def record_case_search(
-    session: Session, actor: Actor, typed_reference: str | None, by_person_id: bool, found: int
+    session: Session,
+    actor: Actor,
+    typed_reference: str | None,
+    found: int,
+    person_cases: list[str] | None = None,
 ) -> None:
-    """A search for a case (by its reference) or a child (by CMS person id, never recorded:
-    the trail takes no text it did not hold), with how many children or cases it found."""
-    record_lasting_event(
-        AuditAction.AUDIT_SEARCHED,
-        actor=actor,
-        case_reference=reference_on_trail(session, typed_reference),
-        details={"case_search": True, "person_id_filter": by_person_id, "found": found},
-    )
+    """A search for a case (by its reference), with how many it found; or for a child by CMS
+    person id (`person_cases`: the references of the cases the id matched, held by the portal),
+    one event for each case found, naming it, so the case's trail shows the officer looked at
+    it. The typed id itself is never recorded: the trail takes no text it did not hold."""
+    if person_cases is None:
+        cases: list[str | None] = [reference_on_trail(session, typed_reference)]
+    else:
+        cases = list(dict.fromkeys(person_cases)) or [None]
+    for case_reference in cases:
+        record_lasting_event(
+            AuditAction.AUDIT_SEARCHED,
+            actor=actor,
+            case_reference=case_reference,
+            details={
+                "case_search": True,
+                "person_id_filter": person_cases is not None,
+                "found": found,
+            },
+        )
 
 
 def record_export(

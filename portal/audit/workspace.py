@@ -34,6 +34,7 @@ PAGE_SIZE = 50
 _PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]*$")
 _SEQ = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also accepts "²"
 _PAGING = ("before", "after")
+_POSITION = re.compile(r"[1-9][0-9]{0,3}")
 
 
 # Actions whose code alone would not say what happened.
@@ -250,6 +251,10 @@ class CaseSearchForm(Form):
     def validate_case_reference(self, field: StringField) -> None:
         if not field.data and not self.person_id.data:
             raise ValidationError("Enter a case reference or a child’s CMS person id")
+        if field.data and self.person_id.data:
+            raise ValidationError(
+                "Enter a case reference or a child’s CMS person id, not both: clear one of them"
+            )
 
 
 @blueprint.get("/cases")
@@ -263,22 +268,27 @@ def case_search() -> ResponseReturnValue:
         return render_template("audit/cases.html", form=form, searched=False), 400
     session = db.session()
     typed, person_id = form.case_reference.data or None, form.person_id.data or None
-    case, children = None, []
+    case, person = None, None
     if person_id:
-        children = case_lookup.find_person(session, person_id)
-        found = len(children)
+        person = case_lookup.find_person(session, person_id)
+        found = len(person.children)
     else:
         case = case_lookup.find_case(session, typed or "")
         found = 0 if case is None else 1
     oversight.record_case_search(
-        session, actor_for(current_user), None if person_id else typed, bool(person_id), found
+        session,
+        actor_for(current_user),
+        None if person_id else typed,
+        found,
+        [child.case_reference for child in person.children] if person else None,
     )
     return render_template(
         "audit/cases.html",
         form=form,
         searched=True,
         case=case,
-        children=children,
+        person=person,
+        max_matches=case_lookup.MAX_MATCHES,
         typed=typed,
         person_id=person_id,
     )
@@ -290,14 +300,7 @@ def access_report(case_reference: str) -> ResponseReturnValue:
     if len(case_reference) > 64 or not _PRINTABLE.match(case_reference):
         abort(404)
     session = db.session()
-    person_id = request.args.get("child")
-    child = None
-    if person_id is not None:
-        if len(person_id) > 64 or not _PRINTABLE.match(person_id):
-            abort(404)
-        child = case_lookup.child_access_report(session, case_reference, person_id)
-        if child is None:
-            abort(404)
+    child = _child_report(case_reference)
     rows = child.rows if child else trail.access_report(session, case_reference)
     on_trail = oversight.record_access_report(
         session,
@@ -314,6 +317,24 @@ def access_report(case_reference: str) -> ResponseReturnValue:
         rows=rows,
         search_href=url_for("audit.search") + "?" + filter_query(trail.AuditFilter(case_reference)),
     )
+
+
+def _child_report(case_reference: str) -> case_lookup.ChildReport | None:
+    """One child's report, by `child` (their CMS person id) or, for a child the CMS gave no
+    id, `position` (their place on the case); None for the whole case's. 404 for no such
+    child."""
+    person_id, position = request.args.get("child"), request.args.get("position")
+    if person_id is None and position is None:
+        return None
+    if person_id is not None and (len(person_id) > 64 or not _PRINTABLE.match(person_id)):
+        abort(404)
+    if person_id is None and not (position and _POSITION.fullmatch(position)):
+        abort(404)
+    at = int(position) if person_id is None and position else None
+    child = case_lookup.child_access_report(db.session(), case_reference, person_id, at)
+    if child is None:
+        abort(404)
+    return child
 
 
 def _paging() -> tuple[int | None, int | None]:

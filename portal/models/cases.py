@@ -47,6 +47,8 @@ class Child(Sealed, Base):
             postgresql_where=sa.text("cms_person_id IS NOT NULL"),
             sqlite_where=sa.text("cms_person_id IS NOT NULL"),
         ),
+        # The IG officer finds a child by person id on any case (migration 0012).
+        sa.Index(None, "cms_person_id"),
     )
 
     case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), index=True)

@@ -20,6 +20,8 @@ request_children = sa.Table(
     Base.metadata,
     sa.Column("request_id", sa.ForeignKey("delegation_requests.id"), primary_key=True),
     sa.Column("child_id", sa.ForeignKey("children.id"), primary_key=True),
+    # The requests naming a child (the IG case search counts them), migration 0012.
+    sa.Index(None, "child_id"),
 )
 
 

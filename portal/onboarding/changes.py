@@ -304,6 +304,31 @@ def refusal_to_decide(person: User, change: OrganisationChange) -> str | None:
     return None
 
 
+def decidable_by(person: User) -> sa.ColumnElement[bool]:
+    """refusal_to_decide as SQL, for counting: the changes `person` may approve or refuse."""
+    if not person.is_active:
+        return sa.false()
+    proposer = OrganisationChange.proposed_by_id
+    not_theirs = proposer != person.id
+    not_about_them = sa.or_(
+        OrganisationChange.kind != ChangeKind.PARTNER_LEAD,
+        OrganisationChange.proposal["user_id"].as_string().is_(None),
+        OrganisationChange.proposal["user_id"].as_string() != str(person.id),
+    )
+    # Some grant that lets them decide the change and that its proposer did not give them.
+    owed_elsewhere = [
+        sa.and_(
+            sa.true()
+            if grant.role == Role.IG_OFFICER
+            else OrganisationChange.organisation_id == person.organisation_id,
+            sa.true() if grant.granted_by_id is None else proposer != grant.granted_by_id,
+        )
+        for grant in person.role_assignments
+        if grant.role in (Role.IG_OFFICER, Role.PARTNER_LEAD)
+    ]
+    return sa.and_(not_theirs, not_about_them, sa.or_(sa.false(), *owed_elsewhere))
+
+
 def _deciding_roles(person: User, change: OrganisationChange) -> list[RoleAssignment]:
     """The person's role grants that would let them decide `change`: IG officer anywhere,
     partner lead of the change's organisation."""

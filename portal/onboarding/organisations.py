@@ -30,6 +30,7 @@ from portal.onboarding import agreements, checklist, stages
 from portal.onboarding.checklist import Checklist
 from portal.onboarding.intake import current_agreement
 from portal.requests.recipients import OPEN_STATUSES
+from portal.settings import OnboardingSettings
 
 # What the onboarding route module names, so that it never imports the data model itself.
 __all__ = ["Organisation", "OrganisationKind", "OrganisationStage", "SharingAgreement"]
@@ -136,6 +137,12 @@ def overview(
     )
 
 
+def review_window_days(onboarding: OnboardingSettings) -> int:
+    """How far ahead a review counts as due: the first of [onboarding] agreement_warning_days'
+    reminders, as review_warning and the organisations list use it."""
+    return max(onboarding.agreement_warning_days, default=0)
+
+
 def review_warning(
     session: Session, organisation: Organisation, today: date, warning_days: tuple[int, ...]
 ) -> str | None:
@@ -152,7 +159,7 @@ def review_warning(
             "Its information-sharing agreement is past its review date: it receives no new "
             "requests until a reviewed agreement is recorded."
         )
-    if days <= max(warning_days, default=0):
+    if days <= max(warning_days, default=0):  # as review_window_days
         when = "today" if days == 0 else f"in {days} day{'s' if days != 1 else ''}"
         return (
             f"Its information-sharing agreement is due for review {when}. Record the reviewed "

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from portal import cli
 from portal.audit import AuditAction, record_event
 from portal.audit.evidence_file import check_evidence
 from portal.audit.signing import CheckpointSigner, PublicKey
+from portal.home import home_sections
 from portal.models import AuditCheckpoint, AuditEvent, Role
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
 
@@ -183,7 +185,9 @@ def test_the_offline_command_needs_no_database_or_settings(
     other = tmp_path / "other.pem"
     other.write_text(CheckpointSigner.create(tmp_path / "other-key.pem").public.pem)
     wrong_key = run(str(tmp_path / "evidence.jsonl"), "--public-key", str(other))
-    assert wrong_key.returncode == 1 and "signature is not valid" in wrong_key.stderr
+    assert (
+        wrong_key.returncode == 1 and "not a checkpoint key it was checked with" in wrong_key.stderr
+    )
 
     evidence = tmp_path / "evidence.jsonl"
     evidence.write_text(evidence.read_text().replace("contribution_viewed", "sign_in", 1))
@@ -205,6 +209,17 @@ def test_the_audit_commands_sign_and_verify(portal_command: CliRunner, db_sessio
     assert "Checkpoint at event 6" in again.output  # nothing new: nothing signed
     intact = portal_command.invoke(cli.cli, ["audit", "verify"])
     assert intact.exit_code == 0 and "The trail is intact: 6 events" in intact.output
+    # The command's check is on the trail, by the system, with its result.
+    db_session.expire_all()
+    recorded = db_session.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert recorded is not None and recorded.action == AuditAction.AUDIT_VERIFIED.value
+    assert recorded.actor_user_id is None
+    assert recorded.details["intact"] is True and recorded.details["events_checked"] == 6
+    assert recorded.details["command"] is True
+    officer = make_user(db_session, make_organisation(db_session), Role.IG_OFFICER)
+    (home,) = home_sections(db_session, officer, date.today())
+    checked = next(link.text for link in home.links if link.endpoint == "audit_evidence.verify")
+    assert "by the portal audit verify command: intact, 6 events)" in checked
 
     db_session.execute(sa.text("SET LOCAL session_replication_role = replica"))
     db_session.execute(sa.text("DELETE FROM audit_events WHERE seq = 2"))

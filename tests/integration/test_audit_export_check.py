@@ -3,9 +3,11 @@ the browser's page and by `portal audit verify-export`, intact and damaged."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -18,12 +20,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from portal.audit import AuditAction, record_event
+from portal.audit import AuditAction, export_check, record_event
 from portal.audit.chain import checkpoint_message
-from portal.audit.evidence_archive import EvidenceUnreadable, read_evidence
-from portal.audit.export_check import MAX_UPLOAD_BYTES
+from portal.audit.evidence_archive import MAX_LINE_CHARS
+from portal.audit.export_verify import verify_export
 from portal.audit.signing import CheckpointSigner
 from portal.models import AuditEvent, Role
+from portal.uk_time import uk_moment
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
 
 
@@ -110,11 +113,72 @@ def test_an_intact_export_zip_verifies_and_the_check_is_recorded_with_counts_onl
     assert status == 200 and "The export is intact" in page
     # The two NCC-1 reads and the officer's search of the case before exporting.
     assert "3 events verified against the checkpoint" in page
+    # What "intact" proves, and what it does not (the filters are not signed).
+    assert "authentic and unaltered since the checkpoint signed at event" in page
+    assert "does not prove that no matching event was left out" in page
     recorded = last_event(db_session)
     assert recorded.action == AuditAction.AUDIT_EXPORT_VERIFIED.value
     assert recorded.details["intact"] is True and recorded.details["events"] == 3
     assert recorded.details["from_zip"] is True
-    assert set(recorded.details) == {"intact", "events", "checkpoint_seq", "key_id", "from_zip"}
+    assert set(recorded.details) == {
+        "intact",
+        "events",
+        "checkpoint_seq",
+        "key_id",
+        "from_zip",
+        "differing",
+    }
+    assert recorded.details["differing"] is None
+
+
+SWAPPED = {
+    "events.csv": b"occurred (UK time),action\r\n1 December 2026 at 9am,sign_in\r\n",
+    "README.txt": b"Audit trail export. Nothing to see here.\n",
+    "checkpoint-key.pem": b"-----BEGIN PUBLIC KEY-----\nnot the key\n-----END PUBLIC KEY-----\n",
+}
+
+
+@pytest.mark.parametrize("member", sorted(SWAPPED))
+def test_each_member_people_read_is_checked_against_the_evidence(
+    ig: FlaskClient, export_zip: bytes, db_session: Session, member: str
+) -> None:
+    status, page = check(ig, rezipped(export_zip, {member: SWAPPED[member]}))
+    assert status == 200 and "The export is intact" not in page
+    assert "The export does not verify" in page and f"but {member} is not what" in page
+    assert last_event(db_session).details["differing"] == member
+    status, page = check(ig, rezipped(export_zip, {member: None}))  # removed
+    assert "The export does not verify" in page and f"but {member} is not what" in page
+
+
+def test_a_zip_whose_readable_members_were_all_swapped_names_every_one(
+    ig: FlaskClient, export_zip: bytes, db_session: Session
+) -> None:
+    status, page = check(ig, rezipped(export_zip, dict(SWAPPED)))
+    assert status == 200 and "The export is intact" not in page
+    assert "but events.csv, README.txt and checkpoint-key.pem are not what the export" in page
+    assert last_event(db_session).details["differing"] == "events.csv,README.txt,checkpoint-key.pem"
+
+
+def test_one_row_of_the_csv_changed_is_caught(ig: FlaskClient, export_zip: bytes) -> None:
+    rows = zipfile.ZipFile(io.BytesIO(export_zip)).read("events.csv")
+    edited = rows.replace(b"attachment_downloaded", b"contribution_viewed", 1)
+    assert edited != rows
+    status, page = check(ig, rezipped(export_zip, {"events.csv": edited}))
+    assert "but events.csv is not what the export wrote" in page
+
+
+def test_the_csv_leads_with_uk_time_and_keeps_the_utc_instant_for_machines(
+    export_zip: bytes,
+) -> None:
+    rows = list(
+        csv.reader(io.StringIO(zipfile.ZipFile(io.BytesIO(export_zip)).read("events.csv").decode()))
+    )
+    assert rows[0][0] == "occurred (UK time)" and "occurred_at_utc" in rows[0]
+    assert "occurred_at" not in rows[0]
+    utc = rows[1][rows[0].index("occurred_at_utc")]
+    assert utc.endswith("+00:00")
+    assert rows[1][0] == uk_moment(datetime.fromisoformat(utc), seconds=True)
+    assert re.fullmatch(r"\d{1,2} [A-Z][a-z]+ \d{4} at .+(am|pm|midday|midnight)", rows[1][0])
 
 
 def test_one_byte_changed_in_the_evidence_fails_and_says_where(
@@ -182,9 +246,13 @@ def test_no_file_or_an_empty_one_asks_for_the_zip(ig: FlaskClient) -> None:
     assert status == 400 and "The selected file is empty" in page
 
 
-def test_an_upload_over_the_cap_is_refused_before_it_is_read(ig: FlaskClient) -> None:
-    status, page = check(ig, b"PK\x03\x04" + b"\0" * (MAX_UPLOAD_BYTES + 1))
-    assert status == 400 and "must be smaller than" in page
+def test_an_upload_over_the_cap_is_refused_and_sent_to_the_command(
+    ig: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export_check, "MAX_UPLOAD_BYTES", 1024 * 1024)
+    status, page = check(ig, b"PK\x03\x04" + b"\0" * (1024 * 1024 + 1))
+    assert status == 400 and "larger than 1 MB, too large to check on this page" in page
+    assert "portal audit verify-export" in page
 
 
 def test_the_upload_needs_the_forms_token(ig: FlaskClient, export_zip: bytes) -> None:
@@ -192,14 +260,18 @@ def test_the_upload_needs_the_forms_token(ig: FlaskClient, export_zip: bytes) ->
     assert status == 400 and "The export is intact" not in page
 
 
+def verdict_of(data: bytes) -> str:
+    return verify_export(io.BytesIO(data), None).message
+
+
 def test_the_reader_refuses_unexpected_members_and_bombs(export_zip: bytes) -> None:
-    with pytest.raises(EvidenceUnreadable, match="never holds: ../evil"):
-        read_evidence(_with(export_zip))
+    assert "never holds: ../evil" in verdict_of(_with(export_zip))
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
         out.writestr("evidence.jsonl", b"{" + b" " * 5_000_000)
-    with pytest.raises(EvidenceUnreadable, match="larger than any export"):
-        read_evidence(bomb.getvalue(), max_bytes=1_000_000)
+    assert "inflates far past what an export does" in verdict_of(bomb.getvalue())
+    long_line = json.dumps({"format": "x", "pad": "a" * (MAX_LINE_CHARS + 10)}).encode()
+    assert "longer than any line an export writes" in verdict_of(long_line)
 
 
 def _with(original: bytes) -> bytes:
@@ -235,6 +307,11 @@ def test_the_command_verifies_the_zip_itself(
     damaged.write_bytes(rezipped(export_zip, {"evidence.jsonl": None}))
     missing = run(damaged)
     assert missing.returncode == 1 and "The ZIP has no evidence.jsonl" in missing.stderr
+    swapped = tmp_path / "swapped.zip"
+    swapped.write_bytes(rezipped(export_zip, dict(SWAPPED)))
+    members = run(swapped)
+    assert members.returncode == 1 and members.stderr.startswith("NOT VERIFIED")
+    assert "events.csv, README.txt and checkpoint-key.pem are not what the export" in members.stderr
     other = tmp_path / "notes.txt"
     other.write_text("not an export")
     assert run(other).returncode == 1
@@ -248,3 +325,21 @@ def test_the_bare_evidence_file_is_checked_too_past_the_ordinary_form_limit(
     status, page = check(ig, padded, "evidence.jsonl")
     assert status == 200 and "The export is intact" in page
     assert "An evidence file" in page
+
+
+def test_a_csv_bomb_beside_genuine_evidence_differs_and_is_not_read_whole(
+    export_zip: bytes,
+) -> None:
+    target = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(export_zip)) as source,
+        zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out,
+    ):
+        for name in source.namelist():
+            if name != "events.csv":
+                out.writestr(name, source.read(name))
+        with out.open("events.csv", "w") as member:
+            for _ in range(50):
+                member.write(b"\n" * (1024 * 1024))
+    verdict = verify_export(io.BytesIO(target.getvalue()), None)
+    assert not verdict.intact and verdict.differing == ("events.csv",)

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from portal.audit import AuditAction, record_event
+from portal.audit import AuditAction, case_lookup, record_event
 from portal.auth.login import actor_for
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
@@ -117,8 +117,67 @@ def test_a_person_id_search_finds_the_case_and_is_not_recorded_as_text(
     page = ig.get(f"/audit/cases?person_id={person_id}").get_data(as_text=True)
     assert f"/audit/cases/{family.reference}/access?child={person_id}" in page
     searched = last_event(db_session)
-    assert searched.case_reference is None and person_id not in str(searched.details)
+    # The case it found is named (the portal holds its reference); the typed id never is.
+    assert searched.case_reference == family.reference
+    assert person_id not in str(searched.details)
     assert searched.details["person_id_filter"] is True and searched.details["found"] == 1
+
+
+def test_a_person_id_on_two_cases_records_a_search_on_each(
+    ig: FlaskClient, family: Family, db_session: Session, keyring: FileKeyring
+) -> None:
+    other, child = make_case(db_session, RecordCipher(keyring, db_session), "Amelia Hart")
+    child.cms_person_id = family.first.cms_person_id
+    db_session.commit()
+    ig.get(f"/audit/cases?person_id={family.first.cms_person_id}")
+    db_session.expire_all()
+    searches = db_session.scalars(
+        sa.select(AuditEvent)
+        .where(AuditEvent.action == AuditAction.AUDIT_SEARCHED.value)
+        .order_by(AuditEvent.seq.desc())
+        .limit(2)
+    ).all()
+    assert {event.case_reference for event in searches} == {family.reference, other.cms_reference}
+    assert all(event.details["found"] == 2 for event in searches)
+    ig.get("/audit/cases?person_id=P-on-no-case")
+    nothing = last_event(db_session)
+    assert nothing.case_reference is None and nothing.details["found"] == 0
+
+
+def test_a_search_with_both_boxes_filled_is_refused_with_an_error_summary(
+    ig: FlaskClient, family: Family
+) -> None:
+    answer = ig.get(
+        f"/audit/cases?case_reference={family.reference}&person_id={family.first.cms_person_id}"
+    )
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and "govuk-error-summary" in page
+    assert "not both" in page and "<title>Error:" in page
+
+
+def test_more_matches_than_shown_says_it_shows_the_first(
+    ig: FlaskClient, family: Family, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(case_lookup, "MAX_MATCHES", 1)
+    page = ig.get(f"/audit/cases?case_reference={family.reference}").get_data(as_text=True)
+    assert "more than 1 children: showing the first 1" in page
+    assert f"child={family.first.cms_person_id}" in page
+    assert f"child={family.second.cms_person_id}" not in page
+
+
+def test_a_child_without_a_person_id_has_a_report_by_place_on_the_case(
+    ig: FlaskClient, family: Family, db_session: Session
+) -> None:
+    family.second.cms_person_id = None
+    db_session.commit()
+    page = ig.get(f"/audit/cases?case_reference={family.reference}").get_data(as_text=True)
+    link = f"/audit/cases/{family.reference}/access?position=2"
+    assert link in page
+    report = ig.get(link).get_data(as_text=True)
+    assert "child 2 (no CMS person id)" in report
+    assert family.police_reader.email in report and family.school_reader.email not in report
+    assert ig.get(f"/audit/cases/{family.reference}/access?position=1").status_code == 404
+    assert ig.get(f"/audit/cases/{family.reference}/access?position=x").status_code == 404
 
 
 def test_one_childs_report_holds_reads_about_them_and_of_the_whole_case(
@@ -143,6 +202,54 @@ def test_one_childs_report_holds_reads_about_them_and_of_the_whole_case(
     # The worker read request 2's contribution and the case page; the school read nothing of it.
     assert family.police_reader.email in second and family.worker.email in second
     assert family.school_reader.email not in second
+    assert "on the request naming them" in second  # one request: not "one of the 1"
+
+
+def test_one_childs_report_holds_downloads_and_list_reads_and_no_other_childs(
+    ig: FlaskClient, family: Family, db_session: Session
+) -> None:
+    downloader = make_user(db_session, make_organisation(db_session), Role.PARTNER_CONTRIBUTOR)
+    inbox_reader = make_user(db_session, make_organisation(db_session), Role.PARTNER_LEAD)
+    list_reader = make_user(db_session, make_organisation(db_session), Role.SOCIAL_WORKER)
+    first, second = family.request_1.reference, family.request_2.reference
+    for who, action, object_type, object_id, details in (
+        (downloader, AuditAction.ATTACHMENT_DOWNLOADED, "attachment", str(uuid.uuid4()), first),
+        (inbox_reader, AuditAction.CHILD_DETAILS_VIEWED, "delegation_request", first, "inbox"),
+        (list_reader, AuditAction.CHILD_DETAILS_VIEWED, "delegation_request", second, "mine"),
+    ):
+        record_event(
+            db_session,
+            action,
+            actor=actor_for(who),
+            object_type=object_type,
+            object_id=object_id,
+            case_reference=family.reference,
+            details={"request": details, "version": 1}
+            if object_type == "attachment"
+            else {"shown_in": "inbox" if details == "inbox" else "my_requests"},
+        )
+    db_session.commit()
+    report = ig.get(
+        f"/audit/cases/{family.reference}/access?child={family.first.cms_person_id}"
+    ).get_data(as_text=True)
+    assert downloader.email in report and inbox_reader.email in report
+    assert list_reader.email not in report  # the list showed the other child's request
+    other = ig.get(
+        f"/audit/cases/{family.reference}/access?child={family.second.cms_person_id}"
+    ).get_data(as_text=True)
+    assert list_reader.email in other
+    assert downloader.email not in other and inbox_reader.email not in other
+
+
+def test_a_child_no_request_names_says_so_never_one_of_0(
+    ig: FlaskClient, family: Family, db_session: Session
+) -> None:
+    family.request_2.children = [family.first]
+    db_session.commit()
+    page = ig.get(
+        f"/audit/cases/{family.reference}/access?child={family.second.cms_person_id}"
+    ).get_data(as_text=True)
+    assert "No request names this child" in page and "of the 0" not in page
 
 
 def test_a_child_not_on_the_case_is_not_found(ig: FlaskClient, family: Family) -> None:

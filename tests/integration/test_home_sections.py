@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
@@ -14,15 +15,18 @@ from sqlalchemy.orm import Session
 
 from portal.home import HomeSection, home_sections
 from portal.models import (
+    ChangeStatus,
     Organisation,
+    OrganisationChange,
     OrganisationKind,
     OrganisationStage,
     Role,
+    RoleAssignment,
     Team,
     User,
     UserStatus,
 )
-from portal.onboarding.changes import propose_domains
+from portal.onboarding.changes import propose_domains, propose_partner_lead
 from tests.factories import make_agreement, make_organisation, make_user
 from tests.integration.test_delivery_admin import accepted, stop
 from tests.support.world import World, client_for
@@ -51,8 +55,8 @@ def change_proposed(db_session: Session, by: User) -> None:
     db_session.flush()
 
 
-DECIDING = "changes to an organisation’s access waiting for a decision"
-ALTERED = "the last check of the audit trail found it altered"
+DECIDING = "changes to an organisation’s access waiting for your decision"
+ALTERED = "The last check of the audit trail found it altered: see what it found"
 
 
 def test_the_ig_officer_sees_changes_to_decide_but_not_their_own(
@@ -69,6 +73,33 @@ def test_the_ig_officer_sees_changes_to_decide_but_not_their_own(
     assert section(db_session, officer).heading == "Information governance"
 
 
+def test_the_ig_count_applies_the_whole_rule_on_who_may_decide(
+    app: Flask, db_session: Session
+) -> None:
+    """Not the officer's own change, not one making them partner lead, and not one proposed
+    by whoever gave them the IG role (refusal_to_decide)."""
+    granter = make_user(db_session, council(db_session), Role.PORTAL_ADMIN)
+    officer = make_user(db_session, council(db_session))
+    officer.role_assignments = [RoleAssignment(role=Role.IG_OFFICER, granted_by_id=granter.id)]
+    other = make_user(db_session, council(db_session), Role.PORTAL_ADMIN)
+    db_session.flush()
+    before = counts(db_session, officer)[DECIDING]
+    with app.test_request_context():
+        change_proposed(db_session, granter)  # the proposer gave them their role
+        assert counts(db_session, officer)[DECIDING] == before
+        school = make_organisation(db_session, OrganisationKind.SCHOOL)
+        officer.organisation = school  # (to be proposed as its lead)
+        db_session.flush()
+        propose_partner_lead(db_session, officer, proposer=other)  # about the officer
+        db_session.flush()
+        assert counts(db_session, officer)[DECIDING] == before
+        change_proposed(db_session, other)
+    assert counts(db_session, officer)[DECIDING] == before + 1
+    officer.status = UserStatus.SUSPENDED
+    db_session.flush()
+    assert counts(db_session, officer)[DECIDING] == 0
+
+
 def test_the_ig_home_says_what_the_last_check_of_the_trail_found(
     app: Flask, db_session: Session
 ) -> None:
@@ -77,8 +108,10 @@ def test_the_ig_home_says_what_the_last_check_of_the_trail_found(
     client = client_for(app, officer)
     client.get("/audit/verify")
     page = client.get("/").get_data(as_text=True)
-    assert re.search(r"last checked \d{1,2} \w+ \d{4} at \d{1,2}:\d{2}[ap]m: intact", page), page
-    assert counts(db_session, officer)[ALTERED] == 0
+    time = r"(\d{1,2}(:\d{2})?[ap]m|midday|midnight)"
+    found = rf"last checked \d{{1,2}} \w+ \d{{4}} at {time} on the verification page: intact"
+    assert re.search(found, page), page
+    assert ALTERED not in counts(db_session, officer)
     for href in ("/audit/cases", "/audit/check-export", "/audit", "/audit/verify"):
         assert f'href="{href}"' in page
     db_session.execute(sa.text("SET LOCAL session_replication_role = replica"))
@@ -87,30 +120,33 @@ def test_the_ig_home_says_what_the_last_check_of_the_trail_found(
     client.get("/audit/verify")
     assert counts(db_session, officer)[ALTERED] == 1
     page = client.get("/").get_data(as_text=True)
-    assert "govuk-tag--red" in page and ": altered)" in page
+    assert '<strong class="govuk-tag govuk-tag--red">Altered</strong>' in page
+    assert ">1</strong>" not in page and ": altered, " in page
 
 
 STOPPED = "deliveries to the CMS stopped"
-PEOPLE = "people waiting for approval"
-WAITING = "changes waiting for a partner lead or IG officer to approve"
+PEOPLE = "people at the council waiting for your approval"
 
 
-def test_the_admin_sees_stopped_deliveries_people_and_changes_waiting(
+def test_the_admin_sees_stopped_deliveries_and_council_people_to_approve_only(
     app: Flask, db_session: Session, world: World
 ) -> None:
     admin = make_user(db_session, council(db_session), Role.PORTAL_ADMIN)
     db_session.commit()
     before = counts(db_session, admin)
     stop(db_session, accepted(app, world, db_session).message)
+    make_user(db_session, council(db_session), Role.SOCIAL_WORKER, status=UserStatus.PENDING)
+    # A partner's people are its partner lead's to approve, changes a lead's or an IG
+    # officer's to decide: the admin cannot act on either, so neither is counted.
     make_user(db_session, world.school, Role.PARTNER_CONTRIBUTOR, status=UserStatus.PENDING)
     with app.test_request_context():
         change_proposed(db_session, admin)
     after = counts(db_session, admin)
-    assert {label: after[label] - before[label] for label in (STOPPED, PEOPLE, WAITING)} == {
+    assert {label: after[label] - before[label] for label in (STOPPED, PEOPLE)} == {
         STOPPED: 1,
         PEOPLE: 1,
-        WAITING: 1,
     }
+    assert set(after) == {STOPPED, PEOPLE}
     page = client_for(app, admin).get("/").get_data(as_text=True)
     assert "Portal administration" in page and 'href="/admin/deliveries"' in page
 
@@ -121,6 +157,14 @@ ONBOARDING = "organisations onboarding"
 PAUSED = "organisations paused"
 
 
+@pytest.fixture
+def in_app(app: Flask) -> Iterator[None]:
+    """The engagement officer's section reads the portal's settings."""
+    with app.app_context():
+        yield
+
+
+@pytest.mark.usefixtures("in_app")
 def test_the_engagement_officer_sees_reviews_due_and_organisations_not_live(
     db_session: Session,
 ) -> None:
@@ -148,6 +192,38 @@ def test_the_engagement_officer_sees_reviews_due_and_organisations_not_live(
         PAUSED: 1,
     }
     assert section(db_session, officer).heading == "Partner engagement"
+
+
+WAITING = "changes waiting for a partner lead or IG officer to approve"
+
+
+def test_the_engagement_officers_review_window_is_the_organisations_lists(
+    app: Flask, db_session: Session
+) -> None:
+    settings = app.config["PORTAL_SETTINGS"]
+    onboarding = settings.onboarding.model_copy(update={"agreement_warning_days": (60, 7)})
+    app.config["PORTAL_SETTINGS"] = settings.model_copy(update={"onboarding": onboarding})
+    officer = make_user(db_session, council(db_session), Role.PARTNER_ENGAGEMENT_OFFICER)
+    with app.app_context():
+        before = counts(db_session, officer).get("agreements due for review in the next 60 days")
+        found = make_organisation(db_session, OrganisationKind.SCHOOL)
+        make_agreement(db_session, found, review_on=date.today() + timedelta(days=40))
+        after = counts(db_session, officer)["agreements due for review in the next 60 days"]
+    assert before is not None and after == before + 1
+
+
+def test_the_engagement_officers_waiting_changes_say_whose_and_link_where_they_are(
+    app: Flask, db_session: Session
+) -> None:
+    officer = make_user(db_session, council(db_session), Role.PARTNER_ENGAGEMENT_OFFICER)
+    db_session.execute(sa.update(OrganisationChange).values(status=ChangeStatus.WITHDRAWN))
+    with app.test_request_context():
+        change_proposed(db_session, officer)
+        (waiting,) = [item for item in section(db_session, officer).to_do if item.label == WAITING]
+        assert waiting.count == 1 and waiting.endpoint == "changes.access"  # its one place
+        change_proposed(db_session, officer)
+        (waiting,) = [item for item in section(db_session, officer).to_do if item.label == WAITING]
+    assert waiting.count == 2 and waiting.endpoint == "onboarding.index"  # counted per row
 
 
 @pytest.mark.parametrize(
@@ -183,9 +259,10 @@ def test_a_missing_value_prints_as_nothing_never_as_none(app: Flask) -> None:
     assert rendered == "Team , None"  # a word the page says itself still shows
 
 
+@pytest.mark.usefixtures("in_app")
 @pytest.mark.parametrize(
     ("role", "queries"),
-    [(Role.IG_OFFICER, 2), (Role.PORTAL_ADMIN, 3), (Role.PARTNER_ENGAGEMENT_OFFICER, 3)],
+    [(Role.IG_OFFICER, 2), (Role.PORTAL_ADMIN, 2), (Role.PARTNER_ENGAGEMENT_OFFICER, 3)],
 )
 def test_each_section_is_a_few_aggregate_queries_never_a_list(
     db_session: Session, role: Role, queries: int

@@ -23,6 +23,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from portal.attachments.upload import upload_size_limit
+from portal.audit import export_check
 from portal.cli import cli
 from portal.contributions.copy_pdf import FONT_DIRECTORY, FONT_FILES, FONT_PACKAGE
 from portal.settings import AttachmentSettings, DisarmSettings
@@ -306,11 +307,15 @@ def test_nginx_accepts_the_rendered_template(tmp_path: Path) -> None:
 
 
 def test_the_upload_limit_is_just_above_the_apps() -> None:
-    [size] = nginx_directive("client_max_body_size")
-    assert size.endswith("m")
-    limit = int(size[:-1]) * 1024 * 1024
-    app_limit = upload_size_limit(AttachmentSettings().max_bytes)
-    assert app_limit < limit <= app_limit + 2 * 1024 * 1024
+    # The server's, then the export check's own location's (portal/audit/export_check.py).
+    sizes = nginx_directive("client_max_body_size")
+    assert len(sizes) == 2 and all(size.endswith("m") for size in sizes)
+    for size, app_bytes in zip(
+        sizes, (AttachmentSettings().max_bytes, export_check.MAX_UPLOAD_BYTES), strict=True
+    ):
+        limit = int(size[:-1]) * 1024 * 1024
+        app_limit = upload_size_limit(app_bytes)
+        assert app_limit < limit <= app_limit + 2 * 1024 * 1024
 
 
 def test_nginx_never_buffers_bodies_to_disk_and_sets_the_forwarded_headers() -> None:
