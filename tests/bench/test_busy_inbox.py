@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
@@ -16,37 +15,18 @@ from sqlalchemy.orm import Session
 from bench import busy_inbox
 from bench.cpu import CpuSeconds
 from bench.page_costs import PageCost
-from bench.scale import SMOKE, Scale
-from bench.volumes import generate
 from bench.web_load import Load
-from loopback.databases import create_database, drop_database, migrated_engine
 from portal.crypto import FileKeyring
 from portal.models import User
 from portal.requests import inbox
 from portal.uk_time import uk_today
-
-
-@dataclass
-class Run:
-    scale: Scale
-    engine: Engine
-    keyring: FileKeyring
-
-    def progress(self, message: str) -> None:
-        print(message)
+from tests.support.bench_run import Run, smoke_run
 
 
 @pytest.fixture(scope="module")
 def run(postgres_admin: Engine, keyring: FileKeyring) -> Iterator[Run]:
-    url = create_database(postgres_admin, "inbox")
-    engine = migrated_engine(url, keyring)
-    try:
-        made = Run(SMOKE, engine, keyring)
-        generate(made)
+    with smoke_run(postgres_admin, keyring, "inbox") as (made, _volumes, _url):
         yield made
-    finally:
-        engine.dispose()
-        drop_database(postgres_admin, url)
 
 
 def test_the_busy_partner_has_the_requests_and_its_lead_sees_them_a_page_at_a_time(

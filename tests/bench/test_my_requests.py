@@ -6,7 +6,6 @@ worker in."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
 
 import pytest
@@ -16,36 +15,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bench import my_requests
-from bench.scale import FULL, SMOKE, Scale
-from bench.volumes import generate
-from loopback.databases import create_database, drop_database, migrated_engine
+from bench.scale import FULL, SMOKE
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.models import Case, DelegationRequest, User, WebSession
 from portal.requests import mine
-
-
-@dataclass
-class Run:
-    scale: Scale
-    engine: Engine
-    keyring: FileKeyring
-
-    def progress(self, message: str) -> None:
-        print(message)
+from tests.support.bench_run import Run, smoke_run
 
 
 @pytest.fixture(scope="module")
 def run(postgres_admin: Engine, keyring: FileKeyring) -> Iterator[Run]:
-    url = create_database(postgres_admin, "myrequests")
-    engine = migrated_engine(url, keyring)
-    try:
-        made = Run(SMOKE, engine, keyring)
-        generate(made)
+    with smoke_run(postgres_admin, keyring, "myrequests") as (made, _volumes, _url):
         yield made
-    finally:
-        engine.dispose()
-        drop_database(postgres_admin, url)
 
 
 @pytest.fixture(scope="module")

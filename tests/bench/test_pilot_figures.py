@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -14,36 +13,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bench import pilot_figures
-from bench.scale import SMOKE, Scale
-from bench.volumes import generate
-from loopback.databases import create_database, drop_database, migrated_engine
 from portal.crypto import FileKeyring
 from portal.pilot.figures import Filters, Grouping
 from portal.pilot.periods import Month, Period
+from tests.support.bench_run import Run, smoke_run
 from tests.support.pilot_data import figures
-
-
-@dataclass
-class Run:
-    scale: Scale
-    engine: Engine
-    keyring: FileKeyring
-
-    def progress(self, message: str) -> None:
-        print(message)
 
 
 @pytest.fixture(scope="module")
 def run(postgres_admin: Engine, keyring: FileKeyring) -> Iterator[Run]:
-    url = create_database(postgres_admin, "pilot")
-    engine = migrated_engine(url, keyring)
-    try:
-        made = Run(SMOKE, engine, keyring)
-        generate(made)
+    with smoke_run(postgres_admin, keyring, "pilot") as (made, _volumes, _url):
         yield made
-    finally:
-        engine.dispose()
-        drop_database(postgres_admin, url)
 
 
 def test_the_figures_are_measured_over_every_request(run: Run) -> None:

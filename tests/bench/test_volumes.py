@@ -5,7 +5,6 @@ was sealed, and no plaintext in the sealed columns."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,8 @@ from sqlalchemy.orm import Session
 
 from bench import targets
 from bench.casework import PURPOSES
-from bench.scale import SMOKE, Scale
-from bench.volumes import Volumes, generate
-from loopback.databases import create_database, drop_database, migrated_engine
+from bench.scale import SMOKE
+from bench.volumes import Volumes
 from portal import create_app, db
 from portal.audit import AuditAction, record_event
 from portal.audit.verify import verify_trail
@@ -28,28 +26,13 @@ from portal.models import AuditEvent, Child, DelegationRequest, User
 from portal.requests.services import children_of
 from tests.conftest import test_settings
 from tests.factories import sign_in
-
-
-@dataclass
-class Run:
-    scale: Scale
-    engine: Engine
-    keyring: FileKeyring
-
-    def progress(self, message: str) -> None:
-        print(message)
+from tests.support.bench_run import Run, smoke_run
 
 
 @pytest.fixture(scope="module")
 def generated(postgres_admin: Engine, keyring: FileKeyring) -> Iterator[tuple[Run, Volumes, str]]:
-    url = create_database(postgres_admin, "volumes")
-    engine = migrated_engine(url, keyring)
-    run = Run(SMOKE, engine, keyring)
-    try:
-        yield run, generate(run), url
-    finally:
-        engine.dispose()
-        drop_database(postgres_admin, url)
+    with smoke_run(postgres_admin, keyring, "volumes") as made:
+        yield made
 
 
 @pytest.fixture(scope="module")
