@@ -93,10 +93,9 @@ def _select(
     )
 
 
-class AuditSearchForm(Form):
-    """The search's filters, read from the query string (a GET form: no CSRF token, no change)."""
-
-    case_reference = StringField(
+def _case_reference_field() -> StringField:
+    """The CMS case reference, exactly (both searches ask for it the same way)."""
+    return StringField(
         "Case reference",
         description="The CMS case reference, exactly, like NCC-100234",
         widget=GovTextInput(),
@@ -106,6 +105,12 @@ class AuditSearchForm(Form):
             Regexp(_PRINTABLE, message="Case reference must not contain control characters"),
         ],
     )
+
+
+class AuditSearchForm(Form):
+    """The search's filters, read from the query string (a GET form: no CSRF token, no change)."""
+
+    case_reference = _case_reference_field()
     person = StringField(
         "Person",
         description="Their email address, or part of their name",
@@ -226,16 +231,7 @@ def event(seq: str) -> ResponseReturnValue:
 class CaseSearchForm(Form):
     """Find a case, or a child by the CMS's person id (a GET form: no change)."""
 
-    case_reference = StringField(
-        "Case reference",
-        description="The CMS case reference, exactly, like NCC-100234",
-        widget=GovTextInput(),
-        filters=[_stripped],
-        validators=[
-            Length(max=64, message="Case reference must be 64 characters or fewer"),
-            Regexp(_PRINTABLE, message="Case reference must not contain control characters"),
-        ],
-    )
+    case_reference = _case_reference_field()
     person_id = StringField(
         "Child’s CMS person id",
         description="The CMS’s id for the child, exactly. Names cannot be searched: they are "
