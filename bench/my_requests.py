@@ -17,11 +17,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bench import against_floor, casework
@@ -34,8 +33,8 @@ from bench.report import Figure
 from bench.scale import FULL, Scale
 from bench.sessions import COOKIE, signed_in
 from bench.stack import Bench
+from bench.volumes import Target
 from bench.web_load import Load, run_locust
-from portal.crypto import Keyring
 from portal.models import Organisation, OrganisationKind, Role, RoleAssignment, Team, User
 
 PAGE = "my requests"
@@ -53,19 +52,6 @@ PATHS = (
 
 def team_requests(scale: Scale) -> int:
     return 5_000 if scale is FULL else 60
-
-
-class Target(Protocol):
-    @property
-    def scale(self) -> Scale: ...
-
-    @property
-    def engine(self) -> Engine: ...
-
-    @property
-    def keyring(self) -> Keyring: ...
-
-    def progress(self, message: str) -> None: ...
 
 
 @dataclass(frozen=True)
