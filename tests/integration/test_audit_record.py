@@ -16,6 +16,7 @@ from portal.audit.record import NewEvent, event_fields, record_events
 from portal.auth.policy import PUBLIC, access
 from portal.models import AuditEvent, Organisation, OrganisationKind
 from tests.conftest import both_backends
+from tests.support.statements import statements_run
 
 
 @both_backends
@@ -64,20 +65,11 @@ def test_events_appended_together_continue_the_same_chain_in_order(db_session: S
 def test_events_appended_together_take_the_lock_read_the_head_and_insert_once(
     db_session: Session,
 ) -> None:
-    statements: list[str] = []
-
-    def count(*executed: object) -> None:
-        statements.append(str(executed[2]))
-
-    connection = db_session.connection()
-    sa.event.listen(connection, "before_cursor_execute", count)
-    try:
+    with statements_run(db_session) as statements:
         record_events(
             db_session,
             [NewEvent(AuditAction.CHILD_DETAILS_VIEWED, object_id=f"DR-{n}") for n in range(25)],
         )
-    finally:
-        sa.event.remove(connection, "before_cursor_execute", count)
     assert [statement.split()[0] for statement in statements] == ["SELECT", "SELECT", "INSERT"]
     assert "pg_advisory_xact_lock" in statements[0]
 

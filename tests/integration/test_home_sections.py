@@ -29,6 +29,7 @@ from portal.models import (
 from portal.onboarding.changes import propose_domains, propose_partner_lead
 from tests.factories import make_agreement, make_organisation, make_user
 from tests.integration.test_delivery_admin import accepted, stop
+from tests.support.statements import statements_run
 from tests.support.world import World, client_for
 
 PLACEHOLDER = "appear here as the pilot adds them"
@@ -272,16 +273,7 @@ def test_each_section_is_a_few_aggregate_queries_never_a_list(
     db_session.expire_all()
     person = db_session.get_one(User, person.id)
     person.has_role(role)  # its roles loaded before counting
-    statements: list[str] = []
-
-    def executing(*arguments: object) -> None:
-        statements.append(str(arguments[2]))
-
-    connection = db_session.connection()
-    sa.event.listen(connection, "before_cursor_execute", executing)
-    try:
+    with statements_run(db_session) as statements:
         home_sections(db_session, person, date.today())
-    finally:
-        sa.event.remove(connection, "before_cursor_execute", executing)
     assert len(statements) == queries, statements
     assert all("count(" in statement.lower() or "LIMIT" in statement for statement in statements)

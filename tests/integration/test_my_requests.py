@@ -41,6 +41,7 @@ from portal.requests.access import (
 )
 from tests.conftest import both_backends
 from tests.factories import make_organisation, make_request, make_user, sign_in
+from tests.support.statements import statements_run
 
 
 def team_case(session: Session, cipher: RecordCipher, team: Team, *names: str) -> Case:
@@ -310,17 +311,8 @@ def test_the_home_page_counts_what_needs_doing_in_one_query(
     council.request(council.west_case, by=council.west_worker, status=RequestStatus.SUBMITTED)
 
     db_session.flush()
-    statements: list[str] = []
-
-    def count(*executed: object) -> None:
-        statements.append(str(executed[2]))
-
-    connection = db_session.connection()
-    sa.event.listen(connection, "before_cursor_execute", count)
-    try:
+    with statements_run(db_session) as statements:
         section = mine.council_to_do(db_session, council.worker, date.today())
-    finally:
-        sa.event.remove(connection, "before_cursor_execute", count)
     counts = {item.label: (item.count, item.args) for item in section.to_do}
     assert counts == {
         "requests to review": (2, {"status": "submitted"}),
