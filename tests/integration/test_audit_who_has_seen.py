@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -32,6 +33,24 @@ class Family:
     worker: User  # read the case page (every child)
 
 
+Read = tuple[User, AuditAction, str, str, dict[str, Any]]
+
+
+def record_reads(db_session: Session, case_reference: str, reads: list[Read]) -> None:
+    """Each read (who, what, of which object, with which details) on the case's trail."""
+    for who, action, object_type, object_id, details in reads:
+        record_event(
+            db_session,
+            action,
+            actor=actor_for(who),
+            object_type=object_type,
+            object_id=object_id,
+            case_reference=case_reference,
+            details=details,
+        )
+    db_session.commit()
+
+
 @pytest.fixture
 def family(db_session: Session, keyring: FileKeyring) -> Family:
     cipher = RecordCipher(keyring, db_session)
@@ -53,7 +72,7 @@ def family(db_session: Session, keyring: FileKeyring) -> Family:
     police_reader = make_user(db_session, police, Role.PARTNER_CONTRIBUTOR)
     db_session.flush()
     ref = case.cms_reference
-    reads = [
+    reads: list[Read] = [
         (school_reader, AuditAction.REQUEST_VIEWED, "delegation_request", request_1.reference, {}),
         (police_reader, AuditAction.REQUEST_VIEWED, "delegation_request", request_2.reference, {}),
         (
@@ -65,17 +84,7 @@ def family(db_session: Session, keyring: FileKeyring) -> Family:
         ),
         (worker, AuditAction.CHILD_DETAILS_VIEWED, "case", ref, {}),
     ]
-    for who, action, object_type, object_id, details in reads:
-        record_event(
-            db_session,
-            action,
-            actor=actor_for(who),
-            object_type=object_type,
-            object_id=object_id,
-            case_reference=ref,
-            details=details,
-        )
-    db_session.commit()
+    record_reads(db_session, ref, reads)
     return Family(ref, first, second, request_1, request_2, school_reader, police_reader, worker)
 
 
@@ -212,23 +221,33 @@ def test_one_childs_report_holds_downloads_and_list_reads_and_no_other_childs(
     inbox_reader = make_user(db_session, make_organisation(db_session), Role.PARTNER_LEAD)
     list_reader = make_user(db_session, make_organisation(db_session), Role.SOCIAL_WORKER)
     first, second = family.request_1.reference, family.request_2.reference
-    for who, action, object_type, object_id, details in (
-        (downloader, AuditAction.ATTACHMENT_DOWNLOADED, "attachment", str(uuid.uuid4()), first),
-        (inbox_reader, AuditAction.CHILD_DETAILS_VIEWED, "delegation_request", first, "inbox"),
-        (list_reader, AuditAction.CHILD_DETAILS_VIEWED, "delegation_request", second, "mine"),
-    ):
-        record_event(
-            db_session,
-            action,
-            actor=actor_for(who),
-            object_type=object_type,
-            object_id=object_id,
-            case_reference=family.reference,
-            details={"request": details, "version": 1}
-            if object_type == "attachment"
-            else {"shown_in": "inbox" if details == "inbox" else "my_requests"},
-        )
-    db_session.commit()
+    record_reads(
+        db_session,
+        family.reference,
+        [
+            (
+                downloader,
+                AuditAction.ATTACHMENT_DOWNLOADED,
+                "attachment",
+                str(uuid.uuid4()),
+                {"request": first, "version": 1},
+            ),
+            (
+                inbox_reader,
+                AuditAction.CHILD_DETAILS_VIEWED,
+                "delegation_request",
+                first,
+                {"shown_in": "inbox"},
+            ),
+            (
+                list_reader,
+                AuditAction.CHILD_DETAILS_VIEWED,
+                "delegation_request",
+                second,
+                {"shown_in": "my_requests"},
+            ),
+        ],
+    )
     report = ig.get(
         f"/audit/cases/{family.reference}/access?child={family.first.cms_person_id}"
     ).get_data(as_text=True)
