@@ -19,6 +19,16 @@ from tests.conftest import both_backends
 from tests.support.statements import statements_run
 
 
+def assert_one_chain(events: list[AuditEvent]) -> None:
+    """Each event's hash covers its fields and the hash before it, from the genesis hash."""
+    previous = GENESIS_HASH
+    for event in events:
+        assert event.prev_hash == previous
+        digest = hashlib.sha256(canonical_encoding(event_fields(event))).digest()
+        assert event.hash == hashlib.sha256(previous + digest).digest()
+        previous = event.hash
+
+
 @both_backends
 def test_events_form_one_gapless_hash_chain(db_session: Session) -> None:
     for index in range(5):
@@ -27,12 +37,7 @@ def test_events_form_one_gapless_hash_chain(db_session: Session) -> None:
 
     events = list(db_session.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq)))
     assert [event.seq for event in events] == list(range(1, 6))
-    previous = GENESIS_HASH
-    for event in events:
-        assert event.prev_hash == previous
-        digest = hashlib.sha256(canonical_encoding(event_fields(event))).digest()
-        assert event.hash == hashlib.sha256(previous + digest).digest()
-        previous = event.hash
+    assert_one_chain(events)
 
 
 @both_backends
@@ -51,12 +56,7 @@ def test_events_appended_together_continue_the_same_chain_in_order(db_session: S
     assert [event.seq for event in events] == list(range(1, 6))
     assert [event.object_id for event in events[1:4]] == ["DR-1", "DR-2", "DR-3"]
     assert [event.seq for event in made] == [2, 3, 4]
-    previous = GENESIS_HASH
-    for event in events:
-        assert event.prev_hash == previous
-        digest = hashlib.sha256(canonical_encoding(event_fields(event))).digest()
-        assert event.hash == hashlib.sha256(previous + digest).digest()
-        previous = event.hash
+    assert_one_chain(events)
     with pytest.raises(TypeError):
         record_events(db_session, [NewEvent(AuditAction.SIGN_IN, details={"x": [1]})])  # type: ignore[dict-item]
     assert record_events(db_session, []) == []
