@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Locator, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.support.disarming import one_page_pdf
 from tests.support.people import Person
@@ -27,6 +27,12 @@ PURPOSE = "For the initial child protection conference on 9 December."
 # A small, valid PDF of one page: what a school attaches (an attendance report), and what the
 # disarm worker can rebuild as a safe copy.
 PDF = one_page_pdf("Attendance report")
+
+
+def menu_link(page: Page, name: str) -> Locator:
+    """A section of the service's navigation, by its exact name: the home page links to the
+    same places in words of its own ("Search the audit trail", "organisations paused")."""
+    return page.get_by_role("navigation", name="Menu").get_by_role("link", name=name, exact=True)
 
 
 def sign_in(person: Person, who: tuple[str, str], shot: str | None = None) -> None:

@@ -72,7 +72,7 @@ def test_from_proposing_an_organisation_to_its_first_request(
 def add_the_school(officer: Person) -> None:
     """A new school with its e-mail domain, proposed, then onboarding."""
     page = officer.page
-    officer.hands.click(page.get_by_role("link", name="Organisations", exact=True))
+    officer.hands.click(steps.menu_link(page, "Organisations"))
     officer.check()
     officer.hands.click(page.get_by_role("button", name="Add an organisation"))
     officer.check()
@@ -116,7 +116,7 @@ def record_the_checklist(officer: Person) -> None:
 def go_live(officer: Person, missing: tuple[str, ...] = ()) -> None:
     """From the school's page: refused with what is `missing`, or live when nothing is."""
     page = officer.page
-    officer.hands.click(page.get_by_role("link", name="Organisations", exact=True))
+    officer.hands.click(steps.menu_link(page, "Organisations"))
     officer.check()
     officer.hands.click(page.get_by_role("link", name=SCHOOL))
     officer.check()
@@ -167,7 +167,7 @@ def approve(approver: Person, change: str) -> None:
 def propose_the_partner_lead(officer: Person) -> None:
     """On who can act for the school: its safeguarding lead, who has signed in once."""
     page = officer.page
-    officer.hands.click(page.get_by_role("link", name="Organisations", exact=True))
+    officer.hands.click(steps.menu_link(page, "Organisations"))
     officer.check()
     officer.hands.click(page.get_by_role("link", name=SCHOOL))
     expect(page.get_by_text("5 of 6 items met")).to_be_visible()  # its test sign-in too

@@ -21,7 +21,7 @@ def test_adding_an_organisation_and_recording_its_checklist(people: People) -> N
     officer = people()
     page = officer.page
     steps.sign_in(officer, OFFICER)
-    officer.hands.click(page.get_by_role("link", name="Organisations"))
+    officer.hands.click(steps.menu_link(page, "Organisations"))
     expect(page.get_by_role("heading", name="Organisations")).to_be_visible()
     officer.check()
 
@@ -83,7 +83,7 @@ def test_a_live_and_a_paused_organisation_as_an_ig_officer_reads_them(people: Pe
     officer = people()
     page = officer.page
     steps.sign_in(officer, OFFICER)
-    officer.hands.click(page.get_by_role("link", name="Organisations"))
+    officer.hands.click(steps.menu_link(page, "Organisations"))
     officer.check()
     officer.hands.click(page.get_by_role("link", name="Greystones Academy"))
     expect(page.get_by_role("button", name="Resume")).to_be_visible()
@@ -105,7 +105,7 @@ def test_a_live_and_a_paused_organisation_as_an_ig_officer_reads_them(people: Pe
 
     reader = people()
     steps.sign_in(reader, steps.IG_OFFICER)
-    reader.hands.click(reader.page.get_by_role("link", name="Organisations"))
+    reader.hands.click(steps.menu_link(reader.page, "Organisations"))
     reader.check()
     reader.hands.click(reader.page.get_by_role("link", name=steps.SCHOOL))
     expect(reader.page.get_by_text("6 of 6 items met")).to_be_visible()

@@ -26,7 +26,7 @@ PORTAL_ADMIN = ("admin-1@northmoor.example", "Hannah Byrne")
 def test_the_identity_provider_pages(people: People) -> None:
     admin = people()
     steps.sign_in(admin, PORTAL_ADMIN)
-    admin.hands.click(admin.page.get_by_role("link", name="Identity providers"))
+    admin.hands.click(steps.menu_link(admin.page, "Identity providers"))
     admin.check()
     admin.hands.click(admin.page.get_by_role("button", name="Add an identity provider"))
     expect(admin.page.get_by_role("heading", name="Add an identity provider")).to_be_visible()
@@ -41,7 +41,7 @@ def test_the_identity_provider_pages(people: People) -> None:
 def test_the_signed_checkpoints_and_an_event(people: People) -> None:
     officer = people()
     steps.sign_in(officer, steps.IG_OFFICER)
-    officer.hands.click(officer.page.get_by_role("link", name="Audit trail"))
+    officer.hands.click(steps.menu_link(officer.page, "Audit trail"))
     officer.check()
     officer.hands.click(
         officer.page.get_by_role("link", name="Check the trail has not been altered")

@@ -516,7 +516,7 @@ def test_production_needs_an_audit_signing_key(production_environ: dict[str, str
 
 
 def test_exported_csv_cells_never_start_a_formula() -> None:
-    from portal.audit.export import _inert
+    from portal.audit.export_format import _inert
 
     assert _inert('=HYPERLINK("https://evil.example")') == '\'=HYPERLINK("https://evil.example")'
     assert _inert("@SUM(A1)") == "'@SUM(A1)" and _inert("-1") == "'-1"
