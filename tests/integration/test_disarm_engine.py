@@ -358,5 +358,10 @@ def test_at_the_time_limit_the_converter_and_libreoffice_are_killed_together(
 
     (directory,) = private_directories
     assert seen  # LibreOffice was running when the time ran out
-    assert _processes_with(str(directory)) == set()  # and nothing of it is left
+    # And nothing of it is left, once the kernel has finished the kills it was sent: tearing
+    # down the sandbox's PID namespace takes a moment on a busy machine (seen in a full run).
+    deadline = time.monotonic() + 5
+    while _processes_with(str(directory)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_with(str(directory)) == set()
     assert not directory.exists()
