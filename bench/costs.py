@@ -16,7 +16,6 @@ SEAL = "portal_crypto_field_seal_seconds"
 OPEN = "portal_crypto_field_open_seconds"
 DOCUMENTS = "portal_crypto_document_seconds"
 APPEND = "portal_audit_append_seconds"
-LOCK_WAIT = "portal_audit_lock_wait_seconds"
 # Not a page: the scrapes themselves.
 SCRAPE_ENDPOINT = "observability.metrics"
 
@@ -49,7 +48,6 @@ class Shares:
     open: float
     documents: float
     append: float
-    lock_wait: float
 
     def describe(self) -> str:
         whole = self.request_seconds or float("nan")
@@ -60,8 +58,7 @@ class Shares:
         encryption = self.seal + self.open + self.documents
         return (
             f"encryption {share(encryption)} (seal {share(self.seal)}, open {share(self.open)}, "
-            f"documents {share(self.documents)}); audit {share(self.append)} "
-            f"(of which lock wait {share(self.lock_wait)})"
+            f"documents {share(self.documents)}); audit {share(self.append)}"
         )
 
 
@@ -82,5 +79,4 @@ def shares_between(before: dict[str, float], after: dict[str, float]) -> Shares:
         open=grown(OPEN),
         documents=grown(DOCUMENTS),
         append=grown(APPEND),
-        lock_wait=grown(LOCK_WAIT),
     )

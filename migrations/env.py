@@ -15,7 +15,14 @@ MIGRATION_LOCK_ID = 7_200_001
 APP_ROLE = "portal_app"
 # The application may add to these, never change or remove: triggers refuse it for everyone,
 # and the app role is not even granted UPDATE or DELETE.
-APPEND_ONLY_TABLES = ("audit_events", "audit_checkpoints")
+APPEND_ONLY_TABLES = (
+    "audit_events",
+    "audit_checkpoints",
+    "audit_leaves",
+    "audit_tree_nodes",
+    "audit_tree_heads",
+    "audit_witness_records",
+)
 
 connection = context.config.attributes.get("connection")
 if connection is None:

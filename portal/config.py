@@ -193,7 +193,12 @@ def _explain(error: ValidationError, source: str) -> str:
 _PATH_FIELDS = {
     "keyring": ("path",),
     "security": ("secret_key_file",),
-    "audit": ("signing_key_file", "trusted_public_key_files"),
+    "audit": (
+        "signing_key_file",
+        "trusted_public_key_files",
+        "witness_directory",
+        "tsa_certificate_file",
+    ),
     "requests": ("forms_directory",),
     "attachments": ("storage_directory",),
     "cms": ("client_secret_file", "mapping_file"),

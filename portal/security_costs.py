@@ -1,6 +1,6 @@
 """What encryption and the audit trail cost, as Prometheus time histograms: sealing and opening
-a record's sensitive fields, encrypting and decrypting a document's stream, appending an audit
-event and, within that, waiting for the audit chain's lock.
+a record's sensitive fields, encrypting and decrypting a document's stream, and recording an
+audit event.
 
 A module of its own, importing nothing of the portal, so that the crypto and audit cores can
 time themselves without importing any capability. The web app reports these on /metrics
@@ -41,14 +41,8 @@ DOCUMENT_SECONDS = Histogram(
 )
 AUDIT_APPEND_SECONDS = Histogram(
     "portal_audit_append_seconds",
-    "Time to append audit events to the chain (one, or a request's lasting reads together), "
-    "the wait for the chain's lock included.",
-    buckets=_AUDIT_BUCKETS,
-    registry=None,
-)
-AUDIT_LOCK_WAIT_SECONDS = Histogram(
-    "portal_audit_lock_wait_seconds",
-    "Time an audit append waited for the chain's lock (PostgreSQL's advisory lock).",
+    "Time to record audit events (one, or a request's lasting reads together): numbering and "
+    "inserting them; the tree is built later by the sequencer, off the request.",
     buckets=_AUDIT_BUCKETS,
     registry=None,
 )
@@ -57,7 +51,6 @@ HISTOGRAMS = (
     FIELD_OPEN_SECONDS,
     DOCUMENT_SECONDS,
     AUDIT_APPEND_SECONDS,
-    AUDIT_LOCK_WAIT_SECONDS,
 )
 
 

@@ -73,8 +73,20 @@ class AuditSettings(_Section):
     signing_key_file: Path | None = None
     # Public keys of retired signing keys, so old checkpoints still verify after a rotation.
     trusted_public_key_files: list[Path] = Field(default_factory=list)
-    # How often `portal audit checkpoint --every` signs the head, in seconds.
-    checkpoint_interval_seconds: int = Field(default=300, ge=10)
+    # The log's name in its signed checkpoints (C2SP tlog-checkpoint "origin") and the key
+    # name of their signatures. Empty: "<the host of [service] base_url>/audit".
+    log_origin: str = Field(default="", max_length=200, pattern=r"^[\x21-\x7e]*$")
+    # The sequencer signs a checkpoint of the tree this often, in seconds, if it grew...
+    checkpoint_interval_seconds: int = Field(default=60, ge=5, le=3600)
+    # ...and as soon as this many events were added since the last one.
+    checkpoint_after_events: int = Field(default=1000, ge=1)
+    # The append-only checkpoint store outside the database: a directory on another volume,
+    # writable by the sequencer only (docs/audit.md). Production requires it.
+    witness_directory: Path | None = None
+    # The RFC 3161 time-stamping authority the council chose, and its trust root (PEM) for
+    # checking its tokens. Production requires both.
+    tsa_url: str | None = None
+    tsa_certificate_file: Path | None = None
     # Events are kept at least this long, and never removed when content is shredded.
     retention_years: int = Field(default=7, ge=1, le=100)
 

@@ -1,8 +1,15 @@
-"""Signed checkpoints of the audit chain's head, periodically and on demand.
+"""Signed tree heads: C2SP checkpoints of the audit log's Merkle tree, signed with the audit
+key as signed notes (portal/audit/note.py), kept in `audit_tree_heads` and handed to the
+witnesses outside the database (portal/audit/witnessing.py).
 
-Signing first records an `audit_checkpoint_signed` event, then signs the head, which is that
-event: the append lock record_event takes is held until the transaction ends, so nothing can
-slip in between. A run that finds nothing new since the last checkpoint signs nothing.
+The sequencer signs one every `[audit] checkpoint_interval_seconds` if the tree grew, and as
+soon as `checkpoint_after_events` events were added; the IG officer can ask for one at once.
+Periodic checkpoints record no audit event (each would grow the tree, and an idle log would
+then never stop signing); one asked for by a person does.
+
+The first tree head signed after migration 0013 carries the extension line
+`portal-chain-head <seq> <hex hash>`: the hash chain's last head, which the events before the
+migration (the tree's first leaves) had reached, so the old chain stays anchored.
 """
 
 from __future__ import annotations
@@ -13,66 +20,83 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.audit.actions import AuditAction
-from portal.audit.chain import checkpoint_message
-from portal.audit.record import SYSTEM, Actor, record_event
+from portal.audit.note import CheckpointBody, sign_note
+from portal.audit.record import Actor, record_event
+from portal.audit.sequencer import tree_size
 from portal.audit.signing import CheckpointSigner
-from portal.models import AuditCheckpoint, AuditEvent
+from portal.audit.tree_store import StoredTree
+from portal.models import AuditSequencerState, AuditTreeHead
 from portal.models.base import utcnow
 
+CHAIN_HEAD = "portal-chain-head"
+_LAST_SIZE = 10**18
 
-def latest_checkpoint(session: Session) -> AuditCheckpoint | None:
-    return session.scalar(sa.select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1))
 
-
-_LAST_SEQ = 10**18
+def latest_tree_head(session: Session) -> AuditTreeHead | None:
+    return session.scalar(
+        sa.select(AuditTreeHead).order_by(AuditTreeHead.tree_size.desc()).limit(1)
+    )
 
 
 @dataclass(frozen=True)
-class CheckpointList:
-    """A page of checkpoints, newest first, and where the next older page starts."""
+class TreeHeadList:
+    """A page of tree heads, newest first, and where the next older page starts."""
 
-    checkpoints: list[AuditCheckpoint]
+    heads: list[AuditTreeHead]
     older: int | None
 
 
-def checkpoint_list(session: Session, before: int | None, size: int) -> CheckpointList:
-    """Up to `size` checkpoints older than `before` (the newest, without it)."""
-    query = sa.select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc())
+def tree_head_list(session: Session, before: int | None, size: int) -> TreeHeadList:
+    """Up to `size` tree heads smaller than `before` (the newest, without it)."""
+    query = sa.select(AuditTreeHead).order_by(AuditTreeHead.tree_size.desc())
     if before is not None:
         # Any number the address holds, kept within what the column (a 64-bit integer) takes.
-        query = query.where(AuditCheckpoint.seq < max(0, min(before, _LAST_SEQ)))
+        query = query.where(AuditTreeHead.tree_size < max(0, min(before, _LAST_SIZE)))
     rows = list(session.scalars(query.limit(size + 1)))
-    return CheckpointList(rows[:size], rows[size - 1].seq if len(rows) > size else None)
+    return TreeHeadList(rows[:size], rows[size - 1].tree_size if len(rows) > size else None)
 
 
-def head_seq(session: Session) -> int:
-    """The newest event's sequence number (0 for an empty trail): how many a check walks."""
-    return int(session.scalar(sa.select(sa.func.coalesce(sa.func.max(AuditEvent.seq), 0))) or 0)
+def chain_head_line(session: Session) -> tuple[str, ...]:
+    """The extension line the first tree head carries, if there was a chain before it."""
+    state = session.get(AuditSequencerState, 1)
+    if state is None or state.legacy_head_seq is None or state.legacy_head_hash is None:
+        return ()
+    return (f"{CHAIN_HEAD} {state.legacy_head_seq} {state.legacy_head_hash.hex()}",)
 
 
-def sign_checkpoint(
-    session: Session, signer: CheckpointSigner, *, actor: Actor = SYSTEM, force: bool = False
-) -> AuditCheckpoint:
-    """Sign the chain's head in the caller's transaction; returns the newest checkpoint."""
-    latest = latest_checkpoint(session)
-    if latest is not None and latest.seq == head_seq(session) and not force:
+def sign_tree_head(
+    session: Session,
+    signer: CheckpointSigner,
+    origin: str,
+    *,
+    asked_by: Actor | None = None,
+) -> AuditTreeHead | None:
+    """Sign the tree as the sequencer has built it, in the caller's transaction; returns the
+    new head, or the latest when the tree has not grown since (None for an empty log)."""
+    size = tree_size(session)
+    latest = latest_tree_head(session)
+    if latest is not None and latest.tree_size >= size:
         return latest
-    public = signer.public
-    event = record_event(
-        session,
-        AuditAction.AUDIT_CHECKPOINT_SIGNED,
-        actor=actor,
-        object_type="audit_checkpoint",
-        details={"key_id": public.key_id},
+    if latest is None and size == 0:
+        return None
+    extensions = chain_head_line(session) if latest is None else ()
+    body = CheckpointBody(origin, size, StoredTree(session).root(size), extensions)
+    head = AuditTreeHead(
+        tree_size=size,
+        root_hash=body.root,
+        signed_at=utcnow(),
+        key_id=signer.public.key_id,
+        note=sign_note(body, signer, origin),
     )
-    signed_at = utcnow()
-    checkpoint = AuditCheckpoint(
-        seq=event.seq,
-        head_hash=event.hash,
-        signed_at=signed_at,
-        key_id=public.key_id,
-        signature=signer.sign(checkpoint_message(event.seq, event.hash, signed_at)),
-    )
-    session.add(checkpoint)
+    session.add(head)
     session.flush()
-    return checkpoint
+    if asked_by is not None:
+        record_event(
+            session,
+            AuditAction.AUDIT_CHECKPOINT_SIGNED,
+            actor=asked_by,
+            object_type="audit_tree_head",
+            object_id=str(size),
+            details={"key_id": head.key_id, "tree_size": size},
+        )
+    return head

@@ -19,7 +19,7 @@ from flask_login import current_user
 
 from portal import db
 from portal.audit import AuditAction, oversight, record_event, search
-from portal.audit.checkpoints import checkpoint_list, sign_checkpoint
+from portal.audit.checkpoints import latest_tree_head, sign_tree_head, tree_head_list
 from portal.audit.export import export_zip
 from portal.audit.export_check import (
     FIELD,
@@ -65,13 +65,11 @@ def verify() -> ResponseReturnValue:
 @blueprint.get("/audit/checkpoints")
 @access(IG_ONLY)
 def checkpoints() -> ResponseReturnValue:
-    found = checkpoint_list(
-        db.session(), request.args.get("before", type=int), CHECKPOINTS_PER_PAGE
-    )
+    found = tree_head_list(db.session(), request.args.get("before", type=int), CHECKPOINTS_PER_PAGE)
     keys = audit_keys()
     return render_template(
         "audit/checkpoints.html",
-        checkpoints=found.checkpoints,
+        checkpoints=found.heads,
         older=found.older,
         signer=keys.signer,
         trusted=keys.trusted,
@@ -82,11 +80,11 @@ def checkpoints() -> ResponseReturnValue:
 @blueprint.post("/audit/checkpoints")
 @access(IG_ONLY)
 def sign_now() -> ResponseReturnValue:
-    signer = audit_keys().signer
-    if signer is None:
+    keys = audit_keys()
+    if keys.signer is None:
         abort(503)
-    checkpoint = sign_checkpoint(db.session(), signer, actor=actor_for(current_user))
-    return redirect(url_for("audit_evidence.checkpoints", signed=checkpoint.seq))
+    head = sign_tree_head(db.session(), keys.signer, keys.origin, asked_by=actor_for(current_user))
+    return redirect(url_for("audit_evidence.checkpoints", signed=head.tree_size if head else None))
 
 
 @blueprint.post("/audit/export")
@@ -106,7 +104,7 @@ def export() -> ResponseReturnValue:
     except search.FilterTooBroad:
         return redirect(_search_again())
     actor = actor_for(current_user)
-    checkpoint = sign_checkpoint(session, signer, actor=actor)
+    checkpoint = latest_tree_head(session)  # issue 21: the export helper carries tree heads
     archive, summary = export_zip(
         session,
         condition,

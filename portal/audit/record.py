@@ -1,9 +1,11 @@
-"""Appending an event to the hash-chained audit trail, inside the caller's transaction.
+"""Recording an event, inside the caller's transaction: its row, and nothing else.
 
-Appends are serialised: on PostgreSQL by a transaction-scoped advisory lock, on SQLite by its
-single writer (see docs/audit.md for what that costs). Each event's hash covers the previous
-event's hash and the digest of its own fields' canonical encoding (portal/audit/chain.py), so a
-changed, removed or reordered event breaks the chain.
+The action's transaction inserts the event so that no action exists without it, but takes no
+shared lock and does no chain or tree work: on PostgreSQL the event's number comes from a
+database sequence and its row carries the inserting transaction's id (`xact`); on SQLite, whose
+transactions write one at a time (`BEGIN IMMEDIATE`, portal/db.py), it is the last number + 1.
+The sequencer (portal/audit/sequencer.py) later places committed events in the Merkle tree in
+commit order; see docs/audit.md.
 """
 
 from __future__ import annotations
@@ -18,12 +20,11 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from portal.audit.actions import AuditAction
-from portal.audit.chain import GENESIS_HASH, content_digest, link, timestamp
+from portal.audit.chain import timestamp
 from portal.models.audit import AuditEvent, AuditOutcome
 from portal.models.base import utcnow
-from portal.security_costs import AUDIT_APPEND_SECONDS, AUDIT_LOCK_WAIT_SECONDS
+from portal.security_costs import AUDIT_APPEND_SECONDS
 
-_APPEND_LOCK_ID = 7_200_002
 DetailValue = str | int | bool | None
 
 
@@ -70,35 +71,43 @@ def record_event(
 
 @AUDIT_APPEND_SECONDS.time()
 def record_events(db_session: Session, events: list[NewEvent]) -> list[AuditEvent]:
-    """Append `events` in order, in the session's transaction: the chain locked and its head
-    read once, and the events inserted together. A page that shows many children (a list,
-    each row's read on the record) costs one append, not one per row."""
+    """Insert `events`, numbered in order, in the session's transaction: one round trip for
+    their numbers and one insert. A page that shows many children (a list, each row's read on
+    the record) costs one insert, not one per row."""
     for new in events:
         check_details(dict(new.details or {}))
     if not events:
         return []
-    _lock_chain(db_session)
-    last = db_session.execute(
-        sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    seq, previous = (last.seq, last.hash) if last else (0, GENESIS_HASH)
-    made = []
+    numbers, xact = _numbers(db_session, len(events))
     requested = _request_fields()
-    for new in events:
-        seq += 1
-        event = _event(new, seq, previous, requested)
-        previous = event.hash
-        made.append(event)
+    made = [_event(new, seq, xact, requested) for new, seq in zip(events, numbers, strict=True)]
     db_session.add_all(made)
     db_session.flush()
     return made
 
 
+# One round trip: the next numbers, in order, and this transaction's id (which also makes the
+# transaction take one, as its insert would).
+_PG_NUMBERS = sa.text(
+    "SELECT nextval('audit_event_numbers') AS seq, pg_current_xact_id()::text::bigint AS xact "
+    "FROM generate_series(1, :count) ORDER BY 1"
+)
+
+
+def _numbers(db_session: Session, count: int) -> tuple[list[int], int | None]:
+    if db_session.get_bind().dialect.name == "postgresql":
+        rows = db_session.execute(_PG_NUMBERS, {"count": count}).all()
+        return [row.seq for row in rows], rows[0].xact
+    # SQLite: this transaction holds the database's only write lock from its start.
+    last = db_session.scalar(sa.select(sa.func.coalesce(sa.func.max(AuditEvent.seq), 0)))
+    return list(range(int(last or 0) + 1, int(last or 0) + 1 + count)), None
+
+
 def _event(
-    new: NewEvent, seq: int, previous: bytes, requested: dict[str, str | None]
+    new: NewEvent, seq: int, xact: int | None, requested: dict[str, str | None]
 ) -> AuditEvent:
     actor = new.actor
-    event = AuditEvent(
+    return AuditEvent(
         seq=seq,
         occurred_at=utcnow(),
         actor_user_id=actor.user_id,
@@ -110,15 +119,9 @@ def _event(
         case_reference=new.case_reference,
         outcome=new.outcome,
         details=dict(new.details or {}),
-        prev_hash=previous,
+        xact=xact,
         **requested,
     )
-    event.hash = event_hash(event)
-    return event
-
-
-def event_hash(event: AuditEvent) -> bytes:
-    return link(event.prev_hash, content_digest(event_fields(event)))
 
 
 def event_fields(event: AuditEvent | Row[Any]) -> dict[str, Any]:
@@ -150,14 +153,6 @@ def check_details(details: dict[str, DetailValue]) -> None:
     for key, value in details.items():
         if not isinstance(key, str) or not isinstance(value, str | int | bool | type(None)):
             raise TypeError("audit details hold flat identifiers and codes only")
-
-
-def _lock_chain(db_session: Session) -> None:
-    if db_session.get_bind().dialect.name == "postgresql":
-        with AUDIT_LOCK_WAIT_SECONDS.time():
-            db_session.execute(
-                sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _APPEND_LOCK_ID}
-            )
 
 
 def _request_fields() -> dict[str, str | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
@@ -16,6 +17,8 @@ _EXTENSION = "portal.audit_keys"
 class AuditKeys:
     signer: CheckpointSigner | None
     trusted: tuple[PublicKey, ...]
+    # The log's name in its checkpoints, and their signatures' key name.
+    origin: str
 
 
 def load_audit_keys(settings: Settings) -> AuditKeys:
@@ -26,7 +29,14 @@ def load_audit_keys(settings: Settings) -> AuditKeys:
     except SigningKeyError as error:
         raise ConfigError(str(error)) from None
     trusted = ([signer.public] if signer else []) + retired
-    return AuditKeys(signer, tuple(trusted))
+    return AuditKeys(signer, tuple(trusted), log_origin(settings))
+
+
+def log_origin(settings: Settings) -> str:
+    """`[audit] log_origin`, or "<the service's host>/audit"."""
+    if settings.audit.log_origin:
+        return settings.audit.log_origin
+    return f"{urlsplit(settings.service.base_url).netloc or 'localhost'}/audit"
 
 
 def init_app(app: Flask, settings: Settings) -> None:

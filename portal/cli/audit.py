@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,26 +49,24 @@ def public_key() -> None:
         click.echo(signer.public.pem, nl=False)
 
 
-@audit.command("checkpoint", help="Sign the chain's head now, or every interval with --every.")
-@click.option("--every", "every", type=int, default=None, help="Seconds between checkpoints.")
-def checkpoint(every: int | None) -> None:
+@audit.command("checkpoint", help="Place waiting events in the tree and sign its head now.")
+def checkpoint() -> None:
     from portal import db
-    from portal.audit.checkpoints import sign_checkpoint
+    from portal.audit.checkpoints import sign_tree_head
     from portal.audit.runtime import audit_keys
+    from portal.audit.sequencer import sequence_pending
 
     with app_context() as app:
-        signer = audit_keys().signer
-        if signer is None:
-            raise ConfigError(
-                "No checkpoint signing key is configured: set [audit] signing_key_file."
-            )
-        while True:
-            with db.database(app).sessions.begin() as session:
-                signed = sign_checkpoint(session, signer)
-                click.echo(f"Checkpoint at event {signed.seq} (key {signed.key_id}).")
-            if every is None:
-                return
-            time.sleep(every)
+        keys = audit_keys()
+        signer = _signer()
+        with db.database(app).sessions.begin() as session:
+            while sequence_pending(session).more:
+                pass
+            head = sign_tree_head(session, signer, keys.origin)
+        if head is None:
+            click.echo("The log is empty: nothing to sign.")
+        else:
+            click.echo(f"Checkpoint of {head.tree_size} events (key {head.key_id}).")
 
 
 def _signer() -> CheckpointSigner:

@@ -1,6 +1,16 @@
 """The data model. Capabilities reach it through their own service and data functions."""
 
-from portal.models.audit import AuditCheckpoint, AuditEvent, AuditOutcome
+from portal.models.audit import (
+    AuditCheckpoint,
+    AuditEvent,
+    AuditLeaf,
+    AuditOutcome,
+    AuditSequencerState,
+    AuditTreeHead,
+    AuditTreeNode,
+    AuditWitness,
+    AuditWitnessRecord,
+)
 from portal.models.base import Base
 from portal.models.cases import Case, Child
 from portal.models.contributions import (
@@ -52,7 +62,13 @@ __all__ = [
     "Attachment",
     "AuditCheckpoint",
     "AuditEvent",
+    "AuditLeaf",
     "AuditOutcome",
+    "AuditSequencerState",
+    "AuditTreeHead",
+    "AuditTreeNode",
+    "AuditWitness",
+    "AuditWitnessRecord",
     "Base",
     "Case",
     "ChangeKind",

@@ -212,7 +212,7 @@ def test_a_receipt_signed_by_a_retired_key_still_verifies(
     retired = CheckpointSigner(Ed25519PrivateKey.generate())
     current = audit_keys(app)
     app.extensions["portal.audit_keys"] = AuditKeys(
-        current.signer, (*current.trusted, retired.public)
+        current.signer, (*current.trusted, retired.public), current.origin
     )
     old = resigned(receipt_of(app, world, sent), retired)
     status, html = check(app.test_client(), json.dumps(old).encode())
@@ -329,7 +329,7 @@ def test_every_trusted_key_is_published_and_linked(app: Flask, world: World, sen
     retired = CheckpointSigner(Ed25519PrivateKey.generate())
     current = audit_keys(app)
     app.extensions["portal.audit_keys"] = AuditKeys(
-        current.signer, (*current.trusted, retired.public)
+        current.signer, (*current.trusted, retired.public), current.origin
     )
     client = app.test_client()
     status, html = check(client, json.dumps(receipt_of(app, world, sent)).encode())
