@@ -139,11 +139,25 @@ def db_session(connection: Connection) -> Iterator[Session]:
 
 
 @pytest.fixture
-def settings(engine: Engine, keyring_path: Path, audit_key_path: Path) -> Settings:
+def witness_directory(tmp_path: Path) -> Path:
+    """The test's append-only checkpoint store, outside the database as in production (a
+    directory of its own: the store needs it to exist already, like a mounted volume)."""
+    directory = tmp_path / "audit-witness"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def settings(
+    engine: Engine, keyring_path: Path, audit_key_path: Path, witness_directory: Path
+) -> Settings:
     return test_settings(
         engine.url.render_as_string(False),
         keyring_path,
-        audit={"signing_key_file": str(audit_key_path)},
+        audit={
+            "signing_key_file": str(audit_key_path),
+            "witness_directory": str(witness_directory),
+        },
     )
 
 

@@ -28,7 +28,10 @@ from portal.audit.export_check import (
     check_uploaded_export,
 )
 from portal.audit.runtime import audit_keys
-from portal.audit.verify import verify_trail
+from portal.audit.verify import verify_log
+from portal.audit.verify_report import recorded_details
+from portal.audit.verify_witnesses import witnesses_of
+from portal.audit.witnessing import witnesses_from_settings
 from portal.audit.workspace import search_form
 from portal.auth.login import actor_for
 from portal.auth.policy import PUBLIC, Role, access, roles
@@ -43,20 +46,21 @@ CHECKPOINTS_PER_PAGE = 20
 @access(IG_ONLY)
 def verify() -> ResponseReturnValue:
     session = db.session()
-    report = verify_trail(session, audit_keys().trusted)
-    damage = report.damage
+    settings = current_app.config["PORTAL_SETTINGS"]
+    keys = audit_keys()
+    report = verify_log(
+        session,
+        keys.trusted,
+        keys.origin,
+        witnesses_from_settings(settings),
+        checkpoint_interval_seconds=settings.audit.checkpoint_interval_seconds,
+    )
     record_event(
         session,
         AuditAction.AUDIT_VERIFIED,
         actor=actor_for(current_user),
-        details={
-            "intact": damage is None,
-            "events_checked": report.events_checked,
-            "damage": damage.kind if damage else None,
-            "damage_seq": damage.seq if damage else None,
-        },
+        details=recorded_details(report),
     )
-    settings = current_app.config["PORTAL_SETTINGS"]
     return render_template(
         "audit/verify.html", report=report, retention_years=settings.audit.retention_years
     )
@@ -65,11 +69,16 @@ def verify() -> ResponseReturnValue:
 @blueprint.get("/audit/checkpoints")
 @access(IG_ONLY)
 def checkpoints() -> ResponseReturnValue:
-    found = tree_head_list(db.session(), request.args.get("before", type=int), CHECKPOINTS_PER_PAGE)
+    session = db.session()
+    found = tree_head_list(session, request.args.get("before", type=int), CHECKPOINTS_PER_PAGE)
     keys = audit_keys()
+    witnesses = witnesses_from_settings(current_app.config["PORTAL_SETTINGS"])
     return render_template(
         "audit/checkpoints.html",
         checkpoints=found.heads,
+        witnessed_by=witnesses_of(session, witnesses, found.heads),
+        store_configured=witnesses.store is not None,
+        tsa_configured=witnesses.tsa_roots is not None,
         older=found.older,
         signer=keys.signer,
         trusted=keys.trusted,
