@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from rfc3161_client import decode_timestamp_response
+from rfc3161_client import HashAlgorithm, TimestampRequestBuilder, decode_timestamp_response
 
 from loopback.tsa import ROOT_FILE, LoopbackTsa, make_certificates
 from portal.audit.note import CheckpointBody, NoteError, open_note, sign_note
@@ -348,6 +349,20 @@ def _answering(status: int, body: bytes) -> type[BaseHTTPRequestHandler]:
     return Answer
 
 
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A server on loopback answering with `handler`; yields its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
 @pytest.mark.parametrize(
     ("status", "body", "reason"),
     [
@@ -360,17 +375,25 @@ def _answering(status: int, body: bytes) -> type[BaseHTTPRequestHandler]:
 def test_a_server_answering_nonsense_is_unavailable(
     tsa: LoopbackTsa, status: int, body: bytes, reason: str
 ) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _answering(status, body))
-    thread = threading.Thread(target=server.serve_forever)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
+    with _serving(_answering(status, body)) as url:
         with pytest.raises(WitnessUnavailable, match=reason):
             TimestampAuthority(url, tsa.trust_roots_pem).stamp(DATA)
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
+
+
+def test_a_replayed_answer_from_the_real_tsa_is_refused(tsa: LoopbackTsa) -> None:
+    """A genuine, well-signed answer to an earlier request (another nonce): a server that
+    replays it must not pass for the TSA."""
+    earlier = TimestampRequestBuilder().data(DATA).hash_algorithm(HashAlgorithm.SHA256).build()
+    answer = requests.post(
+        tsa.url,
+        data=earlier.as_bytes(),
+        headers={"Content-Type": "application/timestamp-query"},
+        timeout=10,
+    )
+    assert decode_timestamp_response(answer.content).status == 0
+    with _serving(_answering(200, answer.content)) as url:
+        with pytest.raises(WitnessUnavailable, match="Nonce mismatch"):
+            TimestampAuthority(url, tsa.trust_roots_pem).stamp(DATA)
 
 
 def test_the_loopback_tsa_refuses_what_is_not_a_small_query(tsa: LoopbackTsa) -> None:
