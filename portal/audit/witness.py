@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import time
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +50,6 @@ class TimestampInvalid(Exception):
 
 
 _NOTE_NAME = re.compile(r"([0-9]{20})\.note")
-_PARTIAL_WAIT_SECONDS = 2.0
 _SHA256 = x509.ObjectIdentifier("2.16.840.1.101.3.4.2.1")
 
 
@@ -58,14 +57,17 @@ class CheckpointStore:
     """Signed checkpoints as files `checkpoints/<tree size, 20 digits>.note` in `directory`.
 
     The directory itself must already exist (a mounted volume): a missing one is a witness
-    that is unavailable, never one to create on whatever disk lies beneath. A file is created
-    exclusively (O_CREAT|O_EXCL), written, and fsynced with its directory before `put`
-    returns; nothing here renames, truncates or deletes a complete note.
+    that is unavailable, never one to create on whatever disk lies beneath. A note is written
+    whole to a file of its own in `incoming/`, fsynced, then hard-linked to its name in
+    `checkpoints/` (a link never replaces an existing name), and the directory fsynced before
+    `put` returns: a note appears complete or not at all, and nothing here renames, truncates
+    or deletes a kept note. A writer that dies mid-write leaves only a file in `incoming/`.
     """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.checkpoints = directory / "checkpoints"
+        self.incoming = directory / "incoming"
 
     def path(self, size: int) -> Path:
         if size < 0:
@@ -78,12 +80,11 @@ class CheckpointStore:
         data = note.encode("utf-8")
         path = self.path(size)
         try:
-            self._make_directory()
-            created = _create_exclusively(path, data)
-            if created:
+            self._make_directories()
+            if _link_whole_file(self.incoming, path, data):
                 _fsync_directory(self.checkpoints)
                 return
-            kept = self._wait_while_partial(path, data)
+            kept = path.read_bytes()
         except OSError as error:
             raise WitnessUnavailable(f"Cannot write {path}: {error.strerror or error}.") from None
         if kept != data:
@@ -125,44 +126,36 @@ class CheckpointStore:
                 raise WitnessUnavailable(f"{self.path(size)} went away while being read.")
             yield size, note
 
-    def _make_directory(self) -> None:
+    def _make_directories(self) -> None:
         if not self.directory.is_dir():
             raise FileNotFoundError(2, "the witness directory is missing")
-        if not self.checkpoints.is_dir():
-            self.checkpoints.mkdir(mode=0o750, exist_ok=True)
-            _fsync_directory(self.directory)
-
-    def _wait_while_partial(self, path: Path, data: bytes) -> bytes:
-        """What `path` holds, waiting a moment while it is a strict beginning of `data`:
-        another process may have created it an instant ago and still be writing the same
-        note. A file still partial after the wait (a writer that died) is returned as it
-        is: a conflict for a person to look at."""
-        deadline = time.monotonic() + _PARTIAL_WAIT_SECONDS
-        kept = path.read_bytes()
-        while len(kept) < len(data) and data.startswith(kept) and time.monotonic() < deadline:
-            time.sleep(0.01)
-            kept = path.read_bytes()
-        return kept
+        for directory in (self.checkpoints, self.incoming):
+            if not directory.is_dir():
+                directory.mkdir(mode=0o750, exist_ok=True)
+                _fsync_directory(self.directory)
 
 
-def _create_exclusively(path: Path, data: bytes) -> bool:
-    """Write a new file; False when one of that name exists already."""
+def _link_whole_file(incoming: Path, path: Path, data: bytes) -> bool:
+    """Write `data` whole to a new file in `incoming`, fsync it, and link it to `path`;
+    False when `path` exists already. The file in `incoming` is removed either way."""
+    descriptor, temporary = tempfile.mkstemp(dir=incoming, suffix=".partial")
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-    except FileExistsError:
-        return False
-    try:
+        os.fchmod(descriptor, 0o640)
         view = memoryview(data)
         while view:
             view = view[os.write(descriptor, view) :]
         os.fsync(descriptor)
-    except OSError:
-        # It never held a whole note: remove it so that the next attempt can write it.
         os.close(descriptor)
-        path.unlink(missing_ok=True)
-        raise
-    os.close(descriptor)
-    return True
+        descriptor = -1
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        if descriptor != -1:
+            os.close(descriptor)
+        os.unlink(temporary)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -152,33 +152,15 @@ def test_a_corrupted_note_comes_back_for_the_reader_to_refuse(store: CheckpointS
         open_note(kept, [(ORIGIN, signer.public)])
 
 
-def test_a_note_another_writer_is_still_writing_is_waited_for(store: CheckpointStore) -> None:
-    """The other writer has created the file and written half the note when this put
-    arrives; it finishes 0.2 s later. Same note: no conflict."""
-    store.put(1, NOTE)  # makes the checkpoints directory
-    half = len(NOTE) // 2
-    store.path(2).write_text(NOTE[:half])
-
-    def finish() -> None:
-        time.sleep(0.2)
-        with store.path(2).open("a") as kept:
-            kept.write(NOTE[half:])
-
-    writer = threading.Thread(target=finish)
-    writer.start()
-    store.put(2, NOTE)
-    writer.join()
-    assert store.get(2) == NOTE
-
-
-def test_a_note_left_half_written_is_a_conflict_after_the_wait(store: CheckpointStore) -> None:
+def test_a_writer_that_died_mid_write_leaves_no_note_behind(store: CheckpointStore) -> None:
+    """A note is written whole in incoming/ and only then linked into checkpoints/: what a
+    writer killed mid-write leaves is a partial file in incoming/, never a partial note."""
     store.put(1, NOTE)
-    store.path(2).write_text(NOTE[:5])
-    started = time.monotonic()
-    with pytest.raises(WitnessConflict):
-        store.put(2, NOTE)
-    assert 1.5 < time.monotonic() - started < 5
-    assert store.get(2) == NOTE[:5]
+    (store.incoming / "tmpdead.partial").write_text(NOTE[:5])  # as a killed writer leaves it
+    assert store.sizes() == [1]
+    store.put(2, NOTE)
+    assert store.get(2) == NOTE
+    assert not [path for path in store.incoming.iterdir() if path.name != "tmpdead.partial"]
 
 
 def _put_in_race(directory: Path, size: int, note: str, barrier: object, results: object) -> None:
