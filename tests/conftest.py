@@ -36,6 +36,8 @@ from portal.crypto import FileKeyring
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 BACKENDS = ("postgresql", "sqlite")
 both_backends = pytest.mark.parametrize("backend", BACKENDS)
+# The audit log's name in its checkpoints (tests/support/audit_log.py signs with it too).
+TEST_LOG_ORIGIN = "portal.test/audit"
 
 
 def test_settings(database_url: str, keyring_path: Path, **sections: Any) -> Settings:
@@ -158,6 +160,7 @@ def settings(
         audit={
             "signing_key_file": str(audit_key_path),
             "witness_directory": str(witness_directory),
+            "log_origin": TEST_LOG_ORIGIN,
         },
     )
 

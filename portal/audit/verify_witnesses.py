@@ -300,14 +300,13 @@ def witnesses_of(
 ) -> dict[int, HeadWitnesses]:
     """The witnesses of a page of heads (the store read for each, the tokens checked)."""
     sizes = [head.tree_size for head in heads]
-    tokens = dict(
-        session.execute(
-            sa.select(AuditWitnessRecord.tree_size, AuditWitnessRecord.token).where(
-                AuditWitnessRecord.tree_size.in_(sizes),
-                AuditWitnessRecord.witness == AuditWitness.TSA,
-            )
-        ).tuples()
+    rows = session.execute(
+        sa.select(AuditWitnessRecord.tree_size, AuditWitnessRecord.token).where(
+            AuditWitnessRecord.tree_size.in_(sizes),
+            AuditWitnessRecord.witness == AuditWitness.TSA,
+        )
     )
+    tokens: dict[int, bytes | None] = {size: token for size, token in rows}
     return {head.tree_size: _one(witnesses, head, tokens) for head in heads}
 
 
