@@ -28,6 +28,7 @@ from portal.audit.export_check import (
     check_uploaded_export,
 )
 from portal.audit.runtime import audit_keys
+from portal.audit.sequencer import sequence_pending
 from portal.audit.verify import verify_log
 from portal.audit.verify_report import recorded_details
 from portal.audit.verify_witnesses import witnesses_of
@@ -89,10 +90,15 @@ def checkpoints() -> ResponseReturnValue:
 @blueprint.post("/audit/checkpoints")
 @access(IG_ONLY)
 def sign_now() -> ResponseReturnValue:
+    """Place the events waiting for the sequencer, then sign: "now" covers what is recorded
+    now, not what the sequencer had reached (the pass is the sequencer's own, safe beside it)."""
     keys = audit_keys()
     if keys.signer is None:
         abort(503)
-    head = sign_tree_head(db.session(), keys.signer, keys.origin, asked_by=actor_for(current_user))
+    session = db.session()
+    while sequence_pending(session).more:
+        pass
+    head = sign_tree_head(session, keys.signer, keys.origin, asked_by=actor_for(current_user))
     return redirect(url_for("audit_evidence.checkpoints", signed=head.tree_size if head else None))
 
 

@@ -81,7 +81,6 @@ def _swap_leaves(session: Session, events: list[int]) -> None:
     execute(session, "UPDATE audit_leaves SET event_seq = :b WHERE event_seq = -1", b=events[4])
 
 
-_FIRST = "(SELECT min(tree_size) FROM audit_tree_heads)"
 TAMPERING: dict[str, tuple[Tamper, str, int | None]] = {
     "one field of one event changed": (
         lambda s, e: execute(
@@ -112,8 +111,16 @@ TAMPERING: dict[str, tuple[Tamper, str, int | None]] = {
                     "(SELECT leaf_index FROM audit_leaves WHERE event_seq = :n)",
                     n=e[6],
                 ),
-                execute(s, f"DELETE FROM audit_tree_heads WHERE tree_size > {_FIRST}"),
-                execute(s, f"DELETE FROM audit_witness_records WHERE tree_size > {_FIRST}"),
+                execute(
+                    s,
+                    "DELETE FROM audit_tree_heads WHERE tree_size > "
+                    "(SELECT min(tree_size) FROM audit_tree_heads)",
+                ),
+                execute(
+                    s,
+                    "DELETE FROM audit_witness_records WHERE tree_size > "
+                    "(SELECT min(tree_size) FROM audit_tree_heads)",
+                ),
             )
             and None
         ),

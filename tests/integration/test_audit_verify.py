@@ -27,7 +27,6 @@ from tests.support.log_checks import (
     as_superuser,
     checkpoint,
     execute,
-    head_note,
     record,
     store_witnesses,
     tsa_witnesses,
@@ -263,11 +262,10 @@ def test_a_forged_frontier_cannot_start_an_incremental_check(
     as_superuser(db_session)
     for level, index in merkle.frontier_positions(start):
         if level == 0:
-            execute(db_session, "UPDATE audit_leaves SET hash = :h WHERE leaf_index = :i",
-                    h=bytes(32), i=index)  # fmt: skip
+            forged = "UPDATE audit_leaves SET hash = :h WHERE leaf_index = :i AND :l = 0"
         else:
-            execute(db_session, 'UPDATE audit_tree_nodes SET hash = :h WHERE level = :l AND "index" = :i',
-                    h=bytes(32), l=level, i=index)  # fmt: skip
+            forged = 'UPDATE audit_tree_nodes SET hash = :h WHERE level = :l AND "index" = :i'
+        execute(db_session, forged, h=bytes(32), l=level, i=index)
     report = verify_from(db_session, signer, witnesses, start)
     assert report.damage is not None and report.damage.kind == "rewritten", report.damage
     assert "stored tree" in report.damage.explanation

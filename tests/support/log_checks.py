@@ -17,7 +17,7 @@ from portal.audit.verify import verify_log, verify_since
 from portal.audit.verify_report import VerificationReport
 from portal.audit.witness import CheckpointStore, TimestampAuthority
 from portal.audit.witnessing import Witnesses, witness_pending
-from portal.models import AuditEvent, AuditTreeHead
+from portal.models import AuditEvent
 from tests.support.audit_log import TEST_ORIGIN, sequence_all, settle
 
 AUDIT_TABLES = (
@@ -117,12 +117,6 @@ def as_superuser(session: Session) -> None:
 
 def execute(session: Session, statement: str, **values: object) -> None:
     session.execute(sa.text(statement), values)
-
-
-def head_note(session: Session, size: int) -> str:
-    note = session.scalar(sa.select(AuditTreeHead.note).where(AuditTreeHead.tree_size == size))
-    assert note is not None
-    return note
 
 
 def event_count(session: Session) -> int:
