@@ -101,9 +101,10 @@ def summary_lines(report: VerificationReport) -> list[str]:
     """What was checked and what the witnesses vouch for, as plain sentences (the command's
     output; the page shows the same figures)."""
     start = f" after the first {report.from_size}" if report.from_size else ""
+    heads = "checkpoint" if report.heads_checked == 1 else "checkpoints"
     lines = [
         f"Checked {_events(report.events_checked)}{start} of {report.tree_size} in the tree and "
-        f"{report.heads_checked} signed checkpoints"
+        f"{report.heads_checked} signed {heads}"
         + (
             f"; {report.legacy_events} recorded before the tree by their old chain"
             if report.legacy_events

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -57,7 +58,7 @@ def engine_at_0012(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[E
     drop_database(admin, url)
 
 
-def old_fields(seq: int, moment: datetime, action: str, object_type: str | None) -> dict:
+def old_fields(seq: int, moment: datetime, action: str, object_type: str | None) -> dict[str, Any]:
     return {
         "seq": seq,
         "occurred_at": timestamp(moment),

@@ -69,6 +69,24 @@ def _swap(session: Session, events: list[int]) -> None:
     execute(session, "UPDATE audit_events SET seq = :b WHERE seq = -1", b=events[4])
 
 
+def _cut_the_tail(session: Session, events: list[int]) -> None:
+    """Events from the seventh on deleted, with their leaves, and the checkpoints after the
+    first with their witness records: what the store still holds shows the cut."""
+    execute(session, "DELETE FROM audit_events WHERE seq >= :n", n=events[6])
+    execute(
+        session,
+        "DELETE FROM audit_leaves WHERE leaf_index >= "
+        "(SELECT leaf_index FROM audit_leaves WHERE event_seq = :n)",
+        n=events[6],
+    )
+    for table in ("audit_witness_records", "audit_tree_heads"):
+        execute(
+            session,
+            f"DELETE FROM {table} WHERE tree_size > "  # noqa: S608 - our own table names
+            "(SELECT min(tree_size) FROM audit_tree_heads)",
+        )
+
+
 def _swap_leaves(session: Session, events: list[int]) -> None:
     # Leaves keep their hashes; which event each names is exchanged.
     execute(session, "UPDATE audit_leaves SET event_seq = -1 WHERE event_seq = :a", a=events[3])
@@ -102,28 +120,7 @@ TAMPERING: dict[str, tuple[Tamper, str, int | None]] = {
         3,
     ),
     "the tail deleted with its leaves, nodes and newest checkpoint": (
-        lambda s, e: (
-            (
-                execute(s, "DELETE FROM audit_events WHERE seq >= :n", n=e[6]),
-                execute(
-                    s,
-                    "DELETE FROM audit_leaves WHERE leaf_index >= "
-                    "(SELECT leaf_index FROM audit_leaves WHERE event_seq = :n)",
-                    n=e[6],
-                ),
-                execute(
-                    s,
-                    "DELETE FROM audit_tree_heads WHERE tree_size > "
-                    "(SELECT min(tree_size) FROM audit_tree_heads)",
-                ),
-                execute(
-                    s,
-                    "DELETE FROM audit_witness_records WHERE tree_size > "
-                    "(SELECT min(tree_size) FROM audit_tree_heads)",
-                ),
-            )
-            and None
-        ),
+        _cut_the_tail,
         "truncated",
         None,
     ),
@@ -290,3 +287,28 @@ def test_the_application_role_may_only_read_and_append_the_trail(
     # ...changing and removing do not: the role lacks the privilege, before any trigger runs.
     with pytest.raises(DBAPIError, match="permission denied"), db_session.begin_nested():
         db_session.execute(sa.text(statement))
+
+
+@both_backends
+def test_an_event_placed_in_the_tree_twice_is_found(
+    db_session: Session, signer: CheckpointSigner, witnesses: Witnesses
+) -> None:
+    events = record(db_session, 4)
+    size = checkpoint(db_session, signer, witnesses)
+    as_superuser(db_session)
+    if db_session.get_bind().dialect.name == "postgresql":
+        execute(db_session, "ALTER TABLE audit_leaves DROP CONSTRAINT uq_audit_leaves_event_seq")
+    else:  # SQLite cannot drop a constraint: the table is made again without it
+        execute(db_session, "CREATE TABLE leaves_copy AS SELECT * FROM audit_leaves")
+        execute(db_session, "DROP TABLE audit_leaves")
+        execute(db_session, "ALTER TABLE leaves_copy RENAME TO audit_leaves")
+    execute(
+        db_session,
+        "INSERT INTO audit_leaves (leaf_index, event_seq, hash) "
+        "SELECT :size, event_seq, hash FROM audit_leaves WHERE event_seq = :n",
+        size=size,
+        n=events[1],
+    )
+    report = verify(db_session, signer, witnesses)
+    assert report.damage is not None
+    assert (report.damage.kind, report.damage.seq) == ("reordered", events[1]), report.damage

@@ -137,7 +137,7 @@ def _tokens(session: Session) -> list[tuple[int, bytes]]:
         .where(AuditWitnessRecord.witness == AuditWitness.TSA)
         .order_by(AuditWitnessRecord.tree_size)
     ).all()
-    return [(row[0], row[1]) for row in rows]
+    return [(row[0], row[1] or b"") for row in rows]
 
 
 @pytest.mark.parametrize("tamper", ["swapped", "altered"])

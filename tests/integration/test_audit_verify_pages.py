@@ -167,7 +167,7 @@ def test_the_verify_command_checks_all_then_only_what_is_new(
     witnessed_log(db_session, signer, settings)
     intact = portal_command.invoke(cli.cli, ["audit", "verify"])
     assert intact.exit_code == 0, intact.output
-    assert "Checked 5 events of 5 in the tree and 1 signed checkpoints" in intact.output
+    assert "Checked 5 events of 5 in the tree and 1 signed checkpoint." in intact.output
     assert "Last witnessed checkpoint: 5 events." in intact.output
     assert "2 events after it" in intact.output and "The log is intact." in intact.output
     recorded = latest_verified(db_session)
