@@ -19,8 +19,10 @@ from portal.models import AuditEvent, AuditLeaf
 # Leaves either side of a disagreeing one searched for where its event belongs.
 REORDER_WINDOW = 8
 
-# (leaf index, event number, stored leaf hash, the event's fields or None, (prev_hash, hash))
-LeafRow = tuple[int, int, bytes, dict[str, Any] | None, tuple[Any, Any]]
+# (leaf index, event number, stored leaf hash, the event's canonical encoding or None, and
+# (seq, action, object_type, object_id, prev_hash, hash) of the event)
+About = tuple[Any, Any, Any, Any, Any, Any]
+LeafRow = tuple[int, int, bytes, bytes | None, About]
 
 _EVENTS = AuditEvent.__table__
 _LEAVES = AuditLeaf.__table__
@@ -73,48 +75,58 @@ _PLAIN = _joined(list(_EVENTS.c))
 def leaf_rows(
     session: Session, start: int, postgres: bool, batch: int
 ) -> Generator[LeafRow, None, None]:
-    """Every leaf from `start` on, in order, with its event's fields (None if it is gone)."""
+    """Every leaf from `start` on, in order, with its event's canonical encoding (None if the
+    event is gone) and what the walk reads of it."""
     options = {"yield_per": batch}
     if not postgres:
         with session.execute(_PLAIN, {"start": start}, execution_options=options) as rows:
             for row in rows:
-                fields = None if row.seq is None else event_fields(row)
-                yield (
-                    row.leaf_index,
-                    row.leaf_event,
-                    row.leaf_hash,
-                    fields,
-                    (row.prev_hash, row.hash),
-                )
+                if row.seq is None:
+                    yield row.leaf_index, row.leaf_event, row.leaf_hash, None, _GONE
+                    continue
+                about = (row.seq, row.action, row.object_type, row.object_id, row.prev_hash,
+                         row.hash)  # fmt: skip
+                encoding = canonical_encoding(event_fields(row))
+                yield row.leaf_index, row.leaf_event, row.leaf_hash, encoding, about
         return
     with session.execute(_FAST, {"start": start}, execution_options=options) as rows:
         for row in rows:
-            fields = None if row[3] is None else fields_from_text(row[3:17])
-            yield row[0], row[1], row[2], fields, (row[17], row[18])
+            if row[3] is None:
+                yield row[0], row[1], row[2], None, _GONE
+                continue
+            about = (row[3], row[8], row[9], row[10], row[17], row[18])
+            yield row[0], row[1], row[2], fast_encoding(row[3:17]), about
 
 
-def fields_from_text(row: Any) -> dict[str, Any]:
-    """event_fields, for the fast read's columns (unpacked by position: the hot loop)."""
+_GONE = (None, None, None, None, None, None)
+
+
+def fast_encoding(row: Any) -> bytes:
+    """canonical_encoding(event_fields(event)) written out for the fast read's columns: the
+    same keys in the same (sorted) order, each value escaped by the json module's own ASCII
+    string encoder, details through the canonical encoder. The hot loop of the check; a
+    disagreement is judged again from the event as stored, never taken as damage by itself."""
     (seq, occurred_at, user_id, organisation_id, role, action, object_type, object_id, case,
      outcome, request_id, client_address, user_agent, details) = row  # fmt: skip
-    return {
-        "seq": seq,
-        "occurred_at": timestamp(occurred_at),
-        "actor_user_id": user_id,
-        "actor_organisation_id": organisation_id,
-        "actor_role": role,
-        "action": action,
-        "object_type": object_type,
-        "object_id": object_id,
-        "case_reference": case,
-        "outcome": outcome,
-        "request_id": request_id,
-        "client_address": client_address,
-        "user_agent": user_agent,
-        "details": _parse_json(details),
-    }
+    text = _text
+    encoded_details = "null" if details is None else _canonical(_parse_json(details))
+    return (
+        f'{{"action":{text(action)},"actor_organisation_id":{text(organisation_id)},'
+        f'"actor_role":{text(role)},"actor_user_id":{text(user_id)},'
+        f'"case_reference":{text(case)},"client_address":{text(client_address)},'
+        f'"details":{encoded_details},"object_id":{text(object_id)},'
+        f'"object_type":{text(object_type)},"occurred_at":{_string(timestamp(occurred_at))},'
+        f'"outcome":{text(outcome)},"request_id":{text(request_id)},"seq":{int(seq)!r},'
+        f'"user_agent":{text(user_agent)}}}'
+    ).encode("ascii")
 
 
+def _text(value: str | None) -> str:
+    return "null" if value is None else _string(value)
+
+
+_string = json.encoder.encode_basestring_ascii
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
 _parse_json = json.JSONDecoder().decode
 
 
@@ -125,23 +137,24 @@ def stored_fields(session: Session, seq: int) -> dict[str, Any]:
 
 def judge_leaf(
     session: Session, index: int, event_seq: int, stored: bytes
-) -> tuple[dict[str, Any], Damage | None]:
-    """The event as stored against its leaf: (its fields, None) when they agree after all (the
-    fast read differed), else the damage: moved if its columns belong to a neighbouring leaf,
-    changed otherwise."""
+) -> tuple[bytes, Damage | None]:
+    """The event as stored against its leaf: (its encoding, None) when they agree after all
+    (the fast read differed), else the damage: moved if its columns belong to a neighbouring
+    leaf, changed otherwise."""
     fields = stored_fields(session, event_seq)
-    if merkle.leaf_hash(canonical_encoding(fields)) == stored:
-        return fields, None
+    encoding = canonical_encoding(fields)
+    if merkle.leaf_hash(encoding) == stored:
+        return encoding, None
     moved_from = _moved_from(session, index, fields)
     if moved_from is not None:
-        return fields, Damage(
+        return encoding, Damage(
             REORDERED,
             event_seq,
             f"Event {event_seq} is not where the tree placed it: its contents belong to "
             f"event {moved_from}'s place. Events were moved or renumbered.",
             index,
         )
-    return fields, Damage(
+    return encoding, Damage(
         CHANGED,
         event_seq,
         f"Event {event_seq} was changed after it was recorded: its fields no longer give "

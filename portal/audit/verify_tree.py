@@ -13,15 +13,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from portal.audit import merkle
 from portal.audit.actions import AuditAction
-from portal.audit.chain import canonical_encoding
 from portal.audit.legacy_chain import LegacyChain
-from portal.audit.verify_leaves import judge_leaf, leaf_rows, missing_event
+from portal.audit.verify_leaves import About, judge_leaf, leaf_rows, missing_event
 from portal.audit.verify_report import (
     DELETED,
     REORDERED,
@@ -58,11 +56,12 @@ def walk_tree(session: Session, walk: Walk) -> None:
     walk.good_size, found_before = expected, len(report.problems)
     postgres = session.get_bind().dialect.name == "postgresql"
     with contextlib.closing(leaf_rows(session, expected, postgres, BATCH)) as rows:
-        for index, event_seq, stored, fields, chained in rows:
+        for index, event_seq, stored, encoding, about in rows:
             report.leaves_read += 1
-            damage = _check_leaf(session, walk, expected, index, event_seq, stored, fields)
-            if damage is None and fields is not None:
-                damage = _check_event(walk, index, fields, chained)
+            damage, encoding = _check_leaf(session, walk, expected, index, event_seq, stored,
+                                           encoding)  # fmt: skip
+            if damage is None and encoding is not None:
+                damage = _check_event(walk, index, encoding, about)
             if damage is None:
                 expected += 1
                 damage = _reached(walk, expected)
@@ -88,41 +87,34 @@ def _check_leaf(
     index: int,
     event_seq: int,
     stored: bytes,
-    fields: dict[str, Any] | None,
-) -> Damage | None:
+    encoding: bytes | None,
+) -> tuple[Damage | None, bytes | None]:
     """The leaf is the next one, its event exists, and its columns give its hash (the
-    recomputed hash is queued for the tree)."""
+    recomputed hash is queued for the tree); returns the event's encoding as judged."""
     if index != expected:
         return Damage(
             DELETED,
             None,
             f"Leaves {expected + 1} to {index} of the log's tree are missing: they were deleted.",
             expected,
-        )
-    if fields is None:
-        return missing_event(session, index, event_seq)
-    leaf = merkle.leaf_hash(canonical_encoding(fields))
+        ), None
+    if encoding is None:
+        return missing_event(session, index, event_seq), None
+    leaf = merkle.leaf_hash(encoding)
     if leaf != stored:
-        judged, damage = judge_leaf(session, index, event_seq, stored)
+        encoding, damage = judge_leaf(session, index, event_seq, stored)
         if damage is not None:
-            return damage
-        fields.clear()
-        fields.update(judged)
+            return damage, None
         leaf = stored
     walk.pending.append(leaf)
-    return None
+    return None, encoding
 
 
-def _check_event(
-    walk: Walk, index: int, fields: dict[str, Any], chained: tuple[Any, Any]
-) -> Damage | None:
+def _check_event(walk: Walk, index: int, encoding: bytes, about: About) -> Damage | None:
     """The old chain, for events recorded before the tree; and a person's checkpoint event
     names a checkpoint the database still has."""
-    seq = fields["seq"]
-    prev_hash, chain_hash = chained
+    seq, action, object_type, object_id, prev_hash, chain_hash = about
     if walk.chain is not None:
-        chained_to = prev_hash is not None or chain_hash is not None
-        encoding = canonical_encoding(fields) if chained_to else b""
         damage = walk.chain.feed(seq, encoding, prev_hash, chain_hash, index)
         if damage is not None:
             return damage
@@ -134,14 +126,15 @@ def _check_event(
             "first checkpoint: it was moved.",
             index,
         )
-    if fields["action"] == _CHECKPOINT_SIGNED:
-        return _checkpoint_event(walk, index, fields)
+    if action == _CHECKPOINT_SIGNED:
+        return _checkpoint_event(walk, index, seq, object_type, object_id)
     return None
 
 
-def _checkpoint_event(walk: Walk, index: int, fields: dict[str, Any]) -> Damage | None:
-    seq, object_id = fields["seq"], fields["object_id"]
-    if fields["object_type"] == "audit_tree_head" and object_id is not None:
+def _checkpoint_event(
+    walk: Walk, index: int, seq: int, object_type: str | None, object_id: str | None
+) -> Damage | None:
+    if object_type == "audit_tree_head" and object_id is not None:
         known = object_id.isdigit() and int(object_id) in walk.head_sizes
         what = f"a checkpoint of {object_id} events"
     else:

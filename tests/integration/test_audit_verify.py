@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from loopback.tsa import LoopbackTsa
 from portal.audit import AuditAction, merkle, record_event
 from portal.audit import verify_leaves as leaves
+from portal.audit.chain import canonical_encoding
 from portal.audit.note import CheckpointBody, sign_note
 from portal.audit.record import Actor, event_fields
 from portal.audit.signing import CheckpointSigner
@@ -301,15 +302,15 @@ def record_awkward_events(session: Session) -> None:
     session.flush()
 
 
-def test_the_fast_read_sees_exactly_the_fields_the_leaf_covers(
+def test_the_fast_read_writes_exactly_the_encoding_the_leaf_covers(
     db_session: Session, signer: CheckpointSigner
 ) -> None:
     record_awkward_events(db_session)
     checkpoint(db_session, signer, None)
     table = AuditEvent.__table__
     stored = db_session.execute(sa.select(table).order_by(table.c.seq)).all()
-    fast = [fields for *_, fields, _ in leaves.leaf_rows(db_session, 0, True, 100)]
-    assert fast == [event_fields(row) for row in stored]
+    fast = [encoding for *_, encoding, _ in leaves.leaf_rows(db_session, 0, True, 100)]
+    assert fast == [canonical_encoding(event_fields(row)) for row in stored]
 
 
 @both_backends
@@ -334,16 +335,16 @@ def test_a_disagreeing_fast_read_is_judged_from_the_stored_event(
     record_awkward_events(db_session)
     checkpoint(db_session, signer, witnesses)
     judged: list[int] = []
-    stored_fields, fields_from_text = leaves.stored_fields, leaves.fields_from_text
+    stored_fields, fast_encoding = leaves.stored_fields, leaves.fast_encoding
 
-    def wrong_fields(row: Any) -> dict[str, Any]:
-        return fields_from_text(row) | {"occurred_at": "a different rendering"}
+    def wrong_encoding(row: Any) -> bytes:
+        return fast_encoding(row).replace(b'"occurred_at":"', b'"occurred_at":"x')
 
     def judging(session: Session, seq: int) -> dict[str, Any]:
         judged.append(seq)
         return stored_fields(session, seq)
 
-    monkeypatch.setattr(leaves, "fields_from_text", wrong_fields)
+    monkeypatch.setattr(leaves, "fast_encoding", wrong_encoding)
     monkeypatch.setattr(leaves, "stored_fields", judging)
     report = verify(db_session, signer, witnesses)
     assert report.intact, report.damage
