@@ -75,10 +75,12 @@ def append_leaves(
         leaves.append({"leaf_index": tree.size, "event_seq": event_seq, "hash": leaf})
         for level, index, value in tree.append(leaf):
             nodes.append({"level": level, "index": index, "hash": value})
+    # Core inserts of the tables, not ORM bulk inserts of the classes: a batch of thousands of
+    # rows goes in more than twice as fast (the bench's trail of millions is placed this way).
     if leaves:
-        session.execute(sa.insert(AuditLeaf), leaves)
+        session.execute(sa.insert(AuditLeaf.__table__), leaves)
     if nodes:
-        session.execute(sa.insert(AuditTreeNode), nodes)
+        session.execute(sa.insert(AuditTreeNode.__table__), nodes)
     return len(leaves)
 
 
