@@ -9,12 +9,17 @@ a proof made from altered nodes fails its check against the checkpoint it names)
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.audit import merkle
 from portal.models import AuditLeaf, AuditTreeNode
+
+
+_LEAVES = cast(sa.Table, AuditLeaf.__table__)
+_NODES = cast(sa.Table, AuditTreeNode.__table__)
 
 
 class MissingNode(LookupError):
@@ -78,9 +83,9 @@ def append_leaves(
     # Core inserts of the tables, not ORM bulk inserts of the classes: a batch of thousands of
     # rows goes in more than twice as fast (the bench's trail of millions is placed this way).
     if leaves:
-        session.execute(sa.insert(AuditLeaf.__table__), leaves)
+        session.execute(sa.insert(_LEAVES), leaves)
     if nodes:
-        session.execute(sa.insert(AuditTreeNode.__table__), nodes)
+        session.execute(sa.insert(_NODES), nodes)
     return len(leaves)
 
 
