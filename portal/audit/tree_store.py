@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from portal.audit import merkle
 from portal.models import AuditLeaf, AuditTreeNode
 
-
 _LEAVES = cast(sa.Table, AuditLeaf.__table__)
 _NODES = cast(sa.Table, AuditTreeNode.__table__)
 
