@@ -24,12 +24,10 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bench.audit_trail import sequence_all
-from bench.audit_verifying import Verified, verify_full, verify_since
+from bench.audit_verifying import Verified, sequence_and_sign, verify_full, verify_since
 from bench.report import Figure
 from portal.audit.actions import AuditAction
 from portal.audit.chain import canonical_encoding
-from portal.audit.checkpoints import sign_tree_head
 from portal.audit.record import NewEvent, event_fields, record_events
 from portal.audit.runtime import AuditKeys, load_audit_keys
 from portal.config import load_settings
@@ -49,7 +47,7 @@ READ_BATCH = 10_000
 def full(bench: Bench) -> tuple[Figure, Verified]:
     """The figure, and the head it verified (where incremental verification starts)."""
     keys = _keys(bench)
-    _sequence_and_sign(bench, keys)
+    sequence_and_sign(bench.engine, keys)
     bench.progress("audit: verifying the whole log")
     with Session(bench.engine) as session:
         started = time.perf_counter()
@@ -90,14 +88,14 @@ def incremental(bench: Bench, verified: Verified) -> Incremental:
     `verified`), record the scale's number of new events, sequence and sign them, and time
     verifying only those."""
     keys = _keys(bench)
-    _sequence_and_sign(bench, keys)
+    sequence_and_sign(bench.engine, keys)
     with Session(bench.engine) as session:
         verified = verify_since(session, keys, verified)
     count = bench.scale.incremental_events
     bench.progress(f"audit: {count:,} new events after {verified.tree_size:,}, verified alone")
     with Session(bench.engine) as session, session.begin():
         record_events(session, [_new_event(number) for number in range(count)])
-    _sequence_and_sign(bench, keys)
+    sequence_and_sign(bench.engine, keys)
     with Session(bench.engine) as session:
         started = time.perf_counter()
         reached = verify_since(session, keys, verified)
@@ -122,16 +120,6 @@ def incremental_figure(smaller: Incremental, larger: Incremental) -> Figure:
 
 def _keys(bench: Bench) -> AuditKeys:
     return load_audit_keys(load_settings(bench.environment))
-
-
-def _sequence_and_sign(bench: Bench, keys: AuditKeys) -> None:
-    """Every recorded event into the tree, and a tree head signed over it, as the sequencer
-    does every minute."""
-    if keys.signer is None:
-        raise RuntimeError("the bench stack has no audit signing key")
-    sequence_all(bench.engine, _untold)
-    with Session(bench.engine) as session, session.begin():
-        sign_tree_head(session, keys.signer, keys.origin)
 
 
 def _new_event(number: int) -> NewEvent:
@@ -186,7 +174,3 @@ def _encodings(bench: Bench, size: int) -> Iterator[list[bytes]]:
                 return
             yield [canonical_encoding(event_fields(row)) for row in batch]
             after = batch[-1].leaf_index
-
-
-def _untold(_placed: int) -> None:
-    pass

@@ -1,6 +1,7 @@
 """The audit log's verification as the benchmarks call it, in one place: the whole log
-(`verify_full`, as `portal audit verify` runs it) and only what came after a verified tree
-head (`verify_since`, the incremental check).
+(`verify_full`, as `portal audit verify` runs it), only what came after a verified tree head
+(`verify_since`, the incremental check), and the sequencer's work that must come first
+(`sequence_and_sign`: every event placed in the tree, a tree head signed over it).
 
 STAND-IN: portal/audit/verify.py's `verify_log` (full) and `verify_since` (incremental) are
 being written for issue 21. Until they land, the two functions below do the tree work those
@@ -10,7 +11,9 @@ hash), the tree rebuilt and its root compared with the signed root at every tree
 incrementally, the tree's frontier read from `audit_tree_nodes` and checked against the
 verified head's root, then only the new leaves. They do not consult the witnesses (the
 checkpoint store, the TSA's tokens) nor the legacy chain, which the real ones do. When those
-land, the bodies of these two functions become calls to them; nothing else in bench/ changes.
+land, the bodies of these functions become calls to them, and `sequence_and_sign` also hands
+the new head to the witnesses (the stack configures both: bench/stack.py), since the real
+`verify_since` starts only from a head the store holds; nothing else in bench/ changes.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from bench.audit_trail import sequence_all
 from portal.audit import merkle
 from portal.audit.chain import canonical_encoding
+from portal.audit.checkpoints import sign_tree_head
 from portal.audit.note import NoteError, open_note
 from portal.audit.record import event_fields
 from portal.audit.runtime import AuditKeys
@@ -46,6 +52,16 @@ class Verified:
     # Leaves recomputed from their events (the whole tree, or only those after the last head).
     leaves_checked: int
     heads_checked: int
+
+
+def sequence_and_sign(engine: Engine, keys: AuditKeys) -> None:
+    """Every recorded event into the tree, and a tree head signed over it, as the sequencer
+    does every minute."""
+    if keys.signer is None:
+        raise RuntimeError("the bench stack has no audit signing key")
+    sequence_all(engine, _untold)
+    with Session(engine) as session, session.begin():
+        sign_tree_head(session, keys.signer, keys.origin)
 
 
 def verify_full(session: Session, keys: AuditKeys) -> Verified:
@@ -133,3 +149,7 @@ def _leaf_hashes(session: Session, start: int, end: int) -> Iterator[list[bytes]
                 hashes.append(merkle.leaf_hash(canonical_encoding(event_fields(row))))
                 expected += 1
             yield hashes
+
+
+def _untold(_placed: int) -> None:
+    pass
