@@ -38,11 +38,6 @@ def expected_root(leaves: list[bytes]) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def placed_events(session: Session) -> list[int]:
-    """The event numbers in tree order (leaf 0 first)."""
-    return list(session.scalars(sa.select(AuditLeaf.event_seq).order_by(AuditLeaf.leaf_index)))
-
-
 def assert_one_tree(session: Session) -> list[int]:
     """Sequence everything waiting, then check the log is one tree holding every recorded event
     exactly once; returns the event numbers in tree order."""
