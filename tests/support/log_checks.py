@@ -27,6 +27,7 @@ AUDIT_TABLES = (
     "audit_tree_nodes",
     "audit_tree_heads",
     "audit_witness_records",
+    "audit_sequencer_state",
 )
 IG_OFFICER = Actor(user_id=None, organisation_id=None, role="ig_officer")
 
