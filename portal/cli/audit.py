@@ -49,24 +49,58 @@ def public_key() -> None:
         click.echo(signer.public.pem, nl=False)
 
 
-@audit.command("checkpoint", help="Place waiting events in the tree and sign its head now.")
+@audit.command(
+    "checkpoint", help="Place waiting events in the tree, sign its head and witness it, now."
+)
 def checkpoint() -> None:
     from portal import db
     from portal.audit.checkpoints import sign_tree_head
     from portal.audit.runtime import audit_keys
     from portal.audit.sequencer import sequence_pending
+    from portal.audit.witnessing import witness_pending, witnesses_from_settings
 
     with app_context() as app:
         keys = audit_keys()
         signer = _signer()
-        with db.database(app).sessions.begin() as session:
+        witnesses = witnesses_from_settings(app.config["PORTAL_SETTINGS"])
+        sessions = db.database(app).sessions
+        with sessions.begin() as session:
             while sequence_pending(session).more:
                 pass
             head = sign_tree_head(session, signer, keys.origin)
         if head is None:
             click.echo("The log is empty: nothing to sign.")
+            return
+        click.echo(f"Checkpoint of {head.tree_size} events (key {head.key_id}).")
+        if witnesses.store is None and witnesses.tsa is None:
+            return
+        progress = witness_pending(sessions, witnesses.store, witnesses.tsa)
+        problem = progress.conflict or progress.unavailable
+        if problem:
+            # Signed all the same: the running sequencer hands it over once the witness answers.
+            click.echo(f"{progress.waiting} checkpoints wait for a witness: {problem}", err=True)
         else:
-            click.echo(f"Checkpoint of {head.tree_size} events (key {head.key_id}).")
+            click.echo("Every checkpoint is witnessed.")
+
+
+@audit.command(
+    "sequencer",
+    help="Run the audit log's sequencer until stopped: place committed events in the tree, "
+    "sign its heads and hand them to the witnesses (one leads among several).",
+)
+def sequencer() -> None:
+    from portal import db
+    from portal.audit.sequencer_service import run_sequencer, sequencer_setup
+    from portal.cli.base import stop_on_signals
+
+    with app_context() as app:
+        database = db.database(app)
+        setup = sequencer_setup(
+            database.engine, database.sessions, app.config["PORTAL_SETTINGS"], _signer()
+        )
+        with stop_on_signals() as stop:
+            run_sequencer(setup, stop)
+    click.echo("Stopped.")
 
 
 def _signer() -> CheckpointSigner:
