@@ -191,8 +191,10 @@ def test_two_sequencers_started_at_once_one_leads_and_the_other_takes_over(
     two = SequencerProcess(environment, tmp_path / "two.log")
     try:
         wait_until(
-            lambda: {one.says(LEADING), two.says(LEADING)} == {True, False}
-            and (one.says(STANDING_BY) or two.says(STANDING_BY)),
+            lambda: (
+                {one.says(LEADING), two.says(LEADING)} == {True, False}
+                and (one.says(STANDING_BY) or two.says(STANDING_BY))
+            ),
             30,
             "one sequencer to lead and the other to stand by",
         )
