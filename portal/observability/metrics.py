@@ -22,10 +22,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from portal.auth.rate_limits import SIGN_IN_ENDPOINTS
-from portal.connector.metrics import QueueCollector
 from portal.audit.sequencer import waiting
 from portal.audit.witnessing import unwitnessed_heads
+from portal.auth.rate_limits import SIGN_IN_ENDPOINTS
+from portal.connector.metrics import QueueCollector
 from portal.models import AuditTreeHead, Notification
 from portal.models.base import utcnow
 from portal.models.notifications import NotificationStatus

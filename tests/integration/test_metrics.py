@@ -28,11 +28,11 @@ from portal.lifecycle import OutboxStatus
 from portal.models import OutboxMessage
 from portal.models.base import utcnow
 from portal.observability.metrics import scrape_registry
-from tests.support.audit_log import settle
 from portal.private_files import write_new_private_file
 from tests.factories import make_organisation
 from tests.integration.test_oidc_validation import register_provider
 from tests.integration.test_pages import failing_app
+from tests.support.audit_log import settle
 from tests.support.deliveries import Outbox
 
 __all__ = ["failing_app"]  # a fixture: the app with a route that fails

@@ -23,11 +23,10 @@ from sqlalchemy.orm import Session
 
 from loopback.processes import ProjectProcess, portal_command, wait_until
 from portal import db
-from portal.audit import AuditAction
+from portal.audit import AuditAction, merkle
 from portal.audit.chain import canonical_encoding
 from portal.audit.record import NewEvent, event_fields, record_events
 from portal.audit.tree_store import StoredTree
-from portal.audit import merkle
 from portal.models import AuditEvent, AuditLeaf, AuditSequencerState, AuditTreeHead
 from tests.conftest import TEST_SECRET_KEY
 
