@@ -161,20 +161,24 @@ def test_a_sequencer_killed_mid_batch_and_restarted_leaves_one_tree(
     """SIGKILL at random moments while it works through a backlog of batches: whatever the
     moment, the pass in flight is rolled back and redone, nothing twice."""
     _url, engine = database
-    record_backlog(engine, 15_000)
+    record_backlog(engine, 40_000)
     chooser = random.Random(21)
     sizes_at_kill = []
     for attempt in range(5):
+        before = _tree_size(engine)
         sequencer = SequencerProcess(environment, tmp_path / f"sequencer-{attempt}.log")
         try:
             sequencer.wait_for(LEADING)
-            time.sleep(chooser.uniform(0.1, 1.5))
+            # Once a pass has been committed, at a random moment in the ones that follow.
+            wait_until(lambda before=before: _tree_size(engine) > before, 30)
+            time.sleep(chooser.uniform(0, 0.4))
         finally:
             sequencer.kill()
-        sizes_at_kill.append(read_tree(engine).state_size)
+        sizes_at_kill.append(_tree_size(engine))
         record_backlog(engine, 500, per_transaction=50)  # and more arrive meanwhile
+    print(f"tree sizes at each kill: {sizes_at_kill}")  # noqa: T201
     # Killed with work done and work left: at least one kill fell in the middle.
-    assert any(0 < size < 15_000 for size in sizes_at_kill), sizes_at_kill
+    assert any(0 < size < 40_000 for size in sizes_at_kill), sizes_at_kill
     last = SequencerProcess(environment, tmp_path / "sequencer-last.log")
     try:
         last.wait_for(LEADING)
@@ -182,7 +186,12 @@ def test_a_sequencer_killed_mid_batch_and_restarted_leaves_one_tree(
     finally:
         last.stop()
     tree = assert_one_whole_tree(engine)
-    assert len(tree.leaves) == 15_000 + 5 * 500
+    assert len(tree.leaves) == 40_000 + 5 * 500
+
+
+def _tree_size(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.scalar(sa.select(AuditSequencerState.tree_size)) or 0)
 
 
 def test_two_sequencers_started_at_once_one_leads_and_the_other_takes_over(
