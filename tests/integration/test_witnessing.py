@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from loopback.databases import create_database, drop_database, migrated_engine
-from loopback.processes import wait_until
+from loopback.processes import run_portal, wait_until
 from loopback.tsa import ROOT_FILE, LoopbackTsa
 from portal.audit.signing import CheckpointSigner
 from portal.audit.witness import CheckpointStore, TimestampAuthority, check_timestamp
@@ -275,3 +275,32 @@ def test_witnesses_come_from_the_audit_settings(
                     audit={"tsa_url": own_tsa.url, "tsa_certificate_file": str(unusable)},
                 )
             )
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_portal_audit_checkpoint_places_signs_and_witnesses_at_once(
+    engine: Engine,
+    keyring_path: Path,
+    audit_key_path: Path,
+    tmp_path: Path,
+    own_tsa: LoopbackTsa,
+) -> None:
+    record_backlog(engine, 12, per_transaction=4)
+    (tmp_path / "witness").mkdir()
+    environment = sequencer_environment(
+        engine.url.render_as_string(False),
+        keyring_path,
+        audit_key_path,
+        witness_directory=tmp_path / "witness",
+        tsa_url=own_tsa.url,
+        tsa_certificate_file=own_tsa.directory / ROOT_FILE,
+    )
+
+    said = run_portal(environment, "audit", "checkpoint")
+
+    assert "Checkpoint of 12 events" in said and "Every checkpoint is witnessed." in said
+    assert CheckpointStore(tmp_path / "witness").get(12) == _notes(engine)[12]
+    assert [(size, witness) for size, witness, _ in _records(engine)] == [
+        (12, AuditWitness.STORE),
+        (12, AuditWitness.TSA),
+    ]
