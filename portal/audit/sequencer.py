@@ -8,8 +8,9 @@ sequencer, in one transaction of its own:
    follow each other and never interleave;
 2. finds committed events not yet in `audit_leaves`. On PostgreSQL those are events whose
    inserting transaction id (`xact`) is at or above the bookmark's `low_xact` and that have no
-   leaf, in the order of their transactions then their numbers; the same statement reads its
-   snapshot's `xmin`, below which every transaction has finished. On SQLite (one writer at a
+   leaf, in the order of their transactions then their numbers; a statement just before the
+   search reads its snapshot's `xmin`, below which every transaction had finished before the
+   search looked. On SQLite (one writer at a
    time, so numbers are in commit order) they are the events numbered after `last_seq`;
 3. appends their leaf hashes, and the perfect subtrees they complete, and moves the bookmark:
    when the pass took all it found, `low_xact` becomes that `xmin`.
@@ -19,8 +20,9 @@ tree in the order their commits became visible, and a pass never waits for a tra
 running. A crash at any moment rolls the pass back, and `UNIQUE(event_seq)` on the leaves makes
 placing an event twice impossible even for two sequencers that both believe they lead.
 
-Only one process leads (`run`): it holds a session-level advisory lock on a connection of its
-own; the others retry every few seconds and take over when the leader's connection ends.
+Only one process leads (portal/audit/sequencer_service.py): it holds a session-level advisory
+lock on a connection of its own; the others retry every few seconds and take over when the
+leader's connection ends.
 """
 
 from __future__ import annotations
@@ -78,23 +80,27 @@ def sequence_pending(session: Session, batch: int = BATCH) -> PassResult:
 def _pending_postgres(
     session: Session, state: AuditSequencerState, batch: int
 ) -> tuple[list[Any], int | None]:
+    """The events to place, and a bookmark that is safe to move to if they are all of them.
+
+    The snapshot's xmin is read first, in a statement of its own, and the search runs after it
+    in a later snapshot: every transaction below that xmin had ended before the search looked,
+    so the search saw all its events. The other way round (the search, then the xmin, even in
+    one statement's snapshot only if nothing is found), a transaction that committed between
+    the two would fall below the bookmark unseen and its events never be placed: two passes at
+    once while writers committed lost the first writer's events that way."""
     events = AuditEvent.__table__
     snapshot_xmin: sa.ColumnElement[int] = sa.literal_column(
         "pg_snapshot_xmin(pg_current_snapshot())::text::bigint", sa.BigInteger
     )
+    xmin = session.scalar(sa.select(snapshot_xmin))
     query = (
-        sa.select(events, snapshot_xmin.label("snapshot_xmin"))
+        sa.select(events)
         .where(events.c.xact >= state.low_xact)
         .where(~sa.exists().where(AuditLeaf.event_seq == events.c.seq))
         .order_by(events.c.xact, events.c.seq)
         .limit(batch)
     )
-    rows = list(session.execute(query).all())
-    if rows:
-        return rows, int(rows[0].snapshot_xmin)
-    # Nothing new: the snapshot's xmin alone, to move the bookmark on.
-    xmin = session.scalar(sa.select(snapshot_xmin))
-    return [], int(xmin) if xmin is not None else None
+    return list(session.execute(query).all()), int(xmin) if xmin is not None else None
 
 
 def _pending_sqlite(

@@ -149,6 +149,53 @@ def test_a_transaction_open_across_a_pass_is_placed_when_it_commits(
     assert_one_whole_tree(engine)
 
 
+def test_a_commit_between_a_passs_statements_is_never_lost(
+    database: tuple[str, Engine],
+) -> None:
+    """A writer commits just after the pass read its snapshot's xmin: the bookmark must not
+    move past the writer's transaction unless the pass saw its events. The pass first read the
+    xmin after its search, and two passes at once lost a writer's first events that way.
+
+    xids and snapshots are the whole server's: another database's transaction can hold the
+    xmin back and hide the loss, so the test also checks the order of the pass's statements
+    and the bookmark's invariant (every event without a leaf is at or above it)."""
+    _url, engine = database
+    statements: list[str] = []
+    with Session(engine) as writer:
+        seq = record_event(writer, AuditAction.DEMO_DATA_SEEDED).seq  # its transaction runs
+
+        def commit_the_writer(*arguments: object) -> None:
+            statements.append(str(arguments[2]))
+            if "pg_current_snapshot" in statements[-1] and writer.in_transaction():
+                writer.commit()
+
+        sa.event.listen(engine, "after_cursor_execute", commit_the_writer)
+        try:
+            _one_pass(engine)
+        finally:
+            sa.event.remove(engine, "after_cursor_execute", commit_the_writer)
+    snapshot = next(n for n, text in enumerate(statements) if "pg_current_snapshot" in text)
+    search = next(n for n, text in enumerate(statements) if "FROM audit_events" in text)
+    assert snapshot < search
+    _assert_bookmark_below_every_waiting_event(engine)
+    _one_pass(engine)
+    assert _placed(engine, seq)
+    assert_one_whole_tree(engine)
+
+
+def _assert_bookmark_below_every_waiting_event(engine: Engine) -> None:
+    with engine.connect() as connection:
+        low = connection.scalar(sa.select(AuditSequencerState.low_xact))
+        lost = connection.scalar(
+            sa.text(
+                "SELECT count(*) FROM audit_events e WHERE e.xact < :low AND NOT EXISTS "
+                "(SELECT 1 FROM audit_leaves l WHERE l.event_seq = e.seq)"
+            ),
+            {"low": low},
+        )
+    assert lost == 0
+
+
 def _one_pass(engine: Engine) -> None:
     with Session(engine) as session:
         sequence_pending(session)
@@ -250,12 +297,14 @@ def test_two_passes_at_once_never_place_an_event_twice(database: tuple[str, Engi
         thread.start()
     try:
         committed = _writers(url, 3, 150, seed=5)
+        assert failures == []
         wait_until_placed(engine, timeout=10)
     finally:
         stop.set()
         for thread in passes:
             thread.join(timeout=30)
     assert failures == []
+    _assert_bookmark_below_every_waiting_event(engine)
     tree = assert_one_whole_tree(engine)
     for transactions in committed:
         assert_commit_order(tree, transactions)
