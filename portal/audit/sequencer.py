@@ -8,9 +8,8 @@ sequencer, in one transaction of its own:
    follow each other and never interleave;
 2. finds committed events not yet in `audit_leaves`. On PostgreSQL those are events whose
    inserting transaction id (`xact`) is at or above the bookmark's `low_xact` and that have no
-   leaf, in the order of their transactions then their numbers; a statement just before the
-   search reads its snapshot's `xmin`, below which every transaction had finished before the
-   search looked. On SQLite (one writer at a
+   leaf, in the order of their transactions then their numbers; the same statement reads its
+   snapshot's `xmin`, below which every transaction has finished. On SQLite (one writer at a
    time, so numbers are in commit order) they are the events numbered after `last_seq`;
 3. appends their leaf hashes, and the perfect subtrees they complete, and moves the bookmark:
    when the pass took all it found, `low_xact` becomes that `xmin`.
@@ -20,9 +19,8 @@ tree in the order their commits became visible, and a pass never waits for a tra
 running. A crash at any moment rolls the pass back, and `UNIQUE(event_seq)` on the leaves makes
 placing an event twice impossible even for two sequencers that both believe they lead.
 
-Only one process leads (portal/audit/sequencer_service.py): it holds a session-level advisory
-lock on a connection of its own; the others retry every few seconds and take over when the
-leader's connection ends.
+Only one process leads (`run`): it holds a session-level advisory lock on a connection of its
+own; the others retry every few seconds and take over when the leader's connection ends.
 """
 
 from __future__ import annotations
@@ -66,11 +64,12 @@ def sequence_pending(session: Session, batch: int = BATCH) -> PassResult:
     tree = merkle.CompactRange(state.tree_size, StoredTree(session).frontier(state.tree_size))
     placed = [(row.seq, merkle.leaf_hash(canonical_encoding(event_fields(row)))) for row in rows]
     appended = append_leaves(session, tree, placed)
-    more = len(rows) >= batch
+    # A pass that took everything it found says so with the xmin that moves the bookmark on.
+    more = xmin is None if postgres else len(rows) >= batch
     state.tree_size = tree.size
     if rows:
         state.last_seq = max(state.last_seq, max(row.seq for row in rows))
-    if postgres and not more and xmin is not None:
+    if xmin is not None:
         state.low_xact = max(state.low_xact, xmin)
     state.updated_at = utcnow()
     session.flush()
@@ -80,27 +79,33 @@ def sequence_pending(session: Session, batch: int = BATCH) -> PassResult:
 def _pending_postgres(
     session: Session, state: AuditSequencerState, batch: int
 ) -> tuple[list[Any], int | None]:
-    """The events to place, and a bookmark that is safe to move to if they are all of them.
+    """Committed events not yet placed, whole transactions at a time, and the xmin below
+    which every one of them is now placed.
 
-    The snapshot's xmin is read first, in a statement of its own, and the search runs after it
-    in a later snapshot: every transaction below that xmin had ended before the search looked,
-    so the search saw all its events. The other way round (the search, then the xmin, even in
-    one statement's snapshot only if nothing is found), a transaction that committed between
-    the two would fall below the bookmark unseen and its events never be placed: two passes at
-    once while writers committed lost the first writer's events that way."""
+    The xmin is read *before* the events, by a statement of its own: every transaction below
+    it had finished when it was read, so the events query, whose snapshot is newer, sees all
+    of their events. (Read after the events, a transaction committing in between would fall
+    below the new bookmark unseen, and be lost.)"""
+    xmin = int(session.scalar(_SNAPSHOT_XMIN) or 0)
     events = AuditEvent.__table__
-    snapshot_xmin: sa.ColumnElement[int] = sa.literal_column(
-        "pg_snapshot_xmin(pg_current_snapshot())::text::bigint", sa.BigInteger
-    )
-    xmin = session.scalar(sa.select(snapshot_xmin))
-    query = (
+    unplaced = (
         sa.select(events)
-        .where(events.c.xact >= state.low_xact)
         .where(~sa.exists().where(AuditLeaf.event_seq == events.c.seq))
         .order_by(events.c.xact, events.c.seq)
-        .limit(batch)
     )
-    return list(session.execute(query).all()), int(xmin) if xmin is not None else None
+    rows = list(session.execute(unplaced.where(events.c.xact >= state.low_xact).limit(batch)))
+    if len(rows) < batch:
+        return rows, xmin
+    # The batch ended inside a transaction's events: never split one transaction's events
+    # around another's. Leave the last transaction for the next pass, or, when the batch is
+    # all one transaction, take the whole of it now.
+    last = rows[-1].xact
+    if rows[0].xact != last:
+        return [row for row in rows if row.xact != last], None
+    return list(session.execute(unplaced.where(events.c.xact == last))), None
+
+
+_SNAPSHOT_XMIN = sa.text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
 
 
 def _pending_sqlite(
@@ -123,7 +128,8 @@ def tree_size(session: Session) -> int:
 
 def waiting(session: Session) -> int:
     """Events recorded (committed) but not yet in the tree. Only those past the bookmark are
-    counted, through the index the passes use: everything before it is placed."""
+    counted, through the index the passes use: everything before it is placed (a count of
+    both whole tables, at each metrics scrape, would read every event)."""
     state = session.get(AuditSequencerState, 1)
     if state is None:
         return 0
