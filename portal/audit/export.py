@@ -85,7 +85,25 @@ def export_zip(
 ) -> tuple[IO[bytes], ExportSummary]:
     """The export as a file object positioned at its start, and what it holds."""
     target: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
-    header = _header(filters, covering, log)
+    try:
+        proven, waiting = _write_zip(
+            session, matches, _header(filters, covering, log), covering, log, target
+        )
+    except BaseException:
+        target.close()
+        raise
+    target.seek(0)
+    return target, ExportSummary(proven, waiting, covering.tree_size, covering.witnessed)
+
+
+def _write_zip(
+    session: Session,
+    matches: sa.ColumnElement[bool],
+    header: str,
+    covering: CoveringHead,
+    log: LogIdentity,
+    target: IO[bytes],
+) -> tuple[int, int]:
     with (
         tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as csv_spool,
         zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive,
@@ -98,8 +116,7 @@ def export_zip(
         archive.writestr(KEY_MEMBER, log.public_key.pem)
         facts = readme_facts(json.loads(header), covering.tree_size, proven, waiting)
         archive.writestr(README_MEMBER, readme_text(facts))
-    target.seek(0)
-    return target, ExportSummary(proven, waiting, covering.tree_size, covering.witnessed)
+    return proven, waiting
 
 
 def _header(filters: dict[str, Any], covering: CoveringHead, log: LogIdentity) -> str:

@@ -23,7 +23,7 @@ EVIDENCE_MEMBER = "evidence.jsonl"
 # UTC, under a name for machines.
 UK_TIME_COLUMN = "occurred (UK time)"
 PROVEN_COLUMN = "in the tree head"
-PROVEN, WAITING = "yes", "not yet: recorded after the tree head, not yet provable"
+PROVEN, WAITING = "yes", "no: recorded after the tree head (not yet provable)"
 CSV_HEADER = [
     UK_TIME_COLUMN,
     *("occurred_at_utc" if name == "occurred_at" else name for name in FIELDS),

@@ -104,7 +104,7 @@ def test_ig_checks_an_export_zip_and_then_a_tampered_one(people: People, tmp_pat
     hands.upload(page.get_by_label("Export ZIP"), export)
     hands.click(page.get_by_role("button", name="Check the export"))
     expect(page.get_by_role("heading", name="The export is intact")).to_be_visible()
-    expect(page.get_by_text("verified against the checkpoint signed at event")).to_be_visible()
+    expect(page.get_by_text("proven in the signed tree head of")).to_be_visible()
     officer.check("ig-1-export-intact")
 
     hands.upload(page.get_by_label("Export ZIP"), _tampered(export, tmp_path))

@@ -34,7 +34,10 @@ def witness(session: Session, head: AuditTreeHead, tsa: LoopbackTsa, store: Path
                 witnessed_at=utcnow(),
             ),
             AuditWitnessRecord(
-                tree_size=head.tree_size, witness=AuditWitness.TSA, token=token, witnessed_at=utcnow()
+                tree_size=head.tree_size,
+                witness=AuditWitness.TSA,
+                token=token,
+                witnessed_at=utcnow(),
             ),
         ]
     )
