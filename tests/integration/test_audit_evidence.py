@@ -31,7 +31,7 @@ from portal.audit.witness import TimestampAuthority
 from portal.config import Settings
 from portal.home import home_sections
 from portal.models import AuditCheckpoint, AuditEvent, Role
-from tests.conftest import test_settings
+from tests.conftest import both_backends, test_settings
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
 from tests.support.audit_export import tsa_root_file, witnessed_head
 from tests.support.audit_log import settle
@@ -157,6 +157,7 @@ def evidence_lines(archive: zipfile.ZipFile) -> tuple[dict[str, Any], list[dict[
     return json.loads(header), [json.loads(line) for line in lines]
 
 
+@both_backends
 def test_an_export_by_case_holds_the_case_and_verifies_offline(
     app: Flask, ig_client: FlaskClient, db_session: Session, witnessed: Witnessed
 ) -> None:
@@ -201,6 +202,7 @@ def test_an_export_by_case_holds_the_case_and_verifies_offline(
     assert recorded.details["tree_size"] == 5 and recorded.details["witnessed"] is True
 
 
+@both_backends
 def test_the_search_page_says_what_an_export_covers(
     ig_client: FlaskClient, db_session: Session, witnessed: Witnessed
 ) -> None:
