@@ -391,3 +391,12 @@ def test_a_csv_bomb_beside_genuine_evidence_differs_and_is_not_read_whole(
                 member.write(b"\n" * (1024 * 1024))
     verdict = verify_export(io.BytesIO(target.getvalue()), None)
     assert not verdict.intact and verdict.differing == ("events.csv",)
+
+
+def test_an_export_of_the_first_format_is_sent_to_the_release_that_made_it() -> None:
+    """Hash-chain exports (before the Merkle log) are not read: the answer says what to do."""
+    old = json.dumps({"format": "portal-audit-evidence/1", "checkpoint": {"seq": 3}}) + "\n"
+    verdict = verify_export(io.BytesIO(old.encode()), None)
+    assert not verdict.intact
+    assert "This is not a portal-audit-evidence/2 file" in verdict.message
+    assert "checked with the release that made it" in verdict.message
