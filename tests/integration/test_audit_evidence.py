@@ -348,9 +348,9 @@ def portal_command(app: Flask, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 def test_the_audit_checkpoint_command_signs(portal_command: CliRunner, db_session: Session) -> None:
     trail(db_session)
     signed = portal_command.invoke(cli.cli, ["audit", "checkpoint"])
-    assert signed.exit_code == 0 and "Checkpoint at event 6" in signed.output
+    assert signed.exit_code == 0 and "Checkpoint of 5 events" in signed.output
     again = portal_command.invoke(cli.cli, ["audit", "checkpoint"])
-    assert "Checkpoint at event 6" in again.output  # nothing new: nothing signed
+    assert "Checkpoint of 5 events" in again.output  # nothing new: nothing signed
     # `portal audit verify`: tests/integration/test_audit_verify_pages.py.
 
 
