@@ -27,6 +27,7 @@ from loopback.databases import (
     migrated_engine,
     psycopg_url,
 )
+from loopback.tsa import LoopbackTsa
 from portal import create_app, db
 from portal.audit.signing import CheckpointSigner
 from portal.config import Settings, load_settings
@@ -35,6 +36,8 @@ from portal.crypto import FileKeyring
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 BACKENDS = ("postgresql", "sqlite")
 both_backends = pytest.mark.parametrize("backend", BACKENDS)
+# The audit log's name in its checkpoints (tests/support/audit_log.py signs with it too).
+TEST_LOG_ORIGIN = "portal.test/audit"
 
 
 def test_settings(database_url: str, keyring_path: Path, **sections: Any) -> Settings:
@@ -139,11 +142,26 @@ def db_session(connection: Connection) -> Iterator[Session]:
 
 
 @pytest.fixture
-def settings(engine: Engine, keyring_path: Path, audit_key_path: Path) -> Settings:
+def witness_directory(tmp_path: Path) -> Path:
+    """The test's append-only checkpoint store, outside the database as in production (a
+    directory of its own: the store needs it to exist already, like a mounted volume)."""
+    directory = tmp_path / "audit-witness"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def settings(
+    engine: Engine, keyring_path: Path, audit_key_path: Path, witness_directory: Path
+) -> Settings:
     return test_settings(
         engine.url.render_as_string(False),
         keyring_path,
-        audit={"signing_key_file": str(audit_key_path)},
+        audit={
+            "signing_key_file": str(audit_key_path),
+            "witness_directory": str(witness_directory),
+            "log_origin": TEST_LOG_ORIGIN,
+        },
     )
 
 
@@ -162,3 +180,13 @@ def app(settings: Settings, connection: Connection) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackTsa]:
+    """A real RFC 3161 TSA on loopback (openssl ts, loopback/tsa.py): `tsa.url` to stamp at,
+    `tsa.trust_roots_pem` to check its tokens. Shared by the run: a test that stops a TSA
+    starts its own `LoopbackTsa(tmp_path).start()`."""
+    running = LoopbackTsa(tmp_path_factory.mktemp("tsa")).start()
+    yield running
+    running.stop()
