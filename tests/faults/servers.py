@@ -20,6 +20,7 @@ import redis
 
 from loopback.processes import PROJECT_ROOT, free_port
 from tests.conftest import TEST_SECRET_KEY
+from tests.support.audit_log import TEST_ORIGIN
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -220,5 +221,7 @@ def portal_environment(
         "PORTAL_KEYRING__PATH": str(keyring_path),
         "PORTAL_SECURITY__SECRET_KEY": TEST_SECRET_KEY,
         "PORTAL_AUDIT__SIGNING_KEY_FILE": str(audit_key_path),
+        # The log's name the tests sign checkpoints with (tests/support/audit_log.py).
+        "PORTAL_AUDIT__LOG_ORIGIN": TEST_ORIGIN,
     }
     return environment | {f"PORTAL_{name.upper()}": value for name, value in settings.items()}

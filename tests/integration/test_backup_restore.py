@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from loopback.databases import create_database, drop_database, migrated_engine
 from loopback.processes import PROJECT_ROOT
 from portal import create_app, db
-from portal.audit.checkpoints import sign_checkpoint
 from portal.audit.signing import CheckpointSigner
 from portal.crypto import FileKeyring
 from tests.conftest import test_settings
@@ -31,6 +30,7 @@ from tests.factories import csrf_token
 from tests.faults.servers import portal_environment
 from tests.integration.test_contribution_documents import PDF, upload
 from tests.integration.test_contributions import answer_everything, children_of, send
+from tests.support.audit_log import settle
 from tests.support.disarming import make_safe_copies
 from tests.support.world import build_world, client_for, issue
 
@@ -101,7 +101,7 @@ def accepted_with_a_document(
         )
         assert accepted.status_code == 302
     with Session(source.engine) as session, session.begin():
-        sign_checkpoint(session, CheckpointSigner.load(audit_key))
+        settle(session, CheckpointSigner.load(audit_key))
     return reference
 
 
@@ -153,7 +153,7 @@ def test_a_backup_restores_into_a_new_database_and_verifies(
             assert (path.stat().st_uid, path.stat().st_gid) == (nobody.pw_uid, nobody.pw_gid)
     out = restored.stdout
     assert "keyring:    matches the database" in out
-    assert "audit:      intact:" in out and "1 signed checkpoints" in out
+    assert "audit:      intact. Checked " in out and "1 signed checkpoint" in out
     for table in ("children", "contributions", "delegation_requests", "attachments"):
         assert f"sealed:     {table}: " in out
     assert "children: 2 records (2 sealed, 0 shredded); 2 decrypted, 4 fields" in out
