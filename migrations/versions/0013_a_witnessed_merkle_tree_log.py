@@ -255,7 +255,8 @@ def _guard_the_sequencer_state() -> None:
                     OR NEW.low_xact < OLD.low_xact OR NEW.last_seq < OLD.last_seq
                     OR NEW.legacy_head_seq IS DISTINCT FROM OLD.legacy_head_seq
                     OR NEW.legacy_head_hash IS DISTINCT FROM OLD.legacy_head_hash
-                    OR NEW.tree_size <> (SELECT count(*) FROM audit_leaves)
+                    OR NEW.tree_size
+                        <> (SELECT coalesce(max(leaf_index), -1) + 1 FROM audit_leaves)
                     OR NEW.low_xact > pg_snapshot_xmin(pg_current_snapshot())::text::bigint
                 THEN
                     RAISE EXCEPTION 'audit_sequencer_state may only follow the tree forward'
@@ -283,7 +284,7 @@ def _guard_the_sequencer_state() -> None:
     op.execute(
         "CREATE TRIGGER audit_sequencer_state_forward BEFORE UPDATE ON audit_sequencer_state "
         "WHEN NEW.id <> OLD.id OR NEW.tree_size < OLD.tree_size OR NEW.last_seq < OLD.last_seq "
-        "OR NEW.tree_size <> (SELECT count(*) FROM audit_leaves) "
+        "OR NEW.tree_size <> (SELECT coalesce(max(leaf_index), -1) + 1 FROM audit_leaves) "
         "OR NEW.legacy_head_seq IS NOT OLD.legacy_head_seq "
         "OR NEW.legacy_head_hash IS NOT OLD.legacy_head_hash "
         "BEGIN SELECT RAISE(ABORT, 'audit_sequencer_state may only follow the tree forward'); END"

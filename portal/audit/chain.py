@@ -1,13 +1,12 @@
-"""The audit chain's formula, on its own so that an offline verifier needs nothing else.
+"""An audit event's canonical encoding, on its own so that an offline verifier needs nothing
+else: sorted keys, no spaces, ASCII only. It is each event's leaf data in the Merkle tree log
+(RFC 9162: leaf hash = SHA-256(0x00 || encoding); portal/audit/merkle.py).
 
-Each event's hash commits to the previous event's hash and to the digest of its own canonical
-encoding:
+It also keeps the hash chain that events recorded before migration 0013 carry, so that the old
+chain still verifies against the head the first tree checkpoint signs:
 
     digest(n) = SHA-256(canonical JSON of event n's fields)
     hash(n)   = SHA-256(hash(n-1) || digest(n)),   hash(0) = 32 zero bytes
-
-Committing to a digest rather than the encoding itself lets an export prove a filtered set of
-events against a signed checkpoint while carrying only the digests of the events it leaves out.
 """
 
 from __future__ import annotations
