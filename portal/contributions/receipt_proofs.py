@@ -23,7 +23,12 @@ from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction, record_lasting_event
 from portal.audit.note import verifier_key
-from portal.audit.proofs import LoggedLeaf, inclusion_in_witnessed, logged_leaves
+from portal.audit.proofs import (
+    LoggedLeaf,
+    inclusion_in_witnessed,
+    latest_witnessed_head,
+    logged_leaves,
+)
 from portal.audit.runtime import AuditKeys
 from portal.auth.login import actor_for
 from portal.contributions import receipts
@@ -50,18 +55,17 @@ def _leaves(session: Session, contributions: list[Contribution]) -> dict[str, Lo
 def proof_states(session: Session, contributions: list[Contribution]) -> dict[str, ProofState]:
     """Whether each sent version's proof can be had yet, by contribution id."""
     leaves = _leaves(session, contributions)
-    covered = None
+    head = latest_witnessed_head(session) if leaves else None
+    covered = head.tree_size if head is not None else 0
     states = {}
     for contribution in contributions:
         leaf = leaves.get(str(contribution.id))
         if leaf is None:
             states[str(contribution.id)] = ProofState.NONE
-            continue
-        if covered is None and leaf.leaf_index is not None:
-            inclusion = inclusion_in_witnessed(session, leaf.leaf_index)
-            covered = inclusion.head.tree_size if inclusion else None
-        ready = leaf.leaf_index is not None and covered is not None and leaf.leaf_index < covered
-        states[str(contribution.id)] = ProofState.READY if ready else ProofState.WAITING
+        elif leaf.leaf_index is not None and leaf.leaf_index < covered:
+            states[str(contribution.id)] = ProofState.READY
+        else:
+            states[str(contribution.id)] = ProofState.WAITING
     return states
 
 
