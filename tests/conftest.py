@@ -27,6 +27,7 @@ from loopback.databases import (
     migrated_engine,
     psycopg_url,
 )
+from loopback.tsa import LoopbackTsa
 from portal import create_app, db
 from portal.audit.signing import CheckpointSigner
 from portal.config import Settings, load_settings
@@ -162,3 +163,13 @@ def app(settings: Settings, connection: Connection) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackTsa]:
+    """A real RFC 3161 TSA on loopback (openssl ts, loopback/tsa.py): `tsa.url` to stamp at,
+    `tsa.trust_roots_pem` to check its tokens. Shared by the run: a test that stops a TSA
+    starts its own `LoopbackTsa(tmp_path).start()`."""
+    running = LoopbackTsa(tmp_path_factory.mktemp("tsa")).start()
+    yield running
+    running.stop()
