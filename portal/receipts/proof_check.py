@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,7 @@ from portal.audit.note import NoteError, OpenedNote, open_note
 from portal.audit.proofs import consistency_hashes, latest_witnessed_head
 from portal.audit.signing import PublicKey
 from portal.audit.tree_store import MissingNode
+from portal.audit.witness import TimestampInvalid, check_timestamp
 from portal.receipts.check import NotAReceipt, Receipt, parse_receipt
 
 FORMAT = "portal-receipt-proof/1"
@@ -110,6 +112,23 @@ def _hashes(value: object, problems: list[str]) -> list[bytes]:
         problems.append("inclusion_proof")
         return []
     return [h for h in hashes if h is not None]
+
+
+def stamp_check(roots_file: Path | None) -> StampCheck | None:
+    """How a checkpoint's RFC 3161 token is checked: against the council's TSA's trust root
+    (`[audit] tsa_certificate_file`), for its time; None where none is configured (the page
+    then gives no time)."""
+    if roots_file is None:
+        return None
+    roots = roots_file.read_bytes()
+
+    def stamped(token: bytes, data: bytes) -> datetime | None:
+        try:
+            return check_timestamp(token, data, roots)
+        except TimestampInvalid:
+            return None
+
+    return stamped
 
 
 def leaf_problem(bundle: ProofBundle) -> str | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from typing import IO, Any
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -20,7 +20,13 @@ from portal.contributions.receipts import CONTENT_FILE
 from portal.extensions import csrf
 from portal.receipts import extract
 from portal.receipts.check import NotAReceipt, check, read_upload
-from portal.receipts.proof_check import StampCheck, check_bundle, is_bundle, parse_bundle
+from portal.receipts.proof_check import (
+    StampCheck,
+    check_bundle,
+    is_bundle,
+    parse_bundle,
+    stamp_check,
+)
 
 blueprint = Blueprint("receipts", __name__, url_prefix="/receipts")
 # Receipts are under a kilobyte, the copies' PDFs tens of kilobytes and at most about 1 MB, a
@@ -73,9 +79,7 @@ def verify() -> ResponseReturnValue:
 
 
 def _stamps() -> StampCheck | None:
-    """How the page checks a checkpoint's RFC 3161 token: against the council's TSA's trust
-    root (`[audit] tsa_certificate_file`); None where none is configured."""
-    return None
+    return stamp_check(current_app.config["PORTAL_SETTINGS"].audit.tsa_certificate_file)
 
 
 @blueprint.get("/keys")

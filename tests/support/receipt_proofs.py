@@ -12,6 +12,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from portal.audit.runtime import audit_keys
+from portal.audit.witness import TimestampAuthority
 from portal.models import AuditTreeHead, AuditWitness, AuditWitnessRecord
 from portal.models.base import utcnow
 from tests.support.audit_log import settle
@@ -27,11 +28,15 @@ def proof_path(reference: str, version: int = 1) -> str:
 
 
 def witness(
-    session: Session, head: AuditTreeHead, witnesses: tuple[AuditWitness, ...] = tuple(AuditWitness)
+    session: Session,
+    head: AuditTreeHead,
+    witnesses: tuple[AuditWitness, ...] = tuple(AuditWitness),
+    stamp: bytes = PRETEND_TOKEN,
 ) -> None:
-    """Record `head` as held by these witnesses, as the witnessing does."""
+    """Record `head` as held by these witnesses, as the witnessing does (`stamp`: the TSA's
+    token over the note)."""
     for which in witnesses:
-        token = PRETEND_TOKEN if which is AuditWitness.TSA else None
+        token = stamp if which is AuditWitness.TSA else None
         session.add(
             AuditWitnessRecord(
                 tree_size=head.tree_size, witness=which, token=token, witnessed_at=utcnow()
@@ -41,9 +46,13 @@ def witness(
 
 
 def settle_and_witness(
-    app: Flask, session: Session, witnesses: tuple[AuditWitness, ...] = tuple(AuditWitness)
+    app: Flask,
+    session: Session,
+    witnesses: tuple[AuditWitness, ...] = tuple(AuditWitness),
+    tsa: TimestampAuthority | None = None,
 ) -> AuditTreeHead:
-    """Sequence every event, sign the tree's head and have it witnessed; commit."""
+    """Sequence every event, sign the tree's head and have it witnessed (time-stamped by
+    `tsa` when given); commit."""
     keys = audit_keys(app)
     assert keys.signer is not None
     head = settle(session, keys.signer, keys.origin)
@@ -52,7 +61,8 @@ def settle_and_witness(
         sa.select(AuditWitnessRecord.witness).where(AuditWitnessRecord.tree_size == head.tree_size)
     )
     missing = tuple(w for w in witnesses if w not in set(witnessed))
-    witness(session, head, missing)
+    stamp = tsa.stamp(head.note.encode("utf-8")) if tsa is not None else PRETEND_TOKEN
+    witness(session, head, missing, stamp)
     session.commit()
     return head
 
