@@ -282,3 +282,13 @@ def test_the_public_log_gives_witnessed_heads_consistency_proofs_and_its_key(
     assert keys.signer is not None
     key = client.get("/audit-log/key").get_data(as_text=True)
     assert key.splitlines()[0].startswith(f"{keys.origin}+")
+
+
+def test_the_public_log_is_rate_limited_as_one_budget(app: Flask) -> None:
+    from portal.auth.rate_limits import AUDIT_LOG_LIMIT
+
+    allowed = int(AUDIT_LOG_LIMIT.split()[0])
+    client = app.test_client()
+    paths = ["/audit-log/key", "/audit-log/checkpoint", "/audit-log/consistency?old=1&new=1"]
+    statuses = [client.get(paths[n % 3]).status_code for n in range(allowed + 1)]
+    assert 429 not in statuses[:allowed] and statuses[-1] == 429
