@@ -292,3 +292,17 @@ def test_the_public_log_is_rate_limited_as_one_budget(app: Flask) -> None:
     paths = ["/audit-log/key", "/audit-log/checkpoint", "/audit-log/consistency?old=1&new=1"]
     statuses = [client.get(paths[n % 3]).status_code for n in range(allowed + 1)]
     assert 429 not in statuses[:allowed] and statuses[-1] == 429
+
+
+def test_a_damaged_bundle_is_refused_with_what_is_wrong(
+    app: Flask, world: World, sent: str, db_session: Session
+) -> None:
+    settle_and_witness(app, db_session)
+    bundle = bundle_of(app, world, sent)
+    damaged = {**bundle, "leaf_data": "not base64!", "inclusion_proof": ["AAAA"], "leaf_index": -1}
+    del damaged["checkpoint"]
+    status, html = check(app.test_client(), json.dumps(damaged).encode(), "proof.json")
+    assert status == 400
+    assert "checkpoint, inclusion_proof, leaf_data, leaf_index." in html
+    status, html = check(app.test_client(), json.dumps({**bundle, "receipt": None}).encode())
+    assert status == 400 and "This proof file carries no receipt." in html
