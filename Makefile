@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
 
-.PHONY: help setup assets clamd chromium libreoffice bubblewrap nginx fonts demo test lint typecheck audit pytest screenshots bench migrate clean
+.PHONY: help setup assets clamd chromium libreoffice bubblewrap nginx fonts pgbench demo test lint typecheck audit pytest screenshots bench migrate clean
 
 help:
 	@echo "make demo       install, build assets, migrate, seed and run the demo on http://127.0.0.1:5000"
@@ -55,6 +55,11 @@ bubblewrap:
 nginx:
 	bash scripts/install-debian-package.sh nginx /usr/sbin/nginx "the topology tests"
 
+# pgbench, the benchmarks' measure of what the database server commits a second: the audit
+# append rate is shown against it (bench/pgbench.py). Debian's postgresql-client has it.
+pgbench:
+	bash scripts/install-debian-package.sh postgresql-client /usr/bin/pgbench "the benchmarks"
+
 # DejaVu Sans, the font of the partner's copy as a PDF (docs/receipts.md): Debian's
 # fonts-dejavu-core. Without it the PDF is not made (its tests are skipped, and fail in CI).
 fonts:
@@ -79,7 +84,7 @@ typecheck: $(STAMPS)/venv
 audit: setup
 	$(BIN)/python scripts/audit-dependencies.py
 
-pytest: setup clamd chromium libreoffice bubblewrap nginx fonts
+pytest: setup clamd chromium libreoffice bubblewrap nginx fonts pgbench
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck audit pytest
@@ -91,7 +96,7 @@ screenshots: setup chromium
 # The benchmarks (bench/): the real stack on loopback, the issue's volumes, one table.
 # Needs a quiet machine: the figures are this machine's speed. (`python -m bench --smoke` is
 # the quick check the test suite runs: tests/bench/test_smoke.py.)
-bench: setup libreoffice bubblewrap
+bench: setup libreoffice bubblewrap pgbench
 	$(BIN)/python -m bench --output docs/benchmarks.md
 
 migrate: $(STAMPS)/venv

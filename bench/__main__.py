@@ -19,6 +19,7 @@ from pathlib import Path
 from bench import (
     against_floor,
     audit_speed,
+    audit_verify_speed,
     busy_inbox,
     connector_drain,
     crypto_speed,
@@ -82,6 +83,9 @@ def run(scale: Scale, directory: Path) -> tuple[list[Figure], list[str]]:
         figures += memory.measure(bench, *chosen.memory)
         figures += _searches(bench, f"{scale.audit_events:,} events")
         figures += audit_speed.measure(bench)
+        verification, verified = audit_verify_speed.full(bench)
+        figures.append(verification)
+        smaller_log = audit_verify_speed.incremental(bench, verified)
         figures += connector_drain.measure(bench)
         figures += pilot_figures.measure(bench)
         figures += busy_inbox.measure(bench)  # moves requests: after the figures above
@@ -90,6 +94,8 @@ def run(scale: Scale, directory: Path) -> tuple[list[Figure], list[str]]:
         bench.progress(f"growing the audit trail to {scale.more_audit_events:,} events")
         volumes.grow_audit_trail(bench, scale.more_audit_events)
         figures += _searches(bench, f"{scale.more_audit_events:,} events")
+        larger_log = audit_verify_speed.incremental(bench, smaller_log.verified)
+        figures.append(audit_verify_speed.incremental_figure(smaller_log, larger_log))
     return figures, described
 
 

@@ -1,7 +1,9 @@
 """A realistic audit trail at the benchmark's volumes: events by the generated people on the
-generated cases, requests and contributions, appended after the trail's head by COPY and
-chained by the product's own formula (portal.audit.record.event_fields, portal.audit.chain), so
-`portal audit verify` passes and the next event the portal records continues the chain."""
+generated cases, requests and contributions, written by COPY as record_events writes them
+(numbered from the `audit_event_numbers` sequence, each batch's transaction id in `xact`, no
+chain hash), then placed in the Merkle tree by the product's own sequencer
+(portal.audit.sequencer), so `portal audit verify` passes and the next event the portal
+records follows them."""
 
 from __future__ import annotations
 
@@ -14,19 +16,23 @@ from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 import psycopg
+import sqlalchemy as sa
 from psycopg import sql
+from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction
-from portal.audit.chain import GENESIS_HASH, content_digest, link
-from portal.audit.record import event_fields
+from portal.audit.sequencer import sequence_pending
 
 A = AuditAction
 BATCH = 20_000
 COLUMNS = (
     *("seq", "occurred_at", "actor_user_id", "actor_organisation_id", "actor_role", "action"),
     *("object_type", "object_id", "case_reference", "outcome", "request_id", "client_address"),
-    *("user_agent", "details", "prev_hash", "hash"),
+    *("user_agent", "details", "xact"),
 )
+# Events the sequencer places in one pass while the generated trail is sequenced: more than a
+# running sequencer's batch, since there are a million of them waiting at once.
+SEQUENCE_BATCH = 50_000
 USER_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
@@ -173,19 +179,18 @@ def append_events(
     counted: Callable[[int], None],
     rng: random.Random,
 ) -> None:
-    """Append `count` events after the trail's head, their times spread evenly from `start`
-    (or the head's time, if later) to `end`, in batches of their own transactions.
+    """Append `count` events after the trail's last, their times spread evenly from `start`
+    (or the last event's time, if later) to `end`, in batches of their own transactions, each
+    numbered from the event sequence and marked with its transaction's id, as record_events
+    does; sequence_all then places them in the tree.
 
     The search indexes stay in place: dropping them for the load and building them again
     took as long in all (4M events onto 1M: 153 s + 44 s to build, against 215 s)."""
     if count <= 0:
         return
     known = Cast.load(connection)
-    head = connection.execute(
-        "SELECT seq, hash, occurred_at FROM audit_events ORDER BY seq DESC LIMIT 1"
-    ).fetchone()
-    seq, previous = (head[0], bytes(head[1])) if head else (0, GENESIS_HASH)
-    start = max(start, head[2]) if head else start
+    last = connection.execute("SELECT max(occurred_at) FROM audit_events").fetchone()
+    start = max(start, last[0]) if last and last[0] else start
     step = (end - start) / count
     statement = sql.SQL("COPY audit_events ({}) FROM STDIN").format(
         sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
@@ -194,16 +199,37 @@ def append_events(
     while written < count:
         size = min(BATCH, count - written)
         kinds = rng.choices(KINDS, [kind[1] for kind in KINDS], k=size)
+        numbers, xact = _numbers(connection, size)
         with connection.cursor() as cursor, cursor.copy(statement) as copy:
-            for number, kind in enumerate(kinds, start=written + 1):
-                event = _event(known, rng, kind, seq + number, start + step * number)
-                digest = content_digest(event_fields(cast_row(event)))
-                current = link(previous, digest)
-                copy.write_row((*event[:13], json.dumps(event.details), previous, current))
-                previous = current
+            for number, (kind, seq) in enumerate(zip(kinds, numbers, strict=True), written + 1):
+                event = _event(known, rng, kind, seq, start + step * number)
+                copy.write_row((*event[:13], json.dumps(event.details), xact))
         connection.commit()
         written += size
         counted(written)
+
+
+def _numbers(connection: psycopg.Connection[Any], count: int) -> tuple[list[int], int]:
+    """`count` event numbers, ascending, and this transaction's id (record_events' round trip)."""
+    rows = connection.execute(
+        "SELECT nextval('audit_event_numbers'), pg_current_xact_id()::text::bigint "
+        "FROM generate_series(1, %s) ORDER BY 1",
+        (count,),
+    ).fetchall()
+    return [int(row[0]) for row in rows], int(rows[0][1])
+
+
+def sequence_all(engine: sa.Engine, counted: Callable[[int], None]) -> int:
+    """Place every recorded event in the tree with the product's sequencer, pass after pass
+    until none waits; returns the tree's size."""
+    placed, size = 0, 0
+    while True:
+        with Session(engine) as session, session.begin():
+            result = sequence_pending(session, SEQUENCE_BATCH)
+        placed, size = placed + result.sequenced, result.tree_size
+        counted(placed)
+        if not result.more:
+            return size
 
 
 def cast_row(event: Event) -> Any:

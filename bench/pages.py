@@ -18,8 +18,8 @@ from bench.web_load import Load, run_locust
 SEND_GOAL_MS = 250
 # p95 at the busiest level. The request page reads one request: 50 ms. The inbox, since issue
 # 20, names each row's children (decrypting them for the 25 rows shown) and writes 25 audited
-# reads a view (appended together, waiting for the audit chain's lock): the goal of a page that
-# writes, as sending's and My requests' (bench/my_requests.py), not that of a read-only page.
+# reads a view (appended together in one insert): the goal of a page that writes, as sending's
+# and My requests' (bench/my_requests.py), not that of a read-only page.
 PAGE_GOALS_MS = {"inbox": 250, "request page": 50}
 DOCUMENT_BYTES = 1024 * 1024
 PAGES = ("inbox", "request page")

@@ -26,8 +26,12 @@ class Scale:
     big_file_mb: int
     # How much the encryption speed figure encrypts and decrypts.
     crypto_mb: int
-    # Events each of the eight concurrent audit writers appends.
+    # Events each of the eight concurrent audit writers appends, and how long pgbench runs for
+    # the same figure's baseline.
     appends_per_writer: int
+    pgbench_seconds: int
+    # New events verified incrementally, after the trail's two sizes.
+    incremental_events: int
     # Pages of the document whose safe copy is timed (bench/disarm_speed.py).
     disarm_pages: int
 
@@ -46,7 +50,9 @@ FULL = Scale(
     drafts_each=40,
     big_file_mb=200,
     crypto_mb=256,
-    appends_per_writer=500,
+    appends_per_writer=2_000,
+    pgbench_seconds=10,
+    incremental_events=10_000,
     disarm_pages=30,
 )
 
@@ -59,11 +65,15 @@ SMOKE = Scale(
     more_audit_events=4_000,
     deliveries=40,
     users=(1, 2),
-    seconds=2,
+    # locust's CSV counts only requests finished within the run time: on a loaded machine a
+    # page can take over a second, and 2 s sometimes left a page with none.
+    seconds=3,
     submitters=2,
     drafts_each=2,
     big_file_mb=4,
     crypto_mb=4,
     appends_per_writer=10,
+    pgbench_seconds=1,
+    incremental_events=100,
     disarm_pages=2,
 )

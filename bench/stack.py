@@ -1,5 +1,6 @@
 """The real stack on loopback for one benchmark run: a PostgreSQL database of its own (migrated,
-keyring registered), the document store, the reference CMS and gunicorn serving the portal
+keyring registered), the document store, the reference CMS, the audit log's witnesses (a
+checkpoint store directory and the loopback RFC 3161 TSA) and gunicorn serving the portal
 with infra/gunicorn.conf.py (its /metrics behind a token the run makes), all with
 PORTAL_ENV=bench (config/bench.toml). Workers, and the floor page (bench/floor.py) on the same
 gunicorn configuration, are started by the figures that need them. Everything is torn down and
@@ -29,6 +30,7 @@ from loopback.processes import (
     run_portal,
     wait_for_http,
 )
+from loopback.tsa import ROOT_FILE, LoopbackTsa
 from portal.audit.signing import CheckpointSigner
 from portal.crypto import FileKeyring
 from portal.private_files import write_new_private_file
@@ -143,6 +145,9 @@ def open_bench(
         (directory / "cms").mkdir()
         cms = ReferenceCms(directory / "cms").start()
         running.callback(cms.stop)
+        tsa = LoopbackTsa(directory / "tsa").start()
+        running.callback(tsa.stop)
+        (directory / "witness").mkdir(mode=0o700)
         environment = {
             key: value for key, value in os.environ.items() if not key.startswith("PORTAL_")
         }
@@ -155,6 +160,10 @@ def open_bench(
                 "PORTAL_AUDIT__SIGNING_KEY_FILE": str(signing_key),
                 "PORTAL_OBSERVABILITY__METRICS_TOKEN_FILE": str(metrics_token_file),
                 "PORTAL_ATTACHMENTS__STORAGE_DIRECTORY": str(directory / "files"),
+                # The witnesses, as production has them: checkpoints go to both.
+                "PORTAL_AUDIT__WITNESS_DIRECTORY": str(directory / "witness"),
+                "PORTAL_AUDIT__TSA_URL": tsa.url,
+                "PORTAL_AUDIT__TSA_CERTIFICATE_FILE": str(tsa.directory / ROOT_FILE),
                 "PORTAL_WEB_WORKERS": str(WEB_WORKERS),
                 "PORTAL_WEB_THREADS": str(WEB_THREADS),
                 # Workers deliver as soon as work is due, as in production.

@@ -1,7 +1,7 @@
 """Realistic volumes for the benchmarks: the council and its partner organisations with their
 people, cases with sealed children, delegation requests in every state (bench/casework.py)
-and the hash-chained audit trail (bench/audit_trail.py), in a freshly migrated database, and
-what the figures need to pick realistic targets among them."""
+and the audit trail with its Merkle tree (bench/audit_trail.py), in a freshly migrated database,
+and what the figures need to pick realistic targets among them."""
 
 from __future__ import annotations
 
@@ -71,6 +71,7 @@ def generate(bench: Target) -> Volumes:
         count = scale.audit_events - _events(connection)
         counted = Counter("audit trail events", count)
         audit_trail.append_events(connection, count, start, end, counted, rng)
+        audit_trail.sequence_all(bench.engine, Counter("audit events sequenced", count))
         seconds["audit trail"] = time.monotonic() - began
         connection.execute("ANALYZE")
         connection.commit()
@@ -82,15 +83,16 @@ def generate(bench: Target) -> Volumes:
 
 
 def grow_audit_trail(bench: Target, total: int) -> None:
-    """Append events until the trail holds `total`, continuing its chain: their times spread
-    from the trail's last event to now."""
+    """Append events until the trail holds `total`, and sequence them: their times spread from
+    the trail's last event to now."""
     rng = random.Random(total)  # noqa: S311 - test data
     with psycopg.connect(_conninfo(bench.engine)) as connection:
         now = datetime.now(UTC)
         count = total - _events(connection)
         counted = Counter("audit trail events", count)
         audit_trail.append_events(connection, count, now - HISTORY, now, counted, rng)
-        connection.execute("ANALYZE audit_events")
+        audit_trail.sequence_all(bench.engine, Counter("audit events sequenced", count))
+        connection.execute("ANALYZE audit_events, audit_leaves")
         connection.commit()
 
 

@@ -95,8 +95,8 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 def _sqlite_begin_immediate(connection: Connection) -> None:
     """SQLite (the demo) has one writer at a time. A transaction that read first and wrote
-    later (a page's audit append, read the chain's head then insert the next) failed when
-    another writer went between ("database is locked" at once, or a duplicate sequence
+    later (a page's audit event: read the last event number, then insert the next) failed
+    when another writer went between ("database is locked" at once, or a duplicate event
     number). Taking the write lock at BEGIN makes writers queue for the busy timeout instead.
     Every transaction takes it, reads too, so the demo's requests run one at a time: a demo's
     handful of people never notice. PostgreSQL needs none of this (its own locks)."""

@@ -72,7 +72,12 @@ def sign_tree_head(
     asked_by: Actor | None = None,
 ) -> AuditTreeHead | None:
     """Sign the tree as the sequencer has built it, in the caller's transaction; returns the
-    new head, or the latest when the tree has not grown since (None for an empty log)."""
+    new head, or the latest when the tree has not grown since (None for an empty log).
+
+    The sequencer's bookmark is locked first, as its passes lock it: the tree cannot grow
+    between reading its size and signing it, and two signers (the sequencer and an IG
+    officer's button) sign one after the other, the second finding nothing new."""
+    session.get(AuditSequencerState, 1, with_for_update=True)
     size = tree_size(session)
     latest = latest_tree_head(session)
     if latest is not None and latest.tree_size >= size:

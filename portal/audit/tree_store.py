@@ -9,12 +9,16 @@ a proof made from altered nodes fails its check against the checkpoint it names)
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.audit import merkle
 from portal.models import AuditLeaf, AuditTreeNode
+
+_LEAVES = cast(sa.Table, AuditLeaf.__table__)
+_NODES = cast(sa.Table, AuditTreeNode.__table__)
 
 
 class MissingNode(LookupError):
@@ -75,10 +79,12 @@ def append_leaves(
         leaves.append({"leaf_index": tree.size, "event_seq": event_seq, "hash": leaf})
         for level, index, value in tree.append(leaf):
             nodes.append({"level": level, "index": index, "hash": value})
+    # Core inserts of the tables, not ORM bulk inserts of the classes: a batch of thousands of
+    # rows goes in more than twice as fast (the bench's trail of millions is placed this way).
     if leaves:
-        session.execute(sa.insert(AuditLeaf), leaves)
+        session.execute(sa.insert(_LEAVES), leaves)
     if nodes:
-        session.execute(sa.insert(AuditTreeNode), nodes)
+        session.execute(sa.insert(_NODES), nodes)
     return len(leaves)
 
 

@@ -23,6 +23,7 @@ from portal.audit import case_lookup, oversight
 from portal.audit import search as trail
 from portal.audit.actions import NOT_MADE_SAFE_REASONS, ORIGINAL_DOWNLOAD_REASONS, AuditAction
 from portal.audit.lasting import record_lasting_event
+from portal.audit.tree_store import leaf_of_event
 from portal.auth.login import actor_for
 from portal.auth.policy import Role, access, roles
 from portal.form_fields import DayField
@@ -225,7 +226,12 @@ def event(seq: str) -> ResponseReturnValue:
         object_id=str(row.event.seq),
         case_reference=row.event.case_reference,
     )
-    return render_template("audit/event.html", row=row, event=row.event)
+    return render_template(
+        "audit/event.html",
+        row=row,
+        event=row.event,
+        leaf_index=leaf_of_event(session, row.event.seq),
+    )
 
 
 class CaseSearchForm(Form):

@@ -53,7 +53,7 @@ def test_the_signed_checkpoints_and_an_event(people: People) -> None:
     expect(officer.page.locator("main table tbody tr").first).to_be_visible()
     officer.check()
     officer.go("/audit/events/1")
-    expect(officer.page.get_by_text("This event’s hash")).to_be_visible()
+    expect(officer.page.get_by_text("Place in the log")).to_be_visible()
     officer.check()
 
 
