@@ -24,6 +24,10 @@ APPEND_ONLY_TABLES = (
     "audit_witness_records",
 )
 
+# The sequencer's one-row bookmark: moved forward by the sequencer, never added to or removed
+# (a trigger of migration 0013 refuses anything but following the tree forward).
+SEQUENCER_STATE = "audit_sequencer_state"
+
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run migrations with `portal db upgrade`, which supplies the connection")
@@ -68,6 +72,8 @@ def grant_app_role() -> None:
             privileges = "SELECT"
         elif table in APPEND_ONLY_TABLES:
             privileges = "SELECT, INSERT"
+        elif table == SEQUENCER_STATE:
+            privileges = "SELECT, UPDATE"
         else:
             privileges = "SELECT, INSERT, UPDATE, DELETE"
         connection.execute(sa.text(f'GRANT {privileges} ON TABLE "{table}" TO {APP_ROLE}'))

@@ -35,6 +35,8 @@ def upgrade() -> None:
     for table in (*NEW_APPEND_ONLY_TABLES, WITNESS_TABLE):
         _make_append_only(table)
     _existing_events_become_the_first_leaves()
+    _guard_the_sequencer_state()
+    _events_carry_their_transaction()
 
 
 def downgrade() -> None:
@@ -46,6 +48,7 @@ def downgrade() -> None:
             "going below 0013 would leave them unprotected. Restore a backup taken before "
             "the upgrade instead."
         )
+    _drop_guards()
     for table in (*NEW_APPEND_ONLY_TABLES, WITNESS_TABLE):
         _drop_append_only(table)
     _drop_append_only("audit_events")
@@ -232,6 +235,99 @@ def _append(frontier: list[tuple[int, bytes]], index: int, leaf: bytes) -> list[
         completed.append({"level": level, "index": position, "hash": current})
     frontier.append((level, current))
     return completed
+
+
+def _guard_the_sequencer_state() -> None:
+    """The sequencer's bookmark only moves forward, and only as far as the tree really goes:
+    the app role may update it (migrations/env.py grants it nothing else), but not delete it,
+    move it back, claim a tree bigger than its leaves, or put `low_xact` past transactions
+    still running (which would leave their events out of the tree for ever)."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            """
+            CREATE FUNCTION audit_sequencer_state_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP <> 'UPDATE' THEN
+                    RAISE EXCEPTION 'audit_sequencer_state: % refused', TG_OP
+                        USING ERRCODE = 'insufficient_privilege';
+                END IF;
+                IF NEW.id <> OLD.id OR NEW.tree_size < OLD.tree_size
+                    OR NEW.low_xact < OLD.low_xact OR NEW.last_seq < OLD.last_seq
+                    OR NEW.legacy_head_seq IS DISTINCT FROM OLD.legacy_head_seq
+                    OR NEW.legacy_head_hash IS DISTINCT FROM OLD.legacy_head_hash
+                    OR NEW.tree_size <> (SELECT count(*) FROM audit_leaves)
+                    OR NEW.low_xact > pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                THEN
+                    RAISE EXCEPTION 'audit_sequencer_state may only follow the tree forward'
+                        USING ERRCODE = 'insufficient_privilege';
+                END IF;
+                RETURN NEW;
+            END;
+            $$
+            """
+        )
+        op.execute(
+            "CREATE TRIGGER audit_sequencer_state_forward BEFORE UPDATE OR DELETE "
+            "ON audit_sequencer_state FOR EACH ROW EXECUTE FUNCTION audit_sequencer_state_guard()"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_sequencer_state_no_truncate BEFORE TRUNCATE "
+            "ON audit_sequencer_state FOR EACH STATEMENT "
+            "EXECUTE FUNCTION audit_sequencer_state_guard()"
+        )
+        return
+    op.execute(
+        "CREATE TRIGGER audit_sequencer_state_no_delete BEFORE DELETE ON audit_sequencer_state "
+        "BEGIN SELECT RAISE(ABORT, 'audit_sequencer_state: DELETE refused'); END"
+    )
+    op.execute(
+        "CREATE TRIGGER audit_sequencer_state_forward BEFORE UPDATE ON audit_sequencer_state "
+        "WHEN NEW.id <> OLD.id OR NEW.tree_size < OLD.tree_size OR NEW.last_seq < OLD.last_seq "
+        "OR NEW.tree_size <> (SELECT count(*) FROM audit_leaves) "
+        "OR NEW.legacy_head_seq IS NOT OLD.legacy_head_seq "
+        "OR NEW.legacy_head_hash IS NOT OLD.legacy_head_hash "
+        "BEGIN SELECT RAISE(ABORT, 'audit_sequencer_state may only follow the tree forward'); END"
+    )
+
+
+def _events_carry_their_transaction() -> None:
+    """On PostgreSQL every new event carries the id of the transaction that inserted it,
+    whatever the client says; and an insert without one (a process still running the code
+    from before this migration, which numbers events itself and chains them) is refused
+    rather than left where the sequencer would never find it."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(
+        """
+        CREATE FUNCTION audit_events_transaction() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.xact IS NULL THEN
+                RAISE EXCEPTION 'audit_events: an event without its transaction id is refused '
+                    '(a process started before migration 0013 must be restarted)'
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            NEW.xact := pg_current_xact_id()::text::bigint;
+            RETURN NEW;
+        END;
+        $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER audit_events_transaction BEFORE INSERT ON audit_events "
+        "FOR EACH ROW EXECUTE FUNCTION audit_events_transaction()"
+    )
+
+
+def _drop_guards() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_events_transaction ON audit_events")
+        op.execute("DROP FUNCTION IF EXISTS audit_events_transaction()")
+        for trigger in ("audit_sequencer_state_forward", "audit_sequencer_state_no_truncate"):
+            op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON audit_sequencer_state")
+        op.execute("DROP FUNCTION IF EXISTS audit_sequencer_state_guard()")
+        return
+    for trigger in ("audit_sequencer_state_no_delete", "audit_sequencer_state_forward"):
+        op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
 
 
 def _make_append_only(table: str) -> None:

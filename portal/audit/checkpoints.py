@@ -32,6 +32,10 @@ CHAIN_HEAD = "portal-chain-head"
 _LAST_SIZE = 10**18
 
 
+class TreeShrank(RuntimeError):
+    """The tree is smaller than a checkpoint already signed: never sign over that."""
+
+
 def latest_tree_head(session: Session) -> AuditTreeHead | None:
     return session.scalar(
         sa.select(AuditTreeHead).order_by(AuditTreeHead.tree_size.desc()).limit(1)
@@ -80,7 +84,12 @@ def sign_tree_head(
     session.get(AuditSequencerState, 1, with_for_update=True)
     size = tree_size(session)
     latest = latest_tree_head(session)
-    if latest is not None and latest.tree_size >= size:
+    if latest is not None and latest.tree_size > size:
+        raise TreeShrank(
+            f"The tree holds {size} events but a checkpoint of {latest.tree_size} was signed: "
+            "leaves were removed. Run `portal audit verify`."
+        )
+    if latest is not None and latest.tree_size == size:
         return latest
     if latest is None and size == 0:
         return None

@@ -19,15 +19,18 @@ from flask_login import current_user
 
 from portal import db
 from portal.audit import AuditAction, oversight, record_event, search
-from portal.audit.checkpoints import latest_tree_head, sign_tree_head, tree_head_list
-from portal.audit.export import export_zip
+from portal.audit.checkpoints import sign_tree_head, tree_head_list
+from portal.audit.export import LogIdentity, export_zip
 from portal.audit.export_check import (
     FIELD,
     MAX_UPLOAD_BYTES,
     ExportNotReceived,
     check_uploaded_export,
 )
+from portal.audit.export_proofs import ProofFailed
+from portal.audit.export_scope import CoveringHead, covering_head
 from portal.audit.runtime import audit_keys
+from portal.audit.tree_store import MissingNode
 from portal.audit.verify import verify_trail
 from portal.audit.workspace import search_form
 from portal.auth.login import actor_for
@@ -90,35 +93,51 @@ def sign_now() -> ResponseReturnValue:
 @blueprint.post("/audit/export")
 @access(IG_ONLY)
 def export() -> ResponseReturnValue:
-    """The filtered events as a ZIP (CSV, evidence file, key), covered by a fresh checkpoint."""
+    """The filtered events as a ZIP (CSV, evidence file, key), each proven against the newest
+    witnessed tree head the sequencer signed; those recorded after it listed as waiting."""
     form = search_form(request.args)
     if not form.validate():
         return redirect(_search_again())  # the search page shows what to correct
-    signer = audit_keys().signer
-    if signer is None:
-        abort(503)
     session = db.session()
+    covering = covering_head(session)
+    if covering is None:
+        return redirect(_search_again())  # the search page says no tree head is signed yet
     audit_filter = form.audit_filter()
     try:
         condition = search.matches(session, audit_filter)
     except search.FilterTooBroad:
         return redirect(_search_again())
-    actor = actor_for(current_user)
-    checkpoint = latest_tree_head(session)  # issue 21: the export helper carries tree heads
-    archive, summary = export_zip(
-        session,
-        condition,
-        {**audit_filter.used(), "case_reference": audit_filter.case_reference},
-        checkpoint,
-        signer.public.pem,
-    )
-    oversight.record_export(session, actor, audit_filter, summary.matched, summary.checkpoint_seq)
+    filters = {**audit_filter.used(), "case_reference": audit_filter.case_reference}
+    try:
+        archive, summary = export_zip(session, condition, filters, covering, _log(covering))
+    except (ProofFailed, MissingNode):
+        # The stored trail no longer matches its signed head: no evidence is handed out, and
+        # the verification page says what was altered.
+        return redirect(url_for("audit_evidence.verify"))
+    oversight.record_export(session, actor_for(current_user), audit_filter, summary)
     return send_file(
         archive,
         mimetype="application/zip",
         as_attachment=True,
-        download_name=f"audit-export-{summary.checkpoint_seq}.zip",
+        download_name=f"audit-export-{summary.tree_size}.zip",
     )
+
+
+def _log(covering: CoveringHead) -> LogIdentity:
+    """The log's name and the key that signed the head (a retired one after a rotation),
+    and the TSA's certificate, for the reader to check with."""
+    key = next((k for k in audit_keys().trusted if k.key_id == covering.head.key_id), None)
+    if key is None:
+        abort(503)
+    origin = covering.head.note.split("\n", 1)[0]
+    roots = _tsa_roots()
+    return LogIdentity(origin, key, roots.decode("ascii") if roots is not None else None)
+
+
+def _tsa_roots() -> bytes | None:
+    """The TSA's root certificate (`[audit] tsa_certificate_file`), PEM, if one is set."""
+    certificate = current_app.config["PORTAL_SETTINGS"].audit.tsa_certificate_file
+    return certificate.read_bytes() if certificate is not None else None
 
 
 @blueprint.get("/audit/check-export")
@@ -133,7 +152,7 @@ def check_export_form() -> ResponseReturnValue:
 def check_export() -> ResponseReturnValue:
     try:
         verdict = check_uploaded_export(
-            request, db.session(), actor_for(current_user), audit_keys().trusted
+            request, db.session(), actor_for(current_user), audit_keys().trusted, _tsa_roots()
         )
     except ExportNotReceived as refused:
         return _check_export_page(None, refused.args[0]), 400

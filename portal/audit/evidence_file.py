@@ -1,79 +1,108 @@
 """The audit evidence file: a filtered set of events that anyone can check offline against a
-signed checkpoint, without the database.
+signed, witnessed tree head of the audit log, without the database.
 
-JSON Lines. The first line describes the export and carries the checkpoint, its signature and
-the signing key's public half; then one line per event from the first matching event to the
-checkpoint, in order. Matching events carry their fields and stored hash; the others only the
-digest of their fields (see portal/audit/chain.py), which reveals nothing about them but still
-lets the chain be recomputed from the first event's `prev_hash` to the signed head.
+JSON Lines (`portal-audit-evidence/2`):
+
+1. a header: the export's filters, the log (origin, verifier key, the key's PEM), the tree
+   head's signed note and its witnesses (the TSA's token, base64), and the TSA's certificate
+   (portal/audit/evidence_checkpoint.py checks them);
+2. one line per matching event in the head, in tree order: its fields (what its leaf hashes,
+   portal/audit/chain.canonical_encoding), its leaf index and its inclusion proof (RFC 9162,
+   base64 hashes, deepest first);
+3. one line per matching event recorded after the head, marked `waiting`: its fields, no proof
+   (not yet provable; the next export proves it);
+4. an end line with both counts, so a file cut short is caught.
+
+Each event line stands alone: the check recomputes its leaf from its fields and walks its
+proof to the signed root, a line at a time. Files of the first format (a hash chain, before
+the Merkle log) need the release that wrote them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from portal.audit.chain import checkpoint_message, content_digest, link
-from portal.audit.signing import PublicKey, SigningKeyError
+from portal.audit import merkle
+from portal.audit.chain import canonical_encoding
+from portal.audit.evidence_checkpoint import CheckedHead, HeadInvalid, check_head
+from portal.audit.signing import PublicKey
 
-FORMAT = "portal-audit-evidence/1"
-# Told each event the check verified: its fields, the hash before it and its own hash.
-OnEvent = Callable[[dict[str, Any], bytes, bytes], None]
+FORMAT = "portal-audit-evidence/2"
+# Told each event the check read: its fields, its leaf index (None: recorded after the head,
+# not proven) and its leaf hash.
+OnEvent = Callable[[dict[str, Any], int | None, bytes], None]
 
 
 @dataclass(frozen=True)
 class EvidenceReport:
     ok: bool
     message: str
-    events: int = 0
-    checkpoint_seq: int | None = None
+    events: int = 0  # proven in the head
+    waiting: int = 0  # recorded after the head, not yet provable
+    tree_size: int | None = None
     key_id: str | None = None
     key_was_supplied: bool = False
+    stamped_at: datetime | None = None  # when the TSA saw the head (checked), if it did
+    tsa_was_supplied: bool = False
 
 
 def header_line(
     *,
     exported_at: datetime,
     filters: dict[str, Any],
+    log: dict[str, str],
     checkpoint: dict[str, Any],
-    public_key_pem: str,
-    first_seq: int | None,
-    prev_hash: bytes | None,
+    tsa_roots_pem: str | None,
 ) -> str:
     return _line(
         {
             "format": FORMAT,
             "exported_at": exported_at.isoformat(),
             "filters": filters,
+            "log": log,
             "checkpoint": checkpoint,
-            "public_key": public_key_pem,
-            "first_seq": first_seq,
-            "prev_hash": prev_hash.hex() if prev_hash is not None else None,
+            "tsa_roots": tsa_roots_pem,
         }
     )
 
 
-def event_line(seq: int, fields: dict[str, Any], stored_hash: bytes) -> str:
-    return _line({"seq": seq, "event": fields, "hash": stored_hash.hex()})
+def event_line(fields: dict[str, Any], leaf_index: int, proof: list[bytes]) -> str:
+    encoded = [base64.b64encode(value).decode("ascii") for value in proof]
+    return _line({"event": fields, "leaf_index": leaf_index, "proof": encoded})
 
 
-def digest_line(seq: int, fields: dict[str, Any]) -> str:
-    return _line({"seq": seq, "digest": content_digest(fields).hex()})
+def waiting_line(fields: dict[str, Any]) -> str:
+    return _line({"event": fields, "waiting": True})
+
+
+def end_line(proven: int, waiting: int) -> str:
+    return _line({"end": {"proven": proven, "waiting": waiting}})
 
 
 def _line(value: dict[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
 
 
+def leaf_of(fields: dict[str, Any]) -> bytes:
+    """The event's leaf hash, from the fields the file carries."""
+    return merkle.leaf_hash(canonical_encoding(fields))
+
+
 def check_evidence(
-    lines: Iterable[str], trusted_key: PublicKey | None, on_event: OnEvent | None = None
+    lines: Iterable[str],
+    trusted_key: PublicKey | None,
+    on_event: OnEvent | None = None,
+    tsa_roots: bytes | None = None,
 ) -> EvidenceReport:
-    """Check an evidence file, read one line at a time; `trusted_key` is the published
-    checkpoint key. Without it the file's own key is used, which proves only that the file is
-    self-consistent. `on_event` is told each matching event once its hash is checked."""
+    """Check an evidence file, read one line at a time. `trusted_key` is the published
+    checkpoint key, `tsa_roots` the TSA's published root certificate (PEM); without them the
+    file's own copies are used, which proves only that the file is self-consistent."""
     entries = _parse(iter(lines))
     try:
         header = next(entries)
@@ -82,58 +111,108 @@ def check_evidence(
     except ValueError as error:
         return EvidenceReport(False, str(error))
     if header.get("format") != FORMAT:
-        return EvidenceReport(False, f"This is not a {FORMAT} file.")
+        return EvidenceReport(
+            False,
+            f"This is not a {FORMAT} file (an export made before the audit log became a Merkle "
+            "tree is checked with the release that made it).",
+        )
     try:
-        checkpoint = header["checkpoint"]
-        seq, head = int(checkpoint["seq"]), bytes.fromhex(checkpoint["head_hash"])
-        signed_at = datetime.fromisoformat(checkpoint["signed_at"])
-        signature = bytes.fromhex(checkpoint["signature"])
-        key = trusted_key or PublicKey.from_pem(header["public_key"].encode("ascii"))
-    except (KeyError, TypeError, ValueError, SigningKeyError) as error:
-        return EvidenceReport(False, f"The file's checkpoint cannot be read ({error}).")
-    if not key.verifies(checkpoint_message(seq, head, signed_at), signature):
-        return EvidenceReport(False, "The checkpoint's signature is not valid for this key.")
-    result = _walk(entries, header, seq, head, on_event)
+        head = check_head(header, trusted_key, tsa_roots)
+    except HeadInvalid as error:
+        return EvidenceReport(False, str(error))
+    ok, message, proven, waiting = _walk(entries, head, on_event)
     return EvidenceReport(
-        result[0], result[1], result[2], seq, key.key_id, key_was_supplied=trusted_key is not None
+        ok,
+        message,
+        proven,
+        waiting,
+        head.body.size,
+        head.key.key_id,
+        head.key_was_supplied,
+        head.stamped_at,
+        head.tsa_was_supplied,
     )
 
 
+class _Walk:
+    """Where the check is in the event lines: counts, and the order they must keep."""
+
+    def __init__(self, head: CheckedHead, on_event: OnEvent | None) -> None:
+        self.head, self.on_event = head, on_event
+        self.proven = self.waiting = 0
+        self.last_leaf, self.last_waiting_seq = -1, -1
+        self.ended = False
+
+    def take(self, entry: dict[str, Any]) -> str | None:
+        """Check one line; the failure, said for people, or None."""
+        if self.ended:
+            return "There are lines after the file's end line."
+        if "end" in entry:
+            self.ended = True
+            return self._end(entry["end"])
+        fields = entry["event"]
+        if not isinstance(fields, dict) or not isinstance(fields.get("seq"), int):
+            return f"Line {self.proven + self.waiting + 2} holds no event that can be read."
+        seq, leaf = fields["seq"], leaf_of(fields)
+        if entry.get("waiting") is True:
+            return self._waiting(fields, seq, leaf)
+        return self._proven(entry, fields, seq, leaf)
+
+    def _proven(
+        self, entry: dict[str, Any], fields: dict[str, Any], seq: int, leaf: bytes
+    ) -> str | None:
+        index = entry["leaf_index"]
+        if self.waiting or not isinstance(index, int) or index <= self.last_leaf:
+            return f"The line for event {seq} is out of order or repeated."
+        proof = [base64.b64decode(value, validate=True) for value in entry["proof"]]
+        body = self.head.body
+        if not merkle.verify_inclusion(index, body.size, leaf, proof, body.root):
+            return (
+                f"Event {seq} (leaf {index}) does not lead to the signed tree head: the event "
+                "or its proof was changed."
+            )
+        self.last_leaf, self.proven = index, self.proven + 1
+        if self.on_event is not None:
+            self.on_event(fields, index, leaf)
+        return None
+
+    def _waiting(self, fields: dict[str, Any], seq: int, leaf: bytes) -> str | None:
+        if seq <= self.last_waiting_seq:
+            return f"The line for event {seq} is out of order or repeated."
+        self.last_waiting_seq, self.waiting = seq, self.waiting + 1
+        if self.on_event is not None:
+            self.on_event(fields, None, leaf)
+        return None
+
+    def _end(self, counts: Any) -> str | None:
+        if counts != {"proven": self.proven, "waiting": self.waiting}:
+            return "The file's end line does not count the events it holds: lines were removed."
+        return None
+
+
 def _walk(
-    entries: Iterator[dict[str, Any]],
-    header: dict[str, Any],
-    seq: int,
-    head: bytes,
-    on_event: OnEvent | None,
-) -> tuple[bool, str, int]:
-    if header.get("first_seq") is None:
-        return True, "The file holds no events; its checkpoint is valid.", 0
-    expected = int(header["first_seq"])
-    current = bytes.fromhex(header["prev_hash"])
-    events = 0
+    entries: Iterator[dict[str, Any]], head: CheckedHead, on_event: OnEvent | None
+) -> tuple[bool, str, int, int]:
+    walk = _Walk(head, on_event)
     try:
         for entry in entries:
-            if entry.get("seq") != expected:
-                return False, f"Line for event {expected} is missing or out of order.", events
-            if "event" in entry:
-                fields = entry["event"]
-                if fields.get("seq") != expected:
-                    return False, f"Event {expected} names another sequence number.", events
-                before, current = current, link(current, content_digest(fields))
-                if entry.get("hash") != current.hex():
-                    return False, f"Event {expected} was changed: it no longer matches.", events
-                if on_event is not None:
-                    on_event(fields, before, current)
-                events += 1
-            else:
-                current = link(current, bytes.fromhex(entry["digest"]))
-            expected += 1
-    except (KeyError, TypeError, ValueError) as error:
-        return False, f"Line for event {expected} cannot be read ({error}).", events
-    if expected - 1 != seq or current != head:
-        return False, "The events do not lead to the signed checkpoint.", events
-    verified = f"{events_text(events)} verified against the checkpoint signed at event {seq}."
-    return True, verified, events
+            failure = walk.take(entry)
+            if failure is not None:
+                return False, failure, walk.proven, walk.waiting
+    except (KeyError, TypeError, ValueError, binascii.Error) as error:
+        line = walk.proven + walk.waiting + 2
+        return False, f"Line {line} cannot be read ({error}).", walk.proven, walk.waiting
+    if not walk.ended:
+        return False, "The file is cut short: its end line is missing.", walk.proven, walk.waiting
+    return True, _found(walk), walk.proven, walk.waiting
+
+
+def _found(walk: _Walk) -> str:
+    said = f"{events_text(walk.proven)} proven in the signed tree head of {walk.head.body.size}"
+    said += " events" if walk.head.body.size != 1 else " event"
+    if walk.waiting:
+        said += f"; {events_text(walk.waiting)} recorded after it, listed but not yet provable"
+    return said + "."
 
 
 def events_text(count: int) -> str:

@@ -1,6 +1,7 @@
 """Checking an export in the browser: the IG officer uploads the ZIP the export page gave (or
 the evidence file in it), and gets the checks `portal audit verify-export` makes (one function,
-portal/audit/export_verify.py), against the keys this portal trusts.
+portal/audit/export_verify.py), against the keys this portal trusts and its TSA's root
+certificate.
 
 The upload is spooled from the request stream to a temporary file in a private directory made
 for this request (in memory while small), checked from there a line at a time, and deleted
@@ -59,7 +60,11 @@ def too_large_message(max_bytes: int) -> str:
 
 
 def check_uploaded_export(
-    request: Request, session: Session, actor: Actor, trusted: Sequence[PublicKey]
+    request: Request,
+    session: Session,
+    actor: Actor,
+    trusted: Sequence[PublicKey],
+    tsa_roots: bytes | None,
 ) -> ExportVerdict:
     """The uploaded export checked and the check recorded. Raises ExportNotReceived (nothing
     sent, empty, too large); a file that is not an export is a verdict like any other."""
@@ -83,7 +88,7 @@ def check_uploaded_export(
         if not upload.sink.size:
             raise ExportNotReceived(refusals.empty().message)
         spool.seek(0)
-        verdict = verify_export(spool, trusted)
+        verdict = verify_export(spool, trusted, tsa_roots)
     record_event(
         session,
         AuditAction.AUDIT_EXPORT_VERIFIED,
@@ -91,7 +96,9 @@ def check_uploaded_export(
         details={
             "intact": verdict.intact,
             "events": verdict.events,
-            "checkpoint_seq": verdict.checkpoint_seq,
+            "waiting": verdict.waiting,
+            "tree_size": verdict.tree_size,
+            "time_stamped": verdict.stamped_at is not None,
             "key_id": verdict.key_id,
             "from_zip": verdict.from_zip,
             "differing": ",".join(verdict.differing) or None,

@@ -1,12 +1,14 @@
 """Checking an export, one function for the page and for `portal audit verify-export`.
 
-The evidence file is checked against its signed checkpoint (portal/audit/evidence_file.py), a
-line at a time. In a ZIP, what people read is checked too: `events.csv` must be, byte for byte,
-what the export writes for the events the evidence verified (rebuilt with the export's own
-code, portal/audit/export_format.py), `checkpoint-key.pem` the key the checkpoint was checked
-with and the key the evidence's header carries, and `README.txt` what the export writes for
-that checkpoint. The verdict names every member that differs. Memory stays bounded: nothing is
-held whole (portal/audit/evidence_archive.py), the rebuilt CSV is hashed as it is made.
+The evidence file is checked against its signed, witnessed tree head
+(portal/audit/evidence_file.py): the head's signature, the TSA's token on it, and each event's
+leaf recomputed from its fields and walked up its inclusion proof to the head's root, a line
+at a time. In a ZIP, what people read is checked too: `events.csv` must be, byte for byte,
+what the export writes for the events the evidence holds (rebuilt with the export's own code,
+portal/audit/export_format.py), `checkpoint-key.pem` the key the head was checked with and the
+key the evidence's header carries, and `README.txt` what the export writes for that head. The
+verdict names every member that differs. Memory stays bounded: nothing is held whole
+(portal/audit/evidence_archive.py), the rebuilt CSV is hashed as it is made.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from portal.audit.export_format import (
     README_MEMBER,
     csv_cells,
     csv_writer,
+    readme_facts,
     readme_text,
 )
 from portal.audit.signing import PublicKey, SigningKeyError
@@ -48,12 +51,15 @@ _CHUNK = 64 * 1024
 class ExportVerdict:
     intact: bool
     message: str  # what was found, or exactly what failed and where
-    events: int = 0
-    checkpoint_seq: int | None = None
-    key_id: str | None = None  # the key the checkpoint was checked with
+    events: int = 0  # proven in the tree head
+    tree_size: int | None = None
+    key_id: str | None = None  # the key the tree head was checked with
     from_zip: bool = False
     key_was_supplied: bool = False  # checked with a trusted key, not the file's own copy
     differing: tuple[str, ...] = ()  # the ZIP's members that are not what the export wrote
+    waiting: int = 0  # recorded after the tree head: listed, not yet provable
+    stamped_at: datetime | None = None  # when the TSA saw the tree head (its token checked)
+    tsa_was_supplied: bool = False  # the token checked with a trusted TSA root
 
 
 class _CsvDigest:
@@ -68,23 +74,27 @@ class _CsvDigest:
         self.digest.update(data)
         self.length += len(data)
 
-    def add(self, fields: dict[str, Any], prev_hash: bytes, stored_hash: bytes) -> None:
-        self.writer.writerow(csv_cells(fields, prev_hash, stored_hash))
+    def add(self, fields: dict[str, Any], leaf_index: int | None, leaf: bytes) -> None:
+        self.writer.writerow(csv_cells(fields, leaf_index, leaf))
 
 
-def verify_export(source: IO[bytes], trusted: Sequence[PublicKey] | None) -> ExportVerdict:
+def verify_export(
+    source: IO[bytes], trusted: Sequence[PublicKey] | None, tsa_roots: bytes | None = None
+) -> ExportVerdict:
     """Check the export ZIP or bare evidence file in `source` (seekable, at its start).
-    `trusted`: the keys to check the checkpoint with, chosen by the id the file names; None to
-    use the file's own copy of the key (proves only that the file is self-consistent)."""
+    `trusted`: the keys to check the tree head with, chosen by the id the file names; None to
+    use the file's own copy of the key (proves only that the file is self-consistent).
+    `tsa_roots`: the TSA root certificates (PEM) to check the head's time-stamp with; None
+    to use the file's own copy (self-consistent only, likewise)."""
     try:
         if is_zip(source):
             with open_export(source) as archive:
-                return _verify_zip(archive, trusted)
+                return _verify_zip(archive, trusted, tsa_roots)
         if not looks_like_evidence(source):
             raise EvidenceUnreadable(
                 f"This is neither an audit export ZIP nor a {FORMAT} evidence file."
             )
-        verdict, _header, _csv = _verify_evidence(source, trusted)
+        verdict, _header, _csv = _verify_evidence(source, trusted, tsa_roots)
         return verdict
     except EvidenceUnreadable as error:
         return ExportVerdict(False, str(error), from_zip=is_zip_safely(source))
@@ -98,14 +108,16 @@ def is_zip_safely(source: IO[bytes]) -> bool:
         return False
 
 
-def _verify_zip(archive: zipfile.ZipFile, trusted: Sequence[PublicKey] | None) -> ExportVerdict:
+def _verify_zip(
+    archive: zipfile.ZipFile, trusted: Sequence[PublicKey] | None, tsa_roots: bytes | None
+) -> ExportVerdict:
     with member_bytes(archive, EVIDENCE_MEMBER) as stream:
-        verdict, header, rebuilt = _verify_evidence(stream, trusted)
+        verdict, header, rebuilt = _verify_evidence(stream, trusted, tsa_roots)
     if not verdict.intact or header is None:
         return _zipped(verdict)
     names = set(archive.namelist())
     key_pem, header_key_ok = _checked_key(verdict, trusted, header)
-    expected = {KEY_MEMBER: key_pem.encode(), README_MEMBER: _readme(header).encode()}
+    expected = {KEY_MEMBER: key_pem.encode(), README_MEMBER: _readme(header, verdict).encode()}
     differing = [] if header_key_ok else [EVIDENCE_MEMBER]
     differing += [
         name
@@ -135,7 +147,7 @@ def _verify_zip(archive: zipfile.ZipFile, trusted: Sequence[PublicKey] | None) -
 
 
 def _verify_evidence(
-    stream: IO[bytes], trusted: Sequence[PublicKey] | None
+    stream: IO[bytes], trusted: Sequence[PublicKey] | None, tsa_roots: bytes | None
 ) -> tuple[ExportVerdict, dict[str, Any] | None, _CsvDigest]:
     """The evidence checked, with its header and the CSV rebuilt from its events."""
     lines = evidence_lines(stream)
@@ -160,14 +172,17 @@ def _verify_evidence(
                 rebuilt,
             )
         key = key or trusted[0]
-    report = check_evidence(itertools.chain([first], lines), key, rebuilt.add)
+    report = check_evidence(itertools.chain([first], lines), key, rebuilt.add, tsa_roots)
     verdict = ExportVerdict(
         report.ok,
         report.message,
         report.events,
-        report.checkpoint_seq,
+        report.tree_size,
         report.key_id,
         key_was_supplied=report.key_was_supplied,
+        waiting=report.waiting,
+        stamped_at=report.stamped_at,
+        tsa_was_supplied=report.tsa_was_supplied,
     )
     return verdict, header, rebuilt
 
@@ -195,7 +210,8 @@ def _checked_key(
 ) -> tuple[str, bool]:
     """The key the checkpoint was checked with, as the export writes it, and whether the
     evidence header's copy is that key too (the export writes the same key in both)."""
-    own = str(header.get("public_key", ""))
+    log = header.get("log")
+    own = str(log.get("public_key", "")) if isinstance(log, dict) else ""
     checked_with = next((key for key in trusted or () if key.key_id == verdict.key_id), None)
     if checked_with is None:  # checked with the header's own copy
         return own, True
@@ -209,13 +225,14 @@ def _same_key(pem: str, key: PublicKey) -> bool:
         return False
 
 
-def _readme(header: dict[str, Any]) -> str:
-    checkpoint = header["checkpoint"]  # read and checked by check_evidence
-    return readme_text(
-        str(checkpoint["key_id"]),
-        int(checkpoint["seq"]),
-        datetime.fromisoformat(checkpoint["signed_at"]),
-    )
+def _readme(header: dict[str, Any], verdict: ExportVerdict) -> str:
+    """The README the export writes for this evidence; an empty one (so it differs) when
+    the header's dates cannot be read."""
+    try:
+        facts = readme_facts(header, verdict.tree_size or 0, verdict.events, verdict.waiting)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return ""
+    return readme_text(facts)
 
 
 def _member_is(archive: zipfile.ZipFile, name: str, expected: bytes) -> bool:

@@ -8,6 +8,8 @@ be anything: a mistyped reference, a child's name typed into the wrong box).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -15,6 +17,9 @@ from portal.audit.actions import AuditAction
 from portal.audit.lasting import record_lasting_event
 from portal.audit.record import Actor, DetailValue, record_event
 from portal.audit.search import AuditFilter
+
+if TYPE_CHECKING:
+    from portal.audit.export import ExportSummary
 from portal.models import AuditEvent
 
 
@@ -105,14 +110,22 @@ def record_case_search(
 
 
 def record_export(
-    session: Session, actor: Actor, audit_filter: AuditFilter, events: int, checkpoint_seq: int
+    session: Session, actor: Actor, audit_filter: AuditFilter, summary: ExportSummary
 ) -> None:
+    """What was exported: counts and the tree head, never the events' content."""
     record_event(
         session,
         AuditAction.AUDIT_EXPORTED,
         actor=actor,
         case_reference=reference_on_trail(session, audit_filter.case_reference),
-        details=_flags(audit_filter) | {"events": events, "checkpoint_seq": checkpoint_seq},
+        details=_flags(audit_filter)
+        | {
+            "events": summary.matched,
+            "proven": summary.proven,
+            "waiting": summary.waiting,
+            "tree_size": summary.tree_size,
+            "witnessed": summary.witnessed,
+        },
     )
 
 

@@ -64,11 +64,12 @@ def sequence_pending(session: Session, batch: int = BATCH) -> PassResult:
     tree = merkle.CompactRange(state.tree_size, StoredTree(session).frontier(state.tree_size))
     placed = [(row.seq, merkle.leaf_hash(canonical_encoding(event_fields(row)))) for row in rows]
     appended = append_leaves(session, tree, placed)
-    more = len(rows) >= batch
+    # A pass that took everything it found says so with the xmin that moves the bookmark on.
+    more = xmin is None if postgres else len(rows) >= batch
     state.tree_size = tree.size
     if rows:
         state.last_seq = max(state.last_seq, max(row.seq for row in rows))
-    if postgres and not more and xmin is not None:
+    if xmin is not None:
         state.low_xact = max(state.low_xact, xmin)
     state.updated_at = utcnow()
     session.flush()
@@ -78,23 +79,33 @@ def sequence_pending(session: Session, batch: int = BATCH) -> PassResult:
 def _pending_postgres(
     session: Session, state: AuditSequencerState, batch: int
 ) -> tuple[list[Any], int | None]:
+    """Committed events not yet placed, whole transactions at a time, and the xmin below
+    which every one of them is now placed.
+
+    The xmin is read *before* the events, by a statement of its own: every transaction below
+    it had finished when it was read, so the events query, whose snapshot is newer, sees all
+    of their events. (Read after the events, a transaction committing in between would fall
+    below the new bookmark unseen, and be lost.)"""
+    xmin = int(session.scalar(_SNAPSHOT_XMIN) or 0)
     events = AuditEvent.__table__
-    snapshot_xmin: sa.ColumnElement[int] = sa.literal_column(
-        "pg_snapshot_xmin(pg_current_snapshot())::text::bigint", sa.BigInteger
-    )
-    query = (
-        sa.select(events, snapshot_xmin.label("snapshot_xmin"))
-        .where(events.c.xact >= state.low_xact)
+    unplaced = (
+        sa.select(events)
         .where(~sa.exists().where(AuditLeaf.event_seq == events.c.seq))
         .order_by(events.c.xact, events.c.seq)
-        .limit(batch)
     )
-    rows = list(session.execute(query).all())
-    if rows:
-        return rows, int(rows[0].snapshot_xmin)
-    # Nothing new: the snapshot's xmin alone, to move the bookmark on.
-    xmin = session.scalar(sa.select(snapshot_xmin))
-    return [], int(xmin) if xmin is not None else None
+    rows = list(session.execute(unplaced.where(events.c.xact >= state.low_xact).limit(batch)))
+    if len(rows) < batch:
+        return rows, xmin
+    # The batch ended inside a transaction's events: never split one transaction's events
+    # around another's. Leave the last transaction for the next pass, or, when the batch is
+    # all one transaction, take the whole of it now.
+    last = rows[-1].xact
+    if rows[0].xact != last:
+        return [row for row in rows if row.xact != last], None
+    return list(session.execute(unplaced.where(events.c.xact == last))), None
+
+
+_SNAPSHOT_XMIN = sa.text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
 
 
 def _pending_sqlite(

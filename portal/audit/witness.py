@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -205,20 +206,43 @@ class TimestampAuthority:
         return response.time_stamp_token()
 
     def _post(self, body: bytes) -> bytes:
+        """The TSA's answer, read a chunk at a time up to MAX_ANSWER_BYTES within an overall
+        deadline of `timeout` seconds, never following a redirect: a hostile or broken TSA
+        can neither exhaust the sequencer's memory nor hold it for ever."""
+        deadline = time.monotonic() + self.timeout
         try:
-            answer = requests.post(
+            with requests.post(
                 self.url,
                 data=body,
                 headers={"Content-Type": "application/timestamp-query"},
                 timeout=self.timeout,
-            )
+                allow_redirects=False,
+                stream=True,
+            ) as answer:
+                if answer.status_code != 200:
+                    raise WitnessUnavailable(
+                        f"The TSA at {self.url} answered HTTP {answer.status_code}."
+                    )
+                return _read_capped(answer, deadline, self.url)
         except requests.RequestException as error:
             raise WitnessUnavailable(
                 f"The TSA at {self.url} could not be reached: {error}"
             ) from None
-        if answer.status_code != 200:
-            raise WitnessUnavailable(f"The TSA at {self.url} answered HTTP {answer.status_code}.")
-        return answer.content
+
+
+# A time-stamp reply with its certificates is a few kilobytes.
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+def _read_capped(answer: requests.Response, deadline: float, url: str) -> bytes:
+    received = bytearray()
+    for chunk in answer.iter_content(chunk_size=8192):
+        received += chunk
+        if len(received) > MAX_ANSWER_BYTES:
+            raise WitnessUnavailable(f"The TSA at {url} sent more than {MAX_ANSWER_BYTES} bytes.")
+        if time.monotonic() > deadline:
+            raise WitnessUnavailable(f"The TSA at {url} took too long to answer.")
+    return bytes(received)
 
 
 def check_timestamp(token: bytes, data: bytes, trust_roots_pem: bytes) -> datetime:

@@ -22,6 +22,7 @@ from portal import db
 from portal.audit import case_lookup, oversight
 from portal.audit import search as trail
 from portal.audit.actions import NOT_MADE_SAFE_REASONS, ORIGINAL_DOWNLOAD_REASONS, AuditAction
+from portal.audit.export_scope import ExportCoverage, export_coverage
 from portal.audit.lasting import record_lasting_event
 from portal.audit.tree_store import leaf_of_event
 from portal.auth.login import actor_for
@@ -205,7 +206,8 @@ def search() -> ResponseReturnValue:
     oversight.record_search(
         session, actor_for(current_user), audit_filter, (before, after), len(page.rows)
     )
-    return _search_page(form, audit_filter, page)
+    coverage = export_coverage(session, trail.matches(session, audit_filter)) if page.rows else None
+    return _search_page(form, audit_filter, page, coverage)
 
 
 @blueprint.get("/events/<seq>")
@@ -357,7 +359,10 @@ def _paging() -> tuple[int | None, int | None]:
 
 
 def _search_page(
-    form: AuditSearchForm, audit_filter: trail.AuditFilter | None, page: trail.SearchPage | None
+    form: AuditSearchForm,
+    audit_filter: trail.AuditFilter | None,
+    page: trail.SearchPage | None,
+    coverage: ExportCoverage | None = None,
 ) -> str:
     query = filter_query(audit_filter) if audit_filter else ""
 
@@ -369,6 +374,7 @@ def _search_page(
         form=form,
         audit_filter=audit_filter,
         page=page,
+        coverage=coverage,
         older_href=link(before=page.older) if page and page.older is not None else None,
         newer_href=link(after=page.newer) if page and page.newer is not None else None,
         # The evidence pages (portal/audit/evidence.py) take the same filters.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ from portal.cli.progress import Progress
 from portal.config import ConfigError
 
 if TYPE_CHECKING:
+    from portal.audit.export_verify import ExportVerdict
     from portal.audit.signing import CheckpointSigner
 
 
@@ -127,7 +129,14 @@ def verify() -> None:
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="The published checkpoint key (PEM). Without it, the file's own copy is used.",
 )
-def verify_export(evidence: Path, key_file: Path | None) -> None:
+@click.option(
+    "--tsa-root",
+    "tsa_root_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="The time-stamping authority's root certificate (PEM). Without it, the file's own "
+    "copy is used.",
+)
+def verify_export(evidence: Path, key_file: Path | None, tsa_root_file: Path | None) -> None:
     from portal.audit.export_verify import verify_export as check_export
     from portal.audit.signing import PublicKey, SigningKeyError
 
@@ -135,19 +144,42 @@ def verify_export(evidence: Path, key_file: Path | None) -> None:
         key = PublicKey.from_pem(key_file.read_bytes()) if key_file else None
     except SigningKeyError as error:
         raise ConfigError(f"{key_file}: {error}") from None
+    tsa_roots = tsa_root_file.read_bytes() if tsa_root_file else None
     # Read from disk a line at a time (the ZIP's members streamed): no size cap, bounded memory.
     with evidence.open("rb") as source:
-        verdict = check_export(source, [key] if key else None)
+        verdict = check_export(source, [key] if key else None, tsa_roots)
     if not verdict.intact:
         click.echo(f"NOT VERIFIED: {verdict.message}", err=True)
         raise SystemExit(1)
-    if not verdict.key_was_supplied:
-        # Anyone can sign a file with a key of their own: without the council's published
-        # key this proves only that the file is consistent, so it does not pass.
+    said = f"{verdict.message}{_stamped(verdict.stamped_at)}"
+    unsupplied = _unsupplied(verdict)
+    if unsupplied:
+        # Anyone can sign a file with a key of their own, or run a TSA of their own: without
+        # the published key and root this proves only that the file is consistent.
         click.echo(
-            f"SELF-CONSISTENT ONLY: {verdict.message} Signed with key id {verdict.key_id}, the "
-            "copy inside the file: pass --public-key with the council's published key.",
+            f"SELF-CONSISTENT ONLY: {said} Checked with {' and '.join(unsupplied)}: pass "
+            "--public-key with the council's published key and --tsa-root with the TSA's root "
+            "certificate.",
             err=True,
         )
         raise SystemExit(3)
-    click.echo(f"VERIFIED: {verdict.message} Key id {verdict.key_id}.")
+    click.echo(f"VERIFIED: {said} Key id {verdict.key_id}.")
+
+
+def _stamped(moment: datetime | None) -> str:
+    if moment is None:
+        return " The tree head was not time-stamped when exported."
+    from portal.uk_time import uk_moment
+
+    return f" The TSA time-stamped the tree head on {uk_moment(moment, seconds=True)} (UK time)."
+
+
+def _unsupplied(verdict: ExportVerdict) -> list[str]:
+    """The file's own copies the check had to use (the key; the TSA's root, when it has a
+    token)."""
+    copies = []
+    if not verdict.key_was_supplied:
+        copies.append(f"the file's own copy of the key (key id {verdict.key_id})")
+    if verdict.stamped_at is not None and not verdict.tsa_was_supplied:
+        copies.append("the file's own copy of the TSA's certificate")
+    return copies

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -11,21 +12,45 @@ import sys
 import zipfile
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from loopback.tsa import ROOT_FILE, LoopbackTsa, make_certificates
 from portal import cli
 from portal.audit import AuditAction, record_event
 from portal.audit.evidence_file import check_evidence
 from portal.audit.signing import CheckpointSigner, PublicKey
+from portal.audit.witness import TimestampAuthority
+from portal.config import Settings
 from portal.home import home_sections
 from portal.models import AuditCheckpoint, AuditEvent, Role
+from tests.conftest import both_backends, test_settings
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
+from tests.support.audit_export import tsa_root_file, witnessed_head
+from tests.support.audit_log import settle
+
+
+@pytest.fixture
+def settings(
+    engine: Engine, keyring_path: Path, audit_key_path: Path, tsa: LoopbackTsa
+) -> Settings:
+    """The test settings, with the loopback TSA's root as the TSA certificate the portal
+    trusts (and puts in its exports)."""
+    return test_settings(
+        engine.url.render_as_string(False),
+        keyring_path,
+        audit={
+            "signing_key_file": str(audit_key_path),
+            "tsa_certificate_file": str(tsa_root_file(tsa)),
+        },
+    )
 
 
 @pytest.fixture
@@ -111,10 +136,31 @@ def export(ig_client: FlaskClient, query: str) -> zipfile.ZipFile:
         return zipfile.ZipFile(io.BytesIO(answer.data))
 
 
-def test_an_export_by_case_holds_the_case_and_verifies_offline(
-    app: Flask, ig_client: FlaskClient, db_session: Session
-) -> None:
+@pytest.fixture
+def witnessed(
+    db_session: Session, audit_key_path: Path, tsa: LoopbackTsa, tmp_path: Path
+) -> Witnessed:
+    """The trail, in a tree head the checkpoint store holds and the loopback TSA stamped."""
     trail(db_session)
+    (tmp_path / "store").mkdir()
+    witnessed_head(db_session, CheckpointSigner.load(audit_key_path), tsa, tmp_path / "store")
+    return Witnessed(tsa)
+
+
+class Witnessed:
+    def __init__(self, tsa: LoopbackTsa) -> None:
+        self.tsa = tsa
+
+
+def evidence_lines(archive: zipfile.ZipFile) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    header, *lines = archive.read("evidence.jsonl").decode().splitlines()
+    return json.loads(header), [json.loads(line) for line in lines]
+
+
+@both_backends
+def test_an_export_by_case_holds_the_case_and_verifies_offline(
+    app: Flask, ig_client: FlaskClient, db_session: Session, witnessed: Witnessed
+) -> None:
     archive = export(ig_client, "case_reference=NCC-1")
     assert set(archive.namelist()) == {
         "events.csv",
@@ -123,48 +169,189 @@ def test_an_export_by_case_holds_the_case_and_verifies_offline(
         "README.txt",
     }
     rows = archive.read("events.csv").decode().splitlines()
-    # The three reads, and the IG officer's own search of the case just before exporting.
+    # The three reads (in the tree head), and the IG officer's own search of the case just
+    # before exporting (recorded after it: listed, marked, not proven).
     assert len(rows) == 1 + 4 and all("NCC-1" in row for row in rows[1:])
+    assert [row.endswith(",yes") for row in rows[1:]] == [True, True, True, False]
+    assert rows[4].endswith(",no: recorded after the tree head (not yet provable)")
     evidence = archive.read("evidence.jsonl").decode().splitlines()
     published = PublicKey.from_pem(
         app.test_client().get("/.well-known/audit-checkpoint-key.pem").data
     )
-    report = check_evidence(evidence, published)
-    assert report.ok and report.events == 4 and report.key_was_supplied, report.message
-    # The other events travel as digests only.
+    report = check_evidence(evidence, published, tsa_roots=witnessed.tsa.trust_roots_pem)
+    assert report.ok and report.events == 3 and report.waiting == 1, report.message
+    assert report.key_was_supplied and report.tsa_was_supplied and report.stamped_at is not None
+    assert report.tree_size == 5  # the five events of the trail
+    header, entries = evidence_lines(archive)
+    assert header["format"] == "portal-audit-evidence/2"
+    assert header["log"]["verifier_key"].startswith("portal.test/audit+")
+    assert {w["witness"] for w in header["checkpoint"]["witnesses"]} == {"store", "tsa"}
+    assert [entry.get("leaf_index") for entry in entries[:-1]] == [0, 2, 4, None]
+    assert entries[3]["waiting"] is True and "proof" not in entries[3]
+    assert entries[-1] == {"end": {"proven": 3, "waiting": 1}}
+    # Only the matching events travel: nothing of the others, not even a digest.
     assert "NCC-2" not in archive.read("evidence.jsonl").decode()
-    exported = [e for e in actions(db_session) if e == AuditAction.AUDIT_EXPORTED.value]
-    assert exported == [AuditAction.AUDIT_EXPORTED.value]
+    readme = archive.read("README.txt").decode()
+    assert "Tree head: 5 events, signed" in readme and "time-stamped by the TSA at" in readme
+    assert "Events: 3 in the tree head; 1 recorded after it" in readme
+    db_session.expire_all()
+    recorded = db_session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == AuditAction.AUDIT_EXPORTED.value)
+    ).one()
+    assert recorded.details["proven"] == 3 and recorded.details["waiting"] == 1
+    assert recorded.details["tree_size"] == 5 and recorded.details["witnessed"] is True
 
 
-@pytest.mark.parametrize("edit", ["field", "hash", "drop a digest line", "swap two lines"])
-def test_an_edited_export_fails_the_offline_check(
-    ig_client: FlaskClient, db_session: Session, edit: str
+@both_backends
+def test_the_search_page_says_what_an_export_covers(
+    ig_client: FlaskClient, db_session: Session, witnessed: Witnessed
+) -> None:
+    page = ig_client.get("/audit?case_reference=NCC-1").get_data(as_text=True)
+    assert "signed tree head of 5 events, witnessed on" in page
+    assert "recorded after it" not in page
+    # That search was recorded (after the head, as the page was sent): it is waiting now.
+    page = ig_client.get("/audit?case_reference=NCC-1").get_data(as_text=True)
+    assert "1 matching event was recorded after it: listed in the download" in page
+    record_event(db_session, AuditAction.CHILD_DETAILS_VIEWED, case_reference="NCC-1")
+    db_session.commit()
+    page = ig_client.get("/audit?case_reference=NCC-1").get_data(as_text=True)
+    assert "3 matching events were recorded after it" in page
+
+
+def test_without_a_signed_tree_head_there_is_nothing_to_export_yet(
+    ig_client: FlaskClient, db_session: Session
 ) -> None:
     trail(db_session)
-    lines = export(ig_client, "case_reference=NCC-1").read("evidence.jsonl").decode().splitlines()
-    header, entries = lines[0], [json.loads(line) for line in lines[1:]]
-    full = next(i for i, entry in enumerate(entries) if "event" in entry)
+    page = ig_client.get("/audit?case_reference=NCC-1").get_data(as_text=True)
+    assert "once the audit log’s first tree head is signed" in page
+    assert 'action="/audit/export' not in page
+    token = csrf_token(page)
+    answer = ig_client.post("/audit/export?case_reference=NCC-1", data={"csrf_token": token})
+    assert answer.status_code == 302 and "/audit?case_reference=NCC-1" in answer.headers["Location"]
+
+
+def test_an_unwitnessed_head_is_used_while_none_is_witnessed_and_said(
+    ig_client: FlaskClient, db_session: Session, audit_key_path: Path
+) -> None:
+    trail(db_session)
+    settle(db_session, CheckpointSigner.load(audit_key_path))
+    db_session.commit()
+    assert "signed on" in ig_client.get("/audit?action=sign_in").get_data(as_text=True)
+    archive = export(ig_client, "action=sign_in")
+    assert "Witnessed: not yet when exported" in archive.read("README.txt").decode()
+    report = check_evidence(archive.read("evidence.jsonl").decode().splitlines(), None)
+    assert report.ok and report.events == 1 and report.stamped_at is None, report.message
+
+
+def test_a_newer_unwitnessed_head_does_not_displace_the_witnessed_one(
+    ig_client: FlaskClient, db_session: Session, audit_key_path: Path, witnessed: Witnessed
+) -> None:
+    record_event(db_session, AuditAction.SIGN_IN)
+    db_session.commit()
+    settle(db_session, CheckpointSigner.load(audit_key_path))  # a head of 6, not witnessed
+    db_session.commit()
+    archive = export(ig_client, "action=sign_in")
+    header, entries = evidence_lines(archive)
+    assert header["checkpoint"]["note"].split("\n")[1] == "5"
+    assert entries[-1] == {"end": {"proven": 1, "waiting": 1}}
+
+
+def edited(archive: zipfile.ZipFile, edit: str) -> list[str]:
+    header, entries = evidence_lines(archive)
+    proven = [i for i, entry in enumerate(entries) if "proof" in entry]
+    first, second = entries[proven[0]], entries[proven[1]]
     if edit == "field":
-        entries[full]["event"]["action"] = "sign_in"
-    elif edit == "hash":
-        entries[full]["hash"] = "00" * 32
-    elif edit == "drop a digest line":
-        del entries[next(i for i, entry in enumerate(entries) if "digest" in entry)]
-    else:
-        entries[0], entries[1] = entries[1], entries[0]
-    edited = [header, *(json.dumps(entry) for entry in entries)]
-    assert not check_evidence(edited, None).ok
+        first["event"]["action"] = "sign_in"
+    elif edit == "leaf index":
+        first["leaf_index"] += 1
+    elif edit == "swap two proofs":
+        first["proof"], second["proof"] = second["proof"], first["proof"]
+    elif edit == "drop a proof hash":
+        first["proof"] = first["proof"][:-1]
+    elif edit == "drop an event line":
+        del entries[proven[1]]
+    elif edit == "drop the end line":
+        del entries[-1]
+    elif edit == "swap two lines":
+        entries[proven[0]], entries[proven[1]] = second, first
+    elif edit == "TSA token":
+        (tsa,) = (w for w in header["checkpoint"]["witnesses"] if w["witness"] == "tsa")
+        token = bytearray(base64.b64decode(tsa["token"]))
+        token[len(token) // 2] ^= 0x01
+        tsa["token"] = base64.b64encode(bytes(token)).decode()
+    elif edit == "tree head":
+        note = header["checkpoint"]["note"]
+        header["checkpoint"]["note"] = note.replace("\n5\n", "\n6\n", 1)
+    return [json.dumps(header), *(json.dumps(entry) for entry in entries)]
+
+
+EDITS = {
+    "field": "Event {seq} (leaf {leaf}) does not lead to the signed tree head",
+    "leaf index": "Event {seq} (leaf {next_leaf}) does not lead to the signed tree head",
+    "swap two proofs": "Event {seq} (leaf {leaf}) does not lead to the signed tree head",
+    "drop a proof hash": "Event {seq} (leaf {leaf}) does not lead to the signed tree head",
+    "drop an event line": "end line does not count the events it holds",
+    "drop the end line": "The file is cut short",
+    "swap two lines": "The line for event {seq} is out of order",
+    "TSA token": "The TSA's token on the tree head does not verify",
+    "tree head": "The tree head's signature is not valid for key",
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_an_edited_export_fails_the_offline_check_naming_what(
+    ig_client: FlaskClient, witnessed: Witnessed, edit: str
+) -> None:
+    archive = export(ig_client, "case_reference=NCC-1")
+    intact = check_evidence(edited(archive, "none"), None)
+    assert intact.ok, intact.message
+    report = check_evidence(edited(archive, edit), None)
+    first = next(entry for entry in evidence_lines(archive)[1] if "proof" in entry)
+    expected = EDITS[edit].format(
+        seq=first["event"]["seq"], leaf=first["leaf_index"], next_leaf=first["leaf_index"] + 1
+    )
+    assert not report.ok and expected in report.message, report.message
+
+
+def test_a_token_the_tsa_gave_for_another_note_fails(
+    ig_client: FlaskClient, witnessed: Witnessed
+) -> None:
+    archive = export(ig_client, "case_reference=NCC-1")
+    header, entries = evidence_lines(archive)
+    other = TimestampAuthority(witnessed.tsa.url, witnessed.tsa.trust_roots_pem).stamp(b"other")
+    for record in header["checkpoint"]["witnesses"]:
+        if record["witness"] == "tsa":
+            record["token"] = base64.b64encode(other).decode()
+    lines = [json.dumps(header), *(json.dumps(entry) for entry in entries)]
+    report = check_evidence(lines, None)
+    assert not report.ok and "The token is over other data" in report.message
+
+
+def test_a_waiting_event_is_listed_not_proven(ig_client: FlaskClient, witnessed: Witnessed) -> None:
+    """An event recorded after the head carries no proof: the check counts and marks it, and
+    says it is not proven, whatever its fields say."""
+    archive = export(ig_client, "case_reference=NCC-1")
+    header, entries = evidence_lines(archive)
+    (waiting,) = (entry for entry in entries if entry.get("waiting"))
+    assert waiting["event"]["action"] == AuditAction.AUDIT_SEARCHED.value
+    report = check_evidence(archive.read("evidence.jsonl").decode().splitlines(), None)
+    assert report.ok and report.waiting == 1
+    assert "1 event recorded after it, listed but not yet provable" in report.message
+    # Turning a proven line into a waiting one is a changed file, not a quieter one.
+    first = next(entry for entry in entries if "proof" in entry)
+    first["waiting"] = True
+    lines = [json.dumps(header), *(json.dumps(entry) for entry in entries)]
+    assert not check_evidence(lines, None).ok
 
 
 def test_the_offline_command_needs_no_database_or_settings(
-    ig_client: FlaskClient, db_session: Session, tmp_path: Path, audit_key_path: Path
+    ig_client: FlaskClient, tmp_path: Path, audit_key_path: Path, witnessed: Witnessed
 ) -> None:
-    trail(db_session)
     archive = export(ig_client, "action=contribution_viewed")
     archive.extractall(tmp_path)
     public = tmp_path / "published.pem"
     public.write_text(CheckpointSigner.load(audit_key_path).public.pem)
+    tsa_root = str(tsa_root_file(witnessed.tsa))
     environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}  # no PORTAL_* at all
 
     def run(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -177,22 +364,31 @@ def test_the_offline_command_needs_no_database_or_settings(
             check=False,
         )
 
-    unkeyed = run(str(tmp_path / "evidence.jsonl"))
+    evidence = str(tmp_path / "evidence.jsonl")
+    unkeyed = run(evidence)
     assert unkeyed.returncode == 3 and "SELF-CONSISTENT ONLY" in unkeyed.stderr
-    good = run(str(tmp_path / "evidence.jsonl"), "--public-key", str(public))
-    assert good.returncode == 0 and good.stdout.startswith("VERIFIED: 2 events"), good.stderr
+    assert "the file's own copy of the key" in unkeyed.stderr
+    no_root = run(evidence, "--public-key", str(public))
+    assert no_root.returncode == 3 and "own copy of the TSA's certificate" in no_root.stderr
+    good = run(evidence, "--public-key", str(public), "--tsa-root", tsa_root)
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.startswith("VERIFIED: 2 events proven in the signed tree head of 5")
 
     other = tmp_path / "other.pem"
     other.write_text(CheckpointSigner.create(tmp_path / "other-key.pem").public.pem)
-    wrong_key = run(str(tmp_path / "evidence.jsonl"), "--public-key", str(other))
+    wrong_key = run(evidence, "--public-key", str(other), "--tsa-root", tsa_root)
     assert (
         wrong_key.returncode == 1 and "not a checkpoint key it was checked with" in wrong_key.stderr
     )
+    make_certificates(tmp_path / "other-tsa")  # another TSA's root
+    other_root = tmp_path / "other-tsa" / ROOT_FILE
+    wrong_root = run(evidence, "--public-key", str(public), "--tsa-root", str(other_root))
+    assert wrong_root.returncode == 1 and "TSA's token" in wrong_root.stderr
 
-    evidence = tmp_path / "evidence.jsonl"
-    evidence.write_text(evidence.read_text().replace("contribution_viewed", "sign_in", 1))
-    edited = run(str(evidence), "--public-key", str(public))
-    assert edited.returncode == 1 and edited.stderr.startswith("NOT VERIFIED")
+    path = tmp_path / "evidence.jsonl"
+    path.write_text(path.read_text().replace("contribution_viewed", "sign_in", 1))
+    changed = run(evidence, "--public-key", str(public), "--tsa-root", tsa_root)
+    assert changed.returncode == 1 and changed.stderr.startswith("NOT VERIFIED")
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Checking an export: the ZIP the export page gives, from a real PostgreSQL trail, checked in
-the browser's page and by `portal audit verify-export`, intact and damaged."""
+"""Checking an export: the ZIP the export page gives, from a real PostgreSQL trail whose tree
+head is witnessed by the real loopback TSA, checked in the browser's page and by `portal audit
+verify-export`, intact and damaged."""
 
 from __future__ import annotations
 
@@ -13,25 +14,55 @@ import sys
 import zipfile
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from loopback.tsa import LoopbackTsa
 from portal.audit import AuditAction, export_check, record_event
-from portal.audit.chain import checkpoint_message
 from portal.audit.evidence_archive import MAX_LINE_CHARS
 from portal.audit.export_verify import verify_export
+from portal.audit.note import CheckpointBody, sign_note, verifier_key
 from portal.audit.signing import CheckpointSigner
+from portal.config import Settings
 from portal.models import AuditEvent, Role
 from portal.uk_time import uk_moment
+from tests.conftest import test_settings
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
+from tests.support.audit_export import tsa_root_file, witnessed_head
 
 
 @pytest.fixture
-def ig(app: Flask, client: FlaskClient, db_session: Session) -> FlaskClient:
+def settings(
+    engine: Engine, keyring_path: Path, audit_key_path: Path, tsa: LoopbackTsa
+) -> Settings:
+    """The test settings, with the loopback TSA's root as the TSA certificate the portal
+    trusts (and puts in its exports)."""
+    return test_settings(
+        engine.url.render_as_string(False),
+        keyring_path,
+        audit={
+            "signing_key_file": str(audit_key_path),
+            "tsa_certificate_file": str(tsa_root_file(tsa)),
+        },
+    )
+
+
+@pytest.fixture
+def ig(
+    app: Flask,
+    client: FlaskClient,
+    db_session: Session,
+    audit_key_path: Path,
+    tsa: LoopbackTsa,
+    tmp_path: Path,
+) -> FlaskClient:
+    """An IG officer, and a trail of three events in a tree head the TSA witnessed."""
     officer = make_user(db_session, make_organisation(db_session), Role.IG_OFFICER)
     for case, action in (
         ("NCC-1", AuditAction.CHILD_DETAILS_VIEWED),
@@ -40,6 +71,7 @@ def ig(app: Flask, client: FlaskClient, db_session: Session) -> FlaskClient:
     ):
         record_event(db_session, action, case_reference=case, details={"note": "code"})
     db_session.commit()
+    witnessed_head(db_session, CheckpointSigner.load(audit_key_path), tsa, tmp_path)
     sign_in(app, client, officer)
     return client
 
@@ -111,19 +143,25 @@ def test_an_intact_export_zip_verifies_and_the_check_is_recorded_with_counts_onl
     assert "(UK time)" in readme and "+00:00" not in readme  # a document for people
     status, page = check(ig, export_zip)
     assert status == 200 and "The export is intact" in page
-    # The two NCC-1 reads and the officer's search of the case before exporting.
-    assert "3 events verified against the checkpoint" in page
+    # The two NCC-1 reads are in the witnessed tree head; the officer's search of the case
+    # just before exporting was recorded after it: listed, not proven.
+    assert "2 events proven in the signed tree head of 3 events" in page
+    assert "1 event recorded after it, listed but not yet provable" in page
     # What "intact" proves, and what it does not (the filters are not signed).
-    assert "authentic and unaltered since the checkpoint signed at event" in page
+    assert "in the council’s audit log as it stood at its signed tree head of 3 events" in page
+    assert "which the time-stamping authority saw on" in page
     assert "does not prove that no matching event was left out" in page
     recorded = last_event(db_session)
     assert recorded.action == AuditAction.AUDIT_EXPORT_VERIFIED.value
-    assert recorded.details["intact"] is True and recorded.details["events"] == 3
-    assert recorded.details["from_zip"] is True
+    assert recorded.details["intact"] is True and recorded.details["events"] == 2
+    assert recorded.details["waiting"] == 1 and recorded.details["tree_size"] == 3
+    assert recorded.details["from_zip"] is True and recorded.details["time_stamped"] is True
     assert set(recorded.details) == {
         "intact",
         "events",
-        "checkpoint_seq",
+        "waiting",
+        "tree_size",
+        "time_stamped",
         "key_id",
         "from_zip",
         "differing",
@@ -189,7 +227,7 @@ def test_one_byte_changed_in_the_evidence_fails_and_says_where(
     assert edited != evidence
     status, page = check(ig, rezipped(export_zip, {"evidence.jsonl": edited}))
     assert status == 200 and "The export does not verify" in page
-    assert "was changed: it no longer matches" in page
+    assert "does not lead to the signed tree head: the event or its proof was changed" in page
     assert last_event(db_session).details["intact"] is False
 
 
@@ -212,30 +250,38 @@ def test_a_file_that_is_not_a_zip_fails(ig: FlaskClient) -> None:
     assert "neither an audit export ZIP nor" in page
 
 
-def test_an_export_signed_with_another_key_fails(
+def evidence_of(export: bytes) -> tuple[dict[str, Any], list[str]]:
+    lines = zipfile.ZipFile(io.BytesIO(export)).read("evidence.jsonl").decode().splitlines()
+    return json.loads(lines[0]), lines[1:]
+
+
+def with_evidence(export: bytes, header: dict[str, Any], lines: list[str]) -> bytes:
+    evidence = "\n".join([json.dumps(header), *lines]) + "\n"
+    return rezipped(export, {"evidence.jsonl": evidence.encode()})
+
+
+def test_an_export_whose_tree_head_another_key_signed_fails(
     ig: FlaskClient, export_zip: bytes, tmp_path: Path
 ) -> None:
     other = CheckpointSigner.create(tmp_path / "other.pem")
-    lines = zipfile.ZipFile(io.BytesIO(export_zip)).read("evidence.jsonl").decode().splitlines()
-    header = json.loads(lines[0])
-    checkpoint = header["checkpoint"]
-    message = checkpoint_message(
-        checkpoint["seq"],
-        bytes.fromhex(checkpoint["head_hash"]),
-        datetime.fromisoformat(checkpoint["signed_at"]),
-    )
-    checkpoint["signature"] = other.sign(message).hex()
-    checkpoint["key_id"] = other.public.key_id
-    header["public_key"] = other.public.pem
-    resigned = "\n".join([json.dumps(header), *lines[1:]]) + "\n"
-    status, page = check(ig, rezipped(export_zip, {"evidence.jsonl": resigned.encode()}))
+    header, lines = evidence_of(export_zip)
+    origin = header["log"]["origin"]
+    text = header["checkpoint"]["note"].split("\n\n")[0] + "\n"
+    header["checkpoint"]["note"] = sign_note(CheckpointBody.parse(text), other, origin)
+    header["checkpoint"]["key_id"] = other.public.key_id
+    header["log"]["public_key"] = other.public.pem
+    header["log"]["verifier_key"] = verifier_key(origin, other.public)
+    # The other key's copy makes the file self-consistent: checked without a trusted key it
+    # holds (the TSA's token is over the original note, though).
+    alone = verify_export(io.BytesIO(with_evidence(export_zip, header, lines)), None)
+    assert not alone.intact and "The TSA's token on the tree head does not verify" in alone.message
+    status, page = check(ig, with_evidence(export_zip, header, lines))
     assert "The export does not verify" in page
     assert f"names key {other.public.key_id}" in page
     # Claiming the council's key id does not help: the signature is checked with that key.
-    checkpoint["key_id"] = json.loads(lines[0])["checkpoint"]["key_id"]
-    forged = "\n".join([json.dumps(header), *lines[1:]]) + "\n"
-    status, page = check(ig, rezipped(export_zip, {"evidence.jsonl": forged.encode()}))
-    assert "signature is not valid for this key" in page
+    header["checkpoint"]["key_id"] = evidence_of(export_zip)[0]["checkpoint"]["key_id"]
+    status, page = check(ig, with_evidence(export_zip, header, lines))
+    assert "signature is not valid for key" in page
 
 
 def test_no_file_or_an_empty_one_asks_for_the_zip(ig: FlaskClient) -> None:
@@ -282,7 +328,7 @@ def _with(original: bytes) -> bytes:
 
 
 def test_the_command_verifies_the_zip_itself(
-    export_zip: bytes, tmp_path: Path, audit_key_path: Path
+    export_zip: bytes, tmp_path: Path, audit_key_path: Path, tsa: LoopbackTsa
 ) -> None:
     archive = tmp_path / "audit-export.zip"
     archive.write_bytes(export_zip)
@@ -293,7 +339,7 @@ def test_the_command_verifies_the_zip_itself(
     def run(path: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(  # noqa: S603 - our own interpreter and command
             [sys.executable, "-m", "portal.cli", "audit", "verify-export", str(path)]
-            + ["--public-key", str(public)],
+            + ["--public-key", str(public), "--tsa-root", str(tsa_root_file(tsa))],
             env=environment,
             capture_output=True,
             text=True,
@@ -302,7 +348,9 @@ def test_the_command_verifies_the_zip_itself(
         )
 
     good = run(archive)
-    assert good.returncode == 0 and good.stdout.startswith("VERIFIED: 3 events"), good.stderr
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.startswith("VERIFIED: 2 events proven in the signed tree head of 3 events")
+    assert "The TSA time-stamped the tree head on" in good.stdout
     damaged = tmp_path / "damaged.zip"
     damaged.write_bytes(rezipped(export_zip, {"evidence.jsonl": None}))
     missing = run(damaged)
@@ -343,3 +391,12 @@ def test_a_csv_bomb_beside_genuine_evidence_differs_and_is_not_read_whole(
                 member.write(b"\n" * (1024 * 1024))
     verdict = verify_export(io.BytesIO(target.getvalue()), None)
     assert not verdict.intact and verdict.differing == ("events.csv",)
+
+
+def test_an_export_of_the_first_format_is_sent_to_the_release_that_made_it() -> None:
+    """Hash-chain exports (before the Merkle log) are not read: the answer says what to do."""
+    old = json.dumps({"format": "portal-audit-evidence/1", "checkpoint": {"seq": 3}}) + "\n"
+    verdict = verify_export(io.BytesIO(old.encode()), None)
+    assert not verdict.intact
+    assert "This is not a portal-audit-evidence/2 file" in verdict.message
+    assert "checked with the release that made it" in verdict.message

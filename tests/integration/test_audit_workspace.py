@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,11 +29,13 @@ from portal.audit import record as audit_record
 from portal.audit.actions import SENSITIVE_READS
 from portal.audit.record import Actor
 from portal.audit.search import AuditFilter, access_report, search
+from portal.audit.signing import CheckpointSigner
 from portal.auth.login import actor_for
 from portal.models import AuditEvent, AuditOutcome, Organisation, OrganisationKind, Role, User
 from portal.uk_time import UK
 from tests.conftest import both_backends
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
+from tests.support.audit_log import settle
 
 IG_PAGES = ("/audit", "/audit/events/1", "/audit/cases/NCC-1/access")
 _EVENT_LINK = re.compile(r'href="/audit/events/(\d+)"')
@@ -633,10 +636,12 @@ def test_a_search_is_audited_with_its_filters_as_flags_never_the_person_text(
 
 
 def test_text_typed_as_a_case_reference_reaches_the_trail_only_if_the_trail_names_it(
-    ig: FlaskClient, db_session: Session, trail: Trail
+    ig: FlaskClient, db_session: Session, trail: Trail, audit_key_path: Path
 ) -> None:
     """The trail can never be shredded: a child's name typed into the case reference box must
     not land on it, whether in a search, an access report or an export."""
+    settle(db_session, CheckpointSigner.load(audit_key_path))  # a tree head to export against
+    db_session.commit()
     typed = f"Amelia Hart {trail.token}"
     assert ig.get("/audit", query_string={"case_reference": typed}).status_code == 200
     searched = last_event(db_session)
@@ -660,7 +665,11 @@ def test_text_typed_as_a_case_reference_reaches_the_trail_only_if_the_trail_name
     assert last_event(db_session).case_reference == f"C1-{trail.token}"
 
 
-def test_the_search_page_links_to_export_and_verification(ig: FlaskClient, trail: Trail) -> None:
+def test_the_search_page_links_to_export_and_verification(
+    ig: FlaskClient, db_session: Session, trail: Trail, audit_key_path: Path
+) -> None:
+    settle(db_session, CheckpointSigner.load(audit_key_path))  # a tree head to export against
+    db_session.commit()
     page = ig.get("/audit", query_string={"case_reference": f"C1-{trail.token}", "outcome": ""})
     text = html.unescape(page.get_data(as_text=True))
     assert f'action="/audit/export?case_reference=C1-{trail.token}"' in text

@@ -24,6 +24,7 @@ from loopback.tsa import ROOT_FILE, LoopbackTsa, make_certificates
 from portal.audit.note import CheckpointBody, NoteError, open_note, sign_note
 from portal.audit.signing import CheckpointSigner
 from portal.audit.witness import (
+    MAX_ANSWER_BYTES,
     CheckpointStore,
     TimestampAuthority,
     TimestampInvalid,
@@ -352,6 +353,8 @@ def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         (200, b"", "unreadable"),
         (200, bytes.fromhex("30053003020102"), "did not grant"),  # status: rejection
         (500, b"", "HTTP 500"),
+        (302, b"", "HTTP 302"),  # a redirect is not followed
+        (200, b"0" * (MAX_ANSWER_BYTES + 1), "more than"),  # read no further than the cap
     ],
 )
 def test_a_server_answering_nonsense_is_unavailable(

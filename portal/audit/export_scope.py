@@ -1,0 +1,122 @@
+"""What an export covers: the signed tree head its proofs lead to, and the matching events
+recorded after it.
+
+An export proves its events against a tree head the sequencer has already signed, never a
+fresh one: sequencing and signing happen in the sequencer (portal/audit/sequencer.py), not in
+the IG officer's request. The newest *witnessed* head is preferred (held by the checkpoint
+store and time-stamped by the TSA, so the export can be checked against witnesses the
+database's owner cannot rewrite); while no head is witnessed yet, the newest signed one, and
+the export says it is not witnessed. Matching events not in that head are listed as recorded
+after the checkpoint, not yet provable: never silently left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.models import (
+    AuditEvent,
+    AuditLeaf,
+    AuditSequencerState,
+    AuditTreeHead,
+    AuditWitness,
+    AuditWitnessRecord,
+)
+
+
+@dataclass(frozen=True)
+class CoveringHead:
+    """The tree head an export proves its events against, with what witnessed it."""
+
+    head: AuditTreeHead
+    witnesses: tuple[AuditWitnessRecord, ...]
+
+    @property
+    def tree_size(self) -> int:
+        return self.head.tree_size
+
+    def witnessed_at(self, witness: AuditWitness) -> datetime | None:
+        return next((w.witnessed_at for w in self.witnesses if w.witness == witness), None)
+
+    @property
+    def witnessed(self) -> bool:
+        """Held by the store and time-stamped by the TSA: witnessed, as the design counts it."""
+        return all(self.witnessed_at(witness) is not None for witness in AuditWitness)
+
+    @property
+    def tsa_token(self) -> bytes | None:
+        return next((w.token for w in self.witnesses if w.witness == AuditWitness.TSA), None)
+
+
+def _witnessed_by(witness: AuditWitness) -> sa.ColumnElement[bool]:
+    return sa.exists().where(
+        AuditWitnessRecord.tree_size == AuditTreeHead.tree_size,
+        AuditWitnessRecord.witness == witness,
+    )
+
+
+def covering_head(session: Session) -> CoveringHead | None:
+    """The newest witnessed tree head, else the newest signed one (None before the first)."""
+    newest_first = sa.select(AuditTreeHead).order_by(AuditTreeHead.tree_size.desc()).limit(1)
+    head = session.scalar(newest_first.where(*(_witnessed_by(w) for w in AuditWitness)))
+    if head is None:
+        head = session.scalar(newest_first)
+    if head is None:
+        return None
+    records = session.scalars(
+        sa.select(AuditWitnessRecord)
+        .where(AuditWitnessRecord.tree_size == head.tree_size)
+        .order_by(AuditWitnessRecord.witness)
+    )
+    return CoveringHead(head, tuple(records))
+
+
+def in_head(size: int) -> sa.ColumnElement[bool]:
+    """The event is one of the head's leaves (exact: for the export itself)."""
+    return sa.exists().where(AuditLeaf.event_seq == AuditEvent.seq, AuditLeaf.leaf_index < size)
+
+
+def waiting_matches(session: Session, matches: sa.ColumnElement[bool], size: int) -> int:
+    """How many events match but are not in the head of `size` leaves, for the search page.
+
+    Cheap, whatever the filter: an event not in the head was either placed after it (a leaf
+    at or past `size`) or is still unsequenced, and unsequenced events are all at or above the
+    sequencer's bookmark (PostgreSQL: `xact >= low_xact`; SQLite: numbered past `last_seq`).
+    The export itself lists them with the exact test (`in_head`).
+    """
+    state = session.get(AuditSequencerState, 1)
+    later = AuditEvent.seq.in_(sa.select(AuditLeaf.event_seq).where(AuditLeaf.leaf_index >= size))
+    if state is None:
+        unsequenced: sa.ColumnElement[bool] = ~in_head(size)
+    elif session.get_bind().dialect.name == "postgresql":
+        unsequenced = sa.and_(
+            AuditEvent.xact >= state.low_xact,
+            ~sa.exists().where(AuditLeaf.event_seq == AuditEvent.seq),
+        )
+    else:
+        unsequenced = AuditEvent.seq > state.last_seq
+    count = (
+        sa.select(sa.func.count())
+        .select_from(AuditEvent)
+        .where(matches, sa.or_(later, unsequenced))
+    )
+    return int(session.scalar(count) or 0)
+
+
+@dataclass(frozen=True)
+class ExportCoverage:
+    """What an export of the search's events would prove, for the search page to say."""
+
+    covering: CoveringHead | None
+    waiting: int  # matching events recorded after that head (all of them while it is None)
+
+
+def export_coverage(session: Session, matches: sa.ColumnElement[bool]) -> ExportCoverage:
+    covering = covering_head(session)
+    return ExportCoverage(
+        covering, waiting_matches(session, matches, covering.tree_size if covering else 0)
+    )
