@@ -84,8 +84,13 @@ typecheck: $(STAMPS)/venv
 audit: setup
 	$(BIN)/python scripts/audit-dependencies.py
 
+# Two processes (pytest-xdist), each handed whole test files (--dist loadfile), so a module's
+# servers start once: most of the suite waits on PostgreSQL, Chromium and subprocesses, so two
+# fit on two CPUs. Each process has its own database, browser, stack and private servers on
+# free ports. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 pytest: setup clamd chromium libreoffice bubblewrap nginx fonts pgbench
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --numprocesses $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test: lint typecheck audit pytest
 

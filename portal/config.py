@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from portal.private_files import PrivateFileError, read_private_file
 from portal.settings import (
+    AuditSettings,
     CmsSettings,
     Environment,
     NotificationSettings,
@@ -257,6 +258,7 @@ def _refuse_unsafe(settings: Settings) -> None:
             "Production signs audit checkpoints with a key kept outside the database: create one "
             "with `portal audit create-signing-key --path PATH` and set [audit] signing_key_file."
         )
+    _refuse_unwitnessed_audit(settings.audit)
     if settings.database.url.startswith("sqlite"):
         raise ConfigError(
             "Production needs PostgreSQL, not SQLite: set [database] url to a "
@@ -269,6 +271,21 @@ def _refuse_unsafe(settings: Settings) -> None:
         )
     _refuse_unsafe_notifications(settings.notifications)
     _refuse_unsafe_cms(settings.cms)
+
+
+def _refuse_unwitnessed_audit(audit: AuditSettings) -> None:
+    """The audit log's checkpoints must reach witnesses the database's owner cannot rewrite
+    (docs/audit.md): without them a superuser could rewrite the log and its checkpoints."""
+    if audit.witness_directory is None:
+        raise ConfigError(
+            "Production keeps every audit checkpoint outside the database too: set [audit] "
+            "witness_directory to a directory on another volume, writable by the sequencer."
+        )
+    if not audit.tsa_url or audit.tsa_certificate_file is None:
+        raise ConfigError(
+            "Production has every audit checkpoint time-stamped: set [audit] tsa_url to the "
+            "council's RFC 3161 time-stamping authority and tsa_certificate_file to its root."
+        )
 
 
 def _refuse_unsafe_cms(cms: CmsSettings) -> None:

@@ -10,7 +10,32 @@ OIDC_LOG=instance/demo/oidc/provider.log
 CMS_LOG=instance/demo/cms.log
 
 SETUP_LOG=instance/demo/setup.log
+TSA_LOG=instance/demo/tsa.log
 mkdir -p instance/demo
+# wait_until_ready NAME PID LOG PATTERN: until LOG has a line starting PATTERN, or stop the
+# demo with the log's tail if the process ends or 20 seconds pass.
+wait_until_ready() {
+  for _ in $(seq 1 100); do
+    if grep -q "^$4" "$3"; then return 0; fi
+    if ! kill -0 "$2" 2>/dev/null; then
+      echo "The $1 stopped:" >&2
+      tail -n 20 "$3" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+  echo "The $1 did not start in time." >&2
+  exit 1
+}
+# The audit log's witnesses (config/demo.toml): a directory for its checkpoints (made by
+# `portal demo prepare`), and a real RFC 3161 time-stamping authority on loopback, which makes
+# its certificates on first start.
+echo "==> Starting the loopback time-stamping authority (log: $TSA_LOG)"
+python -m loopback.tsa --directory instance/demo/tsa --port 8318 >"$TSA_LOG" 2>&1 &
+TSA_PID=$!
+trap 'kill "$TSA_PID" 2>/dev/null || true' EXIT INT TERM
+wait_until_ready "loopback time-stamping authority" "$TSA_PID" "$TSA_LOG" ready
+
 echo "==> Preparing the demo: keys, database, fictional data (log: $SETUP_LOG)"
 {
   portal demo prepare
@@ -25,9 +50,10 @@ echo "==> Preparing the demo: keys, database, fictional data (log: $SETUP_LOG)"
 echo "==> Starting the development OpenID provider (log: $OIDC_LOG)"
 node infra/dev-oidc/server.mjs "$OIDC_CONFIG" >"$OIDC_LOG" 2>&1 &
 OIDC_PID=$!
-# Sign the audit chain's head every five minutes, as a deployment's timer would.
-portal audit checkpoint --every 300 >instance/demo/checkpoints.log 2>&1 &
-CHECKPOINT_PID=$!
+# The audit sequencer: places each recorded event in the log's Merkle tree within a second,
+# signs a checkpoint every minute (or 1,000 events) and hands it to the witnesses.
+portal audit sequencer >instance/demo/sequencer.log 2>&1 &
+SEQUENCER_PID=$!
 # E-mail: a development SMTP server that keeps each message in instance/demo/mail/, and the
 # background sender that delivers queued notifications to it.
 portal notifications smtp-sink --port 8025 >instance/demo/smtp-sink.log 2>&1 &
@@ -49,22 +75,7 @@ WORKER_PID=$!
 # The disarm worker makes each uploaded document's safe copy, in a sandboxed converter.
 portal disarm >instance/demo/disarm.log 2>&1 &
 DISARM_PID=$!
-trap 'kill "$OIDC_PID" "$CHECKPOINT_PID" "$SINK_PID" "$SENDER_PID" "$EXPIRY_PID" "$CMS_PID" "$WORKER_PID" "$DISARM_PID" 2>/dev/null || true' EXIT INT TERM
-# wait_until_ready NAME PID LOG PATTERN: until LOG has a line starting PATTERN, or stop the
-# demo with the log's tail if the process ends or 20 seconds pass.
-wait_until_ready() {
-  for _ in $(seq 1 100); do
-    if grep -q "^$4" "$3"; then return 0; fi
-    if ! kill -0 "$2" 2>/dev/null; then
-      echo "The $1 stopped:" >&2
-      tail -n 20 "$3" >&2
-      exit 1
-    fi
-    sleep 0.2
-  done
-  echo "The $1 did not start in time." >&2
-  exit 1
-}
+trap 'kill "$TSA_PID" "$OIDC_PID" "$SEQUENCER_PID" "$SINK_PID" "$SENDER_PID" "$EXPIRY_PID" "$CMS_PID" "$WORKER_PID" "$DISARM_PID" 2>/dev/null || true' EXIT INT TERM
 wait_until_ready "reference CMS" "$CMS_PID" "$CMS_LOG" ready
 wait_until_ready "development OpenID provider" "$OIDC_PID" "$OIDC_LOG" all-ready
 

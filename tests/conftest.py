@@ -36,6 +36,8 @@ from portal.crypto import FileKeyring
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 BACKENDS = ("postgresql", "sqlite")
 both_backends = pytest.mark.parametrize("backend", BACKENDS)
+# The audit log's name in its checkpoints (tests/support/audit_log.py signs with it too).
+TEST_LOG_ORIGIN = "portal.test/audit"
 
 
 def test_settings(database_url: str, keyring_path: Path, **sections: Any) -> Settings:
@@ -140,11 +142,26 @@ def db_session(connection: Connection) -> Iterator[Session]:
 
 
 @pytest.fixture
-def settings(engine: Engine, keyring_path: Path, audit_key_path: Path) -> Settings:
+def witness_directory(tmp_path: Path) -> Path:
+    """The test's append-only checkpoint store, outside the database as in production (a
+    directory of its own: the store needs it to exist already, like a mounted volume)."""
+    directory = tmp_path / "audit-witness"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def settings(
+    engine: Engine, keyring_path: Path, audit_key_path: Path, witness_directory: Path
+) -> Settings:
     return test_settings(
         engine.url.render_as_string(False),
         keyring_path,
-        audit={"signing_key_file": str(audit_key_path)},
+        audit={
+            "signing_key_file": str(audit_key_path),
+            "witness_directory": str(witness_directory),
+            "log_origin": TEST_LOG_ORIGIN,
+        },
     )
 
 

@@ -30,8 +30,12 @@ from portal.audit.export_check import (
 from portal.audit.export_proofs import ProofFailed
 from portal.audit.export_scope import CoveringHead, covering_head
 from portal.audit.runtime import audit_keys
+from portal.audit.sequencer import sequence_pending
 from portal.audit.tree_store import MissingNode
-from portal.audit.verify import verify_trail
+from portal.audit.verify import verify_log
+from portal.audit.verify_report import recorded_details
+from portal.audit.verify_witnesses import witnesses_of
+from portal.audit.witnessing import witnesses_from_settings
 from portal.audit.workspace import search_form
 from portal.auth.login import actor_for
 from portal.auth.policy import PUBLIC, Role, access, roles
@@ -46,20 +50,21 @@ CHECKPOINTS_PER_PAGE = 20
 @access(IG_ONLY)
 def verify() -> ResponseReturnValue:
     session = db.session()
-    report = verify_trail(session, audit_keys().trusted)
-    damage = report.damage
+    settings = current_app.config["PORTAL_SETTINGS"]
+    keys = audit_keys()
+    report = verify_log(
+        session,
+        keys.trusted,
+        keys.origin,
+        witnesses_from_settings(settings),
+        checkpoint_interval_seconds=settings.audit.checkpoint_interval_seconds,
+    )
     record_event(
         session,
         AuditAction.AUDIT_VERIFIED,
         actor=actor_for(current_user),
-        details={
-            "intact": damage is None,
-            "events_checked": report.events_checked,
-            "damage": damage.kind if damage else None,
-            "damage_seq": damage.seq if damage else None,
-        },
+        details=recorded_details(report),
     )
-    settings = current_app.config["PORTAL_SETTINGS"]
     return render_template(
         "audit/verify.html", report=report, retention_years=settings.audit.retention_years
     )
@@ -68,11 +73,16 @@ def verify() -> ResponseReturnValue:
 @blueprint.get("/audit/checkpoints")
 @access(IG_ONLY)
 def checkpoints() -> ResponseReturnValue:
-    found = tree_head_list(db.session(), request.args.get("before", type=int), CHECKPOINTS_PER_PAGE)
+    session = db.session()
+    found = tree_head_list(session, request.args.get("before", type=int), CHECKPOINTS_PER_PAGE)
     keys = audit_keys()
+    witnesses = witnesses_from_settings(current_app.config["PORTAL_SETTINGS"])
     return render_template(
         "audit/checkpoints.html",
         checkpoints=found.heads,
+        witnessed_by=witnesses_of(session, witnesses, found.heads),
+        store_configured=witnesses.store is not None,
+        tsa_configured=witnesses.tsa_roots is not None,
         older=found.older,
         signer=keys.signer,
         trusted=keys.trusted,
@@ -83,10 +93,15 @@ def checkpoints() -> ResponseReturnValue:
 @blueprint.post("/audit/checkpoints")
 @access(IG_ONLY)
 def sign_now() -> ResponseReturnValue:
+    """Place the events waiting for the sequencer, then sign: "now" covers what is recorded
+    now, not what the sequencer had reached (the pass is the sequencer's own, safe beside it)."""
     keys = audit_keys()
     if keys.signer is None:
         abort(503)
-    head = sign_tree_head(db.session(), keys.signer, keys.origin, asked_by=actor_for(current_user))
+    session = db.session()
+    while sequence_pending(session).more:
+        pass
+    head = sign_tree_head(session, keys.signer, keys.origin, asked_by=actor_for(current_user))
     return redirect(url_for("audit_evidence.checkpoints", signed=head.tree_size if head else None))
 
 

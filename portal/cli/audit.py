@@ -13,8 +13,14 @@ from portal.cli.progress import Progress
 from portal.config import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from flask import Flask
+    from sqlalchemy.orm import Session
+
     from portal.audit.export_verify import ExportVerdict
     from portal.audit.signing import CheckpointSigner
+    from portal.audit.verify_report import VerificationReport
 
 
 @cli.group(help="The tamper-evident audit trail: checkpoints, verification, evidence.")
@@ -51,24 +57,58 @@ def public_key() -> None:
         click.echo(signer.public.pem, nl=False)
 
 
-@audit.command("checkpoint", help="Place waiting events in the tree and sign its head now.")
+@audit.command(
+    "checkpoint", help="Place waiting events in the tree, sign its head and witness it, now."
+)
 def checkpoint() -> None:
     from portal import db
     from portal.audit.checkpoints import sign_tree_head
     from portal.audit.runtime import audit_keys
     from portal.audit.sequencer import sequence_pending
+    from portal.audit.witnessing import witness_pending, witnesses_from_settings
 
     with app_context() as app:
         keys = audit_keys()
         signer = _signer()
-        with db.database(app).sessions.begin() as session:
+        witnesses = witnesses_from_settings(app.config["PORTAL_SETTINGS"])
+        sessions = db.database(app).sessions
+        with sessions.begin() as session:
             while sequence_pending(session).more:
                 pass
             head = sign_tree_head(session, signer, keys.origin)
         if head is None:
             click.echo("The log is empty: nothing to sign.")
+            return
+        click.echo(f"Checkpoint of {head.tree_size} events (key {head.key_id}).")
+        if witnesses.store is None and witnesses.tsa is None:
+            return
+        progress = witness_pending(sessions, witnesses.store, witnesses.tsa)
+        problem = progress.conflict or progress.unavailable
+        if problem:
+            # Signed all the same: the running sequencer hands it over once the witness answers.
+            click.echo(f"{progress.waiting} checkpoints wait for a witness: {problem}", err=True)
         else:
-            click.echo(f"Checkpoint of {head.tree_size} events (key {head.key_id}).")
+            click.echo("Every checkpoint is witnessed.")
+
+
+@audit.command(
+    "sequencer",
+    help="Run the audit log's sequencer until stopped: place committed events in the tree, "
+    "sign its heads and hand them to the witnesses (one leads among several).",
+)
+def sequencer() -> None:
+    from portal import db
+    from portal.audit.sequencer_service import run_sequencer, sequencer_setup
+    from portal.cli.base import stop_on_signals
+
+    with app_context() as app:
+        database = db.database(app)
+        setup = sequencer_setup(
+            database.engine, database.sessions, app.config["PORTAL_SETTINGS"], _signer()
+        )
+        with stop_on_signals() as stop:
+            run_sequencer(setup, stop)
+    click.echo("Stopped.")
 
 
 def _signer() -> CheckpointSigner:
@@ -80,42 +120,69 @@ def _signer() -> CheckpointSigner:
     return signer
 
 
-@audit.command("verify", help="Recompute the chain and check every checkpoint.")
-def verify() -> None:
+@audit.command(
+    "verify",
+    help="Check the log: every event against the tree, the tree against the signed checkpoints, "
+    "the checkpoints against the witnesses outside the database.",
+)
+@click.option(
+    "--since-last",
+    is_flag=True,
+    help="Check only the events added since the last check that found the log intact.",
+)
+@click.option(
+    "--from-size",
+    type=click.IntRange(min=0),
+    help="Check only the events after the witnessed checkpoint of this many events.",
+)
+def verify(since_last: bool, from_size: int | None) -> None:
     from portal import db
     from portal.audit import AuditAction, record_event
-    from portal.audit.checkpoints import head_seq
-    from portal.audit.evidence_file import events_text
-    from portal.audit.runtime import audit_keys
-    from portal.audit.verify import verify_trail
+    from portal.audit.sequencer import tree_size
+    from portal.audit.verify_report import recorded_details, summary_lines
 
     with app_context() as app, db.database(app).sessions.begin() as session:
-        with Progress("Checking the audit chain", head_seq(session), "events") as progress:
-            report = verify_trail(session, audit_keys().trusted, progress.update)
-        damage = report.damage
+        with Progress("Checking the audit log", tree_size(session), "events") as progress:
+            report = _verification(app, session, since_last, from_size, progress.update)
         # On the trail like the page's check (the IG home page says when and how it was last
         # checked), by the system: the command has no signed-in person.
-        record_event(
-            session,
-            AuditAction.AUDIT_VERIFIED,
-            details={
-                "intact": damage is None,
-                "events_checked": report.events_checked,
-                "checkpoints_checked": report.checkpoints_checked,
-                "damage": damage.kind if damage else None,
-                "damage_seq": damage.seq if damage else None,
-                "command": True,
-            },
-        )
+        details = {**recorded_details(report), "command": True}
+        record_event(session, AuditAction.AUDIT_VERIFIED, details=details)
+    for line in summary_lines(report):
+        click.echo(line)
+    damage = report.damage
     if damage is None:
-        click.echo(
-            f"The trail is intact: {events_text(report.events_checked)}, "
-            f"{report.checkpoints_checked} signed checkpoints (the last at event "
-            f"{report.last_checkpoint_seq})."
-        )
+        click.echo("The log is intact.")
         return
-    click.echo(f"DAMAGED ({damage.kind}) at event {damage.seq}: {damage.explanation}", err=True)
+    where = f" at event {damage.seq}" if damage.seq is not None else ""
+    click.echo(f"DAMAGED ({damage.kind}){where}: {damage.explanation}", err=True)
     raise SystemExit(1)
+
+
+def _verification(
+    app: Flask,
+    session: Session,
+    since_last: bool,
+    from_size: int | None,
+    progress: Callable[[int], None],
+) -> VerificationReport:
+    from portal.audit.runtime import audit_keys
+    from portal.audit.verify import last_verified_size, verify_log, verify_since
+    from portal.audit.witnessing import witnesses_from_settings
+
+    settings = app.config["PORTAL_SETTINGS"]
+    keys, witnesses = audit_keys(app), witnesses_from_settings(settings)
+    interval = settings.audit.checkpoint_interval_seconds
+    if not since_last and from_size is None:
+        return verify_log(
+            session, keys.trusted, keys.origin, witnesses, progress,
+            checkpoint_interval_seconds=interval,
+        )  # fmt: skip
+    start = from_size if from_size is not None else last_verified_size(session)
+    return verify_since(
+        session, keys.trusted, keys.origin, witnesses, start, progress,
+        checkpoint_interval_seconds=interval,
+    )  # fmt: skip
 
 
 @audit.command(

@@ -2,11 +2,13 @@
 scripts/restore.sh restores them, then runs this).
 
 It proves the copy is usable with the keyring held apart from it: the keyring's check values,
-the whole audit chain against the signed checkpoints, and a random sample of every sealed
-table's records and of the documents decrypted (and discarded). It prints only counts, table
-names and row ids, never content, and writes nothing: no audit event either, because the
-copy being checked must stay exactly what the backup held (an event would also fork its
-chain from the original's), and no person sees any content.
+the whole audit log against its signed checkpoints and their witnesses (a copy older than the
+witnesses' newest checkpoint is reported: the events after it are not in the copy), and a
+random sample of every sealed table's records and of the documents decrypted (and
+discarded). It prints only counts, table names and row ids, never content, and writes
+nothing: no audit event either, because the copy being checked must stay exactly what the
+backup held (an event would also fork its log from the original's), and no person sees any
+content.
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ def backup() -> None:
 @backup.command(
     "verify",
     help="Check a restored database and document store with this keyring and audit key: the "
-    "key check, the whole audit chain, and a sample of sealed records and documents "
-    "decrypted. Prints counts only; exits 1 on any problem.",
+    "key check, the whole audit log and its witnesses, and a sample of sealed records and "
+    "documents decrypted. Prints counts only; exits 1 on any problem.",
 )
 @click.option(
     "--sample",
@@ -126,30 +128,37 @@ def _check_keyring(session: Session, findings: Findings) -> bool:
 
 
 def _check_trail(session: Session, findings: Findings) -> None:
-    from portal.audit.checkpoints import head_seq
-    from portal.audit.runtime import audit_keys
-    from portal.audit.verify import verify_trail
+    from flask import current_app
 
-    trusted = audit_keys().trusted
-    with Progress("Checking the audit chain", head_seq(session), "events") as progress:
-        report = verify_trail(session, trusted, progress.update)
-    if report.damage is not None:
+    from portal.audit.runtime import audit_keys
+    from portal.audit.sequencer import tree_size
+    from portal.audit.verify import verify_log
+    from portal.audit.verify_report import summary_lines
+    from portal.audit.witnessing import witnesses_from_settings
+
+    settings = current_app.config["PORTAL_SETTINGS"]
+    keys = audit_keys()
+    with Progress("Checking the audit log", tree_size(session), "events") as progress:
+        report = verify_log(
+            session,
+            keys.trusted,
+            keys.origin,
+            witnesses_from_settings(settings),
+            progress.update,
+            checkpoint_interval_seconds=settings.audit.checkpoint_interval_seconds,
+        )
+    damage = report.damage
+    if damage is not None:
         hint = (
             ""
-            if trusted
+            if keys.trusted
             else " (no checkpoint key is configured: set [audit] signing_key_file or "
             "trusted_public_key_files)"
         )
-        damage = report.damage
-        findings.fail(
-            "audit", f"DAMAGED ({damage.kind}) at event {damage.seq}: {damage.explanation}{hint}"
-        )
+        where = f" at event {damage.seq}" if damage.seq is not None else ""
+        findings.fail("audit", f"DAMAGED ({damage.kind}){where}: {damage.explanation}{hint}")
         return
-    findings.ok(
-        "audit",
-        f"intact: {report.events_checked} events, {report.checkpoints_checked} signed "
-        f"checkpoints (the last at event {report.last_checkpoint_seq})",
-    )
+    findings.ok("audit", "intact. " + " ".join(summary_lines(report)))
 
 
 def sealed_models() -> Iterator[tuple[type[Sealed], list[str]]]:

@@ -53,6 +53,12 @@ def demo_prepare() -> None:
         # Made now, as an operator makes it for production, so readiness reports it from the start.
         documents.mkdir(parents=True, mode=0o700)
         click.echo(f"Created the document store {documents}.")
+    witness = settings.audit.witness_directory
+    if witness is not None and not witness.exists():
+        # The audit checkpoints' store outside the database: production mounts another volume
+        # there; the store itself never makes its directory (a missing volume is an outage).
+        witness.mkdir(parents=True, mode=0o700)
+        click.echo(f"Created the audit checkpoint store {witness}.")
 
 
 @demo.command("seed", help="Add the fictional council, partners, children and users.")

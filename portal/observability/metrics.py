@@ -1,7 +1,7 @@
 """Prometheus metrics for the web app: requests by Flask endpoint, sign-in failures by reason,
 what encryption and the audit trail cost (portal/security_costs.py), and, read from the
-database at each scrape, the delivery queue, the e-mail queue and the age of the newest audit
-checkpoint.
+database at each scrape, the delivery queue, the e-mail queue, and the audit log's progress: the
+age of its newest signed tree head, the events not yet in the tree, the heads not yet witnessed.
 
 Under gunicorn every worker process counts on its own; with PROMETHEUS_MULTIPROC_DIR set
 (infra/gunicorn.conf.py sets it) prometheus_client keeps the counts in files there and a
@@ -22,9 +22,11 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from portal.audit.sequencer import waiting
+from portal.audit.witnessing import unwitnessed_heads
 from portal.auth.rate_limits import SIGN_IN_ENDPOINTS
 from portal.connector.metrics import QueueCollector
-from portal.models import AuditCheckpoint, Notification
+from portal.models import AuditTreeHead, Notification
 from portal.models.base import utcnow
 from portal.models.notifications import NotificationStatus
 from portal.observability.request_log import elapsed_seconds, request_method
@@ -79,7 +81,7 @@ def _observe_request(_app: Flask, response: Response, **_extra: Any) -> None:
 
 
 class PortalStateCollector(Collector):
-    """The e-mail queue and the audit trail's newest checkpoint, read at each scrape."""
+    """The e-mail queue and the audit log's progress, read at each scrape."""
 
     def __init__(self, sessions: Callable[[], Session]) -> None:
         self.sessions = sessions
@@ -94,7 +96,9 @@ class PortalStateCollector(Collector):
                         .group_by(Notification.status)
                     ).all()
                 )
-                signed_at = session.scalar(sa.select(sa.func.max(AuditCheckpoint.signed_at)))
+                signed_at = session.scalar(sa.select(sa.func.max(AuditTreeHead.signed_at)))
+                events_waiting = waiting(session)
+                unwitnessed = unwitnessed_heads(session)
         except SQLAlchemyError:
             return  # portal_cms_outbox_readable already says the database could not be read
         yield GaugeMetricFamily(
@@ -110,8 +114,18 @@ class PortalStateCollector(Collector):
         age = (utcnow() - signed_at).total_seconds() if signed_at else float("inf")
         yield GaugeMetricFamily(
             "portal_audit_checkpoint_age_seconds",
-            "Seconds since the newest signed audit checkpoint (+Inf when there is none).",
+            "Seconds since the newest signed audit tree head (+Inf when there is none).",
             max(age, 0.0),
+        )
+        yield GaugeMetricFamily(
+            "portal_audit_events_waiting",
+            "Audit events recorded (committed) but not yet placed in the tree by the sequencer.",
+            events_waiting,
+        )
+        yield GaugeMetricFamily(
+            "portal_audit_unwitnessed_checkpoints",
+            "Signed audit tree heads that the checkpoint store or the TSA does not yet hold.",
+            unwitnessed,
         )
 
 

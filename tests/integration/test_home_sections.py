@@ -7,14 +7,18 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from portal.audit.signing import CheckpointSigner
 from portal.home import HomeSection, home_sections
 from portal.models import (
+    AuditEvent,
+    AuditLeaf,
     ChangeStatus,
     Organisation,
     OrganisationChange,
@@ -29,6 +33,7 @@ from portal.models import (
 from portal.onboarding.changes import propose_domains, propose_partner_lead
 from tests.factories import make_agreement, make_organisation, make_user
 from tests.integration.test_delivery_admin import accepted, stop
+from tests.support.audit_log import settle
 from tests.support.statements import statements_run
 from tests.support.world import World, client_for
 
@@ -102,12 +107,14 @@ def test_the_ig_count_applies_the_whole_rule_on_who_may_decide(
 
 
 def test_the_ig_home_says_what_the_last_check_of_the_trail_found(
-    app: Flask, db_session: Session
+    app: Flask, db_session: Session, audit_key_path: Path
 ) -> None:
     officer = make_user(db_session, council(db_session), Role.IG_OFFICER)
     db_session.commit()
     client = client_for(app, officer)
     client.get("/audit/verify")
+    assert settle(db_session, CheckpointSigner.load(audit_key_path))  # that check, signed
+    db_session.commit()
     page = client.get("/").get_data(as_text=True)
     time = r"(\d{1,2}(:\d{2})?[ap]m|midday|midnight)"
     found = rf"last checked \d{{1,2}} \w+ \d{{4}} at {time} on the verification page: intact"
@@ -115,8 +122,11 @@ def test_the_ig_home_says_what_the_last_check_of_the_trail_found(
     assert ALTERED not in counts(db_session, officer)
     for href in ("/audit/cases", "/audit/check-export", "/audit", "/audit/verify"):
         assert f'href="{href}"' in page
+    first = sa.select(AuditLeaf.event_seq).where(AuditLeaf.leaf_index == 0).scalar_subquery()
     db_session.execute(sa.text("SET LOCAL session_replication_role = replica"))
-    db_session.execute(sa.text("UPDATE audit_events SET case_reference = 'X' WHERE seq = 1"))
+    db_session.execute(
+        sa.update(AuditEvent).where(AuditEvent.seq == first).values(case_reference="X")
+    )
     db_session.execute(sa.text("SET LOCAL session_replication_role = origin"))
     client.get("/audit/verify")
     assert counts(db_session, officer)[ALTERED] == 1

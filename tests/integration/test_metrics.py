@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal import ConfigError, create_app, db
-from portal.audit.checkpoints import sign_checkpoint
+from portal.audit import AuditAction, record_event
 from portal.audit.signing import CheckpointSigner
 from portal.config import Settings
 from portal.crypto import FileKeyring
@@ -32,6 +32,7 @@ from portal.private_files import write_new_private_file
 from tests.factories import make_organisation
 from tests.integration.test_oidc_validation import register_provider
 from tests.integration.test_pages import failing_app
+from tests.support.audit_log import settle
 from tests.support.deliveries import Outbox
 
 __all__ = ["failing_app"]  # a fixture: the app with a route that fails
@@ -181,7 +182,7 @@ def test_refused_sign_ins_are_counted_by_reason(
         assert grew == count, reason
 
 
-def test_the_queues_and_the_audit_checkpoint_are_read_at_each_scrape(
+def test_the_queues_and_the_audit_log_are_read_at_each_scrape(
     metered: Flask,
     token: str,
     db_session: Session,
@@ -191,7 +192,12 @@ def test_the_queues_and_the_audit_checkpoint_are_read_at_each_scrape(
 ) -> None:
     nothing = samples(scrape(metered, token))
     assert nothing[("portal_audit_checkpoint_age_seconds", frozenset())] == math.inf
+    assert nothing[("portal_audit_unwitnessed_checkpoints", frozenset())] == 0
     assert nothing[("portal_cms_outbox_pending", frozenset())] == 0
+    record_event(db_session, AuditAction.DEMO_DATA_SEEDED)
+    db_session.commit()
+    recorded = samples(scrape(metered, token))
+    assert recorded[("portal_audit_events_waiting", frozenset())] >= 1
 
     waiting, dead = Outbox(db_session, keyring, tmp_path / "files").accepted(2)
     db_session.execute(
@@ -204,7 +210,7 @@ def test_the_queues_and_the_audit_checkpoint_are_read_at_each_scrape(
         .where(OutboxMessage.id == dead)
         .values(status=OutboxStatus.DEAD_LETTERED)
     )
-    sign_checkpoint(db_session, CheckpointSigner.load(audit_key_path))
+    settle(db_session, CheckpointSigner.load(audit_key_path))
     db_session.commit()
 
     figures = samples(scrape(metered, token))
@@ -213,6 +219,9 @@ def test_the_queues_and_the_audit_checkpoint_are_read_at_each_scrape(
     assert figures[("portal_cms_outbox_dead_lettered", frozenset())] == 1
     assert 20 * 60 <= figures[("portal_cms_outbox_oldest_pending_age_seconds", frozenset())] < 1300
     assert 0 <= figures[("portal_audit_checkpoint_age_seconds", frozenset())] < 60
+    assert figures[("portal_audit_events_waiting", frozenset())] == 0
+    # Signed, not yet handed to a witness (the tests configure none): the alert's figure.
+    assert figures[("portal_audit_unwitnessed_checkpoints", frozenset())] == 1
     assert figures[("portal_notifications_pending", frozenset())] >= 0
     assert figures[("portal_dependency_up", frozenset({("dependency", "database")}))] == 1
 

@@ -29,7 +29,7 @@ from loopback.processes import (
     gunicorn_command,
     wait_for_http,
 )
-from portal.audit.checkpoints import sign_checkpoint
+from portal.audit import AuditAction, record_event
 from portal.audit.signing import CheckpointSigner
 from portal.crypto import FileKeyring
 from portal.models import OutboxMessage
@@ -37,6 +37,7 @@ from portal.models.base import utcnow
 from portal.private_files import write_new_private_file
 from tests.integration.test_logs import json_lines
 from tests.integration.test_metrics import samples
+from tests.support.audit_log import settle
 from tests.support.deliveries import Outbox, worker_environment
 
 HTTP_TIMEOUT = 10
@@ -150,7 +151,8 @@ def test_the_scrape_reads_the_outbox_and_the_newest_checkpoint(
         .where(OutboxMessage.id == waiting)
         .values(created_at=utcnow() - timedelta(minutes=30))
     )
-    sign_checkpoint(session, CheckpointSigner.load(audit_key_path))
+    record_event(session, AuditAction.DEMO_DATA_SEEDED)
+    assert settle(session, CheckpointSigner.load(audit_key_path)) is not None
     session.commit()
 
     figures = served.scrape()
@@ -158,6 +160,8 @@ def test_the_scrape_reads_the_outbox_and_the_newest_checkpoint(
     assert 30 * 60 <= figures[("portal_cms_outbox_oldest_pending_age_seconds", frozenset())] < 1900
     assert figures[("portal_cms_outbox_dead_lettered", frozenset())] == 0
     assert 0 <= figures[("portal_audit_checkpoint_age_seconds", frozenset())] < 60
+    assert figures[("portal_audit_events_waiting", frozenset())] == 0
+    assert figures[("portal_audit_unwitnessed_checkpoints", frozenset())] >= 1
     session.execute(sa.delete(OutboxMessage).where(OutboxMessage.id == waiting))
     session.commit()
 

@@ -168,6 +168,8 @@ def portal_stack(
         worker = WorkerProcess(environment, directory / "worker.log")
         running.callback(worker.terminate)
         start("disarm", portal_command("disarm"))
+        # The audit log's sequencer, as the demo runs it: events into the tree within a second.
+        start("sequencer", portal_command("audit", "sequencer"))
         oidc = DevOidcProvider(
             dev_provider_config([*providers, *unregistered], portal_url)["providers"],
             log_path=directory / "oidc.log",

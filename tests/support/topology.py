@@ -1,8 +1,9 @@
 """The scaled-out portal on loopback, as infra/ deploys it: nginx (infra/nginx, TLS) in front
-of two gunicorn instances (infra/gunicorn.conf.py, proxy_hops = 1, secure cookies) and two
-delivery workers, on one PostgreSQL database seeded with the demo's data, rate limits in
-Redis under a key prefix of this run's own, the reference CMS and the development OpenID
-provider. Every part is a separate process started from the project's own commands.
+of two gunicorn instances (infra/gunicorn.conf.py, proxy_hops = 1, secure cookies), two
+delivery workers and two audit sequencers, on one PostgreSQL database seeded with the demo's
+data, rate limits in Redis under a key prefix of this run's own, the reference CMS and the
+development OpenID provider. Every part is a separate process started from the project's own
+commands.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from loopback.processes import (
     gunicorn_command,
     log_tails,
     logs_with_tracebacks,
+    portal_command,
     run_portal,
     wait_for_http,
 )
@@ -44,6 +46,7 @@ from tests.support.nginx import Nginx, loopback_values, require_nginx
 from tests.support.portal_stack import demo_database
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+SEQUENCERS = ("sequencer-a", "sequencer-b")
 SIGN_IN_LIMIT = 5
 WORKERS = ("worker-a", "worker-b")
 HTTP_TIMEOUT = 10
@@ -120,7 +123,7 @@ class Topology:
             store.close()
 
     def failures(self) -> list[str]:
-        names = ("web-a.log", "web-b.log", *(f"{name}.log" for name in WORKERS))
+        names = ("web-a.log", "web-b.log", *(f"{name}.log" for name in (*WORKERS, *SEQUENCERS)))
         return logs_with_tracebacks(self.directory, names)
 
     def logs(self) -> str:
@@ -193,6 +196,12 @@ def scale_out(
         for name in WORKERS:
             worker = WorkerProcess(environment, directory / f"{name}.log", "--name", name)
             running.callback(worker.terminate)
+        # Two audit sequencers, as two hosts would run them: one leads, the other stands by.
+        for name in SEQUENCERS:
+            sequencer = ProjectProcess(
+                portal_command("audit", "sequencer"), environment, directory / f"{name}.log"
+            )
+            running.callback(sequencer.stop)
         nginx_directory = directory / "nginx"
         nginx_directory.mkdir()
         values = loopback_values(

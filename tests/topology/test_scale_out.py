@@ -17,11 +17,17 @@ from sqlalchemy.orm import Session
 from loopback.processes import wait_until
 from portal.audit import AuditAction
 from portal.lifecycle import OutboxStatus
-from portal.models import AuditEvent, OutboxMessage
+from portal.models import AuditEvent, AuditLeaf, OutboxMessage
 from tests.factories import csrf_token
 from tests.support.live_portal import Browser
 from tests.support.nginx import TEMPORARY_DIRECTORIES
-from tests.support.topology import SIGN_IN_LIMIT, WORKERS, DemoCaseOutbox, Topology
+from tests.support.topology import (
+    SEQUENCERS,
+    SIGN_IN_LIMIT,
+    WORKERS,
+    DemoCaseOutbox,
+    Topology,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -157,6 +163,22 @@ def test_readiness_is_answered_by_the_instances_but_not_through_nginx(topology: 
     assert "checks" in topology.direct(0, "GET", "/readyz").json()
     for path in ("/readyz", "/metrics"):
         assert topology.through_nginx("GET", path).status_code == 404
+
+
+def test_one_of_two_sequencers_leads_and_every_event_the_pages_recorded_is_placed(
+    topology: Topology,
+) -> None:
+    said = [(topology.directory / f"{name}.log").read_text() for name in SEQUENCERS]
+    assert sorted("audit sequencer: leading" in text for text in said) == [False, True]
+    assert any("standing by" in text for text in said)
+    placed = sa.select(sa.func.count()).select_from(AuditLeaf)
+    recorded = sa.select(sa.func.count()).select_from(AuditEvent)
+
+    def all_placed() -> bool:
+        with Session(topology.engine) as session:
+            return session.scalar(placed) == session.scalar(recorded)
+
+    wait_until(all_placed, 5, "every recorded event in the tree")
 
 
 def test_nothing_nginx_carried_was_written_to_its_disk_and_nothing_failed(

@@ -10,6 +10,12 @@ import pytest
 from portal.config import CONFIG_DIR, PROJECT_ROOT, ConfigError, load_settings, read_secret_key
 
 POSTGRES_URL = "postgresql+psycopg://portal_app@db.internal:5432/portal"
+# The witnesses of the audit log's checkpoints, which production requires.
+AUDIT_WITNESSES = {
+    "PORTAL_AUDIT__WITNESS_DIRECTORY": "/var/lib/portal-witness",
+    "PORTAL_AUDIT__TSA_URL": "https://tsa.northmoor.example/",
+    "PORTAL_AUDIT__TSA_CERTIFICATE_FILE": "/etc/portal/tsa-root.pem",
+}
 SECRET = "unit-test-secret-0123456789abcdefghijklmnop"  # fake, 43 characters
 
 
@@ -36,6 +42,7 @@ def production_environ(tmp_path: Path) -> dict[str, str]:
         "PORTAL_KEYRING__PATH": "/etc/portal/keyring.json",
         "PORTAL_SERVICE__BASE_URL": "https://portal.northmoor.example",
         "PORTAL_AUDIT__SIGNING_KEY_FILE": "/etc/portal/audit-signing-key.pem",
+        **AUDIT_WITNESSES,
         "PORTAL_CMS__ADAPTER": "reference",
         "PORTAL_CMS__BASE_URL": "https://cms.northmoor.example",
     }
@@ -61,6 +68,7 @@ def test_no_portal_env_means_production_from_environment_variables_alone() -> No
             "PORTAL_KEYRING__PATH": "/etc/portal/keyring.json",
             "PORTAL_SERVICE__BASE_URL": "https://portal.northmoor.example",
             "PORTAL_AUDIT__SIGNING_KEY_FILE": "/etc/portal/audit-signing-key.pem",
+            **AUDIT_WITNESSES,
             "PORTAL_CMS__ADAPTER": "reference",
             "PORTAL_CMS__BASE_URL": "https://cms.northmoor.example",
         }
@@ -513,6 +521,18 @@ def test_production_needs_an_audit_signing_key(production_environ: dict[str, str
     with pytest.raises(ConfigError) as caught:
         load_settings(environ=environ)
     assert "signing_key_file" in str(caught.value)
+
+
+@pytest.mark.parametrize("variable", sorted(AUDIT_WITNESSES))
+def test_production_needs_both_audit_witnesses(
+    production_environ: dict[str, str], variable: str
+) -> None:
+    environ = {name: value for name, value in production_environ.items() if name != variable}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=environ)
+    message = str(caught.value)
+    assert variable.removeprefix("PORTAL_AUDIT__").lower() in message
+    assert one_sentence(message)
 
 
 def test_exported_csv_cells_never_start_a_formula() -> None:

@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,9 @@ def check_command(arguments: list[str]) -> None:
         assert rest[:1] == ["-c"] and (PROJECT / rest[1]).is_file(), rest
     elif module == "reference_cms":
         parse_arguments(rest)
+    elif module == "loopback.tsa":
+        assert rest[:2] == ["--directory", "instance/demo/tsa"] and rest[2] == "--port", rest
+        assert 0 < int(rest[3]) < 65536 and len(rest) == 4, rest
     else:
         assert module == "portal.cli", module
         command: click.Command = cli
@@ -89,7 +93,7 @@ def test_the_units_are_the_ones_the_docs_name() -> None:
         "portal-worker@.service",
         "portal-disarm@.service",
         "portal-notifications.service",
-        "portal-checkpoint.service",
+        "portal-sequencer.service",
         "portal-expiry.service",
         "portal-retention.service",
         "portal-retention.timer",
@@ -169,6 +173,21 @@ def test_the_scanner_check_runs_daily_and_after_clamd_starts_and_retries_only_a_
     assert AttachmentSettings().scanner_check_max_age_hours == 24 > 12 + 0.25
 
 
+def test_the_sequencer_always_comes_back_and_may_write_the_witness_directory_only() -> None:
+    drop_in = SYSTEMD / "portal-sequencer.service.d" / "sequencer.conf"
+    assert drop_in.name > "hardening.conf"  # read after the shared drop-in: its Restart wins
+    assert dict(unit(drop_in)["Service"]) == {
+        "Restart": "always",
+        "RestartSec": "2",
+        "ReadWritePaths": "-/var/lib/portal-witness",
+    }
+    example = tomllib.loads((PROJECT / "config" / "production.example.toml").read_text("utf-8"))
+    assert example["audit"]["witness_directory"] == "/var/lib/portal-witness"
+    assert values(SYSTEMD / "portal-sequencer.service", "Service", "ExecStart") == [
+        f"{PYTHON} -m portal.cli audit sequencer"
+    ]
+
+
 def test_web_instances_listen_on_loopback_only() -> None:
     environment = values(SYSTEMD / "portal-web@.service", "Service", "Environment")
     assert "PORTAL_BIND=127.0.0.1:%i" in environment
@@ -216,7 +235,8 @@ PORTAL_SERVICES = (
     "worker-b",
     "notifications",
     "mail",
-    "checkpoint",
+    "sequencer",
+    "tsa",
     "expiry",
     "retention",
     "cms",

@@ -18,6 +18,8 @@ PORTAL = Path(__file__).resolve().parents[2] / "portal"
 MAY_COMMIT = {
     "db.py": "the request boundary",
     "auth/sessions.py": "the server-side session store, which the boundary opens and saves",
+    "audit/sequencer_service.py": "the audit sequencer, a background process: a pass per commit",
+    "audit/witnessing.py": "the sequencer's witnessing: no transaction held while a witness works",
     "cli": "the `portal` command: each command is its own unit of work",
     "connector/worker.py": "the delivery worker, a background process",
     "connector/case_refresh.py": "the delivery worker's refresh of a case, in its process",
