@@ -98,6 +98,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from portal.admin.deliveries import blueprint as deliveries
     from portal.admin.routes import blueprint as admin
     from portal.audit.evidence import blueprint as audit_evidence
+    from portal.audit.public_log import blueprint as audit_log
     from portal.audit.workspace import blueprint as audit
     from portal.auth.keep_alive import blueprint as keep_alive
     from portal.auth.routes import blueprint as auth
@@ -139,6 +140,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(deliveries)
     app.register_blueprint(audit)
     app.register_blueprint(audit_evidence)
+    app.register_blueprint(audit_log)  # issue 21: the log's public heads and proofs
     app.register_blueprint(legal_holds)
     app.register_blueprint(onboarding)
     app.register_blueprint(pilot)

@@ -50,6 +50,10 @@ class AuditAction(enum.StrEnum):
     # Contributions
     CONTRIBUTION_DRAFT_SAVED = "contribution_draft_saved"
     CONTRIBUTION_SUBMITTED = "contribution_submitted"
+    # Issue 21: the same submission as the partner may see it (no case reference): the leaf
+    # whose inclusion proof the partner can download with its receipt (docs/receipts.md).
+    RECEIPT_LOGGED = "receipt_logged"
+    RECEIPT_PROOF_DOWNLOADED = "receipt_proof_downloaded"
     CONTRIBUTION_ACCEPTED = "contribution_accepted"
     CONTRIBUTION_RETURNED = "contribution_returned"
     CONTRIBUTION_REJECTED = "contribution_rejected"

@@ -29,6 +29,10 @@ BACK_CHANNEL_LIMIT = "120 per minute"
 # The public receipt check (portal/receipts): anyone may upload, so uploads are counted; the
 # page itself is free.
 RECEIPT_CHECK_LIMIT = "30 per minute"
+# The audit log's public heads and proofs (portal/audit/public_log.py): cheap, but anyone may
+# ask, and a consistency proof reads the tree.
+AUDIT_LOG_LIMIT = "120 per minute"
+AUDIT_LOG_ENDPOINTS = ("audit_log.checkpoint", "audit_log.consistency", "audit_log.key")
 # How long a request waits for Redis before counting in memory instead. A Redis that accepts
 # connections but never answers is waited for twice per sign-in (counting, then the headers):
 # redis-py's default of five seconds would hold each one for ten.
@@ -56,6 +60,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     budgets["receipts.verify"] = limiter.shared_limit(
         RECEIPT_CHECK_LIMIT, scope="receipt-check", exempt_when=_just_looking
     )
+    audit_log = limiter.shared_limit(AUDIT_LOG_LIMIT, scope="audit-log")
+    budgets.update({endpoint: audit_log for endpoint in AUDIT_LOG_ENDPOINTS})
     for endpoint, budget in budgets.items():
         app.view_functions[endpoint] = budget(app.view_functions[endpoint])  # type: ignore[assignment]
 

@@ -95,6 +95,12 @@ def may_keep_copy(
     return contribution.submitted_by_id == user.id or user.has_role(Role.PARTNER_LEAD)
 
 
+def after_close_for(viewer: User, found: DelegationRequest) -> bool:
+    """Whether this person may no longer see the request itself (it closed, or went to
+    someone else): their copy then keeps only what the partner supplied."""
+    return not partner_may_see(viewer, found, datetime.now(UTC))
+
+
 def sent_versions(session: Session, found: DelegationRequest) -> list[Contribution]:
     """The request's sent versions, oldest first."""
     return list(
@@ -116,9 +122,11 @@ def copies_kept(
     return [version for version in sent if may_keep_copy(user, found, version, now)]
 
 
-def find_copy(
-    session: Session, user: User, reference: str, version: str
-) -> tuple[DelegationRequest, Contribution] | None:
+# A request and one of its sent versions.
+SentVersion = tuple[DelegationRequest, Contribution]
+
+
+def find_copy(session: Session, user: User, reference: str, version: str) -> SentVersion | None:
     """The request and sent version if this person may have its copy; None otherwise."""
     found = session.scalar(
         sa.select(DelegationRequest)
@@ -155,7 +163,7 @@ def sent_copy(
         sent_at=contribution.submitted_at,
         receipt=receipts.receipt_document(found, contribution),
         template_title=str(template_of(found).title),
-        after_close=not partner_may_see(viewer, found, datetime.now(UTC)),
+        after_close=after_close_for(viewer, found),
         sent_by_viewer=contribution.submitted_by_id == viewer.id,
     )
     if found.content_shredded_at is not None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from portal import notifications, races
 from portal.audit import Actor, AuditAction, record_event
+from portal.audit.record import DetailValue, NewEvent, record_events
 from portal.audit.signing import CheckpointSigner
 from portal.contributions import receipts
 from portal.crypto.records import RecordCipher
@@ -256,18 +257,32 @@ def submit(
     draft.submitted_by_id = partner.id
     receipts.sign(signer, request, draft, answers, confirmations_of(session, request).values())
     session.flush()  # two tabs at once: the second fails here on the row version
-    record_event(
+    said: dict[str, DetailValue] = {
+        "request": request.reference,
+        "version": draft.version,
+        "receipt_sha256": (draft.receipt_digest or b"").hex(),
+    }
+    record_events(
         session,
-        AuditAction.CONTRIBUTION_SUBMITTED,
-        actor=actor,
-        object_type="contribution",
-        object_id=draft.id,
-        case_reference=request.case.cms_reference,
-        details={
-            "request": request.reference,
-            "version": draft.version,
-            "receipt_sha256": (draft.receipt_digest or b"").hex(),
-        },
+        [
+            NewEvent(
+                AuditAction.CONTRIBUTION_SUBMITTED,
+                actor=actor,
+                object_type="contribution",
+                object_id=draft.id,
+                case_reference=request.case.cms_reference,
+                details=said,
+            ),
+            # What the partner may be given as a leaf of the log: only what its receipt says,
+            # with no case reference (the council's CMS reference is not the partner's).
+            NewEvent(
+                AuditAction.RECEIPT_LOGGED,
+                actor=actor,
+                object_type="contribution",
+                object_id=draft.id,
+                details=said,
+            ),
+        ],
     )
     notifications.notify_worker_of_submission(session, request)
     return draft

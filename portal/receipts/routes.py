@@ -7,18 +7,26 @@ from __future__ import annotations
 import io
 from typing import IO, Any
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
+from portal import db
 from portal.audit.runtime import audit_keys
 from portal.auth.policy import PUBLIC, access
 from portal.contributions.receipts import CONTENT_FILE
 from portal.extensions import csrf
 from portal.receipts import extract
 from portal.receipts.check import NotAReceipt, check, read_upload
+from portal.receipts.proof_check import (
+    StampCheck,
+    check_bundle,
+    is_bundle,
+    parse_bundle,
+    stamp_check,
+)
 
 blueprint = Blueprint("receipts", __name__, url_prefix="/receipts")
 # Receipts are under a kilobyte, the copies' PDFs tens of kilobytes and at most about 1 MB, a
@@ -52,18 +60,26 @@ def verify() -> ResponseReturnValue:
     if not uploaded:
         return _page({"receipt": "Select the receipt file or the PDF copy"}, 400)
     try:
-        receipt, carried = read_upload(uploaded)
+        bundle = parse_bundle(uploaded) if is_bundle(uploaded) else None
+        receipt, carried = (bundle.receipt, None) if bundle else read_upload(uploaded)
     except NotAReceipt as refused:
         return _page({"receipt": str(refused)}, 400)
     given = _read(files.get("content"))
-    verdict = check(receipt, audit_keys().trusted, given or carried)
+    trusted = audit_keys().trusted
+    verdict = check(receipt, trusted, given or carried)
+    in_log = None if bundle is None else check_bundle(db.session(), bundle, trusted, _stamps())
     return render_template(
         "receipts/verify.html",
         verdict=verdict,
+        in_log=in_log,
         errors={},
         content_from_pdf=given is None and carried is not None,
         content_file=CONTENT_FILE,
     ), 200
+
+
+def _stamps() -> StampCheck | None:
+    return stamp_check(current_app.config["PORTAL_SETTINGS"].audit.tsa_certificate_file)
 
 
 @blueprint.get("/keys")
@@ -114,4 +130,4 @@ def _read(upload: FileStorage | None) -> bytes | None:
 
 
 def _page(errors: dict[str, str], status: int) -> ResponseReturnValue:
-    return render_template("receipts/verify.html", verdict=None, errors=errors), status
+    return render_template("receipts/verify.html", verdict=None, in_log=None, errors=errors), status

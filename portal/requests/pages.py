@@ -22,6 +22,7 @@ from portal.cases.directory import Asker, CaseLookupUnavailable, LocalCaseDirect
 from portal.cases.directory import CaseSummary as CaseSummary
 from portal.connector.runtime import case_directory
 from portal.contributions.confirmations import ChildOnRequest, children_on, identifiers_seen_by
+from portal.contributions.receipt_proofs import ProofState, proof_states
 from portal.contributions.services import (
     confirmations_of,
     fixed_by,
@@ -201,6 +202,8 @@ class PartnerRequestPage:
     template: FormTemplate | None
     versions: list[Contribution]
     first_viewed: dict[str, datetime]
+    # Whether each sent version's receipt can be had with its proof from the audit log yet.
+    proofs: dict[str, ProofState]
     returned: tuple[str | None, list[str]] | None
     to_confirm: bool = False  # the partner has yet to say which children it knows
     confirmations_fixed: bool = False  # sent with a version: no longer changed
@@ -235,6 +238,7 @@ def partner_request_page(
         template=None if closed else _template(found),
         versions=every,
         first_viewed=_first_viewed(session, every),
+        proofs=proof_states(session, every),
         returned=_what_is_needed(session, cipher, found, every),
         to_confirm=still_to_confirm(found, confirmed, fixed),
         confirmations_fixed=fixed,

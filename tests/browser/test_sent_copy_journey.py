@@ -44,6 +44,11 @@ def test_the_school_keeps_a_copy_and_anyone_checks_its_receipt(
     ).to_be_visible()
     expect(page.locator("main")).to_contain_text("recorded in the safeguarding log")
     expect(page.locator("main")).to_contain_text(document.name)
+    # The receipt's proof from the audit log: a link once a witnessed checkpoint covers it,
+    # until then when it will be ready (the stack witnesses on its own time).
+    expect(page.locator("#receipt-proof")).to_contain_text(
+        re.compile("available within a few minutes|Download the receipt with its proof")
+    )
     lead.check()
 
     with page.expect_download() as download:

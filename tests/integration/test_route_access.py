@@ -104,6 +104,12 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     # Helper A (issue 20): the partner's copy of what it sent, and anyone checking a receipt.
     ("GET", "/inbox/<reference>/versions/<version>/copy"): PARTNERS,
     ("GET", "/inbox/<reference>/versions/<version>/copy.pdf"): PARTNERS,
+    # Issue 21: the receipt with its proof that it is in the audit log, as the copy; and the
+    # log's public heads, consistency proofs and key, for anyone checking such a proof.
+    ("GET", "/inbox/<reference>/versions/<version>/receipt-proof.json"): PARTNERS,
+    ("GET", "/audit-log/checkpoint"): EVERYONE,
+    ("GET", "/audit-log/consistency"): EVERYONE,
+    ("GET", "/audit-log/key"): EVERYONE,
     ("GET", "/receipts/verify"): EVERYONE,
     ("POST", "/receipts/verify"): EVERYONE,
     ("GET", "/receipts/keys"): EVERYONE,
@@ -162,6 +168,9 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
 RULE_EXAMPLES = {"/assets/<path:filename>": "/assets/govuk-frontend.min.css"}
 # Routes that answer 404, not a sign-in page or 403, to everyone without their token.
 TOKEN_ONLY = {("GET", "/metrics")}
+# Routes that answer 404 to everyone while there is nothing to show: the log's newest
+# witnessed checkpoint, of which a fresh test database has none.
+EMPTY_HERE = {("GET", "/audit-log/checkpoint")}
 ORGANISATION_FOR = {
     Role.PARTNER_CONTRIBUTOR: OrganisationKind.SCHOOL,
     Role.PARTNER_LEAD: OrganisationKind.SCHOOL,
@@ -234,7 +243,8 @@ def test_permission_matrix(app: Flask, db_session: Session, person: str) -> None
             # empty may answer 400 with its error summary: that is the form, not the guard.)
             # A path with a placeholder names no real object: 404 is past the guard. 204 is
             # an answer with nothing to show (staying signed in).
-            answered = (200, 204, 302, 400, 404) if "<" in path else (200, 204, 302, 400)
+            empty = "<" in path or (method, path) in EMPTY_HERE
+            answered = (200, 204, 302, 400, 404) if empty else (200, 204, 302, 400)
             through = status in answered and location.split("?")[0] != "/sign-in"
             assert through, (method, path, status, location)
         elif (method, path) in TOKEN_ONLY:
