@@ -8,7 +8,8 @@ RFC 3161 TSA (its token over SHA-256 of the note, which anyone holding the TSA's
 certificate can check). The note's signature is checked with the key the reader trusts (the
 council's published key), or the file's own copy, which proves only that the file is
 self-consistent; the token likewise with the TSA root the reader trusts, or the copy in the
-file. No database: the offline check uses this.
+file. With a trusted TSA root, a head without a token is not verified. No database: the
+offline check uses this.
 """
 
 from __future__ import annotations
@@ -70,7 +71,14 @@ def _stamped_at(
         raise HeadInvalid("The tree head's witnesses cannot be read.")
     tokens = [w for w in witnesses if isinstance(w, dict) and w.get("witness") == "tsa"]
     if not tokens:
-        return None, tsa_roots is not None
+        if tsa_roots is not None:
+            # Checked against a trusted TSA root, a head without a token is unproven in time:
+            # anyone holding the signing key could have made it, at any time.
+            raise HeadInvalid(
+                "The tree head has no time-stamp from the TSA, so when it was signed cannot be "
+                "checked against the TSA's root certificate."
+            )
+        return None, False
     try:
         token = base64.b64decode(tokens[0]["token"], validate=True)
     except (KeyError, TypeError, ValueError, binascii.Error):

@@ -14,18 +14,25 @@ JSON Lines (`portal-audit-evidence/2`):
 4. an end line with both counts, so a file cut short is caught.
 
 Each event line stands alone: the check recomputes its leaf from its fields and walks its
-proof to the signed root, a line at a time. Files of the first format (a hash chain, before
-the Merkle log) need the release that wrote them.
+proof to the signed root, a line at a time. A waiting line may not repeat a proven event's
+number. The TSA's time on the head must fall between the newest proven event (less a few
+minutes for the clocks' skew) and the export's time (plus the same): a head time-stamped before
+events it proves, or after the file says it was made, was not made as the file says.
+
+Files of the first format (a hash chain, before the Merkle log) need the release that wrote
+them.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from portal.audit import merkle
@@ -37,6 +44,8 @@ FORMAT = "portal-audit-evidence/2"
 # Told each event the check read: its fields, its leaf index (None: recorded after the head,
 # not proven) and its leaf hash.
 OnEvent = Callable[[dict[str, Any], int | None, bytes], None]
+# How far the TSA's clock and the portal's may disagree.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -120,7 +129,11 @@ def check_evidence(
         head = check_head(header, trusted_key, tsa_roots)
     except HeadInvalid as error:
         return EvidenceReport(False, str(error))
-    ok, message, proven, waiting = _walk(entries, head, on_event)
+    walk = _Walk(head, on_event)
+    ok, message, proven, waiting = _walk(entries, walk)
+    if ok:
+        late = _untimely(head.stamped_at, walk.newest, header.get("exported_at"))
+        ok, message = (False, late) if late is not None else (ok, message)
     return EvidenceReport(
         ok,
         message,
@@ -142,6 +155,9 @@ class _Walk:
         self.proven = self.waiting = 0
         self.last_leaf, self.last_waiting_seq = -1, -1
         self.ended = False
+        self.newest: datetime | None = None  # the latest occurred_at of the proven events
+        # The proven events' numbers, 8 bytes each, sorted at the first waiting line.
+        self.proven_seqs, self.seqs_sorted = array("q"), False
 
     def take(self, entry: dict[str, Any]) -> str | None:
         """Check one line; the failure, said for people, or None."""
@@ -172,6 +188,9 @@ class _Walk:
                 "or its proof was changed."
             )
         self.last_leaf, self.proven = index, self.proven + 1
+        self.proven_seqs.append(seq)
+        moment = _moment(fields["occurred_at"])
+        self.newest = moment if self.newest is None else max(self.newest, moment)
         if self.on_event is not None:
             self.on_event(fields, index, leaf)
         return None
@@ -179,10 +198,19 @@ class _Walk:
     def _waiting(self, fields: dict[str, Any], seq: int, leaf: bytes) -> str | None:
         if seq <= self.last_waiting_seq:
             return f"The line for event {seq} is out of order or repeated."
+        if self._was_proven(seq):
+            return f"Event {seq} is listed as recorded after the tree head, but is proven in it."
         self.last_waiting_seq, self.waiting = seq, self.waiting + 1
         if self.on_event is not None:
             self.on_event(fields, None, leaf)
         return None
+
+    def _was_proven(self, seq: int) -> bool:
+        if not self.seqs_sorted:
+            self.proven_seqs = array("q", sorted(self.proven_seqs))
+            self.seqs_sorted = True
+        at = bisect.bisect_left(self.proven_seqs, seq)
+        return at < len(self.proven_seqs) and self.proven_seqs[at] == seq
 
     def _end(self, counts: Any) -> str | None:
         if counts != {"proven": self.proven, "waiting": self.waiting}:
@@ -190,21 +218,47 @@ class _Walk:
         return None
 
 
-def _walk(
-    entries: Iterator[dict[str, Any]], head: CheckedHead, on_event: OnEvent | None
-) -> tuple[bool, str, int, int]:
-    walk = _Walk(head, on_event)
+def _walk(entries: Iterator[dict[str, Any]], walk: _Walk) -> tuple[bool, str, int, int]:
     try:
         for entry in entries:
             failure = walk.take(entry)
             if failure is not None:
                 return False, failure, walk.proven, walk.waiting
-    except (KeyError, TypeError, ValueError, binascii.Error) as error:
+    except (KeyError, TypeError, ValueError, OverflowError, binascii.Error) as error:
         line = walk.proven + walk.waiting + 2
         return False, f"Line {line} cannot be read ({error}).", walk.proven, walk.waiting
     if not walk.ended:
         return False, "The file is cut short: its end line is missing.", walk.proven, walk.waiting
     return True, _found(walk), walk.proven, walk.waiting
+
+
+def _moment(text: Any) -> datetime:
+    """An ISO 8601 time from the file, in UTC (one without an offset is taken as UTC)."""
+    if not isinstance(text, str):
+        raise ValueError("a time is not text")
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _untimely(stamped: datetime | None, newest: datetime | None, exported: Any) -> str | None:
+    """Why the TSA's time on the head cannot be right for this file, or None."""
+    if stamped is None:
+        return None
+    if newest is not None and stamped < newest - CLOCK_SKEW:
+        return (
+            "The TSA time-stamped the tree head before the newest event it proves was "
+            "recorded: the head was not signed when the file says."
+        )
+    try:
+        exported_at = _moment(exported)
+    except ValueError:
+        return "The file's export time cannot be read."
+    if stamped > exported_at + CLOCK_SKEW:
+        return (
+            "The TSA time-stamped the tree head after the file says it was exported: the "
+            "file's export time was changed."
+        )
+    return None
 
 
 def _found(walk: _Walk) -> str:

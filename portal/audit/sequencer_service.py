@@ -36,8 +36,13 @@ from sqlalchemy.orm import Session
 from portal.audit.checkpoints import latest_tree_head, sign_tree_head
 from portal.audit.runtime import log_origin
 from portal.audit.sequencer import sequence_pending
-from portal.audit.signing import CheckpointSigner
-from portal.audit.witnessing import Witnesses, witness_pending, witnesses_from_settings
+from portal.audit.signing import CheckpointSigner, PublicKey
+from portal.audit.witnessing import (
+    LogKeys,
+    Witnesses,
+    witness_pending,
+    witnesses_from_settings,
+)
 from portal.config import Settings
 from portal.db_outage import DATABASE_DOWN, DatabaseOutage
 from portal.models import AuditTreeHead
@@ -76,6 +81,9 @@ class SequencerSetup:
     origin: str
     cadence: Cadence
     witnesses: Witnesses
+    # The keys a head may be signed with (the signer's and retired ones), checked before
+    # a head is witnessed.
+    trusted: tuple[PublicKey, ...]
 
 
 @dataclass(frozen=True)
@@ -197,7 +205,10 @@ class WitnessRounds(threading.Thread):
     def _round(self) -> tuple[float, bool]:
         witnesses = self.setup.witnesses
         try:
-            progress = witness_pending(self.setup.sessions, witnesses.store, witnesses.tsa)
+            log_keys = LogKeys(self.setup.origin, self.setup.trusted)
+            progress = witness_pending(
+                self.setup.sessions, witnesses.store, witnesses.tsa, log_keys
+            )
         except DATABASE_DOWN as error:
             log.warning("audit witnessing: the database is unreachable (%s)", type(error).__name__)
             return WITNESS_RETRY_SECONDS, True
@@ -260,9 +271,14 @@ def _lead(
 
 
 def sequencer_setup(
-    engine: Engine, sessions: Callable[[], Session], settings: Settings, signer: CheckpointSigner
+    engine: Engine,
+    sessions: Callable[[], Session],
+    settings: Settings,
+    signer: CheckpointSigner,
+    trusted: tuple[PublicKey, ...] = (),
 ) -> SequencerSetup:
-    """Everything the sequencer needs, from `[audit]` (the witnesses' settings checked now)."""
+    """Everything the sequencer needs, from `[audit]` (the witnesses' settings checked now);
+    `trusted`, retired keys whose heads may still wait for a witness."""
     audit = settings.audit
     return SequencerSetup(
         engine=engine,
@@ -273,4 +289,5 @@ def sequencer_setup(
             timedelta(seconds=audit.checkpoint_interval_seconds), audit.checkpoint_after_events
         ),
         witnesses=witnesses_from_settings(settings),
+        trusted=(signer.public, *trusted),
     )

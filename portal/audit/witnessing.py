@@ -17,6 +17,11 @@ over on a later round: the store's outage stops the round (a head goes to the TS
 the store holds it), the TSA's stops only the stamping, so the store keeps up meanwhile. A
 store that already holds a different note for a size (WitnessConflict) is an alarm: logged as
 an error, never overwritten, and nothing after it is witnessed until a person has looked.
+
+A head's row is not taken on trust: someone who can write to the database could add one. Before
+any witness sees it, its note must open with the log's own key and name, and say the row's size
+and root; the size must be within the tree, and the root the tree's root at that size. A head
+failing that is the same alarm as a conflict: never witnessed, and the round stops there.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal.audit.note import NoteError, open_note
+from portal.audit.sequencer import tree_size
+from portal.audit.signing import PublicKey
+from portal.audit.tree_store import MissingNode, StoredTree
 from portal.audit.witness import (
     CheckpointStore,
     TimestampAuthority,
@@ -100,8 +109,18 @@ class WitnessProgress:
 
 
 @dataclass(frozen=True)
+class LogKeys:
+    """The log's name (`[audit] log_origin`) and the keys its heads may be signed with (the
+    signing key and any retired ones): what a head must open with before it is witnessed."""
+
+    origin: str
+    keys: tuple[PublicKey, ...]
+
+
+@dataclass(frozen=True)
 class _Pending:
     size: int
+    root: bytes
     note: str
     stored: bool
     stamped: bool
@@ -111,13 +130,20 @@ def witness_pending(
     sessions: Callable[[], Session],
     store: CheckpointStore | None,
     tsa: TimestampAuthority | None,
+    log_keys: LogKeys,
     *,
     limit: int = ROUND_LIMIT,
 ) -> WitnessProgress:
-    """Hand the heads that lack a configured witness's record to it, smallest first."""
+    """Hand the heads that lack a configured witness's record to it, smallest first; a head
+    that is not the log's own (`unsound_head`) is refused as a conflict and stops the round."""
     recorded, unavailable, conflict = 0, None, None
     tsa_down = False
     for head in _pending(sessions, store is not None, tsa is not None, limit):
+        refused = unsound_head(sessions, head.size, head.root, head.note, log_keys)
+        if refused is not None:
+            log.error("audit checkpoint %s is REFUSED, not witnessed: %s", head.size, refused)
+            conflict = f"The signed tree head of {head.size} events is refused: {refused}."
+            break
         if store is not None and not head.stored:
             try:
                 store.put(head.size, head.note)
@@ -142,6 +168,33 @@ def witness_pending(
     return WitnessProgress(recorded, waiting, unavailable, conflict)
 
 
+def unsound_head(
+    sessions: Callable[[], Session], size: int, root: bytes, note: str, log_keys: LogKeys
+) -> str | None:
+    """Why the head row (`size`, `root`, `note`) is not one this log signed over its own tree,
+    or None: its note must open with the log's key and name and say the row's size and root,
+    and the tree must reach that size with that root. The reason names no event."""
+    try:
+        opened = open_note(note, [(log_keys.origin, key) for key in log_keys.keys])
+    except NoteError as error:
+        return f"its note is not signed by the log's key ({error})"
+    body = opened.body
+    if body.origin != log_keys.origin:
+        return "its note names another log"
+    if (body.size, body.root) != (size, root):
+        return "its note's size or root is not the row's"
+    with sessions() as session, session.begin():
+        if size > tree_size(session):
+            return "it is larger than the tree"
+        try:
+            tree_root = StoredTree(session).root(size)
+        except MissingNode:
+            return "the tree lacks a node it needs"
+    if tree_root != root:
+        return "its root is not the tree's root at that size"
+    return None
+
+
 def _lacks(witness: AuditWitness) -> sa.ColumnElement[bool]:
     return ~sa.exists().where(
         AuditWitnessRecord.tree_size == AuditTreeHead.tree_size,
@@ -157,14 +210,16 @@ def _lacking_any(store: bool, tsa: bool) -> sa.ColumnElement[bool]:
 def _pending(sessions: Callable[[], Session], store: bool, tsa: bool, limit: int) -> list[_Pending]:
     stored, stamped = _lacks(AuditWitness.STORE), _lacks(AuditWitness.TSA)
     query = (
-        sa.select(AuditTreeHead.tree_size, AuditTreeHead.note, stored, stamped)
+        sa.select(
+            AuditTreeHead.tree_size, AuditTreeHead.root_hash, AuditTreeHead.note, stored, stamped
+        )
         .where(_lacking_any(store, tsa))
         .order_by(AuditTreeHead.tree_size)
         .limit(limit)
     )
     with sessions() as session, session.begin():
         rows = session.execute(query).all()
-    return [_Pending(row[0], row[1], not row[2], not row[3]) for row in rows]
+    return [_Pending(row[0], row[1], row[2], not row[3], not row[4]) for row in rows]
 
 
 def _record(

@@ -65,7 +65,7 @@ def checkpoint() -> None:
     from portal.audit.checkpoints import sign_tree_head
     from portal.audit.runtime import audit_keys
     from portal.audit.sequencer import sequence_pending
-    from portal.audit.witnessing import witness_pending, witnesses_from_settings
+    from portal.audit.witnessing import LogKeys, witness_pending, witnesses_from_settings
 
     with app_context() as app:
         keys = audit_keys()
@@ -82,7 +82,8 @@ def checkpoint() -> None:
         click.echo(f"Checkpoint of {head.tree_size} events (key {head.key_id}).")
         if witnesses.store is None and witnesses.tsa is None:
             return
-        progress = witness_pending(sessions, witnesses.store, witnesses.tsa)
+        log_keys = LogKeys(keys.origin, keys.trusted)
+        progress = witness_pending(sessions, witnesses.store, witnesses.tsa, log_keys)
         problem = progress.conflict or progress.unavailable
         if problem:
             # Signed all the same: the running sequencer hands it over once the witness answers.
@@ -98,13 +99,18 @@ def checkpoint() -> None:
 )
 def sequencer() -> None:
     from portal import db
+    from portal.audit.runtime import audit_keys
     from portal.audit.sequencer_service import run_sequencer, sequencer_setup
     from portal.cli.base import stop_on_signals
 
     with app_context() as app:
         database = db.database(app)
         setup = sequencer_setup(
-            database.engine, database.sessions, app.config["PORTAL_SETTINGS"], _signer()
+            database.engine,
+            database.sessions,
+            app.config["PORTAL_SETTINGS"],
+            _signer(),
+            audit_keys().trusted,
         )
         with stop_on_signals() as stop:
             run_sequencer(setup, stop)

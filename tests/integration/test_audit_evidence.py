@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,16 @@ from sqlalchemy.orm import Session
 from loopback.tsa import ROOT_FILE, LoopbackTsa, make_certificates
 from portal import cli
 from portal.audit import AuditAction, record_event
-from portal.audit.evidence_file import check_evidence
+from portal.audit.chain import FIELDS
+from portal.audit.evidence_file import (
+    check_evidence,
+    end_line,
+    event_line,
+    header_line,
+    leaf_of,
+    waiting_line,
+)
+from portal.audit.note import CheckpointBody, sign_note, verifier_key
 from portal.audit.signing import CheckpointSigner, PublicKey
 from portal.audit.witness import TimestampAuthority
 from portal.config import Settings
@@ -32,7 +42,7 @@ from portal.models import AuditEvent, Role
 from tests.conftest import both_backends, test_settings
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
 from tests.support.audit_export import tsa_root_file, witnessed_head
-from tests.support.audit_log import settle
+from tests.support.audit_log import TEST_ORIGIN, settle
 
 
 @pytest.fixture
@@ -290,6 +300,101 @@ def test_a_waiting_event_is_listed_not_proven(ig_client: FlaskClient, witnessed:
     first["waiting"] = True
     lines = [json.dumps(header), *(json.dumps(entry) for entry in entries)]
     assert not check_evidence(lines, None).ok
+
+
+def forged_evidence(
+    signer: CheckpointSigner,
+    tsa: LoopbackTsa | None,
+    occurred_at: datetime,
+    exported_at: datetime,
+    waiting_seq: int | None = None,
+) -> list[str]:
+    """An evidence file of one event made with the signing key alone (a head of 1 event whose
+    root is that event's leaf), its note stamped now by the real loopback TSA unless `tsa` is
+    None, and optionally a waiting line with number `waiting_seq`."""
+    fields: dict[str, Any] = dict.fromkeys(FIELDS)
+    fields |= {"seq": 5, "occurred_at": occurred_at.isoformat(timespec="microseconds")}
+    fields |= {"action": "sign_in", "outcome": "success", "details": {}}
+    note = sign_note(CheckpointBody(TEST_ORIGIN, 1, leaf_of(fields)), signer, TEST_ORIGIN)
+    witnesses = []
+    if tsa is not None:
+        token = TimestampAuthority(tsa.url, tsa.trust_roots_pem).stamp(note.encode("utf-8"))
+        witnesses = [{"witness": "tsa", "token": base64.b64encode(token).decode()}]
+    log = {
+        "origin": TEST_ORIGIN,
+        "verifier_key": verifier_key(TEST_ORIGIN, signer.public),
+        "public_key": signer.public.pem,
+    }
+    checkpoint = {"note": note, "key_id": signer.public.key_id, "witnesses": witnesses}
+    lines = [
+        header_line(
+            exported_at=exported_at, filters={}, log=log, checkpoint=checkpoint, tsa_roots_pem=None
+        ),
+        event_line(fields, 0, []),
+    ]
+    if waiting_seq is not None:
+        lines.append(waiting_line(fields | {"seq": waiting_seq, "action": "sign_out"}))
+    return [*lines, end_line(1, int(waiting_seq is not None))]
+
+
+@pytest.mark.parametrize(
+    ("event_minutes", "exported_minutes", "failure"),
+    [
+        (-60, 1, None),
+        (3, 10, None),  # within the clocks' skew
+        (60, 120, "The TSA time-stamped the tree head before the newest event it proves"),
+        (-60, -30, "The TSA time-stamped the tree head after the file says it was exported"),
+    ],
+)
+def test_the_tsa_time_must_fall_between_the_newest_event_and_the_export(
+    audit_key_path: Path,
+    tsa: LoopbackTsa,
+    event_minutes: int,
+    exported_minutes: int,
+    failure: str | None,
+) -> None:
+    """The head was stamped just now: events dated later than that (beyond a few minutes of
+    skew), or an export dated before it, cannot be what the file says."""
+    now = datetime.now(UTC)
+    lines = forged_evidence(
+        CheckpointSigner.load(audit_key_path),
+        tsa,
+        now + timedelta(minutes=event_minutes),
+        now + timedelta(minutes=exported_minutes),
+    )
+    report = check_evidence(lines, None, tsa_roots=tsa.trust_roots_pem)
+    if failure is None:
+        assert report.ok and report.stamped_at is not None, report.message
+    else:
+        assert not report.ok and failure in report.message, report.message
+
+
+def test_a_waiting_line_may_not_repeat_a_proven_events_number(
+    audit_key_path: Path, tsa: LoopbackTsa
+) -> None:
+    signer, now = CheckpointSigner.load(audit_key_path), datetime.now(UTC)
+    earlier, later = now - timedelta(hours=1), now + timedelta(minutes=1)
+    roots = tsa.trust_roots_pem
+    assert check_evidence(forged_evidence(signer, tsa, earlier, later, 6), None, None, roots).ok
+    report = check_evidence(forged_evidence(signer, tsa, earlier, later, 5), None, None, roots)
+    assert not report.ok
+    assert "Event 5 is listed as recorded after the tree head, but is proven in it" in (
+        report.message
+    )
+
+
+def test_a_head_without_a_token_is_not_verified_when_the_tsa_root_is_supplied(
+    audit_key_path: Path, tsa: LoopbackTsa
+) -> None:
+    """Anyone holding the signing key can sign a head at any time; only the TSA's token dates
+    it. Checked against the TSA's root, a head without one fails in plain words."""
+    now = datetime.now(UTC)
+    lines = forged_evidence(CheckpointSigner.load(audit_key_path), None, now, now)
+    report = check_evidence(lines, None, tsa_roots=tsa.trust_roots_pem)
+    assert not report.ok
+    assert report.message.startswith("The tree head has no time-stamp from the TSA")
+    alone = check_evidence(lines, None)  # no root: self-consistent, and said to be unstamped
+    assert alone.ok and alone.stamped_at is None and not alone.tsa_was_supplied
 
 
 def test_the_offline_command_needs_no_database_or_settings(

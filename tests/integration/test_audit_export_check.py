@@ -284,6 +284,34 @@ def test_an_export_whose_tree_head_another_key_signed_fails(
     assert "signature is not valid for key" in page
 
 
+def without_the_tsa_token(export: bytes) -> bytes:
+    """The export with the TSA's token taken out of its header, as someone holding the signing
+    key would leave a head they signed later (the TSA would date it)."""
+    header, lines = evidence_of(export)
+    witnesses = header["checkpoint"]["witnesses"]
+    header["checkpoint"]["witnesses"] = [w for w in witnesses if w["witness"] != "tsa"]
+    return with_evidence(export, header, lines)
+
+
+def test_an_export_without_the_tsa_token_is_not_verified_against_the_tsa_root(
+    ig: FlaskClient, export_zip: bytes, tsa: LoopbackTsa, audit_key_path: Path
+) -> None:
+    """The page always checks with the council's TSA root (set in its settings): there, and
+    wherever the root is supplied, a head without a token is not verified."""
+    unstamped = without_the_tsa_token(export_zip)
+    status, page = check(ig, unstamped)
+    assert status == 200 and "The export does not verify" in page
+    assert "The tree head has no time-stamp from the TSA" in page
+    key = [CheckpointSigner.load(audit_key_path).public]
+    rooted = verify_export(io.BytesIO(unstamped), key, tsa.trust_roots_pem)
+    assert not rooted.intact and "no time-stamp from the TSA" in rooted.message
+    # Without a root to check with, the evidence is only self-consistent and said to be
+    # unstamped (the ZIP's README, which names the token, no longer matches it).
+    evidence = zipfile.ZipFile(io.BytesIO(unstamped)).read("evidence.jsonl")
+    alone = verify_export(io.BytesIO(evidence), key, None)
+    assert alone.intact and alone.stamped_at is None and not alone.tsa_was_supplied
+
+
 def test_no_file_or_an_empty_one_asks_for_the_zip(ig: FlaskClient) -> None:
     token = csrf_token(ig.get("/audit/check-export").get_data(as_text=True))
     status, page = post(ig, token, b"", "")  # the file input left empty
@@ -360,6 +388,11 @@ def test_the_command_verifies_the_zip_itself(
     members = run(swapped)
     assert members.returncode == 1 and members.stderr.startswith("NOT VERIFIED")
     assert "events.csv, README.txt and checkpoint-key.pem are not what the export" in members.stderr
+    unstamped = tmp_path / "unstamped.zip"
+    unstamped.write_bytes(without_the_tsa_token(export_zip))
+    refused = run(unstamped)
+    assert refused.returncode == 1 and refused.stderr.startswith("NOT VERIFIED")
+    assert "The tree head has no time-stamp from the TSA" in refused.stderr
     other = tmp_path / "notes.txt"
     other.write_text("not an export")
     assert run(other).returncode == 1

@@ -116,7 +116,11 @@ def test_the_verification_page_names_the_damage(
 
 
 def test_the_checkpoints_page_signs_now_and_shows_each_heads_witnesses(
-    ig_client: FlaskClient, db_session: Session, settings: Settings, tsa: LoopbackTsa
+    ig_client: FlaskClient,
+    db_session: Session,
+    settings: Settings,
+    signer: CheckpointSigner,
+    tsa: LoopbackTsa,
 ) -> None:
     record(db_session, 3)  # waiting for the sequencer: the button places them first
     db_session.commit()
@@ -130,7 +134,7 @@ def test_the_checkpoints_page_signs_now_and_shows_each_heads_witnesses(
     assert f"Checkpoint signed of the first {head.tree_size} events" in page
     assert "Not yet" in page  # the sequencer has not handed it to the witnesses yet
 
-    witness(db_session, witnesses_from_settings(settings))
+    witness(db_session, witnesses_from_settings(settings), signer)
     db_session.commit()
     page = ig_client.get("/audit/checkpoints").get_data(as_text=True)
     assert "Holds it" in page

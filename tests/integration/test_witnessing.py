@@ -8,6 +8,7 @@ Each test has a database of its own: witnessing commits a record per witness ans
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,15 +21,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from loopback.databases import create_database, drop_database, migrated_engine
 from loopback.processes import run_portal, wait_until
 from loopback.tsa import ROOT_FILE, LoopbackTsa
+from portal.audit import AuditAction, record_event
+from portal.audit.note import CheckpointBody, sign_note
+from portal.audit.sequencer import tree_size
 from portal.audit.signing import CheckpointSigner
 from portal.audit.witness import CheckpointStore, TimestampAuthority, check_timestamp
-from portal.audit.witnessing import witness_pending, witnesses_from_settings
+from portal.audit.witnessing import LogKeys, witness_pending, witnesses_from_settings
 from portal.config import ConfigError
 from portal.crypto import FileKeyring
 from portal.models import AuditTreeHead, AuditWitness, AuditWitnessRecord
+from portal.models.base import utcnow
 from portal.observability.metrics import PortalStateCollector
 from tests.conftest import test_settings
-from tests.support.audit_log import settle
+from tests.support.audit_log import TEST_ORIGIN, sequence_all, settle
 from tests.support.sequencing import (
     LEADING,
     SequencerProcess,
@@ -77,6 +82,10 @@ def _signed_heads(engine: Engine, audit_key_path: Path, rounds: int) -> list[int
     return sizes
 
 
+def _log_keys(audit_key_path: Path) -> LogKeys:
+    return LogKeys(TEST_ORIGIN, (CheckpointSigner.load(audit_key_path).public,))
+
+
 def _records(engine: Engine) -> list[tuple[int, AuditWitness, bytes | None]]:
     with Session(engine) as session:
         rows = session.execute(
@@ -109,7 +118,7 @@ def test_with_the_tsa_away_the_store_keeps_up_and_the_stamps_follow_in_order(
     own_tsa.stop()
     sessions = sessionmaker(engine)
 
-    waiting = witness_pending(sessions, store, tsa)
+    waiting = witness_pending(sessions, store, tsa, _log_keys(audit_key_path))
 
     assert waiting.unavailable is not None and waiting.conflict is None
     assert waiting.waiting == 3
@@ -117,7 +126,7 @@ def test_with_the_tsa_away_the_store_keeps_up_and_the_stamps_follow_in_order(
     assert _metric(engine, "portal_audit_unwitnessed_checkpoints") == 3
 
     own_tsa.start()
-    done = witness_pending(sessions, store, tsa)
+    done = witness_pending(sessions, store, tsa, _log_keys(audit_key_path))
 
     assert (done.recorded, done.waiting, done.unavailable) == (3, 0, None)
     stamps = [(size, token) for size, witness, token in _records(engine) if witness == "tsa"]
@@ -129,7 +138,9 @@ def test_with_the_tsa_away_the_store_keeps_up_and_the_stamps_follow_in_order(
     ]
     assert times == sorted(times)
     assert _metric(engine, "portal_audit_unwitnessed_checkpoints") == 0
-    assert witness_pending(sessions, store, tsa).recorded == 0  # nothing left to do
+    assert (
+        witness_pending(sessions, store, tsa, _log_keys(audit_key_path)).recorded == 0
+    )  # nothing left to do
 
 
 def test_with_the_store_away_nothing_is_recorded_until_it_returns(
@@ -142,14 +153,14 @@ def test_with_the_store_away_nothing_is_recorded_until_it_returns(
     tsa = TimestampAuthority(own_tsa.url, own_tsa.trust_roots_pem, timeout=2)
     sessions = sessionmaker(engine)
 
-    waiting = witness_pending(sessions, store, tsa)
+    waiting = witness_pending(sessions, store, tsa, _log_keys(audit_key_path))
 
     assert waiting.unavailable is not None and waiting.recorded == 0
     assert _records(engine) == []
     assert not (tmp_path / "not-mounted").exists()  # never made on the disk beneath
 
     (tmp_path / "not-mounted").mkdir()
-    assert witness_pending(sessions, store, tsa).waiting == 0
+    assert witness_pending(sessions, store, tsa, _log_keys(audit_key_path)).waiting == 0
     records = _records(engine)
     assert [(size, witness) for size, witness, _ in records] == [
         (size, witness) for size in sizes for witness in (AuditWitness.STORE, AuditWitness.TSA)
@@ -173,8 +184,10 @@ def test_a_different_note_in_the_store_is_never_overwritten(
     tsa = TimestampAuthority(own_tsa.url, own_tsa.trust_roots_pem, timeout=2)
 
     with caplog.at_level(logging.ERROR, logger="portal.audit.witnessing"):
-        progress = witness_pending(sessions := sessionmaker(engine), store, tsa)
-        again = witness_pending(sessions, store, tsa)
+        progress = witness_pending(
+            sessions := sessionmaker(engine), store, tsa, _log_keys(audit_key_path)
+        )
+        again = witness_pending(sessions, store, tsa, _log_keys(audit_key_path))
 
     assert progress.conflict is not None and again.conflict is not None
     assert store.path(sizes[0]).read_text(encoding="utf-8") == forged
@@ -183,6 +196,65 @@ def test_a_different_note_in_the_store_is_never_overwritten(
     assert store.get(sizes[1]) is None
     assert any("CONFLICTS" in record.getMessage() for record in caplog.records)
     assert _metric(engine, "portal_audit_unwitnessed_checkpoints") == 2
+
+
+def _forged_head(engine: Engine, signer: CheckpointSigner, case: str) -> int:
+    """A head row someone with write access to the database added, after one genuine head:
+    an unsigned note, a well-signed one beyond the tree, or one whose root is not the tree's."""
+    with Session(engine) as session:
+        size, root = 1_000_000_000, hashlib.sha256(b"not the tree").digest()
+        if case == "wrong root":
+            record_event(session, AuditAction.SIGN_IN, details={"late": True})
+            session.commit()
+            sequence_all(session)
+            size = tree_size(session)  # the tree has grown past the genuine head, unsigned
+        note = "garbage\n"
+        if case != "garbage":
+            note = sign_note(CheckpointBody(TEST_ORIGIN, size, root), signer, TEST_ORIGIN)
+        session.add(
+            AuditTreeHead(
+                tree_size=size,
+                root_hash=root,
+                signed_at=utcnow(),
+                key_id=signer.public.key_id,
+                note=note,
+            )
+        )
+        session.commit()
+    return size
+
+
+@pytest.mark.parametrize("case", ["garbage", "beyond the tree", "wrong root"])
+def test_a_head_that_is_not_the_logs_own_never_reaches_a_witness(
+    engine: Engine,
+    audit_key_path: Path,
+    tmp_path: Path,
+    tsa: LoopbackTsa,
+    caplog: pytest.LogCaptureFixture,
+    case: str,
+) -> None:
+    """Witnessing copies a head's row into the append-only store and the TSA's token: a row
+    that is not a head this log signed over its own tree is refused as an alarm, each round."""
+    [genuine] = _signed_heads(engine, audit_key_path, 1)
+    forged = _forged_head(engine, CheckpointSigner.load(audit_key_path), case)
+    (tmp_path / "witness").mkdir()
+    store = CheckpointStore(tmp_path / "witness")
+    tsa_client = TimestampAuthority(tsa.url, tsa.trust_roots_pem, timeout=5)
+    sessions = sessionmaker(engine)
+
+    with caplog.at_level(logging.ERROR, logger="portal.audit.witnessing"):
+        progress = witness_pending(sessions, store, tsa_client, _log_keys(audit_key_path))
+        again = witness_pending(sessions, store, tsa_client, _log_keys(audit_key_path))
+
+    assert progress.conflict is not None and f"{forged} events is refused" in progress.conflict
+    assert again.conflict == progress.conflict and again.recorded == 0
+    assert store.sizes() == [genuine]
+    assert [(size, witness) for size, witness, _ in _records(engine)] == [
+        (genuine, AuditWitness.STORE),
+        (genuine, AuditWitness.TSA),
+    ]
+    assert any("REFUSED" in record.getMessage() for record in caplog.records)
+    assert _metric(engine, "portal_audit_unwitnessed_checkpoints") == 1
 
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)

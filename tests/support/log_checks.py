@@ -16,7 +16,7 @@ from portal.audit.signing import CheckpointSigner
 from portal.audit.verify import verify_log, verify_since
 from portal.audit.verify_report import VerificationReport
 from portal.audit.witness import CheckpointStore, TimestampAuthority
-from portal.audit.witnessing import Witnesses, witness_pending
+from portal.audit.witnessing import LogKeys, Witnesses, witness_pending
 from portal.models import AuditEvent
 from tests.support.audit_log import TEST_ORIGIN, sequence_all, settle
 
@@ -70,15 +70,16 @@ def checkpoint(
     assert head is not None
     session.flush()
     if witnesses is not None:
-        witness(session, witnesses)
+        witness(session, witnesses, signer)
     return head.tree_size
 
 
-def witness(session: Session, witnesses: Witnesses) -> None:
+def witness(session: Session, witnesses: Witnesses, signer: CheckpointSigner) -> None:
     """The sequencer's witnessing round, through the real code, on the test's connection."""
     session.flush()
     sessions = sessionmaker(bind=session.connection(), join_transaction_mode="create_savepoint")
-    progress = witness_pending(sessions, witnesses.store, witnesses.tsa)
+    log_keys = LogKeys(TEST_ORIGIN, (signer.public,))
+    progress = witness_pending(sessions, witnesses.store, witnesses.tsa, log_keys)
     assert progress.conflict is None and progress.unavailable is None, progress
 
 
