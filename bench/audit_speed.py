@@ -135,8 +135,11 @@ def _append_while_sequencing(bench: Bench, count: int) -> tuple[Appended, Lag]:
 
 def _drained(bench: Bench, finished: float, sequencer: BaseProcess) -> Lag:
     """How many events the running sequencer had yet to place when the writers finished, and
-    how long after that the tree held them all."""
+    how long after that the tree held them all. Both counts come from one snapshot: read
+    apart, a pass committed in between would count its events twice and the target never be
+    reached."""
     with Session(bench.engine) as session:
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         behind = waiting(session)
         target = tree_size(session) + behind
     while True:

@@ -1,16 +1,27 @@
-"""Verifying the audit log, against this machine's limit measured in the same run.
+"""Verifying the audit log with portal.audit.verify, as `portal audit verify` runs it, against
+this machine's limit measured in the same run.
 
-Full verification (bench/audit_verifying.py, as `portal audit verify` runs it) over the whole
-log, against raw SHA-256 over the same bytes: the hashes any verifier of this tree must compute
-and nothing else. That is SHA-256 of each leaf's data (0x00, then its event's canonical
-encoding, built from the stored row before the clock runs) and of each of the tree's n - 1
-inner nodes (0x01, left, right), a batch of encodings in memory at a time; the run fails unless
-it reaches the signed root. What verification does besides (reading each event, rebuilding its
-encoding, opening each signed note, and with verify_log the witnesses) is what the ratio shows.
+Full verification (`verify_log`, with the trusted keys, origin, witnesses and checkpoint
+interval the command reads from the settings) over the whole log: every signed tree head
+against the trusted keys, the witness store and the TSA's tokens, every sequenced event's leaf
+recomputed from its columns and the tree rebuilt to every head's root. Against raw SHA-256
+over the same bytes: the hashes any verifier of this tree must compute and nothing else. That
+is SHA-256 of each leaf's data (0x00, then its event's canonical encoding, built from the
+stored row before the clock runs) and of each of the tree's n - 1 inner nodes (0x01, left,
+right), a batch of encodings in memory at a time; the run fails unless it reaches the signed
+root. What verification does besides (reading each event, rebuilding its encoding, opening the
+signed notes, consulting the witnesses) is what the ratio shows.
 
-Incremental verification since the last verified tree head: the time for the same number of
-new events after a log of N events and after a larger one (the trail grown, bench/volumes.py);
-it should not grow with N (a frontier of log2(N) stored hashes is all it reads of the old tree).
+Incremental verification (`verify_since`, as `portal audit verify --since-last` runs it: from
+the tree size the last intact check reached): the time for the same number of new events after
+a log of N events and after a larger one (the trail grown, bench/volumes.py); it should not
+grow with N (a frontier of log2(N) stored hashes is all it reads of the old tree, which the
+run checks by the report's counts).
+
+Before each check the run does the sequencer's work (`sequence_and_sign`): every event placed
+in the tree, a tree head signed over it and handed to the witnesses the stack runs
+(bench/stack.py), since `verify_since` starts only from a head they hold. A report that is not
+intact, or a witness that did not take the head, fails the run: the figure would mean nothing.
 """
 
 from __future__ import annotations
@@ -22,16 +33,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from bench.audit_verifying import Verified, sequence_and_sign, verify_full, verify_since
+from bench.audit_trail import sequence_all
 from bench.report import Figure
 from portal.audit.actions import AuditAction
 from portal.audit.chain import canonical_encoding
+from portal.audit.checkpoints import sign_tree_head
 from portal.audit.record import NewEvent, event_fields, record_events
 from portal.audit.runtime import AuditKeys, load_audit_keys
+from portal.audit.verify import verify_log, verify_since
+from portal.audit.verify_report import VerificationReport, summary_lines
+from portal.audit.witnessing import Witnesses, witness_pending, witnesses_from_settings
 from portal.config import load_settings
-from portal.models import AuditEvent, AuditLeaf
+from portal.models import AuditEvent, AuditLeaf, AuditTreeHead
 
 if TYPE_CHECKING:
     from bench.stack import Bench
@@ -44,19 +59,39 @@ INCREMENTAL_GOAL = 1.5
 READ_BATCH = 10_000
 
 
-def full(bench: Bench) -> tuple[Figure, Verified]:
-    """The figure, and the head it verified (where incremental verification starts)."""
-    keys = _keys(bench)
-    sequence_and_sign(bench.engine, keys)
+class NotVerified(RuntimeError):
+    """The bench's own log failed verification, or its head was not witnessed."""
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """What `portal audit verify` reads from the settings (here the bench stack's)."""
+
+    keys: AuditKeys
+    witnesses: Witnesses
+    interval: int
+
+
+def full(bench: Bench) -> tuple[Figure, VerificationReport]:
+    """The figure, and the report it verified (where incremental verification starts)."""
+    verifier = _verifier(bench)
+    sequence_and_sign(bench, verifier)
     bench.progress("audit: verifying the whole log")
     with Session(bench.engine) as session:
         started = time.perf_counter()
-        verified = verify_full(session, keys)
+        report = verify_log(
+            session, verifier.keys.trusted, verifier.keys.origin, verifier.witnesses,
+            checkpoint_interval_seconds=verifier.interval,
+        )  # fmt: skip
         seconds = time.perf_counter() - started
-    events = verified.leaves_checked
+        _intact(report)
+        head = session.get(AuditTreeHead, report.tree_size)
+    if head is None:
+        raise NotVerified(f"the check ended at {report.tree_size} leaves, not at a signed head")
+    events = report.events_checked
     bench.progress(f"audit: raw SHA-256 over the same {events:,} leaves and their tree")
-    raw, root = _raw_hashing(bench, verified.tree_size)
-    if root != verified.root:
+    raw, root = _raw_hashing(bench, report.tree_size)
+    if root != head.root_hash:
         raise RuntimeError("raw hashing did not reach the signed root: not the same bytes")
     rate, raw_rate = events / seconds, events / raw
     ratio = rate / raw_rate
@@ -66,11 +101,12 @@ def full(bench: Bench) -> tuple[Figure, Verified]:
         goal=f"≥ {GOAL_RATIO:g} × raw",
         met=ratio >= GOAL_RATIO,
         note=(
-            f"{events:,} events, {verified.heads_checked} signed tree heads; raw: leaf and node "
-            "hashes, encodings prepared in memory"
+            f"{events:,} events, {report.heads_checked} signed tree heads, "
+            f"{len(report.witnessed)} witnessed (store and TSA); raw: leaf and node hashes, "
+            "encodings prepared in memory"
         ),
     )
-    return figure, verified
+    return figure, report
 
 
 @dataclass(frozen=True)
@@ -80,27 +116,23 @@ class Incremental:
     log_size: int
     new_events: int
     seconds: float
-    verified: Verified
+    verified: VerificationReport
 
 
-def incremental(bench: Bench, verified: Verified) -> Incremental:
+def incremental(bench: Bench, verified: VerificationReport) -> Incremental:
     """Bring the verification up to the log as it is now (untimed: whatever was recorded since
-    `verified`), record the scale's number of new events, sequence and sign them, and time
-    verifying only those."""
-    keys = _keys(bench)
-    sequence_and_sign(bench.engine, keys)
-    with Session(bench.engine) as session:
-        verified = verify_since(session, keys, verified)
+    `verified`), record the scale's number of new events, sequence, sign and witness them, and
+    time verifying only those."""
+    verifier = _verifier(bench)
+    sequence_and_sign(bench, verifier)
+    verified = _verify_since(bench, verifier, verified)[0]
     count = bench.scale.incremental_events
     bench.progress(f"audit: {count:,} new events after {verified.tree_size:,}, verified alone")
     with Session(bench.engine) as session, session.begin():
         record_events(session, [_new_event(number) for number in range(count)])
-    sequence_and_sign(bench.engine, keys)
-    with Session(bench.engine) as session:
-        started = time.perf_counter()
-        reached = verify_since(session, keys, verified)
-        seconds = time.perf_counter() - started
-    return Incremental(verified.tree_size, reached.leaves_checked, seconds, reached)
+    sequence_and_sign(bench, verifier)
+    reached, seconds = _verify_since(bench, verifier, verified)
+    return Incremental(verified.tree_size, reached.events_checked, seconds, reached)
 
 
 def incremental_figure(smaller: Incremental, larger: Incremental) -> Figure:
@@ -114,12 +146,69 @@ def incremental_figure(smaller: Incremental, larger: Incremental) -> Figure:
         f"({ratio:.2f} × the time for {grown:.1f} × the log)",
         goal=f"≤ {INCREMENTAL_GOAL:g} × the time",
         met=ratio <= INCREMENTAL_GOAL and larger.new_events == smaller.new_events,
-        note="since the last verified tree head: its frontier checked, then the new leaves only",
+        note=(
+            "verify_since the last verified tree head: its frontier checked against its "
+            "witnessed root, then only the new leaves read"
+        ),
     )
 
 
-def _keys(bench: Bench) -> AuditKeys:
-    return load_audit_keys(load_settings(bench.environment))
+def sequence_and_sign(bench: Bench, verifier: Verifier) -> None:
+    """Every recorded event into the tree, a tree head signed over it and handed to the
+    witness store and the TSA, as the sequencer does every minute."""
+    signer, witnesses = verifier.keys.signer, verifier.witnesses
+    if signer is None or witnesses.store is None or witnesses.tsa is None:
+        raise RuntimeError("the bench stack has no audit signing key, witness store or TSA")
+    sequence_all(bench.engine, _untold)
+    with Session(bench.engine) as session, session.begin():
+        sign_tree_head(session, signer, verifier.keys.origin)
+    handed = witness_pending(sessionmaker(bench.engine), witnesses.store, witnesses.tsa)
+    if handed.waiting or handed.conflict or handed.unavailable:
+        problem = handed.conflict or handed.unavailable
+        raise NotVerified(f"{handed.waiting} tree heads not witnessed: {problem}")
+
+
+def _verify_since(
+    bench: Bench, verifier: Verifier, verified: VerificationReport
+) -> tuple[VerificationReport, float]:
+    """`verify_since` from the size `verified` reached (what --since-last reads back from the
+    last intact check), timed; it must start there and read only the leaves after it."""
+    with Session(bench.engine) as session:
+        started = time.perf_counter()
+        report = verify_since(
+            session, verifier.keys.trusted, verifier.keys.origin, verifier.witnesses,
+            verified.tree_size, checkpoint_interval_seconds=verifier.interval,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+    _intact(report)
+    added = report.tree_size - verified.tree_size
+    if report.from_size != verified.tree_size or report.leaves_read != added:
+        raise NotVerified(
+            f"verify_since from {verified.tree_size} started at {report.from_size} and read "
+            f"{report.leaves_read} leaves for the {added} new ones"
+        )
+    return report, seconds
+
+
+def _intact(report: VerificationReport) -> None:
+    damage = report.damage
+    if damage is not None:
+        said = " ".join(summary_lines(report))
+        raise NotVerified(f"the bench's log is DAMAGED ({damage.kind}): {damage.explanation} "
+                          f"({said})")  # fmt: skip
+
+
+def _verifier(bench: Bench) -> Verifier:
+    settings = load_settings(bench.environment)
+    return Verifier(
+        load_audit_keys(settings),
+        witnesses_from_settings(settings),
+        settings.audit.checkpoint_interval_seconds,
+    )
+
+
+def _untold(_placed: int) -> None:
+    pass
 
 
 def _new_event(number: int) -> NewEvent:
