@@ -22,14 +22,13 @@ from portal.audit.actions import AuditAction
 from portal.audit.legacy_chain import LegacyChain
 from portal.audit.signing import PublicKey
 from portal.audit.tree_store import MissingNode, StoredTree
+from portal.audit.verify_hidden import hidden_events, without_leaf
 from portal.audit.verify_leaves import duplicate_event
 from portal.audit.verify_report import REWRITTEN, UNSIGNED, Damage, VerificationReport
 from portal.audit.verify_tree import Walk, walk_tree
 from portal.audit.verify_witnesses import HeadCheck, Trust, WitnessConfig, check_heads
 from portal.models import (
     AuditEvent,
-    AuditLeaf,
-    AuditSequencerState,
     AuditTreeHead,
     AuditWitness,
     AuditWitnessRecord,
@@ -164,6 +163,8 @@ def _checked_frontier(
 
 def _finish(session: Session, report: VerificationReport, heads: HeadCheck, interval: int) -> None:
     report.unsequenced = unsequenced(session)
+    for damage in hidden_events(session, report.tree_size):
+        report.add(damage)
     if heads.heads_checked == 0 and not heads.roots and not report.problems:
         report.add(_unsigned(session, interval))
 
@@ -187,16 +188,10 @@ def _unsigned(session: Session, interval: int) -> Damage | None:
 
 
 def unsequenced(session: Session) -> int:
-    """Events recorded but not yet in the tree, found as the sequencer finds them."""
-    state = session.get(AuditSequencerState, 1)
-    if state is None:
-        return 0
-    placed = ~sa.exists().where(AuditLeaf.event_seq == AuditEvent.seq)
-    if session.get_bind().dialect.name == "postgresql":
-        waiting = sa.and_(AuditEvent.xact >= state.low_xact, placed)
-    else:
-        waiting = AuditEvent.seq > state.last_seq
-    return int(session.scalar(sa.select(sa.func.count()).where(waiting)) or 0)
+    """Every event recorded but not in the tree: those the sequencer will still place and
+    those hidden from it (which are damage too), so no event escapes the count of those no
+    witness vouches for."""
+    return without_leaf(session)
 
 
 def last_verified_size(session: Session) -> int:
