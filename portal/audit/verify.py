@@ -29,6 +29,7 @@ from portal.audit.verify_tree import Walk, walk_tree
 from portal.audit.verify_witnesses import HeadCheck, Trust, WitnessConfig, check_heads
 from portal.models import (
     AuditEvent,
+    AuditLeaf,
     AuditTreeHead,
     AuditWitness,
     AuditWitnessRecord,
@@ -195,15 +196,32 @@ def unsequenced(session: Session) -> int:
 
 
 def last_verified_size(session: Session) -> int:
-    """The tree size the newest intact check recorded (`audit_verified`), or 0."""
-    recent = session.scalars(
-        sa.select(AuditEvent.details)
-        .where(AuditEvent.action == AuditAction.AUDIT_VERIFIED.value)
-        .order_by(AuditEvent.seq.desc())
-        .limit(20)
+    """The tree size the newest trustworthy intact check recorded (`audit_verified`), or 0
+    (a full check).
+
+    Its event must itself be a leaf before the newest checkpoint the store is recorded as
+    holding (so the signed, witnessed tree vouches for it: a row inserted around the
+    application is not), say intact, and name a size no larger than its own place in the tree
+    (a check can only vouch for what came before it). A later placed check that found damage
+    means no earlier intact one may be started from."""
+    witnessed = session.scalar(
+        sa.select(sa.func.max(AuditWitnessRecord.tree_size)).where(
+            AuditWitnessRecord.witness == AuditWitness.STORE
+        )
     )
-    for details in recent:
+    if not witnessed:
+        return 0
+    checks = session.execute(
+        sa.select(AuditLeaf.leaf_index, AuditEvent.details)
+        .outerjoin(AuditLeaf, AuditLeaf.event_seq == AuditEvent.seq)
+        .where(AuditEvent.action == AuditAction.AUDIT_VERIFIED.value)
+        .order_by(AuditLeaf.leaf_index.is_(None).desc(), AuditLeaf.leaf_index.desc())
+    )
+    for leaf_index, details in checks:
+        if not (isinstance(details, dict) and details.get("intact") is True):
+            return 0  # a later check found damage (one not yet placed counts too)
+        if leaf_index is None or leaf_index >= witnessed:
+            continue  # not yet vouched for by a witnessed checkpoint
         size = details.get("tree_size")
-        if details.get("intact") is True and isinstance(size, int) and size >= 0:
-            return size
+        return size if isinstance(size, int) and 0 <= size <= leaf_index else 0
     return 0
