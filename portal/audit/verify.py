@@ -50,7 +50,7 @@ def verify_log(
     checkpoint_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
 ) -> VerificationReport:
     """Check the whole log; `progress` is told how many leaves are checked as it goes."""
-    trust = Trust(tuple(trusted_keys), origin, witnesses)
+    trust = Trust(tuple(trusted_keys), origin, witnesses, checkpoint_interval_seconds)
     heads = check_heads(session, trust)
     report = _report(trust, heads, 0)
     chain = LegacyChain(session)
@@ -80,7 +80,7 @@ def verify_since(
 ) -> VerificationReport:
     """Check the leaves after the newest checkpoint the store witnessed at or below
     `from_size` (a full check when there is none), and every checkpoint from there on."""
-    trust = Trust(tuple(trusted_keys), origin, witnesses)
+    trust = Trust(tuple(trusted_keys), origin, witnesses, checkpoint_interval_seconds)
     start = _witnessed_start(session, from_size)
     heads = check_heads(session, trust, start) if start else None
     if heads is None or start not in heads.witnessed:

@@ -6,11 +6,14 @@ Each attack is made as someone with database superuser access would, against rea
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
+from loopback.tsa import LoopbackTsa
 from portal.audit import AuditAction, record_event
 from portal.audit.signing import CheckpointSigner
 from portal.audit.verify import last_verified_size
@@ -23,8 +26,10 @@ from tests.support.log_checks import (
     execute,
     record,
     store_witnesses,
+    tsa_witnesses,
     verify,
     verify_from,
+    witness,
 )
 
 
@@ -89,3 +94,72 @@ def test_a_forged_intact_record_cannot_skip_damage_a_full_check_found(
 
     assert start == 0 and report.from_size == 0
     assert report.damage is not None and report.damage.seq == events[1]
+
+
+def _backdate_heads(session: Session, minutes: int) -> None:
+    execute(
+        session,
+        "UPDATE audit_tree_heads SET signed_at = :t",
+        t=datetime.now(UTC) - timedelta(minutes=minutes),
+    )
+
+
+@both_backends
+def test_an_empty_store_while_old_checkpoints_exist_is_witness_damage(
+    db_session: Session, signer: CheckpointSigner, witnesses: Witnesses, tmp_path: Path
+) -> None:
+    """As if the store's volume were not mounted: a directory, readable and empty."""
+    record(db_session, 4)
+    checkpoint(db_session, signer, witnesses)
+    record(db_session, 4)
+    checkpoint(db_session, signer, witnesses)
+    unmounted = store_witnesses(tmp_path / "mountpoint")
+    as_superuser(db_session)
+    execute(db_session, "DELETE FROM audit_witness_records")
+
+    fresh = verify(db_session, signer, unmounted)
+    assert fresh.intact and fresh.witnessed == []  # just signed: not yet due at the store
+
+    _backdate_heads(db_session, 2 + 5 + 1)  # two 60 s intervals and the grace, passed
+    old = verify(db_session, signer, unmounted, interval=60)
+    assert old.damage is not None and old.damage.kind == "witness"
+    assert "holds none of the 2 checkpoints" in old.damage.explanation
+
+
+def _tsa_log(session: Session, signer: CheckpointSigner, witnesses: Witnesses) -> tuple[int, int]:
+    record(session, 3)
+    first = checkpoint(session, signer, witnesses)
+    record(session, 3)
+    second = checkpoint(session, signer, witnesses)
+    assert verify(session, signer, witnesses).intact
+    return first, second
+
+
+@pytest.mark.parametrize("then", ["left out", "stamped again"])
+def test_a_deleted_time_stamp_is_witness_damage(
+    db_session: Session, signer: CheckpointSigner, tmp_path: Path, tsa: LoopbackTsa, then: str
+) -> None:
+    witnesses = tsa_witnesses(tmp_path / "store", tsa.url, tsa.trust_roots_pem)
+    first, second = _tsa_log(db_session, signer, witnesses)
+    as_superuser(db_session)
+    execute(
+        db_session,
+        "DELETE FROM audit_witness_records WHERE witness = 'tsa' AND tree_size = :s",
+        s=first,
+    )
+    if then == "stamped again":
+        time.sleep(1.1)  # the loopback TSA's times are to the second
+        witness(db_session, witnesses)
+
+    report = verify(db_session, signer, witnesses)
+
+    assert report.damage is not None and report.damage.kind == "witness", report.damage
+    if then == "left out":
+        assert report.damage.explanation.startswith(
+            f"The checkpoint of {first} events has no time-stamp, although the later one of "
+            f"{second} has"
+        )
+    else:
+        assert report.damage.explanation.startswith(
+            f"The checkpoint of {second} events was time-stamped before the earlier one of {first}"
+        )
