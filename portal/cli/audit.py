@@ -159,6 +159,16 @@ def verify(since_last: bool, from_size: int | None) -> None:
             else "Checked the whole log: the store holds no witnessed checkpoint to start from."
         )
     damage = report.damage
+    if damage is None and not (report.store_configured or report.tsa_configured):
+        # Whoever can write the database can rewrite the log and sign it again with a stolen
+        # key: without a witness, "intact" would claim more than was checked.
+        click.echo(
+            "SELF-CONSISTENT ONLY: the log agrees with its own checkpoints, but no witness is "
+            "configured ([audit] witness_directory, tsa_url), so nothing was checked against "
+            "witnesses outside the database.",
+            err=True,
+        )
+        raise SystemExit(3)
     if damage is None:
         click.echo("The log is intact.")
         return
