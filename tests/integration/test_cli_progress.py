@@ -23,6 +23,7 @@ from portal.crypto import FileKeyring
 from portal.lifecycle import RequestStatus
 from tests.conftest import TEST_SECRET_KEY, test_settings
 from tests.integration.test_retention import Closed
+from tests.support.audit_log import sequence_all
 from tests.support.terminal import on_a_pty
 from tests.support.world import build_world
 
@@ -55,6 +56,8 @@ def copy(tmp_path: Path, keyring_path: Path, audit_key_path: Path) -> Iterator[C
             closed.make(RequestStatus.REJECTED, 400)
         for _ in range(EVENTS):
             record_event(session, AuditAction.DEMO_DATA_SEEDED)
+        session.commit()
+        sequence_all(session)  # the tree the checks walk (and show progress through)
         session.commit()
     engine.dispose()
     witness = files.parent / "witness-store"  # `portal audit verify` without one exits 3
