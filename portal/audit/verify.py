@@ -22,6 +22,7 @@ from portal.audit.actions import AuditAction
 from portal.audit.legacy_chain import LegacyChain
 from portal.audit.signing import PublicKey
 from portal.audit.tree_store import MissingNode, StoredTree
+from portal.audit.verify_hidden import hidden_events, without_leaf
 from portal.audit.verify_leaves import duplicate_event
 from portal.audit.verify_report import REWRITTEN, UNSIGNED, Damage, VerificationReport
 from portal.audit.verify_tree import Walk, walk_tree
@@ -29,7 +30,6 @@ from portal.audit.verify_witnesses import HeadCheck, Trust, WitnessConfig, check
 from portal.models import (
     AuditEvent,
     AuditLeaf,
-    AuditSequencerState,
     AuditTreeHead,
     AuditWitness,
     AuditWitnessRecord,
@@ -50,7 +50,7 @@ def verify_log(
     checkpoint_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
 ) -> VerificationReport:
     """Check the whole log; `progress` is told how many leaves are checked as it goes."""
-    trust = Trust(tuple(trusted_keys), origin, witnesses)
+    trust = Trust(tuple(trusted_keys), origin, witnesses, checkpoint_interval_seconds)
     heads = check_heads(session, trust)
     report = _report(trust, heads, 0)
     chain = LegacyChain(session)
@@ -80,7 +80,7 @@ def verify_since(
 ) -> VerificationReport:
     """Check the leaves after the newest checkpoint the store witnessed at or below
     `from_size` (a full check when there is none), and every checkpoint from there on."""
-    trust = Trust(tuple(trusted_keys), origin, witnesses)
+    trust = Trust(tuple(trusted_keys), origin, witnesses, checkpoint_interval_seconds)
     start = _witnessed_start(session, from_size)
     heads = check_heads(session, trust, start) if start else None
     if heads is None or start not in heads.witnessed:
@@ -164,6 +164,8 @@ def _checked_frontier(
 
 def _finish(session: Session, report: VerificationReport, heads: HeadCheck, interval: int) -> None:
     report.unsequenced = unsequenced(session)
+    for damage in hidden_events(session, report.tree_size):
+        report.add(damage)
     if heads.heads_checked == 0 and not heads.roots and not report.problems:
         report.add(_unsigned(session, interval))
 
@@ -187,28 +189,39 @@ def _unsigned(session: Session, interval: int) -> Damage | None:
 
 
 def unsequenced(session: Session) -> int:
-    """Events recorded but not yet in the tree, found as the sequencer finds them."""
-    state = session.get(AuditSequencerState, 1)
-    if state is None:
-        return 0
-    placed = ~sa.exists().where(AuditLeaf.event_seq == AuditEvent.seq)
-    if session.get_bind().dialect.name == "postgresql":
-        waiting = sa.and_(AuditEvent.xact >= state.low_xact, placed)
-    else:
-        waiting = AuditEvent.seq > state.last_seq
-    return int(session.scalar(sa.select(sa.func.count()).where(waiting)) or 0)
+    """Every event recorded but not in the tree: those the sequencer will still place and
+    those hidden from it (which are damage too), so no event escapes the count of those no
+    witness vouches for."""
+    return without_leaf(session)
 
 
 def last_verified_size(session: Session) -> int:
-    """The tree size the newest intact check recorded (`audit_verified`), or 0."""
-    recent = session.scalars(
-        sa.select(AuditEvent.details)
-        .where(AuditEvent.action == AuditAction.AUDIT_VERIFIED.value)
-        .order_by(AuditEvent.seq.desc())
-        .limit(20)
+    """The tree size the newest trustworthy intact check recorded (`audit_verified`), or 0
+    (a full check).
+
+    Its event must itself be a leaf before the newest checkpoint the store is recorded as
+    holding (so the signed, witnessed tree vouches for it: a row inserted around the
+    application is not), say intact, and name a size no larger than its own place in the tree
+    (a check can only vouch for what came before it). A later placed check that found damage
+    means no earlier intact one may be started from."""
+    witnessed = session.scalar(
+        sa.select(sa.func.max(AuditWitnessRecord.tree_size)).where(
+            AuditWitnessRecord.witness == AuditWitness.STORE
+        )
     )
-    for details in recent:
+    if not witnessed:
+        return 0
+    checks = session.execute(
+        sa.select(AuditLeaf.leaf_index, AuditEvent.details)
+        .outerjoin(AuditLeaf, AuditLeaf.event_seq == AuditEvent.seq)
+        .where(AuditEvent.action == AuditAction.AUDIT_VERIFIED.value)
+        .order_by(AuditLeaf.leaf_index.is_(None).desc(), AuditLeaf.leaf_index.desc())
+    )
+    for leaf_index, details in checks:
+        if not (isinstance(details, dict) and details.get("intact") is True):
+            return 0  # a later check found damage (one not yet placed counts too)
+        if leaf_index is None or leaf_index >= witnessed:
+            continue  # not yet vouched for by a witnessed checkpoint
         size = details.get("tree_size")
-        if details.get("intact") is True and isinstance(size, int) and size >= 0:
-            return size
+        return size if isinstance(size, int) and 0 <= size <= leaf_index else 0
     return 0

@@ -15,7 +15,9 @@ The kinds of damage (docs/audit.md has the table):
 - `witness`: the witnesses outside the database disagree with it or with themselves: a note
   the store holds that no trusted key signed, a note removed from the store, a time-stamp
   token that does not verify, a store that cannot be read;
-- `unsigned`: events and no signed checkpoint at all, long after one was due.
+- `unsigned`: events and no signed checkpoint at all, long after one was due;
+- `hidden`: an event without a leaf that the sequencer will never place (recorded around the
+  application, below its bookmark), so nothing vouches for it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ TRUNCATED = "truncated"
 REWRITTEN = "rewritten"
 WITNESS = "witness"
 UNSIGNED = "unsigned"
-KINDS = (CHANGED, DELETED, REORDERED, TRUNCATED, REWRITTEN, WITNESS, UNSIGNED)
+HIDDEN = "hidden"
+KINDS = (CHANGED, DELETED, REORDERED, TRUNCATED, REWRITTEN, WITNESS, UNSIGNED, HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class VerificationReport:
     heads_checked: int = 0
     witnessed: list[int] = field(default_factory=list)
     unwitnessed: list[int] = field(default_factory=list)
-    # Events recorded but not yet placed in the tree by the sequencer.
+    # Events recorded but not in the tree: waiting for the sequencer, or hidden from it.
     unsequenced: int = 0
     legacy_events: int = 0
     legacy_checkpoints_checked: int = 0

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from portal.audit.note import NoteError, OpenedNote, open_note
 from portal.audit.signing import PublicKey
 from portal.audit.verify_report import REWRITTEN, WITNESS, Damage
+from portal.audit.verify_witness_gaps import empty_store, stamps_out_of_order, tsa_gaps
 from portal.audit.witness import (
     CheckpointStore,
     TimestampInvalid,
@@ -49,6 +50,8 @@ class Trust:
     keys: tuple[PublicKey, ...]
     origin: str
     witnesses: WitnessConfig
+    # How often a checkpoint is due ([audit] checkpoint_interval_seconds).
+    interval_seconds: int = 60
 
     def open(self, note: str) -> OpenedNote:
         return open_note(note, [(self.origin, key) for key in self.keys])
@@ -67,6 +70,7 @@ class HeadCheck:
     heads_checked: int = 0
     tokens_checked: int = 0
     stamped_at: dict[int, datetime] = field(default_factory=dict)
+    store_unreadable: bool = False
 
 
 def check_heads(session: Session, trust: Trust, from_size: int = 0) -> HeadCheck:
@@ -79,8 +83,25 @@ def check_heads(session: Session, trust: Trust, from_size: int = 0) -> HeadCheck
     all_sizes = set(session.scalars(sa.select(AuditTreeHead.tree_size)))
     _compare(heads, stored, all_sizes, result)
     _check_records(session, trust, heads, stored, from_size, result)
+    _absences(session, trust, stored, from_size, result)
     _witnessed(heads, stored, trust, result)
     return result
+
+
+def _absences(
+    session: Session, trust: Trust, stored: dict[int, str] | None, from_size: int, result: HeadCheck
+) -> None:
+    """What is missing: every note from a store that was read, a token below a later one, a
+    token's time in order (portal/audit/verify_witness_gaps.py)."""
+    if stored is not None and not stored and not result.store_unreadable:
+        _add(result, empty_store(session, trust.interval_seconds))
+    _add(result, tsa_gaps(session, from_size))
+    _add(result, stamps_out_of_order(result.stamped_at))
+
+
+def _add(result: HeadCheck, damage: Damage | None) -> None:
+    if damage is not None:
+        result.problems.append(damage)
 
 
 def _database_heads(
@@ -134,6 +155,7 @@ def _stored_notes(trust: Trust, from_size: int, result: HeadCheck) -> dict[int, 
         result.problems.append(
             Damage(WITNESS, None, f"The witness store could not be read: {error}", 0)
         )
+        result.store_unreadable = True
         return {}
     stored: dict[int, str] = dict.fromkeys((size for size in sizes if size < from_size), "")
     for size, note in notes.items():

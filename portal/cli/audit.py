@@ -134,7 +134,8 @@ def _signer() -> CheckpointSigner:
 @click.option(
     "--since-last",
     is_flag=True,
-    help="Check only the events added since the last check that found the log intact.",
+    help="Check only the events added since the last check that found the log intact (when the "
+    "witnessed tree vouches for that check's record; otherwise the whole log).",
 )
 @click.option(
     "--from-size",
@@ -156,7 +157,24 @@ def verify(since_last: bool, from_size: int | None) -> None:
         record_event(session, AuditAction.AUDIT_VERIFIED, details=details)
     for line in summary_lines(report):
         click.echo(line)
+    if (since_last or from_size) and report.from_size == 0:
+        click.echo(
+            "Checked the whole log: no earlier intact check, recorded in the tree before its "
+            "last witnessed checkpoint, to start from."
+            if since_last
+            else "Checked the whole log: the store holds no witnessed checkpoint to start from."
+        )
     damage = report.damage
+    if damage is None and not (report.store_configured or report.tsa_configured):
+        # Whoever can write the database can rewrite the log and sign it again with a stolen
+        # key: without a witness, "intact" would claim more than was checked.
+        click.echo(
+            "SELF-CONSISTENT ONLY: the log agrees with its own checkpoints, but no witness is "
+            "configured ([audit] witness_directory, tsa_url), so nothing was checked against "
+            "witnesses outside the database.",
+            err=True,
+        )
+        raise SystemExit(3)
     if damage is None:
         click.echo("The log is intact.")
         return

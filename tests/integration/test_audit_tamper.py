@@ -24,7 +24,7 @@ from portal.audit.tree_store import append_leaves
 from portal.audit.witnessing import Witnesses
 from portal.models import AuditEvent
 from tests.conftest import both_backends
-from tests.support.audit_log import TEST_ORIGIN
+from tests.support.audit_log import TEST_ORIGIN, sequence_all
 from tests.support.log_checks import (
     as_superuser,
     checkpoint,
@@ -312,3 +312,77 @@ def test_an_event_placed_in_the_tree_twice_is_found(
     report = verify(db_session, signer, witnesses)
     assert report.damage is not None
     assert (report.damage.kind, report.damage.seq) == ("reordered", events[1]), report.damage
+
+
+def _insert_behind_the_bookmark(session: Session, seq: int) -> None:
+    """A backdated event inserted around the application where the sequencer never looks:
+    below its transaction-id watermark on PostgreSQL, at or below its last number on SQLite."""
+    xact = 3 if session.get_bind().dialect.name == "postgresql" else None
+    execute(
+        session,
+        "INSERT INTO audit_events (seq, occurred_at, action, outcome, details, xact) "
+        "VALUES (:seq, '2025-01-01 00:00:00', 'sign_in', 'success', '{}', :xact)",
+        seq=seq,
+        xact=xact,
+    )
+
+
+@both_backends
+def test_an_event_hidden_from_the_sequencer_is_damage(
+    db_session: Session, signer: CheckpointSigner, witnesses: Witnesses
+) -> None:
+    record(db_session, 4)
+    checkpoint(db_session, signer, witnesses)
+    record(db_session, 2)
+    size = checkpoint(db_session, signer, witnesses)
+    as_superuser(db_session)
+    _insert_behind_the_bookmark(db_session, -7)
+    assert sequence_all(db_session) == 0  # the sequencer would never place it
+
+    report = verify(db_session, signer, witnesses)
+
+    assert report.damage is not None
+    assert (report.damage.kind, report.damage.seq) == ("hidden", -7)
+    assert report.unsequenced == 1 and report.events_after_witnessed == 1
+    assert report.tree_size == size
+
+
+@both_backends
+def test_real_events_moved_behind_the_bookmark_then_edited_are_damage(
+    db_session: Session, signer: CheckpointSigner, witnesses: Witnesses
+) -> None:
+    """Genuine events not yet placed, their transaction ids rewritten below the watermark
+    (PostgreSQL) or the bookmark moved past them (SQLite), then one edited, one deleted."""
+    record(db_session, 4)
+    checkpoint(db_session, signer, witnesses)
+    events = record(db_session, 3)
+    as_superuser(db_session)
+    if db_session.get_bind().dialect.name == "postgresql":
+        execute(db_session, "UPDATE audit_events SET xact = 3 WHERE seq IN (:a, :b, :c)",
+                a=events[0], b=events[1], c=events[2])  # fmt: skip
+    else:
+        execute(db_session, "UPDATE audit_sequencer_state SET last_seq = :s", s=events[-1])
+    execute(db_session, "UPDATE audit_events SET action = 'sign_out' WHERE seq = :n", n=events[0])
+    execute(db_session, "DELETE FROM audit_events WHERE seq = :n", n=events[1])
+    sequence_all(db_session)
+
+    report = verify(db_session, signer, witnesses)
+
+    assert report.damage is not None
+    assert (report.damage.kind, report.damage.seq) == ("hidden", events[0])
+    assert report.unsequenced == 2
+
+
+@both_backends
+def test_a_bookmark_that_disagrees_with_the_leaves_is_damage(
+    db_session: Session, signer: CheckpointSigner, witnesses: Witnesses
+) -> None:
+    record(db_session, 3)
+    checkpoint(db_session, signer, witnesses)
+    as_superuser(db_session)
+    execute(db_session, "UPDATE audit_sequencer_state SET tree_size = tree_size + 5")
+
+    report = verify(db_session, signer, witnesses)
+
+    assert report.damage is not None and report.damage.kind == "rewritten"
+    assert "bookmark says the tree holds 8 events but it holds 3" in report.damage.explanation

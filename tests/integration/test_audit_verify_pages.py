@@ -200,3 +200,33 @@ def test_the_verify_command_exits_1_naming_the_damage(
     damaged = portal_command.invoke(cli.cli, ["audit", "verify"])
     assert damaged.exit_code == 1
     assert f"DAMAGED (deleted) at event {events[1]}" in damaged.output
+
+
+def test_the_verify_command_without_witnesses_exits_3_saying_nothing_was_witnessed(
+    app: Flask,
+    portal_command: CliRunner,
+    db_session: Session,
+    signer: CheckpointSigner,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    witnessed_log(db_session, signer, settings)
+    bare = settings.audit.model_copy(
+        update={"witness_directory": None, "tsa_url": None, "tsa_certificate_file": None}
+    )
+    monkeypatch.setitem(app.config, "PORTAL_SETTINGS", settings.model_copy(update={"audit": bare}))
+    unwitnessed = portal_command.invoke(cli.cli, ["audit", "verify"])
+    assert unwitnessed.exit_code == 3, unwitnessed.output
+    assert "SELF-CONSISTENT ONLY" in unwitnessed.output
+    assert "nothing was checked against witnesses outside the database" in unwitnessed.output
+    assert "The log is intact." not in unwitnessed.output
+
+
+def test_since_last_without_a_trustworthy_earlier_check_checks_the_whole_log(
+    portal_command: CliRunner, db_session: Session, signer: CheckpointSigner, settings: Settings
+) -> None:
+    witnessed_log(db_session, signer, settings)
+    db_session.commit()
+    since = portal_command.invoke(cli.cli, ["audit", "verify", "--since-last"])
+    assert since.exit_code == 0, since.output
+    assert "Checked the whole log: no earlier intact check" in since.output

@@ -150,7 +150,7 @@ def test_rotate_rewraps_everything_online_and_retire_waits_for_the_last_key(
         assert set(session.scalars(sa.select(KeyCheck.kek_version))) == {3}
     assert_audited(portal, every_key.values())
     verified = portal.portal("audit", "verify")
-    assert verified.returncode == 0 and "The trail is intact" in verified.stdout
+    assert verified.returncode == 0 and "The log is intact" in verified.stdout
 
 
 def test_nothing_can_be_written_under_a_retired_version(portal: Deployment) -> None:

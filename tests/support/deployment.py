@@ -49,12 +49,16 @@ class Deployment:
 
     def environment(self) -> dict[str, str]:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+        # A checkpoint store, as in production: `portal audit verify` without one exits 3.
+        witness = self.files.parent / "witness-store"
+        witness.mkdir(exist_ok=True)
         return inherited | {
             "PORTAL_ENV": "test",
             "PORTAL_DATABASE__URL": self.url,
             "PORTAL_KEYRING__PATH": str(self.keyring_path),
             "PORTAL_SECURITY__SECRET_KEY": TEST_SECRET_KEY,
             "PORTAL_AUDIT__SIGNING_KEY_FILE": str(self.audit_key_path),
+            "PORTAL_AUDIT__WITNESS_DIRECTORY": str(witness),
             "PORTAL_ATTACHMENTS__STORAGE_DIRECTORY": str(self.files),
             "PORTAL_ATTACHMENTS__SCANNER": "none",
         }
