@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from portal.audit import merkle
 from portal.audit.actions import AuditAction
 from portal.audit.legacy_chain import LegacyChain
+from portal.audit.sequencer import waiting
 from portal.audit.signing import PublicKey
 from portal.audit.tree_store import MissingNode, StoredTree
 from portal.audit.verify_hidden import hidden_events, without_leaf
@@ -96,7 +97,7 @@ def verify_since(
         walk_tree(session, walk)
     else:
         report.tree_size = start
-    _finish(session, report, heads, checkpoint_interval_seconds)
+    _finish(session, report, heads, checkpoint_interval_seconds, whole=False)
     return report
 
 
@@ -162,10 +163,23 @@ def _checked_frontier(
     return None
 
 
-def _finish(session: Session, report: VerificationReport, heads: HeadCheck, interval: int) -> None:
-    report.unsequenced = unsequenced(session)
-    for damage in hidden_events(session, report.tree_size):
-        report.add(damage)
+def _finish(
+    session: Session,
+    report: VerificationReport,
+    heads: HeadCheck,
+    interval: int,
+    *,
+    whole: bool = True,
+) -> None:
+    """The events the tree does not hold. The full check looks at every event, and finds those
+    hidden from the sequencer; the incremental one counts only those past the sequencer's
+    bookmark, so that its cost follows the new events (hidden events are the full check's)."""
+    if not whole:
+        report.unsequenced = waiting(session)
+    else:
+        report.unsequenced = unsequenced(session)
+        for damage in hidden_events(session, report.tree_size):
+            report.add(damage)
     if heads.heads_checked == 0 and not heads.roots and not report.problems:
         report.add(_unsigned(session, interval))
 
