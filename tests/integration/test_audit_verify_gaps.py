@@ -149,7 +149,7 @@ def test_a_deleted_time_stamp_is_witness_damage(
     )
     if then == "stamped again":
         time.sleep(1.1)  # the loopback TSA's times are to the second
-        witness(db_session, witnesses)
+        witness(db_session, witnesses, signer)
 
     report = verify(db_session, signer, witnesses)
 
