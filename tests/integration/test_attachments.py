@@ -466,6 +466,9 @@ def test_production_refuses_to_accept_files_unscanned(tmp_path: Path) -> None:
         "PORTAL_KEYRING__PATH": "/etc/portal/keyring.json",
         "PORTAL_SERVICE__BASE_URL": "https://portal.northmoor.example",
         "PORTAL_AUDIT__SIGNING_KEY_FILE": "/etc/portal/audit-signing-key.pem",
+        "PORTAL_AUDIT__WITNESS_DIRECTORY": "/var/lib/portal-witness",
+        "PORTAL_AUDIT__TSA_URL": "https://tsa.northmoor.example/",
+        "PORTAL_AUDIT__TSA_CERTIFICATE_FILE": "/etc/portal/tsa-root.pem",
         "PORTAL_CMS__ADAPTER": "reference",
         "PORTAL_CMS__BASE_URL": "https://cms.northmoor.example",
     }

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from loopback.tsa import ROOT_FILE, make_certificates
 from portal import ConfigError, create_app, db, schema
 from portal.audit.signing import CheckpointSigner
 from portal.crypto import FileKeyring
@@ -44,8 +45,16 @@ def production_environment(keyring_path: Path, database_url: str) -> dict[str, s
         CheckpointSigner.create(signing_key)
     cms_secret = keyring_path.parent / "cms-client-secret"
     cms_secret.write_text("cms-secret-for-start-up-tests", encoding="utf-8")
+    # The witnesses production requires: a store directory and a TSA's root (never contacted
+    # at start-up).
+    witness = keyring_path.parent / "witness"
+    witness.mkdir(exist_ok=True)
+    make_certificates(keyring_path.parent / "tsa")
     return {
         "PORTAL_AUDIT__SIGNING_KEY_FILE": str(signing_key),
+        "PORTAL_AUDIT__WITNESS_DIRECTORY": str(witness),
+        "PORTAL_AUDIT__TSA_URL": "https://tsa.northmoor.example/",
+        "PORTAL_AUDIT__TSA_CERTIFICATE_FILE": str(keyring_path.parent / "tsa" / ROOT_FILE),
         "PORTAL_CMS__ADAPTER": "reference",
         "PORTAL_CMS__BASE_URL": "https://cms.northmoor.example",
         "PORTAL_CMS__CLIENT_ID": "portal",

@@ -28,6 +28,9 @@ def production_environ(tmp_path: Path) -> dict[str, str]:
         "PORTAL_KEYRING__PATH": "/etc/portal/keyring.json",
         "PORTAL_SERVICE__BASE_URL": "https://portal.northmoor.example",
         "PORTAL_AUDIT__SIGNING_KEY_FILE": "/etc/portal/audit-signing-key.pem",
+        "PORTAL_AUDIT__WITNESS_DIRECTORY": "/var/lib/portal-witness",
+        "PORTAL_AUDIT__TSA_URL": "https://tsa.northmoor.example/",
+        "PORTAL_AUDIT__TSA_CERTIFICATE_FILE": "/etc/portal/tsa-root.pem",
         "PORTAL_CMS__ADAPTER": "reference",
         "PORTAL_CMS__BASE_URL": "https://cms.northmoor.example",
     }
