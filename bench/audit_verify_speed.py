@@ -44,7 +44,7 @@ from portal.audit.record import NewEvent, event_fields, record_events
 from portal.audit.runtime import AuditKeys, load_audit_keys
 from portal.audit.verify import verify_log, verify_since
 from portal.audit.verify_report import VerificationReport, summary_lines
-from portal.audit.witnessing import Witnesses, witness_pending, witnesses_from_settings
+from portal.audit.witnessing import LogKeys, Witnesses, witness_pending, witnesses_from_settings
 from portal.config import load_settings
 from portal.models import AuditEvent, AuditLeaf, AuditTreeHead
 
@@ -162,7 +162,8 @@ def sequence_and_sign(bench: Bench, verifier: Verifier) -> None:
     sequence_all(bench.engine, _untold)
     with Session(bench.engine) as session, session.begin():
         sign_tree_head(session, signer, verifier.keys.origin)
-    handed = witness_pending(sessionmaker(bench.engine), witnesses.store, witnesses.tsa)
+    log_keys = LogKeys(verifier.keys.origin, verifier.keys.trusted)
+    handed = witness_pending(sessionmaker(bench.engine), witnesses.store, witnesses.tsa, log_keys)
     if handed.waiting or handed.conflict or handed.unavailable:
         problem = handed.conflict or handed.unavailable
         raise NotVerified(f"{handed.waiting} tree heads not witnessed: {problem}")
