@@ -3,6 +3,8 @@ each with its output in a log file."""
 
 from __future__ import annotations
 
+import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,19 +20,41 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 _HANDED_OUT: set[int] = set()
+# Ports are handed out from below the system's ephemeral range (32768-60999 on Linux), which
+# outgoing connections take their local ports from: a port found free there could be taken by
+# a client connection before the service binds it. Each pytest-xdist worker has its own slice.
+_FIRST_PORT, _LAST_PORT = 20_000, 32_000
+_RANDOM = random.Random()  # noqa: S311 - port numbers, not secrets
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (another process could still take it), and never
-    one this process was given before: the system can hand the same free port out twice in a
-    row, and two services asked for ports one after the other must not get the same one."""
-    while True:
+    """A TCP port free on 127.0.0.1 right now, and never one this process was given before:
+    two services asked for ports one after the other must not get the same one. It comes from
+    this process's own slice of ports below the ephemeral range, so neither another test
+    worker nor an outgoing connection takes it before the service binds it."""
+    first, last = _port_slice()
+    for _ in range(1000):
+        port = _RANDOM.randrange(first, last)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port between {first} and {last}")
+
+
+def _port_slice() -> tuple[int, int]:
+    """[first, last) for this process: the whole range, or a pytest-xdist worker's share."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    index = int(worker) if worker.isdigit() else 0
+    width = (_LAST_PORT - _FIRST_PORT) // max(workers, 1)
+    first = _FIRST_PORT + width * (index % max(workers, 1))
+    return first, first + width
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 30, message: str = "") -> Any:

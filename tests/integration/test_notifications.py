@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import stat
 import threading
 import time
@@ -31,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from loopback.databases import create_database, drop_database, migrated_engine
+from loopback.processes import free_port
 from portal.audit import AuditAction
 from portal.config import Settings
 from portal.crypto import FileKeyring
@@ -121,12 +121,6 @@ class SmtpServer:
         if self.running:
             self.controller.stop()
             self.running = False
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
