@@ -131,6 +131,10 @@ def test_a_lead_passing_the_request_on_as_a_colleague_confirms_is_answered_eithe
         (raced.lead, f"{request_page}/route", routing),
     )
 
-    # Never a server error: each is done, or told the request changed meanwhile.
-    assert set(statuses) <= {302, 400, 409}, statuses
+    # Never a server error: each is done, or told the request changed meanwhile; or, when the
+    # request was passed on before the confirmation was read, the teacher no longer sees it
+    # (404, as for any request out of her sight). Recording no longer queues the two on the
+    # audit chain's lock, so that order happens.
+    assert statuses[1] in {302, 400, 409}, statuses
+    assert statuses[0] in {302, 400, 409} or statuses == [404, 302], statuses
     assert 302 in statuses
