@@ -30,19 +30,8 @@ from tests.support.log_checks import (
     checkpoint,
     execute,
     record,
-    store_witnesses,
     verify,
 )
-
-
-@pytest.fixture(scope="module")
-def signer(audit_key_path: Path) -> CheckpointSigner:
-    return CheckpointSigner.load(audit_key_path)
-
-
-@pytest.fixture
-def witnesses(tmp_path: Path) -> Witnesses:
-    return store_witnesses(tmp_path / "store")
 
 
 @both_backends

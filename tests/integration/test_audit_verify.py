@@ -29,23 +29,12 @@ from tests.support.log_checks import (
     checkpoint,
     execute,
     record,
-    store_witnesses,
     tsa_witnesses,
     verify,
     verify_from,
 )
 
 AWKWARD_TEXT = 'quote " backslash \\ tab \t newline \n nul-ish \x01 del \x7f é ß 漢字 😀'
-
-
-@pytest.fixture(scope="module")
-def signer(audit_key_path: Path) -> CheckpointSigner:
-    return CheckpointSigner.load(audit_key_path)
-
-
-@pytest.fixture
-def witnesses(tmp_path: Path) -> Witnesses:
-    return store_witnesses(tmp_path / "store")
 
 
 def two_witnessed_checkpoints(

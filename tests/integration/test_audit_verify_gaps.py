@@ -33,16 +33,6 @@ from tests.support.log_checks import (
 )
 
 
-@pytest.fixture(scope="module")
-def signer(audit_key_path: Path) -> CheckpointSigner:
-    return CheckpointSigner.load(audit_key_path)
-
-
-@pytest.fixture
-def witnesses(tmp_path: Path) -> Witnesses:
-    return store_witnesses(tmp_path / "store")
-
-
 def _forge_intact_check(session: Session, seq: int) -> None:
     """An `audit_verified` row saying intact up to a huge size, inserted around the
     application where the sequencer never places it."""
