@@ -46,7 +46,6 @@ from portal.audit.signing import CheckpointSigner
 from portal.crypto import FileKeyring
 from portal.lifecycle import OutboxStatus
 from portal.models import (
-    AuditEvent,
     Contribution,
     DelegationRequest,
     Notification,
@@ -58,7 +57,7 @@ from tests.faults.portal_data import migrated_database
 from tests.faults.servers import PrivatePostgres
 from tests.faults.test_database_restart import EXCEPTION_TEXT
 from tests.integration.test_notifications import MailCatcher
-from tests.support.audit_log import settle
+from tests.support.audit_log import events, settle
 from tests.support.audit_tree import assert_one_tree
 from tests.support.deliveries import Outbox, worker_environment
 
@@ -302,7 +301,3 @@ def check_each_e_mail_sent_once(engine: Engine, mail: HeldMail, work: Work) -> N
         sent = session.execute(sa.select(Notification.status, Notification.attempts)).all()
         assert set(sent) == {(NotificationStatus.SENT, 1)} and len(sent) == len(work.references)
         assert len(events(session, AuditAction.NOTIFICATION_SENT)) == len(work.references)
-
-
-def events(session: Session, action: AuditAction) -> list[AuditEvent]:
-    return list(session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action.value)))

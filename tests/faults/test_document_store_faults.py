@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 
 from portal.audit import AuditAction
 from portal.config import Settings
-from portal.models import Attachment, AuditEvent, Contribution
+from portal.models import Attachment, Contribution
 from portal.models.keys import DataKey
 from tests.conftest import test_settings
 from tests.faults.servers import mounted_tmpfs
 from tests.integration.test_contribution_documents import PDF, upload
+from tests.support.audit_log import events
 from tests.support.world import World, client_for, issue
 
 pytestmark = pytest.mark.postgres
@@ -59,11 +60,6 @@ def settings(
 
 def count(session: Session, model: type) -> int:
     return int(session.scalar(sa.select(sa.func.count()).select_from(model)) or 0)
-
-
-def events(session: Session, action: AuditAction) -> list[AuditEvent]:
-    statement = sa.select(AuditEvent).where(AuditEvent.action == action.value)
-    return list(session.scalars(statement))
 
 
 def test_an_upload_the_store_cannot_take_is_refused_and_leaves_nothing(

@@ -29,6 +29,7 @@ from portal.models import (
     WebSession,
 )
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
+from tests.support.audit_log import events
 
 SECRET = "a-client-secret-nobody-should-see"  # noqa: S105 - a test value
 
@@ -88,10 +89,6 @@ def post_form(client: FlaskClient, path: str, fields: dict[str, Any]) -> Any:
 def provider(db_session: Session, slug: str) -> IdentityProvider | None:
     db_session.expire_all()
     return db_session.scalar(sa.select(IdentityProvider).where(IdentityProvider.slug == slug))
-
-
-def events(db_session: Session, action: str) -> list[AuditEvent]:
-    return list(db_session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def proposals(db_session: Session) -> list[OrganisationChange]:

@@ -26,7 +26,6 @@ from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.lifecycle import ContributionStatus, RequestStatus
 from portal.models import (
-    AuditEvent,
     ChildConfirmation,
     ChildKnown,
     Contribution,
@@ -54,6 +53,7 @@ from tests.integration.test_notifications import (  # noqa: F401 - fixtures
     smtp_server,
 )
 from tests.integration.test_page_titles_and_ids import repeated_ids
+from tests.support.audit_log import events
 from tests.support.confirming import KNOWN, children_on_page, confirm_children
 from tests.support.world import PURPOSE, World, client_for, issue
 
@@ -78,14 +78,6 @@ def confirmations(session: Session, reference: str) -> dict[str, tuple[ChildKnow
         sa.select(ChildConfirmation).where(ChildConfirmation.request_id == request.id)
     )
     return {str(row.child_id): (row.answer, row.matched_on) for row in rows}
-
-
-def events(session: Session, action: AuditAction) -> list[AuditEvent]:
-    return list(
-        session.scalars(
-            sa.select(AuditEvent).where(AuditEvent.action == action.value).order_by(AuditEvent.seq)
-        )
-    )
 
 
 def per_child_section() -> Any:

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import requests
-import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -31,9 +30,10 @@ from portal.connector.worker import DeliveryCounts, DeliveryWorker
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.lifecycle import OutboxStatus
-from portal.models import AuditEvent, Case, Child, OutboxMessage
+from portal.models import Case, Child, OutboxMessage
 from portal.settings import CmsSettings
 from tests.factories import csrf_token
+from tests.support.audit_log import events
 from tests.support.families import Family, Kid, own_reference_cms, settings_with
 from tests.support.other_cms import other_cms
 from tests.support.world import client_for
@@ -101,10 +101,6 @@ def filed_people(cms: ReferenceCms, record_id: str) -> list[dict[str, Any]]:
     )
     people: list[dict[str, Any]] = record.json()["people"]
     return people
-
-
-def events(session: Session, action: AuditAction) -> list[AuditEvent]:
-    return list(session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def assert_no_portal_child_id_in(body: dict[str, Any], household: Family) -> None:

@@ -24,10 +24,11 @@ from portal.connector.worker import DeliveryWorker
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.lifecycle import ContributionStatus, OutboxStatus, RequestStatus
-from portal.models import AuditEvent, Case, Child, Contribution, OutboxMessage, Role, Team
+from portal.models import Case, Child, Contribution, OutboxMessage, Role, Team
 from tests.conftest import test_settings
 from tests.factories import csrf_token, make_user
 from tests.integration.test_delivery_admin import accepted
+from tests.support.audit_log import events
 from tests.support.deliveries import Outbox
 from tests.support.world import World, client_for
 
@@ -72,10 +73,6 @@ def look_up(app: Flask, council: Outbox, reference: str) -> tuple[int, str, str 
     token = csrf_token(client.get("/requests/new").get_data(as_text=True))
     answer = client.post("/requests/new", data={"csrf_token": token, "reference": reference})
     return answer.status_code, answer.get_data(as_text=True), answer.headers.get("Location")
-
-
-def events(session: Session, action: AuditAction) -> list[AuditEvent]:
-    return list(session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def test_a_case_the_portal_has_not_seen_is_copied_from_the_cms(

@@ -16,7 +16,6 @@ from portal.admin.deliveries import age_in_words
 from portal.audit import AuditAction
 from portal.lifecycle import ContributionStatus, OutboxStatus, RequestStatus
 from portal.models import (
-    AuditEvent,
     Contribution,
     DelegationRequest,
     Organisation,
@@ -27,6 +26,7 @@ from portal.models import (
 from portal.uk_time import UK
 from tests.factories import csrf_token, make_user
 from tests.integration.test_contributions import answer_everything, children_of, send
+from tests.support.audit_log import events
 from tests.support.world import World, client_for, issue
 
 STOPPED_REASON = "cms_unavailable: the CMS answered 503 eight times"
@@ -101,10 +101,6 @@ def admin_client(app: Flask, admin: User) -> FlaskClient:
 
 def token_of(client: FlaskClient) -> str:
     return csrf_token(client.get("/admin/deliveries").get_data(as_text=True))
-
-
-def events(db_session: Session, action: AuditAction) -> list[AuditEvent]:
-    return list(db_session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action.value)))
 
 
 def current(db_session: Session, message: OutboxMessage) -> OutboxMessage:

@@ -27,10 +27,11 @@ from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.disarm.worker import DisarmWorker
 from portal.lifecycle import ContributionStatus
-from portal.models import Attachment, AuditEvent, Contribution, OutboxMessage, SafeCopyStatus
+from portal.models import Attachment, Contribution, OutboxMessage, SafeCopyStatus
 from portal.models.base import utcnow
 from portal.settings import Settings
 from tests.conftest import TEST_SECRET_KEY, both_backends, test_settings
+from tests.support.audit_log import events
 from tests.support.deliveries import Outbox
 
 TEXT = b"Attendance: 82%.\nSeen by the class teacher on 18 November.\n"
@@ -101,12 +102,6 @@ def worker(
     sessions: Callable[[], Session], settings: Settings, keyring: FileKeyring
 ) -> DisarmWorker:
     return DisarmWorker(sessions, settings, keyring, name="disarm-test")
-
-
-def events(session: Session, action: AuditAction) -> list[AuditEvent]:
-    session.expire_all()
-    query = sa.select(AuditEvent).where(AuditEvent.action == action.value)
-    return list(session.scalars(query.order_by(AuditEvent.seq)))
 
 
 def png() -> bytes:

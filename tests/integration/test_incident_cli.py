@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from portal import cli
 from portal.models import (
-    AuditEvent,
     Organisation,
     OrganisationKind,
     OrganisationStatus,
@@ -21,6 +20,7 @@ from portal.models import (
     WebSession,
 )
 from tests.factories import make_organisation, make_user, sign_in
+from tests.support.audit_log import events
 
 
 @pytest.fixture
@@ -32,11 +32,6 @@ def portal(app: Flask, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 def run(runner: CliRunner, *arguments: str) -> Result:
     return runner.invoke(cli.cli, list(arguments))
-
-
-def events(db_session: Session, action: str) -> list[AuditEvent]:
-    query = sa.select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
-    return list(db_session.scalars(query))
 
 
 def refused(result: Result, message: str) -> None:

@@ -18,7 +18,6 @@ from portal.audit import AuditAction
 from portal.crypto.keyring import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.models import (
-    AuditEvent,
     ClientAuthMethod,
     DelegationRequest,
     IdentityProvider,
@@ -39,6 +38,7 @@ from tests.factories import (
     make_user,
     sign_in,
 )
+from tests.support.audit_log import events
 
 PROPOSED = OrganisationStage.PROPOSED
 
@@ -57,11 +57,6 @@ def client_of(app: Flask, user: Any) -> FlaskClient:
     client = app.test_client()
     sign_in(app, client, user)
     return client
-
-
-def events(session: Session, action: AuditAction) -> list[AuditEvent]:
-    session.expire_all()
-    return list(session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action.value)))
 
 
 def post(client: FlaskClient, path: str, fields: list[tuple[str, str]]) -> TestResponse:

@@ -16,7 +16,6 @@ from portal import cli
 from portal.audit import AuditAction
 from portal.config import Settings
 from portal.models import (
-    AuditEvent,
     Notification,
     NotificationKind,
     NotificationStatus,
@@ -39,18 +38,10 @@ from tests.integration.test_notifications import (  # noqa: F401 - fixtures
     sessions,
     smtp_server,
 )
+from tests.support.audit_log import events
 
 TODAY = date(2027, 3, 1)
 THRESHOLDS = (30, 7)
-
-
-def events(session: Session, action: AuditAction) -> list[AuditEvent]:
-    session.expire_all()
-    return list(
-        session.scalars(
-            sa.select(AuditEvent).where(AuditEvent.action == action.value).order_by(AuditEvent.seq)
-        )
-    )
 
 
 def queued(session: Session, organisation: Organisation) -> list[Notification]:

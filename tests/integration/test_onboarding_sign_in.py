@@ -18,7 +18,6 @@ from portal.auth.oidc.registry import save_provider
 from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.models import (
-    AuditEvent,
     IdentityProvider,
     Organisation,
     OrganisationKind,
@@ -26,6 +25,7 @@ from portal.models import (
     User,
     UserStatus,
 )
+from tests.support.audit_log import events
 from tests.support.dev_oidc import DevOidcProvider, rsa_private_jwk, sign_in_at_provider
 from tests.support.live_portal import Browser, LiveStack, live_portal
 
@@ -89,14 +89,6 @@ def provider(session: Session) -> IdentityProvider:
     found = session.scalar(sa.select(IdentityProvider).where(IdentityProvider.slug == SLUG))
     assert found is not None
     return found
-
-
-def events(session: Session, action: AuditAction) -> list[AuditEvent]:
-    return list(
-        session.scalars(
-            sa.select(AuditEvent).where(AuditEvent.action == action.value).order_by(AuditEvent.seq)
-        )
-    )
 
 
 def test_the_first_sign_in_through_a_provider_is_recorded_as_its_test_once(

@@ -27,6 +27,7 @@ from portal.models import (
 )
 from portal.people.policy import Refused, check_roles, grantable_roles
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
+from tests.support.audit_log import events
 
 PENDING = UserStatus.PENDING
 
@@ -67,10 +68,6 @@ def reloaded(db_session: Session, user: User) -> User:
     found = db_session.get(User, user.id)
     assert found is not None
     return found
-
-
-def events(db_session: Session, action: str) -> list[AuditEvent]:
-    return list(db_session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def assert_no_personal_details(event: AuditEvent, person: User) -> None:

@@ -12,18 +12,13 @@ from werkzeug.datastructures import MultiDict
 from portal.audit import AuditAction
 from portal.lifecycle import RequestStatus
 from portal.models import (
-    AuditEvent,
     DelegationRequest,
     Notification,
     NotificationKind,
 )
 from tests.factories import csrf_token
+from tests.support.audit_log import events
 from tests.support.world import PURPOSE, World, client_for, day_fields, issue
-
-
-def events(session: Session, action: AuditAction) -> list[AuditEvent]:
-    session.expire_all()
-    return list(session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action.value)))
 
 
 def test_finding_a_case_by_its_reference(app: Flask, world: World, db_session: Session) -> None:

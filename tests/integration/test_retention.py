@@ -43,6 +43,7 @@ from portal.models.requests import LegalHold
 from portal.retention.shredding import RetentionReport, run_retention
 from tests.conftest import test_settings
 from tests.factories import csrf_token, make_request, make_user
+from tests.support.audit_log import events
 from tests.support.audit_tree import assert_one_tree
 from tests.support.deliveries import Outbox
 from tests.support.deployment import deployment
@@ -227,11 +228,6 @@ def content_of(session: Session, keyring: FileKeyring, request: DelegationReques
 def stored_files(app: Flask) -> set[str]:
     directory: Path = app.config["PORTAL_SETTINGS"].attachments.storage_directory
     return {path.name for path in directory.iterdir()} if directory.exists() else set()
-
-
-def events(session: Session, action: str) -> list[AuditEvent]:
-    query = sa.select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
-    return list(session.scalars(query))
 
 
 def run(portal: CliRunner, *options: str) -> Result:

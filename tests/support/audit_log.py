@@ -4,12 +4,14 @@ and a minute."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal.audit import AuditAction
 from portal.audit.checkpoints import sign_tree_head
 from portal.audit.sequencer import sequence_pending
 from portal.audit.signing import CheckpointSigner
-from portal.models import AuditTreeHead
+from portal.models import AuditEvent, AuditTreeHead
 
 TEST_ORIGIN = "portal.test/audit"
 
@@ -31,3 +33,11 @@ def settle(
     """Sequence everything, then sign the tree's head (None for an empty log)."""
     sequence_all(session)
     return sign_tree_head(session, signer, origin)
+
+
+def events(session: Session, action: AuditAction | str) -> list[AuditEvent]:
+    """The recorded events of one action, oldest first (by event number: the table's own row
+    order is no order at all)."""
+    name = action.value if isinstance(action, AuditAction) else action
+    query = sa.select(AuditEvent).where(AuditEvent.action == name).order_by(AuditEvent.seq)
+    return list(session.scalars(query))
