@@ -17,6 +17,7 @@ from portal.crypto import FileKeyring
 from portal.crypto.records import RecordCipher
 from portal.models import AuditEvent, IdentityProvider, Organisation, OrganisationKind, WebSession
 from tests.factories import make_organisation, make_user
+from tests.support.audit_log import events
 
 SECRET = "a-command-line-client-secret"  # noqa: S105 - a test value
 
@@ -62,10 +63,6 @@ def stored(db_session: Session, slug: str) -> IdentityProvider | None:
     return db_session.scalar(sa.select(IdentityProvider).where(IdentityProvider.slug == slug))
 
 
-def audited(db_session: Session, action: str) -> list[AuditEvent]:
-    return list(db_session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
-
-
 def assert_refused(result: Result, message: str) -> None:
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("portal: ") and message in result.stderr
@@ -106,7 +103,7 @@ def test_add_reads_the_secret_from_a_private_file_and_says_what_to_register(
     assert provider.group_roles == {"staff": "partner_contributor"}
     assert SECRET.encode() not in (provider.client_secret_enc or b"")
     assert RecordCipher(keyring, db_session).open_text(provider, "client_secret_enc") == SECRET
-    [event] = audited(db_session, "identity_provider_added")
+    [event] = events(db_session, "identity_provider_added")
     assert event.actor_role == "system" and SECRET not in str(event.details)
 
 
@@ -224,8 +221,8 @@ def test_load_adds_then_changes_providers(
     again = portal.invoke(cli.cli, ["idp", "load", str(path)])
     assert again.exit_code == 0, again.output
     assert "Changed 'one'" in again.output
-    assert len(audited(db_session, "identity_provider_added")) == 2
-    assert len(audited(db_session, "identity_provider_changed")) == 2
+    assert len(events(db_session, "identity_provider_added")) == 2
+    assert len(events(db_session, "identity_provider_changed")) == 2
 
 
 def test_load_is_all_or_nothing(
@@ -286,7 +283,7 @@ def test_list_disable_and_enable(
     assert "Disabled identity provider 'ashby'" in disabled.output
     assert stored(db_session, "ashby").enabled is False  # type: ignore[union-attr]
     assert db_session.scalar(sa.select(sa.func.count()).select_from(WebSession)) == 0
-    [event] = audited(db_session, "identity_provider_changed")
+    [event] = events(db_session, "identity_provider_changed")
     assert event.details["enabled"] is False and event.details["sessions_ended"] == 1
     assert "DISABLED" in portal.invoke(cli.cli, ["idp", "list"]).output
     assert "already disabled" in portal.invoke(cli.cli, ["idp", "disable", "ashby"]).output

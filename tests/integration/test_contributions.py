@@ -140,10 +140,12 @@ def test_a_draft_is_saved_encrypted_and_resumed(
     assert SECRET_ANSWER in teacher.get(path).get_data(as_text=True)  # resumed
     # The question pages name the children: each showing is a read of their details.
     reads = db_session.scalars(
-        sa.select(AuditEvent).where(
+        sa.select(AuditEvent)
+        .where(
             AuditEvent.action == AuditAction.CHILD_DETAILS_VIEWED.value,
             AuditEvent.actor_user_id == world.teacher.id,
         )
+        .order_by(AuditEvent.seq)
     ).all()
     assert reads and reads[-1].case_reference == "NCC-555001"
 
@@ -247,7 +249,9 @@ def test_return_resubmit_and_accept_queue_one_delivery(
     page = worker.get(f"/requests/{sent}/versions/1")
     assert page.status_code == 200 and SECRET_ANSWER in page.get_data(as_text=True)
     viewed = db_session.scalars(
-        sa.select(AuditEvent).where(AuditEvent.action == AuditAction.CONTRIBUTION_VIEWED.value)
+        sa.select(AuditEvent)
+        .where(AuditEvent.action == AuditAction.CONTRIBUTION_VIEWED.value)
+        .order_by(AuditEvent.seq)
     ).all()
     assert viewed and viewed[-1].case_reference == "NCC-555001"
     token = csrf_token(page.get_data(as_text=True))
