@@ -9,6 +9,11 @@ its row. Meanwhile the sequencer runs its passes in a process of its own, as `po
 sequencer` does (one every PASS_SECONDS, another at once while a batch was full), so the rate
 includes its load on the same database; when the writers stop, the run counts the events still
 waiting for the tree and times how long the sequencer takes to place them.
+
+Beside the limit, the floor of any Python writer: pgbench's own INSERT, sent by eight Python
+processes through psycopg and SQLAlchemy Core with no portal code, into the same scratch table.
+On a small machine the writers' own CPU, not the database, sets the append rate; the floor
+shows how much of the distance to pgbench is Python's and how much is the portal's.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import multiprocessing
 import statistics
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Barrier, Event
@@ -76,6 +83,10 @@ def measure(bench: Bench) -> list[Figure]:
     bench.progress(f"audit: pgbench, {WRITERS} clients, one INSERT per transaction")
     limit = pgbench.insert_rate(bench.engine, WRITERS, bench.scale.pgbench_seconds)
     count = bench.scale.appends_per_writer
+    bench.progress(f"audit: the same INSERT from {WRITERS} Python writers, without the portal")
+    with pgbench.scratch_table(bench.engine):
+        with _appended_by_writers(bench.database_url, count, _insert_bare) as bare:
+            pass
     bench.progress(f"audit: {WRITERS} writers appending {count} events each, the sequencer running")
     appended, lag = _append_while_sequencing(bench, count)
     ratio = appended.rate / limit
@@ -88,7 +99,9 @@ def measure(bench: Bench) -> list[Figure]:
             met=ratio >= GOAL_RATIO,
             note=(
                 "record_event, one event per commit, the sequencer running; pgbench: "
-                f"{WRITERS} clients, one INSERT of an event-sized row per commit"
+                f"{WRITERS} clients, one INSERT of an event-sized row per commit; pgbench's "
+                f"INSERT sent by {WRITERS} Python processes (psycopg, SQLAlchemy Core, no "
+                f"portal code): {bare.rate:,.0f}/s = {bare.rate / limit:.2f} × pgbench"
             ),
         ),
         Figure(
@@ -101,36 +114,53 @@ def measure(bench: Bench) -> list[Figure]:
 
 
 def _append_while_sequencing(bench: Bench, count: int) -> tuple[Appended, Lag]:
-    """The sequencer and WRITERS processes, each with its own connection, which start together
-    (once all are connected); the writers append `count` events each, one transaction at a time."""
+    """WRITERS processes appending `count` events each through record_event while the
+    sequencer runs in a process of its own; then how far behind it was."""
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
-    ready = context.Barrier(WRITERS + 2)
-    sequencer = context.Process(target=_sequence, args=(bench.database_url, ready, stop))
+    started = context.Event()
+    sequencer = context.Process(target=_sequence, args=(bench.database_url, started, stop))
+    sequencer.start()
+    try:
+        if not started.wait(timeout=120):
+            raise RuntimeError("the sequencer did not start")
+        with _appended_by_writers(bench.database_url, count, _append_one) as appended:
+            lag = _drained(bench, appended.finished, sequencer)
+    finally:
+        stop.set()
+        sequencer.join(timeout=30)
+        if sequencer.is_alive():
+            sequencer.terminate()
+    return appended, lag
+
+
+@contextmanager
+def _appended_by_writers(url: str, count: int, append: Appender) -> Iterator[Appended]:
+    """WRITERS processes, each with its own connection, which start together (once all are
+    connected) and `append` `count` times each, one transaction at a time. They are joined on
+    leaving (their exit takes a while: it is no part of any figure)."""
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(WRITERS + 1)
     results: Queue[tuple[float, float, list[float]]] = context.Queue()
     writers = [
-        context.Process(target=_append, args=(bench.database_url, count, ready, results))
+        context.Process(target=_append, args=(url, count, append, ready, results))
         for _ in range(WRITERS)
     ]
-    sequencer.start()
     try:
         for writer in writers:
             writer.start()
         ready.wait(timeout=120)
         reports = [results.get(timeout=600) for _ in writers]
-        appended = Appended(
+        yield Appended(
             [latency for report in reports for latency in report[2]],
             min(report[0] for report in reports),
             max(report[1] for report in reports),
         )
-        lag = _drained(bench, appended.finished, sequencer)
     finally:
-        stop.set()
-        for process in [*writers, sequencer]:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.terminate()
-    return appended, lag
+        for writer in writers:
+            writer.join(timeout=30)
+            if writer.is_alive():
+                writer.terminate()
 
 
 def _drained(bench: Bench, finished: float, sequencer: BaseProcess) -> Lag:
@@ -151,14 +181,14 @@ def _drained(bench: Bench, finished: float, sequencer: BaseProcess) -> Lag:
         time.sleep(0.01)
 
 
-def _sequence(url: str, ready: Barrier, stop: Event) -> None:
+def _sequence(url: str, started: Event, stop: Event) -> None:
     """The sequencer's leader, as far as this figure needs it: passes, each committed, one
     every PASS_SECONDS, at once after a full batch, until told to stop."""
     engine = db.make_engine(url)
     try:
         with Session(engine) as session, session.begin():
             sequence_pending(session)  # connected, and warm, before the writers start
-        ready.wait(timeout=120)
+        started.set()
         while not stop.is_set():
             with Session(engine) as session, session.begin():
                 result = sequence_pending(session)
@@ -168,15 +198,15 @@ def _sequence(url: str, ready: Barrier, stop: Event) -> None:
         engine.dispose()
 
 
-def _append(url: str, count: int, ready: Barrier, results: Queue[Any]) -> None:
-    """One writer: its own engine and connection, `count` events, each committed alone."""
+def _append(url: str, count: int, append: Appender, ready: Barrier, results: Queue[Any]) -> None:
+    """One writer: its own engine and connection, `count` appends, each committed alone."""
     engine = db.make_engine(url)
     sessions = sessionmaker(engine, expire_on_commit=False)
     actor = Actor(user_id=uuid.uuid4(), organisation_id=uuid.uuid4(), role="partner_contributor")
     with sessions() as session:
         # Connected, and SQLAlchemy's statement caches warm, before the clock starts: this
-        # first append is rolled back, so it leaves no event (only a gap in the numbers).
-        _append_one(session, actor, 0)
+        # first append is rolled back, so it leaves no row (only a gap in the numbers).
+        append(session, actor, 0)
         session.rollback()
     latencies = []
     ready.wait(timeout=120)
@@ -184,7 +214,7 @@ def _append(url: str, count: int, ready: Barrier, results: Queue[Any]) -> None:
     for number in range(count):
         begun = time.perf_counter()
         with sessions.begin() as session:
-            _append_one(session, actor, number)
+            append(session, actor, number)
         latencies.append(time.perf_counter() - begun)
     results.put((started, time.perf_counter(), latencies))
     engine.dispose()
@@ -201,6 +231,14 @@ def _append_one(session: Session, actor: Actor, number: int) -> None:
         case_reference=f"BENCH-{number % 500:04d}",
         details={"request": f"REQ-{number:07d}", "version": 1},
     )
+
+
+def _insert_bare(session: Session, _actor: Actor, _number: int) -> None:
+    """pgbench's own INSERT (bench/pgbench.py), from Python: the floor of any Python writer."""
+    session.connection().exec_driver_sql(pgbench.SCRIPT)
+
+
+Appender = Callable[[Session, Actor, int], None]
 
 
 def _untold(_placed: int) -> None:

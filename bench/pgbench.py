@@ -15,6 +15,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -39,6 +41,19 @@ def insert_rate(engine: Engine, clients: int, seconds: float) -> float:
     program = shutil.which("pgbench")
     if program is None:
         raise RuntimeError("pgbench is missing: `make pgbench` installs it")
+    with scratch_table(engine), tempfile.TemporaryDirectory(prefix="portal-pgbench-") as directory:
+        script = Path(directory) / "insert.sql"
+        script.write_text(SCRIPT, encoding="utf-8")
+        output = _run(program, engine, script, clients, seconds)
+    found = _TPS.search(output)
+    if found is None:
+        raise RuntimeError(f"pgbench printed no rate:\n{output}")
+    return float(found.group(1))
+
+
+@contextmanager
+def scratch_table(engine: Engine) -> Iterator[None]:
+    """The scratch table and sequence SCRIPT inserts into, for the measurement only."""
     with engine.begin() as connection:
         connection.execute(sa.text(f"DROP TABLE IF EXISTS {SCRATCH}"))
         connection.execute(sa.text(f"DROP SEQUENCE IF EXISTS {NUMBERS}"))
@@ -47,18 +62,11 @@ def insert_rate(engine: Engine, clients: int, seconds: float) -> float:
             sa.text(f"CREATE TABLE {SCRATCH} (LIKE audit_events, PRIMARY KEY (seq))")
         )
     try:
-        with tempfile.TemporaryDirectory(prefix="portal-pgbench-") as directory:
-            script = Path(directory) / "insert.sql"
-            script.write_text(SCRIPT, encoding="utf-8")
-            output = _run(program, engine, script, clients, seconds)
+        yield
     finally:
         with engine.begin() as connection:
             connection.execute(sa.text(f"DROP TABLE {SCRATCH}"))
             connection.execute(sa.text(f"DROP SEQUENCE {NUMBERS}"))
-    found = _TPS.search(output)
-    if found is None:
-        raise RuntimeError(f"pgbench printed no rate:\n{output}")
-    return float(found.group(1))
 
 
 def _run(program: str, engine: Engine, script: Path, clients: int, seconds: float) -> str:
