@@ -100,6 +100,7 @@ def run(scale: Scale, directory: Path) -> tuple[list[Figure], list[str]]:
 
 
 def _searches(bench: Bench, events: str) -> list[Figure]:
+    audit_verify_speed.settle(bench)  # a witnessed head, as production always has
     chosen = targets.searches(bench.engine, 40 if bench.scale is FULL else 4)
     return search.measure(bench, chosen.officer, chosen.cases, chosen.people, chosen.days, events)
 

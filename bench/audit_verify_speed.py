@@ -153,6 +153,12 @@ def incremental_figure(smaller: Incremental, larger: Incremental) -> Figure:
     )
 
 
+def settle(bench: Bench) -> None:
+    """The log as the running sequencer keeps it, for figures that read it (the IG search):
+    every event in the tree, under a signed and witnessed head."""
+    sequence_and_sign(bench, _verifier(bench))
+
+
 def sequence_and_sign(bench: Bench, verifier: Verifier) -> None:
     """Every recorded event into the tree, a tree head signed over it and handed to the
     witness store and the TSA, as the sequencer does every minute."""

@@ -83,28 +83,29 @@ def in_head(size: int) -> sa.ColumnElement[bool]:
 def waiting_matches(session: Session, matches: sa.ColumnElement[bool], size: int) -> int:
     """How many events match but are not in the head of `size` leaves, for the search page.
 
-    Cheap, whatever the filter: an event not in the head was either placed after it (a leaf
-    at or past `size`) or is still unsequenced, and unsequenced events are all at or above the
-    sequencer's bookmark (PostgreSQL: `xact >= low_xact`; SQLite: numbered past `last_seq`).
-    The export itself lists them with the exact test (`in_head`).
+    Cheap whatever the filter and however long the log: an event not in the head was either
+    placed after it or is still unsequenced, and each kind is counted from its own small end.
+    The leaves from `size` on come from the leaf_index key (what the sequencer placed since the
+    head: a minute's events, more only while the witnesses are away). Unsequenced events are all
+    at or above the sequencer's bookmark (PostgreSQL: `xact >= low_xact`, through the (xact,
+    seq) index; SQLite: numbered past `last_seq`). The two kinds never overlap (one has its
+    leaf, the other none), so their counts add up. The export itself lists them with the exact
+    test (`in_head`).
     """
-    state = session.get(AuditSequencerState, 1)
-    later = AuditEvent.seq.in_(sa.select(AuditLeaf.event_seq).where(AuditLeaf.leaf_index >= size))
-    if state is None:
-        unsequenced: sa.ColumnElement[bool] = ~in_head(size)
-    elif session.get_bind().dialect.name == "postgresql":
-        unsequenced = sa.and_(
-            AuditEvent.xact >= state.low_xact,
-            ~sa.exists().where(AuditLeaf.event_seq == AuditEvent.seq),
-        )
-    else:
-        unsequenced = AuditEvent.seq > state.last_seq
-    count = (
+    placed_after = (
         sa.select(sa.func.count())
-        .select_from(AuditEvent)
-        .where(matches, sa.or_(later, unsequenced))
+        .select_from(AuditLeaf)
+        .join(AuditEvent, AuditEvent.seq == AuditLeaf.event_seq)
+        .where(AuditLeaf.leaf_index >= size, matches)
     )
-    return int(session.scalar(count) or 0)
+    unplaced = ~sa.exists().where(AuditLeaf.event_seq == AuditEvent.seq)
+    state = session.get(AuditSequencerState, 1)
+    if state is not None and session.get_bind().dialect.name == "postgresql":
+        unplaced = sa.and_(AuditEvent.xact >= state.low_xact, unplaced)
+    elif state is not None:
+        unplaced = sa.and_(AuditEvent.seq > state.last_seq, unplaced)
+    unsequenced = sa.select(sa.func.count()).select_from(AuditEvent).where(matches, unplaced)
+    return int(session.scalar(placed_after) or 0) + int(session.scalar(unsequenced) or 0)
 
 
 @dataclass(frozen=True)
@@ -112,11 +113,13 @@ class ExportCoverage:
     """What an export of the search's events would prove, for the search page to say."""
 
     covering: CoveringHead | None
-    waiting: int  # matching events recorded after that head (all of them while it is None)
+    waiting: int  # matching events recorded after that head (none counted while it is None)
 
 
 def export_coverage(session: Session, matches: sa.ColumnElement[bool]) -> ExportCoverage:
+    """Before the first head there is nothing to prove against and no export to offer (the page
+    says so), so nothing is counted: every matching event would be, the whole log's worth."""
     covering = covering_head(session)
-    return ExportCoverage(
-        covering, waiting_matches(session, matches, covering.tree_size if covering else 0)
-    )
+    if covering is None:
+        return ExportCoverage(None, 0)
+    return ExportCoverage(covering, waiting_matches(session, matches, covering.tree_size))

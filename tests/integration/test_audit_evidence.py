@@ -42,7 +42,7 @@ from portal.models import AuditEvent, Role
 from tests.conftest import both_backends, test_settings
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
 from tests.support.audit_export import tsa_root_file, witnessed_head
-from tests.support.audit_log import TEST_ORIGIN, settle
+from tests.support.audit_log import TEST_ORIGIN, sequence_all, settle
 
 
 @pytest.fixture
@@ -174,6 +174,13 @@ def test_the_search_page_says_what_an_export_covers(
     db_session.commit()
     page = ig_client.get("/audit?case_reference=NCC-1").get_data(as_text=True)
     assert "3 matching events were recorded after it" in page
+    # Placed in the tree after the head (that search too), and one the sequencer has yet to
+    # place: both kinds counted, each once.
+    sequence_all(db_session)
+    record_event(db_session, AuditAction.CHILD_DETAILS_VIEWED, case_reference="NCC-1")
+    db_session.commit()
+    page = ig_client.get("/audit?case_reference=NCC-1").get_data(as_text=True)
+    assert "5 matching events were recorded after it" in page
 
 
 def test_without_a_signed_tree_head_there_is_nothing_to_export_yet(
