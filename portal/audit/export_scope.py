@@ -89,8 +89,8 @@ def waiting_matches(session: Session, matches: sa.ColumnElement[bool], size: int
     head: a minute's events, more only while the witnesses are away). Unsequenced events are all
     at or above the sequencer's bookmark (PostgreSQL: `xact >= low_xact`, through the (xact,
     seq) index; SQLite: numbered past `last_seq`). The two kinds never overlap (one has its
-    leaf, the other none), so their counts add up. The export itself lists them with the exact
-    test (`in_head`).
+    leaf, the other none), so their counts, taken in one statement, add up. The export itself
+    lists them with the exact test (`in_head`).
     """
     placed_after = (
         sa.select(sa.func.count())
@@ -105,7 +105,10 @@ def waiting_matches(session: Session, matches: sa.ColumnElement[bool], size: int
     elif state is not None:
         unplaced = sa.and_(AuditEvent.seq > state.last_seq, unplaced)
     unsequenced = sa.select(sa.func.count()).select_from(AuditEvent).where(matches, unplaced)
-    return int(session.scalar(placed_after) or 0) + int(session.scalar(unsequenced) or 0)
+    # One statement, so one snapshot: counted apart, a sequencer pass committing between them
+    # would move an event out of the second count after the first had missed it.
+    both = sa.select(placed_after.scalar_subquery() + unsequenced.scalar_subquery())
+    return int(session.scalar(both) or 0)
 
 
 @dataclass(frozen=True)
