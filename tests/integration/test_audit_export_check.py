@@ -32,25 +32,15 @@ from portal.audit.signing import CheckpointSigner
 from portal.config import Settings
 from portal.models import AuditEvent, Role
 from portal.uk_time import uk_moment
-from tests.conftest import test_settings
 from tests.factories import csrf_token, make_organisation, make_user, sign_in
-from tests.support.audit_export import tsa_root_file, witnessed_head
+from tests.support.audit_export import settings_trusting_tsa, tsa_root_file, witnessed_head
 
 
 @pytest.fixture
 def settings(
     engine: Engine, keyring_path: Path, audit_key_path: Path, tsa: LoopbackTsa
 ) -> Settings:
-    """The test settings, with the loopback TSA's root as the TSA certificate the portal
-    trusts (and puts in its exports)."""
-    return test_settings(
-        engine.url.render_as_string(False),
-        keyring_path,
-        audit={
-            "signing_key_file": str(audit_key_path),
-            "tsa_certificate_file": str(tsa_root_file(tsa)),
-        },
-    )
+    return settings_trusting_tsa(engine, keyring_path, audit_key_path, tsa)
 
 
 @pytest.fixture

@@ -20,14 +20,11 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from portal.audit.note import CheckpointBody, sign_note
 from portal.audit.runtime import audit_keys
 from portal.audit.sequencer import tree_size
-from portal.models import AuditTreeHead
-from portal.models.base import utcnow
 from tests.integration.test_sent_copy import send_a_version
 from tests.support.audit_log import sequence_all
-from tests.support.receipt_proofs import bundle_of, settle_and_witness, witness
+from tests.support.receipt_proofs import bundle_of, forge_witnessed_head, settle_and_witness
 from tests.support.world import World
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "verify-receipt.py"
@@ -108,22 +105,9 @@ def test_a_forged_later_head_is_not_consistent(
     """A later head over the real tree's size, signed with the council's key, whose root is
     not that tree's (the log rewritten, its head signed anew by someone holding the key)."""
     bundle, key = files
-    keys = audit_keys(app)
-    assert keys.signer is not None
     send_a_version(app, world)
     sequence_all(db_session)
-    size = tree_size(db_session)
-    body = CheckpointBody(keys.origin, size, bytes(range(32)))
-    forged = AuditTreeHead(
-        tree_size=size,
-        root_hash=body.root,
-        signed_at=utcnow(),
-        key_id=keys.signer.public.key_id,
-        note=sign_note(body, keys.signer, keys.origin),
-    )
-    db_session.add(forged)
-    witness(db_session, forged)
-    db_session.commit()
+    forge_witnessed_head(app, db_session, tree_size(db_session))
     done = run(bundle, key, "--log", log_address)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "NOT CONSISTENT" in done.stdout

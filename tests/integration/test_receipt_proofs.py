@@ -22,16 +22,15 @@ from portal.audit.note import CheckpointBody, open_note, sign_note
 from portal.audit.record import event_fields
 from portal.audit.runtime import audit_keys
 from portal.audit.signing import CheckpointSigner
-from portal.models import AuditEvent, AuditTreeHead, AuditWitness
-from portal.models.base import utcnow
+from portal.models import AuditEvent, AuditWitness
 from tests.integration.test_contributions import request_row
 from tests.integration.test_receipt_check import GENUINE, check
 from tests.integration.test_sent_copy import copy_path, send_a_version
 from tests.support.receipt_proofs import (
     bundle_of,
+    forge_witnessed_head,
     proof_path,
     settle_and_witness,
-    witness,
 )
 from tests.support.world import World, client_for
 
@@ -210,22 +209,10 @@ def test_a_later_checkpoint_that_rewrote_the_log_is_not_consistent(
     witnessed: the old bundle's checkpoint is not consistent with it."""
     first = settle_and_witness(app, db_session)
     bundle = bundle_of(app, world, sent)
-    keys = audit_keys(app)
-    assert keys.signer is not None
-    body = CheckpointBody(keys.origin, first.tree_size + 5, bytes(range(32)))
-    forged = AuditTreeHead(
-        tree_size=body.size,
-        root_hash=body.root,
-        signed_at=utcnow(),
-        key_id=keys.signer.public.key_id,
-        note=sign_note(body, keys.signer, keys.origin),
-    )
-    db_session.add(forged)
-    witness(db_session, forged)
-    db_session.commit()
+    forged = forge_witnessed_head(app, db_session, first.tree_size + 5)
     html = upload(app, bundle)
     assert NOT_IN_LOG in html
-    assert f"newest witnessed checkpoint ({body.size} entries) is not consistent" in html
+    assert f"newest witnessed checkpoint ({forged.tree_size} entries) is not consistent" in html
 
 
 def test_only_the_copys_readers_may_have_it_and_after_close_as_the_copy(

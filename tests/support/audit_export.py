@@ -6,19 +6,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from loopback.tsa import ROOT_FILE, LoopbackTsa
 from portal.audit.signing import CheckpointSigner
 from portal.audit.witness import CheckpointStore, TimestampAuthority
+from portal.config import Settings
 from portal.models import AuditTreeHead, AuditWitness, AuditWitnessRecord
 from portal.models.base import utcnow
+from tests.conftest import test_settings
 from tests.support.audit_log import settle
 
 
 def tsa_root_file(tsa: LoopbackTsa) -> Path:
     """The loopback TSA's root certificate, as `[audit] tsa_certificate_file` names it."""
     return tsa.directory / ROOT_FILE
+
+
+def settings_trusting_tsa(
+    engine: Engine, keyring_path: Path, audit_key_path: Path, tsa: LoopbackTsa
+) -> Settings:
+    """The test settings, with the loopback TSA's root as the TSA certificate the portal
+    trusts (and puts in its exports)."""
+    return test_settings(
+        engine.url.render_as_string(False),
+        keyring_path,
+        audit={
+            "signing_key_file": str(audit_key_path),
+            "tsa_certificate_file": str(tsa_root_file(tsa)),
+        },
+    )
 
 
 def witness(session: Session, head: AuditTreeHead, tsa: LoopbackTsa, store: Path) -> None:

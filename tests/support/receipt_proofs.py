@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from portal.audit.note import CheckpointBody, sign_note
 from portal.audit.runtime import audit_keys
 from portal.audit.witness import TimestampAuthority
 from portal.models import AuditTreeHead, AuditWitness, AuditWitnessRecord
@@ -65,6 +66,25 @@ def settle_and_witness(
     witness(session, head, missing, stamp)
     session.commit()
     return head
+
+
+def forge_witnessed_head(app: Flask, session: Session, size: int) -> AuditTreeHead:
+    """A head of `size` leaves signed with the council's own key over a root that is not the
+    tree's (the log rewritten by someone holding the key), and witnessed; committed."""
+    keys = audit_keys(app)
+    assert keys.signer is not None
+    body = CheckpointBody(keys.origin, size, bytes(range(32)))
+    forged = AuditTreeHead(
+        tree_size=size,
+        root_hash=body.root,
+        signed_at=utcnow(),
+        key_id=keys.signer.public.key_id,
+        note=sign_note(body, keys.signer, keys.origin),
+    )
+    session.add(forged)
+    witness(session, forged)
+    session.commit()
+    return forged
 
 
 def bundle_of(app: Flask, world: World, reference: str) -> dict[str, Any]:
